@@ -1,0 +1,45 @@
+# Two commands do all the set-up: `make demo` and `make test`. Each creates .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export HF_EVALUATE_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export PHOENIX_TELEMETRY_ENABLED := false
+export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install demo test lint typecheck lab bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/llmops-nb demo run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:randomly $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check llmops_nb tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .llmops .cache build *.egg-info

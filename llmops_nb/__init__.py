@@ -1,0 +1,89 @@
+"""llmops_nb: the notebook workbench for the quality of LLM applications.
+
+Pull traces into one spans table, evaluate them, find why they fail, label them inline, curate
+versioned test sets and compare experiments, all from a notebook.
+
+Everything is imported lazily, so ``import llmops_nb`` is fast.
+
+Example:
+    >>> import llmops_nb as lo
+    >>> spans = lo.read_traces([{"trace_id": "t", "span_id": "s", "kind": "llm"}], format="records")
+    >>> lo.to_traces(spans).shape[0]
+    1
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (declared once; each module re-exports with __all__)
+_LAZY: dict[str, str] = {
+    # foundation
+    "read_traces": "llmops_nb.loaders",
+    "formats": "llmops_nb.loaders",
+    "register_format": "llmops_nb.loaders",
+    "Format": "llmops_nb.loaders",
+    "LoadError": "llmops_nb.loaders",
+    "LoadReport": "llmops_nb.loaders",
+    "Store": "llmops_nb.store",
+    "to_traces": "llmops_nb.traces",
+    # capture
+    "capture": "llmops_nb.capture",
+    "span": "llmops_nb.capture",
+    # evaluation
+    "evaluate": "llmops_nb.evals",
+    "evaluator": "llmops_nb.evals",
+    "Evaluator": "llmops_nb.evals",
+    "gate": "llmops_nb.evals",
+    "wide": "llmops_nb.evals",
+    # analysis
+    "find_slices": "llmops_nb.analysis",
+    "cluster": "llmops_nb.analysis",
+    "propose_taxonomy": "llmops_nb.analysis",
+    "assign_failure_modes": "llmops_nb.analysis",
+    "suggest_next_steps": "llmops_nb.analysis",
+    "Taxonomy": "llmops_nb.analysis",
+    # annotation
+    "show_trace": "llmops_nb.annotate",
+    "annotate": "llmops_nb.annotate",
+    "labels": "llmops_nb.annotate",
+    "agreement": "llmops_nb.annotate",
+    "align": "llmops_nb.annotate",
+    # connectors
+    "pull": "llmops_nb.connectors",
+    # experiments
+    "run_experiment": "llmops_nb.experiments",
+    "compare": "llmops_nb.experiments",
+}
+_SUBMODULES = {
+    "schema", "store", "loaders", "capture", "evals", "analysis", "annotate", "datasets",
+    "prompts", "experiments", "connectors", "report", "demo", "traces", "cli",
+}
+
+__all__ = sorted([*_LAZY, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        mod = importlib.import_module(_LAZY[name])
+        value = getattr(mod, name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        mod = importlib.import_module(f"llmops_nb.{name}")
+        globals()[name] = mod
+        return mod
+    raise AttributeError(f"module 'llmops_nb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY, *_SUBMODULES])
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from llmops_nb.loaders import Format, LoadError, LoadReport, formats, read_traces, register_format
+    from llmops_nb.store import Store
+    from llmops_nb.traces import to_traces

@@ -1,0 +1,24 @@
+"""Loaders: every supported trace format mapped onto the one spans table.
+
+Example:
+    >>> import llmops_nb as lo
+    >>> lo.formats()["name"].tolist()[:1]
+    ['otlp_json']
+"""
+
+from llmops_nb.loaders._common import LoadError, otel_id, to_utc
+from llmops_nb.loaders._read import LoadReport, read_traces
+from llmops_nb.loaders._registry import ENTRY_POINT_GROUP, Format, formats, get_format, register_format
+
+__all__ = [
+    "read_traces",
+    "formats",
+    "register_format",
+    "get_format",
+    "Format",
+    "LoadError",
+    "LoadReport",
+    "ENTRY_POINT_GROUP",
+    "otel_id",
+    "to_utc",
+]

@@ -1,0 +1,226 @@
+"""Shared helpers for loaders: id and time normalisation, message shapes, load errors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "LoadError",
+    "otel_id",
+    "to_utc",
+    "message",
+    "text_of",
+    "json_text",
+    "last_user_text",
+    "assistant_text",
+]
+
+
+class LoadError(ValueError):
+    """A record could not be loaded: says which file, which record and what was expected."""
+
+    def __init__(self, message: str, *, file: str | None = None, record: Any = None, expected: str | None = None):
+        self.file = file
+        self.record = record
+        self.expected = expected
+        self.reason = message
+        where = []
+        if file:
+            where.append(f"file {file}")
+        if record is not None:
+            where.append(f"record {record}")
+        text = (", ".join(where) + ": " if where else "") + message
+        if expected:
+            text += f" (expected {expected})"
+        super().__init__(text)
+
+
+_HEX = set("0123456789abcdef")
+
+
+def otel_id(value: Any, nbytes: int) -> str | None:
+    """Normalise an OTel trace id (16 bytes) or span id (8 bytes) to lowercase hex.
+
+    Accepts hex (any case, optional ``0x``), base64 (as OTLP/JSON from some SDKs and protobuf
+    JSON mapping write them), raw bytes and decimal integers (or their strings). Other ids
+    (UUIDs, free strings) are returned unchanged.
+
+    Example:
+        >>> otel_id("0x5B8EFFF798038103D269B633813FC60C", 16)
+        '5b8efff798038103d269b633813fc60c'
+        >>> otel_id(1, 8)
+        '0000000000000001'
+        >>> otel_id("W47/95gDgQPSabYzgT/GDA==", 16)
+        '5b8efff798038103d269b633813fc60c'
+    """
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.hex() if value else None
+    if isinstance(value, bool):
+        raise TypeError(f"id {value!r} is a bool")
+    if isinstance(value, int):
+        if value < 0:
+            value &= (1 << (8 * nbytes)) - 1
+        return format(value, f"0{2 * nbytes}x")
+    s = str(value).strip()
+    if not s:
+        return None
+    low = s.lower()
+    if low.startswith("0x"):
+        low = low[2:]
+    if len(low) == 2 * nbytes and set(low) <= _HEX:
+        if set(low) == {"0"}:
+            return None
+        return low
+    if s.isdigit() and len(s) <= 40:
+        n = int(s)
+        if n < (1 << (8 * nbytes)):
+            return format(n, f"0{2 * nbytes}x")
+    if len(s) in (12, 24) and len(s) == 4 * math.ceil(nbytes / 3):
+        try:
+            raw = base64.b64decode(s, validate=True)
+            if len(raw) == nbytes:
+                return raw.hex()
+        except (binascii.Error, ValueError):
+            pass
+    return s
+
+
+def to_utc(value: Any) -> datetime | None:
+    """Parse a timestamp (ISO text, epoch seconds / ms / us / ns as number or text,
+    ``[seconds, nanos]``) into a tz-aware UTC datetime.
+
+    Example:
+        >>> to_utc("1544712660000000000").isoformat()
+        '2018-12-13T14:51:00+00:00'
+        >>> to_utc("2025-09-30T09:03:59.962Z").isoformat()
+        '2025-09-30T09:03:59.962000+00:00'
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return datetime.fromtimestamp(float(value[0]) + float(value[1]) / 1e9, tz=timezone.utc)
+    if isinstance(value, str) and not value.lstrip("-").replace(".", "", 1).isdigit():
+        s = value.strip()
+        if s.endswith("Z"):
+            s = s[:-1] + "+00:00"
+        try:
+            dt = datetime.fromisoformat(s)
+        except ValueError:
+            import pandas as pd
+
+            dt = pd.Timestamp(value).to_pydatetime()
+        return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    x = float(value)
+    if x == 0:
+        return None
+    ax = abs(x)
+    if ax > 1e17:
+        x /= 1e9
+    elif ax > 1e14:
+        x /= 1e6
+    elif ax > 1e11:
+        x /= 1e3
+    if isinstance(value, str) and value.isdigit() and len(value) >= 18:
+        # keep nanosecond text exact to the microsecond
+        n = int(value)
+        from datetime import timedelta
+
+        return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=n // 1000)
+    return datetime.fromtimestamp(x, tz=timezone.utc)
+
+
+def json_text(v: Any) -> str | None:
+    """A value as JSON text (text stays as it is)."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return v
+    return orjson.dumps(v, default=str).decode()
+
+
+def text_of(content: Any) -> str | None:
+    """Readable text of a message content: a string, or the text parts of a list of parts."""
+    if content is None:
+        return None
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Mapping):
+        for k in ("text", "content", "value"):
+            if isinstance(content.get(k), str):
+                return content[k]
+        return json_text(content)
+    if isinstance(content, list):
+        parts = []
+        for p in content:
+            if isinstance(p, str):
+                parts.append(p)
+            elif isinstance(p, Mapping):
+                t = p.get("text") if isinstance(p.get("text"), str) else p.get("content")
+                if isinstance(t, str):
+                    parts.append(t)
+                elif p.get("type") in ("tool_call", "tool-call", "function_call", "tool_call_response", "tool-result", "tool_result"):
+                    continue
+                elif t is not None:
+                    parts.append(json_text(t) or "")
+        return "\n".join(parts) if parts else None
+    return str(content)
+
+
+def message(
+    role: Any,
+    content: Any = None,
+    tool_calls: list[Mapping[str, Any]] | None = None,
+    tool_call_id: Any = None,
+) -> dict[str, Any]:
+    """A canonical message dict (role, content text, tool_calls [{id, name, arguments}], tool_call_id)."""
+    calls = []
+    for c in tool_calls or []:
+        fn = c.get("function") if isinstance(c.get("function"), Mapping) else {}
+        args = c.get("arguments", fn.get("arguments") if fn else None)
+        if args is None:
+            args = c.get("args", c.get("input"))
+        calls.append(
+            {
+                "id": None if c.get("id") is None else str(c.get("id")),
+                "name": c.get("name") or (fn.get("name") if fn else None) or c.get("toolName"),
+                "arguments": json_text(args),
+            }
+        )
+    return {
+        "role": None if role is None else str(role).lower(),
+        "content": text_of(content),
+        "tool_calls": calls or None,
+        "tool_call_id": None if tool_call_id is None else str(tool_call_id),
+    }
+
+
+def last_user_text(messages: list[dict[str, Any]] | None) -> str | None:
+    """The content of the last user message (else the last message with content)."""
+    if not messages:
+        return None
+    for m in reversed(messages):
+        if m.get("role") == "user" and m.get("content"):
+            return m["content"]
+    for m in reversed(messages):
+        if m.get("content"):
+            return m["content"]
+    return None
+
+
+def assistant_text(messages: list[dict[str, Any]] | None) -> str | None:
+    """The text of the output messages (assistant content joined)."""
+    if not messages:
+        return None
+    parts = [m["content"] for m in messages if m.get("content")]
+    return "\n".join(parts) if parts else None

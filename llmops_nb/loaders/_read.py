@@ -1,0 +1,335 @@
+"""``read_traces``: any source, any registered format, one spans table."""
+
+from __future__ import annotations
+
+import glob as _glob
+import gzip
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import pandas as pd
+
+from llmops_nb.loaders._common import LoadError
+from llmops_nb.loaders._registry import Format, detection_order, get_format
+from llmops_nb.schema import SPAN_KINDS, SPAN_STATUSES, SPANS, conform, empty_frame
+
+__all__ = ["read_traces", "LoadReport"]
+
+_TABULAR = (".csv", ".parquet", ".pq", ".tsv")
+
+
+class LoadReport(pd.DataFrame):
+    """The records that ``read_traces(..., errors="skip")`` skipped or repaired:
+    one row per problem, with ``file``, ``record``, ``error`` and ``action``."""
+
+    @property
+    def _constructor(self) -> type:
+        return LoadReport
+
+
+def _expand(source: Any) -> list[Any]:
+    if isinstance(source, (str, os.PathLike)):
+        s = str(source)
+        p = Path(s)
+        if p.is_dir():
+            return sorted(
+                str(f) for f in p.rglob("*") if f.is_file() and not f.name.startswith(".")
+                and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
+        if any(ch in s for ch in "*?["):
+            found = sorted(_glob.glob(s, recursive=True))
+            if not found:
+                raise FileNotFoundError(f"no file matches the pattern {s!r}")
+            return found
+        if not p.exists():
+            raise FileNotFoundError(f"no such file or directory: {s!r}")
+        return [s]
+    if isinstance(source, pd.DataFrame):
+        return [source]
+    if isinstance(source, Mapping):
+        return [[source]]
+    try:
+        import datasets
+
+        if isinstance(source, datasets.Dataset):
+            return [source.to_pandas()]
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(source, (list, tuple)) and source and all(isinstance(x, (str, os.PathLike)) for x in source):
+        out: list[Any] = []
+        for x in source:
+            out.extend(_expand(x))
+        return out
+    if isinstance(source, Iterable):
+        return [source]
+    raise TypeError(
+        f"source of type {type(source).__name__} is not supported; pass a path, a directory, a glob, "
+        "a list of paths, a DataFrame, a datasets.Dataset or an iterable of dicts"
+    )
+
+
+def _open_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return data
+
+
+def _records_of_file(path: str, fmt: Format | None) -> Iterator[tuple[Any, Any]]:
+    """Yield (record_ref, record) pairs from a file."""
+    if fmt is not None and fmt.read_file is not None:
+        for i, rec in enumerate(fmt.read_file(path)):
+            yield i, rec
+        return
+    name = path.lower().removesuffix(".gz")
+    if name.endswith((".parquet", ".pq")):
+        df = pd.read_parquet(path)
+        yield "table", df
+        return
+    if name.endswith((".csv", ".tsv")):
+        df = pd.read_csv(path, sep="\t" if name.endswith(".tsv") else ",")
+        yield "table", df
+        return
+    data = _open_bytes(path)
+    if not data.strip():
+        raise LoadError("the file is empty", file=path, expected="JSON, JSONL, OTLP protobuf, CSV or Parquet")
+    if name.endswith((".pb", ".bin", ".protobuf")):
+        yield 0, data
+        return
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if name.endswith((".json", ".jsonl", ".ndjson")):
+            raise LoadError(
+                f"the file is not UTF-8 (byte {e.start}: {data[e.start:e.start + 1]!r})",
+                file=path, expected="UTF-8 encoded JSON",
+            ) from None
+        yield 0, data  # binary: protobuf, detected by its format
+        return
+    stripped = data.lstrip()
+    if name.endswith((".jsonl", ".ndjson")) or (not name.endswith(".json") and stripped[:1] == b"{" and b"\n{" in data.strip()):
+        for lineno, line in enumerate(data.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                yield f"line {lineno}", orjson.loads(line)
+            except orjson.JSONDecodeError as e:
+                yield f"line {lineno}", LoadError(f"invalid JSON ({e})", file=path, record=f"line {lineno}", expected="one JSON object per line")
+        return
+    if name.endswith((".yaml", ".yml")):
+        import yaml
+
+        yield 0, yaml.safe_load(data)
+        return
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise LoadError(f"invalid JSON ({e})", file=path, expected="a JSON document") from None
+    yield "document", doc
+
+
+def _detect(record: Any, where: str) -> Format:
+    for fmt in detection_order():
+        if fmt.detect is None:
+            continue
+        try:
+            if fmt.detect(record):
+                return fmt
+        except Exception:  # a detector must never break detection
+            continue
+    shape = type(record).__name__
+    if isinstance(record, Mapping):
+        shape += f" with keys {sorted(record)[:12]}"
+    raise LoadError(
+        f"could not tell the format of a {shape}",
+        file=where,
+        expected="one of the formats in llmops_nb.formats(); pass format=... or register a format",
+    )
+
+
+def _iter_units(record: Any, fmt: Format) -> Iterator[tuple[Any, Any]]:
+    """Split a parsed file into the records its format parses one at a time."""
+    if isinstance(record, pd.DataFrame):
+        if fmt.whole_file:
+            yield "table", record
+        else:
+            for i, row in enumerate(record.to_dict("records")):
+                yield f"row {i}", row
+        return
+    if isinstance(record, list) and not fmt.whole_file:
+        for i, r in enumerate(record):
+            yield f"item {i}", r
+        return
+    yield None, record
+
+
+def read_traces(
+    source: Any,
+    *,
+    format: str | None = None,
+    errors: Literal["raise", "skip"] = "raise",
+    **options: Any,
+) -> Any:
+    """Load traces from files or records into the spans table (one row per span).
+
+    ``source``: a path, a directory (read recursively), a glob, a list of paths, a DataFrame,
+    a ``datasets.Dataset`` or an iterable of dicts. ``format``: a name from
+    :func:`llmops_nb.formats`, detected from content when omitted. ``options`` go to the
+    format (for example ``mapping=`` for ``records``).
+
+    ``errors="raise"`` (default) raises :class:`LoadError` naming the file, the record and
+    what was expected. ``errors="skip"`` returns ``(spans, report)``: every record that could
+    be loaded, and a :class:`LoadReport` of what was skipped or repaired.
+
+    Example:
+        >>> import llmops_nb as lo
+        >>> spans = lo.read_traces([{"trace_id": "t1", "span_id": "s1", "kind": "llm",
+        ...     "model": "gpt-4o-mini"}], format="records")
+        >>> spans[["trace_id", "kind", "model", "source_format"]].values.tolist()
+        [['t1', 'llm', 'gpt-4o-mini', 'records']]
+    """
+    if errors not in ("raise", "skip"):
+        raise ValueError(f"errors={errors!r}; valid: 'raise', 'skip'")
+    fixed = get_format(format) if format else None
+    problems: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+
+    def fail(err: Exception, file: str, record: Any) -> None:
+        if errors == "raise":
+            if isinstance(err, LoadError):
+                if err.file is None:
+                    err = LoadError(err.reason, file=file, record=record, expected=err.expected)
+                raise err
+            raise LoadError(f"{type(err).__name__}: {err}", file=file, record=record) from err
+        problems.append({"file": file, "record": None if record is None else str(record), "error": str(err), "action": "skipped"})
+
+    for item in _expand(source):
+        file = str(item) if isinstance(item, (str, os.PathLike)) else "<records>"
+        try:
+            if isinstance(item, (str, os.PathLike)):
+                fmt_for_file = fixed
+                if fmt_for_file is None:
+                    # formats with their own reader claim files by extension
+                    for f in detection_order():
+                        if f.read_file is not None and f.extensions and file.lower().removesuffix(".gz").endswith(f.extensions):
+                            fmt_for_file = f
+                            break
+                parsed = _records_of_file(file, fmt_for_file)
+            elif isinstance(item, pd.DataFrame):
+                parsed = iter([("table", item)])
+            else:
+                parsed = iter([(None, list(item))])
+            for ref, rec in parsed:
+                if isinstance(rec, Exception):
+                    fail(rec, file, ref)
+                    continue
+                fmt = fixed
+                if fmt is None:
+                    probe = rec
+                    if isinstance(rec, pd.DataFrame):
+                        probe = rec
+                    elif isinstance(rec, list) and rec:
+                        # a list is either one whole-file record or a list of records
+                        try:
+                            fmt = _detect(rec, file)
+                        except LoadError:
+                            probe = rec[0]
+                    elif isinstance(rec, list):
+                        continue
+                    if fmt is None:
+                        fmt = _detect(probe, file)
+                ctx = {"file": file, "options": options}
+                for sub_ref, unit in _iter_units(rec, fmt):
+                    where = sub_ref if ref in (None, "document") else (ref if sub_ref is None else f"{ref} {sub_ref}")
+                    try:
+                        out = list(fmt.parse(unit, {**ctx, "record": where}))
+                    except Exception as e:
+                        fail(e, file, where)
+                        continue
+                    for r in out:
+                        r.setdefault("source_format", fmt.name)
+                        r["_where"] = (file, where)
+                    rows.extend(out)
+        except LoadError as e:
+            if errors == "raise":
+                raise
+            problems.append({"file": e.file or file, "record": e.record, "error": str(e), "action": "skipped"})
+        except (OSError, UnicodeDecodeError) as e:
+            fail(e, file, None)
+    df = _finish(rows, errors, problems)
+    if errors == "skip":
+        return df, LoadReport(pd.DataFrame(problems, columns=["file", "record", "error", "action"]))
+    return df
+
+
+def _finish(rows: list[dict[str, Any]], errors: str, problems: list[dict[str, Any]]) -> pd.DataFrame:
+    """Validate ids, kinds and the span tree; fill derived fields; build the frame."""
+    keep: list[dict[str, Any]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for r in rows:
+        file, where = r.pop("_where", ("<records>", None))
+        missing = [k for k in ("trace_id", "span_id") if not r.get(k)]
+        if missing:
+            err = LoadError(f"missing {' and '.join(missing)}", file=file, record=where, expected="every span to have a trace_id and a span_id")
+            if errors == "raise":
+                raise err
+            problems.append({"file": file, "record": where, "error": str(err), "action": "skipped"})
+            continue
+        kind = r.get("kind") or "unknown"
+        if kind not in SPAN_KINDS:
+            kind = "unknown"
+        r["kind"] = kind
+        st = r.get("status") or "unset"
+        r["status"] = st if st in SPAN_STATUSES else "unset"
+        if r.get("latency_ms") is None and r.get("start_time") is not None and r.get("end_time") is not None:
+            r["latency_ms"] = (r["end_time"] - r["start_time"]).total_seconds() * 1000.0
+        key = (r["trace_id"], r["span_id"])
+        if key in seen:
+            prev = keep[seen[key]]
+            if prev == r:
+                continue
+            err = LoadError(
+                f"duplicate span id {r['span_id']!r} in trace {r['trace_id']!r} with different content",
+                file=file, record=where, expected="span ids unique within a trace",
+            )
+            if errors == "raise":
+                raise err
+            problems.append({"file": file, "record": where, "error": str(err), "action": "kept the later record"})
+            keep[seen[key]] = r
+            continue
+        seen[key] = len(keep)
+        keep.append(r)
+    _break_cycles(keep, errors, problems)
+    if not keep:
+        return empty_frame(SPANS)
+    return conform(keep, SPANS)
+
+
+def _break_cycles(rows: list[dict[str, Any]], errors: str, problems: list[dict[str, Any]]) -> None:
+    parent = {(r["trace_id"], r["span_id"]): r.get("parent_span_id") for r in rows}
+    by_key = {(r["trace_id"], r["span_id"]): r for r in rows}
+    state: dict[tuple[str, str], int] = {}
+    for start in parent:
+        if state.get(start):
+            continue
+        path = []
+        cur: tuple[str, str] | None = start
+        while cur is not None and cur in parent and not state.get(cur):
+            state[cur] = 1  # on the current path
+            path.append(cur)
+            p = parent[cur]
+            nxt = (cur[0], p) if p else None
+            if nxt is not None and state.get(nxt) == 1:
+                msg = f"parent links form a cycle in trace {cur[0]!r} through span {cur[1]!r}"
+                if errors == "raise":
+                    raise LoadError(msg, expected="parent links to form a tree")
+                by_key[cur]["parent_span_id"] = None
+                problems.append({"file": None, "record": f"span {cur[1]}", "error": msg, "action": "cut the link to the parent"})
+                nxt = None
+            cur = nxt
+        for k in path:
+            state[k] = 2

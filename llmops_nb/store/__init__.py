@@ -1,0 +1,11 @@
+"""The embedded store: spans, results, labels and declared tables, on disk, no server.
+
+Example:
+    >>> from llmops_nb.store import Store
+    >>> Store("/tmp/llmops-example").tables()
+    []
+"""
+
+from llmops_nb.store._store import Store, TableSpec, default_store_path
+
+__all__ = ["Store", "TableSpec", "default_store_path"]

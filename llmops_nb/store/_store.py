@@ -1,0 +1,473 @@
+"""The embedded store: Parquet segments under a manifest, queried with DuckDB.
+
+Why this design (also in the README): Parquet is an open columnar format every tool reads;
+each ingest writes one immutable segment file and then swaps a small manifest with an atomic
+``os.replace``, so a killed ingest leaves the store exactly as it was and readers in other
+processes never see half a write. DuckDB (in-process, no server) queries the segments, so a
+notebook can read while another process ingests; a DuckDB database file could not do that, as
+it admits one writing process and no readers beside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from llmops_nb.schema import LABELS, RESULTS, SPAN_KINDS, SPAN_STATUSES, SPANS, Table, from_arrow, to_arrow
+
+__all__ = ["Store", "default_store_path", "TableSpec"]
+
+FORMAT_VERSION = 1
+_COMPACT_AFTER = 64  # segments
+
+
+def default_store_path() -> Path:
+    """``$LLMOPS_NB_HOME`` or ``./.llmops``."""
+    return Path(os.environ.get("LLMOPS_NB_HOME") or ".llmops")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table kept in the store: its declaration, its key columns and its sort column."""
+
+    table: Table
+    key: tuple[str, ...]
+    sort_by: str | None = None
+
+
+_BUILTIN: dict[str, TableSpec] = {
+    "spans": TableSpec(SPANS, ("trace_id", "span_id"), "start_time"),
+    "results": TableSpec(RESULTS, ("result_id",), "created_at"),
+    "labels": TableSpec(LABELS, ("label_id",), "created_at"),
+}
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class Store:
+    """An embedded, server-less store of spans, results, labels and any declared table.
+
+    ``path`` defaults to ``$LLMOPS_NB_HOME`` or ``./.llmops``. Writes are idempotent (a row
+    whose key is already stored is skipped, or replaces it with ``on_conflict="replace"``) and
+    atomic; reads never block and see only whole writes.
+
+    Example:
+        >>> import llmops_nb as lo, tempfile
+        >>> store = lo.Store(tempfile.mkdtemp())
+        >>> spans = lo.read_traces([{"trace_id": "t1", "span_id": "s1", "name": "root",
+        ...     "kind": "chain"}], format="records")
+        >>> store.add_spans(spans), store.add_spans(spans)
+        (1, 0)
+        >>> len(store.spans())
+        1
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_store_path()
+        self._specs: dict[str, TableSpec] = dict(_BUILTIN)
+        self._con: Any = None
+
+    # ------------------------------------------------------------------ layout
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{name}</td><td>{self.count(name):,}</td></tr>" for name in self.tables()
+        )
+        return (
+            f"<div><b>llmops_nb Store</b> at <code>{self.path}</code>"
+            f"<table><tr><th>table</th><th>rows</th></tr>{rows}</table></div>"
+        )
+
+    def _ensure(self) -> None:
+        (self.path / "tables").mkdir(parents=True, exist_ok=True)
+        meta = self.path / "store.json"
+        if not meta.exists():
+            _atomic_write_bytes(meta, orjson.dumps({"format_version": FORMAT_VERSION}))
+
+    def _dir(self, name: str) -> Path:
+        return self.path / "tables" / name
+
+    def _manifest(self, name: str) -> dict[str, Any]:
+        p = self._dir(name) / "manifest.json"
+        try:
+            return orjson.loads(p.read_bytes())
+        except FileNotFoundError:
+            return {"segments": [], "version": 0, "replaced": False}
+
+    def _write_manifest(self, name: str, manifest: dict[str, Any]) -> None:
+        _atomic_write_bytes(self._dir(name) / "manifest.json", orjson.dumps(manifest))
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        from filelock import FileLock
+
+        self._ensure()
+        with FileLock(str(self.path / ".write.lock"), timeout=600):
+            yield
+
+    def register(self, name: str, table: Table, key: Sequence[str], sort_by: str | None = None) -> None:
+        """Declare an extra table (for example experiments or watermarks) kept in this store.
+
+        Example:
+            >>> from llmops_nb.schema import Table, Column
+            >>> t = Table("notes", "one row per note", (Column("note_id", "str", "id", True),))
+            >>> Store("/tmp/x").register("notes", t, key=["note_id"])
+        """
+        for k in key:
+            table.column(k)
+        self._specs[name] = TableSpec(table, tuple(key), sort_by)
+
+    def spec(self, name: str) -> TableSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise KeyError(
+                f"unknown table {name!r}; known tables: {sorted(self._specs)}. "
+                "Declare it first with store.register(name, table, key=[...])."
+            ) from None
+
+    def tables(self) -> list[str]:
+        """Names of the tables that hold data."""
+        d = self.path / "tables"
+        if not d.exists():
+            return []
+        return sorted(p.name for p in d.iterdir() if (p / "manifest.json").exists())
+
+    def files(self, name: str) -> list[str]:
+        """The segment files that make up table ``name`` now."""
+        d = self._dir(name)
+        return [str(d / s["file"]) for s in self._manifest(name)["segments"]]
+
+    def count(self, name: str = "spans") -> int:
+        """Rows in table ``name`` (before resolving replaced rows)."""
+        return sum(s["rows"] for s in self._manifest(name)["segments"])
+
+    # ------------------------------------------------------------------ writing
+    def add(
+        self,
+        name: str,
+        df: pd.DataFrame | pa.Table,
+        *,
+        on_conflict: Literal["ignore", "replace"] = "ignore",
+    ) -> int:
+        """Append rows to table ``name``; returns how many rows were written.
+
+        Rows whose key is already stored are skipped (``on_conflict="ignore"``) or replace the
+        stored row (``"replace"``). The write is atomic: all of it or nothing.
+        """
+        if on_conflict not in ("ignore", "replace"):
+            raise ValueError(f"on_conflict={on_conflict!r}; valid: 'ignore', 'replace'")
+        spec = self.spec(name)
+        data = df if isinstance(df, pa.Table) else to_arrow(df, spec.table)
+        if data.schema != spec.table.arrow_schema:
+            data = data.select(spec.table.names).cast(spec.table.arrow_schema)
+        self._validate(name, data)
+        if data.num_rows == 0:
+            return 0
+        import duckdb
+
+        con = duckdb.connect()
+        con.register("new_rows", data)
+        keys = ", ".join(spec.key)
+        order = f"ORDER BY {spec.sort_by}" if spec.sort_by else ""
+        # dedupe inside the batch (the last occurrence wins)
+        batch = con.sql(
+            f"SELECT * EXCLUDE (__rn) FROM (SELECT *, row_number() OVER (PARTITION BY {keys} "
+            f"ORDER BY __pos DESC) AS __rn FROM (SELECT *, row_number() OVER () AS __pos FROM new_rows)) "
+            f"WHERE __rn = 1"
+        ).to_arrow_table()
+        batch = batch.drop_columns(["__pos"]) if "__pos" in batch.column_names else batch
+        with self._lock():
+            manifest = self._manifest(name)
+            files = [str(self._dir(name) / s["file"]) for s in manifest["segments"]]
+            if files and on_conflict == "ignore":
+                con.register("batch", batch)
+                flist = ", ".join(f"'{f}'" for f in files)
+                join = " AND ".join(f"b.{k} = o.{k}" for k in spec.key)
+                batch = con.sql(
+                    f"SELECT b.* FROM batch b WHERE NOT EXISTS (SELECT 1 FROM "
+                    f"read_parquet([{flist}]) o WHERE {join}) {order.replace('ORDER BY ', 'ORDER BY b.')}"
+                ).to_arrow_table()
+            elif spec.sort_by:
+                con.register("batch", batch)
+                batch = con.sql(f"SELECT * FROM batch {order}").to_arrow_table()
+            batch = batch.cast(spec.table.arrow_schema)
+            if batch.num_rows == 0:
+                return 0
+            d = self._dir(name)
+            d.mkdir(parents=True, exist_ok=True)
+            seg = f"seg-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+            tmp = d / f".{seg}.tmp"
+            pq.write_table(batch, tmp, compression="zstd", row_group_size=128_000)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, d / seg)
+            manifest = dict(manifest)
+            manifest["segments"] = [*manifest["segments"], {"file": seg, "rows": batch.num_rows}]
+            manifest["version"] = manifest.get("version", 0) + 1
+            if files and on_conflict == "replace":
+                manifest["replaced"] = True
+            self._write_manifest(name, manifest)
+            if len(manifest["segments"]) > _COMPACT_AFTER:
+                self._compact_locked(name)
+            return batch.num_rows
+
+    def _validate(self, name: str, data: pa.Table) -> None:
+        spec = self.spec(name)
+        for c in spec.table.columns:
+            if c.required and data.column(c.name).null_count:
+                idx = data.column(c.name).is_null().to_pylist().index(True)
+                raise ValueError(
+                    f"{name}: row {idx} has no {c.name!r}, which every row needs; "
+                    "fill it in or drop the row before adding."
+                )
+        if name == "spans":
+            for col, valid in (("kind", SPAN_KINDS), ("status", SPAN_STATUSES)):
+                bad = set(data.column(col).unique().to_pylist()) - set(valid)
+                if bad:
+                    raise ValueError(f"spans: {col} values {sorted(bad)} are not valid; valid: {list(valid)}")
+
+    def add_spans(self, spans: pd.DataFrame, *, on_conflict: Literal["ignore", "replace"] = "ignore") -> int:
+        """Add spans (idempotent: the same span twice is one row); returns rows written."""
+        return self.add("spans", spans, on_conflict=on_conflict)
+
+    def add_results(self, results: pd.DataFrame) -> int:
+        """Add evaluation results (keyed by result_id); returns rows written."""
+        return self.add("results", results)
+
+    def add_labels(self, labels: pd.DataFrame) -> int:
+        """Append human labels (keyed by label_id; never updated in place); returns rows written."""
+        return self.add("labels", labels)
+
+    def compact(self, name: str = "spans") -> None:
+        """Merge a table's segments into one file (resolving replaced rows)."""
+        with self._lock():
+            self._compact_locked(name)
+
+    def _compact_locked(self, name: str) -> None:
+        manifest = self._manifest(name)
+        if len(manifest["segments"]) <= 1 and not manifest.get("replaced"):
+            return
+        spec = self.spec(name)
+        data = self._read_arrow(name, manifest=manifest)
+        d = self._dir(name)
+        seg = f"seg-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+        tmp = d / f".{seg}.tmp"
+        pq.write_table(data.cast(spec.table.arrow_schema), tmp, compression="zstd", row_group_size=128_000)
+        os.replace(tmp, d / seg)
+        old = [s["file"] for s in manifest["segments"]]
+        self._write_manifest(
+            name,
+            {"segments": [{"file": seg, "rows": data.num_rows}], "version": manifest.get("version", 0) + 1,
+             "replaced": False, "retired": [*manifest.get("retired", []), *[{"file": f, "at": time.time()} for f in old]]},
+        )
+        self._gc(name)
+
+    def _gc(self, name: str, grace_s: float = 300.0) -> None:
+        """Delete retired segments once no reader can still be holding an old manifest."""
+        manifest = self._manifest(name)
+        keep = []
+        for r in manifest.get("retired", []):
+            if time.time() - r["at"] > grace_s:
+                with contextlib.suppress(FileNotFoundError):
+                    (self._dir(name) / r["file"]).unlink()
+            else:
+                keep.append(r)
+        if keep != manifest.get("retired", []):
+            manifest["retired"] = keep
+            self._write_manifest(name, manifest)
+
+    # ------------------------------------------------------------------ reading
+    def _connection(self) -> Any:
+        import duckdb
+
+        if self._con is None:
+            self._con = duckdb.connect()
+        return self._con
+
+    def _source_sql(self, name: str, manifest: dict[str, Any] | None = None) -> str:
+        manifest = manifest if manifest is not None else self._manifest(name)
+        spec = self.spec(name)
+        d = self._dir(name)
+        files = [str(d / s["file"]) for s in manifest["segments"]]
+        cols = ", ".join(spec.table.names)
+        if not files:
+            # an empty relation with the declared columns
+            typed = ", ".join(f"CAST(NULL AS {_duck_type(c.arrow_type)}) AS {c.name}" for c in spec.table.columns)
+            return f"(SELECT {typed} WHERE false)"
+        flist = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        src = f"read_parquet([{flist}], union_by_name=true, filename=true)"
+        if manifest.get("replaced"):
+            keys = ", ".join(spec.key)
+            return (
+                f"(SELECT {cols} FROM {src} QUALIFY row_number() OVER (PARTITION BY {keys} "
+                f"ORDER BY filename DESC) = 1)"
+            )
+        return f"(SELECT {cols} FROM {src})"
+
+    def _read_arrow(self, name: str, where: str = "", params: Sequence[Any] = (), manifest: dict[str, Any] | None = None, order: str = "") -> pa.Table:
+        con = self._connection()
+        for attempt in range(3):
+            sql = f"SELECT * FROM {self._source_sql(name, manifest)} t {where} {order}"
+            try:
+                return con.sql(sql, params=list(params) or None).to_arrow_table()
+            except Exception as e:  # a segment retired between manifest read and file read
+                if "No files found" in str(e) or "No such file" in str(e) and attempt < 2:
+                    manifest = None
+                    continue
+                raise
+        raise RuntimeError("unreachable")
+
+    def read(self, name: str, where: str = "", params: Sequence[Any] = ()) -> pd.DataFrame:
+        """Table ``name`` as a DataFrame, optionally filtered by a SQL ``WHERE`` clause.
+
+        Example:
+            >>> Store("/tmp/empty-store").read("labels").shape[0]
+            0
+        """
+        if where and not where.strip().upper().startswith("WHERE"):
+            where = "WHERE " + where
+        data = self._read_arrow(name, where, params)
+        if data.num_rows == 0 and data.num_columns == 0:
+            data = self.spec(name).table.arrow_schema.empty_table()
+        return from_arrow(data, self.spec(name).table)
+
+    def spans(
+        self,
+        *,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        kind: str | Sequence[str] | None = None,
+        model: str | Sequence[str] | None = None,
+        session_id: str | Sequence[str] | None = None,
+        user_id: str | Sequence[str] | None = None,
+        tags: str | Sequence[str] | None = None,
+        status: str | Sequence[str] | None = None,
+        trace_id: str | Sequence[str] | None = None,
+        source_format: str | Sequence[str] | None = None,
+        whole_traces: bool = False,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """Stored spans (one row per span), filtered; ``whole_traces=True`` returns every span
+        of each trace that has a matching span.
+
+        Example:
+            >>> Store("/tmp/empty-store").spans(kind="llm", status="error").shape[0]
+            0
+        """
+        clauses: list[str] = []
+        params: list[Any] = []
+        if start is not None:
+            clauses.append("start_time >= ?")
+            params.append(pd.Timestamp(start, tz="UTC") if pd.Timestamp(start).tzinfo is None else pd.Timestamp(start))
+        if end is not None:
+            clauses.append("start_time < ?")
+            params.append(pd.Timestamp(end, tz="UTC") if pd.Timestamp(end).tzinfo is None else pd.Timestamp(end))
+        for col, val, valid in (
+            ("kind", kind, SPAN_KINDS),
+            ("status", status, SPAN_STATUSES),
+            ("model", model, None),
+            ("session_id", session_id, None),
+            ("user_id", user_id, None),
+            ("trace_id", trace_id, None),
+            ("source_format", source_format, None),
+        ):
+            if val is None:
+                continue
+            vals = [val] if isinstance(val, str) else list(val)
+            if valid is not None:
+                bad = [v for v in vals if v not in valid]
+                if bad:
+                    raise ValueError(f"{col}={bad!r} is not valid; valid values: {list(valid)}")
+            clauses.append(f"{col} IN ({', '.join('?' for _ in vals)})")
+            params.extend(vals)
+        if tags is not None:
+            vals = [tags] if isinstance(tags, str) else list(tags)
+            clauses.append(f"list_has_any(tags, [{', '.join('?' for _ in vals)}]::VARCHAR[])")
+            params.extend(vals)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        if whole_traces and where:
+            where = f"WHERE trace_id IN (SELECT trace_id FROM {self._source_sql('spans')} s {where})"
+        order = "ORDER BY start_time, trace_id, span_id"
+        if limit is not None:
+            order += f" LIMIT {int(limit)}"
+        data = self._read_arrow("spans", where, params, order=order)
+        return from_arrow(data, SPANS)
+
+    def traces(self, **filters: Any) -> pd.DataFrame:
+        """Stored traces (one row per trace) having a span that matches ``filters``
+        (the same as :meth:`spans`).
+        """
+        from llmops_nb.traces import to_traces
+
+        return to_traces(self.spans(whole_traces=True, **filters))
+
+    def results(self, where: str = "", params: Sequence[Any] = ()) -> pd.DataFrame:
+        """Stored evaluation results (one row per item and evaluator output)."""
+        return self.read("results", where, params)
+
+    def labels(self, where: str = "", params: Sequence[Any] = ()) -> pd.DataFrame:
+        """Stored human labels (one row per decision, append-only)."""
+        return self.read("labels", where, params)
+
+    def sql(self, query: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        """Run SQL (DuckDB dialect) over views named after the tables (``spans``, ``results``,
+        ``labels``, ...). JSON columns are JSON text here.
+
+        Example:
+            >>> Store("/tmp/empty-store").sql("SELECT count(*) AS n FROM spans")["n"].tolist()
+            [0]
+        """
+        con = self._connection()
+        for name in self._specs:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {self._source_sql(name)}")
+        return con.execute(query, list(params)).df()
+
+    # ------------------------------------------------------------------ small state
+    def get_state(self, key: str, default: Any = None) -> Any:
+        """A small JSON value kept in the store (watermarks, settings)."""
+        p = self.path / "state.json"
+        try:
+            return orjson.loads(p.read_bytes()).get(key, default)
+        except FileNotFoundError:
+            return default
+
+    def set_state(self, key: str, value: Any) -> None:
+        """Set a small JSON value atomically (read-modify-write under the writer lock)."""
+        with self._lock():
+            p = self.path / "state.json"
+            try:
+                state = orjson.loads(p.read_bytes())
+            except FileNotFoundError:
+                state = {}
+            state[key] = value
+            _atomic_write_bytes(p, orjson.dumps(state, default=str))
+
+
+def _duck_type(t: pa.DataType) -> str:
+    import duckdb
+
+    con = duckdb.connect()
+    con.register("x", pa.table({"c": pa.nulls(0, t)}))
+    return str(con.sql("SELECT c FROM x").types[0])
