@@ -1,0 +1,184 @@
+"""Execute a notebook with parameters and write one self-contained, offline HTML report."""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["render_report", "export_html", "Report", "REPORT_TEMPLATE_DIR", "find_external_references"]
+
+REPORT_TEMPLATE_DIR = Path(__file__).parent / "templates"
+_WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+_EXTERNAL = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*?\b(?:src|href)\s*=\s*["'](?:https?:)?//[^"']+["']""", re.I)
+
+
+@dataclass(frozen=True)
+class Report:
+    """A rendered report: where it is, how big, and what went into it."""
+
+    path: Path
+    notebook: Path
+    parameters: dict[str, Any]
+    size_bytes: int
+    n_figures: int
+    n_widgets_snapshotted: int
+
+    def _repr_html_(self) -> str:
+        return (
+            f"<div>Report <a href='{self.path}' target='_blank'><code>{self.path}</code></a>: "
+            f"{self.size_bytes / 1e6:.1f} MB, {self.n_figures} figures, from <code>{self.notebook.name}</code></div>"
+        )
+
+    def __str__(self) -> str:
+        return f"{self.path} ({self.size_bytes / 1e6:.1f} MB, {self.n_figures} figures)"
+
+
+def _snapshot_widgets(nb: Any) -> int:
+    """Replace live widget views by their static HTML snapshot (the text/html the object also
+    published), and drop the saved widget state so no widget manager is loaded from a CDN."""
+    n = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data")
+            if not data or _WIDGET_MIME not in data:
+                continue
+            del data[_WIDGET_MIME]
+            n += 1
+            if "text/html" not in data:
+                text = data.get("text/plain", "")
+                if isinstance(text, list):
+                    text = "".join(text)
+                import html
+
+                data["text/html"] = (
+                    "<div class='llmops-widget-snapshot' style='border:1px dashed #bbb;padding:6px;color:#666'>"
+                    f"Interactive widget (open the notebook to use it): <code>{html.escape(text)}</code></div>"
+                )
+    nb.metadata.pop("widgets", None)
+    return n
+
+
+_PLOTLY_MATHJAX = re.compile(r"""<script src="https://cdnjs\.cloudflare\.com/ajax/libs/mathjax/[^"]*"></script>""")
+
+
+def _drop_cdn_mathjax(nb: Any) -> None:
+    """Plotly's notebook renderer adds a MathJax <script> from a CDN to every figure; a report
+    must not fetch anything, and figures render without it (only LaTeX labels need it)."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data") or {}
+            html = data.get("text/html")
+            if html is None:
+                continue
+            text = "".join(html) if isinstance(html, list) else html
+            if "mathjax" in text:
+                data["text/html"] = _PLOTLY_MATHJAX.sub("", text)
+
+
+def _count_figures(nb: Any) -> int:
+    n = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if "application/vnd.plotly.v1+json" in (out.get("data") or {}):
+                n += 1
+    return n
+
+
+def find_external_references(html_text: str) -> list[str]:
+    """Tags in an HTML report that would fetch from another host (should be empty).
+
+    Example:
+        >>> find_external_references('<script src="https://cdn.plot.ly/x.js"></script>')
+        ['<script src="https://cdn.plot.ly/x.js"']
+    """
+    return _EXTERNAL.findall(html_text)
+
+
+def export_html(nb: Any, output: str | os.PathLike[str], *, title: str | None = None, parameters: Mapping[str, Any] | None = None) -> Report:
+    """Write an executed notebook (a path or a nbformat node) as one offline HTML file.
+
+    Plotly figures render from the plotly.js that the ``plotly_mimetype+notebook`` renderer
+    embedded; tables stay HTML; widgets become static snapshots. No CDN script is referenced.
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    src = Path(nb) if isinstance(nb, (str, os.PathLike)) else Path(title or "notebook.ipynb")
+    node = nbformat.read(str(nb), as_version=4) if isinstance(nb, (str, os.PathLike)) else copy.deepcopy(nb)
+    n_widgets = _snapshot_widgets(node)
+    _drop_cdn_mathjax(node)
+    n_figs = _count_figures(node)
+    exporter = HTMLExporter(template_name="llmops_report", extra_template_basedirs=[str(REPORT_TEMPLATE_DIR)])
+    exporter.require_js_url = ""
+    exporter.mathjax_url = ""
+    resources = {
+        "llmops_report": {
+            "title": title or src.stem,
+            "executed_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "parameters": json.dumps(dict(parameters or {}), default=str) if parameters else "",
+        }
+    }
+    body, _ = exporter.from_notebook_node(node, resources=resources)
+    ext = find_external_references(body)
+    if ext:
+        raise RuntimeError(
+            f"the report would load {len(ext)} resource(s) from the network, e.g. {ext[0]!r}; "
+            "set plotly's renderer to 'plotly_mimetype+notebook' (not 'notebook_connected') in the notebook"
+        )
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(body, encoding="utf-8")
+    return Report(out, src, dict(parameters or {}), out.stat().st_size, n_figs, n_widgets)
+
+
+def render_report(
+    notebook: str | os.PathLike[str],
+    output: str | os.PathLike[str] | None = None,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    kernel_name: str | None = None,
+    timeout: int = 900,
+    executed_notebook: str | os.PathLike[str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> Report:
+    """Execute ``notebook`` with ``parameters`` (papermill: injected after the cell tagged
+    ``parameters``) and write one self-contained HTML file that renders offline.
+
+    Example:
+        >>> from llmops_nb.report import render_report
+        >>> render_report("notebooks/02_error_analysis.ipynb", "report.html",
+        ...               parameters={"n_traces": 500})  # doctest: +SKIP
+    """
+    import papermill as pm
+
+    nb_path = Path(notebook)
+    if not nb_path.exists():
+        raise FileNotFoundError(f"notebook {str(nb_path)!r} does not exist")
+    output = Path(output) if output is not None else nb_path.with_suffix(".html")
+    executed = Path(executed_notebook) if executed_notebook else output.with_suffix(".executed.ipynb")
+    env_before = os.environ.get("LLMOPS_NB_REPORT")
+    os.environ["LLMOPS_NB_REPORT"] = "1"
+    try:
+        pm.execute_notebook(
+            str(nb_path),
+            str(executed),
+            parameters=dict(parameters or {}),
+            kernel_name=kernel_name,
+            execution_timeout=timeout,
+            progress_bar=False,
+            cwd=str(cwd) if cwd is not None else str(nb_path.parent),
+            log_output=False,
+        )
+    finally:
+        if env_before is None:
+            os.environ.pop("LLMOPS_NB_REPORT", None)
+        else:
+            os.environ["LLMOPS_NB_REPORT"] = env_before
+    return export_html(executed, output, title=nb_path.stem, parameters=parameters)
