@@ -1,0 +1,207 @@
+"""Shared helpers: trace-grain features, outcomes, ids and text columns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Union
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "Outcome",
+    "is_spans",
+    "trace_features",
+    "as_analysis_frame",
+    "resolve_outcome",
+    "id_series",
+    "text_series",
+    "outcome_from_results",
+]
+
+Outcome = Union[str, pd.Series, np.ndarray, Sequence[Any], Callable[[pd.DataFrame], Any]]
+"""A failure indicator: a column name, a boolean Series/array (True = failed), or a callable."""
+
+
+def is_spans(frame: pd.DataFrame) -> bool:
+    """True when ``frame`` looks like a spans table (one row per span)."""
+    return "span_id" in frame.columns and "kind" in frame.columns
+
+
+def trace_features(spans: pd.DataFrame) -> pd.DataFrame:
+    """One row per trace: :func:`llmops_nb.to_traces` plus ``tools`` (distinct tool names
+    called), ``retrieval_score`` (mean score of the retrieved documents) and
+    ``n_tool_errors``; extra non-schema columns of ``spans`` (for example a joined outcome)
+    are aggregated per trace: booleans with any(), others with the first non-null value.
+
+    Example:
+        >>> import llmops_nb as lo
+        >>> spans = lo.read_traces([
+        ...     {"trace_id": "t", "span_id": "a", "kind": "chain"},
+        ...     {"trace_id": "t", "span_id": "b", "parent_span_id": "a", "kind": "tool",
+        ...      "tool_name": "search"}], format="records")
+        >>> trace_features(spans)["tools"].tolist()
+        [['search']]
+    """
+    from llmops_nb.schema import SPANS
+    from llmops_nb.traces import to_traces
+
+    core = [c for c in spans.columns if c in SPANS.names]
+    traces = to_traces(spans[core] if len(core) < len(spans.columns) else spans)
+    tid = spans["trace_id"]
+    if "tool_name" in spans.columns:
+        tool_rows = spans.loc[spans["kind"].eq("tool") | spans["tool_name"].notna(), ["trace_id", "tool_name"]]
+        tool_rows = tool_rows[tool_rows["tool_name"].notna()].drop_duplicates()
+        tools = tool_rows.groupby("trace_id", sort=False)["tool_name"].agg(list)
+        traces["tools"] = [list(tools.get(t, [])) for t in traces["trace_id"]]
+        is_tool = spans["kind"].eq("tool")
+        errs = (is_tool & spans["status"].eq("error")).groupby(tid).sum()
+        traces["n_tool_errors"] = traces["trace_id"].map(errs).fillna(0).astype(int).to_numpy()
+    if "documents" in spans.columns:
+        ret = spans.loc[spans["kind"].eq("retriever") & spans["documents"].notna(), ["trace_id", "documents"]]
+        if len(ret):
+            ids, scores = [], []
+            for t, docs in zip(ret["trace_id"], ret["documents"]):
+                for d in docs if docs is not None else ():
+                    s = d.get("score") if isinstance(d, dict) else None
+                    if s is not None:
+                        ids.append(t)
+                        scores.append(float(s))
+            if scores:
+                mean = pd.Series(scores).groupby(pd.Series(ids)).mean()
+                traces["retrieval_score"] = traces["trace_id"].map(mean).to_numpy()
+    extra = [c for c in spans.columns if c not in SPANS.names]
+    for c in extra:
+        s = spans[c]
+        if s.dtype == bool or str(s.dtype) == "boolean":
+            agg = s.astype("boolean").groupby(tid).any()
+        else:
+            agg = s.groupby(tid).first()
+        traces[c] = traces["trace_id"].map(agg).to_numpy()
+    return traces
+
+
+def as_analysis_frame(frame: pd.DataFrame, grain: str = "auto") -> pd.DataFrame:
+    """The frame analysed: a spans frame becomes one row per trace (``grain="auto"`` or
+    ``"trace"``); ``grain="row"`` keeps the rows as they are.
+    """
+    if grain not in ("auto", "trace", "row"):
+        raise ValueError(f"grain={grain!r} is not valid; valid: 'auto', 'trace', 'row'")
+    if grain == "row":
+        return frame
+    if is_spans(frame):
+        return trace_features(frame)
+    if grain == "trace" and "trace_id" in frame.columns and frame["trace_id"].duplicated().any():
+        raise ValueError(
+            "grain='trace' needs a spans frame or one row per trace; this frame repeats trace ids. "
+            "Pass a spans frame, or grain='row'."
+        )
+    return frame
+
+
+def id_series(frame: pd.DataFrame, id_column: str | None = None) -> pd.Series:
+    """The ids of the rows: ``id_column``, else trace_id (with span_id at span grain), else the index."""
+    if id_column is not None:
+        if id_column not in frame.columns:
+            raise KeyError(f"id_column={id_column!r} is not a column; columns: {list(frame.columns)}")
+        return frame[id_column].astype(object)
+    if "trace_id" in frame.columns:
+        if "span_id" in frame.columns and frame["trace_id"].duplicated().any():
+            return frame["trace_id"].astype(str) + "/" + frame["span_id"].astype(str)
+        return frame["trace_id"].astype(object)
+    return pd.Series(frame.index.astype(str), index=frame.index, dtype=object)
+
+
+def text_series(frame: pd.DataFrame, text: str | Callable[[pd.DataFrame], Any] | Sequence[str]) -> pd.Series:
+    """The texts to embed: a column, several columns joined with newlines, or a callable."""
+    if callable(text):
+        out = text(frame)
+        s = pd.Series(list(out) if not isinstance(out, pd.Series) else out.to_numpy(), index=frame.index)
+    elif isinstance(text, str):
+        if text not in frame.columns:
+            raise KeyError(
+                f"text={text!r} is not a column of the frame; text columns: "
+                f"{[c for c in frame.columns if frame[c].dtype == object][:20]}"
+            )
+        s = frame[text]
+    else:
+        cols = list(text)
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise KeyError(f"text columns {missing} are not in the frame")
+        s = frame[cols].astype(object).where(frame[cols].notna(), "").astype(str).agg("\n".join, axis=1)
+    return s.astype(object).where(s.notna(), "").map(lambda v: v if isinstance(v, str) else str(v))
+
+
+def outcome_from_results(results: pd.DataFrame, evaluator: str) -> pd.Series:
+    """Failures from an evaluation results table: one bool per trace (True = the evaluator's
+    ``passed`` is False for some row of the trace), indexed by trace_id.
+
+    Example:
+        >>> r = pd.DataFrame({"trace_id": ["a", "b"], "evaluator": ["x", "x"], "passed": [True, False]})
+        >>> outcome_from_results(r, "x").to_dict()
+        {'a': False, 'b': True}
+    """
+    sub = results[results["evaluator"] == evaluator]
+    if sub.empty:
+        raise ValueError(
+            f"no results for evaluator {evaluator!r}; evaluators present: {sorted(results['evaluator'].dropna().unique())}"
+        )
+    passed = sub["passed"]
+    if passed.isna().all() and "score" in sub.columns:
+        passed = sub["score"] >= 0.5
+    failed = (~passed.astype("boolean")).where(passed.notna())
+    out = failed.groupby(sub["trace_id"]).max().astype("boolean")
+    out.name = f"{evaluator} failed"
+    return out
+
+
+def _as_float(values: Any) -> np.ndarray:
+    s = pd.Series(values)
+    if s.dtype == object:
+        s = s.map(lambda v: np.nan if v is None or (isinstance(v, float) and np.isnan(v)) else float(bool(v)))
+    return pd.to_numeric(s, errors="coerce").astype(float).to_numpy()
+
+
+def resolve_outcome(frame: pd.DataFrame, outcome: Outcome) -> tuple[np.ndarray, str]:
+    """The failure indicator as a float array aligned with ``frame`` (1 = failed, 0 = ok,
+    NaN = unknown) and a name for it.
+
+    ``outcome`` is a column name (also a metadata key), a boolean Series (aligned on the
+    frame's index, or on trace_id when its index holds trace ids), an array of the frame's
+    length, or a callable ``frame -> bools``.
+    """
+    if isinstance(outcome, str):
+        if outcome in frame.columns:
+            return _as_float(frame[outcome].to_numpy()), outcome
+        if "metadata" in frame.columns:
+            vals = [m.get(outcome) if isinstance(m, dict) else None for m in frame["metadata"]]
+            if any(v is not None for v in vals):
+                return _as_float(vals), outcome
+        raise KeyError(
+            f"outcome={outcome!r} is not a column (or metadata key) of the frame; columns: "
+            f"{list(frame.columns)}. Pass a column name, a boolean Series, or a callable."
+        )
+    if callable(outcome) and not isinstance(outcome, (pd.Series, np.ndarray)):
+        res = outcome(frame)
+        name = getattr(outcome, "__name__", "outcome")
+        if isinstance(res, pd.Series):
+            return resolve_outcome(frame, res)[0], name
+        arr = np.asarray(res)
+        if arr.shape[0] != len(frame):
+            raise ValueError(f"the outcome callable returned {arr.shape[0]} values for {len(frame)} rows")
+        return _as_float(arr), name
+    if isinstance(outcome, pd.Series):
+        name = str(outcome.name) if outcome.name is not None else "outcome"
+        if "trace_id" in frame.columns and not outcome.index.equals(frame.index):
+            idx = outcome.index
+            is_text = idx.dtype == object or str(idx.dtype).startswith("str")
+            if is_text and frame["trace_id"].isin(idx).any():
+                mapped = frame["trace_id"].map(outcome[~idx.duplicated()])
+                return _as_float(mapped.to_numpy()), name
+        aligned = outcome.reindex(frame.index)
+        return _as_float(aligned.to_numpy()), name
+    arr = np.asarray(outcome)
+    if arr.shape[0] != len(frame):
+        raise ValueError(f"outcome has {arr.shape[0]} values but the frame has {len(frame)} rows")
+    return _as_float(arr), "outcome"

@@ -1,0 +1,303 @@
+"""Slices: where failures concentrate, with intervals and corrected p-values."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from llmops_nb.analysis._dims import DEFAULT_QUANTILES, build_dimensions
+from llmops_nb.analysis._frame import Outcome, as_analysis_frame, id_series, resolve_outcome
+from llmops_nb.analysis._stats import benjamini_hochberg, fisher_vs_rest, wilson_interval
+
+__all__ = ["find_slices", "plot_slices", "SliceTable"]
+
+_COLUMNS = [
+    "slice", "order", "column", "value", "column_2", "value_2", "size", "share", "failures",
+    "failure_rate", "ci_low", "ci_high", "lift", "direction", "p_value", "p_adjusted",
+    "significant", "examples",
+]
+
+
+class SliceTable(pd.DataFrame):
+    """The slices :func:`find_slices` found: a DataFrame (one row per slice) whose ``attrs``
+    carry the baseline, the size threshold and what was tested, and that shows itself.
+    """
+
+    @property
+    def _constructor(self) -> type[SliceTable]:
+        return SliceTable
+
+    def _summary(self) -> str:
+        a = self.attrs
+        if "baseline" not in a:
+            return ""
+        sig = int(self["significant"].sum()) if "significant" in self.columns else 0
+        return (
+            f"slices of {a['n']:,} rows for outcome {a['outcome']!r}: baseline failure rate "
+            f"{a['baseline']:.1%} ({a['n_failures']:,} failures); {a['n_tested']:,} slices tested "
+            f"over {len(a['columns'])} columns (max_order={a['max_order']}); {sig} significant at "
+            f"FDR {a['alpha']:g} (Benjamini-Hochberg); slices smaller than min_size={a['min_size']:,} "
+            f"left out ({a['n_small']:,}); {a['n_pairs_dropped']:,} pairs that add nothing over "
+            f"their parents left out"
+        )
+
+    def __repr__(self) -> str:
+        head = self._summary()
+        body = pd.DataFrame(self).drop(columns=["examples"], errors="ignore").to_string(max_rows=20, max_cols=14)
+        return f"{head}\n{body}" if head else body
+
+    def _repr_html_(self) -> str:
+        head = self._summary()
+        show = pd.DataFrame(self).drop(columns=["column", "value", "column_2", "value_2", "order"], errors="ignore")
+        fmt = {"share": "{:.1%}".format, "failure_rate": "{:.1%}".format, "ci_low": "{:.1%}".format,
+               "ci_high": "{:.1%}".format, "lift": "{:.2f}".format, "p_value": "{:.2g}".format,
+               "p_adjusted": "{:.2g}".format}
+        table = show.head(50).to_html(formatters=fmt, index=False, escape=True)
+        more = f"<p>showing 50 of {len(show):,} slices</p>" if len(show) > 50 else ""
+        return f"<div><p>{html.escape(head)}</p>{table}{more}</div>"
+
+
+def _labels(dim_names: list[str], dim_labels: list[list[str]]) -> tuple[list[str], list[str]]:
+    cols, vals = [], []
+    for name, labels in zip(dim_names, dim_labels):
+        cols += [name] * len(labels)
+        vals += labels
+    return cols, vals
+
+
+def _slice_name(col: str, val: str) -> str:
+    if val.startswith("[") or val.startswith("("):
+        return f"{col} in {val}" if val[0] == "[" else f"{col} {val}"
+    return f"{col} = {val}"
+
+
+def find_slices(
+    frame: pd.DataFrame,
+    outcome: Outcome,
+    columns: Sequence[str] | None = None,
+    max_order: int = 2,
+    min_size: int | None = None,
+    alpha: float = 0.05,
+    *,
+    exclude: Sequence[str] = (),
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    max_levels: int = 50,
+    n_examples: int = 5,
+    grain: str = "auto",
+    id_column: str | None = None,
+) -> SliceTable:
+    """Where failures concentrate: every value of every slice column and (with
+    ``max_order=2``) every pair of values, each with its size, failures, failure rate, lift
+    over the baseline, a Wilson 95% interval, a two-sided Fisher exact p-value against the
+    rest of the rows, and the Benjamini-Hochberg adjusted p-value over all slices tested.
+
+    Row grain of the result: one row per slice, sorted by evidence (p-value, then lift).
+    ``frame`` is a traces frame (or a spans frame, analysed per trace unless ``grain="row"``),
+    optionally joined with results or a truth column. ``outcome`` is the failure indicator:
+    a column name, a boolean Series (True = failed; aligned on the index or on trace_id), an
+    array, or a callable ``frame -> bools``; rows where it is null are left out.
+
+    Slice columns (``columns=None``): every metadata key, ``model`` (from ``models`` or
+    ``model``), ``tool``, known categorical columns, and numeric columns cut at the
+    ``quantiles`` (input/output length, latency, tokens, cost, counts). Slices smaller than
+    ``min_size`` (default: max(20, 0.5% of the rows)) are left out; the threshold is in
+    ``result.attrs`` and in the repr. A pair is kept only when it adds over both parents: its
+    failure rate differs from the rest of each parent (Fisher's test within the parent,
+    Benjamini-Hochberg corrected over all pairs, < ``alpha``). ``significant`` means p_adjusted < ``alpha``.
+
+    Example:
+        >>> import pandas as pd, numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> df = pd.DataFrame({"trace_id": [f"t{i}" for i in range(2000)],
+        ...     "metadata": [{"category": c} for c in rng.choice(["billing", "faq", "tech"], 2000)]})
+        >>> df["failed"] = rng.random(2000) < np.where(df.metadata.map(lambda m: m["category"]) == "billing", .3, .05)
+        >>> s = find_slices(df, outcome="failed")
+        >>> s.iloc[0]["slice"], bool(s.iloc[0]["significant"])
+        ('category = billing', True)
+    """
+    from scipy import sparse
+
+    if max_order not in (1, 2):
+        raise ValueError(f"max_order={max_order!r} is not supported; valid: 1 or 2")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha={alpha!r} must be between 0 and 1")
+    df = as_analysis_frame(frame, grain)
+    y_all, out_name = resolve_outcome(df, outcome)
+    valid = ~np.isnan(y_all)
+    excl = list(exclude) + ([out_name] if isinstance(outcome, str) else [])
+    if not valid.all():
+        df = df.loc[valid]
+    y = y_all[valid] > 0.5
+    n = int(y.size)
+    if n == 0:
+        raise ValueError("the outcome is null on every row: nothing to analyse")
+    ids = id_series(df, id_column).to_numpy()
+    K = int(y.sum())
+    baseline = K / n
+    if min_size is None:
+        min_size = max(20, int(math.ceil(0.005 * n)))
+    dims, skipped = build_dimensions(df, columns, exclude=excl, quantiles=quantiles, max_levels=max_levels)
+    attrs: dict[str, Any] = {
+        "outcome": out_name, "n": n, "n_failures": K, "baseline": baseline, "min_size": int(min_size),
+        "alpha": alpha, "max_order": max_order, "columns": [d.name for d in dims], "skipped": skipped,
+        "n_tested": 0, "n_small": 0, "n_pairs_dropped": 0, "quantiles": list(quantiles),
+        "n_null_outcome": int((~valid).sum()),
+    }
+    if not dims:
+        out = SliceTable(pd.DataFrame(columns=_COLUMNS))
+        out.attrs.update(attrs)
+        return out
+    X = sparse.hstack([d.matrix for d in dims], format="csc").astype(np.float64)
+    dim_of = np.concatenate([np.full(len(d.labels), i) for i, d in enumerate(dims)])
+    cols, vals = _labels([d.name for d in dims], [d.labels for d in dims])
+    L = X.shape[1]
+    yf = y.astype(np.float64)
+    size1 = np.asarray(X.sum(axis=0)).ravel()
+    fail1 = np.asarray(X.T @ yf).ravel()
+
+    # ---- singles
+    keep1 = (size1 >= min_size) & (size1 < n)
+    small = int(((size1 > 0) & (size1 < min_size)).sum())
+    rec: dict[str, list[Any]] = {k: [] for k in ("a", "b", "size", "fail")}
+    idx1 = np.flatnonzero(keep1)
+    rec["a"] += idx1.tolist()
+    rec["b"] += [-1] * idx1.size
+    rec["size"] += size1[idx1].tolist()
+    rec["fail"] += fail1[idx1].tolist()
+
+    # ---- pairs
+    pair_keep = np.zeros(0, dtype=bool)
+    if max_order == 2 and len(dims) > 1:
+        G = (X.T @ X).toarray()
+        Xf = X[y]
+        F = (Xf.T @ Xf).toarray()
+        ia, ib = np.triu_indices(L, k=1)
+        cross = dim_of[ia] != dim_of[ib]
+        ia, ib = ia[cross], ib[cross]
+        sz = G[ia, ib]
+        fl = F[ia, ib]
+        small += int(((sz > 0) & (sz < min_size)).sum())
+        ok = (sz >= min_size) & (sz < np.minimum(size1[ia], size1[ib]))
+        ia, ib, sz, fl = ia[ok], ib[ok], sz[ok], fl[ok]
+        # does the pair add over each parent? test it against the rest of the parent
+        pa = fisher_vs_rest(fl, sz, fail1[ia], size1[ia])
+        pb = fisher_vs_rest(fl, sz, fail1[ib], size1[ib])
+        # corrected over all pairs tested, so chance differences within a parent do not pass
+        pair_keep = benjamini_hochberg(np.maximum(pa, pb)) < alpha
+        rec["a"] += ia.tolist()
+        rec["b"] += ib.tolist()
+        rec["size"] += sz.tolist()
+        rec["fail"] += fl.tolist()
+    a = np.asarray(rec["a"], dtype=np.int64)
+    b = np.asarray(rec["b"], dtype=np.int64)
+    size = np.asarray(rec["size"], dtype=np.float64)
+    fail = np.asarray(rec["fail"], dtype=np.float64)
+    p = fisher_vs_rest(fail, size, K, n)
+    p_adj = benjamini_hochberg(p)
+    report = np.concatenate([np.ones(idx1.size, dtype=bool), pair_keep])
+    attrs["n_tested"] = int(size.size)
+    attrs["n_small"] = small
+    attrs["n_pairs_dropped"] = int((~pair_keep).sum())
+    a, b, size, fail, p, p_adj = (v[report] for v in (a, b, size, fail, p, p_adj))
+    rate = fail / size
+    lo, hi = wilson_interval(fail, size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lift = rate / baseline if baseline > 0 else np.full(rate.shape, np.nan)
+    cols_a = [cols[i] for i in a]
+    vals_a = [vals[i] for i in a]
+    cols_b = [cols[i] if i >= 0 else None for i in b]
+    vals_b = [vals[i] if i >= 0 else None for i in b]
+    names = [
+        _slice_name(ca, va) + ("" if cb is None else " & " + _slice_name(cb, vb))
+        for ca, va, cb, vb in zip(cols_a, vals_a, cols_b, vals_b)
+    ]
+    out = pd.DataFrame(
+        {
+            "slice": names,
+            "order": np.where(b >= 0, 2, 1),
+            "column": cols_a,
+            "value": vals_a,
+            "column_2": cols_b,
+            "value_2": vals_b,
+            "size": size.astype(np.int64),
+            "share": size / n,
+            "failures": fail.astype(np.int64),
+            "failure_rate": rate,
+            "ci_low": lo,
+            "ci_high": hi,
+            "lift": lift,
+            "direction": np.where(rate > baseline, "higher", np.where(rate < baseline, "lower", "same")),
+            "p_value": p,
+            "p_adjusted": p_adj,
+            "significant": p_adj < alpha,
+        }
+    )
+    for c in ("value", "column_2", "value_2", "column", "slice", "direction"):
+        out[c] = out[c].astype(object)
+    # examples: failing ids in each slice
+    fail_rows = np.flatnonzero(y)
+    Xf = X[fail_rows].tocsc()
+    examples = []
+    for ja, jb in zip(a, b):
+        ra = Xf.indices[Xf.indptr[ja]:Xf.indptr[ja + 1]]
+        if jb >= 0:
+            rb = Xf.indices[Xf.indptr[jb]:Xf.indptr[jb + 1]]
+            ra = np.intersect1d(ra, rb, assume_unique=True)
+        examples.append([ids[fail_rows[r]] for r in np.sort(ra)[:n_examples]])
+    out["examples"] = pd.Series(examples, dtype=object)
+    order = np.lexsort((-np.abs(np.log(np.where(out["lift"] > 0, out["lift"], 1e-9))), out["p_value"].to_numpy()))
+    out = out.iloc[order].reset_index(drop=True)
+    table = SliceTable(out)
+    table.attrs.update(attrs)
+    return table
+
+
+def plot_slices(slices: pd.DataFrame, top: int = 20, *, only_significant: bool = False) -> Any:
+    """A plotly chart of the top slices: failure rate with its Wilson 95% interval, the
+    baseline as a vertical line, significant slices highlighted.
+
+    Example:
+        >>> import pandas as pd
+        >>> s = pd.DataFrame({"slice": ["a = 1"], "failure_rate": [.3], "ci_low": [.2],
+        ...     "ci_high": [.4], "significant": [True], "size": [100], "p_adjusted": [1e-5]})
+        >>> plot_slices(s).data[0].type
+        'scatter'
+    """
+    import plotly.graph_objects as go
+
+    s = slices[slices["significant"]] if only_significant else slices
+    s = s.head(top).iloc[::-1]
+    colors = np.where(s["significant"], "#d62728", "#7f7f7f")
+    hover = [
+        f"{name}<br>rate {r:.1%} [{lo:.1%}, {hi:.1%}]<br>n={n:,}<br>p_adj={pa:.2g}"
+        for name, r, lo, hi, n, pa in zip(s["slice"], s["failure_rate"], s["ci_low"], s["ci_high"], s["size"], s["p_adjusted"])
+    ]
+    fig = go.Figure(
+        go.Scatter(
+            x=s["failure_rate"],
+            y=s["slice"],
+            mode="markers",
+            marker={"color": colors, "size": 9},
+            error_x={
+                "type": "data", "symmetric": False,
+                "array": (s["ci_high"] - s["failure_rate"]).to_numpy(),
+                "arrayminus": (s["failure_rate"] - s["ci_low"]).to_numpy(),
+            },
+            hovertext=hover,
+            hoverinfo="text",
+            name="failure rate (95% Wilson)",
+        )
+    )
+    baseline = slices.attrs.get("baseline")
+    if baseline is not None:
+        fig.add_vline(x=baseline, line_dash="dash", line_color="#1f77b4",
+                      annotation_text=f"baseline {baseline:.1%}", annotation_position="top")
+    title = f"Top slices by evidence ({slices.attrs.get('outcome', 'outcome')}); red = significant"
+    fig.update_layout(title=title, xaxis_title="failure rate", xaxis_tickformat=".0%",
+                      height=max(300, 28 * len(s) + 120), margin={"l": 10}, showlegend=False)
+    return fig
