@@ -1,0 +1,314 @@
+"""What every source shares: the ``Source`` base class, the ``Page`` it yields, the source
+registry, and small helpers (ordered bounded prefetch, time parsing, result / label rows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from llmops_nb.connectors._http import HttpClient, PullError, Retry, Secret
+
+__all__ = [
+    "Page",
+    "Source",
+    "register_source",
+    "get_source",
+    "sources",
+    "ordered",
+    "parse_time",
+    "iso",
+    "result_row",
+    "label_row",
+]
+
+
+@dataclass
+class Page:
+    """One durable unit of a pull: records in the loader's format (mapped by
+    ``read_traces(records, format=source.format)``), plus result and label rows.
+
+    ``watermark``: after this page (and every page before it) is stored, everything the
+    backend holds up to this time (in the source's watermark field) has been fetched.
+    """
+
+    records: list[Any] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    labels: list[dict[str, Any]] = field(default_factory=list)
+    watermark: datetime | None = None
+    items: int = 0
+    total: int | None = None
+
+
+_SOURCES: dict[str, type[Source]] = {}
+
+
+def register_source(cls: type[Source]) -> type[Source]:
+    """Register a :class:`Source` subclass under ``cls.name`` (usable as a decorator).
+
+    Example:
+        >>> from llmops_nb.connectors import Source, register_source, sources
+        >>> "langfuse" in set(sources()["name"])
+        True
+    """
+    _SOURCES[cls.name] = cls
+    return cls
+
+
+def _load_builtins() -> None:
+    from llmops_nb.connectors import _datadog, _langfuse, _langsmith, _mlflow, _phoenix  # noqa: F401
+
+
+def get_source(name: str) -> type[Source]:
+    """The source class called ``name``."""
+    _load_builtins()
+    if name == "otlp":
+        raise ValueError(
+            "OTLP collectors push spans; there is nothing to pull. Run the receiver instead: "
+            "`llmops-nb collect --store PATH` and point the collector's OTLP/HTTP exporter at it."
+        )
+    if name not in _SOURCES:
+        raise ValueError(
+            f"unknown source {name!r}; valid sources: {sorted(_SOURCES)} "
+            "(and 'otlp' through `llmops-nb collect`). See llmops_nb.connectors.sources()."
+        )
+    return _SOURCES[name]
+
+
+def sources() -> pd.DataFrame:
+    """The sources ``pull`` knows, one row per source: name, description, environment variables.
+
+    Example:
+        >>> from llmops_nb.connectors import sources
+        >>> sorted(sources()["name"])[:2]
+        ['datadog', 'langfuse']
+    """
+    _load_builtins()
+    return pd.DataFrame(
+        [
+            {"name": c.name, "description": c.description, "env": ", ".join(c.env_vars), "filters": ", ".join(c.filter_keys)}
+            for c in sorted(_SOURCES.values(), key=lambda c: c.name)
+        ]
+    )
+
+
+class Source:
+    """A backend to pull from. Subclasses set the class attributes and implement
+    :meth:`client` and :meth:`pages`.
+
+    Constructors only store settings (``url``, ``credentials``, ``project``, ``filters``,
+    ``page_size``); requests happen in :meth:`pages`.
+    """
+
+    name: ClassVar[str] = ""
+    format: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    env_vars: ClassVar[tuple[str, ...]] = ()
+    filter_keys: ClassVar[tuple[str, ...]] = ()
+    default_url: ClassVar[str | None] = None
+    default_page_size: ClassVar[int] = 100
+    rate_per_s: ClassVar[float | None] = None
+    """The backend's documented (or a safe) request rate for reads."""
+
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        credentials: Mapping[str, str] | None = None,
+        project: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        page_size: int | None = None,
+        concurrency: int = 4,
+        retry: Retry | None = None,
+        rate_per_s: float | None = None,
+    ) -> None:
+        self.url = url
+        self._credentials = {k: Secret(v) if not isinstance(v, Secret) else v for k, v in (credentials or {}).items() if v}
+        self.project = project
+        self.filters = dict(filters or {})
+        bad = sorted(set(self.filters) - set(self.filter_keys))
+        if bad:
+            raise ValueError(
+                f"filters {bad} are not supported by the {self.name} source; valid filters: "
+                f"{list(self.filter_keys)}"
+            )
+        self.page_size = page_size or self.default_page_size
+        self.concurrency = concurrency
+        self.retry = retry or Retry()
+        if rate_per_s is not None:
+            self.rate_per_s = rate_per_s  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        from llmops_nb.connectors._http import safe_url
+
+        return f"{type(self).__name__}(url={safe_url(self.base_url())!r}, project={self.project!r})"
+
+    # credentials: argument, then environment; kept as Secret
+    def secret(self, *names: str, required: bool = True) -> Secret | None:
+        for n in names:
+            if n in self._credentials:
+                return self._credentials[n]
+        for n in names:
+            v = os.environ.get(n)
+            if v:
+                return Secret(v)
+        if required:
+            raise PullError(
+                f"the {self.name} source needs {names[0]}: set the environment variable "
+                f"{' or '.join(names)}, or pass credentials={{{names[0]!r}: ...}}"
+            )
+        return None
+
+    def setting(self, *names: str, default: str | None = None) -> str | None:
+        for n in names:
+            if n in self._credentials:
+                return self._credentials[n].value
+        for n in names:
+            if os.environ.get(n):
+                return os.environ[n]
+        return default
+
+    def base_url(self) -> str:
+        return (self.url or self.default_url or "").rstrip("/")
+
+    def state_key(self) -> str:
+        """The store-state key of this source's watermark: one per (source, project, filters)."""
+        key = f"connectors/{self.name}/{self.project or 'default'}"
+        if self.filters:
+            h = hashlib.sha1(repr(sorted(self.filters.items())).encode()).hexdigest()[:10]
+            key += f"/filters-{h}"
+        return key
+
+    def client(self) -> HttpClient:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def pages(
+        self, client: HttpClient, since: datetime | None, until: datetime, state: dict[str, Any]
+    ) -> AsyncIterator[Page]:  # pragma: no cover - abstract
+        """Yield pages in watermark order (``since`` inclusive, ``until`` exclusive)."""
+        raise NotImplementedError
+
+
+async def ordered(
+    factories: Iterable[Callable[[], Awaitable[Any]]], limit: int
+) -> AsyncIterator[Any]:
+    """Run the awaitables made by ``factories`` with at most ``limit`` in flight and yield
+    their results in order (prefetch ahead, deliver in sequence)."""
+    it = iter(factories)
+    window: list[asyncio.Task[Any]] = []
+    try:
+        for f in it:
+            window.append(asyncio.ensure_future(f()))
+            if len(window) >= max(1, limit):
+                break
+        while window:
+            first = window.pop(0)
+            res = await first
+            nxt = next(it, None)
+            if nxt is not None:
+                window.append(asyncio.ensure_future(nxt()))
+            yield res
+    finally:
+        for t in window:
+            t.cancel()
+
+
+def parse_time(v: Any) -> datetime | None:
+    """A timezone-aware UTC datetime from ISO text, epoch seconds/ms/ns, or a datetime.
+
+    Example:
+        >>> parse_time("2025-06-06T11:31:33.965Z").isoformat()
+        '2025-06-06T11:31:33.965000+00:00'
+    """
+    if v is None or v == "":
+        return None
+    if isinstance(v, datetime):
+        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+    if isinstance(v, (int, float)):
+        x = float(v)
+        if x > 1e17:
+            x /= 1e9
+        elif x > 1e14:
+            x /= 1e6
+        elif x > 1e11:
+            x /= 1e3
+        return datetime.fromtimestamp(x, tz=timezone.utc)
+    ts = pd.Timestamp(str(v))
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return ts.tz_convert("UTC").to_pydatetime()
+
+
+def iso(dt: datetime | None) -> str | None:
+    """ISO 8601 UTC text with a ``Z`` suffix (microseconds kept)."""
+    if dt is None:
+        return None
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return 1.0 if v else 0.0
+    if isinstance(v, (int, float)):
+        return float(v)
+    return None
+
+
+def result_row(
+    *, source: str, id: str, trace_id: str | None, span_id: str | None, name: str, value: Any,
+    label: str | None = None, explanation: str | None = None, created_at: Any = None,
+    judge_model: str | None = None, params: Any = None,
+) -> dict[str, Any]:
+    """A RESULTS row for a score the backend holds (an automatic or model evaluation)."""
+    score = _num(value)
+    if label is None and isinstance(value, str):
+        label = value
+    if isinstance(value, bool):
+        label = "pass" if value else "fail"
+    return {
+        "result_id": f"{source}:{id}",
+        "run_id": f"{source}-import",
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "evaluator": name,
+        "evaluator_version": source,
+        "params": params,
+        "value": value,
+        "score": score,
+        "label": label,
+        "passed": value if isinstance(value, bool) else None,
+        "explanation": explanation,
+        "judge_model": judge_model,
+        "simulated": False,
+        "created_at": parse_time(created_at) or datetime.now(timezone.utc),
+    }
+
+
+def label_row(
+    *, source: str, id: str, trace_id: str | None, span_id: str | None, question: str, value: Any,
+    annotator: str | None, reason: str | None = None, created_at: Any = None, queue: str | None = None,
+) -> dict[str, Any]:
+    """A LABELS row for a human annotation the backend holds (append-only: an edit made in the
+    backend arrives as a new row, keyed by the annotation id and its update time)."""
+    when = parse_time(created_at) or datetime.now(timezone.utc)
+    return {
+        "label_id": f"{source}:{id}:{iso(when)}",
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "item_id": trace_id if not span_id else f"{trace_id}/{span_id}",
+        "question": question,
+        "value": value,
+        "action": "set",
+        "annotator": annotator or f"{source}-user",
+        "reason": reason,
+        "schema_version": None,
+        "queue": queue or source,
+        "created_at": when,
+    }

@@ -1,0 +1,170 @@
+"""Arize Phoenix REST API: ``GET /v1/projects/{project}/spans`` (cursor pagination in
+insertion order, so spans that arrive late are never skipped), span annotations from
+``GET /v1/projects/{project}/span_annotations``; spans mapped by the ``phoenix`` loader.
+
+Documented shapes: ``?cursor=&limit=&sort=id&order=asc&start_time=&end_time=`` returns
+``{"data": [span], "next_cursor": ...}``; a span is ``{id, name, context: {trace_id, span_id},
+span_kind, parent_id, start_time, end_time, status_code, status_message, attributes, events}``
+and ``id`` is its global id (base64 of ``Span:<rowid>``). Optional auth: ``PHOENIX_API_KEY``
+as a bearer token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from llmops_nb.connectors._base import (
+    Page,
+    Source,
+    iso,
+    label_row,
+    parse_time,
+    register_source,
+    result_row,
+)
+from llmops_nb.connectors._http import HttpClient, PullError
+
+__all__ = ["PhoenixSource"]
+
+
+def _rowid(global_id: str) -> int | None:
+    try:
+        kind, _, num = base64.b64decode(global_id).decode().partition(":")
+        return int(num) if kind == "Span" else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _global_id(rowid: int) -> str:
+    return base64.b64encode(f"Span:{rowid}".encode()).decode()
+
+
+def phoenix_annotations(items: list[dict[str, Any]], trace_of: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Phoenix span annotations as (results rows, labels rows): ``HUMAN`` annotations are
+    labels, ``LLM`` and ``CODE`` annotations are results."""
+    results, labels = [], []
+    for a in items:
+        if not isinstance(a, dict):
+            continue
+        res = a.get("result") or {}
+        value = res.get("label") if res.get("label") is not None else res.get("score")
+        sid = a.get("span_id")
+        if a.get("annotator_kind") == "HUMAN":
+            labels.append(label_row(source="phoenix", id=str(a.get("id")), trace_id=trace_of.get(sid), span_id=sid,
+                                    question=str(a.get("name")), value=value, annotator=a.get("user_id"),
+                                    reason=res.get("explanation"), created_at=a.get("updated_at") or a.get("created_at")))
+        else:
+            results.append(result_row(source="phoenix", id=str(a.get("id")), trace_id=trace_of.get(sid), span_id=sid,
+                                      name=str(a.get("name")), value=res.get("score") if res.get("score") is not None else value,
+                                      label=res.get("label"), explanation=res.get("explanation"),
+                                      created_at=a.get("updated_at") or a.get("created_at"),
+                                      params={"annotator_kind": a.get("annotator_kind"), "identifier": a.get("identifier")}))
+    return results, labels
+
+
+@register_source
+class PhoenixSource(Source):
+    """Arize Phoenix: a project's spans and their annotations.
+
+    URL: ``url=`` or ``PHOENIX_COLLECTOR_ENDPOINT`` / ``PHOENIX_HOST`` + ``PHOENIX_PORT``
+    (default ``http://127.0.0.1:6006``); auth: ``PHOENIX_API_KEY`` when the server has auth on;
+    project: ``project=`` or ``PHOENIX_PROJECT_NAME`` (default ``default``). Filters:
+    ``span_kind``, ``name``, ``status_code``, ``trace_id``, ``annotations`` (False to skip them).
+
+    Example:
+        >>> import llmops_nb as lo
+        >>> lo.pull("phoenix", url="http://127.0.0.1:6006", project="default")  # doctest: +SKIP
+    """
+
+    name = "phoenix"
+    format = "phoenix"
+    description = "Arize Phoenix REST API: spans (cursor pagination) and span annotations"
+    env_vars = ("PHOENIX_COLLECTOR_ENDPOINT", "PHOENIX_API_KEY", "PHOENIX_PROJECT_NAME")
+    filter_keys = ("span_kind", "name", "status_code", "trace_id", "annotations")
+    default_page_size = 1000  # the server's maximum
+    rate_per_s = None
+
+    def base_url(self) -> str:
+        if self.url:
+            return self.url.rstrip("/")
+        ep = self.setting("PHOENIX_COLLECTOR_ENDPOINT")
+        if ep:
+            return ep.rstrip("/").removesuffix("/v1/traces")
+        host = self.setting("PHOENIX_HOST", default="127.0.0.1")
+        port = self.setting("PHOENIX_PORT", default="6006")
+        return f"http://{host}:{port}"
+
+    def client(self) -> HttpClient:
+        key = self.secret("PHOENIX_API_KEY", required=False)
+        headers: dict[str, Any] = {}
+        if key:
+            from llmops_nb.connectors._http import Secret
+
+            headers["Authorization"] = Secret(f"Bearer {key.value}")
+        return HttpClient(self.base_url(), headers=headers, concurrency=self.concurrency, retry=self.retry)
+
+    async def pages(self, client: HttpClient, since: datetime | None, until: datetime, state: dict[str, Any]) -> AsyncIterator[Page]:
+        project = self.project or self.setting("PHOENIX_PROJECT_NAME", default="default") or "default"
+        self.project = project
+        resume = getattr(self, "resume", False)
+        params: dict[str, Any] = {"limit": min(self.page_size, 1000), "sort": "id", "order": "asc", "end_time": iso(until)}
+        cursor: str | None = None
+        if resume and state.get("next_rowid"):
+            cursor = _global_id(int(state["next_rowid"]))  # insertion order: nothing late is missed
+        elif since is not None:
+            params["start_time"] = iso(since)
+        for k in ("span_kind", "name", "status_code", "trace_id"):
+            if k in self.filters:
+                params[k] = self.filters[k]
+        want_ann = self.filters.get("annotations", True)
+        path = f"/v1/projects/{project}/spans"
+        seen: set[str] = set()
+        n = 0
+
+        async def fetch(c: str | None, n: int) -> Any:
+            return await client.request("GET", path, params={**params, "cursor": c}, what=f"spans page {n}")
+
+        nxt: asyncio.Future[Any] | None = asyncio.ensure_future(fetch(cursor, 1))
+        try:
+            while nxt is not None:
+                resp = await nxt
+                nxt = None
+                n += 1
+                if not isinstance(resp, dict) or not isinstance(resp.get("data"), list):
+                    raise PullError(f"Phoenix returned an unexpected spans page {n}: {str(resp)[:200]} (expected {{data, next_cursor}})")
+                nc = resp.get("next_cursor")
+                if nc:
+                    if nc == cursor:
+                        raise PullError(f"Phoenix returned the same cursor twice (page {n}); stopping to avoid a loop")
+                    nxt = asyncio.ensure_future(fetch(nc, n + 1))
+                cursor = nc
+                spans = [s for s in resp["data"] if isinstance(s, dict) and s.get("id") not in seen]
+                seen.update(s.get("id") for s in spans)
+                results: list[dict[str, Any]] = []
+                labels: list[dict[str, Any]] = []
+                if want_ann and spans:
+                    trace_of = {s["context"]["span_id"]: s["context"]["trace_id"] for s in spans if s.get("context")}
+                    ids = list(trace_of)
+                    chunks = await asyncio.gather(*[
+                        client.request("GET", f"/v1/projects/{project}/span_annotations",
+                                       params={"span_ids": ids[i:i + 100], "limit": 10000}, what="span annotations",
+                                       allow_404=True)
+                        for i in range(0, len(ids), 100)
+                    ])
+                    for ch in chunks:
+                        r, lab = phoenix_annotations((ch or {}).get("data") or [], trace_of)
+                        results += r
+                        labels += lab
+                rowids = [r for r in (_rowid(str(s.get("id"))) for s in spans) if r is not None]
+                if rowids:
+                    state["next_rowid"] = max(max(rowids) + 1, int(state.get("next_rowid") or 0))
+                times = [t for t in (parse_time(s.get("start_time")) for s in spans) if t is not None]
+                yield Page(records=spans, results=results, labels=labels,
+                           watermark=max(times) if times else None, items=len(resp["data"]))
+        finally:
+            if nxt is not None:
+                nxt.cancel()
