@@ -8,7 +8,13 @@ Example:
 
 from llmops_nb.loaders._common import LoadError, otel_id, to_utc
 from llmops_nb.loaders._read import LoadReport, read_traces
-from llmops_nb.loaders._registry import ENTRY_POINT_GROUP, Format, formats, get_format, register_format
+from llmops_nb.loaders._registry import (
+    ENTRY_POINT_GROUP,
+    Format,
+    formats,
+    get_format,
+    register_format,
+)
 
 __all__ = [
     "read_traces",

@@ -13,7 +13,11 @@ _SPAN_COLS = set(SPANS.names)
 
 
 def _is_records(r: Any) -> bool:
-    return isinstance(r, Mapping) and "trace_id" in r and "span_id" in r and set(r) <= _SPAN_COLS | set(r)
+    import pandas as pd
+
+    if isinstance(r, pd.DataFrame):
+        return {"trace_id", "span_id"} <= set(map(str, r.columns))
+    return isinstance(r, Mapping) and "trace_id" in r and "span_id" in r
 
 
 register_format(
@@ -47,5 +51,63 @@ register_format(
         detect=_is_records,
         extensions=(".csv", ".parquet", ".jsonl", ".json"),
         priority=-50,
+    )
+)
+
+from llmops_nb.loaders import datadog, langfuse, langsmith, mlflow, phoenix  # noqa: E402
+
+register_format(
+    Format(
+        "langfuse",
+        "Langfuse exports: {trace, observations} documents, lists and JSONL of them, observation lists",
+        parse=langfuse.parse_langfuse,
+        detect=langfuse.is_langfuse,
+        extensions=(".json", ".jsonl"),
+        priority=80,
+        whole_file=False,
+    )
+)
+register_format(
+    Format(
+        "langsmith",
+        "LangSmith runs: run JSON/JSONL, lists of runs, post/patch ingest payloads",
+        parse=langsmith.parse_langsmith,
+        detect=langsmith.is_langsmith,
+        extensions=(".json", ".jsonl"),
+        priority=80,
+        whole_file=True,
+    )
+)
+register_format(
+    Format(
+        "datadog",
+        "Datadog LLM Observability span events (intake payloads, span lists, JSONL, VCR cassettes .yaml)",
+        parse=datadog.parse_datadog,
+        detect=datadog.is_datadog,
+        read_file=datadog.read_datadog_file,
+        extensions=(".yaml", ".yml"),
+        priority=70,
+        whole_file=True,
+    )
+)
+register_format(
+    Format(
+        "mlflow",
+        "MLflow 3 trace JSON ({info, data: {spans}}), lists/JSONL of them, mlflow Trace objects, span dicts",
+        parse=mlflow.parse_mlflow,
+        detect=mlflow.is_mlflow,
+        extensions=(".json", ".jsonl"),
+        priority=75,
+    )
+)
+register_format(
+    Format(
+        "phoenix",
+        "Phoenix spans: get_spans_dataframe()/query_spans() DataFrames, Parquet of them, span dicts",
+        parse=phoenix.parse_phoenix,
+        detect=phoenix.is_phoenix,
+        extensions=(".parquet", ".json", ".jsonl"),
+        priority=60,
+        whole_file=True,
     )
 )

@@ -19,6 +19,12 @@ from llmops_nb.schema import SPAN_KINDS, SPAN_STATUSES, SPANS, conform, empty_fr
 __all__ = ["read_traces", "LoadReport"]
 
 _TABULAR = (".csv", ".parquet", ".pq", ".tsv")
+_DATA_EXT = (".json", ".jsonl", ".ndjson", ".pb", ".bin", ".protobuf", ".csv", ".tsv", ".parquet", ".pq",
+             ".yaml", ".yml", ".eval")
+
+
+class _Unknown(LoadError):
+    """No registered format recognises a record (files found by walking a directory are then ignored)."""
 
 
 class LoadReport(pd.DataFrame):
@@ -30,14 +36,19 @@ class LoadReport(pd.DataFrame):
         return LoadReport
 
 
+class _InDir(str):
+    """A path found by walking a directory: files no format recognises are skipped, not errors."""
+
+
 def _expand(source: Any) -> list[Any]:
     if isinstance(source, (str, os.PathLike)):
         s = str(source)
         p = Path(s)
         if p.is_dir():
             return sorted(
-                str(f) for f in p.rglob("*") if f.is_file() and not f.name.startswith(".")
+                _InDir(f) for f in p.rglob("*") if f.is_file() and not f.name.startswith(".")
                 and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                and f.name.lower().removesuffix(".gz").endswith(_DATA_EXT)
             )
         if any(ch in s for ch in "*?["):
             found = sorted(_glob.glob(s, recursive=True))
@@ -79,11 +90,22 @@ def _open_bytes(path: str) -> bytes:
     return data
 
 
+def _loads(data: bytes) -> Any:
+    """orjson, falling back to the standard library for integers beyond 64 bits (decimal OTel ids)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        if "Integer" not in str(e) and "integer" not in str(e):
+            raise
+        import json
+
+        return json.loads(data)
+
+
 def _records_of_file(path: str, fmt: Format | None) -> Iterator[tuple[Any, Any]]:
     """Yield (record_ref, record) pairs from a file."""
     if fmt is not None and fmt.read_file is not None:
-        for i, rec in enumerate(fmt.read_file(path)):
-            yield i, rec
+        yield from enumerate(fmt.read_file(path))
         return
     name = path.lower().removesuffix(".gz")
     if name.endswith((".parquet", ".pq")):
@@ -116,8 +138,8 @@ def _records_of_file(path: str, fmt: Format | None) -> Iterator[tuple[Any, Any]]
             if not line.strip():
                 continue
             try:
-                yield f"line {lineno}", orjson.loads(line)
-            except orjson.JSONDecodeError as e:
+                yield f"line {lineno}", _loads(line)
+            except ValueError as e:
                 yield f"line {lineno}", LoadError(f"invalid JSON ({e})", file=path, record=f"line {lineno}", expected="one JSON object per line")
         return
     if name.endswith((".yaml", ".yml")):
@@ -126,8 +148,8 @@ def _records_of_file(path: str, fmt: Format | None) -> Iterator[tuple[Any, Any]]
         yield 0, yaml.safe_load(data)
         return
     try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError as e:
+        doc = _loads(data)
+    except ValueError as e:
         raise LoadError(f"invalid JSON ({e})", file=path, expected="a JSON document") from None
     yield "document", doc
 
@@ -144,7 +166,7 @@ def _detect(record: Any, where: str) -> Format:
     shape = type(record).__name__
     if isinstance(record, Mapping):
         shape += f" with keys {sorted(record)[:12]}"
-    raise LoadError(
+    raise _Unknown(
         f"could not tell the format of a {shape}",
         file=where,
         expected="one of the formats in llmops_nb.formats(); pass format=... or register a format",
@@ -197,6 +219,7 @@ def read_traces(
     fixed = get_format(format) if format else None
     problems: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
+    ignored: list[str] = []
 
     def fail(err: Exception, file: str, record: Any) -> None:
         if errors == "raise":
@@ -254,6 +277,15 @@ def read_traces(
                         r.setdefault("source_format", fmt.name)
                         r["_where"] = (file, where)
                     rows.extend(out)
+        except _Unknown as e:
+            if isinstance(item, _InDir):
+                ignored.append(file)
+                if errors == "skip":
+                    problems.append({"file": file, "record": None, "error": str(e), "action": "ignored: not a trace file"})
+                continue
+            if errors == "raise":
+                raise
+            problems.append({"file": e.file or file, "record": e.record, "error": str(e), "action": "skipped"})
         except LoadError as e:
             if errors == "raise":
                 raise
