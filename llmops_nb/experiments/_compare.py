@@ -1,0 +1,234 @@
+"""Compare two experiments example by example (paired statistics), or two variants of live
+traffic (unpaired), per evaluator, with cost and latency beside quality."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from llmops_nb.experiments._stats import (
+    holm,
+    mcnemar,
+    paired_bootstrap,
+    two_proportions,
+    unpaired_bootstrap,
+    wilcoxon,
+)
+
+__all__ = ["Comparison", "compare", "compare_traffic", "plot_quality_vs_cost", "per_example_scores"]
+
+
+def _is_binary(s: pd.Series) -> bool:
+    v = pd.to_numeric(s, errors="coerce").dropna().unique()
+    return len(v) > 0 and set(np.round(v, 9)) <= {0.0, 1.0}
+
+
+def per_example_scores(exp: Any) -> pd.DataFrame:
+    """One row per (example, evaluator): the example's score averaged over repeats
+    (``passed`` as 1/0 where the evaluator defines it, else ``score``)."""
+    res = exp.results
+    if res is None or len(res) == 0:
+        return pd.DataFrame(columns=["example_id", "evaluator", "value"])
+    r = res[res["error"].isna()].copy()
+    val = r["passed"].astype("Float64").astype(float)
+    r["value"] = np.where(val.notna(), val, pd.to_numeric(r["score"], errors="coerce"))
+    return r.groupby(["example_id", "evaluator"], as_index=False)["value"].mean()
+
+
+def _per_example_usage(exp: Any) -> pd.DataFrame:
+    o = exp.outputs
+    return o.groupby("example_id").agg(
+        cost_usd=("cost_usd", "mean"), latency_ms=("latency_ms", "mean"), output_text=("output_text", "first"),
+        error=("error", "first"),
+    )
+
+
+@dataclass
+class Comparison:
+    """The comparison of a candidate (b) against a baseline (a).
+
+    ``evaluators``: one row per evaluator (and cost / latency): mean of a, of b, the difference
+    b - a with its 95% interval, the paired test, its p-value, the Holm-adjusted p-value over the
+    quality evaluators, and a verdict. ``items``: one row per example, side by side.
+    ``regressions`` / ``fixes``: the examples that went from pass to fail / fail to pass.
+    """
+
+    a: str
+    b: str
+    evaluators: pd.DataFrame
+    items: pd.DataFrame
+    regressions: pd.DataFrame
+    fixes: pd.DataFrame
+    alpha: float = 0.05
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def significant_regressions(self) -> list[str]:
+        """Evaluators (or cost / latency) on which b is significantly worse than a."""
+        return self.evaluators.loc[self.evaluators["verdict"] == "worse", "metric"].tolist()
+
+    def __repr__(self) -> str:
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            return (f"Comparison {self.a} -> {self.b} (alpha={self.alpha})\n{self.evaluators.to_string(index=False)}\n"
+                    f"{len(self.regressions)} regressions, {len(self.fixes)} fixes")
+
+    def _repr_html_(self) -> str:
+        colour = {"worse": "#fde2e1", "better": "#e1f5e4"}
+        rows = []
+        for _, r in self.evaluators.iterrows():
+            bg = colour.get(r["verdict"], "")
+            rows.append(
+                f"<tr style='background:{bg}'><td>{html.escape(str(r['metric']))}</td><td>{r['a']:.4g}</td><td>{r['b']:.4g}</td>"
+                f"<td>{r['diff']:+.4g} [{r['ci_low']:+.4g}, {r['ci_high']:+.4g}]</td><td>{html.escape(r['test'])}</td>"
+                f"<td>{r['p_value']:.3g}</td><td>{'' if pd.isna(r['p_adjusted']) else f'{r.p_adjusted:.3g}'}</td><td><b>{r['verdict']}</b></td></tr>"
+            )
+        head = "<tr><th>metric</th><th>a</th><th>b</th><th>b - a [95% CI]</th><th>test</th><th>p</th><th>p (Holm)</th><th>verdict</th></tr>"
+        return (f"<div><b>{html.escape(self.a)} &rarr; {html.escape(self.b)}</b>: {len(self.regressions)} regressions, "
+                f"{len(self.fixes)} fixes<table>{head}{''.join(rows)}</table></div>")
+
+
+def _verdict(diff: float, p: float, alpha: float, higher_is_better: bool) -> str:
+    if np.isnan(p) or p >= alpha or diff == 0:
+        return "no significant change"
+    return "better" if (diff > 0) == higher_is_better else "worse"
+
+
+def compare(a: Any, b: Any, *, evaluators: Sequence[str] | None = None, alpha: float = 0.05, seed: int = 0) -> Comparison:
+    """Compare experiment ``b`` (candidate) against ``a`` (baseline) on the examples both ran.
+
+    Pass/fail evaluators use McNemar's exact test; scores use the Wilcoxon signed-rank test
+    (and a paired bootstrap interval); cost and latency use the paired bootstrap (lower is
+    better). p-values of the quality evaluators are Holm-adjusted, so adding evaluators does not
+    raise the false-alarm rate.
+
+    Example:
+        >>> cmp = compare(exp_v1, exp_v2)  # doctest: +SKIP
+        >>> cmp.significant_regressions  # doctest: +SKIP
+        ['correctness']
+    """
+    sa, sb = per_example_scores(a), per_example_scores(b)
+    names = sorted(set(sa["evaluator"]) & set(sb["evaluator"])) if evaluators is None else list(evaluators)
+    rows: list[dict[str, Any]] = []
+    items = pd.DataFrame({"example_id": sorted(set(a.outputs["example_id"]) & set(b.outputs["example_id"]))})
+    ua, ub = _per_example_usage(a), _per_example_usage(b)
+    items = items.join(ua.add_suffix("_a"), on="example_id").join(ub.add_suffix("_b"), on="example_id")
+    regress, fixes = [], []
+    for name in names:
+        pa_ = sa[sa["evaluator"] == name].set_index("example_id")["value"]
+        pb_ = sb[sb["evaluator"] == name].set_index("example_id")["value"]
+        common = pa_.index.intersection(pb_.index)
+        x, y = pa_.loc[common], pb_.loc[common]
+        items = items.join(pa_.rename(f"{name}_a"), on="example_id").join(pb_.rename(f"{name}_b"), on="example_id")
+        binary = _is_binary(pd.concat([x, y]))
+        if binary:
+            t = mcnemar(x.astype(bool).values, y.astype(bool).values, seed=seed)
+            regress.extend({"example_id": e, "evaluator": name} for e in common[(x == 1).values & (y == 0).values])
+            fixes.extend({"example_id": e, "evaluator": name} for e in common[(x == 0).values & (y == 1).values])
+        else:
+            t = wilcoxon(x.values, y.values, seed=seed)
+            worse = common[(y < x).values]
+            better = common[(y > x).values]
+            regress.extend({"example_id": e, "evaluator": name} for e in worse)
+            fixes.extend({"example_id": e, "evaluator": name} for e in better)
+        rows.append({"metric": name, "kind": "pass rate" if binary else "score", "a": float(x.mean()) if len(x) else np.nan,
+                     "b": float(y.mean()) if len(y) else np.nan, "diff": t.diff, "ci_low": t.ci_low, "ci_high": t.ci_high,
+                     "test": t.test, "p_value": t.p_value, "n": t.n, "higher_is_better": True})
+    adj = holm([r["p_value"] for r in rows]) if rows else []
+    for r, p in zip(rows, adj):
+        r["p_adjusted"] = p
+        r["verdict"] = _verdict(r["diff"], p, alpha, True)
+    for metric in ("cost_usd", "latency_ms"):
+        x = items[f"{metric}_a"].astype(float)
+        y = items[f"{metric}_b"].astype(float)
+        t = paired_bootstrap(x.values, y.values, seed=seed)
+        rows.append({"metric": metric, "kind": "mean per example", "a": float(np.nanmean(x)) if len(x) else np.nan,
+                     "b": float(np.nanmean(y)) if len(y) else np.nan, "diff": t.diff, "ci_low": t.ci_low,
+                     "ci_high": t.ci_high, "test": t.test, "p_value": t.p_value, "p_adjusted": np.nan, "n": t.n,
+                     "higher_is_better": False, "verdict": _verdict(t.diff, t.p_value, alpha, False)})
+    table = pd.DataFrame(rows, columns=["metric", "kind", "a", "b", "diff", "ci_low", "ci_high", "test", "p_value",
+                                        "p_adjusted", "n", "higher_is_better", "verdict"])
+    reg = pd.DataFrame(regress, columns=["example_id", "evaluator"])
+    fix = pd.DataFrame(fixes, columns=["example_id", "evaluator"])
+    if len(reg):
+        reg = reg.join(items.set_index("example_id")[["output_text_a", "output_text_b"]], on="example_id")
+    if len(fix):
+        fix = fix.join(items.set_index("example_id")[["output_text_a", "output_text_b"]], on="example_id")
+    notes = []
+    if set(a.outputs["example_id"]) != set(b.outputs["example_id"]):
+        notes.append("the experiments ran different examples; only the common ones are compared")
+    return Comparison(getattr(a, "name", "a"), getattr(b, "name", "b"), table, items, reg, fix, alpha, notes)
+
+
+def compare_traffic(
+    frame: pd.DataFrame,
+    *,
+    by: str,
+    a: Any,
+    b: Any,
+    metrics: Sequence[str],
+    lower_is_better: Sequence[str] = ("cost_usd", "latency_ms"),
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Compare two variants of live traffic (an A/B rollout): rows where ``frame[by] == a``
+    against rows where it equals ``b``, for each metric column (bool -> Fisher's exact test,
+    numbers -> Mann-Whitney with a bootstrap interval). One row per metric.
+
+    Example:
+        >>> df = pd.DataFrame({"prompt_version": ["v1"] * 50 + ["v2"] * 50,
+        ...                    "passed": [True] * 45 + [False] * 5 + [True] * 30 + [False] * 20})
+        >>> compare_traffic(df, by="prompt_version", a="v1", b="v2", metrics=["passed"])["verdict"].tolist()
+        ['worse']
+    """
+    if by not in frame.columns:
+        raise KeyError(f"column {by!r} is not in the frame; columns: {list(frame.columns)}")
+    fa, fb = frame[frame[by] == a], frame[frame[by] == b]
+    if not len(fa) or not len(fb):
+        raise ValueError(f"no rows with {by} == {a!r} ({len(fa)}) or {by} == {b!r} ({len(fb)}); values: {frame[by].dropna().unique().tolist()[:20]}")
+    rows = []
+    for m in metrics:
+        xa, xb = fa[m].dropna(), fb[m].dropna()
+        hib = m not in lower_is_better
+        if xa.dtype == bool or str(xa.dtype) == "boolean" or _is_binary(pd.concat([xa, xb])):
+            t = two_proportions(xa.astype(bool).values, xb.astype(bool).values)
+        else:
+            t = unpaired_bootstrap(xa.astype(float).values, xb.astype(float).values, seed=seed)
+        rows.append({"metric": m, "a": float(xa.astype(float).mean()), "b": float(xb.astype(float).mean()), "diff": t.diff,
+                     "ci_low": t.ci_low, "ci_high": t.ci_high, "test": t.test, "p_value": t.p_value,
+                     "n_a": len(xa), "n_b": len(xb), "verdict": _verdict(t.diff, t.p_value, alpha, hib)})
+    return pd.DataFrame(rows)
+
+
+def plot_quality_vs_cost(experiments: Sequence[Any], evaluator: str) -> Any:
+    """A plotly scatter of every experiment: mean cost per example against the evaluator's
+    mean (pass rate or score), with a 95% bootstrap interval."""
+    import plotly.graph_objects as go
+
+    xs, ys, lo, hi, names = [], [], [], [], []
+    for e in experiments:
+        s = per_example_scores(e)
+        v = s.loc[s["evaluator"] == evaluator, "value"].to_numpy(dtype=float)
+        cost = float(e.outputs["cost_usd"].astype(float).mean())
+        if len(v):
+            rng = np.random.default_rng(0)
+            boots = v[rng.integers(0, len(v), size=(2000, len(v)))].mean(axis=1)
+            low, h = np.quantile(boots, [0.025, 0.975])
+            m = float(v.mean())
+        else:
+            m = low = h = np.nan
+        xs.append(cost)
+        ys.append(m)
+        lo.append(m - low)
+        hi.append(h - m)
+        names.append(getattr(e, "name", "experiment"))
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="markers+text", text=names, textposition="top center",
+                               error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo},
+                               marker={"size": 12}))
+    fig.update_layout(title=f"{evaluator} vs cost per example", xaxis_title="mean cost per example (USD)",
+                      yaxis_title=evaluator, template="plotly_white")
+    return fig
