@@ -1,0 +1,31 @@
+"""Human review inside the notebook: the trace viewer, the keyboard-driven annotation queue,
+append-only labels, agreement between annotators and the alignment of judges to humans.
+
+Example:
+    >>> import llmops_nb as lo
+    >>> spans = lo.read_traces([{"trace_id": "t", "span_id": "s", "kind": "llm"}], format="records")
+    >>> lo.show_trace(spans, "t")
+    TraceView(trace_id='t', 1 spans)
+"""
+
+from llmops_nb.annotate._labels import labels, resolve_labels
+from llmops_nb.annotate._leases import leases
+from llmops_nb.annotate._queue import QUEUES
+from llmops_nb.annotate._schema import Question, Schema, as_schema
+from llmops_nb.annotate._session import Session
+from llmops_nb.annotate._trace_view import TraceView, show_trace
+from llmops_nb.annotate._widget import annotate
+
+__all__ = [
+    "QUEUES",
+    "Question",
+    "Schema",
+    "Session",
+    "TraceView",
+    "annotate",
+    "as_schema",
+    "labels",
+    "leases",
+    "resolve_labels",
+    "show_trace",
+]

@@ -1,0 +1,143 @@
+"""Queue order: which item an annotator sees next (random, stratified, cluster, judge
+uncertainty, judge-human disagreement, sequential). Every order is deterministic for a seed, so
+annotators in separate kernels walk the same order and leases keep them apart."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["QUEUES", "items_from_frame", "order_items", "stable_hash"]
+
+QUEUES = ("random", "stratified", "cluster", "uncertainty", "disagreement", "sequential")
+
+
+def stable_hash(values: Sequence[str], seed: int | str = 0) -> np.ndarray:
+    """A 64-bit hash per value, the same in every process (unlike ``hash()``)."""
+    s = str(seed).encode()
+    return np.array(
+        [int.from_bytes(hashlib.blake2b(str(v).encode(), digest_size=8, key=s[:64]).digest(), "big") for v in values],
+        dtype=np.uint64,
+    )
+
+
+def items_from_frame(frame: pd.DataFrame, level: str | None = None) -> pd.DataFrame:
+    """One row per queue item with ``item_id``, ``trace_id``, ``span_id`` and the frame's other
+    columns (first row per item). ``level="span"`` makes one item per span; otherwise one per trace
+    (a frame without ``trace_id`` uses its ``item_id`` column, else its index)."""
+    if level not in (None, "trace", "span"):
+        raise ValueError(f"level={level!r} is not valid; valid: None, 'trace', 'span'")
+    df = frame.reset_index(drop=True)
+    if level == "span":
+        for c in ("trace_id", "span_id"):
+            if c not in df.columns:
+                raise ValueError(f"level='span' needs a {c!r} column; the frame has {list(df.columns)[:12]}")
+        df = df.assign(item_id=[f"{t}/{s}" for t, s in zip(df["trace_id"], df["span_id"])])
+    elif "trace_id" in df.columns:
+        if "span_id" in df.columns and "parent_span_id" in df.columns:  # a spans table: the root row first
+            root = df["parent_span_id"].isna()
+            df = df.assign(_r=~root).sort_values("_r", kind="stable").drop(columns="_r")
+        df = df.drop_duplicates("trace_id", keep="first").assign(item_id=lambda d: d["trace_id"].astype(object))
+        df = df.assign(span_id=None)
+    else:
+        if "item_id" not in df.columns:
+            df = df.assign(item_id=[str(x) for x in frame.index])
+        df = df.assign(item_id=df["item_id"].astype(str).astype(object), trace_id=None, span_id=None)
+    dup = df["item_id"].duplicated()
+    if dup.any():
+        raise ValueError(f"item ids repeat, e.g. {df.loc[dup, 'item_id'].iloc[0]!r}; pass level='span' or unique ids")
+    return df.reset_index(drop=True)
+
+
+def _round_robin(groups: dict[Any, list[int]]) -> list[int]:
+    lists = sorted(groups.values(), key=lambda g: (-len(g), g[0] if g else 0))
+    out: list[int] = []
+    i = 0
+    while True:
+        added = False
+        for g in lists:
+            if i < len(g):
+                out.append(g[i])
+                added = True
+        if not added:
+            return out
+        i += 1
+
+
+def order_items(
+    items: pd.DataFrame,
+    queue: str = "random",
+    *,
+    by: str | None = None,
+    seed: int = 0,
+    human: pd.Series | None = None,
+) -> list[str]:
+    """The queue's item ids in the order they are served.
+
+    - ``random``: a seeded shuffle (hash of the item id).
+    - ``stratified``: round-robin over the values of column ``by``, each stratum shuffled, so
+      every stratum is seen early.
+    - ``cluster``: the same over the cluster column (``by``, default ``cluster``).
+    - ``uncertainty``: judge scores in ``by`` (default ``score``; a probability in [0, 1]) closest
+      to 0.5 first.
+    - ``disagreement``: only items whose judge verdict (column ``by``, default ``passed``)
+      differs from the human label (``human``: item_id -> label).
+    - ``sequential``: the frame's order.
+    """
+    if queue not in QUEUES:
+        raise ValueError(f"queue={queue!r} is not valid; valid queues: {list(QUEUES)}")
+    ids = items["item_id"].tolist()
+    h = stable_hash(ids, seed)
+    shuffled = list(np.argsort(h, kind="stable"))
+    if queue == "sequential":
+        return ids
+    if queue == "random":
+        return [ids[i] for i in shuffled]
+    if queue in ("stratified", "cluster"):
+        col = by or ("cluster" if queue == "cluster" else None)
+        if col is None:
+            raise ValueError("queue='stratified' needs by=<column>, e.g. by='category'")
+        if col not in items.columns:
+            raise ValueError(f"column {col!r} (by=) is not in the frame; columns: {list(items.columns)[:20]}")
+        vals = items[col].astype(object).where(items[col].notna(), "<missing>").tolist()
+        groups: dict[Any, list[int]] = {}
+        for i in shuffled:
+            groups.setdefault(vals[i], []).append(i)
+        return [ids[i] for i in _round_robin(groups)]
+    if queue == "uncertainty":
+        col = by or "score"
+        if col not in items.columns:
+            raise ValueError(f"queue='uncertainty' needs a judge score column (by={col!r} is absent); "
+                             f"columns: {list(items.columns)[:20]}")
+        p = pd.to_numeric(items[col], errors="coerce").to_numpy(dtype=float)
+        u = np.abs(p - 0.5)
+        u = np.where(np.isnan(u), np.inf, u)
+        order = np.lexsort((h, u))
+        return [ids[i] for i in order]
+    # disagreement
+    col = by or "passed"
+    if col not in items.columns:
+        raise ValueError(f"queue='disagreement' needs the judge verdict column (by={col!r} is absent); "
+                         f"columns: {list(items.columns)[:20]}")
+    if human is None or len(human) == 0:
+        return []
+    judge = items.set_index("item_id")[col]
+    out = []
+    for i in shuffled:
+        iid = ids[i]
+        if iid in human.index and judge.get(iid) is not None and not pd.isna(judge.get(iid)):
+            if _norm(judge[iid]) != _norm(human[iid]):
+                out.append(iid)
+    return out
+
+
+def _norm(v: Any) -> Any:
+    if isinstance(v, str) and v.lower() in ("pass", "fail", "true", "false"):
+        return v.lower() in ("pass", "true")
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    return v

@@ -1,0 +1,371 @@
+"""The trace viewer: a span tree with a timing waterfall, chat messages, tool calls, retrieved
+documents, tokens, cost, latency, errors, and the results and labels attached to each span.
+
+The HTML is static (no script, CSS inlined), so it renders in JupyterLab, in exported reports
+and offline; large payloads sit in ``<details>`` expanders. Every text is escaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from llmops_nb.annotate._assets import asset_path, asset_text
+from llmops_nb.annotate._html import clip, esc, fmt_cost, fmt_ms, fmt_num, is_missing, to_json_text
+
+__all__ = ["TraceView", "show_trace", "render_trace_html"]
+
+_KIND_COLOR = {
+    "llm": "#6f42c1", "chain": "#0d6efd", "retriever": "#198754", "tool": "#fd7e14",
+    "agent": "#d63384", "embedding": "#20c997", "reranker": "#6610f2", "guardrail": "#dc3545",
+    "evaluator": "#6c757d", "unknown": "#adb5bd",
+}
+
+
+def _ts(v: Any) -> pd.Timestamp | None:
+    if is_missing(v):
+        return None
+    try:
+        return pd.Timestamp(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _tree_order(spans: pd.DataFrame) -> list[tuple[int, int]]:
+    """(row position, depth) in depth-first order, children by start time."""
+    ids = spans["span_id"].tolist()
+    parents = spans["parent_span_id"].tolist()
+    starts = [_ts(v) for v in spans["start_time"].tolist()] if "start_time" in spans else [None] * len(ids)
+    known = set(ids)
+    children: dict[Any, list[int]] = {}
+    roots: list[int] = []
+    for i, (sid, par) in enumerate(zip(ids, parents)):
+        if is_missing(par) or par not in known or par == sid:
+            roots.append(i)
+        else:
+            children.setdefault(par, []).append(i)
+
+    def key(i: int) -> tuple[int, Any]:
+        s = starts[i]
+        return (0, s.value) if s is not None else (1, 0)
+
+    out: list[tuple[int, int]] = []
+    seen: set[int] = set()
+    stack = [(i, 0) for i in sorted(roots, key=key, reverse=True)]
+    while stack:
+        i, d = stack.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        out.append((i, d))
+        for c in sorted(children.get(ids[i], []), key=key, reverse=True):
+            stack.append((c, d + 1))
+    out.extend((i, 0) for i in range(len(ids)) if i not in seen)  # cycles: show flat
+    return out
+
+
+def _messages_html(msgs: Any, limit: int) -> str:
+    if is_missing(msgs) or msgs is None or len(msgs) == 0:
+        return ""
+    parts = []
+    for m in list(msgs):
+        if not isinstance(m, dict):
+            parts.append(f'<div class="lo-msg">{clip(m, limit)}</div>')
+            continue
+        role = m.get("role") or "message"
+        body = clip(m.get("content"), limit) if not is_missing(m.get("content")) else ""
+        calls = m.get("tool_calls")
+        if calls is not None and len(calls):
+            for c in list(calls):
+                c = c if isinstance(c, dict) else {}
+                body += (
+                    f'<div class="lo-toolcall"><span class="lo-badge lo-k-tool">tool call</span> '
+                    f'<b>{esc(c.get("name"))}</b> <span class="lo-dim">{esc(c.get("id"))}</span>'
+                    f'{clip(c.get("arguments"), limit, cls="lo-code")}</div>'
+                )
+        tcid = m.get("tool_call_id")
+        if not is_missing(tcid):
+            body = f'<div class="lo-dim">result of {esc(tcid)}</div>' + body
+        parts.append(f'<div class="lo-msg lo-role-{esc(role)}"><div class="lo-role">{esc(role)}</div>{body}</div>')
+    return '<div class="lo-chat">' + "".join(parts) + "</div>"
+
+
+def _documents_html(docs: Any, limit: int) -> str:
+    if is_missing(docs) or docs is None or len(docs) == 0:
+        return ""
+    rows = []
+    for i, d in enumerate(list(docs)):
+        d = d if isinstance(d, dict) else {"content": d}
+        score = d.get("score")
+        sc = f"{float(score):.3f}" if not is_missing(score) else ""
+        rows.append(
+            f'<div class="lo-doc"><div class="lo-doc-h"><span class="lo-badge lo-k-retriever">doc {i + 1}</span> '
+            f'<span class="lo-dim">{esc(d.get("id"))}</span> <span class="lo-score">score {esc(sc)}</span></div>'
+            f'{clip(d.get("content"), limit // 2)}</div>'
+        )
+    return '<div class="lo-docs">' + "".join(rows) + "</div>"
+
+
+def _results_html(res: list[dict[str, Any]]) -> str:
+    if not res:
+        return ""
+    chips = []
+    for r in res:
+        passed = r.get("passed")
+        cls = "lo-pass" if passed is True else "lo-fail" if passed is False else "lo-neutral"
+        if not is_missing(r.get("error")):
+            cls, shown = "lo-err", "error"
+        elif not is_missing(r.get("label")):
+            shown = r.get("label")
+        elif not is_missing(r.get("score")):
+            shown = f"{float(r['score']):.3g}"
+        else:
+            shown = to_json_text(r.get("value"))
+        why = r.get("explanation") if not is_missing(r.get("explanation")) else r.get("error")
+        title = esc(why) if not is_missing(why) else ""
+        chips.append(
+            f'<span class="lo-chip {cls}" title="{title}"><b>{esc(r.get("evaluator"))}</b>: {esc(shown)}</span>'
+        )
+    return '<div class="lo-results"><span class="lo-dim">results</span> ' + "".join(chips) + "</div>"
+
+
+def _labels_html(labs: list[dict[str, Any]]) -> str:
+    if not labs:
+        return ""
+    chips = [
+        f'<span class="lo-chip lo-label"><b>{esc(r.get("question"))}</b>: {esc(to_json_text(r.get("value")))} '
+        f'<span class="lo-dim">({esc(r.get("annotator"))})</span></span>'
+        for r in labs
+    ]
+    return '<div class="lo-results"><span class="lo-dim">labels</span> ' + "".join(chips) + "</div>"
+
+
+def _by_span(frame: pd.DataFrame | None, trace_id: str, root_id: Any) -> dict[Any, list[dict[str, Any]]]:
+    out: dict[Any, list[dict[str, Any]]] = {}
+    if frame is None or len(frame) == 0 or "trace_id" not in frame:
+        return out
+    sub = frame[frame["trace_id"] == trace_id]
+    for r in sub.to_dict("records"):
+        sid = r.get("span_id")
+        out.setdefault(root_id if is_missing(sid) else sid, []).append(r)
+    return out
+
+
+def render_trace_html(
+    spans: pd.DataFrame,
+    trace_id: str | None = None,
+    results: pd.DataFrame | None = None,
+    labels: pd.DataFrame | None = None,
+    *,
+    limit: int = 2000,
+    open_spans: Sequence[str] | str = "root",
+    include_css: bool = True,
+) -> str:
+    """The trace viewer's static HTML for one trace (see :func:`show_trace`)."""
+    if trace_id is not None:
+        spans = spans[spans["trace_id"] == trace_id]
+    if len(spans) == 0:
+        return f'<div class="lo-trace">no spans for trace {esc(trace_id)}</div>'
+    trace_id = spans["trace_id"].iloc[0] if trace_id is None else trace_id
+    spans = spans.reset_index(drop=True)
+    order = _tree_order(spans)
+    starts = [_ts(v) for v in spans["start_time"]] if "start_time" in spans else [None] * len(spans)
+    ends = [_ts(v) for v in spans["end_time"]] if "end_time" in spans else [None] * len(spans)
+    known = [s for s in starts if s is not None]
+    t0 = min(known) if known else None
+    t1 = max([e for e in ends if e is not None] + known) if known else None
+    total_ms = max((t1 - t0).total_seconds() * 1000.0, 1e-9) if t0 is not None and t1 is not None else None
+    root_id = spans["span_id"].iloc[order[0][0]]
+    res = _by_span(results, trace_id, root_id)
+    labs = _by_span(labels, trace_id, root_id)
+    rec = spans.to_dict("records")
+
+    def tok_sum(col: str) -> int | None:
+        if col not in spans:
+            return None
+        s = pd.to_numeric(spans.loc[spans["kind"].isin(["llm", "embedding"]), col], errors="coerce")
+        return int(s.sum()) if s.notna().any() else None
+
+    n_err = int((spans["status"] == "error").sum()) if "status" in spans else 0
+    cost = pd.to_numeric(spans.get("cost_usd"), errors="coerce").sum(min_count=1) if "cost_usd" in spans else None
+    head = (
+        f'<div class="lo-head"><span class="lo-title">trace <code>{esc(trace_id)}</code></span>'
+        f'<span>{len(spans)} spans</span><span>{fmt_ms(total_ms)}</span>'
+        f'<span>{fmt_num(tok_sum("prompt_tokens"))} in / {fmt_num(tok_sum("completion_tokens"))} out tokens</span>'
+        f'<span>{fmt_cost(cost)}</span>'
+        + (f'<span class="lo-errcount">{n_err} error{"s" if n_err != 1 else ""}</span>' if n_err else "")
+        + "</div>"
+    )
+    open_set = set([open_spans] if isinstance(open_spans, str) else open_spans)
+    rows = []
+    for pos, depth in order:
+        r = rec[pos]
+        kind = r.get("kind") or "unknown"
+        s, e = starts[pos], ends[pos]
+        if total_ms and s is not None:
+            left = (s - t0).total_seconds() * 1000.0 / total_ms * 100.0
+            dur = r.get("latency_ms")
+            if is_missing(dur):
+                dur = (e - s).total_seconds() * 1000.0 if e is not None else 0.0
+            width = max(float(dur) / total_ms * 100.0, 0.4)
+            left = min(max(left, 0.0), 99.6)
+            width = min(width, 100.0 - left)
+            bar = (f'<span class="lo-bar" style="left:{left:.2f}%;width:{width:.2f}%;'
+                   f'background:{_KIND_COLOR.get(kind, "#adb5bd")}"></span>')
+        else:
+            bar = ""
+        err = r.get("status") == "error"
+        sid = r.get("span_id")
+        is_open = ("root" in open_set and pos == order[0][0]) or "all" in open_set or sid in open_set or err
+        detail = _span_detail(r, limit)
+        detail += _results_html(res.get(sid, []))
+        detail += _labels_html(labs.get(sid, []))
+        badges = ""
+        if res.get(sid):
+            fails = sum(1 for x in res[sid] if x.get("passed") is False)
+            badges += f'<span class="lo-chip {"lo-fail" if fails else "lo-pass"}">{len(res[sid])} results{f", {fails} failed" if fails else ""}</span>'
+        if labs.get(sid):
+            badges += f'<span class="lo-chip lo-label">{len(labs[sid])} labels</span>'
+        rows.append(
+            f'<details class="lo-span{" lo-error" if err else ""}" data-span-id="{esc(sid)}"'
+            f'{" open" if is_open else ""}><summary><span class="lo-name" style="padding-left:{depth * 14}px">'
+            f'<span class="lo-badge lo-k-{esc(kind)}">{esc(kind)}</span> {esc(r.get("name"))} {badges}</span>'
+            f'<span class="lo-lat">{fmt_ms(r.get("latency_ms"))}</span>'
+            f'<span class="lo-wf">{bar}</span></summary><div class="lo-body">{detail}</div></details>'
+        )
+    css = f"<style>{asset_text('trace_view.css')}</style>" if include_css else ""
+    return f'{css}<div class="lo-trace" data-trace-id="{esc(trace_id)}">{head}<div class="lo-spans">{"".join(rows)}</div></div>'
+
+
+def _span_detail(r: dict[str, Any], limit: int) -> str:
+    facts = []
+    for label, val in (
+        ("model", r.get("model")), ("provider", r.get("provider")),
+        ("tokens", None if is_missing(r.get("total_tokens")) else
+         f"{fmt_num(r.get('prompt_tokens'))} in / {fmt_num(r.get('completion_tokens'))} out / {fmt_num(r.get('total_tokens'))}"),
+        ("cost", fmt_cost(r.get("cost_usd")) or None), ("latency", fmt_ms(r.get("latency_ms")) or None),
+        ("status", r.get("status")), ("start", r.get("start_time")), ("span", r.get("span_id")),
+    ):
+        if not is_missing(val) and val != "":
+            facts.append(f"<span><span class=\"lo-dim\">{label}</span> {esc(val)}</span>")
+    out = '<div class="lo-facts">' + "".join(facts) + "</div>"
+    if r.get("status") == "error" or not is_missing(r.get("error_message")):
+        out += f'<div class="lo-errbox">{clip(r.get("error_message") or "error", limit)}</div>'
+    chat_in = _messages_html(r.get("input_messages"), limit)
+    chat_out = _messages_html(r.get("output_messages"), limit)
+    if chat_in or chat_out:
+        out += chat_in + (f'<div class="lo-sep">output</div>{chat_out}' if chat_out else "")
+    else:
+        if not is_missing(r.get("input_text")):
+            out += f'<div class="lo-io"><div class="lo-dim">input</div>{clip(r.get("input_text"), limit)}</div>'
+        if not is_missing(r.get("output_text")):
+            out += f'<div class="lo-io"><div class="lo-dim">output</div>{clip(r.get("output_text"), limit)}</div>'
+    if not is_missing(r.get("tool_name")):
+        out += (f'<div class="lo-toolcall"><span class="lo-badge lo-k-tool">tool</span> <b>{esc(r.get("tool_name"))}</b>'
+                f'{clip(r.get("tool_arguments"), limit, cls="lo-code")}'
+                + (f'<div class="lo-dim">result</div>{clip(r.get("tool_result"), limit, cls="lo-code")}'
+                   if not is_missing(r.get("tool_result")) else "") + "</div>")
+    out += _documents_html(r.get("documents"), limit)
+    meta = r.get("metadata")
+    if isinstance(meta, dict) and meta:
+        out += f'<details class="lo-meta"><summary>metadata</summary>{clip(to_json_text(meta), limit, cls="lo-code")}</details>'
+    attrs = r.get("attributes")
+    if isinstance(attrs, dict) and attrs:
+        out += f'<details class="lo-meta"><summary>attributes ({len(attrs)})</summary>{clip(to_json_text(attrs), limit, cls="lo-code")}</details>'
+    return out
+
+
+@dataclass
+class TraceView:
+    """One trace, shown as HTML (span tree, waterfall, chat, documents, results, labels).
+
+    Displays itself in a notebook (``_repr_html_``, offline, no script); ``.widget()`` gives an
+    interactive widget (expand or collapse all spans, filter by kind).
+
+    Example:
+        >>> import llmops_nb as lo
+        >>> spans = lo.read_traces([{"trace_id": "t", "span_id": "s", "kind": "llm",
+        ...     "input_text": "<b>hi</b>"}], format="records")
+        >>> "&lt;b&gt;hi&lt;/b&gt;" in lo.show_trace(spans, "t").html
+        True
+    """
+
+    spans: pd.DataFrame
+    trace_id: str
+    results: pd.DataFrame | None = None
+    labels: pd.DataFrame | None = None
+    limit: int = 2000
+    _html: str | None = field(default=None, repr=False)
+
+    @property
+    def html(self) -> str:
+        """The static HTML (computed once)."""
+        if self._html is None:
+            self._html = render_trace_html(self.spans, self.trace_id, self.results, self.labels, limit=self.limit)
+        return self._html
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        sub = self.spans[self.spans["trace_id"] == self.trace_id]
+        return f"TraceView(trace_id={self.trace_id!r}, {len(sub)} spans)"
+
+    def widget(self) -> Any:
+        """An anywidget showing the trace with expand/collapse-all and a kind filter."""
+        import anywidget
+        import traitlets
+
+        class TraceWidget(anywidget.AnyWidget):
+            _esm = asset_path("trace_view.js")
+            _css = asset_path("trace_view.css")
+            html = traitlets.Unicode("").tag(sync=True)
+
+        return TraceWidget(html=render_trace_html(self.spans, self.trace_id, self.results, self.labels,
+                                                  limit=self.limit, include_css=False))
+
+
+def show_trace(
+    spans: pd.DataFrame,
+    trace_id: str | None = None,
+    results: pd.DataFrame | None = None,
+    labels: pd.DataFrame | None = None,
+    *,
+    limit: int = 2000,
+) -> TraceView:
+    """Show one trace: the span tree with a timing waterfall; messages as a chat (roles, tool
+    calls and results, retrieved documents with scores); tokens, cost, latency, errors; the
+    evaluation ``results`` and human ``labels`` attached to each span (rows with no span_id go
+    to the root). Texts longer than ``limit`` characters fold into an expander.
+
+    ``spans`` is a spans frame (one row per span) or a :class:`~llmops_nb.Store`; ``trace_id``
+    defaults to the first trace in ``spans``.
+
+    Example:
+        >>> import llmops_nb as lo
+        >>> spans = lo.read_traces([{"trace_id": "t", "span_id": "s", "kind": "chain"}], format="records")
+        >>> lo.show_trace(spans, "t")
+        TraceView(trace_id='t', 1 spans)
+    """
+    if hasattr(spans, "spans") and callable(spans.spans):  # a Store
+        if trace_id is None:
+            raise ValueError("show_trace(store, trace_id): pass the trace_id to show from a store")
+        spans = spans.spans(trace_id=trace_id)
+    if not isinstance(spans, pd.DataFrame):
+        raise TypeError(f"spans must be a spans DataFrame or a Store, not {type(spans).__name__}")
+    for col in ("trace_id", "span_id"):
+        if col not in spans.columns:
+            raise ValueError(f"spans has no {col!r} column; pass a spans table (lo.read_traces or store.spans())")
+    if trace_id is None:
+        if len(spans) == 0:
+            raise ValueError("spans is empty; there is no trace to show")
+        trace_id = spans["trace_id"].iloc[0]
+    elif not (spans["trace_id"] == trace_id).any():
+        some = spans["trace_id"].drop_duplicates().head(5).tolist()
+        raise KeyError(f"trace_id {trace_id!r} is not in spans; some trace ids there: {some}")
+    if "parent_span_id" not in spans.columns:
+        spans = spans.assign(parent_span_id=None)
+    return TraceView(spans, trace_id, results, labels, limit)
