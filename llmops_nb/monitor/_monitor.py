@@ -1,0 +1,221 @@
+"""Production overview: quality, cost and latency over time by model and prompt version,
+against targets (SLOs), with alerts where a target is missed."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["timeseries", "check_slos", "plot_timeseries", "overview_figures", "SLOReport", "group_column"]
+
+_TARGET = re.compile(r"^\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
+
+
+def group_column(frame: pd.DataFrame, by: str) -> pd.Series:
+    """A grouping column: a column of the frame, ``model`` (first model of a trace), or a
+    metadata key (``prompt_version``, ``tenant``, ...).
+
+    Example:
+        >>> group_column(pd.DataFrame({"metadata": [{"tenant": "a"}, {}]}), "tenant").tolist()
+        ['a', None]
+    """
+    if by in frame.columns and by not in ("metadata",):
+        col = frame[by]
+        if by == "models":
+            return col.map(lambda v: v[0] if v is not None and len(v) else None)
+        return col
+    if by == "model" and "models" in frame.columns:
+        return pd.Series([v[0] if v is not None and len(v) else None for v in frame["models"]], index=frame.index, dtype=object)
+    if "metadata" in frame.columns:
+        return pd.Series([m.get(by) if isinstance(m, Mapping) else None for m in frame["metadata"]],
+                         index=frame.index, dtype=object)
+    raise KeyError(f"no column or metadata key {by!r}; columns: {list(frame.columns)}")
+
+
+def _results_wide(results: pd.DataFrame) -> pd.DataFrame:
+    r = results[results["error"].isna()]
+    val = r["passed"].astype("Float64").astype(float)
+    r = r.assign(_v=np.where(val.notna(), val, pd.to_numeric(r["score"], errors="coerce")))
+    w = r.groupby(["trace_id", "evaluator"])["_v"].mean().unstack("evaluator")
+    w.columns = [f"pass_rate:{c}" for c in w.columns]
+    return w
+
+
+def timeseries(
+    frame: pd.DataFrame,
+    *,
+    results: pd.DataFrame | None = None,
+    by: str | Sequence[str] | None = None,
+    freq: str = "1D",
+    time: str = "start_time",
+) -> pd.DataFrame:
+    """Quality, cost and latency per period (and per group): one row per (period, group) with
+    n, error_rate, p50/p95 latency, cost (total and per trace), tokens, and one
+    ``pass_rate:<evaluator>`` column per evaluator in ``results`` (joined on trace_id).
+
+    ``frame`` is a traces table (or spans: then ``kind == 'llm'`` rows are used for latency and
+    cost per call). ``by``: columns or metadata keys such as ``model`` or ``prompt_version``.
+
+    Example:
+        >>> import llmops_nb as lo
+        >>> ts = timeseries(lo.to_traces(spans), by="model", freq="1D")  # doctest: +SKIP
+    """
+    if time not in frame.columns:
+        raise KeyError(f"time column {time!r} is not in the frame; columns: {list(frame.columns)}")
+    df = frame.copy()
+    df["_period"] = pd.to_datetime(df[time], utc=True).dt.floor(freq) if freq else pd.NaT
+    groups = [by] if isinstance(by, str) else list(by or [])
+    for g in groups:
+        df[f"_g_{g}"] = group_column(frame, g).to_numpy()
+    err = df["has_error"] if "has_error" in df.columns else df["status"].eq("error")
+    df["_err"] = err.astype(float)
+    if results is not None and len(results):
+        w = _results_wide(results)
+        df = df.join(w, on="trace_id")
+        pass_cols = list(w.columns)
+    else:
+        pass_cols = []
+    keys = ["_period", *[f"_g_{g}" for g in groups]]
+    agg: dict[str, Any] = {
+        "n": ("trace_id", "size"),
+        "errors": ("_err", "sum"),
+        "p50_latency_ms": ("latency_ms", lambda s: s.quantile(0.5)),
+        "p95_latency_ms": ("latency_ms", lambda s: s.quantile(0.95)),
+        "cost_usd": ("cost_usd", "sum"),
+        "mean_cost_usd": ("cost_usd", "mean"),
+        "total_tokens": ("total_tokens", lambda s: s.astype(float).sum()),
+    }
+    for c in pass_cols:
+        agg[c] = (c, "mean")
+        agg[f"n_{c}"] = (c, "count")
+    out = df.groupby(keys, dropna=False).agg(**agg).reset_index()
+    out["error_rate"] = out["errors"] / out["n"]
+    out = out.rename(columns={"_period": "period", **{f"_g_{g}": g for g in groups}})
+    first = ["period", *groups, "n", "error_rate", "errors", "p50_latency_ms", "p95_latency_ms", "cost_usd", "mean_cost_usd", "total_tokens"]
+    return out[first + [c for c in out.columns if c not in first]].sort_values(["period", *groups]).reset_index(drop=True)
+
+
+def _wilson(k: float, n: float, z: float = 1.96) -> tuple[float, float]:
+    if n <= 0:
+        return float("nan"), float("nan")
+    p = k / n
+    den = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / den
+    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return float(c - h), float(c + h)
+
+
+@dataclass
+class SLOReport:
+    """SLO checks: one row per (period, group, metric) with the value, its 95% interval for
+    rates, the target and whether it was missed; ``alerts`` are the missed ones."""
+
+    checks: pd.DataFrame
+
+    @property
+    def alerts(self) -> pd.DataFrame:
+        return self.checks[self.checks["missed"]].reset_index(drop=True)
+
+    def __repr__(self) -> str:
+        a = self.alerts
+        return f"SLOReport: {len(a)} alert(s) over {len(self.checks)} checks\n" + (a.to_string(index=False) if len(a) else "")
+
+    def _repr_html_(self) -> str:
+        a = self.alerts
+        if not len(a):
+            return f"<div><b>All targets met</b> over {len(self.checks)} checks.</div>"
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in r) + "</tr>" for r in a.itertuples(index=False)
+        )
+        head = "".join(f"<th>{c}</th>" for c in a.columns)
+        return (f"<div><b style='color:#b00'>{len(a)} alert(s)</b> over {len(self.checks)} checks"
+                f"<table><tr>{head}</tr>{rows}</table></div>")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "" if np.isnan(v) else f"{v:.4g}"
+    if isinstance(v, pd.Timestamp):
+        return v.strftime("%Y-%m-%d %H:%M")
+    return str(v)
+
+
+def check_slos(ts: pd.DataFrame, targets: Mapping[str, str], *, significant_only: bool = False) -> SLOReport:
+    """Check a :func:`timeseries` frame against targets such as ``{"error_rate": "<= 0.02",
+    "p95_latency_ms": "<= 3000", "pass_rate:correctness": ">= 0.9"}``.
+
+    A rate misses its target when its value does; with ``significant_only=True`` only when its
+    whole 95% Wilson interval is on the wrong side (fewer false alerts on small periods).
+
+    Example:
+        >>> ts = pd.DataFrame({"period": [1, 2], "n": [100, 100], "errors": [1, 9], "error_rate": [0.01, 0.09]})
+        >>> check_slos(ts, {"error_rate": "<= 0.05"}).alerts["period"].tolist()
+        [2]
+    """
+    group_cols = [c for c in ts.columns if c not in ("period", "n", "errors") and not c.startswith(("error_rate", "p50_", "p95_", "cost_usd", "mean_cost", "total_tokens", "pass_rate:", "n_pass_rate:"))]
+    rows = []
+    for metric, target in targets.items():
+        m = _TARGET.match(target)
+        if not m:
+            raise ValueError(f"target {target!r} for {metric!r} is not valid; write '<= 0.02' or '>= 0.9'")
+        op, thr = m.group(1), float(m.group(2))
+        if metric not in ts.columns:
+            raise KeyError(f"metric {metric!r} is not in the time series; metrics: "
+                           f"{[c for c in ts.columns if c not in ('period', *group_cols)]}")
+        for r in ts.to_dict("records"):
+            v = float(r[metric]) if pd.notna(r[metric]) else float("nan")
+            lo = hi = float("nan")
+            if metric == "error_rate":
+                lo, hi = _wilson(float(r["errors"]), float(r["n"]))
+            elif metric.startswith("pass_rate:") and f"n_{metric}" in ts.columns:
+                n = float(r[f"n_{metric}"])
+                lo, hi = _wilson(v * n, n) if n else (float("nan"), float("nan"))
+            if np.isnan(v):
+                missed = False
+            elif significant_only and not np.isnan(lo):
+                missed = (lo > thr) if op in ("<=", "<") else (hi < thr)
+            else:
+                missed = not {"<=": v <= thr, "<": v < thr, ">=": v >= thr, ">": v > thr}[op]
+            rows.append({"period": r["period"], **{g: r[g] for g in group_cols}, "metric": metric, "value": v,
+                         "ci_low": lo, "ci_high": hi, "target": target, "n": int(r["n"]), "missed": bool(missed)})
+    return SLOReport(pd.DataFrame(rows))
+
+
+def plot_timeseries(ts: pd.DataFrame, metric: str, *, by: str | None = None, target: str | None = None, title: str | None = None) -> Any:
+    """A plotly line chart of one metric over time (one line per group), with the target line."""
+    import plotly.express as px
+
+    fig = px.line(ts, x="period", y=metric, color=by, markers=True, title=title or f"{metric} over time",
+                  template="plotly_white")
+    if target:
+        m = _TARGET.match(target)
+        if m:
+            fig.add_hline(y=float(m.group(2)), line_dash="dash", line_color="red", annotation_text=f"target {target}")
+    return fig
+
+
+def overview_figures(spans: pd.DataFrame) -> dict[str, Any]:
+    """Plotly figures for a first look at spans: cost, latency, tokens and errors by model.
+
+    Returns ``{"cost": fig, "latency": fig, "tokens": fig, "errors": fig}``.
+    """
+    import plotly.express as px
+
+    llm = spans[spans["kind"].isin(["llm", "embedding"])].copy()
+    llm["model"] = llm["model"].fillna("unknown")
+    figs: dict[str, Any] = {}
+    cost = llm.groupby("model", as_index=False).agg(cost_usd=("cost_usd", "sum"), calls=("span_id", "size"))
+    figs["cost"] = px.bar(cost, x="model", y="cost_usd", hover_data=["calls"], title="Cost by model (USD)", template="plotly_white")
+    figs["latency"] = px.box(llm, x="model", y="latency_ms", points=False, title="LLM call latency by model (ms)", template="plotly_white")
+    tok = llm.groupby("model", as_index=False)[["prompt_tokens", "completion_tokens"]].sum()
+    tok = tok.melt(id_vars="model", var_name="tokens", value_name="count")
+    figs["tokens"] = px.bar(tok, x="model", y="count", color="tokens", barmode="stack", title="Tokens by model", template="plotly_white")
+    err = spans.assign(error=spans["status"].eq("error")).groupby("kind", as_index=False).agg(error_rate=("error", "mean"), spans=("span_id", "size"))
+    figs["errors"] = px.bar(err, x="kind", y="error_rate", hover_data=["spans"], title="Error rate by span kind", template="plotly_white")
+    return figs
