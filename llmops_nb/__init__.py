@@ -57,10 +57,17 @@ _LAZY: dict[str, str] = {
     # experiments
     "run_experiment": "llmops_nb.experiments",
     "compare": "llmops_nb.experiments",
+    "compare_traffic": "llmops_nb.experiments",
+    "load_experiment": "llmops_nb.experiments",
+    # monitoring
+    "timeseries": "llmops_nb.monitor",
+    "check_slos": "llmops_nb.monitor",
+    # reports
+    "render_report": "llmops_nb.report",
 }
 _SUBMODULES = {
     "schema", "store", "loaders", "capture", "evals", "analysis", "annotate", "datasets",
-    "prompts", "experiments", "connectors", "report", "demo", "traces", "cli",
+    "prompts", "experiments", "connectors", "report", "demo", "traces", "cli", "monitor", "testing",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
