@@ -1,0 +1,612 @@
+"""Record every litellm call made by user code as an OpenTelemetry span, written into the store.
+
+How: while a capture is active, ``litellm.completion / acompletion / embedding / aembedding``
+(on the ``litellm`` package and on ``litellm.main``) are wrapped. A wrapper opens a span in the
+caller's OpenTelemetry context (so the call nests under the user's :func:`span` steps, per asyncio
+task), runs the call, and writes OpenInference attributes: model, provider, input and output
+messages with tool calls, tokens, cost from litellm's price map, errors. A streaming response
+keeps its span open until the stream is consumed (or closed), then records the assembled output.
+A context flag makes nested litellm calls (``acompletion`` runs ``completion`` in a thread)
+record once. Wrapping rather than litellm callbacks keeps the span in the caller's context
+and finished when the call returns, so ``stop()`` can flush deterministically.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from llmops_nb.capture._context import (
+    _CAPTURE,
+    _STACK,
+    _STACK_LOCK,
+    SpanAttrs,
+    current_attrs,
+    current_capture,
+)
+from llmops_nb.capture._otel import (
+    StoreSpanExporter,
+    as_dict,
+    invocation_parameters,
+    json_value,
+    message_attributes,
+)
+
+__all__ = ["Capture", "capture"]
+
+log = logging.getLogger("llmops_nb.capture")
+
+_IN_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("llmops_nb_in_llm_call", default=False)
+_PATCH_LOCK = threading.RLock()
+_PATCHED: dict[tuple[str, str], Any] = {}  # (module, attr) -> original function
+_FUNCS = {"completion": "llm", "acompletion": "llm", "embedding": "embedding", "aembedding": "embedding"}
+_SCOPE = "llmops_nb.capture"
+
+
+def capture(
+    store: Any = None,
+    *,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    tags: Sequence[str] | None = None,
+    exporter: Any = None,
+    set_global: bool = False,
+    service_name: str = "llmops_nb",
+) -> Capture:
+    """Record every litellm call (and every :func:`span` step) into ``store`` as spans.
+
+    Use it as a context manager, or call ``start()`` and later ``stop()`` (for example in two
+    notebook cells). ``store`` is a :class:`Store`, a path, or None for the default store.
+    ``session_id``, ``user_id``, ``metadata`` and ``tags`` apply to every span recorded.
+    ``exporter`` is an extra OpenTelemetry ``SpanExporter`` (or a list) that receives the same
+    spans, for example ``OTLPSpanExporter`` to another backend. The capture uses its own
+    ``TracerProvider``; ``set_global=True`` also makes it OpenTelemetry's global provider.
+
+    Example:
+        >>> import llmops_nb as lo, litellm, tempfile  # doctest: +SKIP
+        >>> store = lo.Store(tempfile.mkdtemp())  # doctest: +SKIP
+        >>> with lo.capture(store, session_id="s1") as cap:  # doctest: +SKIP
+        ...     with lo.span("chain", name="answer"):
+        ...         litellm.completion(model="gpt-4o-mini", mock_response="hi",
+        ...                            messages=[{"role": "user", "content": "hello"}])
+        >>> cap.spans()[["name", "kind", "model"]]  # doctest: +SKIP
+    """
+    return Capture(store, session_id=session_id, user_id=user_id, metadata=metadata, tags=tags,
+                   exporter=exporter, set_global=set_global, service_name=service_name)
+
+
+class Capture:
+    """An active (or ready) recording of litellm calls and user spans into a store.
+
+    Build it with :func:`capture`. Settings are stored by the constructor; ``start()`` sets up
+    the OpenTelemetry provider and wraps litellm, ``stop()`` unwraps it and flushes every span
+    into the store (one segment per batch, not per span).
+    """
+
+    def __init__(
+        self,
+        store: Any = None,
+        *,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        exporter: Any = None,
+        set_global: bool = False,
+        service_name: str = "llmops_nb",
+        schedule_delay_ms: int = 5000,
+    ) -> None:
+        self.store = store
+        self.session_id = session_id
+        self.user_id = user_id
+        self.metadata = dict(metadata or {})
+        self.tags = list(tags or [])
+        self.exporter = exporter
+        self.set_global = set_global
+        self.service_name = service_name
+        self.schedule_delay_ms = schedule_delay_ms
+        self.active = False
+        self.trace_ids: list[str] = []
+        self._seen: set[str] = set()
+        self._provider: Any = None
+        self._tracer: Any = None
+        self._store_exporter: StoreSpanExporter | None = None
+        self._token: contextvars.Token[Any] | None = None
+        self._streams: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._defaults = SpanAttrs().merged(session_id, user_id, self.tags, self.metadata)
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> Capture:
+        """Start recording; returns self."""
+        if self.active:
+            return self
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        from llmops_nb.store import Store
+
+        if self.store is None or isinstance(self.store, (str, Path)):
+            self.store = Store(self.store)
+        provider = TracerProvider(
+            resource=Resource({"service.name": self.service_name}),
+            span_limits=SpanLimits(max_span_attributes=100_000, max_events=1_000, max_event_attributes=1_000,
+                                   max_attribute_length=None),
+        )
+        self._store_exporter = StoreSpanExporter(self.store, "capture", on_export=self._remember)
+        provider.add_span_processor(BatchSpanProcessor(
+            self._store_exporter, max_queue_size=1_000_000, schedule_delay_millis=self.schedule_delay_ms,
+            max_export_batch_size=10_000))
+        extra = self.exporter if isinstance(self.exporter, (list, tuple)) else [self.exporter] if self.exporter else []
+        for ex in extra:
+            provider.add_span_processor(BatchSpanProcessor(ex))
+        if self.set_global:
+            from opentelemetry import trace
+
+            trace.set_tracer_provider(provider)
+        self._provider = provider
+        self._tracer = provider.get_tracer(_SCOPE)
+        self.active = True
+        with _STACK_LOCK:
+            _STACK.append(self)
+        _patch_litellm()
+        return self
+
+    def stop(self) -> None:
+        """Stop recording and write every pending span into the store."""
+        if not self.active:
+            return
+        for rec in list(self._streams):  # streams never consumed to the end
+            rec.finish(incomplete=True)
+        self.active = False
+        with _STACK_LOCK:
+            if self in _STACK:
+                _STACK.remove(self)
+            last = not _STACK
+        if last:
+            _unpatch_litellm()
+        self._provider.force_flush()
+        self._provider.shutdown()
+
+    def flush(self) -> None:
+        """Write the spans finished so far into the store (recording goes on)."""
+        if self._provider is not None:
+            self._provider.force_flush()
+
+    def __enter__(self) -> Capture:
+        self.start()
+        self._token = _CAPTURE.set(self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._token is not None:
+            try:
+                _CAPTURE.reset(self._token)
+            except ValueError:  # exited in another context
+                _CAPTURE.set(None)
+            self._token = None
+        self.stop()
+
+    async def __aenter__(self) -> Capture:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.__exit__(*exc)
+
+    # ------------------------------------------------------------------ results
+    def _remember(self, rows: list[dict[str, Any]]) -> None:
+        with self._lock:
+            for r in rows:
+                t = r["trace_id"]
+                if t not in self._seen:
+                    self._seen.add(t)
+                    self.trace_ids.append(t)
+
+    @property
+    def n_spans(self) -> int:
+        """Spans written into the store so far."""
+        return self._store_exporter.exported if self._store_exporter else 0
+
+    def spans(self) -> Any:
+        """The stored spans of the traces this capture recorded (one row per span)."""
+        from llmops_nb.schema import SPANS, empty_frame
+
+        self.flush()
+        if not self.trace_ids:
+            return empty_frame(SPANS)
+        return self.store.spans(trace_id=list(self.trace_ids))
+
+    def traces(self) -> Any:
+        """The traces this capture recorded (one row per trace)."""
+        from llmops_nb.traces import to_traces
+
+        return to_traces(self.spans())
+
+    def __repr__(self) -> str:
+        state = "recording" if self.active else "stopped"
+        return f"Capture({state}, store={self.store!r}, spans={self.n_spans}, traces={len(self.trace_ids)})"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        state = "recording" if self.active else "stopped"
+        return (f"<div><b>llmops_nb capture</b> ({state}) into <code>{html.escape(str(self.store))}</code>: "
+                f"{self.n_spans:,} spans in {len(self.trace_ids):,} traces</div>")
+
+    # ------------------------------------------------------------------ LLM spans
+    def _start_llm_span(self, fn: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        kind = _FUNCS[fn]
+        model = kwargs.get("model", args[0] if args else None)
+        info: dict[str, Any] = {"fn": fn, "kind": kind, "model_arg": model, "t0": time.perf_counter()}
+        a: dict[str, Any] = {"openinference.span.kind": "LLM" if kind == "llm" else "EMBEDDING",
+                             "llmops.litellm.function": fn}
+        short, provider = _model_provider(model, kwargs)
+        info["model"], info["provider"] = short, provider
+        if kind == "llm":
+            if short:
+                a["llm.model_name"] = short
+            messages = kwargs.get("messages", args[1] if len(args) > 1 else None)
+            info["messages"] = messages
+            a.update(message_attributes("llm.input_messages", messages or []))
+            for i, tool in enumerate(kwargs.get("tools") or []):
+                a[f"llm.tools.{i}.tool.json_schema"] = json_value(tool)
+        else:
+            if short:
+                a["embedding.model_name"] = short
+            inp = kwargs.get("input", args[1] if len(args) > 1 else None)
+            texts = [inp] if isinstance(inp, str) else list(inp or [])
+            for i, t in enumerate(texts):
+                if isinstance(t, str):
+                    a[f"embedding.embeddings.{i}.embedding.text"] = t
+            a["input.value"] = json_value(inp)
+        if provider:
+            a["llm.provider"] = provider
+        params = invocation_parameters(kwargs)
+        if params:
+            a["llm.invocation_parameters"] = params
+        if kwargs.get("stream"):
+            a["llmops.stream"] = True
+        if kwargs.get("mock_response") is not None:
+            a["llmops.mock_response"] = True
+        call_meta = kwargs.get("metadata") if isinstance(kwargs.get("metadata"), Mapping) else None
+        attrs = current_attrs(self)
+        user = kwargs.get("user")
+        attrs = attrs.merged(None, user if attrs.user_id is None and isinstance(user, str) else None, None,
+                             {k: v for k, v in (call_meta or {}).items() if isinstance(k, str)})
+        a.update(attrs.otel())
+        span = self._tracer.start_span(f"litellm.{fn}", attributes=a)
+        return span, info
+
+    def _finish_llm_span(self, span: Any, info: dict[str, Any], resp: Any, *, usage_estimated: bool = False,
+                         extra: Mapping[str, Any] | None = None) -> None:
+        try:
+            span.set_attributes(_response_attributes(resp, info, usage_estimated))
+            if extra:
+                span.set_attributes(dict(extra))
+            from opentelemetry.trace import Status, StatusCode
+
+            span.set_status(Status(StatusCode.OK))
+        except Exception as e:  # never break the user's call
+            log.debug("llmops_nb: could not record an LLM response: %s", e)
+        span.end()
+
+    def _fail_llm_span(self, span: Any, e: BaseException) -> None:
+        from opentelemetry.trace import Status, StatusCode
+
+        try:
+            span.record_exception(e)
+            span.set_status(Status(StatusCode.ERROR, f"{type(e).__name__}: {e}"[:4000]))
+        finally:
+            span.end()
+
+
+# ---------------------------------------------------------------------------------- responses
+
+def _model_provider(model: Any, kwargs: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    if not isinstance(model, str):
+        return None, None
+    try:
+        import litellm
+
+        short, provider, _, _ = litellm.get_llm_provider(
+            model=model, custom_llm_provider=kwargs.get("custom_llm_provider"), api_base=kwargs.get("api_base"))
+        return short, provider
+    except Exception:
+        if "/" in model:
+            p, _, m = model.partition("/")
+            return m, p
+        return model, None
+
+
+def _cost(resp: Any, info: Mapping[str, Any]) -> float | None:
+    """Cost from litellm's price map, or None when the model is not priced."""
+    try:
+        import litellm
+
+        c = litellm.completion_cost(completion_response=resp, model=info.get("model"),
+                                    custom_llm_provider=info.get("provider"))
+        return None if c is None else float(c)
+    except Exception:
+        pass
+    try:  # the name the provider answered with
+        import litellm
+
+        c = litellm.completion_cost(completion_response=resp)
+        return None if c is None else float(c)
+    except Exception:
+        return None
+
+
+def _response_attributes(resp: Any, info: Mapping[str, Any], usage_estimated: bool) -> dict[str, Any]:
+    a: dict[str, Any] = {}
+    d_model = getattr(resp, "model", None)
+    if d_model:
+        a["llm.response.model"] = str(d_model)
+    rid = getattr(resp, "id", None)
+    if rid and info["kind"] == "llm":
+        a["llm.response.id"] = str(rid)
+    if info["kind"] == "llm":
+        choices = getattr(resp, "choices", None) or []
+        msgs = []
+        finish = []
+        for ch in choices:
+            msg = getattr(ch, "message", None)
+            if msg is None and isinstance(ch, Mapping):
+                msg = ch.get("message")
+            msgs.append(msg)
+            fr = getattr(ch, "finish_reason", None)
+            if fr:
+                finish.append(str(fr))
+        a.update(message_attributes("llm.output_messages", msgs))
+        if finish:
+            a["llm.finish_reasons"] = finish
+    usage = as_dict(getattr(resp, "usage", None))
+    pt, ct, tt = usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("total_tokens")
+    if pt is not None:
+        a["llm.token_count.prompt"] = int(pt)
+    if ct is not None:
+        a["llm.token_count.completion"] = int(ct)
+    if tt is not None:
+        a["llm.token_count.total"] = int(tt)
+    elif pt is not None:
+        a["llm.token_count.total"] = int(pt) + int(ct or 0)
+    pdet = as_dict(usage.get("prompt_tokens_details"))
+    if pdet.get("cached_tokens"):
+        a["llm.token_count.prompt_details.cache_read"] = int(pdet["cached_tokens"])
+    cdet = as_dict(usage.get("completion_tokens_details"))
+    if cdet.get("reasoning_tokens"):
+        a["llm.token_count.completion_details.reasoning"] = int(cdet["reasoning_tokens"])
+    if usage_estimated and pt is not None:
+        a["llmops.usage_estimated"] = True
+    cost = _cost(resp, info)
+    if cost is not None:
+        a["llm.cost.total"] = cost
+    return a
+
+
+# ---------------------------------------------------------------------------------- streams
+
+class _StreamRecorder:
+    """Collects the chunks of one streamed response and ends its span when the stream ends."""
+
+    def __init__(self, cap: Capture, span: Any, info: dict[str, Any]) -> None:
+        self.cap = cap
+        self.span = span
+        self.info = info
+        self.chunks: list[Any] = []
+        self.first_token_ms: float | None = None
+        self.done = False
+        self.lock = threading.Lock()
+
+    def add(self, chunk: Any) -> None:
+        if self.first_token_ms is None:
+            self.first_token_ms = (time.perf_counter() - self.info["t0"]) * 1000
+        self.chunks.append(chunk)
+
+    def finish(self, incomplete: bool = False) -> None:
+        with self.lock:
+            if self.done:
+                return
+            self.done = True
+        extra: dict[str, Any] = {"llmops.stream_chunks": len(self.chunks)}
+        if self.first_token_ms is not None:
+            extra["llmops.time_to_first_token_ms"] = round(self.first_token_ms, 3)
+        if incomplete:
+            extra["llmops.stream_incomplete"] = True
+        resp = None
+        estimated = True
+        if self.chunks:
+            try:
+                import litellm
+
+                estimated = not any(getattr(getattr(c, "usage", None), "prompt_tokens", None) for c in self.chunks)
+                resp = litellm.stream_chunk_builder(self.chunks, messages=self.info.get("messages"))
+            except Exception as e:
+                log.debug("llmops_nb: could not assemble a streamed response: %s", e)
+        if resp is None:
+            from opentelemetry.trace import Status, StatusCode
+
+            self.span.set_attributes(extra)
+            if incomplete:
+                self.span.set_status(Status(StatusCode.UNSET))
+            self.span.end()
+            return
+        self.cap._finish_llm_span(self.span, self.info, resp, usage_estimated=estimated, extra=extra)
+
+    def fail(self, e: BaseException) -> None:
+        with self.lock:
+            if self.done:
+                return
+            self.done = True
+        self.span.set_attribute("llmops.stream_chunks", len(self.chunks))
+        self.cap._fail_llm_span(self.span, e)
+
+
+_TRACED_CLASSES: dict[type, type] = {}
+
+
+def _traced_stream_class(base: type) -> type:
+    """A subclass of litellm's stream wrapper that reports chunks to its recorder (so
+    ``isinstance`` checks and every other attribute keep working)."""
+    if base in _TRACED_CLASSES:
+        return _TRACED_CLASSES[base]
+
+    class Traced(base):  # type: ignore[misc, valid-type]
+        def __next__(self) -> Any:
+            rec = self.__dict__.get("_llmops_rec")
+            try:
+                chunk = super().__next__()
+            except StopIteration:
+                if rec is not None:
+                    rec.finish()
+                raise
+            except Exception as e:
+                if rec is not None:
+                    rec.fail(e)
+                raise
+            if rec is not None:
+                rec.add(chunk)
+            return chunk
+
+        async def __anext__(self) -> Any:
+            rec = self.__dict__.get("_llmops_rec")
+            try:
+                chunk = await super().__anext__()
+            except StopAsyncIteration:
+                if rec is not None:
+                    rec.finish()
+                raise
+            except Exception as e:
+                if rec is not None:
+                    rec.fail(e)
+                raise
+            if rec is not None:
+                rec.add(chunk)
+            return chunk
+
+        def close(self) -> None:
+            rec = self.__dict__.get("_llmops_rec")
+            try:
+                super().close()
+            finally:
+                if rec is not None:
+                    rec.finish(incomplete=True)
+
+        async def aclose(self) -> None:
+            rec = self.__dict__.get("_llmops_rec")
+            try:
+                await super().aclose()
+            finally:
+                if rec is not None:
+                    rec.finish(incomplete=True)
+
+    Traced.__name__ = base.__name__
+    Traced.__qualname__ = base.__qualname__
+    Traced.__module__ = base.__module__
+    _TRACED_CLASSES[base] = Traced
+    return Traced
+
+
+def _wrap_stream(cap: Capture, span: Any, info: dict[str, Any], resp: Any) -> Any:
+    if not (hasattr(resp, "__next__") or hasattr(resp, "__anext__")):
+        cap._finish_llm_span(span, info, resp)
+        return resp
+    rec = _StreamRecorder(cap, span, info)
+    try:
+        resp.__class__ = _traced_stream_class(type(resp))
+        resp.__dict__["_llmops_rec"] = rec
+    except TypeError:  # not a plain Python object: record what we know now
+        cap._finish_llm_span(span, info, None, extra={"llmops.stream_untraced": True})
+        return resp
+    cap._streams.add(rec)
+    return resp
+
+
+# ---------------------------------------------------------------------------------- patching
+
+def _make_wrapper(fn: str, orig: Any) -> Any:
+    is_async = fn.startswith("a")
+
+    if is_async:
+        @functools.wraps(orig)
+        async def awrapper(*args: Any, **kwargs: Any) -> Any:
+            cap = current_capture()
+            if cap is None or not cap.active or _IN_CALL.get():
+                return await orig(*args, **kwargs)
+            token = _IN_CALL.set(True)
+            try:
+                span, info = cap._start_llm_span(fn, args, kwargs)
+                try:
+                    resp = await orig(*args, **kwargs)
+                except BaseException as e:
+                    cap._fail_llm_span(span, e)
+                    raise
+                if kwargs.get("stream"):
+                    return _wrap_stream(cap, span, info, resp)
+                cap._finish_llm_span(span, info, resp)
+                return resp
+            finally:
+                _IN_CALL.reset(token)
+
+        awrapper._llmops_original = orig  # type: ignore[attr-defined]
+        return awrapper
+
+    @functools.wraps(orig)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        cap = current_capture()
+        if cap is None or not cap.active or _IN_CALL.get():
+            return orig(*args, **kwargs)
+        token = _IN_CALL.set(True)
+        try:
+            span, info = cap._start_llm_span(fn, args, kwargs)
+            try:
+                resp = orig(*args, **kwargs)
+            except BaseException as e:
+                cap._fail_llm_span(span, e)
+                raise
+            if kwargs.get("stream"):
+                return _wrap_stream(cap, span, info, resp)
+            cap._finish_llm_span(span, info, resp)
+            return resp
+        finally:
+            _IN_CALL.reset(token)
+
+    wrapper._llmops_original = orig  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _patch_litellm() -> None:
+    import litellm
+    import litellm.main
+
+    with _PATCH_LOCK:
+        for mod in (litellm, litellm.main):
+            for fn in _FUNCS:
+                key = (mod.__name__, fn)
+                if key in _PATCHED:
+                    continue
+                orig = getattr(mod, fn, None)
+                if orig is None or getattr(orig, "_llmops_original", None) is not None:
+                    continue
+                _PATCHED[key] = orig
+                setattr(mod, fn, _make_wrapper(fn, orig))
+
+
+def _unpatch_litellm() -> None:
+    import sys
+
+    with _PATCH_LOCK:
+        for (modname, fn), orig in list(_PATCHED.items()):
+            mod = sys.modules.get(modname)
+            if mod is not None and getattr(getattr(mod, fn, None), "_llmops_original", None) is orig:
+                setattr(mod, fn, orig)
+            del _PATCHED[(modname, fn)]
