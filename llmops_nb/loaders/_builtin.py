@@ -111,3 +111,69 @@ register_format(
         whole_file=True,
     )
 )
+
+from llmops_nb.loaders import presets, sdk_spans  # noqa: E402
+
+
+def _tau_bench_via_records(record: Any, ctx: dict[str, Any]) -> Any:
+    """tau-bench is a preset of the generic records loader: an ``explode`` mapping."""
+    if isinstance(record, list):
+        return [r for rec in record for r in _tau_bench_via_records(rec, ctx)]
+    return list(records.parse_records(record, {**ctx, "options": {"explode": presets.parse_tau_bench}}))
+
+
+register_format(
+    Format(
+        "openinference_json",
+        "A span's flat attribute object (OpenInference or gen_ai keys), single or in a list; ids from the "
+        "record or a content hash",
+        parse=sdk_spans.parse_openinference_json,
+        detect=sdk_spans.is_openinference_json,
+        extensions=(".json", ".jsonl"),
+        priority=-10,
+    )
+)
+register_format(
+    Format(
+        "any_agent",
+        "any-agent traces ({spans, final_output}) and Python OTel SDK span JSON (decimal, hex or 0x ids)",
+        parse=sdk_spans.parse_any_agent,
+        detect=sdk_spans.is_any_agent,
+        extensions=(".json", ".jsonl"),
+        priority=50,
+        whole_file=True,
+    )
+)
+register_format(
+    Format(
+        "vercel",
+        "Vercel AI SDK / OTel JS SDK span JSON (spanContext, [sec, nanos] times, ai.* attributes)",
+        parse=sdk_spans.parse_vercel,
+        detect=sdk_spans.is_vercel,
+        extensions=(".json", ".jsonl"),
+        priority=50,
+        whole_file=True,
+    )
+)
+register_format(
+    Format(
+        "tau_bench",
+        "tau-bench trajectories (records preset): one trace per trajectory, a tool span per tool call, "
+        "reward in metadata",
+        parse=_tau_bench_via_records,
+        detect=presets.is_tau_bench,
+        extensions=(".json",),
+        priority=40,
+        whole_file=True,
+    )
+)
+register_format(
+    Format(
+        "openai_chat",
+        "OpenAI-style chat logs: JSONL of request/response pairs (also Batch API output lines)",
+        parse=presets.parse_openai_chat,
+        detect=presets.is_openai_chat,
+        extensions=(".jsonl", ".json"),
+        priority=30,
+    )
+)

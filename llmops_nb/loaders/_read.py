@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob as _glob
 import gzip
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,9 @@ __all__ = ["read_traces", "LoadReport"]
 _TABULAR = (".csv", ".parquet", ".pq", ".tsv")
 _DATA_EXT = (".json", ".jsonl", ".ndjson", ".pb", ".bin", ".protobuf", ".csv", ".tsv", ".parquet", ".pq",
              ".yaml", ".yml", ".eval")
+
+
+_BIG_INT = re.compile(rb"[:\[,]\s*-?\d{20,}")
 
 
 class _Unknown(LoadError):
@@ -92,14 +96,11 @@ def _open_bytes(path: str) -> bytes:
 
 def _loads(data: bytes) -> Any:
     """orjson, falling back to the standard library for integers beyond 64 bits (decimal OTel ids)."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as e:
-        if "Integer" not in str(e) and "integer" not in str(e):
-            raise
-        import json
+    if _BIG_INT.search(data) is not None:
+        import json  # orjson turns integers beyond 64 bits into floats and loses the digits
 
         return json.loads(data)
+    return orjson.loads(data)
 
 
 def _records_of_file(path: str, fmt: Format | None) -> Iterator[tuple[Any, Any]]:

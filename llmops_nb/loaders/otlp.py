@@ -446,6 +446,19 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
 
     in_value = _first(a, used, "input.value", "gen_ai.prompt", "ai.toolCall.args", "ai.toolCall.input", "gen_ai.tool.call.arguments")
     out_value = _first(a, used, "output.value", "gen_ai.completion", "ai.toolCall.result", "ai.toolCall.output", "gen_ai.tool.call.result")
+    if kind == "llm" and (inp is None or out is None):
+        from llmops_nb.loaders._messages import normalize_messages
+
+        def _msgs(v: Any, side: str) -> list[dict[str, Any]] | None:
+            if isinstance(v, str) and v.lstrip()[:1] in ("{", "["):
+                try:
+                    return normalize_messages(v, side)
+                except Exception:
+                    return None
+            return None
+
+        inp = inp if inp is not None else _msgs(in_value, "input")
+        out = out if out is not None else _msgs(out_value, "output")
     for k in ("input.mime_type", "output.mime_type"):
         if k in a:
             used.add(k)
@@ -529,6 +542,8 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
     out_text = assistant_text(out) if out else text_of(out_value)
     if kind == "retriever" and in_text is None:
         in_text = text_of(in_value)
+    if kind == "tool" and in_text is None and tool_args is not None:
+        in_text = json_text(tool_args)
 
     rest = {k: v for k, v in a.items() if k not in used}
     if raw.get("resource"):
