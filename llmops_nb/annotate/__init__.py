@@ -8,16 +8,53 @@ Example:
     TraceView(trace_id='t', 1 spans)
 """
 
+from llmops_nb.annotate._agreement import (
+    Agreement,
+    agreement,
+    cohen_kappa,
+    confusion,
+    disagreements,
+    fleiss_kappa,
+    krippendorff_alpha,
+)
+from llmops_nb.annotate._align import (
+    Alignment,
+    CorrectedRate,
+    align,
+    corrected_pass_rate,
+    pairwise_bias,
+    rogan_gladen,
+    split_items,
+    wilson,
+)
 from llmops_nb.annotate._labels import labels, resolve_labels
 from llmops_nb.annotate._leases import leases
 from llmops_nb.annotate._queue import QUEUES
 from llmops_nb.annotate._schema import Question, Schema, as_schema
+from llmops_nb.annotate._selection import SelectionQueue, queue_from_selection
 from llmops_nb.annotate._session import Session
 from llmops_nb.annotate._trace_view import TraceView, show_trace
 from llmops_nb.annotate._widget import annotate
 
 __all__ = [
+    "Agreement",
+    "Alignment",
+    "CorrectedRate",
     "QUEUES",
+    "SelectionQueue",
+    "agreement",
+    "align",
+    "cohen_kappa",
+    "confusion",
+    "corrected_pass_rate",
+    "disagreements",
+    "fleiss_kappa",
+    "krippendorff_alpha",
+    "pairwise_bias",
+    "queue_from_selection",
+    "rogan_gladen",
+    "split_items",
+    "wilson",
     "Question",
     "Schema",
     "Session",

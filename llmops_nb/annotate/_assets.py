@@ -10,7 +10,7 @@ __all__ = ["asset_path", "asset_text"]
 _NAMES = ("annotate.js", "annotate.css", "trace_view.js", "trace_view.css")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _asset_dir() -> Path:
     """The folder holding the widget files: the installed ``llmops_nb.widgets`` package, or the
     source tree's ``widgets/`` folder when running from a checkout that is not installed."""
@@ -43,7 +43,7 @@ def asset_path(name: str) -> Path:
     return _asset_dir() / name
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def asset_text(name: str) -> str:
     """The text of one widget asset (cached)."""
     return asset_path(name).read_text(encoding="utf-8")

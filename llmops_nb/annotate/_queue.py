@@ -129,9 +129,9 @@ def order_items(
     out = []
     for i in shuffled:
         iid = ids[i]
-        if iid in human.index and judge.get(iid) is not None and not pd.isna(judge.get(iid)):
-            if _norm(judge[iid]) != _norm(human[iid]):
-                out.append(iid)
+        j = judge.get(iid)
+        if iid in human.index and j is not None and not pd.isna(j) and _norm(j) != _norm(human[iid]):
+            out.append(iid)
     return out
 
 
