@@ -176,7 +176,8 @@ class Span:
 
     # ------------------------------------------------------------------ decorator
     def __call__(self, func: F) -> F:
-        name = self.name or getattr(func, "__qualname__", getattr(func, "__name__", "step"))
+        qual = getattr(func, "__qualname__", "") or ""
+        name = self.name or (qual if qual and "<locals>" not in qual else getattr(func, "__name__", "step"))
 
         if inspect.iscoroutinefunction(func):
             @functools.wraps(func)
