@@ -7,8 +7,28 @@ Example:
     True
 """
 
+from llmops_nb.analysis._cluster import Clusters, cluster, distinctive_terms, name_clusters_with_llm
+from llmops_nb.analysis._coding import (
+    TAXONOMIES,
+    FailureMode,
+    Taxonomy,
+    assign_failure_modes,
+    failure_mode_pivot,
+    notes_from_labels,
+    propose_taxonomy,
+)
 from llmops_nb.analysis._dims import dimension_mask
+from llmops_nb.analysis._embed import (
+    Embedder,
+    EmbeddingCache,
+    LiteLLMEmbedder,
+    SentenceTransformerEmbedder,
+    TfidfEmbedder,
+    embed_texts,
+    get_embedder,
+)
 from llmops_nb.analysis._frame import outcome_from_results, trace_features
+from llmops_nb.analysis._next_steps import NextSteps, suggest_next_steps
 from llmops_nb.analysis._slices import SliceTable, find_slices, plot_slices
 from llmops_nb.analysis._stats import benjamini_hochberg, fisher_vs_rest, wilson_interval
 
@@ -17,6 +37,26 @@ __all__ = [
     "plot_slices",
     "SliceTable",
     "dimension_mask",
+    "suggest_next_steps",
+    "NextSteps",
+    "propose_taxonomy",
+    "assign_failure_modes",
+    "failure_mode_pivot",
+    "notes_from_labels",
+    "Taxonomy",
+    "FailureMode",
+    "TAXONOMIES",
+    "cluster",
+    "Clusters",
+    "distinctive_terms",
+    "name_clusters_with_llm",
+    "Embedder",
+    "TfidfEmbedder",
+    "SentenceTransformerEmbedder",
+    "LiteLLMEmbedder",
+    "EmbeddingCache",
+    "get_embedder",
+    "embed_texts",
     "trace_features",
     "outcome_from_results",
     "wilson_interval",

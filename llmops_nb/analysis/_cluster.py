@@ -1,0 +1,370 @@
+"""Clusters of traces by their text: embed, reduce, cluster, name, map in 2-D."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from llmops_nb._optional import require
+from llmops_nb.analysis._embed import Embedder, embed_texts, get_embedder
+from llmops_nb.analysis._frame import (
+    Outcome,
+    as_analysis_frame,
+    id_series,
+    resolve_outcome,
+    text_series,
+)
+
+__all__ = ["cluster", "Clusters", "distinctive_terms", "name_clusters_with_llm"]
+
+
+@dataclass
+class Clusters:
+    """What :func:`cluster` found.
+
+    ``frame``: one row per input row (the input's columns plus ``cluster``, ``cluster_name``,
+    ``x``, ``y``); ``summary``: one row per cluster (``cluster``, ``name``, ``terms``,
+    ``size``, ``share``, ``failures``, ``failure_rate``, ``examples``); ``embeddings``: the
+    vectors (rows aligned with ``frame``).
+    """
+
+    frame: pd.DataFrame
+    summary: pd.DataFrame
+    embeddings: np.ndarray = field(repr=False)
+    text: str = "text"
+    settings: dict[str, Any] = field(default_factory=dict)
+    ids: pd.Series = field(default=None, repr=False)  # type: ignore[assignment]
+    texts: pd.Series = field(default=None, repr=False)  # type: ignore[assignment]
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The cluster id of each row (-1 = noise, HDBSCAN only)."""
+        return self.frame["cluster"].to_numpy()
+
+    def plot(self, color: str = "cluster", *, max_points: int = 20_000, hover_chars: int = 160) -> Any:
+        """A plotly scatter of the 2-D map, coloured by ``"cluster"``, ``"outcome"`` or any
+        column of ``frame``, with the id, cluster name and text on hover (at most
+        ``max_points`` points, sampled).
+
+        Example:
+            >>> import pandas as pd
+            >>> df = pd.DataFrame({"output_text": ["refund denied", "refund late", "hello there", "hello you"]})
+            >>> cluster(df, text="output_text", n_clusters=2).plot().data[0].type
+            'scattergl'
+        """
+        import plotly.express as px
+
+        df = self.frame.reset_index(drop=True)
+        df = df.assign(_id=self.ids.to_numpy(), _text=self.texts.to_numpy())
+        if len(df) > max_points:
+            df = df.sample(max_points, random_state=0)
+        col = "failed" if color == "outcome" else color
+        if col not in df.columns:
+            raise KeyError(
+                f"color={color!r} is not available; use 'cluster', 'outcome' (when cluster() had an "
+                f"outcome) or a column of the frame: {list(df.columns)}"
+            )
+        c = df[col]
+        if col == "cluster":
+            c = df["cluster"].astype(str) + ": " + df["cluster_name"].astype(str)
+        hover = df["_id"].astype(str) + "<br>" + df["_text"].astype(str).str.slice(0, hover_chars).str.replace("\n", " ")
+        fig = px.scatter(
+            x=df["x"], y=df["y"], color=c.astype(str) if col != "failed" else c.map({True: "failed", False: "ok"}).fillna("unknown"),
+            hover_name=hover, render_mode="webgl",
+            labels={"x": "component 1", "y": "component 2", "color": color},
+            title=f"Clusters of {self.text} ({self.settings.get('projection', 'pca')} map), coloured by {color}",
+        )
+        fig.update_traces(marker={"size": 5, "opacity": 0.7})
+        fig.update_layout(legend={"itemsizing": "constant"})
+        return fig
+
+    def _repr_html_(self) -> str:
+        s = self.settings
+        head = (
+            f"{len(self.summary)} clusters of {len(self.frame):,} rows by {html.escape(str(self.text))} "
+            f"(embedder {html.escape(str(s.get('embedder')))}, method {s.get('method')})"
+        )
+        show = self.summary.copy()
+        show["terms"] = show["terms"].map(lambda t: ", ".join(t))
+        show["examples"] = show["examples"].map(lambda t: ", ".join(map(str, t)))
+        return f"<div><p>{head}</p>{show.to_html(index=False, float_format=lambda v: f'{v:.3g}')}</div>"
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return (
+            f"Clusters({len(self.summary)} clusters of {len(self.frame):,} rows, embedder="
+            f"{s.get('embedder')!r}, method={s.get('method')!r})\n"
+            + self.summary.drop(columns=["examples"]).to_string(max_rows=30)
+        )
+
+
+def distinctive_terms(texts: Sequence[str], labels: np.ndarray, n_terms: int = 5) -> dict[int, list[str]]:
+    """Each cluster's most distinctive words by class-based TF-IDF: term frequency within the
+    cluster (all its texts as one document) times log(1 + average words per cluster /
+    the term's frequency over all clusters).
+
+    Example:
+        >>> terms = distinctive_terms(["refund denied", "refund late", "hello there", "hello you"],
+        ...                           np.array([0, 0, 1, 1]), n_terms=1)
+        >>> terms[0], terms[1]
+        (['refund'], ['hello'])
+    """
+    from scipy import sparse
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    labels = np.asarray(labels)
+    uniq = np.unique(labels)
+    try:
+        cv = CountVectorizer(stop_words="english", ngram_range=(1, 2), min_df=1, max_features=100_000,
+                             token_pattern=r"(?u)\b[^\W\d_][\w'-]+\b")
+        C = cv.fit_transform(list(texts))
+    except ValueError:
+        return {int(u): [] for u in uniq}
+    vocab = np.asarray(cv.get_feature_names_out())
+    codes = np.searchsorted(uniq, labels)
+    M = sparse.csr_matrix((np.ones(len(labels)), (codes, np.arange(len(labels)))), shape=(len(uniq), len(labels)))
+    T = np.asarray((M @ C).todense(), dtype=np.float64)  # clusters x terms
+    tf = T / np.maximum(T.sum(axis=1, keepdims=True), 1)
+    avg_words = T.sum() / len(uniq)
+    idf = np.log(1 + avg_words / np.maximum(T.sum(axis=0), 1))
+    score = tf * idf
+    out: dict[int, list[str]] = {}
+    for i, u in enumerate(uniq):
+        top = np.argsort(-score[i])[: n_terms * 3]
+        terms: list[str] = []
+        for j in top:
+            if score[i, j] <= 0:
+                break
+            t = vocab[j]
+            # skip a unigram already inside a chosen bigram and vice versa
+            if any(t in s.split() or s in t.split() for s in terms):
+                continue
+            terms.append(str(t))
+            if len(terms) == n_terms:
+                break
+        out[int(u)] = terms
+    return out
+
+
+def _choose_k(Z: np.ndarray, k_range: range, random_state: int) -> int:
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    rng = np.random.default_rng(random_state)
+    sample = Z if len(Z) <= 4000 else Z[rng.choice(len(Z), 4000, replace=False)]
+    best_k, best = k_range.start, -2.0
+    for k in k_range:
+        if k >= len(sample):
+            break
+        lab = KMeans(n_clusters=k, n_init=3, random_state=random_state).fit_predict(sample)
+        if len(np.unique(lab)) < 2:
+            continue
+        s = silhouette_score(sample, lab, sample_size=min(2000, len(sample)), random_state=random_state)
+        if s > best + 1e-3:
+            best_k, best = k, s
+    return best_k
+
+
+def _hdbscan(Z: np.ndarray, min_cluster_size: int, max_fit: int, random_state: int) -> np.ndarray:
+    from sklearn.cluster import HDBSCAN
+    from sklearn.neighbors import NearestNeighbors
+
+    if len(Z) <= max_fit:
+        return HDBSCAN(min_cluster_size=min_cluster_size, copy=True).fit_predict(Z)
+    rng = np.random.default_rng(random_state)
+    fit_idx = np.sort(rng.choice(len(Z), max_fit, replace=False))
+    scale = max_fit / len(Z)
+    lab_fit = HDBSCAN(min_cluster_size=max(5, int(min_cluster_size * scale)), copy=True).fit_predict(Z[fit_idx])
+    # the other rows take the label of their nearest fitted neighbour (noise included)
+    nn = NearestNeighbors(n_neighbors=1).fit(Z[fit_idx])
+    _, j = nn.kneighbors(Z)
+    labels = lab_fit[j[:, 0]]
+    labels[fit_idx] = lab_fit
+    return labels
+
+
+def _project(E: np.ndarray, projection: str, random_state: int) -> np.ndarray:
+    if projection == "pca":
+        from sklearn.decomposition import PCA
+
+        if E.shape[1] < 2 or len(E) < 2:
+            return np.zeros((len(E), 2))
+        return PCA(n_components=2, random_state=random_state).fit_transform(E)
+    if projection == "umap":
+        os.environ.setdefault("NUMBA_CACHE_DIR", str(os.path.join(os.path.expanduser("~"), ".cache", "numba")))
+        umap = require("umap", "UMAP 2-D maps")
+        return umap.UMAP(n_components=2, random_state=random_state, n_jobs=1).fit_transform(E)
+    raise ValueError(f"projection={projection!r} is not valid; valid: 'pca' (default), 'umap' (pip install \"llmops-nb[umap]\")")
+
+
+def name_clusters_with_llm(
+    summary: pd.DataFrame, texts_by_cluster: dict[int, list[str]], model: str, **llm_kwargs: Any
+) -> pd.DataFrame:
+    """Ask an LLM (any litellm model) for a short name and a one-line description of each
+    cluster, from its distinctive terms and example texts; returns ``summary`` with
+    ``llm_name`` and ``llm_description`` columns (the reply's error when it is not JSON).
+    """
+    import litellm
+
+    names, descs = [], []
+    for c, terms in zip(summary["cluster"], summary["terms"]):
+        examples = "\n".join(f"- {t[:300]}" for t in texts_by_cluster.get(int(c), [])[:8])
+        prompt = (
+            "You name groups of LLM application traces for an error analysis.\n"
+            f"Distinctive terms: {', '.join(terms)}\nExample texts:\n{examples}\n\n"
+            'Reply with JSON only: {"name": "<2 to 5 words>", "description": "<one sentence>"}'
+        )
+        try:
+            resp = litellm.completion(model=model, messages=[{"role": "user", "content": prompt}], **llm_kwargs)
+            content = resp.choices[0].message.content or ""
+            data = json.loads(content[content.find("{"): content.rfind("}") + 1])
+            names.append(str(data.get("name", "")).strip() or None)
+            descs.append(str(data.get("description", "")).strip() or None)
+        except Exception as e:  # a failing call names the cluster "unnamed", never crashes the analysis
+            names.append(None)
+            descs.append(f"naming failed: {type(e).__name__}: {e}"[:300])
+    out = summary.copy()
+    out["llm_name"] = names
+    out["llm_description"] = descs
+    return out
+
+
+def cluster(
+    frame: pd.DataFrame,
+    text: str | Sequence[str] | Callable[[pd.DataFrame], Any] = "output_text",
+    *,
+    embedder: str | Embedder = "tfidf",
+    method: str = "kmeans",
+    n_clusters: int | None = None,
+    outcome: Outcome | None = None,
+    min_cluster_size: int | None = None,
+    reduce_to: int = 10,
+    projection: str = "pca",
+    name_model: str | None = None,
+    llm_kwargs: dict[str, Any] | None = None,
+    n_terms: int = 5,
+    n_examples: int = 5,
+    max_k: int = 12,
+    max_fit: int = 20_000,
+    id_column: str | None = None,
+    grain: str = "auto",
+    cache: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    random_state: int = 0,
+) -> Clusters:
+    """Group rows by the meaning (or the words) of a text: embed, cluster, name each cluster
+    by its distinctive terms (and optionally by an LLM), and map the rows in 2-D.
+
+    Row grain: ``result.frame`` has one row per input row (a spans frame is analysed per
+    trace unless ``grain="row"``); ``result.summary`` one row per cluster.
+
+    - ``embedder``: ``"tfidf"`` (TF-IDF + TruncatedSVD, default, no torch), ``"minilm"``
+      (sentence-transformers all-MiniLM-L6-v2 from the ``embeddings`` extra, offline),
+      ``"litellm:<model>"`` or an :class:`Embedder`. Model embeddings are cached on disk by
+      text hash and embedder (``cache_dir``, default ``.llmops/cache/embeddings``).
+    - ``method``: ``"kmeans"`` (``n_clusters``, or chosen by silhouette between 2 and
+      ``max_k``) or ``"hdbscan"`` (after PCA to ``reduce_to`` dimensions; noise is cluster -1;
+      above ``max_fit`` rows it is fitted on a sample and the rest take their nearest
+      fitted neighbour's label).
+    - ``outcome``: failures per cluster (a column, boolean Series or callable).
+    - ``name_model``: a litellm model that also names each cluster (``llm_kwargs`` go to
+      ``litellm.completion``, e.g. ``api_base``).
+    - ``projection``: the 2-D map, ``"pca"`` or ``"umap"`` (``umap`` extra).
+
+    Example:
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"trace_id": list("abcd"),
+        ...     "output_text": ["refund denied", "refund late", "hello there", "hello you"]})
+        >>> res = cluster(df, text="output_text", n_clusters=2)
+        >>> sorted(res.summary["size"].tolist()), res.frame.columns[-4:].tolist()
+        ([2, 2], ['cluster', 'cluster_name', 'x', 'y'])
+    """
+    if method not in ("kmeans", "hdbscan"):
+        raise ValueError(f"method={method!r} is not valid; valid: 'kmeans', 'hdbscan'")
+    if method == "hdbscan" and n_clusters is not None:
+        raise ValueError("n_clusters applies to method='kmeans'; with 'hdbscan' set min_cluster_size instead")
+    df = as_analysis_frame(frame, grain)
+    if len(df) < 2:
+        raise ValueError(f"cluster() needs at least 2 rows; got {len(df)}")
+    texts = text_series(df, text)
+    ids = id_series(df, id_column)
+    emb = get_embedder(embedder)
+    E = embed_texts(texts.tolist(), emb, cache=cache, cache_dir=cache_dir)
+    n = len(df)
+
+    if method == "kmeans":
+        from sklearn.cluster import KMeans
+
+        if n_clusters is None:
+            k = _choose_k(E, range(2, max(3, min(max_k, n - 1) + 1)), random_state)
+        else:
+            if not 1 <= n_clusters <= n:
+                raise ValueError(f"n_clusters={n_clusters} must be between 1 and the number of rows ({n})")
+            k = n_clusters
+        labels = KMeans(n_clusters=k, n_init=3, random_state=random_state).fit_predict(E)
+    else:
+        from sklearn.decomposition import PCA
+
+        Z = E
+        if E.shape[1] > reduce_to and n > reduce_to:
+            Z = PCA(n_components=reduce_to, random_state=random_state).fit_transform(E)
+        mcs = min_cluster_size or max(5, n // 100)
+        labels = _hdbscan(Z, mcs, max_fit, random_state)
+    labels = np.asarray(labels, dtype=np.int64)
+    xy = _project(E, projection, random_state)
+
+    terms = distinctive_terms(texts.tolist(), labels, n_terms=n_terms)
+    y = None
+    if outcome is not None:
+        y, _ = resolve_outcome(df, outcome)
+    rows = []
+    for c in np.unique(labels):
+        m = labels == c
+        idx = np.flatnonzero(m)
+        if y is not None:
+            ym = y[m]
+            known = ~np.isnan(ym)
+            fails = int((ym[known] > 0.5).sum())
+            rate = fails / known.sum() if known.any() else np.nan
+            # failing examples first, the ones nearest the centre
+            centre = E[m].mean(axis=0)
+            order = np.argsort(-(E[m] @ centre))
+            ranked = idx[order]
+            fail_first = [i for i in ranked if y[i] > 0.5] + [i for i in ranked if not y[i] > 0.5]
+            ex = [ids.iloc[i] for i in fail_first[:n_examples]]
+        else:
+            fails, rate = None, None
+            centre = E[m].mean(axis=0)
+            ex = [ids.iloc[i] for i in idx[np.argsort(-(E[m] @ centre))][:n_examples]]
+        t = terms.get(int(c), [])
+        name = "noise" if c == -1 else (" / ".join(t[:3]) if t else f"cluster {c}")
+        rows.append({"cluster": int(c), "name": name, "terms": t, "size": int(m.sum()), "share": m.mean(),
+                     "failures": fails, "failure_rate": rate, "examples": ex})
+    summary = pd.DataFrame(rows)
+    if y is None:
+        summary = summary.drop(columns=["failures", "failure_rate"])
+        summary = summary.sort_values("size", ascending=False, kind="stable").reset_index(drop=True)
+    else:
+        summary = summary.sort_values(["failure_rate", "size"], ascending=False, kind="stable").reset_index(drop=True)
+    if name_model is not None:
+        by = {int(c): texts[labels == c].head(8).tolist() for c in summary["cluster"]}
+        summary = name_clusters_with_llm(summary, by, name_model, **(llm_kwargs or {}))
+    name_of = dict(zip(summary["cluster"], summary.get("llm_name", summary["name"]).fillna(summary["name"])))
+    out = df.copy()
+    if y is not None:
+        out["failed"] = pd.array([None if np.isnan(v) else bool(v > 0.5) for v in y], dtype="boolean")
+    out["cluster"] = labels
+    out["cluster_name"] = [name_of[c] for c in labels]
+    out["x"] = xy[:, 0]
+    out["y"] = xy[:, 1]
+    settings = {"embedder": emb.name, "method": method, "n_clusters": int(len(summary)),
+                "projection": projection, "random_state": random_state}
+    text_name = text if isinstance(text, str) else ("+".join(text) if not callable(text) else "text")
+    return Clusters(out, summary, E, text_name, settings, ids.reset_index(drop=True), texts.reset_index(drop=True))
