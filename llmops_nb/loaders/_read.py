@@ -103,6 +103,23 @@ def _loads(data: bytes) -> Any:
     return orjson.loads(data)
 
 
+def _json_lines(path: str, data: bytes) -> Iterator[tuple[Any, Any]]:
+    for lineno, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"line {lineno}"
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield where, LoadError(f"the line is not UTF-8 (byte {e.start}: {line[e.start:e.start + 1]!r})",
+                                   file=path, record=where, expected="UTF-8 encoded JSON")
+            continue
+        try:
+            yield where, _loads(line)
+        except ValueError as e:
+            yield where, LoadError(f"invalid JSON ({e})", file=path, record=where, expected="one JSON object per line")
+
+
 def _records_of_file(path: str, fmt: Format | None) -> Iterator[tuple[Any, Any]]:
     """Yield (record_ref, record) pairs from a file."""
     if fmt is not None and fmt.read_file is not None:
@@ -123,9 +140,13 @@ def _records_of_file(path: str, fmt: Format | None) -> Iterator[tuple[Any, Any]]
     if name.endswith((".pb", ".bin", ".protobuf")):
         yield 0, data
         return
+    is_lines = name.endswith((".jsonl", ".ndjson"))
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as e:
+        if is_lines:
+            yield from _json_lines(path, data)
+            return
         if name.endswith((".json", ".jsonl", ".ndjson")):
             raise LoadError(
                 f"the file is not UTF-8 (byte {e.start}: {data[e.start:e.start + 1]!r})",
@@ -134,14 +155,8 @@ def _records_of_file(path: str, fmt: Format | None) -> Iterator[tuple[Any, Any]]
         yield 0, data  # binary: protobuf, detected by its format
         return
     stripped = data.lstrip()
-    if name.endswith((".jsonl", ".ndjson")) or (not name.endswith(".json") and stripped[:1] == b"{" and b"\n{" in data.strip()):
-        for lineno, line in enumerate(data.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                yield f"line {lineno}", _loads(line)
-            except ValueError as e:
-                yield f"line {lineno}", LoadError(f"invalid JSON ({e})", file=path, record=f"line {lineno}", expected="one JSON object per line")
+    if is_lines or (not name.endswith(".json") and stripped[:1] == b"{" and b"\n{" in data.strip()):
+        yield from _json_lines(path, data)
         return
     if name.endswith((".yaml", ".yml")):
         import yaml
@@ -303,6 +318,7 @@ def _finish(rows: list[dict[str, Any]], errors: str, problems: list[dict[str, An
     """Validate ids, kinds and the span tree; fill derived fields; build the frame."""
     keep: list[dict[str, Any]] = []
     seen: dict[tuple[str, str], int] = {}
+    wheres: dict[tuple[str, str], tuple[str, Any]] = {}
     for r in rows:
         file, where = r.pop("_where", ("<records>", None))
         missing = [k for k in ("trace_id", "span_id") if not r.get(k)]
@@ -335,14 +351,16 @@ def _finish(rows: list[dict[str, Any]], errors: str, problems: list[dict[str, An
             keep[seen[key]] = r
             continue
         seen[key] = len(keep)
+        wheres[key] = (file, where)
         keep.append(r)
-    _break_cycles(keep, errors, problems)
+    _break_cycles(keep, errors, problems, wheres)
     if not keep:
         return empty_frame(SPANS)
     return conform(keep, SPANS)
 
 
-def _break_cycles(rows: list[dict[str, Any]], errors: str, problems: list[dict[str, Any]]) -> None:
+def _break_cycles(rows: list[dict[str, Any]], errors: str, problems: list[dict[str, Any]],
+                  where: dict[tuple[str, str], tuple[str, Any]] | None = None) -> None:
     parent = {(r["trace_id"], r["span_id"]): r.get("parent_span_id") for r in rows}
     by_key = {(r["trace_id"], r["span_id"]): r for r in rows}
     state: dict[tuple[str, str], int] = {}
@@ -358,10 +376,13 @@ def _break_cycles(rows: list[dict[str, Any]], errors: str, problems: list[dict[s
             nxt = (cur[0], p) if p else None
             if nxt is not None and state.get(nxt) == 1:
                 msg = f"parent links form a cycle in trace {cur[0]!r} through span {cur[1]!r}"
+                file, rec = (where or {}).get(cur, (None, None))
+                err = LoadError(msg, file=file, record=rec, expected="parent links to form a tree")
                 if errors == "raise":
-                    raise LoadError(msg, expected="parent links to form a tree")
+                    raise err
                 by_key[cur]["parent_span_id"] = None
-                problems.append({"file": None, "record": f"span {cur[1]}", "error": msg, "action": "cut the link to the parent"})
+                problems.append({"file": file, "record": rec if rec is not None else f"span {cur[1]}", "error": str(err),
+                                 "action": "cut the link to the parent"})
                 nxt = None
             cur = nxt
         for k in path:

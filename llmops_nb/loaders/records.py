@@ -74,7 +74,7 @@ def _normalise(row: dict[str, Any]) -> dict[str, Any]:
             try:
                 row[c] = int(row[c])
             except (TypeError, ValueError):
-                row[c] = None
+                raise LoadError(f"{c} is {row[c]!r}", expected=f"{c} as a whole number") from None
     for c in ("metadata", "attributes"):
         if row.get(c) is not None and not isinstance(row[c], Mapping):
             import orjson
