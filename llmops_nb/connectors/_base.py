@@ -9,7 +9,7 @@ import hashlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -116,6 +116,9 @@ class Source:
     default_page_size: ClassVar[int] = 100
     rate_per_s: ClassVar[float | None] = None
     """The backend's documented (or a safe) request rate for reads."""
+    lag: ClassVar[timedelta] = timedelta(0)
+    """How late the backend's read API may show an item (ingestion delay): the watermark is
+    held back by this much so late arrivals are still fetched."""
 
     def __init__(
         self,

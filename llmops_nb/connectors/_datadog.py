@@ -11,7 +11,7 @@ Documented shapes: the body ``{"data": {"type": "spans", "attributes": {"filter"
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from llmops_nb.connectors._base import (
@@ -84,6 +84,7 @@ class DatadogSource(Source):
     env_vars = ("DD_API_KEY", "DD_APP_KEY", "DD_SITE")
     filter_keys = ("span_kind", "trace_id", "tags", "query")
     default_page_size = 500
+    lag = timedelta(minutes=2)
     rate_per_s = 2.0  # the export API is rate limited; 429s are retried with X-RateLimit-Reset
 
     def base_url(self) -> str:

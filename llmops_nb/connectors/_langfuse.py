@@ -10,7 +10,7 @@ user and the secret key as password.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from llmops_nb.connectors._base import (
@@ -85,6 +85,7 @@ class LangfuseSource(Source):
     default_url = "https://cloud.langfuse.com"
     default_page_size = 50
     rate_per_s = 15.0  # well under Langfuse Cloud's documented read limits
+    lag = timedelta(minutes=10)  # the public read API can show data about 10 minutes late
 
     _PARAMS = {"name": "name", "user_id": "userId", "session_id": "sessionId", "tags": "tags",
                "environment": "environment", "release": "release", "version": "version"}
@@ -170,7 +171,8 @@ class LangfuseSource(Source):
             # remember the updatedAt of traces the next pull will list again (at or after the
             # watermark or still in progress) so it skips the unchanged ones
             wm = max(times) if times else None
-            floor = min(x for x in (wm, parse_time(state.get("pending_since"))) if x is not None) if (wm or state.get("pending_since")) else None
+            cands = [x for x in (wm, parse_time(state.get("pending_since")), until - self.lag) if x is not None]
+            floor = min(cands)
             merged = {**known, **new_known}
             state["seen_updated"] = {k: v for k, v in merged.items() if floor is None or (parse_time(v[1]) or floor) >= floor}
             yield Page(records=records, results=results, labels=labels,

@@ -151,7 +151,7 @@ class LangSmithSource(Source):
                         if st is not None and (cur is None or st < cur):
                             state["pending_since"] = iso(st)
                 times = [t for t in (parse_time(r.get("start_time")) for r in resp["runs"]) if t is not None]
-                yield Page(records=[{"post": runs}] if runs else [], results=results, labels=labels,
+                yield Page(records=runs, results=results, labels=labels,
                            watermark=max(times) if times else None, items=len(resp["runs"]))
         finally:
             if nxt is not None:

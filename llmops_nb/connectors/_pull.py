@@ -204,7 +204,7 @@ async def _pull(src: Source, store: Any, since: datetime | None, until: datetime
                 )
                 # the page is durable: only now may the watermark move past it
                 if page.watermark is not None:
-                    wm = src_final_watermark(src, min(page.watermark, until), state)
+                    wm = src_final_watermark(src, min(page.watermark, until - src.lag), state)
                     if report.watermark_after is None or wm > parse_time(report.watermark_after):  # type: ignore[operator]
                         report.watermark_after = iso(wm)
                 state.update(watermark=report.watermark_after, url=report.url, last_pull=iso(datetime.now(timezone.utc)))
@@ -214,8 +214,12 @@ async def _pull(src: Source, store: Any, since: datetime | None, until: datetime
                         bar.total = page.total
                     bar.update(page.items)
                     bar.set_postfix(spans=report.spans_fetched, refresh=False)
-        # the whole window [start, until) was read
-        report.watermark_after = iso(src_final_watermark(src, until, state))
+        # the whole window [start, until) was read: the next pull starts at the newest item seen
+        # (inclusive, so equal timestamps are not lost), held back by the backend's ingestion lag
+        # and by traces still in progress
+        seen_wm = parse_time(report.watermark_after) or start
+        if seen_wm is not None:
+            report.watermark_after = iso(src_final_watermark(src, min(seen_wm, until - src.lag), state))
         state.update(watermark=report.watermark_after, url=report.url, last_pull=iso(datetime.now(timezone.utc)))
         store.set_state(key, state)
         report.complete = True

@@ -1,0 +1,293 @@
+"""A local fake of the Langfuse, LangSmith and Datadog read APIs (aiohttp on 127.0.0.1) serving
+the shared fixtures through each backend's documented shapes, with fault injection."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import glob
+import json
+import threading
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp import web
+
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+
+
+def fixture_dir(name: str) -> Path:
+    p = FIXTURES / name
+    if not p.exists():
+        pytest.skip(f"shared fixture folder {p} is absent")
+    return p
+
+SECRETS = {
+    "LANGFUSE_PUBLIC_KEY": "pk-lf-TESTPUBLIC-7c1d",
+    "LANGFUSE_SECRET_KEY": "sk-lf-TESTSECRET-93ab55",
+    "LANGSMITH_API_KEY": "lsv2_pt_TESTSECRET_51f0e2",
+    "DD_API_KEY": "ddapi-TESTSECRET-0a9b8c",
+    "DD_APP_KEY": "ddapp-TESTSECRET-77e6d5",
+}
+
+
+def langfuse_traces() -> list[dict[str, Any]]:
+    """Full trace details (trace + observations + scores), one per fixture file."""
+    out = []
+    for f in sorted(glob.glob(str(fixture_dir("langfuse") / "*.trace.json"))):
+        d = json.load(open(f))
+        t = dict(d["trace"])
+        t["observations"] = d["observations"]
+        t.setdefault("scores", [])
+        out.append(t)
+    # two scores the backend holds: a model evaluation and a human annotation
+    t0 = out[0]
+    t0["scores"] = [
+        {"id": "sc-1", "traceId": t0["id"], "observationId": None, "name": "helpfulness", "value": 0.8,
+         "dataType": "NUMERIC", "source": "EVAL", "comment": "ok", "timestamp": t0["timestamp"]},
+        {"id": "sc-2", "traceId": t0["id"], "observationId": None, "name": "correct", "value": 1,
+         "dataType": "BOOLEAN", "source": "ANNOTATION", "authorUserId": "alice", "comment": "checked",
+         "timestamp": t0["timestamp"], "updatedAt": t0["timestamp"]},
+    ]
+    return sorted(out, key=lambda t: t["timestamp"])
+
+
+def langsmith_runs() -> list[dict[str, Any]]:
+    """Runs as the runs API returns them: each fixture's post merged with its patch."""
+    runs: dict[str, dict[str, Any]] = {}
+    for f in sorted(glob.glob(str(fixture_dir("langsmith") / "*.json"))):
+        d = json.load(open(f))
+        posted = [r["id"] for r in d.get("post", [])]
+        for r in d.get("post", []):
+            runs[r["id"]] = dict(r)
+        for p in d.get("patch", []):
+            rid = p.get("id") or posted[0]
+            runs.setdefault(rid, {"id": rid}).update(p)
+    for r in runs.values():
+        r["feedback_stats"] = {"correctness": {"n": 1, "avg": 1.0}}
+    for r in runs.values():  # the API returns ISO times (the JS SDK posts epoch milliseconds)
+        for k in ("start_time", "end_time"):
+            if isinstance(r.get(k), (int, float)):
+                r[k] = datetime.fromtimestamp(r[k] / 1000, tz=timezone.utc).isoformat()
+    return sorted(runs.values(), key=lambda r: r["start_time"])
+
+
+def datadog_spans() -> list[dict[str, Any]]:
+    """Span events from the cassettes (last wins per span), with their evaluation metrics joined."""
+    spans: dict[tuple[str, str], dict[str, Any]] = {}
+    metrics: list[dict[str, Any]] = []
+    for f in sorted(glob.glob(str(fixture_dir("datadog") / "*.yaml"))):
+        for inter in yaml.safe_load(open(f))["interactions"]:
+            body = json.loads(inter["request"]["body"])
+            events = body if isinstance(body, list) else [body]
+            for ev in events:
+                if isinstance(ev, dict) and ev.get("event_type") == "span":
+                    for s in ev["spans"]:
+                        spans[(s["trace_id"], s["span_id"])] = s
+                elif isinstance(ev, dict) and (ev.get("data") or {}).get("type") == "evaluation_metric":
+                    metrics += ev["data"]["attributes"]["metrics"]
+    out = []
+    for (tid, sid), s in spans.items():
+        s = copy.deepcopy(s)
+        ms = [m for m in metrics if (m.get("join_on") or {}).get("span") == {"span_id": sid, "trace_id": tid}]
+        if ms:
+            s["evaluation_metrics"] = ms
+        out.append(s)
+    return sorted(out, key=lambda s: (s["start_ns"], s["span_id"]))
+
+
+class FakeBackends:
+    """One aiohttp app serving the three read APIs; ``faults`` drives fault injection:
+
+    - ``storm``: the next N requests get 429 with ``Retry-After: 0``
+    - ``fail_once``: {path_fragment: k}: the k-th request to that path gets a 500 once
+    - ``drop_once``: {path_fragment: k}: the k-th request to that path is cut mid-body
+    - ``fail_always``: set of (path_fragment, page) that always answer 500
+    - ``repeat``: pages overlap by one item (a page that repeats items)
+    """
+
+    def __init__(self) -> None:
+        self.lf = langfuse_traces()
+        self.ls = langsmith_runs()
+        self.dd = datadog_spans()
+        self.visible_lf = len(self.lf)
+        self.faults: dict[str, Any] = {"storm": 0, "fail_once": {}, "drop_once": {}, "fail_always": set(), "repeat": False}
+        self.hits: dict[str, int] = defaultdict(int)
+        self.log: list[str] = []
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+
+    # ------------------------------------------------------------- lifecycle
+    def start(self) -> FakeBackends:
+        ready = threading.Event()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            app = web.Application(middlewares=[self._faults_mw])
+            app.router.add_get("/api/public/traces", self.lf_list)
+            app.router.add_get("/api/public/traces/{id}", self.lf_get)
+            app.router.add_get("/api/public/v2/scores", self.lf_scores)
+            app.router.add_get("/sessions", self.ls_sessions)
+            app.router.add_post("/runs/query", self.ls_query)
+            app.router.add_get("/feedback", self.ls_feedback)
+            app.router.add_post("/api/v2/llm-obs/v1/spans/events/search", self.dd_search)
+            self._runner = web.AppRunner(app)
+            self._loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            self._loop.run_until_complete(site.start())
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)  # type: ignore[union-attr]
+            fut.result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # ------------------------------------------------------------- faults
+    @web.middleware
+    async def _faults_mw(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        path = request.path
+        self.hits[path] += 1
+        n = self.hits[path]
+        page = request.query.get("page")
+        self.log.append(f"{request.method} {path} {page or ''}")
+        if self.faults["storm"] > 0:
+            self.faults["storm"] -= 1
+            return web.json_response({"message": "rate limited"}, status=429, headers={"Retry-After": "0"})
+        for frag, page_no in self.faults["fail_always"]:
+            if frag in path and (page_no is None or str(page_no) == str(page)):
+                return web.json_response({"message": "internal error"}, status=500)
+        for frag, k in list(self.faults["fail_once"].items()):
+            if frag in path and n == k:
+                del self.faults["fail_once"][frag]
+                return web.json_response({"message": "internal error"}, status=500)
+        for frag, k in list(self.faults["drop_once"].items()):
+            if frag in path and n == k:
+                del self.faults["drop_once"][frag]
+                resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json", "Content-Length": "100000"})
+                await resp.prepare(request)
+                await resp.write(b'{"data": [')
+                request.transport.close()  # type: ignore[union-attr]
+                return resp
+        return await handler(request)
+
+    def _start(self, page: int, limit: int) -> int:
+        s = (page - 1) * limit
+        return max(0, s - 1) if self.faults["repeat"] and page > 1 else s
+
+    # ------------------------------------------------------------- Langfuse
+    def _lf_auth(self, request: web.Request) -> None:
+        want = "Basic " + base64.b64encode(f"{SECRETS['LANGFUSE_PUBLIC_KEY']}:{SECRETS['LANGFUSE_SECRET_KEY']}".encode()).decode()
+        got = request.headers.get("Authorization", "")
+        if got != want:  # echoes what it got, as some servers do: the client must scrub it
+            raise web.HTTPUnauthorized(text=json.dumps({"message": f"invalid credentials: {got}"}), content_type="application/json")
+
+    def _lf_window(self, request: web.Request) -> list[dict[str, Any]]:
+        q = request.query
+        rows = self.lf[: self.visible_lf]
+        if q.get("fromTimestamp"):
+            rows = [t for t in rows if t["timestamp"] >= q["fromTimestamp"][:23]]
+        if q.get("toTimestamp"):
+            rows = [t for t in rows if t["timestamp"] < q["toTimestamp"][:23] + "Z"]
+        if q.get("sessionId"):
+            rows = [t for t in rows if t.get("sessionId") == q["sessionId"]]
+        return rows
+
+    async def lf_list(self, request: web.Request) -> web.Response:
+        self._lf_auth(request)
+        rows = self._lf_window(request)
+        page, limit = int(request.query.get("page", 1)), int(request.query.get("limit", 50))
+        s = self._start(page, limit)
+        data = [{**{k: v for k, v in t.items() if k not in ("observations", "scores")},
+                 "observations": [o["id"] for o in t["observations"]], "scores": [x["id"] for x in t["scores"]]}
+                for t in rows[s: page * limit]]
+        total = len(rows)
+        return web.json_response({"data": data, "meta": {"page": page, "limit": limit, "totalItems": total,
+                                                          "totalPages": max(1, -(-total // limit))}})
+
+    async def lf_get(self, request: web.Request) -> web.Response:
+        self._lf_auth(request)
+        for t in self.lf:
+            if t["id"] == request.match_info["id"]:
+                return web.json_response(t)
+        return web.json_response({"message": "not found"}, status=404)
+
+    async def lf_scores(self, request: web.Request) -> web.Response:
+        self._lf_auth(request)
+        scores = [s for t in self._lf_window(request) for s in t["scores"]]
+        page, limit = int(request.query.get("page", 1)), int(request.query.get("limit", 50))
+        return web.json_response({"data": scores[(page - 1) * limit: page * limit],
+                                  "meta": {"page": page, "limit": limit, "totalItems": len(scores),
+                                           "totalPages": max(1, -(-len(scores) // limit))}})
+
+    # ------------------------------------------------------------- LangSmith
+    def _ls_auth(self, request: web.Request) -> None:
+        if request.headers.get("x-api-key") != SECRETS["LANGSMITH_API_KEY"]:
+            raise web.HTTPUnauthorized(text=json.dumps({"detail": "Invalid token"}), content_type="application/json")
+
+    async def ls_sessions(self, request: web.Request) -> web.Response:
+        self._ls_auth(request)
+        name = request.query.get("name")
+        return web.json_response([{"id": "5f0c2a1e-0000-4000-8000-000000000001", "name": name}] if name == "my-app" else [])
+
+    async def ls_query(self, request: web.Request) -> web.Response:
+        self._ls_auth(request)
+        body = await request.json()
+        rows = [r for r in self.ls if not body.get("start_time") or r["start_time"] >= body["start_time"][:26]]
+        limit = int(body.get("limit", 100))
+        off = int(base64.b64decode(body["cursor"]).decode()) if body.get("cursor") else 0
+        # a page that repeats items: it starts with the last item of the page before
+        page = rows[max(0, off - 1) if self.faults["repeat"] else off: off + limit]
+        nxt = base64.b64encode(str(off + limit).encode()).decode() if off + limit < len(rows) else None
+        return web.json_response({"runs": page, "cursors": {"next": nxt, "prev": None}})
+
+    async def ls_feedback(self, request: web.Request) -> web.Response:
+        self._ls_auth(request)
+        runs = request.query.getall("run", [])
+        fb = [{"id": f"fb-{r}", "run_id": r, "trace_id": r, "key": "correctness", "score": 1, "value": None,
+               "comment": "looks right", "feedback_source": {"type": "api"}, "created_at": "2024-10-12T00:00:00Z"}
+              for r in runs]
+        return web.json_response(fb)
+
+    # ------------------------------------------------------------- Datadog
+    async def dd_search(self, request: web.Request) -> web.Response:
+        if (request.headers.get("DD-API-KEY") != SECRETS["DD_API_KEY"]
+                or request.headers.get("DD-APPLICATION-KEY") != SECRETS["DD_APP_KEY"]):
+            return web.json_response({"errors": ["Forbidden"]}, status=403)
+        attrs = (await request.json())["data"]["attributes"]
+        page = attrs.get("page") or {}
+        limit = int(page.get("limit", 10))
+        off = int(page["cursor"]) if page.get("cursor") else 0
+        rows = self.dd
+        data = [{"id": s["span_id"], "type": "span", "attributes": s}
+                for s in rows[max(0, off - 1) if self.faults["repeat"] else off: off + limit]]
+        meta = {"page": {"after": str(off + limit)}} if off + limit < len(rows) else {"page": {}}
+        return web.json_response({"data": data, "meta": meta})
+
+
+@pytest.fixture
+def backends(monkeypatch: pytest.MonkeyPatch):
+    for k, v in SECRETS.items():
+        monkeypatch.setenv(k, v)
+    fb = FakeBackends().start()
+    yield fb
+    fb.stop()
