@@ -1,0 +1,290 @@
+"""Quality gates for CI: rules over a results table, each with its value, a 95% confidence
+interval (Wilson for pass rates, bootstrap for means and percentiles) and pass / fail."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["gate", "GateReport", "GateRule", "parse_rule", "wilson_interval", "bootstrap_interval"]
+
+_OPS = {
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+    "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12),
+    "!=": lambda a, b: not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12),
+}
+_RULE = re.compile(r"^\s*([\w.\-:/]+)\s*(>=|<=|==|!=|>|<)\s*([-+0-9.eE]+%?)\s*$")
+
+
+def parse_rule(text: str) -> tuple[str, str, float]:
+    """``"groundedness >= 0.9"`` -> ``("groundedness", ">=", 0.9)`` (``90%`` works too).
+
+    Example:
+        >>> parse_rule("p95_latency_ms<=2000")
+        ('p95_latency_ms', '<=', 2000.0)
+    """
+    m = _RULE.match(text)
+    if not m:
+        raise ValueError(f"gate rule {text!r} is not valid; write '<metric> <op> <number>' with op one of "
+                         f"{list(_OPS)}, e.g. 'groundedness >= 0.9' or 'p95_latency_ms <= 2000'")
+    metric, op, num = m.groups()
+    val = float(num[:-1]) / 100 if num.endswith("%") else float(num)
+    return metric, op, val
+
+
+def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n.
+
+    Example:
+        >>> [round(x, 3) for x in wilson_interval(9, 10)]
+        [0.596, 0.982]
+    """
+    if n == 0:
+        return (float("nan"), float("nan"))
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + confidence / 2))
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def bootstrap_interval(x: np.ndarray, stat: str = "mean", q: float | None = None, confidence: float = 0.95,
+                       seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of a mean or a quantile ``q`` (0 to 1).
+
+    Example:
+        >>> lo, hi = bootstrap_interval(np.arange(100.0)); lo < 49.5 < hi
+        True
+    """
+    x = np.asarray(x, dtype="float64")
+    n = len(x)
+    if n == 0:
+        return (float("nan"), float("nan"))
+    if n == 1:
+        return (float(x[0]), float(x[0]))
+    rng = np.random.default_rng(seed)
+    b = int(max(200, min(2000, 20_000_000 // n)))
+    stats = np.empty(b)
+    chunk = max(1, 2_000_000 // n)
+    for s in range(0, b, chunk):
+        m = min(chunk, b - s)
+        idx = rng.integers(0, n, size=(m, n))
+        sample = x[idx]
+        stats[s:s + m] = sample.mean(axis=1) if stat == "mean" else np.quantile(sample, q, axis=1)
+    a = (1 - confidence) / 2
+    return (float(np.quantile(stats, a)), float(np.quantile(stats, 1 - a)))
+
+
+@dataclass
+class GateRule:
+    """One rule's outcome: the metric, the comparison, the value, its interval, n and pass / fail."""
+
+    metric: str
+    op: str
+    threshold: float
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    passed: bool
+    method: str
+    note: str = ""
+
+    @property
+    def rule(self) -> str:
+        return f"{self.metric} {self.op} {self.threshold:g}"
+
+
+@dataclass
+class GateReport:
+    """The outcome of :func:`gate`: one :class:`GateRule` per rule; ``passed`` when all pass.
+
+    Shows itself as a table in notebooks (``_repr_html_``) and as text elsewhere.
+    """
+
+    rules: list[GateRule]
+    confidence: float = 0.95
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.rules)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per rule."""
+        rows = [{"rule": r.rule, **asdict(r)} for r in self.rules]
+        return pd.DataFrame(rows, columns=["rule", "metric", "op", "threshold", "value", "ci_low", "ci_high", "n",
+                                           "passed", "method", "note"])
+
+    @staticmethod
+    def _fmt(v: float | None) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "-"
+        return f"{v:.4g}"
+
+    def _rows(self) -> list[list[str]]:
+        pct = int(round(self.confidence * 100))
+        head = ["rule", "value", f"{pct}% CI", "n", "result", "note"]
+        out = [head]
+        for r in self.rules:
+            ci = "-" if r.ci_low is None else f"[{self._fmt(r.ci_low)}, {self._fmt(r.ci_high)}]"
+            out.append([r.rule, self._fmt(r.value), ci, str(r.n), "PASS" if r.passed else "FAIL", r.note])
+        return out
+
+    def __str__(self) -> str:
+        rows = self._rows()
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines.append(f"gate: {'PASSED' if self.passed else 'FAILED'} ({sum(r.passed for r in self.rules)}/{len(self.rules)} rules pass)")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def to_markdown(self) -> str:
+        """A Markdown table (for CI summaries)."""
+        rows = self._rows()
+        md = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+        md += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+        md.append(f"\n**gate: {'PASSED' if self.passed else 'FAILED'}**")
+        return "\n".join(md)
+
+    def _repr_html_(self) -> str:
+        rows = self._rows()
+        th = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in rows[0])
+        body = []
+        for r in rows[1:]:
+            color = "#1a7f37" if r[4] == "PASS" else "#cf222e"
+            cells = [f"<td>{html.escape(c)}</td>" for c in r]
+            cells[4] = f"<td style='color:{color};font-weight:600'>{r[4]}</td>"
+            body.append("<tr>" + "".join(cells) + "</tr>")
+        status = "PASSED" if self.passed else "FAILED"
+        color = "#1a7f37" if self.passed else "#cf222e"
+        return (f"<div><b>Gate <span style='color:{color}'>{status}</span></b>"
+                f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
+
+
+def _bool_series(s: pd.Series) -> pd.Series:
+    if s.dtype == object or str(s.dtype) in ("str", "string"):
+        m = {"true": True, "false": False, "1": True, "0": False, "pass": True, "fail": False}
+        return s.map(lambda v: m.get(str(v).strip().lower()) if v is not None and v == v else None)
+    return s
+
+
+def _metric(results: pd.DataFrame, metric: str, confidence: float) -> tuple[float | None, float | None, float | None, int, str, str]:
+    """(value, ci_low, ci_high, n, method, note) for a metric name."""
+    evs = set(results["evaluator"].dropna().unique())
+    ok = results[results["error"].isna()] if "error" in results.columns else results
+
+    def rows_of(ev: str) -> pd.DataFrame:
+        return ok[ok["evaluator"] == ev]
+
+    if metric == "error_rate" or (metric.startswith("error_rate_") and metric[11:] in evs):
+        sub = results if metric == "error_rate" else results[results["evaluator"] == metric[11:]]
+        n = len(sub)
+        k = int(sub["error"].notna().sum()) if "error" in sub.columns else 0
+        lo, hi = wilson_interval(k, n, confidence)
+        return (k / n if n else None), lo, hi, n, "wilson", ""
+    if metric in ("cost_usd", "total_cost_usd") and metric not in evs:
+        c = pd.to_numeric(results.get("cost_usd"), errors="coerce").fillna(0.0).sum()
+        return float(c), None, None, len(results), "sum", "judge cost"
+    m = re.match(r"^(?:p(\d{1,2}(?:\.\d+)?)_|mean_|pass_rate_|n_)(.+)$", metric)
+    ev = metric
+    kind = "auto"
+    if metric not in evs and m:
+        ev = m.group(2)
+        kind = "quantile" if m.group(1) else metric[: metric.index("_")]
+    for suffix in (".pass_rate", ".mean"):
+        if metric not in evs and metric.endswith(suffix):
+            ev, kind = metric[: -len(suffix)], suffix[1:].replace(".", "")
+    if ev not in evs:
+        raise KeyError(
+            f"gate metric {metric!r} names no evaluator in the results; evaluators: {sorted(evs)}. Metrics: "
+            "<evaluator> (pass rate, or mean score when it has no pass/fail), pass_rate_<ev>, mean_<ev>, "
+            "p50_/p90_/p95_/p99_<ev>, n_<ev>, error_rate, error_rate_<ev>, cost_usd"
+        )
+    sub = rows_of(ev)
+    if kind == "n":
+        return float(len(sub)), None, None, len(sub), "count", ""
+    passed = _bool_series(sub["passed"]) if "passed" in sub.columns else pd.Series(dtype=object)
+    has_pass = passed.notna().any()
+    if kind in ("auto", "pass", "pass_rate") and has_pass:
+        p = passed.dropna().astype(bool)
+        n, k = len(p), int(p.sum())
+        lo, hi = wilson_interval(k, n, confidence)
+        return (k / n if n else None), lo, hi, n, "wilson", "pass rate"
+    if kind in ("pass", "pass_rate"):
+        raise KeyError(f"evaluator {ev!r} has no pass/fail view; use mean_{ev} or a percentile")
+    x = pd.to_numeric(sub["score"], errors="coerce").dropna().to_numpy(dtype="float64")
+    if len(x) == 0:
+        return None, None, None, 0, "-", "no numeric results"
+    if kind == "quantile":
+        q = float(m.group(1)) / 100  # type: ignore[union-attr]
+        lo, hi = bootstrap_interval(x, "quantile", q, confidence)
+        return float(np.quantile(x, q)), lo, hi, len(x), "bootstrap", f"p{m.group(1)}"  # type: ignore[union-attr]
+    lo, hi = bootstrap_interval(x, "mean", None, confidence)
+    return float(x.mean()), lo, hi, len(x), "bootstrap", "mean"
+
+
+def gate(results: pd.DataFrame, rules: Mapping[str, str | float] | Sequence[str], *, confidence: float = 0.95,
+         strict: bool = False, run_id: str | None = None) -> GateReport:
+    """Check quality rules against a results table.
+
+    ``rules`` is ``{"groundedness": ">= 0.9", "p95_latency_ms": "<= 2000"}`` or a list of
+    ``"metric op number"`` strings. A metric is an evaluator name (its pass rate, or its mean
+    score when it has no pass/fail view), ``pass_rate_<ev>``, ``mean_<ev>``,
+    ``p50_/p90_/p95_/p99_<ev>``, ``n_<ev>``, ``error_rate`` / ``error_rate_<ev>`` or ``cost_usd``.
+    Error rows are left out of every metric but ``error_rate``. A rule passes on its point
+    value; with ``strict=True`` the whole confidence interval must satisfy it. ``run_id``
+    keeps one run.
+
+    Example:
+        >>> import pandas as pd
+        >>> res = pd.DataFrame({"evaluator": ["ok"] * 10, "passed": [True] * 9 + [False],
+        ...                     "score": [1.0] * 9 + [0.0], "error": [None] * 10})
+        >>> rep = gate(res, {"ok": ">= 0.8"}); rep.passed, round(rep.rules[0].value, 2)
+        (True, 0.9)
+    """
+    if run_id is not None:
+        results = results[results["run_id"] == run_id]
+    if isinstance(rules, Mapping):
+        items = []
+        for k, v in rules.items():
+            v = str(v).strip()
+            if not re.match(r"^(>=|<=|==|!=|>|<)", v):
+                v = ">= " + v
+            items.append(f"{k} {v}")
+    else:
+        items = [str(r) for r in rules]
+    if not items:
+        raise ValueError("gate() needs at least one rule, e.g. {'groundedness': '>= 0.9'}")
+    out = []
+    for text in items:
+        metric, op, thr = parse_rule(text)
+        value, lo, hi, n, method, note = _metric(results, metric, confidence)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            out.append(GateRule(metric, op, thr, None, lo, hi, n, False, method, (note + "; " if note else "") + "no results"))
+            continue
+        ok = _OPS[op](value, thr)
+        if strict and ok and lo is not None and hi is not None:
+            ok = _OPS[op](lo, thr) and _OPS[op](hi, thr)
+            if not ok:
+                note = (note + "; " if note else "") + "interval crosses the threshold"
+        out.append(GateRule(metric, op, thr, float(value), lo, hi, n, bool(ok), method, note))
+    return GateReport(out, confidence)

@@ -1,0 +1,449 @@
+"""``evaluate``: run evaluators over a spans or traces frame into the long results table;
+``wide``: join results back onto spans or traces, one column per evaluator."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from llmops_nb.evals._base import Evaluator, load_evaluator, outputs_of
+from llmops_nb.evals._runner import CallCache, Runner, _current, progress_bar, run_sync
+from llmops_nb.schema import RESULTS
+
+__all__ = ["evaluate", "aevaluate", "wide", "new_run_id"]
+
+_FLUSH_ROWS = 500
+_FLUSH_S = 5.0
+
+
+def new_run_id() -> str:
+    """A fresh run id: ``run-<UTC time>-<random>``.
+
+    Example:
+        >>> new_run_id().startswith("run-")
+        True
+    """
+    return f"run-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+
+
+def _results_frame(cols: Mapping[str, Any], n: int) -> pd.DataFrame:
+    """A frame with the RESULTS columns and dtypes, built column-wise (no per-row conversion)."""
+    out: dict[str, Any] = {}
+    for c in RESULTS.columns:
+        v = cols.get(c.name)
+        if v is None:
+            v = [None] * n
+        elif isinstance(v, (str, bool, int, float, dict, pd.Timestamp)) or (not isinstance(v, (list, np.ndarray, pd.Series))):
+            v = [v] * n
+        if c.kind in ("str", "json"):
+            out[c.name] = pd.Series(v, dtype=object) if not isinstance(v, pd.Series) else v.astype(object)
+        elif c.kind == "float":
+            out[c.name] = pd.Series(v, dtype="float64") if not isinstance(v, pd.Series) else v.astype("float64")
+        elif c.kind == "int":
+            out[c.name] = pd.Series(pd.array(v, dtype="Int64"))
+        elif c.kind == "bool":
+            out[c.name] = pd.Series(pd.array(v, dtype="boolean"))
+        elif c.kind == "time":
+            out[c.name] = pd.Series(pd.to_datetime(v, utc=True)).astype("datetime64[us, UTC]")
+        else:
+            out[c.name] = pd.Series(v, dtype=object)
+    df = pd.DataFrame({k: s.reset_index(drop=True) for k, s in out.items()})
+    for c in ("value", "params"):
+        df[c] = df[c].astype(object)
+    return df
+
+
+def _items(frame: pd.DataFrame, level: str, spans: pd.DataFrame | None) -> tuple[pd.DataFrame, list[Any], list[Any], bool]:
+    """The frame to evaluate at ``level``, with its trace and span ids, and whether rows carry
+    their trace's spans."""
+    is_spans = "span_id" in frame.columns and "root_span_id" not in frame.columns
+    if level == "trace":
+        if is_spans:
+            from llmops_nb.traces import to_traces
+
+            spans = frame
+            items = to_traces(frame)
+        else:
+            items = frame
+        return items, items["trace_id"].tolist(), [None] * len(items), spans is not None
+    if is_spans:
+        return frame, frame["trace_id"].tolist(), frame["span_id"].tolist(), False
+    tid = frame["trace_id"].tolist() if "trace_id" in frame.columns else [str(i) for i in frame.index]
+    sid = frame["span_id"].tolist() if "span_id" in frame.columns else [None] * len(frame)
+    return frame, tid, sid, False
+
+
+def _resolve_cache(cache: Any, store: Any) -> Any:
+    if cache is False or cache is None:
+        return False
+    if isinstance(cache, CallCache):
+        return cache
+    if cache is True:
+        if store is not None:
+            return Path(store.path) / "cache" / "llm_cache.sqlite"
+        return True
+    return Path(os.fspath(cache))
+
+
+class _Sink:
+    """Collects result rows; writes them to the store in batches so an interrupted run keeps them."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.frames: list[pd.DataFrame] = []
+        self.pending: list[dict[str, Any]] = []
+        self.unflushed: list[pd.DataFrame] = []
+        self.last = time.monotonic()
+
+    def add_rows(self, rows: list[dict[str, Any]]) -> None:
+        self.pending.extend(rows)
+        if self.store is not None and (len(self.pending) >= _FLUSH_ROWS or time.monotonic() - self.last > _FLUSH_S):
+            self.flush()
+
+    def add_frame(self, df: pd.DataFrame) -> None:
+        self.frames.append(df)
+        self.unflushed.append(df)
+
+    def _pending_frame(self) -> pd.DataFrame | None:
+        if not self.pending:
+            return None
+        cols = {c.name: [r.get(c.name) for r in self.pending] for c in RESULTS.columns}
+        df = _results_frame(cols, len(self.pending))
+        self.pending = []
+        return df
+
+    def flush(self) -> None:
+        df = self._pending_frame()
+        if df is not None:
+            self.frames.append(df)
+            self.unflushed.append(df)
+        if self.store is not None and self.unflushed:
+            data = pd.concat(self.unflushed, ignore_index=True) if len(self.unflushed) > 1 else self.unflushed[0]
+            self.store.add("results", data, on_conflict="replace")
+        self.unflushed = []
+        self.last = time.monotonic()
+
+    def result(self) -> pd.DataFrame:
+        df = self._pending_frame()
+        if df is not None:
+            self.frames.append(df)
+        if not self.frames:
+            return _results_frame({}, 0)
+        frames = [f for f in self.frames if len(f)]
+        if not frames:
+            return _results_frame({}, 0)
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _done_keys(store: Any, run_id: str) -> set[tuple[Any, Any, str]]:
+    if store is None:
+        return set()
+    try:
+        prev = store.sql(
+            "SELECT trace_id, span_id, params_hash, bool_or(error IS NOT NULL) AS failed FROM results "
+            "WHERE run_id = ? GROUP BY ALL", [run_id])
+    except Exception:
+        return set()
+    prev = prev[~prev["failed"].astype(bool)]
+    return {(t, None if s is None or s != s else s, h) for t, s, h in zip(prev["trace_id"], prev["span_id"], prev["params_hash"])}
+
+
+async def aevaluate(
+    frame: pd.DataFrame,
+    evaluators: Evaluator | str | Mapping[str, Any] | Sequence[Evaluator | str | Mapping[str, Any]],
+    *,
+    concurrency: int = 8,
+    cache: bool | str | os.PathLike[str] | CallCache = True,
+    budget_usd: float | None = None,
+    store: Any = None,
+    run_id: str | None = None,
+    progress: bool | None = None,
+    runner: Runner | None = None,
+    spans: pd.DataFrame | None = None,
+    requests_per_minute: int | Mapping[str, int] | None = None,
+    tokens_per_minute: int | Mapping[str, int] | None = None,
+    max_retries: int = 8,
+    timeout_s: float = 60.0,
+) -> pd.DataFrame:
+    """The async form of :func:`evaluate` (same arguments), for code already in an event loop."""
+    evs = _as_evaluators(evaluators)
+    run_id = run_id or new_run_id()
+    if runner is None:
+        runner = Runner(concurrency=concurrency, cache=_resolve_cache(cache, store), budget_usd=budget_usd,
+                        requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
+                        max_retries=max_retries, timeout_s=timeout_s)
+    done = _done_keys(store, run_id) if store is not None else set()
+    sink = _Sink(store)
+    token = _current.set(runner)
+    plans = []
+    total = 0
+    for ev in evs:
+        items, tids, sids, with_spans = _items(frame, ev.level, spans)
+        h = ev.params_hash
+        keep = [i for i in range(len(items)) if (tids[i], sids[i], h) not in done] if done else list(range(len(items)))
+        plans.append((ev, items, tids, sids, with_spans, keep, h))
+        total += len(keep)
+    bar = progress_bar(total, "evaluate", progress)
+    try:
+        for ev, items, tids, sids, with_spans, keep, h in plans:
+            if not keep:
+                continue
+            base = {"run_id": run_id, "evaluator_version": str(ev.version), "params_hash": h, "params": ev.params()}
+            sub = items if len(keep) == len(items) else items.iloc[keep]
+            stids = [tids[i] for i in keep]
+            ssids = [sids[i] for i in keep]
+            batch = getattr(ev, "evaluate_batch", None)
+            if batch is not None and not with_spans:
+                t0 = time.perf_counter()
+                try:
+                    outs = list(batch(sub))
+                    if len(outs) != len(sub):
+                        raise ValueError(f"evaluate_batch returned {len(outs)} values for {len(sub)} rows")
+                except Exception:
+                    outs = None
+                if outs is not None:
+                    per_row_ms = (time.perf_counter() - t0) * 1000 / max(1, len(sub))
+                    _emit_batch(sink, ev, base, stids, ssids, outs, per_row_ms)
+                    if bar is not None:
+                        bar.update(len(keep))
+                    if store is not None:
+                        sink.flush()
+                    continue
+            records = sub.to_dict("records")
+            if with_spans:
+                groups = dict(tuple(spans.groupby("trace_id", sort=False))) if spans is not None else {}
+                for r in records:
+                    r["spans"] = groups.get(r["trace_id"])
+            is_async = inspect.iscoroutinefunction(ev.evaluate)
+            if is_async:
+                async def one(i: int, ev: Evaluator = ev, base: dict[str, Any] = base, records: list[Any] = records,
+                              stids: list[Any] = stids, ssids: list[Any] = ssids) -> None:
+                    t0 = time.perf_counter()
+                    try:
+                        out = await ev.evaluate(records[i])
+                        rows = _rows(ev, base, stids[i], ssids[i], out, (time.perf_counter() - t0) * 1000)
+                    except Exception as e:  # noqa: BLE001 - an evaluator's failure is a result row
+                        rows = [_error_row(ev, base, stids[i], ssids[i], e, (time.perf_counter() - t0) * 1000)]
+                    sink.add_rows(rows)
+                    if bar is not None:
+                        bar.update(1)
+
+                await runner.amap(one, list(range(len(records))), progress=False)
+            else:
+                for i, r in enumerate(records):
+                    t0 = time.perf_counter()
+                    try:
+                        out = ev.evaluate(r)
+                        if inspect.isawaitable(out):
+                            out = await out
+                        rows = _rows(ev, base, stids[i], ssids[i], out, (time.perf_counter() - t0) * 1000)
+                    except Exception as e:  # noqa: BLE001
+                        rows = [_error_row(ev, base, stids[i], ssids[i], e, (time.perf_counter() - t0) * 1000)]
+                    sink.add_rows(rows)
+                    if bar is not None:
+                        bar.update(1)
+    finally:
+        _current.reset(token)
+        if bar is not None:
+            bar.close()
+        if store is not None:
+            sink.flush()
+    return sink.result()
+
+
+def evaluate(
+    frame: pd.DataFrame,
+    evaluators: Evaluator | str | Mapping[str, Any] | Sequence[Evaluator | str | Mapping[str, Any]],
+    *,
+    concurrency: int = 8,
+    cache: bool | str | os.PathLike[str] | CallCache = True,
+    budget_usd: float | None = None,
+    store: Any = None,
+    run_id: str | None = None,
+    progress: bool | None = None,
+    runner: Runner | None = None,
+    spans: pd.DataFrame | None = None,
+    requests_per_minute: int | Mapping[str, int] | None = None,
+    tokens_per_minute: int | Mapping[str, int] | None = None,
+    max_retries: int = 8,
+    timeout_s: float = 60.0,
+) -> pd.DataFrame:
+    """Run evaluators over a spans or traces frame; returns the results table (one row per
+    item and evaluator output, see :data:`llmops_nb.schema.RESULTS`).
+
+    - ``evaluators``: evaluators, names or specs (see :func:`load_evaluator`). Span-level
+      evaluators see each row of ``frame``; trace-level ones (``level = "trace"``) see one row
+      per trace with its spans in ``row["spans"]`` (from ``frame`` when it is a spans table,
+      else from ``spans``).
+    - An evaluator that raises gives an error row (``error`` set, ``value`` null); the run goes on.
+    - LLM judges share one :class:`Runner`: ``concurrency``, ``requests_per_minute``,
+      ``tokens_per_minute``, retries, ``cache`` (True: under the store, or the user cache
+      dir; a path; False) and ``budget_usd`` (calls past it give "budget exhausted" error rows).
+    - ``store``: results are written as they come (an interrupted run keeps them);
+      ``run_id``: rerunning with the same id skips the (item, evaluator) pairs already done
+      without error, so an interrupted or budget-stopped run resumes.
+    - Works inside a running event loop (Jupyter); a progress bar shows for long runs.
+
+    Example:
+        >>> import llmops_nb as lo
+        >>> from llmops_nb.evals import IsJSON, Regex
+        >>> spans = lo.read_traces([{"trace_id": "t", "span_id": "s", "kind": "llm",
+        ...     "output_text": '{"ok": true}'}], format="records")
+        >>> res = lo.evaluate(spans, [IsJSON(), Regex("ok")], cache=False)
+        >>> res[["evaluator", "value", "passed"]].values.tolist()
+        [['is_json', True, True], ['regex', True, True]]
+    """
+    coro = aevaluate(frame, evaluators, concurrency=concurrency, cache=cache, budget_usd=budget_usd,
+                     store=store, run_id=run_id, progress=progress, runner=runner, spans=spans,
+                     requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
+                     max_retries=max_retries, timeout_s=timeout_s)
+    return run_sync(coro)
+
+
+def _as_evaluators(evaluators: Any) -> list[Evaluator]:
+    if isinstance(evaluators, (Evaluator, str, Mapping)):
+        evaluators = [evaluators]
+    evs = [load_evaluator(e) for e in evaluators]
+    if not evs:
+        raise ValueError("evaluate() needs at least one evaluator")
+    names = [e.evaluation_name for e in evs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    hashes = [e.params_hash for e in evs]
+    if dup and len(set(hashes)) != len(hashes):
+        raise ValueError(f"the same evaluator is given twice: {dup}")
+    if dup:
+        raise ValueError(
+            f"several evaluators are named {dup}; give each a distinct name, e.g. Regex(..., name='has_order_id')"
+        )
+    return evs
+
+
+def _now() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC")
+
+
+def _rid(base: Mapping[str, Any], name: str, tid: Any, sid: Any) -> str:
+    return f"{base['run_id']}:{base['params_hash']}:{name}:{tid}:{sid or ''}"
+
+
+def _rows(ev: Evaluator, base: Mapping[str, Any], tid: Any, sid: Any, out: Any, ms: float) -> list[dict[str, Any]]:
+    outs = outputs_of(ev, out)
+    now = _now()
+    rows = []
+    for rec in outs:
+        row = {**base, **rec, "trace_id": tid, "span_id": sid, "created_at": now}
+        row.setdefault("latency_ms", ms)
+        if row.get("error"):
+            row["value"] = row["score"] = row["label"] = row["passed"] = None
+        row["result_id"] = _rid(base, rec["evaluator"], tid, sid)
+        rows.append(row)
+    return rows
+
+
+def _error_row(ev: Evaluator, base: Mapping[str, Any], tid: Any, sid: Any, e: BaseException, ms: float) -> dict[str, Any]:
+    name = ev.evaluation_name
+    return {**base, "evaluator": name, "trace_id": tid, "span_id": sid, "latency_ms": ms, "created_at": _now(),
+            "error": f"{type(e).__name__}: {e}", "result_id": _rid(base, name, tid, sid)}
+
+
+def _emit_batch(sink: _Sink, ev: Evaluator, base: Mapping[str, Any], tids: list[Any], sids: list[Any],
+                outs: list[Any], per_row_ms: float) -> None:
+    """Turn ``evaluate_batch`` outputs into result rows; plain bools and floats go column-wise."""
+    name = ev.evaluation_name
+    fast_idx: list[int] = []
+    slow: list[dict[str, Any]] = []
+    now = _now()
+    kinds = set()
+    for i, o in enumerate(outs):
+        if o is None:
+            continue
+        if isinstance(o, (bool, np.bool_)):
+            kinds.add("bool")
+            fast_idx.append(i)
+        elif isinstance(o, (int, float, np.integer, np.floating)):
+            kinds.add("num")
+            fast_idx.append(i)
+        else:
+            for row in _rows(ev, base, tids[i], sids[i], o, per_row_ms):
+                row["created_at"] = now
+                slow.append(row)
+    if fast_idx and len(kinds) == 1:
+        vals = [outs[i] for i in fast_idx]
+        n = len(vals)
+        arr = np.asarray(vals)
+        if "bool" in kinds:
+            b = arr.astype(bool)
+            passed = ~b if ev.detector else b
+            label = np.where(passed, "pass", "fail").astype(object)
+            cols: dict[str, Any] = {"value": [bool(x) for x in b], "score": b.astype("float64"), "label": label,
+                                    "passed": passed.tolist()}
+        else:
+            f = arr.astype("float64")
+            cols = {"value": f.tolist(), "score": f, "passed": [ev.passed_of(x) for x in f.tolist()]}
+        ft = [tids[i] for i in fast_idx]
+        fs = [sids[i] for i in fast_idx]
+        prefix = f"{base['run_id']}:{base['params_hash']}:{name}:"
+        cols.update(base)
+        cols.update({"evaluator": name, "trace_id": ft, "span_id": fs, "latency_ms": per_row_ms, "created_at": now,
+                     "result_id": [f"{prefix}{t}:{s or ''}" for t, s in zip(ft, fs)]})
+        params = base["params"]
+        cols["params"] = [params] * n
+        sink.add_frame(_results_frame(cols, n))
+    elif fast_idx:
+        for i in fast_idx:
+            slow.extend(_rows(ev, base, tids[i], sids[i], outs[i].item() if hasattr(outs[i], "item") else outs[i], per_row_ms))
+    if slow:
+        sink.add_rows(slow)
+
+
+def wide(frame: pd.DataFrame, results: pd.DataFrame, *, values: str = "value", explanations: bool = False,
+         evaluators: Iterable[str] | None = None) -> pd.DataFrame:
+    """``frame`` (spans or traces) with one column per evaluator from ``results`` (a new frame).
+
+    Span results join on (trace_id, span_id); trace results (span_id null) join on trace_id.
+    ``values`` picks the result column shown (``value``, ``score``, ``label``, ``passed``,
+    ``error``); with several rows for one item and evaluator the latest wins.
+    ``explanations=True`` adds ``<evaluator>__explanation`` columns.
+
+    Example:
+        >>> import llmops_nb as lo
+        >>> spans = lo.read_traces([{"trace_id": "t", "span_id": "s", "kind": "llm", "output_text": "{}"}],
+        ...                        format="records")
+        >>> lo.wide(spans, lo.evaluate(spans, "is_json", cache=False))["is_json"].tolist()
+        [True]
+    """
+    valid = ("value", "score", "label", "passed", "error", "explanation")
+    if values not in valid:
+        raise ValueError(f"values={values!r} is not valid; valid: {list(valid)}")
+    res = results
+    if evaluators is not None:
+        res = res[res["evaluator"].isin(list(evaluators))]
+    if "created_at" in res.columns:
+        res = res.sort_values("created_at", kind="stable")
+    is_spans = "span_id" in frame.columns and "root_span_id" not in frame.columns
+    out = frame.copy()
+    span_res = res[res["span_id"].notna()] if is_spans else res.iloc[0:0]
+    trace_res = res[res["span_id"].isna()]
+    for part, keys in ((span_res, ["trace_id", "span_id"]), (trace_res, ["trace_id"])):
+        if not len(part):
+            continue
+        fields = [values] + (["explanation"] if explanations else [])
+        last = part.drop_duplicates([*keys, "evaluator"], keep="last")
+        for fld in fields:
+            piv = last.pivot(index=keys, columns="evaluator", values=fld)
+            piv.columns = [c if fld == values else f"{c}__explanation" for c in piv.columns]
+            piv = piv.astype(object).where(piv.notna(), None).reset_index()
+            clash = [c for c in piv.columns if c in out.columns and c not in keys]
+            if clash:
+                piv = piv.rename(columns={c: f"{c}__eval" for c in clash})
+            out = out.merge(piv, on=keys, how="left")
+    return out

@@ -1,0 +1,573 @@
+"""The LLM call runner shared by judges and experiments.
+
+Async with a concurrency limit; paced to provider limits (requests and tokens per minute);
+retries with exponential backoff and full jitter on 429, 5xx, timeouts and dropped connections
+(honouring ``Retry-After``); an on-disk SQLite cache keyed by model, messages and parameters (a
+rerun calls nothing and costs nothing); a cost ledger per model from litellm's price map; a
+budget that stops cleanly; and a synchronous entry point that works inside a running event
+loop (Jupyter) by running its own loop in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import hashlib
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+__all__ = [
+    "LLMCall",
+    "CallResult",
+    "CallCache",
+    "Runner",
+    "BudgetExhausted",
+    "run_calls",
+    "run_sync",
+    "current_runner",
+    "default_cache_path",
+]
+
+T = TypeVar("T")
+
+# transport settings that do not change the answer: not part of the cache key
+_TRANSPORT_KEYS = {"api_key", "api_base", "base_url", "timeout", "num_retries", "max_retries", "metadata",
+                   "extra_headers", "mock_response"}
+SIMULATED_PREFIXES = ("llmops-sim/",)
+
+_current: contextvars.ContextVar[Runner | None] = contextvars.ContextVar("llmops_nb_runner", default=None)
+
+
+def current_runner() -> Runner | None:
+    """The runner of the enclosing :func:`llmops_nb.evaluate` call, if any."""
+    return _current.get()
+
+
+def default_cache_path() -> Path:
+    """``$LLMOPS_NB_CACHE`` or ``~/.cache/llmops_nb/llm_cache.sqlite``."""
+    env = os.environ.get("LLMOPS_NB_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llmops_nb" / "llm_cache.sqlite"
+
+
+class BudgetExhausted(RuntimeError):
+    """Raised for a call refused because the run's budget is spent."""
+
+
+@dataclass
+class LLMCall:
+    """One chat completion request: the model, the messages and the parameters.
+
+    ``params`` holds everything else passed to ``litellm.acompletion`` (temperature,
+    response_format, max_tokens, api_base, api_key, ...). ``api_key``/``api_base``/``timeout`` are
+    not part of the cache key.
+
+    Example:
+        >>> LLMCall("openai/gpt-4o-mini", [{"role": "user", "content": "hi"}]).cache_key()[:8]  # doctest: +ELLIPSIS
+        '...'
+    """
+
+    model: str
+    messages: list[dict[str, Any]]
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def cache_key(self) -> str:
+        p = {k: v for k, v in self.params.items() if k not in _TRANSPORT_KEYS}
+        payload = orjson.dumps({"model": self.model, "messages": self.messages, "params": p},
+                               option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+        return hashlib.sha256(payload).hexdigest()
+
+    def estimated_tokens(self) -> int:
+        chars = sum(len(str(m.get("content") or "")) for m in self.messages)
+        return chars // 4 + int(self.params.get("max_tokens") or 256)
+
+
+@dataclass
+class CallResult:
+    """What a call returned: text, tool calls, tokens, cost, latency, whether it was cached,
+    the number of attempts, and the error text when it failed after its retries."""
+
+    text: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_ms: float | None = None
+    cached: bool = False
+    attempts: int = 0
+    error: str | None = None
+    model: str | None = None
+    simulated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class CallCache:
+    """An on-disk cache of LLM answers in one SQLite file, safe across threads and processes.
+
+    Example:
+        >>> import tempfile, os
+        >>> c = CallCache(os.path.join(tempfile.mkdtemp(), "c.sqlite"))
+        >>> c.put("k", "m", {"text": "hi"}); c.get("k")["text"]
+        'hi'
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_cache_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._con = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30, isolation_level=None)
+        self._con.execute("PRAGMA journal_mode=WAL")
+        self._con.execute("PRAGMA synchronous=NORMAL")
+        self._con.execute(
+            "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, model TEXT, response BLOB, created REAL)"
+        )
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._con.execute("SELECT response FROM calls WHERE key = ?", (key,)).fetchone()
+        return orjson.loads(row[0]) if row else None
+
+    def put(self, key: str, model: str, response: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._con.execute("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?)",
+                              (key, model, orjson.dumps(dict(response)), time.time()))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._con.execute("SELECT count(*) FROM calls").fetchone()[0])
+
+    def clear(self) -> None:
+        """Forget every cached answer."""
+        with self._lock:
+            self._con.execute("DELETE FROM calls")
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __repr__(self) -> str:
+        return f"CallCache({str(self.path)!r})"
+
+
+class _Pacer:
+    """Spaces out acquisitions so at most ``per_minute`` units pass per minute (no burst)."""
+
+    def __init__(self, per_minute: float) -> None:
+        self.interval = 60.0 / float(per_minute)
+        self.next = 0.0
+
+    async def acquire(self, units: float = 1.0) -> None:
+        now = time.monotonic()
+        t = max(now, self.next)
+        self.next = t + self.interval * units
+        if t > now:
+            await asyncio.sleep(t - now)
+
+    def adjust(self, units: float) -> None:
+        self.next += self.interval * units
+
+
+@dataclass
+class _Ledger:
+    calls: int = 0
+    cached: int = 0
+    errors: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    saved_usd: float = 0.0
+
+
+def _status_of(e: BaseException) -> int | None:
+    s = getattr(e, "status_code", None)
+    if isinstance(s, int):
+        return s
+    name = type(e).__name__
+    if name in ("Timeout", "APITimeoutError", "TimeoutError"):
+        return 408
+    return None
+
+
+def _retryable(e: BaseException) -> bool:
+    if isinstance(e, (asyncio.TimeoutError, TimeoutError, ConnectionError)):
+        return True
+    name = type(e).__name__
+    if name in ("Timeout", "APITimeoutError", "APIConnectionError", "RateLimitError", "InternalServerError",
+                "ServiceUnavailableError", "BadGatewayError", "ServerDisconnectedError", "ClientConnectionError"):
+        return True
+    s = _status_of(e)
+    return s is not None and (s in (408, 409, 425, 429) or s >= 500)
+
+
+def _retry_after(e: BaseException) -> float | None:
+    headers = None
+    resp = getattr(e, "response", None)
+    if resp is not None:
+        headers = getattr(resp, "headers", None)
+    headers = headers or getattr(e, "litellm_response_headers", None) or getattr(e, "headers", None)
+    if not headers:
+        return None
+    try:
+        v = headers.get("retry-after-ms")
+        if v is not None:
+            return float(v) / 1000
+        v = headers.get("retry-after")
+        if v is None:
+            return None
+        return float(v)
+    except (TypeError, ValueError):
+        try:
+            from email.utils import parsedate_to_datetime
+
+            return max(0.0, parsedate_to_datetime(str(v)).timestamp() - time.time())
+        except Exception:
+            return None
+
+
+def _cost(model: str, prompt_tokens: int, completion_tokens: int, response: Any = None) -> float | None:
+    import litellm
+
+    try:
+        if response is not None:
+            return float(litellm.completion_cost(completion_response=response, model=model))
+    except Exception:
+        pass
+    try:
+        a, b = litellm.cost_per_token(model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+        return float(a + b)
+    except Exception:
+        return None
+
+
+class Runner:
+    """Runs LLM calls (and other async work) with concurrency, rate limits, retries, cache and budget.
+
+    - ``concurrency``: calls in flight at once.
+    - ``requests_per_minute`` / ``tokens_per_minute``: pace calls per model (an int for every
+      model, or ``{model: limit}``).
+    - ``max_retries``, ``backoff_base_s``, ``backoff_max_s``, ``timeout_s``: retries with
+      exponential backoff and full jitter on 429, 5xx, timeouts and dropped connections; a
+      ``Retry-After`` header sets the wait (and pauses the model's other calls too).
+    - ``cache``: True (``$LLMOPS_NB_CACHE`` or ``~/.cache/llmops_nb``), a path, a
+      :class:`CallCache`, or False.
+    - ``budget_usd``: calls are refused (``BudgetExhausted``) once the spend plus the expected
+      cost of the calls in flight would pass it. Cached answers are free.
+
+    ``ledger()`` is the cost and call count per model.
+
+    Example:
+        >>> r = Runner(concurrency=4, cache=False)
+        >>> res = r.run([LLMCall("openai/gpt-4o-mini", [{"role": "user", "content": "hi"}],
+        ...                      {"mock_response": "hello"})])  # doctest: +SKIP
+        >>> res[0].text  # doctest: +SKIP
+        'hello'
+    """
+
+    def __init__(
+        self,
+        *,
+        concurrency: int = 8,
+        requests_per_minute: int | Mapping[str, int] | None = None,
+        tokens_per_minute: int | Mapping[str, int] | None = None,
+        max_retries: int = 8,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        timeout_s: float = 60.0,
+        cache: bool | str | os.PathLike[str] | CallCache | None = True,
+        budget_usd: float | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency={concurrency!r}; it must be at least 1")
+        self.concurrency = int(concurrency)
+        self.requests_per_minute = requests_per_minute
+        self.tokens_per_minute = tokens_per_minute
+        self.max_retries = int(max_retries)
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.timeout_s = timeout_s
+        self.cache_setting = cache
+        self.budget_usd = budget_usd
+        self._rng = random.Random(seed)
+        self._cache: CallCache | None | bool = None if cache else False
+        self._ledger: dict[str, _Ledger] = {}
+        self._pacers: dict[tuple[str, str], _Pacer] = {}
+        self._cooldown: dict[str, float] = {}
+        self._sem: asyncio.Semaphore | None = None
+        self._sem_loop: Any = None
+        self._reserved = 0.0
+        self.spent_usd = 0.0
+        self.budget_stopped = False
+
+    def __repr__(self) -> str:
+        return (f"Runner(concurrency={self.concurrency}, requests_per_minute={self.requests_per_minute}, "
+                f"budget_usd={self.budget_usd}, spent_usd={self.spent_usd:.6f})")
+
+    # ------------------------------------------------------------------ pieces
+    @property
+    def cache(self) -> CallCache | None:
+        """The call cache (None when disabled)."""
+        if self._cache is False:
+            return None
+        if self._cache is None:
+            c = self.cache_setting
+            self._cache = c if isinstance(c, CallCache) else CallCache(None if c is True else c)  # type: ignore[arg-type]
+        return self._cache  # type: ignore[return-value]
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._sem is None or self._sem_loop is not loop:
+            self._sem = asyncio.Semaphore(self.concurrency)
+            self._sem_loop = loop
+        return self._sem
+
+    def _limit(self, setting: Any, model: str) -> int | None:
+        if setting is None:
+            return None
+        if isinstance(setting, Mapping):
+            return setting.get(model)
+        return int(setting)
+
+    def _pacer(self, kind: str, model: str) -> _Pacer | None:
+        limit = self._limit(self.requests_per_minute if kind == "rpm" else self.tokens_per_minute, model)
+        if not limit:
+            return None
+        p = self._pacers.get((kind, model))
+        if p is None:
+            p = self._pacers[(kind, model)] = _Pacer(limit)
+        return p
+
+    def ledger_for(self, model: str) -> _Ledger:
+        led = self._ledger.get(model)
+        if led is None:
+            led = self._ledger[model] = _Ledger()
+        return led
+
+    def ledger(self) -> Any:
+        """Calls, cache hits, retries, errors, tokens and cost per model (one row per model).
+
+        Example:
+            >>> Runner(cache=False).ledger().shape[0]
+            0
+        """
+        import pandas as pd
+
+        rows = [{"model": m, **vars(v)} for m, v in self._ledger.items()]
+        cols = ["model", "calls", "cached", "errors", "retries", "prompt_tokens", "completion_tokens", "cost_usd", "saved_usd"]
+        return pd.DataFrame(rows, columns=cols)
+
+    def _expected_cost(self, call: LLMCall) -> float:
+        led = self._ledger.get(call.model)
+        paid = (led.calls - led.cached) if led else 0
+        if led and paid > 0 and led.cost_usd > 0:
+            return led.cost_usd / paid
+        c = _cost(call.model, call.estimated_tokens() - int(call.params.get("max_tokens") or 256), 64)
+        return c or 0.0
+
+    # ------------------------------------------------------------------ one call
+    async def acall(self, call: LLMCall) -> CallResult:
+        """Make one call (cache, budget, limits, retries); never raises for a failed call: the
+        result's ``error`` says what went wrong."""
+        key = call.cache_key()
+        cache = self.cache
+        led = self.ledger_for(call.model)
+        simulated = call.model.startswith(SIMULATED_PREFIXES)
+        if cache is not None:
+            hit = cache.get(key)
+            if hit is not None:
+                led.calls += 1
+                led.cached += 1
+                led.saved_usd += hit.get("cost_usd") or 0.0
+                return CallResult(text=hit.get("text"), tool_calls=hit.get("tool_calls"),
+                                  prompt_tokens=hit.get("prompt_tokens"), completion_tokens=hit.get("completion_tokens"),
+                                  cost_usd=0.0, latency_ms=0.0, cached=True, attempts=0, model=call.model,
+                                  simulated=simulated)
+        async with self._semaphore():
+            reserve = 0.0
+            if self.budget_usd is not None:
+                reserve = self._expected_cost(call)
+                if self.spent_usd + self._reserved + reserve > self.budget_usd + 1e-12 or self.spent_usd >= self.budget_usd:
+                    self.budget_stopped = True
+                    led.errors += 1
+                    return CallResult(error=(
+                        f"budget exhausted: spent ${self.spent_usd:.6f} of budget_usd=${self.budget_usd:.6f}; "
+                        "rerun with the same run_id and a larger budget_usd to resume"), model=call.model,
+                        simulated=simulated)
+                self._reserved += reserve
+            try:
+                return await self._call_with_retries(call, key, led, simulated)
+            finally:
+                self._reserved -= reserve
+
+    async def _call_with_retries(self, call: LLMCall, key: str, led: _Ledger, simulated: bool) -> CallResult:
+        import litellm
+
+        litellm.suppress_debug_info = True
+        params = dict(call.params)
+        params.setdefault("timeout", self.timeout_s)
+        params["num_retries"] = 0
+        params["max_retries"] = 0
+        rpm = self._pacer("rpm", call.model)
+        tpm = self._pacer("tpm", call.model)
+        est = call.estimated_tokens()
+        attempt = 0
+        t0 = time.perf_counter()
+        last_error = ""
+        while True:
+            attempt += 1
+            wait = self._cooldown.get(call.model, 0.0) - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if rpm is not None:
+                await rpm.acquire(1)
+            if tpm is not None:
+                await tpm.acquire(est)
+            try:
+                resp = await litellm.acompletion(model=call.model, messages=call.messages, **params)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - classified below
+                last_error = f"{type(e).__name__}: {str(e)[:500]}"
+                if not _retryable(e) or attempt > self.max_retries:
+                    led.errors += 1
+                    led.calls += 1
+                    return CallResult(error=f"{last_error} (after {attempt} attempt(s))", attempts=attempt,
+                                      latency_ms=(time.perf_counter() - t0) * 1000, model=call.model,
+                                      simulated=simulated)
+                led.retries += 1
+                ra = _retry_after(e)
+                backoff = self._rng.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1)))
+                delay = max(backoff, ra) if ra is not None else backoff
+                if ra is not None and ra > 0:
+                    self._cooldown[call.model] = max(self._cooldown.get(call.model, 0.0), time.monotonic() + ra)
+                await asyncio.sleep(delay)
+                continue
+            break
+        latency = (time.perf_counter() - t0) * 1000
+        msg = resp.choices[0].message
+        text = getattr(msg, "content", None)
+        tcs = None
+        if getattr(msg, "tool_calls", None):
+            tcs = [{"id": tc.id, "name": tc.function.name, "arguments": tc.function.arguments} for tc in msg.tool_calls]
+        usage = getattr(resp, "usage", None)
+        pt = int(getattr(usage, "prompt_tokens", 0) or 0) if usage else None
+        ct = int(getattr(usage, "completion_tokens", 0) or 0) if usage else None
+        cost = _cost(call.model, pt or 0, ct or 0, resp) if usage else None
+        if "mock_response" in params:
+            cost = 0.0  # mock usage is not real usage
+        if tpm is not None and pt is not None:
+            tpm.adjust((pt + (ct or 0)) - est)
+        led.calls += 1
+        led.prompt_tokens += pt or 0
+        led.completion_tokens += ct or 0
+        led.cost_usd += cost or 0.0
+        self.spent_usd += cost or 0.0
+        res = CallResult(text=text, tool_calls=tcs, prompt_tokens=pt, completion_tokens=ct, cost_usd=cost,
+                         latency_ms=latency, cached=False, attempts=attempt, model=call.model, simulated=simulated)
+        cache = self.cache
+        if cache is not None and "mock_response" not in params:
+            cache.put(key, call.model, {"text": text, "tool_calls": tcs, "prompt_tokens": pt,
+                                        "completion_tokens": ct, "cost_usd": cost})
+        return res
+
+    # ------------------------------------------------------------------ many
+    async def arun(self, calls: Sequence[LLMCall], *, progress: bool | None = None) -> list[CallResult]:
+        """Run calls concurrently; results in the order of ``calls``."""
+        return await self.amap(self.acall, list(calls), progress=progress, desc="llm calls")
+
+    def run(self, calls: Sequence[LLMCall], *, progress: bool | None = None) -> list[CallResult]:
+        """Run calls and wait for them (works inside a running event loop too).
+
+        Example:
+            >>> Runner(cache=False).run([])
+            []
+        """
+        return run_sync(self.arun(calls, progress=progress))
+
+    async def amap(self, fn: Callable[[Any], Awaitable[T]], items: Sequence[Any], *,
+                   progress: bool | None = None, desc: str = "") -> list[T]:
+        """Apply an async ``fn`` to every item, at most ``concurrency`` at once, with a progress bar.
+
+        Results keep the order of ``items``. ``fn`` should not raise (wrap errors yourself);
+        :meth:`acall` never does.
+        """
+        token = _current.set(self)
+        try:
+            bar = progress_bar(len(items), desc, progress)
+            out: list[Any] = [None] * len(items)
+            sem = asyncio.Semaphore(max(self.concurrency * 4, 64))
+
+            async def one(i: int, item: Any) -> None:
+                async with sem:
+                    out[i] = await fn(item)
+                if bar is not None:
+                    bar.update(1)
+
+            await asyncio.gather(*(one(i, it) for i, it in enumerate(items)))
+            if bar is not None:
+                bar.close()
+            return out
+        finally:
+            _current.reset(token)
+
+
+def progress_bar(total: int, desc: str, progress: bool | None) -> Any:
+    """A tqdm.auto bar (notebook widget or terminal), or None when disabled.
+
+    ``progress=None`` shows it in notebooks and terminals for 100 items or more.
+    """
+    if progress is False or total == 0:
+        return None
+    if progress is None:
+        import sys
+
+        in_nb = "ipykernel" in sys.modules
+        if total < 100 or not (in_nb or sys.stderr.isatty()):
+            return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False)
+
+
+def run_sync(coro: Awaitable[T]) -> T:
+    """Run a coroutine to completion from sync code, also inside a running event loop
+    (a Jupyter cell): then it runs in a worker thread with its own loop.
+
+    Example:
+        >>> import asyncio
+        >>> async def two(): return 2
+        >>> run_sync(two())
+        2
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    ctx = contextvars.copy_context()
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="llmops-nb-eval") as ex:
+        return ex.submit(ctx.run, asyncio.run, coro).result()  # type: ignore[arg-type]
+
+
+def run_calls(calls: Iterable[LLMCall], *, progress: bool | None = None, **runner_kwargs: Any) -> list[CallResult]:
+    """Run LLM calls with a fresh :class:`Runner` (``runner_kwargs`` go to it).
+
+    Example:
+        >>> run_calls([], cache=False)
+        []
+    """
+    return Runner(**runner_kwargs).run(list(calls), progress=progress)
