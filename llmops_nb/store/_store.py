@@ -25,7 +25,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from llmops_nb.schema import LABELS, RESULTS, SPAN_KINDS, SPAN_STATUSES, SPANS, Table, from_arrow, to_arrow
+from llmops_nb.schema import (
+    LABELS,
+    RESULTS,
+    SPAN_KINDS,
+    SPAN_STATUSES,
+    SPANS,
+    Table,
+    from_arrow,
+    to_arrow,
+)
 
 __all__ = ["Store", "default_store_path", "TableSpec"]
 
@@ -333,7 +342,7 @@ class Store:
             try:
                 return con.sql(sql, params=list(params) or None).to_arrow_table()
             except Exception as e:  # a segment retired between manifest read and file read
-                if "No files found" in str(e) or "No such file" in str(e) and attempt < 2:
+                if ("No files found" in str(e) or "No such file" in str(e)) and attempt < 2:
                     manifest = None
                     continue
                 raise
