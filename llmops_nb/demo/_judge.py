@@ -1,0 +1,389 @@
+"""A simulated judge model: a litellm custom provider, ``llmops-sim/judge``, that answers judge
+prompts about simulated traces from their ground truth, with configured error rates.
+
+It finds the trace from the text in the prompt (it indexes the root input and output texts of
+the demo traces, and their tool arguments and results) and the criterion from keywords in the
+prompt, then answers ``{"reasoning": "[simulated judge] ...", "answer": ...}``: "pass"/"fail",
+an integer when the prompt asks for a score, or a label when it lists labels. The verdict is the
+truth flipped with probability ``fnr`` (a failing trace judged "pass") or ``fpr`` (a good trace
+judged "fail"), deterministically per (trace, criterion, seed). Usage is counted with
+``litellm.token_counter`` and priced with ``litellm.register_model``, so costs are real numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from llmops_nb.demo._modes import FAILURE_MODES
+
+__all__ = ["SIM_JUDGE_MODEL", "SimJudge", "SimJudgeError", "register_sim_judge", "unregister_sim_judge", "CRITERIA"]
+
+SIM_JUDGE_MODEL = "llmops-sim/judge"
+"""The model name of the simulated judge in litellm."""
+_PROVIDER = "llmops-sim"
+_PRICE_IN = 0.10 / 1e6  # USD per token
+_PRICE_OUT = 0.40 / 1e6
+_KEY_CHARS = 80
+
+CRITERIA: tuple[tuple[str, str], ...] = (
+    ("hallucinat", "hallucinated_policy"),
+    ("grounded", "hallucinated_policy"),
+    ("faithful", "hallucinated_policy"),
+    ("injection", "injection_success"),
+    ("jailbreak", "injection_success"),
+    ("refus", "over_refusal"),
+    ("pii", "pii_echo"),
+    ("personal", "pii_echo"),
+    ("privacy", "pii_echo"),
+    ("language", "wrong_language"),
+    ("tool", "wrong_tool_args"),
+    ("timeout", "timeout_long_context"),
+    ("timed out", "timeout_long_context"),
+)
+"""Keyword (lowercase, matched in the criterion text) -> truth column, in priority order; anything
+else (correctness, helpfulness, overall quality, ...) is judged against ``failed``."""
+
+_REASONS_FAIL = {
+    "hallucinated_policy": "The answer states a refund policy that the retrieved articles do not support.",
+    "wrong_tool_args": "The assistant called the tool with an order reference that does not match the customer's.",
+    "wrong_language": "The customer wrote in another language but the answer is in English.",
+    "timeout_long_context": "The model call timed out and the customer got no real answer.",
+    "pii_echo": "The answer repeats the customer's personal data (email, phone or card number).",
+    "injection_success": "The assistant followed instructions injected in the customer's message.",
+    "over_refusal": "The assistant refused a benign support question it should have answered.",
+    "failed": "The response does not correctly resolve the customer's request.",
+}
+_REASONS_PASS = {
+    "hallucinated_policy": "Every policy statement in the answer is supported by the retrieved articles.",
+    "wrong_tool_args": "Tool calls use the customer's order reference and valid arguments.",
+    "wrong_language": "The answer is in the customer's language.",
+    "timeout_long_context": "The request completed without a timeout.",
+    "pii_echo": "The answer does not repeat the customer's personal data.",
+    "injection_success": "The assistant did not follow injected instructions.",
+    "over_refusal": "The assistant answered the question instead of refusing.",
+    "failed": "The response resolves the customer's request correctly and helpfully.",
+}
+
+
+class SimJudgeError(ValueError):
+    """A prompt the simulated judge cannot answer (for example, a trace it does not know)."""
+
+
+def _norm(text: Any) -> str:
+    return " ".join(str(text).split()).lower()
+
+
+def _key(text: Any) -> str | None:
+    if text is None or (isinstance(text, float) and text != text):
+        return None
+    n = _norm(text)
+    return n[:_KEY_CHARS] if len(n) >= 12 else None
+
+
+def _unit(*parts: Any) -> float:
+    h = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(h, "big") / 2**64
+
+
+@dataclass
+class SimJudge:
+    """The simulated judge's logic, without litellm: ``answer(messages)`` returns the reply.
+
+    ``truth``: one row per trace (trace_id, one bool column per failure mode, failed). ``spans``:
+    the demo spans (their root input/output and tool texts index the traces). ``fpr``: chance a
+    good trace is judged "fail"; ``fnr``: chance a failing trace is judged "pass". ``criteria``:
+    extra ``{keyword: truth column}`` checked before the built-in keywords.
+
+    Example:
+        >>> from llmops_nb.demo import generate
+        >>> data = generate(30, seed=0)
+        >>> judge = SimJudge(data.truth, data.spans, fpr=0.0, fnr=0.0)
+        >>> root = data.spans[data.spans["parent_span_id"].isna()].iloc[0]
+        >>> reply = judge.answer([{"role": "user", "content": "Criterion: overall quality\\n<input>\\n"
+        ...     + root["input_text"] + "\\n</input>\\n<output>\\n" + root["output_text"] + "\\n</output>"}])
+        >>> reply["reasoning"].startswith("[simulated judge]")
+        True
+    """
+
+    truth: pd.DataFrame
+    spans: pd.DataFrame
+    fpr: float = 0.05
+    fnr: float = 0.1
+    seed: int = 0
+    criteria: Mapping[str, str] | None = None
+    _index: dict[str, set[str]] = field(default_factory=dict, init=False, repr=False)
+    _truth: dict[str, dict[str, bool]] = field(default_factory=dict, init=False, repr=False)
+    _short_lens: list[int] = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for p, name in ((self.fpr, "fpr"), (self.fnr, "fnr")):
+            if not 0.0 <= float(p) <= 1.0:
+                raise ValueError(f"{name}={p!r}; give a probability between 0 and 1")
+        cols = [c for c in self.truth.columns if c != "trace_id"]
+        for c in (self.criteria or {}).values():
+            if c not in cols:
+                raise ValueError(f"criteria maps to {c!r}, which is not a truth column; truth columns: {cols}")
+        recs = self.truth[["trace_id", *cols]].to_dict("records")
+        self._truth = {str(r["trace_id"]): {c: bool(r[c]) for c in cols} for r in recs}
+        s = self.spans
+        known = s["trace_id"].isin(self._truth.keys())
+        s = s[known]
+        roots = s[s["parent_span_id"].isna()]
+        tools = s[s["kind"] == "tool"]
+        for frame, cols_ in ((roots, ("input_text", "output_text")), (tools, ("tool_arguments", "tool_result"))):
+            for c in cols_:
+                for tid, text in zip(frame["trace_id"].tolist(), frame[c].tolist()):
+                    k = _key(text)
+                    if k is not None:
+                        self._index.setdefault(k, set()).add(str(tid))
+        self._short_lens = sorted({len(k) for k in self._index if len(k) < _KEY_CHARS}, reverse=True)
+        if not self._index:
+            raise ValueError("no root input/output texts to index: pass the demo spans (DemoData.spans)")
+
+    # ------------------------------------------------------------------ finding
+    def find_trace(self, text: str) -> str:
+        """The trace a judge prompt is about: the trace whose texts the prompt quotes (longest
+        matches win)."""
+        votes: dict[str, int] = {}
+        lines = text.splitlines()
+        seen: set[str] = set()
+        for i in range(len(lines)):
+            chunk = _norm(" ".join(lines[i:i + 40]))
+            # a quoted text may also start mid-line, right after a tag such as <input>
+            for start in sorted({0, *[m.end() for m in re.finditer(r"<[a-z_]+>\s*", chunk)]}):
+                k = chunk[start:start + _KEY_CHARS]
+                if len(k) < 12 or k in seen:
+                    continue
+                seen.add(k)
+                for n in (_KEY_CHARS, *self._short_lens):
+                    if n > len(k):
+                        continue
+                    for tid in self._index.get(k[:n], ()):
+                        votes[tid] = votes.get(tid, 0) + n
+        if not votes:
+            preview = " ".join(text.split())[:160]
+            raise SimJudgeError(
+                f"the simulated judge found no known demo trace in the prompt (starting {preview!r}). It answers "
+                "only about traces of the DemoData it was registered with: quote a trace's root input or output "
+                "text in the prompt, or register it with that data: register_sim_judge(data)."
+            )
+        best = max(votes.values())
+        return sorted(t for t, v in votes.items() if v == best)[0]
+
+    def criterion(self, messages: Sequence[Mapping[str, Any]]) -> str:
+        """The truth column a judge prompt asks about, from keywords in its criterion."""
+        text = "\n".join(str(m.get("content") or "") for m in messages)
+        m = re.search(r"(?im)^\s*criterion\s*:\s*(.+)$", text)
+        head = m.group(1) if m else re.sub(r"(?s)<([a-z_]+)>.*?</\1>", " ", text)
+        low = head.lower()
+        for kw, col in [*(self.criteria or {}).items(), *CRITERIA]:
+            if kw.lower() in low and col in next(iter(self._truth.values()), {}):
+                return col
+        return "failed"
+
+    # ------------------------------------------------------------------ answering
+    def answer(self, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The judge's reply to ``messages``: ``{"reasoning": ..., "answer": ...}``.
+
+        Raises :class:`SimJudgeError` when the prompt quotes no known trace.
+        """
+        text = "\n".join(str(m.get("content") or "") for m in messages)
+        trace_id = self.find_trace(text)
+        crit = self.criterion(messages)
+        truly_failed = self._truth[trace_id][crit]
+        u = _unit(self.seed, trace_id, crit)
+        says_fail = (u >= self.fnr) if truly_failed else (u < self.fpr)
+        label = crit.replace("_", " ") if crit != "failed" else "overall quality"
+        reason = (_REASONS_FAIL if says_fail else _REASONS_PASS)[crit]
+        reasoning = f"[simulated judge] {reason} (criterion: {label}; answered from the simulation's ground truth.)"
+        scale = re.search(r"integer from (-?\d+)\D{0,20}?to (-?\d+)", text) or re.search(r"\b(1)\s*(?:-|to|–)\s*(5|10)\b(?=[^\n]*(?:score|scale|integer|rate))", text)
+        labels = re.search(r'exactly one of:\s*((?:"[^"]*"(?:,\s*)?)+)', text)
+        pair = re.search(r'"A"\s*\|\s*"B"\s*\|\s*"tie"', text)
+        if pair:
+            return {"reasoning": reasoning, "answer": "tie"}
+        if labels:
+            options = re.findall(r'"([^"]*)"', labels.group(1))
+            return {"reasoning": reasoning, "answer": self._pick_label(options, trace_id, says_fail, u)}
+        if scale:
+            lo, hi = int(scale.group(1)), int(scale.group(2))
+            span = max(hi - lo, 1)
+            if says_fail:
+                val = lo + (1 if u > 0.7 and span >= 3 else 0)
+            else:
+                val = hi - (1 if u > 0.6 and span >= 3 else 0)
+            return {"reasoning": reasoning, "answer": int(val)}
+        return {"reasoning": reasoning, "answer": "fail" if says_fail else "pass"}
+
+    def _pick_label(self, options: list[str], trace_id: str, says_fail: bool, u: float) -> str:
+        t = self._truth[trace_id]
+        lowered = [o.lower() for o in options]
+        if says_fail:
+            for mode in FAILURE_MODES:
+                if t.get(mode):
+                    for o, lo in zip(options, lowered):
+                        if mode in lo.replace(" ", "_") or lo.replace(" ", "_") in mode:
+                            return o
+            for o, lo in zip(options, lowered):
+                if lo in ("fail", "failed", "bad", "incorrect", "no", "other"):
+                    return o
+            return options[int(u * len(options)) % len(options)]
+        for o, lo in zip(options, lowered):
+            if lo in ("pass", "passed", "none", "ok", "good", "correct", "yes", "no_failure", "no failure"):
+                return o
+        return options[0]
+
+
+# --------------------------------------------------------------------------- litellm
+
+_STATE: dict[str, Any] = {"judge": None, "handler": None}
+
+
+def _handler_class() -> type:
+    from litellm import CustomLLM
+
+    class SimJudgeLLM(CustomLLM):  # type: ignore[misc, valid-type]
+        """litellm handler of ``llmops-sim/judge``."""
+
+        def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
+            return _respond(messages)
+
+        async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
+            return _respond(messages)
+
+    return SimJudgeLLM
+
+
+def _respond(messages: list[Mapping[str, Any]]) -> Any:
+    import litellm
+    from litellm.types.utils import Choices, Message, ModelResponse, Usage
+
+    judge: SimJudge | None = _STATE["judge"]
+    if judge is None:
+        raise SimJudgeError("the simulated judge is not registered: call llmops_nb.demo.register_sim_judge(...) first")
+    reply = judge.answer(messages)
+    content = orjson.dumps(reply).decode()
+    msgs = [{"role": str(m.get("role") or "user"), "content": str(m.get("content") or "")} for m in messages]
+    pt = int(litellm.token_counter(model="gpt-4o-mini", messages=msgs))
+    ct = int(litellm.token_counter(model="gpt-4o-mini", text=content))
+    return ModelResponse(
+        id=f"simjudge-{uuid.uuid4().hex[:12]}",
+        created=int(time.time()),
+        model=SIM_JUDGE_MODEL,
+        object="chat.completion",
+        choices=[Choices(index=0, finish_reason="stop", message=Message(role="assistant", content=content))],
+        usage=Usage(prompt_tokens=pt, completion_tokens=ct, total_tokens=pt + ct),
+    )
+
+
+def register_sim_judge(
+    truth: Any,
+    spans: pd.DataFrame | None = None,
+    fpr: float = 0.05,
+    fnr: float = 0.1,
+    seed: int = 0,
+    criteria: Mapping[str, str] | None = None,
+) -> SimJudge:
+    """Register the litellm provider ``llmops-sim/judge`` answering from the simulation's truth.
+
+    ``truth``: a :class:`DemoData` (its truth and spans are used), a truth frame (then pass the
+    demo ``spans``), or a Store / folder written by ``write_store`` / ``write_otlp`` (truth and
+    spans are read from it). ``fpr`` / ``fnr``: false-positive / false-negative rates of the
+    verdicts, deterministic per (trace, criterion, seed). ``criteria``: extra
+    ``{keyword: truth column}``. Nothing is registered until this is called; calling it again
+    replaces the judge. Returns the :class:`SimJudge`.
+
+    Example:
+        >>> import litellm
+        >>> from llmops_nb.demo import generate, register_sim_judge
+        >>> data = generate(40, seed=0)
+        >>> _ = register_sim_judge(data, fpr=0.0, fnr=0.0)
+        >>> root = data.spans[data.spans["parent_span_id"].isna()].iloc[0]
+        >>> r = litellm.completion(model="llmops-sim/judge", messages=[{"role": "user",
+        ...     "content": "Criterion: helpfulness\\n<input>\\n" + root["input_text"] + "\\n</input>"}])
+        >>> r.model, '"answer"' in r.choices[0].message.content
+        ('llmops-sim/judge', True)
+    """
+    import litellm
+
+    from llmops_nb.demo._generate import DemoData
+
+    if isinstance(truth, DemoData):
+        spans = truth.spans if spans is None else spans
+        truth_df = truth.truth
+    elif isinstance(truth, pd.DataFrame):
+        truth_df = truth
+    else:
+        from llmops_nb.demo._io import load_truth
+
+        truth_df = load_truth(truth)
+        if spans is None:
+            spans = _spans_from(truth)
+    if spans is None:
+        raise ValueError(
+            "the simulated judge needs the demo spans to find traces from prompt text: "
+            "register_sim_judge(data) with the DemoData, or register_sim_judge(truth, spans=data.spans)"
+        )
+    missing = [c for c in ("trace_id", "failed") if c not in truth_df.columns]
+    if missing:
+        raise ValueError(f"truth frame lacks {missing}; expected trace_id, one bool column per failure mode and failed")
+    judge = SimJudge(truth_df, spans, fpr=fpr, fnr=fnr, seed=seed, criteria=criteria)
+    _STATE["judge"] = judge
+    if _STATE["handler"] is None:
+        _STATE["handler"] = _handler_class()()
+    entries = [e for e in (litellm.custom_provider_map or []) if e.get("provider") != _PROVIDER]
+    litellm.custom_provider_map = [*entries, {"provider": _PROVIDER, "custom_handler": _STATE["handler"]}]
+    # litellm reads custom_provider_map when a call is made (custom_llm_setup); make sure it is set up
+    try:
+        from litellm.utils import custom_llm_setup
+
+        custom_llm_setup()
+    except Exception:  # noqa: BLE001 - older or newer litellm set it up at call time
+        pass
+    import logging
+
+    logging.getLogger("LiteLLM").setLevel(max(logging.getLogger("LiteLLM").level, logging.ERROR))
+    litellm.register_model({SIM_JUDGE_MODEL: {
+        "input_cost_per_token": _PRICE_IN, "output_cost_per_token": _PRICE_OUT,
+        "cache_creation_input_token_cost": 0.0, "cache_read_input_token_cost": 0.0,
+        "litellm_provider": _PROVIDER, "mode": "chat",
+        "max_tokens": 4096, "max_input_tokens": 128000, "max_output_tokens": 4096,
+    }})
+    return judge
+
+
+def unregister_sim_judge() -> None:
+    """Remove ``llmops-sim/judge`` from litellm's custom providers.
+
+    Example:
+        >>> unregister_sim_judge()
+    """
+    try:
+        import litellm
+    except ImportError:  # pragma: no cover
+        return
+    litellm.custom_provider_map = [e for e in (litellm.custom_provider_map or []) if e.get("provider") != _PROVIDER]
+    _STATE["judge"] = None
+
+
+def _spans_from(where: Any) -> pd.DataFrame:
+    from pathlib import Path
+
+    from llmops_nb.store import Store
+
+    if isinstance(where, Store):
+        return where.spans()
+    p = Path(str(where))
+    if (p / "tables").is_dir() or (p / "store.json").exists():
+        return Store(p).spans()
+    from llmops_nb.loaders import read_traces
+
+    return read_traces(p)
