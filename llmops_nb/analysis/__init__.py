@@ -17,7 +17,7 @@ from llmops_nb.analysis._coding import (
     notes_from_labels,
     propose_taxonomy,
 )
-from llmops_nb.analysis._dims import dimension_mask
+from llmops_nb.analysis._dims import auto_columns, dimension_mask, slice_masks
 from llmops_nb.analysis._embed import (
     Embedder,
     EmbeddingCache,
@@ -37,6 +37,8 @@ __all__ = [
     "plot_slices",
     "SliceTable",
     "dimension_mask",
+    "slice_masks",
+    "auto_columns",
     "suggest_next_steps",
     "NextSteps",
     "propose_taxonomy",

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Dimension", "build_dimensions", "DEFAULT_QUANTILES", "auto_columns", "dimension_mask"]
+__all__ = ["Dimension", "build_dimensions", "DEFAULT_QUANTILES", "auto_columns", "dimension_mask", "slice_masks"]
 
 DEFAULT_QUANTILES: tuple[float, ...] = (0.25, 0.5, 0.75, 0.9)
 """Cut points of numeric buckets: quartiles plus the top 10% tail."""
@@ -31,12 +31,19 @@ _NEVER = {
     "tags", "models", "tools", "error_message", "session_id", "params", "value", "explanation",
     "previous_value",
 }
-_CATEGORICAL = ["name", "kind", "status", "provider", "source_format", "has_error", "user_id"]
-_NUMERIC = [
-    "latency_ms", "total_tokens", "prompt_tokens", "completion_tokens", "cost_usd", "n_spans",
-    "n_llm", "n_tool", "n_retriever", "n_errors", "n_tool_errors", "retrieval_score",
+# what is known about a request before the application answers it (possible causes)
+_CONTEXT_CATEGORICAL = ["name", "kind", "provider", "source_format", "user_id"]
+_CONTEXT_NUMERIC: list[str] = []
+_CONTEXT_TEXT = {"input_length": "input_text"}
+# what the application did (consequences of a failure as much as causes)
+_SYMPTOM_CATEGORICAL = ["status", "has_error"]
+_SYMPTOM_NUMERIC = [
+    "prompt_tokens", "latency_ms", "total_tokens", "completion_tokens", "cost_usd", "n_spans", "n_llm", "n_tool",
+    "n_retriever", "n_errors", "n_tool_errors", "retrieval_score",
 ]
-_DERIVED_TEXT = {"input_length": "input_text", "output_length": "output_text"}
+_SYMPTOM_TEXT = {"output_length": "output_text"}
+_DERIVED_TEXT = {**_CONTEXT_TEXT, **_SYMPTOM_TEXT}
+PRESETS = ("context", "all")
 
 
 @dataclass
@@ -156,10 +163,20 @@ def _numeric(name: str, values: pd.Series, quantiles: Sequence[float], max_level
     return Dimension(name, labels, _one_hot(codes, len(labels)), numeric=True, bounds=bounds)
 
 
-def auto_columns(frame: pd.DataFrame) -> list[str]:
-    """The dimensions tried when ``columns=None``: metadata keys, model, tool, known
-    categorical columns and numeric columns (bucketed), in that order.
+def auto_columns(frame: pd.DataFrame, preset: str = "context") -> list[str]:
+    """The dimensions of a preset. ``"context"`` (the default of :func:`find_slices`): what
+    is known about a request before the application answers it: every metadata key,
+    ``model``, input length, name, provider, source, user. ``"all"`` adds what the
+    application did, which is as much a consequence of a failure as a cause: the tools it
+    called, output length, latency, prompt/completion/total tokens (summed over the calls it
+    chose to make), cost, span/llm/tool/error counts, status, has_error, retrieval score.
+
+    Example:
+        >>> auto_columns(pd.DataFrame({"metadata": [{"tenant": "a"}], "input_text": ["x"], "latency_ms": [1.0]}))
+        ['tenant', 'input_length']
     """
+    if preset not in PRESETS:
+        raise ValueError(f"columns preset {preset!r} is not valid; valid: {list(PRESETS)} or a list of columns")
     cols: list[str] = []
     if "metadata" in frame.columns:
         keys: dict[str, None] = {}
@@ -169,12 +186,16 @@ def auto_columns(frame: pd.DataFrame) -> list[str]:
         cols += [k if k not in frame.columns else f"metadata.{k}" for k in keys]
     if "models" in frame.columns or "model" in frame.columns:
         cols.append("model")
-    if "tools" in frame.columns or "tool_name" in frame.columns:
+    if preset == "all" and ("tools" in frame.columns or "tool_name" in frame.columns):
         cols.append("tool")
-    cols += [c for c in _CATEGORICAL if c in frame.columns]
-    cols += [d for d, src in _DERIVED_TEXT.items() if src in frame.columns]
-    cols += [c for c in _NUMERIC if c in frame.columns]
-    return list(dict.fromkeys(c for c in cols if c not in ("model", "tool") or c in cols))
+    cols += [c for c in _CONTEXT_CATEGORICAL if c in frame.columns]
+    cols += [d for d, src in _CONTEXT_TEXT.items() if src in frame.columns]
+    cols += [c for c in _CONTEXT_NUMERIC if c in frame.columns]
+    if preset == "all":
+        cols += [c for c in _SYMPTOM_CATEGORICAL if c in frame.columns]
+        cols += [d for d, src in _SYMPTOM_TEXT.items() if src in frame.columns]
+        cols += [c for c in _SYMPTOM_NUMERIC if c in frame.columns]
+    return list(dict.fromkeys(cols))
 
 
 def _source(frame: pd.DataFrame, name: str, meta: pd.DataFrame) -> tuple[str, pd.Series]:
@@ -221,7 +242,7 @@ def _source(frame: pd.DataFrame, name: str, meta: pd.DataFrame) -> tuple[str, pd
 
 def build_dimensions(
     frame: pd.DataFrame,
-    columns: Sequence[str] | None = None,
+    columns: Sequence[str] | str | None = None,
     *,
     exclude: Sequence[str] = (),
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
@@ -229,8 +250,8 @@ def build_dimensions(
 ) -> tuple[list[Dimension], dict[str, str]]:
     """Dimensions for ``columns`` (or :func:`auto_columns`), and the skipped ones with the reason."""
     meta = _meta_frame(frame)
-    names = list(columns) if columns is not None else auto_columns(frame)
-    explicit = columns is not None
+    explicit = columns is not None and not isinstance(columns, str)
+    names = list(columns) if explicit else auto_columns(frame, columns or "context")  # type: ignore[arg-type]
     dims: list[Dimension] = []
     skipped: dict[str, str] = {}
     for name in names:
@@ -266,3 +287,38 @@ def dimension_mask(frame: pd.DataFrame, column: str, value: str, *, quantiles: S
         raise ValueError(f"{value!r} is not a level of {column!r}; levels: {d.labels}")
     j = d.labels.index(value)
     return np.asarray(d.matrix[:, j].toarray()).ravel() > 0
+
+
+def slice_masks(frame: pd.DataFrame, slices: pd.DataFrame) -> np.ndarray:
+    """Boolean matrix rows x slices: which rows of ``frame`` (the frame the slices were found
+    on, at the same grain) fall in each slice of a :func:`find_slices` result.
+
+    Example:
+        >>> import llmops_nb as lo
+        >>> df = pd.DataFrame({"metadata": [{"c": "a"}, {"c": "b"}] * 30, "failed": [True, False] * 30})
+        >>> s = lo.find_slices(df, "failed", min_size=5)
+        >>> slice_masks(df, s)[:2, 0].tolist()
+        [True, False]
+    """
+    q = slices.attrs.get("quantiles", DEFAULT_QUANTILES)
+    needed = list(dict.fromkeys([*slices["column"].dropna(), *slices["column_2"].dropna()]))
+    dims, skipped = build_dimensions(frame, needed, quantiles=q, max_levels=10**9)
+    by = {d.name: d for d in dims}
+    cache: dict[tuple[str, str], np.ndarray] = {}
+
+    def one(col: str, val: str) -> np.ndarray:
+        key = (col, val)
+        if key not in cache:
+            d = by.get(col)
+            if d is None or val not in d.labels:
+                raise ValueError(f"slice {col} = {val} cannot be rebuilt on this frame ({skipped.get(col, 'unknown level')})")
+            cache[key] = np.asarray(d.matrix[:, d.labels.index(val)].toarray()).ravel() > 0
+        return cache[key]
+
+    out = np.zeros((len(frame), len(slices)), dtype=bool)
+    for i, (c1, v1, c2, v2) in enumerate(zip(slices["column"], slices["value"], slices["column_2"], slices["value_2"])):
+        m = one(c1, v1)
+        if isinstance(c2, str):
+            m = m & one(c2, v2)
+        out[:, i] = m
+    return out

@@ -12,14 +12,20 @@ import pandas as pd
 
 from llmops_nb.analysis._dims import DEFAULT_QUANTILES, build_dimensions
 from llmops_nb.analysis._frame import Outcome, as_analysis_frame, id_series, resolve_outcome
-from llmops_nb.analysis._stats import benjamini_hochberg, fisher_vs_rest, wilson_interval
+from llmops_nb.analysis._stats import (
+    benjamini_hochberg,
+    fisher_vs_rest,
+    log_benjamini_hochberg,
+    log_fisher_vs_rest,
+    wilson_interval,
+)
 
 __all__ = ["find_slices", "plot_slices", "SliceTable"]
 
 _COLUMNS = [
     "slice", "order", "column", "value", "column_2", "value_2", "size", "share", "failures",
     "failure_rate", "ci_low", "ci_high", "lift", "direction", "p_value", "p_adjusted",
-    "significant", "examples",
+    "evidence", "significant", "examples",
 ]
 
 
@@ -79,7 +85,7 @@ def _slice_name(col: str, val: str) -> str:
 def find_slices(
     frame: pd.DataFrame,
     outcome: Outcome,
-    columns: Sequence[str] | None = None,
+    columns: Sequence[str] | str | None = None,
     max_order: int = 2,
     min_size: int | None = None,
     alpha: float = 0.05,
@@ -102,9 +108,16 @@ def find_slices(
     a column name, a boolean Series (True = failed; aligned on the index or on trace_id), an
     array, or a callable ``frame -> bools``; rows where it is null are left out.
 
-    Slice columns (``columns=None``): every metadata key, ``model`` (from ``models`` or
-    ``model``), ``tool``, known categorical columns, and numeric columns cut at the
-    ``quantiles`` (input/output length, latency, tokens, cost, counts). Slices smaller than
+    Slice columns: ``columns=None`` (or ``"context"``) takes what is known about a request
+    before the application answers it: every metadata key (tenant, language, channel,
+    prompt_version, ...), ``model`` (from ``models`` or ``model``) and input length.
+    ``columns="all"`` adds what the application did: the tools it called, output length,
+    latency, tokens, cost, span and error counts, retrieval score; these are consequences
+    of failures as much as causes (a refusal calls no tool, a timeout is slow), so they
+    tend to outrank the causes. Or pass a list of
+    columns, metadata keys or derived names (``input_length``, ``output_length``, ``model``,
+    ``tool``). Numeric columns are cut at the ``quantiles`` (quartiles and the top 10%
+    tail by default); integers with few values stay categorical. Slices smaller than
     ``min_size`` (default: max(20, 0.5% of the rows)) are left out; the threshold is in
     ``result.attrs`` and in the repr. A pair is kept only when it adds over both parents: its
     failure rate differs from the rest of each parent (Fisher's test within the parent,
@@ -197,13 +210,13 @@ def find_slices(
     b = np.asarray(rec["b"], dtype=np.int64)
     size = np.asarray(rec["size"], dtype=np.float64)
     fail = np.asarray(rec["fail"], dtype=np.float64)
-    p = fisher_vs_rest(fail, size, K, n)
-    p_adj = benjamini_hochberg(p)
+    log_p = log_fisher_vs_rest(fail, size, K, n)
+    log_adj = log_benjamini_hochberg(log_p)
     report = np.concatenate([np.ones(idx1.size, dtype=bool), pair_keep])
     attrs["n_tested"] = int(size.size)
     attrs["n_small"] = small
     attrs["n_pairs_dropped"] = int((~pair_keep).sum())
-    a, b, size, fail, p, p_adj = (v[report] for v in (a, b, size, fail, p, p_adj))
+    a, b, size, fail, log_p, log_adj = (v[report] for v in (a, b, size, fail, log_p, log_adj))
     rate = fail / size
     lo, hi = wilson_interval(fail, size)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -218,12 +231,12 @@ def find_slices(
     ]
     out = pd.DataFrame(
         {
-            "slice": names,
+            "slice": pd.Series(names, dtype=object),
             "order": np.where(b >= 0, 2, 1),
-            "column": cols_a,
-            "value": vals_a,
-            "column_2": cols_b,
-            "value_2": vals_b,
+            "column": pd.Series(cols_a, dtype=object),
+            "value": pd.Series(vals_a, dtype=object),
+            "column_2": pd.Series(cols_b, dtype=object),
+            "value_2": pd.Series(vals_b, dtype=object),
             "size": size.astype(np.int64),
             "share": size / n,
             "failures": fail.astype(np.int64),
@@ -231,14 +244,13 @@ def find_slices(
             "ci_low": lo,
             "ci_high": hi,
             "lift": lift,
-            "direction": np.where(rate > baseline, "higher", np.where(rate < baseline, "lower", "same")),
-            "p_value": p,
-            "p_adjusted": p_adj,
-            "significant": p_adj < alpha,
+            "direction": pd.Series(np.where(rate > baseline, "higher", np.where(rate < baseline, "lower", "same")), dtype=object),
+            "p_value": np.exp(log_p),
+            "p_adjusted": np.exp(log_adj),
+            "evidence": -log_adj / np.log(10),
+            "significant": log_adj < np.log(alpha),
         }
     )
-    for c in ("value", "column_2", "value_2", "column", "slice", "direction"):
-        out[c] = out[c].astype(object)
     # examples: failing ids in each slice
     fail_rows = np.flatnonzero(y)
     Xf = X[fail_rows].tocsc()
@@ -250,7 +262,7 @@ def find_slices(
             ra = np.intersect1d(ra, rb, assume_unique=True)
         examples.append([ids[fail_rows[r]] for r in np.sort(ra)[:n_examples]])
     out["examples"] = pd.Series(examples, dtype=object)
-    order = np.lexsort((-np.abs(np.log(np.where(out["lift"] > 0, out["lift"], 1e-9))), out["p_value"].to_numpy()))
+    order = np.lexsort((-np.abs(np.log(np.where(out["lift"] > 0, out["lift"], 1e-9))), log_p))
     out = out.iloc[order].reset_index(drop=True)
     table = SliceTable(out)
     table.attrs.update(attrs)

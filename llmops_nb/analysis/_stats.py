@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["wilson_interval", "fisher_vs_rest", "benjamini_hochberg"]
+__all__ = ["wilson_interval", "fisher_vs_rest", "log_fisher_vs_rest", "benjamini_hochberg", "log_benjamini_hochberg"]
 
 
 def wilson_interval(
@@ -55,6 +55,43 @@ def fisher_vs_rest(
     upper = hypergeom.sf(k - 1, N, K, n)
     p = np.minimum(1.0, 2.0 * np.minimum(lower, upper))
     return np.where(n > 0, p, 1.0)
+
+
+def log_fisher_vs_rest(
+    failures: np.ndarray, size: np.ndarray, total_failures: np.ndarray | int, total: np.ndarray | int
+) -> np.ndarray:
+    """Natural log of :func:`fisher_vs_rest`, computed in log space so that very strong
+    evidence (p below 1e-300) still orders correctly.
+
+    Example:
+        >>> float(np.exp(log_fisher_vs_rest(np.array([5]), np.array([100]), 40, 1000))[0]) > 0.05
+        True
+    """
+    from scipy.stats import hypergeom
+
+    k = np.asarray(failures, dtype=np.int64)
+    n = np.asarray(size, dtype=np.int64)
+    K = np.broadcast_to(np.asarray(total_failures, dtype=np.int64), k.shape)
+    N = np.broadcast_to(np.asarray(total, dtype=np.int64), k.shape)
+    with np.errstate(divide="ignore"):
+        lower = hypergeom.logcdf(k, N, K, n)
+        upper = hypergeom.logsf(k - 1, N, K, n)
+    lp = np.minimum(0.0, np.log(2.0) + np.minimum(lower, upper))
+    return np.where(n > 0, lp, 0.0)
+
+
+def log_benjamini_hochberg(log_p: np.ndarray) -> np.ndarray:
+    """:func:`benjamini_hochberg` on natural-log p-values, returning log adjusted p-values."""
+    lp = np.asarray(log_p, dtype=float)
+    m = lp.size
+    if m == 0:
+        return lp.copy()
+    order = np.argsort(lp, kind="stable")
+    ranked = lp[order] + np.log(m) - np.log(np.arange(1, m + 1))
+    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.minimum(ranked, 0.0)
+    return out
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
