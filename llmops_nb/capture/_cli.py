@@ -19,7 +19,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--port", type=int, default=4318, help="port to listen on (default 4318, 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--max-body-mb", type=float, default=16.0, help="largest request body, decompressed (MB)")
-    p.add_argument("--max-queue-spans", type=int, default=200_000, help="spans queued before answering 503")
+    p.add_argument("--max-queue-spans", type=int, default=50_000, help="spans queued before answering 503")
     p.add_argument("--flush-interval", type=float, default=1.0, help="seconds between store writes under load")
     p.add_argument("--quiet", action="store_true", help="print only the start and final lines")
     p.set_defaults(func=_collect)

@@ -35,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from llmops_nb.capture._otel import finish_row
+from llmops_nb.capture._otel import finish_row, rows_to_arrow
 
 __all__ = ["Collector", "CollectorStats"]
 
@@ -104,9 +104,9 @@ class Collector:
         host: str = "127.0.0.1",
         port: int = 4318,
         max_body_bytes: int = 16 * 1024 * 1024,
-        max_queue_spans: int = 200_000,
+        max_queue_spans: int = 50_000,
         max_inflight: int = 8,
-        batch_spans: int = 50_000,
+        batch_spans: int = 10_000,
         flush_interval_s: float = 1.0,
         retry_after_s: int = 1,
     ) -> None:
@@ -364,8 +364,6 @@ class Collector:
 
     # ------------------------------------------------------------------ writing
     def _write_loop(self) -> None:
-        from llmops_nb.schema import SPANS, conform
-
         while True:
             with self._cond:
                 first_wait = time.monotonic()
@@ -384,7 +382,7 @@ class Collector:
             n = len(rows)
             for attempt in range(5):
                 try:
-                    self.store.add_spans(conform(rows, SPANS))
+                    self.store.add("spans", rows_to_arrow(rows))
                     self.stats.stored += n
                     self.stats.batches_written += 1
                     break

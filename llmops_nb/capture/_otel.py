@@ -94,6 +94,15 @@ def finish_row(r: dict[str, Any]) -> dict[str, Any]:
     return r
 
 
+def rows_to_arrow(rows: list[dict[str, Any]]) -> Any:
+    """Spans rows as an Arrow table with the declared schema (the store's write format)."""
+    import pandas as pd
+
+    from llmops_nb.schema import SPANS, to_arrow
+
+    return to_arrow(pd.DataFrame.from_records(rows), SPANS)
+
+
 def spans_to_rows(spans: Iterable[Any], source_format: str = "capture") -> list[dict[str, Any]]:
     """Spans-table rows (through :func:`map_span`, the one mapping) from finished SDK spans."""
     return [finish_row(map_span(readable_to_record(s), source_format)) for s in spans]
@@ -131,14 +140,12 @@ class StoreSpanExporter:
     def export(self, spans: Sequence[Any]) -> Any:
         from opentelemetry.sdk.trace.export import SpanExportResult
 
-        from llmops_nb.schema import SPANS, conform
-
         if not spans:
             return SpanExportResult.SUCCESS
         try:
             rows = spans_to_rows(spans, self.source_format)
             with self._lock:
-                self.store.add_spans(conform(rows, SPANS))
+                self.store.add("spans", rows_to_arrow(rows))
                 self.exported += len(rows)
             if self.on_export is not None:
                 self.on_export(rows)

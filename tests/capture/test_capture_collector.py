@@ -195,9 +195,9 @@ class _SlowStore:
         self.store = store
         self.go = threading.Event()
 
-    def add_spans(self, df):
+    def add(self, name, data):
         self.go.wait(30)
-        return self.store.add_spans(df)
+        return self.store.add(name, data)
 
 
 def test_backpressure_503_with_retry_after_then_recovers(store):
