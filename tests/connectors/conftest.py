@@ -40,7 +40,7 @@ def langfuse_traces() -> list[dict[str, Any]]:
     """Full trace details (trace + observations + scores), one per fixture file."""
     out = []
     for f in sorted(glob.glob(str(fixture_dir("langfuse") / "*.trace.json"))):
-        d = json.load(open(f))
+        d = json.loads(Path(f).read_text())
         t = dict(d["trace"])
         t["observations"] = d["observations"]
         t.setdefault("scores", [])
@@ -61,7 +61,7 @@ def langsmith_runs() -> list[dict[str, Any]]:
     """Runs as the runs API returns them: each fixture's post merged with its patch."""
     runs: dict[str, dict[str, Any]] = {}
     for f in sorted(glob.glob(str(fixture_dir("langsmith") / "*.json"))):
-        d = json.load(open(f))
+        d = json.loads(Path(f).read_text())
         posted = [r["id"] for r in d.get("post", [])]
         for r in d.get("post", []):
             runs[r["id"]] = dict(r)
@@ -82,7 +82,7 @@ def datadog_spans() -> list[dict[str, Any]]:
     spans: dict[tuple[str, str], dict[str, Any]] = {}
     metrics: list[dict[str, Any]] = []
     for f in sorted(glob.glob(str(fixture_dir("datadog") / "*.yaml"))):
-        for inter in yaml.safe_load(open(f))["interactions"]:
+        for inter in yaml.safe_load(Path(f).read_text())["interactions"]:
             body = json.loads(inter["request"]["body"])
             events = body if isinstance(body, list) else [body]
             for ev in events:
