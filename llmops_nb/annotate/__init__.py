@@ -66,3 +66,20 @@ __all__ = [
     "resolve_labels",
     "show_trace",
 ]
+
+
+def _make_callable() -> None:
+    """``llmops_nb.annotate`` is both this subpackage and the function :func:`annotate`: once the
+    subpackage is imported, Python binds the module to ``llmops_nb.annotate``, so the module
+    itself forwards calls to the function (``lo.annotate(frame, ...)`` works either way)."""
+    import sys
+    import types
+
+    class _CallableModule(types.ModuleType):
+        def __call__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            return annotate(*args, **kwargs)
+
+    sys.modules[__name__].__class__ = _CallableModule
+
+
+_make_callable()

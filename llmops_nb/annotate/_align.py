@@ -113,7 +113,7 @@ def corrected_pass_rate(judge_labelled: Sequence[bool], human_labelled: Sequence
         >>> r = corrected_pass_rate([True, True, False, False] * 25, [True, True, False, True] * 25,
         ...                         [True] * 60 + [False] * 40, n_boot=200)
         >>> round(r.estimate, 3)
-        0.8
+        0.9
     """
     j = np.asarray(judge_labelled, dtype=bool)
     y = np.asarray(human_labelled, dtype=bool)
@@ -136,16 +136,15 @@ def corrected_pass_rate(judge_labelled: Sequence[bool], human_labelled: Sequence
     est = rogan_gladen(p_obs, tpr, tnr)
     rng = np.random.default_rng(seed)
     n, m = len(j), len(u)
-    boots = np.empty(n_boot)
-    pos_idx, neg_idx = np.flatnonzero(y), np.flatnonzero(~y)
-    for b in range(n_boot):
-        # stratified by the human label so every resample can measure both rates
-        ip = rng.choice(pos_idx, len(pos_idx))
-        ineg = rng.choice(neg_idx, len(neg_idx))
-        tb = j[ip].mean()
-        nb = (~j[ineg]).mean()
-        pb = rng.binomial(m, p_obs) / m
-        boots[b] = rogan_gladen(pb, tb, nb)
+    pos_j, neg_j = j[y], j[~y]
+    # resample the labelled pairs (stratified by the human label, so every resample measures both
+    # rates) and the unlabelled verdicts, all at once
+    tb = pos_j[rng.integers(0, len(pos_j), (n_boot, len(pos_j)))].mean(1)
+    nb = (~neg_j[rng.integers(0, len(neg_j), (n_boot, len(neg_j)))]).mean(1)
+    pb = rng.binomial(m, p_obs, n_boot) / m
+    den = tb + nb - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boots = np.where(den > 0, np.clip((pb + nb - 1) / den, 0.0, 1.0), np.nan)
     boots = boots[np.isfinite(boots)]
     a = (1 - level) / 2
     lo, hi = (np.quantile(boots, [a, 1 - a]) if len(boots) else (np.nan, np.nan))
@@ -166,6 +165,14 @@ def _boot_ci(fn: Any, a: np.ndarray, b: np.ndarray, n_boot: int, level: float, s
     q = (1 - level) / 2
     lo, hi = np.quantile(vals, [q, 1 - q])
     return (float(lo), float(hi))
+
+
+def _kappa_codes(a: np.ndarray, b: np.ndarray, k: int) -> float:
+    m = np.bincount(a * k + b, minlength=k * k).reshape(k, k).astype(float)
+    n = m.sum()
+    pe = (m.sum(1) * m.sum(0)).sum() / (n * n)
+    po = np.trace(m) / n
+    return float((po - pe) / (1 - pe)) if pe < 1 else (1.0 if po == 1 else float("nan"))
 
 
 @dataclass
@@ -340,9 +347,11 @@ def _align_pairs(pairs: pd.DataFrame, positive: Any, level: float, *, unlabelled
     rows: dict[str, tuple[float, float, float]] = {}
     acc_ci = wilson(correct, n, level)
     rows["accuracy"] = (correct / n if n else float("nan"), *acc_ci)
-    ja, ha = np.array(jv, dtype=object), np.array(hv, dtype=object)
+    cats = {c: i for i, c in enumerate(dict.fromkeys([*jv, *hv]))}
+    ja = np.array([cats[v] for v in jv], dtype=np.int64)
+    ha = np.array([cats[v] for v in hv], dtype=np.int64)
     kappa = cohen_kappa(jv, hv)
-    rows["kappa"] = (kappa, *_boot_ci(lambda a, b: cohen_kappa(list(a), list(b)), ja, ha, n_boot, level, seed))
+    rows["kappa"] = (kappa, *_boot_ci(lambda a, b: _kappa_codes(a, b, len(cats)), ja, ha, n_boot, level, seed))
     classes = {*jv, *hv}
     if positive in classes and len(classes) <= 2:
         jp = np.array([v == positive for v in jv])

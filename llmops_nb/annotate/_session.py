@@ -95,8 +95,8 @@ class Session:
 
     # ------------------------------------------------------------------ state from the store
     def _load_mine(self) -> None:
+        self._label_count = self.store.count("labels")  # before reading: a write in between forces a refresh
         hist = self.store.labels()
-        self._label_count = self.store.count("labels")
         cur = resolve_labels(hist)
         self._mine: dict[str, dict[str, Any]] = {}
         self._others = {}
@@ -130,12 +130,14 @@ class Session:
     # ------------------------------------------------------------------ queue walk
     def _advance(self, release: str | None) -> None:
         """Release ``release`` and lease the next item I should label (atomic under the lock)."""
-        self._refresh_others()
         order, me = self.order, self.annotator
-        while self._cursor < len(order) and self._finished(order[self._cursor]):
-            self._cursor += 1
 
         def pick(active: dict[str, set[str]]) -> str | None:
+            # under the writer lock: labels written by others before they released a lease are
+            # visible here, so an item just finished elsewhere is never handed out again
+            self._refresh_others()
+            while self._cursor < len(order) and self._finished(order[self._cursor]):
+                self._cursor += 1
             for i in range(self._cursor, len(order)):
                 iid = order[i]
                 if iid in self._mine:
