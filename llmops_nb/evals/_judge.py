@@ -403,8 +403,8 @@ class Correctness(LLMJudge):
     ``reference``)? Binary by default.
 
     Example:
-        >>> Correctness().messages({"input_text": "2+2?", "output_text": "4", "reference": "4"})[1]["content"][:24]
-        'Criterion: correctness\\nD'
+        >>> Correctness().messages({"input_text": "2+2?", "output_text": "4", "reference": "4"})[1]["content"][:22]
+        'Criterion: correctness'
     """
 
     criterion: ClassVar[str] = "correctness"

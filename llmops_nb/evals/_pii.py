@@ -233,7 +233,7 @@ def redact(text: str | None, kinds: Iterable[str] | None = None, *, template: st
 
 INJECTION_RULES: dict[str, str] = {
     "ignore_instructions": r"\b(?:ignore|disregard|forget|override|bypass|skip)\b[^.\n]{0,40}\b(?:previous|prior|above|earlier|preceding|all|your|the|system|original)\b[^.\n]{0,20}\b(?:instructions?|prompts?|rules|directions|guidelines|messages?|context)\b",
-    "ignore_instructions_fr": r"\b(?:ignore[zr]?|oublie[zr]?)\b[^.\n]{0,30}\b(?:instructions|consignes|r[eè]gles)\b",
+    "ignore_instructions_fr": r"\b(?:ignore[zr]?|oublie[zr]?)\b[^.\n]{0,30}\b(?:consignes|r[eè]gles|instructions\s+(?:pr[ée]c[ée]dentes|ant[ée]rieures|du\s+syst[eè]me))",
     "ignore_instructions_es": r"\b(?:ignora|ignore|olvida)\b[^.\n]{0,30}\b(?:instrucciones|reglas|indicaciones)\b",
     "ignore_instructions_de": r"\b(?:ignoriere|vergiss)\b[^.\n]{0,30}\b(?:anweisungen|regeln|vorgaben)\b",
     "reveal_prompt": r"\b(?:reveal|print|show|repeat|output|display|leak|tell me|give me|what (?:is|are))\b[^.\n]{0,30}\b(?:your|the)\s+(?:system|initial|hidden|secret|original)\s+(?:prompt|instructions|message)",

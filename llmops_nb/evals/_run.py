@@ -62,7 +62,7 @@ def _results_frame(cols: Mapping[str, Any], n: int) -> pd.DataFrame:
     return df
 
 
-def _items(frame: pd.DataFrame, level: str, spans: pd.DataFrame | None) -> tuple[pd.DataFrame, list[Any], list[Any], bool]:
+def _items(frame: pd.DataFrame, level: str, spans: pd.DataFrame | None) -> tuple[pd.DataFrame, list[Any], list[Any], pd.DataFrame | None]:
     """The frame to evaluate at ``level``, with its trace and span ids, and whether rows carry
     their trace's spans."""
     is_spans = "span_id" in frame.columns and "root_span_id" not in frame.columns
@@ -74,12 +74,12 @@ def _items(frame: pd.DataFrame, level: str, spans: pd.DataFrame | None) -> tuple
             items = to_traces(frame)
         else:
             items = frame
-        return items, items["trace_id"].tolist(), [None] * len(items), spans is not None
+        return items, items["trace_id"].tolist(), [None] * len(items), spans
     if is_spans:
-        return frame, frame["trace_id"].tolist(), frame["span_id"].tolist(), False
+        return frame, frame["trace_id"].tolist(), frame["span_id"].tolist(), None
     tid = frame["trace_id"].tolist() if "trace_id" in frame.columns else [str(i) for i in frame.index]
     sid = frame["span_id"].tolist() if "span_id" in frame.columns else [None] * len(frame)
-    return frame, tid, sid, False
+    return frame, tid, sid, None
 
 
 def _resolve_cache(cache: Any, store: Any) -> Any:
@@ -110,22 +110,28 @@ class _Sink:
             self.flush()
 
     def add_frame(self, df: pd.DataFrame) -> None:
+        self.seal()
         self.frames.append(df)
         self.unflushed.append(df)
+
+    def seal(self) -> None:
+        """Close the current evaluator's rows (kept in item order)."""
+        df = self._pending_frame()
+        if df is not None:
+            self.frames.append(df)
+            self.unflushed.append(df)
 
     def _pending_frame(self) -> pd.DataFrame | None:
         if not self.pending:
             return None
+        self.pending.sort(key=lambda r: r.get("_i", 0))
         cols = {c.name: [r.get(c.name) for r in self.pending] for c in RESULTS.columns}
         df = _results_frame(cols, len(self.pending))
         self.pending = []
         return df
 
     def flush(self) -> None:
-        df = self._pending_frame()
-        if df is not None:
-            self.frames.append(df)
-            self.unflushed.append(df)
+        self.seal()
         if self.store is not None and self.unflushed:
             data = pd.concat(self.unflushed, ignore_index=True) if len(self.unflushed) > 1 else self.unflushed[0]
             self.store.add("results", data, on_conflict="replace")
@@ -202,7 +208,7 @@ async def aevaluate(
             stids = [tids[i] for i in keep]
             ssids = [sids[i] for i in keep]
             batch = getattr(ev, "evaluate_batch", None)
-            if batch is not None and not with_spans:
+            if batch is not None and with_spans is None:
                 t0 = time.perf_counter()
                 try:
                     outs = list(batch(sub))
@@ -219,8 +225,8 @@ async def aevaluate(
                         sink.flush()
                     continue
             records = sub.to_dict("records")
-            if with_spans:
-                groups = dict(tuple(spans.groupby("trace_id", sort=False))) if spans is not None else {}
+            if with_spans is not None:
+                groups = dict(tuple(with_spans.groupby("trace_id", sort=False)))
                 for r in records:
                     r["spans"] = groups.get(r["trace_id"])
             is_async = inspect.iscoroutinefunction(ev.evaluate)
@@ -233,11 +239,14 @@ async def aevaluate(
                         rows = _rows(ev, base, stids[i], ssids[i], out, (time.perf_counter() - t0) * 1000)
                     except Exception as e:  # noqa: BLE001 - an evaluator's failure is a result row
                         rows = [_error_row(ev, base, stids[i], ssids[i], e, (time.perf_counter() - t0) * 1000)]
+                    for r in rows:
+                        r["_i"] = i
                     sink.add_rows(rows)
                     if bar is not None:
                         bar.update(1)
 
                 await runner.amap(one, list(range(len(records))), progress=False)
+                sink.seal()
             else:
                 for i, r in enumerate(records):
                     t0 = time.perf_counter()
@@ -251,6 +260,7 @@ async def aevaluate(
                     sink.add_rows(rows)
                     if bar is not None:
                         bar.update(1)
+                sink.seal()
     finally:
         _current.reset(token)
         if bar is not None:
@@ -375,6 +385,7 @@ def _emit_batch(sink: _Sink, ev: Evaluator, base: Mapping[str, Any], tids: list[
         else:
             for row in _rows(ev, base, tids[i], sids[i], o, per_row_ms):
                 row["created_at"] = now
+                row["_i"] = i
                 slow.append(row)
     if fast_idx and len(kinds) == 1:
         vals = [outs[i] for i in fast_idx]
@@ -397,12 +408,23 @@ def _emit_batch(sink: _Sink, ev: Evaluator, base: Mapping[str, Any], tids: list[
                      "result_id": [f"{prefix}{t}:{s or ''}" for t, s in zip(ft, fs)]})
         params = base["params"]
         cols["params"] = [params] * n
-        sink.add_frame(_results_frame(cols, n))
+        fast = _results_frame(cols, n)
+        if slow:
+            slow.sort(key=lambda r: r["_i"])
+            sc = {c.name: [r.get(c.name) for r in slow] for c in RESULTS.columns}
+            both = pd.concat([fast, _results_frame(sc, len(slow))], ignore_index=True)
+            order = np.argsort(np.concatenate([np.asarray(fast_idx), np.asarray([r["_i"] for r in slow])]), kind="stable")
+            fast = both.iloc[order].reset_index(drop=True)
+        sink.add_frame(fast)
+        return
     elif fast_idx:
         for i in fast_idx:
-            slow.extend(_rows(ev, base, tids[i], sids[i], outs[i].item() if hasattr(outs[i], "item") else outs[i], per_row_ms))
+            for row in _rows(ev, base, tids[i], sids[i], outs[i].item() if hasattr(outs[i], "item") else outs[i], per_row_ms):
+                row["_i"] = i
+                slow.append(row)
     if slow:
         sink.add_rows(slow)
+        sink.seal()
 
 
 def wide(frame: pd.DataFrame, results: pd.DataFrame, *, values: str = "value", explanations: bool = False,
