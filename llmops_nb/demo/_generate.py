@@ -28,6 +28,8 @@ __all__ = ["DemoData", "generate", "DEFAULT_START"]
 DEFAULT_START = datetime(2026, 10, 1, tzinfo=timezone.utc)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SOURCE = "demo"
+_GUARD_CHARS = 4000  # the input guardrail checks the first 4,000 characters
+_QUERY_CHARS = 1000  # the retrieval query is the first 1,000 characters of the message
 
 _MODELS = list(C.MODELS)
 _INTENTS_BY_CAT: dict[str, list[dict[str, Any]]] = {c: [i for i in C.INTENTS if i["category"] == c] for c in C.CATEGORIES}
@@ -197,7 +199,7 @@ def generate(
     days: float = 14,
     *,
     mean_turns: float | None = None,
-    long_context_share: float = 0.05,
+    long_context_share: float = 0.04,
     injection_share: float = 0.05,
     noise: float = 1.0,
 ) -> DemoData:
@@ -307,7 +309,11 @@ def generate(
         "blocked", *[f"in_slice_{m}" for m in FAILURE_MODES], *[f"eligible_{m}" for m in FAILURE_MODES])}
 
     sess_state: dict[str, Any] = {}
+    chunks: list[pa.Table] = []
     for i in range(n_traces):
+        if i and i % 5000 == 0:  # convert to Arrow in chunks: bounded Python memory
+            chunks.append(_to_arrow(b.c))
+            b.c = {k: [] for k in _COLS}
         s = int(t_sess[i])
         turn = int(t_turn[i])
         u = int(s_user[s])
@@ -380,7 +386,7 @@ def generate(
         verdict_in = {"passed": not blocked, "action": "block" if blocked else "allow",
                       "checks": {"toxicity": tox, "prompt_injection": inj_score, "pii": pii_types}}
         b.add(trace_id=trace_id, span_id=b.sid(), parent_span_id=root_id, name="input_guardrail", kind="guardrail",
-              start_us=cur, end_us=cur + g_dur, status="ok", input_text=q, output_text=_dumps(verdict_in),
+              start_us=cur, end_us=cur + g_dur, status="ok", input_text=q[:_GUARD_CHARS], output_text=_dumps(verdict_in),
               session_id=session_id, user_id=user_id, metadata=b.meta_for(service))
         cur += g_dur + r.randint(300, 2000)
 
@@ -416,10 +422,11 @@ def generate(
             retr_id = b.sid()
             r_start = cur
             e_dur = int(r.uniform(25, 90) * 1000)
-            emb_pt = _tok(q)
+            query = q[:_QUERY_CHARS]
+            emb_pt = _tok(query)
             b.add(trace_id=trace_id, span_id=b.sid(), parent_span_id=retr_id, name="embed_query", kind="embedding",
                   start_us=r_start + 500, end_us=r_start + 500 + e_dur, status="ok", model=C.EMBEDDING_MODEL,
-                  provider="openai", input_text=q, prompt_tokens=emb_pt, total_tokens=emb_pt,
+                  provider="openai", input_text=query, prompt_tokens=emb_pt, total_tokens=emb_pt,
                   cost_usd=round(emb_pt * C.EMBEDDING_PRICE / 1e6, 10), session_id=session_id, user_id=user_id,
                   metadata=b.meta_for(service))
             # decide modes in priority order (the retrieval outcome depends on the hallucination)
@@ -454,7 +461,7 @@ def generate(
             s_dur = int(r.uniform(20, 120) * 1000)
             r_end = r_start + 500 + e_dur + s_dur
             b.add(trace_id=trace_id, span_id=retr_id, parent_span_id=root_id, name="kb_search", kind="retriever",
-                  start_us=r_start, end_us=r_end, status="ok", input_text=q, documents=context_docs,
+                  start_us=r_start, end_us=r_end, status="ok", input_text=query, documents=context_docs,
                   session_id=session_id, user_id=user_id, metadata=b.meta_for(service))
             cur = r_end + r.randint(500, 3000)
 
@@ -569,7 +576,8 @@ def generate(
             plan[f"in_slice_{m}"].append(bool(in_slice[m]))
             plan[f"eligible_{m}"].append(bool(elig[m]))
 
-    table = _to_arrow(b.c)
+    chunks.append(_to_arrow(b.c))
+    table = pa.concat_tables(chunks).combine_chunks() if len(chunks) > 1 else chunks[0]
     truth = pd.DataFrame(truth_rows)
     for m in FAILURE_MODES:
         truth[m] = truth[m].astype(bool)
@@ -631,7 +639,7 @@ def _context(docs: list[dict[str, Any]]) -> str:
 
 
 def _long_paste(r: random.Random, category: str, brand: str, email: str) -> str:
-    target = r.randint(22_000, 36_000)  # characters (~5.5k-9k tokens)
+    target = r.randint(23_000, 30_000)  # characters (~5.8k-7.5k tokens)
     parts: list[str] = []
     n = 0
     if category == "technical":

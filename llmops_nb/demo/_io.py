@@ -107,13 +107,16 @@ def load_plan(where: Any) -> pd.DataFrame:
 # --------------------------------------------------------------------------- OTLP/JSON
 
 def _val(v: Any) -> dict[str, Any]:
-    if isinstance(v, bool):
+    t = type(v)
+    if t is str:
+        return {"stringValue": v}
+    if t is bool:
         return {"boolValue": v}
-    if isinstance(v, int):
+    if t is int:
         return {"intValue": str(v)}
-    if isinstance(v, float):
+    if t is float:
         return {"doubleValue": v}
-    if isinstance(v, (list, tuple)):
+    if t is list or t is tuple:
         return {"arrayValue": {"values": [_val(x) for x in v]}}
     return {"stringValue": str(v)}
 

@@ -219,6 +219,9 @@ def _same(x, y) -> bool:
 
     if na(x) or na(y):
         return na(x) and na(y)
+    if isinstance(x, float) and isinstance(y, float):
+        # latency_ms is derived from the (exact) times; only float rounding may differ
+        return math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-9)
     return bool(x == y)
 
 
