@@ -189,7 +189,7 @@ def test_queue_orders(store):
 def test_disagreement_queue(store):
     f = _frame(6)
     s = Session(f, schema=as_schema("correct"), store=store, annotator="h", queue="sequential")
-    for i in range(6):
+    for _ in range(6):
         s.submit(s.current, {"correct": True})  # the judge says passed only for even i
     d = Session(f, schema=as_schema("correct"), store=store, annotator="reviewer", queue="disagreement", by="passed")
     assert sorted(d.order) == ["t001", "t003", "t005"]
