@@ -152,7 +152,7 @@ _DETECTORS: list[_Detector] = [
     ("national_id", None, re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"), None),  # UK NINO
     ("national_id", None, re.compile(r"\b\d{8}[A-HJ-NP-TV-Z]\b"), _dni_ok),  # Spanish DNI
     ("ip_address", None, re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\.\d)"), _ipv4_ok),
-    ("ip_address", (":",), re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}(?::|[0-9A-Fa-f]{1,4})(?:[0-9A-Fa-f:]*)(?![\w:])"), _ipv6_ok),
+    ("ip_address", (":",), re.compile(r"(?<![\w:])(?=[0-9A-Fa-f:]*:[0-9A-Fa-f]*:)[0-9A-Fa-f:]{3,39}(?![\w:])"), _ipv6_ok),
     ("phone", None, re.compile(r"(?<![\w+-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}(?![\w-])|(?<![\w+])\+\d{9,15}\b"), _phone_ok),
 ]
 
