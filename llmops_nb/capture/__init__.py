@@ -1,6 +1,7 @@
 """Capture: record live LLM traffic into the store.
 
-- :func:`capture` records every litellm call made by your code (completion, acompletion,
+- ``capture(store, ...)`` (this module is callable: ``llmops_nb.capture(store)``, see
+  :func:`llmops_nb.capture._capture.capture`) records every litellm call made by your code (completion, acompletion,
   streaming, embedding) as a span with model, provider, messages, tool calls, tokens, cost and
   errors, on the OpenTelemetry SDK (the same spans can go to any OTLP backend too).
 - :func:`span` records your own steps (tool, retriever, chain, agent, ...) and nests the LLM
@@ -21,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 __all__ = ["capture", "Capture", "span", "Span", "SpanHandle", "attributes", "Collector", "StoreSpanExporter"]
 
 _NAMES = {
-    "capture": "llmops_nb.capture._capture",
     "Capture": "llmops_nb.capture._capture",
     "span": "llmops_nb.capture._span",
     "Span": "llmops_nb.capture._span",
@@ -33,6 +33,8 @@ _NAMES = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "capture":  # ``llmops_nb.capture`` is always this (callable) module
+        return __import__("sys").modules[__name__]
     if name in _NAMES:
         import importlib
 
@@ -55,13 +57,26 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class _CallableModule(__import__("types").ModuleType):
-    """``llmops_nb.capture`` is both this package and the :func:`capture` function: importing
-    the package binds it as ``llmops_nb.capture``, so calling the module starts a capture."""
+    """``llmops_nb.capture`` is both this package and the capture function: importing the
+    package binds it as ``llmops_nb.capture``, so calling the module starts a capture."""
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(
+        self,
+        store: Any = None,
+        *,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        metadata: Any = None,
+        tags: Any = None,
+        exporter: Any = None,
+        set_global: bool = False,
+        service_name: str = "llmops_nb",
+    ) -> Capture:
+        """Record every litellm call and :func:`span` step into ``store``; see :func:`capture`."""
         from llmops_nb.capture._capture import capture as _capture
 
-        return _capture(*args, **kwargs)
+        return _capture(store, session_id=session_id, user_id=user_id, metadata=metadata, tags=tags,
+                        exporter=exporter, set_global=set_global, service_name=service_name)
 
 
 __import__("sys").modules[__name__].__class__ = _CallableModule

@@ -17,8 +17,6 @@ from typing import Any
 
 import orjson
 
-from llmops_nb.loaders.otlp import map_span
-
 __all__ = ["StoreSpanExporter", "readable_to_record", "spans_to_rows"]
 
 log = logging.getLogger("llmops_nb.capture")
@@ -105,6 +103,8 @@ def rows_to_arrow(rows: list[dict[str, Any]]) -> Any:
 
 def spans_to_rows(spans: Iterable[Any], source_format: str = "capture") -> list[dict[str, Any]]:
     """Spans-table rows (through :func:`map_span`, the one mapping) from finished SDK spans."""
+    from llmops_nb.loaders.otlp import map_span
+
     return [finish_row(map_span(readable_to_record(s), source_format)) for s in spans]
 
 

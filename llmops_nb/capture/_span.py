@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
-from llmops_nb.capture._context import _ATTRS, current_attrs, current_capture
+from llmops_nb.capture._context import _ATTRS, SpanAttrs, current_attrs, current_capture
 from llmops_nb.capture._otel import document_attributes, json_value
 
 __all__ = ["span", "Span", "SpanHandle"]
@@ -117,8 +117,8 @@ class Span:
         self._open: list[tuple[SpanHandle, Any, Any]] = []
 
     # ------------------------------------------------------------------ core
-    def _begin(self, name: str) -> tuple[SpanHandle, Any, Any]:
-        from opentelemetry import context as otel_context
+    def _start(self, name: str) -> tuple[SpanHandle, SpanAttrs]:
+        """Open the span (not yet current) and work out the attributes it passes down."""
         from opentelemetry import trace
 
         cap = current_capture()
@@ -128,9 +128,29 @@ class Span:
         if self.kind == "tool":
             a["tool.name"] = name
         otel_span = tracer.start_span(name, attributes=a)
-        ctx_token = otel_context.attach(trace.set_span_in_context(otel_span))
-        attrs_token = _ATTRS.set(attrs)
-        return SpanHandle(otel_span, self.kind, name), ctx_token, attrs_token
+        return SpanHandle(otel_span, self.kind, name), attrs
+
+    @staticmethod
+    def _activate(handle: SpanHandle, attrs: SpanAttrs) -> tuple[Any, Any]:
+        """Make the span current (OTel context and passed-down attributes); returns the tokens."""
+        from opentelemetry import context as otel_context
+        from opentelemetry import trace
+
+        return otel_context.attach(trace.set_span_in_context(handle.otel_span)), _ATTRS.set(attrs)
+
+    @staticmethod
+    def _deactivate(tokens: tuple[Any, Any]) -> None:
+        from opentelemetry import context as otel_context
+
+        with contextlib.suppress(ValueError):
+            _ATTRS.reset(tokens[1])
+        with contextlib.suppress(Exception):
+            otel_context.detach(tokens[0])
+
+    def _begin(self, name: str) -> tuple[SpanHandle, Any, Any]:
+        handle, attrs = self._start(name)
+        ctx_token, attrs_token = self._activate(handle, attrs)
+        return handle, ctx_token, attrs_token
 
     @staticmethod
     def _end(handle: SpanHandle, ctx_token: Any, attrs_token: Any, exc: BaseException | None) -> None:
@@ -138,17 +158,20 @@ class Span:
         from opentelemetry.trace import Status, StatusCode
 
         try:
-            if exc is not None:
+            if isinstance(exc, GeneratorExit):  # a generator closed before its end
+                handle.otel_span.set_attribute("llmops.generator_closed", True)
+            elif exc is not None:
                 handle.otel_span.record_exception(exc)
                 handle.otel_span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:4000]))
             elif getattr(getattr(handle.otel_span, "status", None), "status_code", None) == StatusCode.UNSET:
                 handle.otel_span.set_status(Status(StatusCode.OK))
         finally:
             handle.otel_span.end()
-            with contextlib.suppress(ValueError):
-                _ATTRS.reset(attrs_token)
-            with contextlib.suppress(Exception):
-                otel_context.detach(ctx_token)
+            if ctx_token is not None:
+                with contextlib.suppress(ValueError):
+                    _ATTRS.reset(attrs_token)
+                with contextlib.suppress(Exception):
+                    otel_context.detach(ctx_token)
 
     def _record_call(self, handle: SpanHandle, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if not self.capture_input:
@@ -178,6 +201,11 @@ class Span:
     def __call__(self, func: F) -> F:
         qual = getattr(func, "__qualname__", "") or ""
         name = self.name or (qual if qual and "<locals>" not in qual else getattr(func, "__name__", "step"))
+
+        if inspect.isasyncgenfunction(func):
+            return self._wrap_async_gen(func, name)  # type: ignore[return-value]
+        if inspect.isgeneratorfunction(func):
+            return self._wrap_gen(func, name)  # type: ignore[return-value]
 
         if inspect.iscoroutinefunction(func):
             @functools.wraps(func)
@@ -209,6 +237,90 @@ class Span:
             return result
 
         return wrapped  # type: ignore[return-value]
+
+    def _gen_result(self, handle: SpanHandle, items: list[Any], closed: bool) -> None:
+        out: Any = "".join(items) if items and all(isinstance(x, str) for x in items) else items
+        self._record_result(handle, out)
+        handle.otel_span.set_attribute("llmops.generator_items", len(items))
+
+    def _wrap_gen(self, func: Callable[..., Any], name: str) -> Callable[..., Any]:
+        """A generator's span covers its whole iteration; the span is current only while the
+        generator runs (never leaks into the caller between items)."""
+
+        @functools.wraps(func)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            handle, attrs = self._start(name)
+            self._record_call(handle, func, args, kwargs)
+            items: list[Any] = []
+            gen = func(*args, **kwargs)
+            send: Any = None
+            throw: BaseException | None = None
+            while True:
+                tokens = self._activate(handle, attrs)
+                try:
+                    item = gen.throw(throw) if throw is not None else gen.send(send)
+                except StopIteration as stop:
+                    self._deactivate(tokens)
+                    self._gen_result(handle, items, False)
+                    self._end(handle, None, None, None)
+                    return stop.value
+                except BaseException as e:
+                    self._deactivate(tokens)
+                    self._end(handle, None, None, e)
+                    raise
+                self._deactivate(tokens)
+                if len(items) < 10_000:
+                    items.append(item)
+                throw = None
+                try:
+                    send = yield item
+                except GeneratorExit as e:
+                    gen.close()
+                    self._gen_result(handle, items, True)
+                    self._end(handle, None, None, e)
+                    raise
+                except BaseException as e:
+                    throw = e
+
+        return wrapped
+
+    def _wrap_async_gen(self, func: Callable[..., Any], name: str) -> Callable[..., Any]:
+        @functools.wraps(func)
+        async def wrapped(*args: Any, **kwargs: Any) -> Any:
+            handle, attrs = self._start(name)
+            self._record_call(handle, func, args, kwargs)
+            items: list[Any] = []
+            agen = func(*args, **kwargs)
+            send: Any = None
+            throw: BaseException | None = None
+            while True:
+                tokens = self._activate(handle, attrs)
+                try:
+                    item = await (agen.athrow(throw) if throw is not None else agen.asend(send))
+                except StopAsyncIteration:
+                    self._deactivate(tokens)
+                    self._gen_result(handle, items, False)
+                    self._end(handle, None, None, None)
+                    return
+                except BaseException as e:
+                    self._deactivate(tokens)
+                    self._end(handle, None, None, e)
+                    raise
+                self._deactivate(tokens)
+                if len(items) < 10_000:
+                    items.append(item)
+                throw = None
+                try:
+                    send = yield item
+                except GeneratorExit as e:
+                    await agen.aclose()
+                    self._gen_result(handle, items, True)
+                    self._end(handle, None, None, e)
+                    raise
+                except BaseException as e:
+                    throw = e
+
+        return wrapped
 
     # ------------------------------------------------------------------ context manager
     def __enter__(self) -> SpanHandle:

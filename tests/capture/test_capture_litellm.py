@@ -229,3 +229,58 @@ def test_user_global_tracer_provider_untouched(store):
     with lo.capture(store):
         assert trace.get_tracer_provider() is before
     assert trace.get_tracer_provider() is before
+
+
+def test_generator_steps_cover_their_iteration(store, llm_kwargs):
+    """A decorated (async) generator's span covers its whole iteration; the LLM stream inside
+    nests under it, and the caller's context between items is not the generator's."""
+    import litellm
+    from opentelemetry import trace
+
+    @lo.span("chain", name="stream_answer")
+    def stream_answer(question: str):
+        resp = litellm.completion(messages=[{"role": "user", "content": question}], stream=True, **llm_kwargs)
+        for chunk in resp:
+            if chunk.choices and chunk.choices[0].delta.content:
+                yield chunk.choices[0].delta.content
+
+    @lo.span("chain", name="astream_answer")
+    async def astream_answer(question: str):
+        resp = await litellm.acompletion(messages=[{"role": "user", "content": question}], stream=True, **llm_kwargs)
+        async for chunk in resp:
+            if chunk.choices and chunk.choices[0].delta.content:
+                yield chunk.choices[0].delta.content
+
+    async def consume() -> str:
+        return "".join([x async for x in astream_answer("echo:async gen")])
+
+    with lo.capture(store), lo.span("agent", name="outer") as outer:
+        outer_id = outer.span_id
+        parts = []
+        for part in stream_answer("echo:gen"):
+            # between items the caller's current span is its own, not the generator's
+            assert format(trace.get_current_span().get_span_context().span_id, "016x") == outer_id
+            parts.append(part)
+        atext = asyncio.run(consume())
+    assert "".join(parts) == "answer to gen" and atext == "answer to async gen"
+    s = _by_name(store.spans())
+    for gen_name, llm_text in (("stream_answer", "answer to gen"), ("astream_answer", "answer to async gen")):
+        gen = s[gen_name]
+        assert gen["parent_span_id"] == outer_id and gen["output_text"] == llm_text and gen["status"] == "ok"
+        llm = store.spans(kind="llm")
+        child = llm[llm["parent_span_id"] == gen["span_id"]]
+        assert len(child) == 1 and child.iloc[0]["output_text"] == llm_text
+        assert gen["end_time"] >= child.iloc[0]["end_time"]
+
+
+def test_generator_closed_early(store, llm_kwargs):
+    @lo.span("chain", name="numbers")
+    def numbers():
+        yield from range(100)
+
+    with lo.capture(store):
+        for i in numbers():
+            if i == 2:
+                break
+    row = store.spans().iloc[0]
+    assert row["attributes"]["llmops.generator_closed"] is True and row["output_text"] == "[0,1,2]"
