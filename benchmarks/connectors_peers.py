@@ -20,8 +20,8 @@ import time
 
 
 def phoenix_send(url: str, project: str, n_traces: int, per_trace: int) -> None:
-    from opentelemetry import trace as ot
     from openinference.semconv.resource import ResourceAttributes
+    from opentelemetry import trace as ot
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from phoenix.otel import HTTPSpanExporter, TracerProvider
