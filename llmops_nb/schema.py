@@ -287,6 +287,24 @@ def _json_dumps(v: Any) -> str | None:
     return orjson.dumps(v, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS, default=str).decode()
 
 
+def _json_column(values: list[Any]) -> list[str | None]:
+    """JSON text of each value (None, NaN and pandas NA become null)."""
+    dumps = orjson.dumps
+    opt = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    out: list[str | None] = []
+    for v in values:
+        if v is None:
+            out.append(None)
+        elif isinstance(v, (dict, list)):
+            try:
+                out.append(dumps(v, option=opt, default=str).decode())
+            except TypeError:
+                out.append(_json_dumps(v))
+        else:
+            out.append(_json_dumps(_nullify(v)))
+    return out
+
+
 def _json_loads(v: Any) -> Any:
     if v is None:
         return None
@@ -343,15 +361,22 @@ def to_arrow(df: pd.DataFrame, table: Table) -> pa.Table:
             continue
         s = df[col.name]
         if col.kind == "json":
-            arrays.append(pa.array([_json_dumps(_nullify(v)) for v in s.tolist()], pa.string()))
+            arrays.append(pa.array(_json_column(s.tolist()), pa.string()))
         elif col.kind in ("messages", "documents", "strings"):
-            arrays.append(pa.array([_nested(v) for v in s.tolist()], col.arrow_type))
+            values = s.tolist()
+            try:  # fast path: values already in the declared shape
+                arrays.append(pa.array(values, col.arrow_type))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+                arrays.append(pa.array([_nested(v) for v in values], col.arrow_type))
         elif col.kind == "time":
             ts = pd.to_datetime(s, utc=True)
             arrays.append(pa.array(ts, TS, from_pandas=True))
         elif col.kind == "str":
-            vals = [_nullify(v) for v in s.tolist()]
-            arrays.append(pa.array([None if v is None else str(v) for v in vals], pa.string()))
+            try:  # fast path: text and nulls only
+                arrays.append(pa.array(s, pa.string(), from_pandas=True))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+                vals = [_nullify(v) for v in s.tolist()]
+                arrays.append(pa.array([None if v is None else str(v) for v in vals], pa.string()))
         else:
             arrays.append(pa.array(s, col.arrow_type, from_pandas=True))
     return pa.Table.from_arrays(arrays, schema=table.arrow_schema)

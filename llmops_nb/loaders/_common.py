@@ -70,6 +70,11 @@ def otel_id(value: Any, nbytes: int) -> str | None:
         if value < 0:
             value &= (1 << (8 * nbytes)) - 1
         return format(value, f"0{2 * nbytes}x")
+    if type(value) is str and len(value) == 2 * nbytes and value.isalnum():  # fast path: plain hex
+        try:
+            return value.lower() if int(value, 16) else None
+        except ValueError:
+            pass
     s = str(value).strip()
     if not s:
         return None

@@ -15,7 +15,7 @@ import pandas as pd
 
 from llmops_nb.loaders._common import LoadError
 from llmops_nb.loaders._registry import Format, detection_order, get_format
-from llmops_nb.schema import SPAN_KINDS, SPAN_STATUSES, SPANS, conform, empty_frame
+from llmops_nb.schema import SPAN_KINDS, SPAN_STATUSES, SPANS, empty_frame
 
 __all__ = ["read_traces", "LoadReport"]
 
@@ -104,6 +104,7 @@ def _loads(data: bytes) -> Any:
 
 
 def _json_lines(path: str, data: bytes) -> Iterator[tuple[Any, Any]]:
+    big = _BIG_INT.search(data) is not None  # one scan of the file, not one per line
     for lineno, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
@@ -115,7 +116,7 @@ def _json_lines(path: str, data: bytes) -> Iterator[tuple[Any, Any]]:
                                    file=path, record=where, expected="UTF-8 encoded JSON")
             continue
         try:
-            yield where, _loads(line)
+            yield where, _loads(line) if big else orjson.loads(line)
         except ValueError as e:
             yield where, LoadError(f"invalid JSON ({e})", file=path, record=where, expected="one JSON object per line")
 
@@ -334,8 +335,6 @@ def _finish(rows: list[dict[str, Any]], errors: str, problems: list[dict[str, An
         r["kind"] = kind
         st = r.get("status") or "unset"
         r["status"] = st if st in SPAN_STATUSES else "unset"
-        if r.get("latency_ms") is None and r.get("start_time") is not None and r.get("end_time") is not None:
-            r["latency_ms"] = (r["end_time"] - r["start_time"]).total_seconds() * 1000.0
         key = (r["trace_id"], r["span_id"])
         if key in seen:
             prev = keep[seen[key]]
@@ -356,13 +355,102 @@ def _finish(rows: list[dict[str, Any]], errors: str, problems: list[dict[str, An
     _break_cycles(keep, errors, problems, wheres)
     if not keep:
         return empty_frame(SPANS)
-    return conform(keep, SPANS)
+    return _build_frame(keep)
+
+
+_COLS = {c.name: c for c in SPANS.columns}
+
+
+def _nested_value(kind: str, v: Any) -> Any:
+    """A messages / documents / strings value in its canonical shape (exactly the struct keys)."""
+    if v is None:
+        return None
+    if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):
+        v = v.tolist()
+    if not isinstance(v, (list, tuple)):
+        if kind == "strings":
+            return [str(v)]
+        raise TypeError(f"a {kind} value is a {type(v).__name__}, not a list")
+    if kind == "strings":
+        return [None if x is None else str(x) for x in v]
+    if kind == "documents":
+        return [{"id": d.get("id"), "content": d.get("content"), "score": d.get("score"), "metadata": d.get("metadata")}
+                for d in v]
+    out = []
+    for m in v:
+        calls = m.get("tool_calls")
+        if calls is not None:
+            if hasattr(calls, "tolist"):
+                calls = calls.tolist()
+            calls = [{"id": c.get("id"), "name": c.get("name"), "arguments": c.get("arguments")} for c in calls] or None
+        out.append({"role": m.get("role"), "content": m.get("content"), "tool_calls": calls, "tool_call_id": m.get("tool_call_id")})
+    return out
+
+
+def _build_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The spans frame straight from loader rows, column by column (no Arrow round trip):
+    the same columns and dtypes as :func:`llmops_nb.schema.conform` gives."""
+    import numpy as np
+
+    extra = set().union(*rows) - _COLS.keys()
+    if extra:
+        raise LoadError(f"a loader produced fields {sorted(extra)} that the spans table does not have",
+                        expected=f"only spans columns: {SPANS.names}")
+    n = len(rows)
+    out: dict[str, Any] = {}
+    for name, col in _COLS.items():
+        vals = [r.get(name) for r in rows]
+        try:
+            if col.kind == "str":
+                if not all(v is None or type(v) is str for v in vals):
+                    vals = [None if v is None or (isinstance(v, float) and v != v) else str(v) for v in vals]
+                out[name] = pd.Series(vals, dtype=object)
+            elif col.kind == "int":
+                out[name] = pd.Series(pd.array(vals, dtype="Int64"))
+            elif col.kind == "float":
+                out[name] = pd.Series(np.array([np.nan if v is None else float(v) for v in vals], dtype="float64"))
+            elif col.kind == "time":
+                out[name] = pd.Series(pd.to_datetime(vals, utc=True)).dt.as_unit("us")
+            elif col.kind in ("messages", "documents", "strings"):
+                kind = col.kind
+                out[name] = pd.Series([None if v is None else _nested_value(kind, v) for v in vals], dtype=object)
+            elif col.kind == "json":
+                out[name] = pd.Series(vals, dtype=object)
+            else:  # bool
+                out[name] = pd.Series(pd.array(vals, dtype="boolean"))
+        except (TypeError, ValueError, AttributeError) as e:
+            bad = next((i for i, v in enumerate(vals) if v is not None and not _fits(col.kind, v)), None)
+            where = f"; first offending value {vals[bad]!r} in span {rows[bad].get('span_id')!r}" if bad is not None else ""
+            raise LoadError(f"column {name!r} cannot be read as {col.kind} ({e}){where}",
+                            expected=f"{name} as {col.kind}") from None
+    df = pd.DataFrame(out, index=pd.RangeIndex(n))
+    lat = df["latency_ms"]
+    missing = lat.isna() & df["start_time"].notna() & df["end_time"].notna()
+    if missing.any():
+        df.loc[missing, "latency_ms"] = (df.loc[missing, "end_time"] - df.loc[missing, "start_time"]).dt.total_seconds() * 1000.0
+    return df
+
+
+def _fits(kind: str, v: Any) -> bool:
+    try:
+        if kind == "int":
+            int(v)
+            return not isinstance(v, str) or v.strip().lstrip("-").isdigit()
+        if kind == "float":
+            float(v)
+        if kind == "time":
+            pd.Timestamp(v)
+        return True
+    except (TypeError, ValueError):
+        return False
 
 
 def _break_cycles(rows: list[dict[str, Any]], errors: str, problems: list[dict[str, Any]],
                   where: dict[tuple[str, str], tuple[str, Any]] | None = None) -> None:
-    parent = {(r["trace_id"], r["span_id"]): r.get("parent_span_id") for r in rows}
-    by_key = {(r["trace_id"], r["span_id"]): r for r in rows}
+    parent = {(r["trace_id"], r["span_id"]): p for r in rows if (p := r.get("parent_span_id")) is not None}
+    if not parent:
+        return
+    by_key: dict[tuple[str, str], dict[str, Any]] = {}
     state: dict[tuple[str, str], int] = {}
     for start in parent:
         if state.get(start):
@@ -380,6 +468,8 @@ def _break_cycles(rows: list[dict[str, Any]], errors: str, problems: list[dict[s
                 err = LoadError(msg, file=file, record=rec, expected="parent links to form a tree")
                 if errors == "raise":
                     raise err
+                if not by_key:
+                    by_key = {(r["trace_id"], r["span_id"]): r for r in rows}
                 by_key[cur]["parent_span_id"] = None
                 problems.append({"file": file, "record": rec if rec is not None else f"span {cur[1]}", "error": str(err),
                                  "action": "cut the link to the parent"})

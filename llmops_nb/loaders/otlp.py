@@ -213,19 +213,21 @@ def _unflatten(attrs: Mapping[str, Any], prefix: str) -> dict[str, Any]:
 
 
 def _oi_messages(attrs: Mapping[str, Any], prefix: str, used: set[str]) -> list[dict[str, Any]] | None:
-    if not any(k.startswith(prefix + ".") for k in attrs):
+    pre = prefix + "."
+    mine = {k: v for k, v in attrs.items() if k.startswith(pre)}
+    if not mine:
         return None
-    used.update(k for k in attrs if k.startswith(prefix + "."))
+    used.update(mine)
     msgs = []
-    for _, fields in _unflatten(attrs, prefix).items():
+    for _, fields in _unflatten(mine, prefix).items():
         role = fields.get("message.role")
         content = fields.get("message.content")
         if content is None:
-            parts = _unflatten({k: v for k, v in fields.items()}, "message.contents")
+            parts = _unflatten(fields, "message.contents")
             texts = [p.get("message_content.text") for p in parts.values() if p.get("message_content.text")]
             content = "\n".join(texts) if texts else None
         calls = []
-        for c in _unflatten(fields, "message.tool_calls").values():
+        for c in (_unflatten(fields, "message.tool_calls").values() if "message.tool_calls" in "".join(fields) else ()):
             calls.append({"id": c.get("tool_call.id"), "name": c.get("tool_call.function.name"), "arguments": c.get("tool_call.function.arguments")})
         msgs.append(message(role, content, calls, fields.get("message.tool_call_id")))
     return msgs
@@ -401,6 +403,7 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
     events: list[dict[str, Any]] = list(raw.get("events") or [])
     used: set[str] = set()
     used_events: set[int] = set()
+    ns = {k.partition(".")[0] for k in a}  # attribute namespaces present: gate each convention
 
     # kind
     kind = None
@@ -421,7 +424,7 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
             kind = "llm"
         else:
             kind = "chain"
-    if kind is None and (any(k.startswith("gen_ai.") for k in a) or "llm.model_name" in a):
+    if kind is None and ("gen_ai" in ns or "llm.model_name" in a):
         kind = "llm" if ("gen_ai.request.model" in a or "llm.model_name" in a) else "unknown"
     if kind is None and a.get("llmops.kind"):
         kind = a["llmops.kind"]
@@ -433,13 +436,15 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
     provider = _first(a, used, "llm.provider", "gen_ai.provider.name", "gen_ai.system", "llm.system", "ai.model.provider")
 
     # messages
-    inp = _oi_messages(a, "llm.input_messages", used)
-    out = _oi_messages(a, "llm.output_messages", used)
-    if inp is None or out is None:
+    inp = out = None
+    if "llm" in ns:
+        inp = _oi_messages(a, "llm.input_messages", used)
+        out = _oi_messages(a, "llm.output_messages", used)
+    if (inp is None or out is None) and ("gen_ai" in ns or events):
         gi, go = _genai_messages(a, events, used, used_events)
         inp = inp if inp is not None else gi
         out = out if out is not None else go
-    if inp is None or out is None:
+    if (inp is None or out is None) and "ai" in ns:
         vi, vo = _vercel_messages(a, used)
         inp = inp if inp is not None else vi
         out = out if out is not None else vo
@@ -475,7 +480,7 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
 
     # documents
     docs = None
-    if any(k.startswith("retrieval.documents.") for k in a):
+    if "retrieval" in ns and any(k.startswith("retrieval.documents.") for k in a):
         used.update(k for k in a if k.startswith("retrieval.documents."))
         docs = []
         for d in _unflatten(a, "retrieval.documents").values():
@@ -486,7 +491,7 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
                 "score": None if score is None else float(score),
                 "metadata": json_text(d.get("document.metadata")),
             })
-    elif a.get("gen_ai.retrieval.documents") is not None:
+    elif "gen_ai" in ns and a.get("gen_ai.retrieval.documents") is not None:
         used.add("gen_ai.retrieval.documents")
         docs = []
         for d in _json_list(a["gen_ai.retrieval.documents"]) or []:
@@ -517,7 +522,7 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
             m = {"metadata": m}
     if isinstance(m, Mapping):
         meta.update(m)
-    for k in list(a):
+    for k in list(a) if ns & {"metadata", "ai", "langfuse"} else ():
         for pre in ("metadata.", "ai.telemetry.metadata.", "langfuse.trace.metadata.", "langfuse.observation.metadata."):
             if k.startswith(pre) and k not in used:
                 meta[k[len(pre):]] = a[k]

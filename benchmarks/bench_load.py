@@ -1,0 +1,285 @@
+"""Benchmark: OTLP JSON -> spans DataFrame -> store, beside the parse floor and a naive baseline.
+
+Generates OTLP/JSON (JSONL, one export of 500 spans per line, as collectors' file exporters
+write) with realistic LLM, retriever, tool and chain spans, half with OpenInference attributes and
+half with OpenTelemetry gen_ai ones, at 10k, 100k and 1M spans. For each size, in fresh
+subprocesses (so peak memory is the process's own):
+
+- floor: ``orjson.loads`` of every line, nothing else (the fastest parser available);
+- naive: ``json.loads`` + ``pandas.json_normalize`` of the spans;
+- read: ``llmops_nb.read_traces(file)`` (file -> spans DataFrame);
+- store: ``read_traces`` then ``Store.add_spans`` (file -> store, end to end);
+- peak RSS of the read, beside the final frame's memory;
+- the query "error rate and p95 latency by model" over the stored spans;
+- ``import llmops_nb`` in a fresh interpreter.
+
+Prints a table and the targets: >= 100,000 spans/s end to end, within 3x of the floor, peak
+memory <= 2x the final frame, the query < 1 s (over 1M spans), import < 0.3 s.
+
+Usage: ``python benchmarks/bench_load.py [--sizes 10000,100000,1000000] [--dir DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SPANS_PER_LINE = 500
+MODELS = ["gpt-4o-mini", "gpt-4o", "claude-3-5-sonnet-20241022", "gemini-2.5-flash", "llama-3.1-70b"]
+QUESTIONS = [
+    "How do I reset my password?", "What is the refund policy for annual plans?",
+    "Can I change the billing address on an invoice?", "Why was my card declined?",
+    "How do I export my data to CSV?", "Is there a discount for non-profits?",
+]
+
+
+def _kv(key: str, value: object) -> dict:
+    if isinstance(value, bool):
+        return {"key": key, "value": {"boolValue": value}}
+    if isinstance(value, int):
+        return {"key": key, "value": {"intValue": str(value)}}
+    if isinstance(value, float):
+        return {"key": key, "value": {"doubleValue": value}}
+    return {"key": key, "value": {"stringValue": str(value)}}
+
+
+def _trace_spans(rng: random.Random, t: int, t0: int) -> list[dict]:
+    """One trace: chain root, retriever, llm (tool call), tool, llm (answer), ~ 5 spans."""
+    tid = f"{rng.getrandbits(128):032x}"
+    ids = [f"{rng.getrandbits(64):016x}" for _ in range(5)]
+    q = rng.choice(QUESTIONS)
+    model = MODELS[t % len(MODELS)]
+    oi = t % 2 == 0  # OpenInference or gen_ai convention
+    start = t0 + t * 1_000_000_000
+    error = rng.random() < 0.05
+    spans = []
+
+    def span(i: int, parent: str | None, name: str, dur_ms: float, attrs: list, status_err: bool = False) -> None:
+        s = {"traceId": tid, "spanId": ids[i], "name": name, "kind": 1,
+             "startTimeUnixNano": str(start + i * 5_000_000),
+             "endTimeUnixNano": str(start + i * 5_000_000 + int(dur_ms * 1e6)),
+             "attributes": attrs, "status": {"code": 2, "message": "upstream timeout"} if status_err else {"code": 1}}
+        if parent:
+            s["parentSpanId"] = parent
+        spans.append(s)
+
+    docs = [f"Policy section {rng.randint(1, 400)}: " + "lorem ipsum dolor sit amet " * rng.randint(3, 12) for _ in range(3)]
+    answer = "You can do that from Settings > Account. " * rng.randint(1, 4)
+    pt, ct = rng.randint(200, 3000), rng.randint(20, 400)
+    if oi:
+        span(0, None, "support_agent", 900 + rng.random() * 3000, [
+            _kv("openinference.span.kind", "CHAIN"), _kv("input.value", q), _kv("output.value", answer),
+            _kv("session.id", f"sess-{t % 997}"), _kv("user.id", f"user-{t % 313}"),
+            _kv("metadata", json.dumps({"tenant": f"acme-{t % 7}", "prompt_version": "v3"}))])
+        ret = [_kv("openinference.span.kind", "RETRIEVER"), _kv("input.value", q)]
+        for k, d in enumerate(docs):
+            ret += [_kv(f"retrieval.documents.{k}.document.id", f"doc-{k}"),
+                    _kv(f"retrieval.documents.{k}.document.content", d),
+                    _kv(f"retrieval.documents.{k}.document.score", round(rng.random(), 4))]
+        span(1, ids[0], "retrieve", 20 + rng.random() * 80, ret)
+        span(2, ids[0], "ChatCompletion", 300 + rng.random() * 2000, [
+            _kv("openinference.span.kind", "LLM"), _kv("llm.model_name", model), _kv("llm.provider", "openai"),
+            _kv("llm.input_messages.0.message.role", "system"),
+            _kv("llm.input_messages.0.message.content", "You are a helpful support agent. Use the tools."),
+            _kv("llm.input_messages.1.message.role", "user"), _kv("llm.input_messages.1.message.content", q),
+            _kv("llm.output_messages.0.message.role", "assistant"),
+            _kv("llm.output_messages.0.message.tool_calls.0.tool_call.id", f"call_{t}"),
+            _kv("llm.output_messages.0.message.tool_calls.0.tool_call.function.name", "lookup_account"),
+            _kv("llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments", json.dumps({"user": f"user-{t % 313}"})),
+            _kv("llm.token_count.prompt", pt), _kv("llm.token_count.completion", ct // 4),
+            _kv("llm.token_count.total", pt + ct // 4)], status_err=error)
+        span(3, ids[0], "lookup_account", 5 + rng.random() * 50, [
+            _kv("openinference.span.kind", "TOOL"), _kv("tool.name", "lookup_account"),
+            _kv("input.value", json.dumps({"user": f"user-{t % 313}"})), _kv("output.value", json.dumps({"plan": "annual", "status": "active"}))])
+        span(4, ids[0], "ChatCompletion", 300 + rng.random() * 2000, [
+            _kv("openinference.span.kind", "LLM"), _kv("llm.model_name", model), _kv("llm.provider", "openai"),
+            _kv("llm.input_messages.0.message.role", "user"), _kv("llm.input_messages.0.message.content", q),
+            _kv("llm.output_messages.0.message.role", "assistant"), _kv("llm.output_messages.0.message.content", answer),
+            _kv("llm.token_count.prompt", pt), _kv("llm.token_count.completion", ct), _kv("llm.token_count.total", pt + ct)])
+    else:
+        span(0, None, "invoke_agent support", 900 + rng.random() * 3000, [
+            _kv("gen_ai.operation.name", "invoke_agent"), _kv("gen_ai.agent.name", "support"),
+            _kv("gen_ai.conversation.id", f"sess-{t % 997}"), _kv("user.id", f"user-{t % 313}")])
+        span(1, ids[0], "retrieval kb", 20 + rng.random() * 80, [
+            _kv("gen_ai.operation.name", "retrieval"), _kv("gen_ai.data_source.id", "kb"),
+            _kv("gen_ai.retrieval.documents", json.dumps([{"id": f"doc-{k}", "content": d, "score": round(rng.random(), 4)} for k, d in enumerate(docs)]))])
+        span(2, ids[0], f"chat {model}", 300 + rng.random() * 2000, [
+            _kv("gen_ai.operation.name", "chat"), _kv("gen_ai.provider.name", "openai"), _kv("gen_ai.request.model", model),
+            _kv("gen_ai.response.model", model), _kv("gen_ai.usage.input_tokens", pt), _kv("gen_ai.usage.output_tokens", ct // 4),
+            _kv("gen_ai.input.messages", json.dumps([{"role": "system", "parts": [{"type": "text", "content": "You are a helpful support agent."}]},
+                                                     {"role": "user", "parts": [{"type": "text", "content": q}]}])),
+            _kv("gen_ai.output.messages", json.dumps([{"role": "assistant", "parts": [{"type": "tool_call", "id": f"call_{t}", "name": "lookup_account",
+                                                                                       "arguments": {"user": f"user-{t % 313}"}}], "finish_reason": "tool_call"}]))],
+             status_err=error)
+        span(3, ids[0], "execute_tool lookup_account", 5 + rng.random() * 50, [
+            _kv("gen_ai.operation.name", "execute_tool"), _kv("gen_ai.tool.name", "lookup_account"), _kv("gen_ai.tool.call.id", f"call_{t}"),
+            _kv("gen_ai.tool.call.arguments", json.dumps({"user": f"user-{t % 313}"})), _kv("gen_ai.tool.call.result", json.dumps({"plan": "annual"}))])
+        span(4, ids[0], f"chat {model}", 300 + rng.random() * 2000, [
+            _kv("gen_ai.operation.name", "chat"), _kv("gen_ai.provider.name", "openai"), _kv("gen_ai.request.model", model),
+            _kv("gen_ai.usage.input_tokens", pt), _kv("gen_ai.usage.output_tokens", ct),
+            _kv("gen_ai.input.messages", json.dumps([{"role": "user", "parts": [{"type": "text", "content": q}]}])),
+            _kv("gen_ai.output.messages", json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": "stop"}]))])
+    return spans
+
+
+def generate(path: Path, n_spans: int, seed: int = 0) -> None:
+    """Write ``n_spans`` spans of OTLP/JSON as JSONL (one export per line)."""
+    rng = random.Random(seed)
+    t0 = 1_735_689_600_000_000_000
+    buf: list[dict] = []
+    t = 0
+    written = 0
+    with open(path, "w") as f:
+        while written < n_spans:
+            spans = _trace_spans(rng, t, t0)[: n_spans - written]
+            t += 1
+            buf.extend(spans)
+            written += len(spans)
+            if len(buf) >= SPANS_PER_LINE or written >= n_spans:
+                doc = {"resourceSpans": [{"resource": {"attributes": [_kv("service.name", "support-bot")]},
+                                          "scopeSpans": [{"scope": {"name": "bench"}, "spans": buf}]}]}
+                f.write(json.dumps(doc, separators=(",", ":")) + "\n")
+                buf = []
+
+
+_CHILD = r'''
+import gc, json, os, resource, sys, time
+mode, path, store_dir = sys.argv[1], sys.argv[2], sys.argv[3]
+def rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+import orjson, pandas as pd, pyarrow
+import llmops_nb as lo
+from llmops_nb.loaders import read_traces
+from llmops_nb.store import Store
+import llmops_nb.loaders._builtin, duckdb
+gc.collect()
+base = rss_mb()
+t = time.perf_counter()
+out = {}
+if mode == "floor":
+    n = 0
+    with open(path, "rb") as f:
+        for line in f:
+            doc = orjson.loads(line)
+            n += sum(len(ss["spans"]) for rs in doc["resourceSpans"] for ss in rs["scopeSpans"])
+    out["n"] = n
+elif mode == "naive":
+    frames = []
+    with open(path) as f:
+        for line in f:
+            doc = json.loads(line)
+            frames.append(pd.json_normalize(doc["resourceSpans"], record_path=["scopeSpans", "spans"]))
+    df = pd.concat(frames, ignore_index=True)
+    out["n"] = len(df)
+elif mode == "read":
+    df = read_traces(path)
+    out["n"] = len(df)
+    out["frame_mb"] = df.memory_usage(deep=True).sum() / 2**20
+elif mode == "store":
+    df = read_traces(path)
+    Store(store_dir).add_spans(df)
+    out["n"] = len(df)
+elif mode == "query":
+    s = Store(store_dir)
+    s.sql("SELECT 1")
+    t = time.perf_counter()
+    q = s.sql("SELECT model, avg(CASE WHEN status = 'error' THEN 1.0 ELSE 0.0 END) AS error_rate, "
+              "quantile_cont(latency_ms, 0.95) AS p95_latency_ms, count(*) AS n "
+              "FROM spans WHERE kind = 'llm' GROUP BY model ORDER BY model")
+    out["n"] = int(q["n"].sum())
+out["seconds"] = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+out["peak_mb"] = peak - base
+print(json.dumps(out))
+'''
+
+
+def _run(mode: str, path: Path, store_dir: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    p = subprocess.run([sys.executable, "-c", _CHILD, mode, str(path), str(store_dir)], capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        raise RuntimeError(f"{mode} failed:\n{p.stderr[-3000:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def import_time(repeat: int = 5) -> float:
+    """Best of ``repeat`` fresh-interpreter timings of ``import llmops_nb``."""
+    code = "import time; t = time.perf_counter(); import llmops_nb; print(time.perf_counter() - t)"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return min(float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env).stdout) for _ in range(repeat))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated span counts")
+    ap.add_argument("--dir", default=None, help="working folder (default: a temporary one)")
+    ap.add_argument("--skip-naive-above", type=int, default=1_000_000, help="skip the naive baseline above this size")
+    args = ap.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    work = Path(args.dir or tempfile.mkdtemp(prefix="bench_load_"))
+    work.mkdir(parents=True, exist_ok=True)
+    results = []
+    for n in sizes:
+        f = work / f"otlp_{n}.jsonl"
+        if not f.exists():
+            t = time.perf_counter()
+            generate(f, n)
+            print(f"generated {n:,} spans ({f.stat().st_size / 2**20:.0f} MB) in {time.perf_counter() - t:.1f}s", flush=True)
+        store_dir = work / f"store_{n}"
+        if store_dir.exists():
+            import shutil
+
+            shutil.rmtree(store_dir)
+        row = {"n": n, "mb": f.stat().st_size / 2**20}
+        for mode in ("floor", "naive", "read", "store", "query"):
+            if mode == "naive" and n > args.skip_naive_above:
+                continue
+            r = _run(mode, f, store_dir)
+            row[mode] = r
+            print(f"  {n:>9,} {mode:<6} {r['seconds']:8.2f}s  peak +{r['peak_mb']:8.0f} MB", flush=True)
+        results.append(row)
+    imp = import_time()
+
+    print()
+    print(f"{'spans':>10} {'file MB':>8} {'floor s':>8} {'naive s':>8} {'read s':>8} {'store s':>8} "
+          f"{'spans/s e2e':>12} {'x floor':>8} {'peak MB':>8} {'frame MB':>9} {'peak/frame':>10} {'query s':>8}")
+    ok_all = {}
+    for r in results:
+        e2e = r["n"] / r["store"]["seconds"]
+        xf = r["read"]["seconds"] / r["floor"]["seconds"]
+        ratio = r["read"]["peak_mb"] / max(r["read"]["frame_mb"], 1e-9)
+        naive = f"{r['naive']['seconds']:8.2f}" if "naive" in r else f"{'-':>8}"
+        print(f"{r['n']:>10,} {r['mb']:>8.0f} {r['floor']['seconds']:>8.2f} {naive} {r['read']['seconds']:>8.2f} "
+              f"{r['store']['seconds']:>8.2f} {e2e:>12,.0f} {xf:>8.1f} {r['read']['peak_mb']:>8.0f} {r['read']['frame_mb']:>9.0f} "
+              f"{ratio:>10.1f} {r['query']['seconds']:>8.3f}")
+        ok_all[r["n"]] = (e2e, xf, ratio, r["query"]["seconds"])
+    biggest = max(ok_all)
+    e2e, xf, ratio, q = ok_all[biggest]
+    print()
+    print(f"targets (at {biggest:,} spans):")
+    checks = [
+        (">= 100,000 spans/s end to end (file -> store)", f"{e2e:,.0f} spans/s", e2e >= 100_000),
+        ("file -> DataFrame within 3x of the parse floor", f"{xf:.1f}x", xf <= 3),
+        ("peak memory <= 2x the final DataFrame", f"{ratio:.1f}x", ratio <= 2),
+        ("error rate + p95 latency by model < 1 s" + ("" if biggest >= 1_000_000 else " (measured below 1M spans)"),
+         f"{q:.3f} s", q < 1),
+        ("import llmops_nb < 0.3 s", f"{imp:.3f} s", imp < 0.3),
+    ]
+    for label, value, ok in checks:
+        print(f"  [{'met' if ok else 'MISSED'}] {label}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
