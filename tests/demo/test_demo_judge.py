@@ -44,7 +44,7 @@ def _within(k: int, n: int, p: float) -> bool:
 def test_measured_error_rates_match_configuration(data, judge):
     roots = data.spans[data.spans["parent_span_id"].isna()].set_index("trace_id")
     truth = data.truth.set_index("trace_id")
-    ids = list(truth.index[truth["failed"]][:300]) + list(truth.index[~truth["failed"]][:450])
+    ids = list(truth.index[truth["failed"]][:200]) + list(truth.index[~truth["failed"]][:300])
     fp = tn = fn = tp = 0
     for tid in ids:
         r = litellm.completion(model="llmops-sim/judge", messages=_prompt(roots.loc[tid], "overall quality"))
@@ -58,7 +58,7 @@ def test_measured_error_rates_match_configuration(data, judge):
         else:
             fp += says_fail
             tn += not says_fail
-    assert tp + fn == 300 and fp + tn == 450
+    assert tp + fn == 200 and fp + tn == 300
     assert _within(fp, fp + tn, FPR), (fp, fp + tn)
     assert _within(fn, fn + tp, FNR), (fn, fn + tp)
     # usage is counted on the real prompt and priced
@@ -140,3 +140,23 @@ def test_registration_is_explicit_and_replaceable(data):
     for tid in truth.index[:50]:
         assert (j.answer(_prompt(roots.loc[tid], "quality"))["answer"] == "fail") == truth.loc[tid, "failed"]
     unregister_sim_judge()
+
+
+def test_judge_pipeline_runs_offline_through_evals():
+    ev = pytest.importorskip("llmops_nb.evals")
+    import llmops_nb as lo
+
+    small = generate(120, seed=9)
+    register_sim_judge(small, fpr=0.0, fnr=0.0)
+    try:
+        traces = lo.to_traces(small.spans)
+        res = ev.evaluate(traces, [ev.Groundedness(model="llmops-sim/judge")], spans=small.spans,
+                          cache=False, progress=False)
+    finally:
+        unregister_sim_judge()
+    assert len(res) == 120 and res["error"].isna().all()
+    assert res["simulated"].all() and (res["judge_model"] == "llmops-sim/judge").all()
+    assert (res["cost_usd"] > 0).all() and (res["prompt_tokens"] > 0).all()
+    truth = small.truth.set_index("trace_id")["hallucinated_policy"]
+    got = res.set_index("trace_id")["passed"].astype(bool)
+    assert ((~got) == truth.reindex(got.index)).all()
