@@ -474,9 +474,17 @@ class Store:
             _atomic_write_bytes(p, orjson.dumps(state, default=str))
 
 
-def _duck_type(t: pa.DataType) -> str:
-    import duckdb
+_DUCK_TYPES: dict[str, str] = {}
 
-    con = duckdb.connect()
-    con.register("x", pa.table({"c": pa.nulls(0, t)}))
-    return str(con.sql("SELECT c FROM x").types[0])
+
+def _duck_type(t: pa.DataType) -> str:
+    """The DuckDB type name of an Arrow type (computed once per type)."""
+    key = str(t)
+    if key not in _DUCK_TYPES:
+        import duckdb
+
+        con = duckdb.connect()
+        con.register("x", pa.table({"c": pa.nulls(0, t)}))
+        _DUCK_TYPES[key] = str(con.sql("SELECT c FROM x").types[0])
+        con.close()
+    return _DUCK_TYPES[key]
