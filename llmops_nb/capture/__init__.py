@@ -17,6 +17,8 @@ Example:
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 __all__ = ["capture", "Capture", "span", "Span", "SpanHandle", "attributes", "Collector", "StoreSpanExporter"]
@@ -28,13 +30,13 @@ _NAMES = {
     "SpanHandle": "llmops_nb.capture._span",
     "attributes": "llmops_nb.capture._context",
     "Collector": "llmops_nb.capture._collector",
-    "StoreSpanExporter": "llmops_nb.capture._otel",
+    "StoreSpanExporter": "llmops_nb.capture._exporter",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name == "capture":  # ``llmops_nb.capture`` is always this (callable) module
-        return __import__("sys").modules[__name__]
+        return sys.modules[__name__]
     if name in _NAMES:
         import importlib
 
@@ -52,11 +54,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from llmops_nb.capture._capture import Capture, capture
     from llmops_nb.capture._collector import Collector
     from llmops_nb.capture._context import attributes
-    from llmops_nb.capture._otel import StoreSpanExporter
+    from llmops_nb.capture._exporter import StoreSpanExporter
     from llmops_nb.capture._span import Span, SpanHandle, span
 
 
-class _CallableModule(__import__("types").ModuleType):
+class _CallableModule(types.ModuleType):
     """``llmops_nb.capture`` is both this package and the capture function: importing the
     package binds it as ``llmops_nb.capture``, so calling the module starts a capture."""
 
@@ -79,4 +81,4 @@ class _CallableModule(__import__("types").ModuleType):
                         exporter=exporter, set_global=set_global, service_name=service_name)
 
 
-__import__("sys").modules[__name__].__class__ = _CallableModule
+sys.modules[__name__].__class__ = _CallableModule

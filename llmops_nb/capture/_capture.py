@@ -21,7 +21,7 @@ import time
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmops_nb.capture._context import (
     _CAPTURE,
@@ -32,12 +32,14 @@ from llmops_nb.capture._context import (
     current_capture,
 )
 from llmops_nb.capture._otel import (
-    StoreSpanExporter,
     as_dict,
     invocation_parameters,
     json_value,
     message_attributes,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from llmops_nb.capture._exporter import StoreSpanExporter
 
 __all__ = ["Capture", "capture"]
 
@@ -133,6 +135,7 @@ class Capture:
         from opentelemetry.sdk.trace import SpanLimits, TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+        from llmops_nb.capture._exporter import StoreSpanExporter
         from llmops_nb.store import Store
 
         if self.store is None or isinstance(self.store, (str, Path)):

@@ -1,4 +1,4 @@
-"""OpenTelemetry glue: the exporter that writes finished spans into the store, the conversion of
+"""OpenTelemetry glue: the conversion of
 an SDK ``ReadableSpan`` into the flat record :func:`llmops_nb.loaders.otlp.map_span` takes, and
 helpers that write OpenInference attributes (messages, documents, JSON values).
 
@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
-import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 
-__all__ = ["StoreSpanExporter", "readable_to_record", "spans_to_rows"]
-
-log = logging.getLogger("llmops_nb.capture")
+__all__ = ["readable_to_record", "spans_to_rows", "rows_to_arrow", "finish_row"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MAX_TEXT = 1_000_000  # characters kept of one attribute value
@@ -106,60 +102,6 @@ def spans_to_rows(spans: Iterable[Any], source_format: str = "capture") -> list[
     from llmops_nb.loaders.otlp import map_span
 
     return [finish_row(map_span(readable_to_record(s), source_format)) for s in spans]
-
-
-class StoreSpanExporter:
-    """An OpenTelemetry ``SpanExporter`` that writes finished spans into a :class:`Store`.
-
-    Each ``export`` call writes one store segment, so put it behind a ``BatchSpanProcessor``.
-    ``on_export(rows)`` is called with the rows written (used by :class:`Capture` to remember
-    its trace ids).
-
-    Example:
-        >>> import tempfile
-        >>> from opentelemetry.sdk.trace import TracerProvider
-        >>> from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-        >>> from llmops_nb import Store
-        >>> store = Store(tempfile.mkdtemp())
-        >>> provider = TracerProvider()
-        >>> provider.add_span_processor(SimpleSpanProcessor(StoreSpanExporter(store)))
-        >>> with provider.get_tracer("app").start_as_current_span("step"):
-        ...     pass
-        >>> len(store.spans())
-        1
-    """
-
-    def __init__(self, store: Any, source_format: str = "capture", on_export: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
-        self.store = store
-        self.source_format = source_format
-        self.on_export = on_export
-        self.exported = 0
-        self.failed = 0
-        self._lock = threading.Lock()
-
-    def export(self, spans: Sequence[Any]) -> Any:
-        from opentelemetry.sdk.trace.export import SpanExportResult
-
-        if not spans:
-            return SpanExportResult.SUCCESS
-        try:
-            rows = spans_to_rows(spans, self.source_format)
-            with self._lock:
-                self.store.add("spans", rows_to_arrow(rows))
-                self.exported += len(rows)
-            if self.on_export is not None:
-                self.on_export(rows)
-            return SpanExportResult.SUCCESS
-        except Exception as e:  # an exporter must not raise into the SDK
-            self.failed += len(spans)
-            log.warning("llmops_nb: could not write %d spans to %s: %s", len(spans), self.store, e)
-            return SpanExportResult.FAILURE
-
-    def shutdown(self) -> None:
-        return None
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
 
 
 # ------------------------------------------------------------------ attribute helpers

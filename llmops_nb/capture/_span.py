@@ -200,7 +200,7 @@ class Span:
     # ------------------------------------------------------------------ decorator
     def __call__(self, func: F) -> F:
         qual = getattr(func, "__qualname__", "") or ""
-        name = self.name or (qual if qual and "<locals>" not in qual else getattr(func, "__name__", "step"))
+        name: str = self.name or (qual if qual and "<locals>" not in qual else str(getattr(func, "__name__", "step")))
 
         if inspect.isasyncgenfunction(func):
             return self._wrap_async_gen(func, name)  # type: ignore[return-value]
