@@ -68,16 +68,16 @@ class DedupeResult:
     def __repr__(self) -> str:
         return (
             f"DedupeResult(kept {len(self.kept):,} rows, dropped {len(self.dropped):,} near-duplicates "
-            f"of {self.text!r} at cosine similarity >= {self.threshold})"
+            f"of {self.text!r}, threshold: cosine similarity >= {self.threshold})"
         )
 
     def _repr_html_(self) -> str:
         head = self.dropped.head(20)[["similarity", "dropped_text", "kept_text"]] if len(self.dropped) else None
-        table = head.to_html(index=False, max_colwidth=80) if head is not None else "<p>no near-duplicates</p>"
+        table = head.to_html(index=False) if head is not None else "<p>no near-duplicates</p>"
         return (
             f"<div><b>dedupe</b>: kept {len(self.kept):,} rows, dropped {len(self.dropped):,} "
             f"near-duplicates of <code>{html.escape(self.text)}</code> at threshold "
-            f"<b>{self.threshold}</b> (TF-IDF cosine of byte n-grams){table}</div>"
+            f"<b>{self.threshold}</b> (cosine similarity of character n-grams){table}</div>"
         )
 
 
@@ -216,13 +216,15 @@ def dedupe(
     threshold: float = 0.9,
     *,
     ngram: int = 4,
+    idf: bool = False,
     key: str | None = "example_id",
 ) -> DedupeResult:
     """Drop near-duplicate rows; keep the first row of each group (order the frame first).
 
-    Similarity is the cosine of TF-IDF vectors of ``ngram``-byte n-grams of the UTF-8 text
-    (lower-cased, whitespace collapsed; 4 bytes are 4 Latin characters); exact duplicates have
-    similarity 1.0. Candidate pairs come from MinHash LSH blocking (128 one-permutation hashes in
+    Similarity is the cosine of the count vectors of ``ngram``-byte n-grams of the UTF-8 text
+    (lower-cased, whitespace collapsed; 4 bytes are 4 Latin characters), so 0.95 means about 95%
+    of the n-gram mass is shared; ``idf=True`` weights n-grams by rarity (TF-IDF) instead, which
+    makes rare differences count more. Exact duplicates have similarity 1.0. Candidate pairs come from MinHash LSH blocking (128 one-permutation hashes in
     16 bands of 8: a pair with n-gram Jaccard 0.8 is a candidate with probability 0.95, and the
     near-duplicates of a 0.9 cosine threshold are higher than that), so 100k rows take seconds,
     not the hours of all pairs; every candidate is then verified exactly against ``threshold``.
@@ -270,9 +272,10 @@ def dedupe(
     if len(rep) > 1:
         texts = [norm[i] for i in rep]
         X = _ngram_matrix(texts, ngram)
-        df_counts = np.bincount(X.indices, minlength=X.shape[1])
-        idf = np.log((1 + X.shape[0]) / (1 + df_counts[X.indices])) + 1.0
-        X.data = (X.data * idf).astype(np.float32)
+        if idf:
+            df_counts = np.bincount(X.indices, minlength=X.shape[1])
+            w = np.log((1 + X.shape[0]) / (1 + df_counts[X.indices])) + 1.0
+            X.data = (X.data * w).astype(np.float32)
         X = normalize(X, norm="l2", copy=False)
         valid = np.diff(X.indptr) > 0
         sig = _signatures(X)
