@@ -947,7 +947,7 @@ def diff(name: str, a: int | str, b: int | str | None = None, *, storage: Any = 
     try:
         con.register("A", ta.select(["example_id"] + cols_a))
         con.register("B", tb.select(["example_id"] + cols_b))
-        res = con.execute(
+        res = con.sql(
             f"""SELECT A.example_id AS ida, B.example_id AS idb, {flags}
                 FROM A FULL OUTER JOIN B ON A.example_id = B.example_id"""
         ).to_arrow_table()
