@@ -33,7 +33,12 @@ def phoenix_send(url: str, project: str, n_traces: int, per_trace: int) -> None:
         max_export_batch_size=2000, schedule_delay_millis=200,
     ))
     tracer = provider.get_tracer("llmops-nb-peer")
+    base = _phoenix_last_rowid(url, project)
+    chunk = max(1, 4000 // per_trace)  # Phoenix answers 503 when its ingestion queue is full
     for i in range(n_traces):
+        if i and i % chunk == 0:  # let Phoenix ingest each chunk before sending more
+            provider.force_flush(timeout_millis=600_000)
+            phoenix_wait(url, project, base + i * per_trace)
         with tracer.start_as_current_span(f"agent-{i % 7}") as root:
             root.set_attribute("openinference.span.kind", "CHAIN")
             root.set_attribute("input.value", f"question {i}")
@@ -72,25 +77,27 @@ def phoenix_send(url: str, project: str, n_traces: int, per_trace: int) -> None:
     provider.shutdown()
 
 
-def phoenix_wait(url: str, project: str, n: int, timeout_s: float = 900) -> None:
-    """Wait until Phoenix has ingested n spans of the project."""
+def _phoenix_last_rowid(url: str, project: str) -> int:
+    import base64
     import urllib.request
 
+    try:
+        with urllib.request.urlopen(f"{url}/v1/projects/{project}/spans?limit=1&sort=id&order=desc") as r:
+            body = json.loads(r.read())
+    except Exception:  # noqa: BLE001 - no such project yet
+        return 0
+    if not body["data"]:
+        return 0
+    return int(base64.b64decode(body["data"][0]["id"]).decode().split(":")[1])
+
+
+def phoenix_wait(url: str, project: str, n: int, timeout_s: float = 900) -> None:
+    """Wait until the project's newest span row id reaches n (one project per server)."""
     t0 = time.time()
     while time.time() - t0 < timeout_s:
-        try:
-            with urllib.request.urlopen(f"{url}/v1/projects/{project}/spans?limit=1&sort=id&order=desc") as r:
-                body = json.loads(r.read())
-            if body["data"]:
-                rid = body["data"][0]["id"]
-                import base64
-
-                last = int(base64.b64decode(rid).decode().split(":")[1])
-                if last >= n:  # rowids start at 1 in a fresh server
-                    return
-        except Exception:  # noqa: BLE001 - the server may still be starting
-            pass
-        time.sleep(0.5)
+        if _phoenix_last_rowid(url, project) >= n:
+            return
+        time.sleep(0.3)
     raise TimeoutError(f"Phoenix did not ingest {n} spans in {timeout_s}s")
 
 
@@ -150,8 +157,9 @@ def mlflow_export(url: str, experiment: str, out: str) -> None:
 if __name__ == "__main__":
     cmd, *a = sys.argv[1:]
     if cmd == "phoenix-send":
+        base = _phoenix_last_rowid(a[0], a[1])
         phoenix_send(a[0], a[1], int(a[2]), int(a[3]))
-        phoenix_wait(a[0], a[1], int(a[2]) * int(a[3]))
+        phoenix_wait(a[0], a[1], base + int(a[2]) * int(a[3]))
     elif cmd == "phoenix-export":
         phoenix_export(a[0], a[1], a[2])
     elif cmd == "mlflow-send":

@@ -45,6 +45,8 @@ class Page:
     watermark: datetime | None = None
     items: int = 0
     total: int | None = None
+    weight: int = 1
+    """Spans per record (about): 1 for span records, more for whole-trace records."""
 
 
 _SOURCES: dict[str, type[Source]] = {}

@@ -137,6 +137,7 @@ class DatadogSource(Source):
             times = [parse_time(s.get("start_ns")) for s in spans]
             times = [t for t in times if t is not None]
             yield Page(records=[{"event_type": "span", "spans": spans}] if spans else [], results=results,
+                       weight=max(1, len(spans)),
                        labels=labels, watermark=max(times) if times else None, items=len(resp["data"]))
             cursor = ((resp.get("meta") or {}).get("page") or {}).get("after")
             if not cursor:

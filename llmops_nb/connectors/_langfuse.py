@@ -175,7 +175,8 @@ class LangfuseSource(Source):
             floor = min(cands)
             merged = {**known, **new_known}
             state["seen_updated"] = {k: v for k, v in merged.items() if floor is None or (parse_time(v[1]) or floor) >= floor}
-            yield Page(records=records, results=results, labels=labels,
+            n_obs = sum(len(r["observations"]) for r in records)
+            yield Page(records=records, results=results, labels=labels, weight=max(1, n_obs // max(1, len(records))),
                        watermark=max(times) if times else None, items=len(listing["data"]),
                        total=int(total_items) if total_items is not None else None)
 

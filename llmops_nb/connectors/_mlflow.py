@@ -157,7 +157,9 @@ class MLflowSource(Source):
                     if st is not None and (cur is None or st < cur):
                         state["pending_since"] = iso(st)
             times = [t for t in (parse_time(i.get("request_time")) for i in infos) if t is not None]
+            n_spans = sum(len((r["data"] or {}).get("spans") or []) for r in records)
             yield Page(records=records, results=results, labels=labels, watermark=max(times) if times else None,
+                       weight=max(1, n_spans // max(1, len(records))),
                        items=len(resp.get("traces") or []))
             nt = resp.get("next_page_token")
             if not nt:

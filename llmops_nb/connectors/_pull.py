@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import html
 import logging
 import threading
@@ -129,6 +130,7 @@ def pull(
     retry: Retry | None = None,
     full: bool = False,
     progress: bool = True,
+    flush_rows: int = 10_000,
 ) -> PullReport:
     """Pull traces (and the scores and annotations the backend holds) from a running backend
     into the store, incrementally; returns a :class:`PullReport`.
@@ -139,8 +141,8 @@ def pull(
 
     Incremental: a watermark per (source, project, filters) is kept in the store; without
     ``since`` the pull starts at the watermark and fetches only what is new or updated.
-    ``full=True`` ignores the watermark. Every page is stored before the watermark moves past
-    it, so an interrupted pull resumes where it stopped; re-pulling is idempotent (updated
+    ``full=True`` ignores the watermark. Pages are stored in batches of about ``flush_rows``
+    spans and the watermark moves past a page only once it is stored, so an interrupted pull resumes where it stopped; re-pulling is idempotent (updated
     spans replace the stored rows). ``until`` defaults to now (a consistent snapshot).
 
     Credentials come from ``credentials=`` or the backend's usual environment variables; they
@@ -172,10 +174,12 @@ def pull(
     until_t = _as_time(until, "until") or datetime.now(timezone.utc)
     if since_t is not None and since_t >= until_t:
         raise ValueError(f"since={iso(since_t)} is not before until={iso(until_t)}; pass a since earlier than until")
-    return _run(_pull(src, st, since_t, until_t, full, progress))
+    return _run(_pull(src, st, since_t, until_t, full, progress, flush_rows))
 
 
-async def _pull(src: Source, store: Any, since: datetime | None, until: datetime, full: bool, progress: bool) -> PullReport:
+async def _pull(
+    src: Source, store: Any, since: datetime | None, until: datetime, full: bool, progress: bool, flush_rows: int
+) -> PullReport:
     from llmops_nb.loaders import read_traces
 
     key = src.state_key()
@@ -196,24 +200,45 @@ async def _pull(src: Source, store: Any, since: datetime | None, until: datetime
     seen_traces: set[str] = set()
     src.resume = since is None and not full  # type: ignore[attr-defined]
     client = src.client()
+    buffer: list[Page] = []
+    snap: dict[str, Any] = {}
+
+    async def flush() -> None:
+        """Store the buffered (whole) pages, then move the watermark past them."""
+        if not buffer:
+            return
+        pages = list(buffer)
+        buffer.clear()
+        await asyncio.get_running_loop().run_in_executor(
+            None, _store_pages, pages, src, store, report, seen_traces, read_traces
+        )
+        # the pages are durable: only now may the watermark move past them
+        for pg in pages:
+            if pg.watermark is not None:
+                wm = src_final_watermark(src, min(pg.watermark, until - src.lag), snap)
+                if report.watermark_after is None or wm > parse_time(report.watermark_after):  # type: ignore[operator]
+                    report.watermark_after = iso(wm)
+        snap.update(watermark=report.watermark_after, url=report.url, last_pull=iso(datetime.now(timezone.utc)))
+        store.set_state(key, snap)
+
     try:
-        async with client:
-            async for page in src.pages(client, start, until, state):
-                await asyncio.get_running_loop().run_in_executor(
-                    None, _store_page, page, src, store, report, seen_traces, read_traces
-                )
-                # the page is durable: only now may the watermark move past it
-                if page.watermark is not None:
-                    wm = src_final_watermark(src, min(page.watermark, until - src.lag), state)
-                    if report.watermark_after is None or wm > parse_time(report.watermark_after):  # type: ignore[operator]
-                        report.watermark_after = iso(wm)
-                state.update(watermark=report.watermark_after, url=report.url, last_pull=iso(datetime.now(timezone.utc)))
-                store.set_state(key, state)
-                if bar is not None:
-                    if page.total is not None and bar.total != page.total:
-                        bar.total = page.total
-                    bar.update(page.items)
-                    bar.set_postfix(spans=report.spans_fetched, refresh=False)
+        try:
+            async with client:
+                async for page in src.pages(client, start, until, state):
+                    buffer.append(page)
+                    snap.clear()
+                    snap.update(copy.deepcopy(state))  # the source's state as of this page
+                    if sum(len(p.records) * p.weight for p in buffer) >= flush_rows:
+                        await flush()
+                    if bar is not None:
+                        if page.total is not None and bar.total != page.total:
+                            bar.total = page.total
+                        bar.update(page.items)
+                        bar.set_postfix(spans=report.spans_fetched, refresh=False)
+        except (PullError, KeyboardInterrupt, asyncio.CancelledError):
+            await flush()  # the pages fetched whole before the failure are kept
+            raise
+        await flush()
         # the whole window [start, until) was read: the next pull starts at the newest item seen
         # (inclusive, so equal timestamps are not lost), held back by the backend's ingestion lag
         # and by traces still in progress
@@ -259,13 +284,22 @@ def _count(report: PullReport, client: Any) -> None:
     report.rate_limited = client.stats.rate_limited
 
 
-def _store_page(page: Page, src: Source, store: Any, report: PullReport, seen: set[str], read_traces: Any) -> None:
-    """Map a page's records with the source's loader and write spans, results and labels."""
+def _store_pages(pages: list[Page], src: Source, store: Any, report: PullReport, seen: set[str], read_traces: Any) -> None:
+    """Map whole pages' records with the source's loader and write spans, results and labels
+    (one write per batch of pages: fewer, larger segments)."""
+    page = Page(
+        records=[r for p in pages for r in p.records],
+        results=[r for p in pages for r in p.results],
+        labels=[r for p in pages for r in p.labels],
+        items=sum(p.items for p in pages),
+    )
     if page.records:
         try:
             spans = read_traces(page.records, format=src.format)
         except Exception as e:  # a record the loader rejects stops the pull with its reason
-            raise PullError(f"the {src.format} loader rejected a record of page {report.pages + 1}: {e}") from e
+            raise PullError(
+                f"the {src.format} loader rejected a record of pages {report.pages + 1}-{report.pages + len(pages)}: {e}"
+            ) from e
         if isinstance(spans, tuple):
             spans = spans[0]
         spans = spans.drop_duplicates(subset=["trace_id", "span_id"], keep="last")
@@ -282,5 +316,5 @@ def _store_page(page: Page, src: Source, store: Any, report: PullReport, seen: s
 
         df = conform(pd.DataFrame(page.labels), LABELS).drop_duplicates("label_id", keep="last")
         report.labels_stored += store.add("labels", df, on_conflict="ignore")
-    report.pages += 1
+    report.pages += len(pages)
     report.items += page.items
