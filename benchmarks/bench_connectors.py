@@ -43,6 +43,19 @@ def _count(url: str, project: str) -> int:
         return 0
 
 
+def _up(url: str, proc: subprocess.Popen, timeout: float = 900) -> None:
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"phoenix serve exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(f"{url}/healthz", timeout=2)
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"Phoenix did not start in {timeout}s")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--spans", type=int, default=100_000)
@@ -64,12 +77,7 @@ def main() -> int:
                             stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(360):
-            try:
-                urllib.request.urlopen(f"{url}/healthz", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
+        _up(url, proc)
         have = _count(url, "bench")
         if have < n:
             if have:
@@ -78,7 +86,7 @@ def main() -> int:
                 shutil.rmtree(work)
                 proc = subprocess.Popen([str(PY.parent / "phoenix"), "serve"], env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                time.sleep(20)
+                _up(url, proc)
             t0 = time.perf_counter()
             subprocess.run([str(PY), str(PEERS), "phoenix-send", url, "bench", str(n_traces), str(args.per_trace)],
                            env=env, check=True)

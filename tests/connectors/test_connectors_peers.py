@@ -44,7 +44,7 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+def _wait(url: str, proc: subprocess.Popen, timeout: float = 400) -> None:
     t0 = time.time()
     while time.time() - t0 < timeout:
         if proc.poll() is not None:
