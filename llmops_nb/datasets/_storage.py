@@ -124,6 +124,8 @@ def resolve_storage(storage: Any = None) -> DatasetStorage:
         '/tmp/x'
     """
     if isinstance(storage, DatasetStorage):
+        if storage.root.startswith(("s3://", "s3a://")):
+            return DatasetStorage(storage.root, _safe_s3(storage.options))
         return storage
     if storage is None:
         from llmops_nb.store._store import default_store_path
@@ -140,11 +142,21 @@ def resolve_storage(storage: Any = None) -> DatasetStorage:
             opts.pop("AWS_DEFAULT_REGION", None)
             if opts.get("AWS_ENDPOINT_URL", "").startswith("http://"):
                 opts.setdefault("AWS_ALLOW_HTTP", "true")
-            return DatasetStorage(root, opts)
+            return DatasetStorage(root, _safe_s3(opts))
         return DatasetStorage(root)
     raise TypeError(
         f"storage must be a folder, a URL (s3://bucket/prefix), a Store or a DatasetStorage; got {type(storage).__name__}"
     )
+
+
+def _safe_s3(opts: Mapping[str, str]) -> dict[str, str]:
+    """S3 options with atomic commits: conditional PUT (If-None-Match) of each commit file,
+    which AWS S3, MinIO, R2 and moto honour, unless a locking provider or unsafe renames are set."""
+    out = dict(opts)
+    keys = {k.lower() for k in out}
+    if not keys & {"aws_conditional_put", "conditional_put", "aws_s3_locking_provider", "aws_s3_allow_unsafe_rename"}:
+        out["aws_conditional_put"] = "etag"
+    return out
 
 
 def _check_name(name: str) -> str:
