@@ -42,8 +42,15 @@ from llmops_nb.evals._judge import (
     examples_from_labels,
     parse_judge_json,
 )
-from llmops_nb.evals._metrics import BLEU, CHRF, EmbeddingSimilarity, ReferenceMetric, Rouge, load_metric
-from llmops_nb.evals._metrics import ExactMatchMetric
+from llmops_nb.evals._metrics import (
+    BLEU,
+    CHRF,
+    EmbeddingSimilarity,
+    ExactMatchMetric,
+    ReferenceMetric,
+    Rouge,
+    load_metric,
+)
 from llmops_nb.evals._pii import Match, find_injection, find_pii, iban_ok, luhn_ok, redact
 from llmops_nb.evals._rules import (
     PII,

@@ -340,7 +340,7 @@ def _missing(v: Any) -> bool:
     if isinstance(v, float) and math.isnan(v):
         return True
     try:
-        return v is getattr(__import__("pandas"), "NA")
+        return v is __import__("pandas").NA
     except Exception:
         return False
 

@@ -25,7 +25,12 @@ def add_parser(sub: Any) -> None:
     e.set_defaults(func=_evaluate)
 
     g = sub.add_parser("gate", help="check quality rules on evaluation results; exit 1 when one fails")
-    g.add_argument("results", help="a results file (.parquet, .csv, .jsonl, .json) or a store folder")
+    g.add_argument("results", nargs="?", default=None,
+                   help="a results file (.parquet, .csv, .jsonl, .json) or a store folder")
+    g.add_argument("--baseline", default=None, help="experiment id or name: gate a candidate experiment against it")
+    g.add_argument("--candidate", default=None, help="experiment id or name (with --baseline)")
+    g.add_argument("--store", default=None, help="store folder holding the experiments (with --baseline)")
+    g.add_argument("--alpha", type=float, default=0.05, help="significance level of the paired tests (with --baseline)")
     g.add_argument("--rule", "-r", action="append", required=True, help='e.g. "groundedness>=0.9"; repeatable')
     g.add_argument("--run-id", default=None, help="only this run (default: every row; for a store, the latest run)")
     g.add_argument("--strict", action="store_true", help="the whole confidence interval must satisfy each rule")
@@ -87,6 +92,14 @@ def write_results(df: Any, path: str) -> None:
 
 def _gate(args: argparse.Namespace) -> int:
     from llmops_nb.evals._gate import gate
+
+    if args.baseline or args.candidate:  # experiment mode: the CLI glue hands over to experiments
+        from importlib import import_module
+
+        return int(import_module("llmops_nb.experiments._cli").gate_main(args))
+    if args.results is None:
+        print("llmops-nb gate: give a RESULTS file or store, or --baseline EXP --candidate EXP", file=sys.stderr)
+        return 2
 
     try:
         df = read_results(args.results, args.run_id)

@@ -4,9 +4,9 @@ and load offline; any other name is passed to ``evaluate.load`` (the hub, for us
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar

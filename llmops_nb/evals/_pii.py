@@ -11,8 +11,9 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["Match", "find_pii", "redact", "PII_KINDS", "find_injection", "INJECTION_RULES", "luhn_ok", "iban_ok"]
+__all__ = ["Match", "find_pii", "pii_gates", "redact", "PII_KINDS", "find_injection", "INJECTION_RULES", "luhn_ok", "iban_ok"]
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,16 @@ _DETECTORS: list[_Detector] = [
     ("phone", None, re.compile(r"(?<![\w+-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}(?![\w-])|(?<![\w+])\+\d{9,15}\b"), _phone_ok),
 ]
 
+# per detector: an RE2 pattern (run vectorised by Arrow) that every match of the detector contains
+_GATES: list[str] = [
+    "-----BEGIN", "sk-", "[sr]k_live_", "AKIA|ASIA", "(?i:aws_secret)", "gh[pousr]_|github_pat_", "xox", "AIza", "eyJ",
+    "[Bb]earer", "@", r"[A-Z]{2}\d{2}", r"\d(?:[ -]?\d){12}", r"\d{3}[- ]\d{2}[- ]\d{4}", r"[A-Z]{2} ?\d{2} ?\d{2}",
+    r"\d{8}[A-Z]", r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}", "[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:",
+    r"\d[\d ().-]{7,}\d|\+\d{9}",
+]
+assert len(_GATES) == len(_DETECTORS)
+_ANY_GATE = "|".join(f"(?:{g})" for g in _GATES)
+
 PII_KINDS: tuple[str, ...] = ("email", "phone", "credit_card", "iban", "ssn", "national_id", "ip_address", "api_key", "private_key")
 """The kinds :func:`find_pii` reports."""
 
@@ -163,7 +174,7 @@ _DIGIT = re.compile(r"\d")
 _VERSION_BEFORE = re.compile(r"(?i)\b(?:v|version|release|ver\.?)\s*$")
 
 
-def find_pii(text: str | None, kinds: Iterable[str] | None = None) -> list[Match]:
+def find_pii(text: str | None, kinds: Iterable[str] | None = None, *, _only: Iterable[int] | None = None) -> list[Match]:
     """Every PII or secret found in ``text``, left to right, overlaps resolved by priority
     (secrets, then email, IBAN, card, SSN, national ids, IP, phone).
 
@@ -183,8 +194,11 @@ def find_pii(text: str | None, kinds: Iterable[str] | None = None) -> list[Match
     has_digit = _DIGIT.search(text) is not None
     found: list[Match] = []
     taken: list[tuple[int, int]] = []
-    for kind, pre, rx, ok in _DETECTORS:
+    only = set(_only) if _only is not None else None
+    for d, (kind, pre, rx, ok) in enumerate(_DETECTORS):
         if want is not None and kind not in want:
+            continue
+        if only is not None and d not in only:
             continue
         if pre is None:
             if not has_digit:
@@ -207,6 +221,27 @@ def find_pii(text: str | None, kinds: Iterable[str] | None = None) -> list[Match
             taken.append((s, e))
     found.sort(key=lambda m: m.start)
     return found
+
+
+def pii_gates(texts: list[Any]) -> Any:
+    """A (detectors x texts) boolean matrix: which detectors can match which texts.
+
+    One Arrow RE2 pass with every gate finds the candidate texts; each gate then runs on the
+    candidates only."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array([t if isinstance(t, str) else None for t in texts], pa.string())
+    out = np.zeros((len(_GATES), len(texts)), dtype=bool)
+    anyhit = pc.fill_null(pc.match_substring_regex(arr, _ANY_GATE), False).to_numpy(zero_copy_only=False)
+    cand = np.flatnonzero(anyhit)
+    if len(cand) == 0:
+        return out
+    sub = arr.take(pa.array(cand))
+    for d, g in enumerate(_GATES):
+        out[d, cand] = pc.fill_null(pc.match_substring_regex(sub, g), False).to_numpy(zero_copy_only=False)
+    return out
 
 
 def redact(text: str | None, kinds: Iterable[str] | None = None, *, template: str = "[{kind}]") -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from llmops_nb.evals._base import EvaluationReason, Evaluator, row_get
-from llmops_nb.evals._pii import PII_KINDS, find_injection, find_pii
+from llmops_nb.evals._pii import PII_KINDS, find_injection, find_pii, pii_gates
 
 __all__ = [
     "Regex",
@@ -185,6 +185,9 @@ def _strip_fence(t: str) -> str:
     return s
 
 
+_JSON_START = frozenset('{["-0123456789tfn')
+
+
 @dataclass(repr=False)
 class IsJSON(_TextRule):
     """True when the field is valid JSON (a Markdown code fence around it is allowed with
@@ -203,6 +206,9 @@ class IsJSON(_TextRule):
     def check(self, text: str) -> bool:
         if self.allow_fence:
             text = _strip_fence(text)
+        head = text.lstrip()[:1]
+        if not head or head not in _JSON_START:  # cannot be JSON: skip building a parse error
+            return False
         try:
             v = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -529,22 +535,6 @@ class Cost(_Threshold):
     name: str | None = None
 
 
-# a superset of what any PII detector can match (RE2 syntax, run vectorised by Arrow)
-_PII_CANDIDATE = (
-    r"@|-----BEGIN|sk-|[sr]k_live_|AKIA|ASIA|(?i:aws_secret)|gh[pousr]_|github_pat_|xox|AIza|eyJ|[Bb]earer"
-    r"|\d[\d ().-]{7,}\d|\+\d{9}|[A-Z]{2} ?\d{2}|\d{8}[A-Z]|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"
-    r"|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:"
-)
-
-
-def _candidates(texts: list[Any], pattern: str) -> list[bool]:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    arr = pa.array([t if isinstance(t, str) else None for t in texts], pa.string())
-    return pc.fill_null(pc.match_substring_regex(arr, pattern), False).to_pylist()
-
-
 @dataclass(repr=False)
 class PII(_TextRule):
     """Detects PII and secrets (see :func:`llmops_nb.evals.find_pii`): emails, phones, cards
@@ -567,16 +557,21 @@ class PII(_TextRule):
             if bad:
                 raise ValueError(f"unknown PII kinds {sorted(bad)}; valid kinds: {list(PII_KINDS)}")
 
-    def check(self, text: str) -> Any:
-        found = find_pii(text, self.kinds)
+    def check(self, text: str, _only: Any = None) -> Any:
+        found = find_pii(text, self.kinds, _only=_only)
         if not found:
             return False
         return EvaluationReason(True, "; ".join(f"{m.kind}: {m.text[:40]}" for m in found[:5]))
 
     def evaluate_batch(self, frame: Any) -> list[Any]:
+        import numpy as np
+
         texts = _texts(frame, self.field)
-        cand = _candidates(texts, _PII_CANDIDATE)
-        return [None if t is None else (self.check(t) if c else False) for t, c in zip(texts, cand)]
+        gates = pii_gates(texts)
+        out: list[Any] = [None if t is None else False for t in texts]
+        for i in np.flatnonzero(gates.any(axis=0)).tolist():
+            out[i] = self.check(texts[i] if isinstance(texts[i], str) else str(texts[i]), np.flatnonzero(gates[:, i]).tolist())
+        return out
 
 
 @dataclass(repr=False)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import os
 import time
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llmops_nb.evals._base import Evaluator, load_evaluator, outputs_of
+from llmops_nb.evals._base import EvaluationReason, Evaluator, load_evaluator, outputs_of
 from llmops_nb.evals._runner import CallCache, Runner, _current, progress_bar, run_sync
 from llmops_nb.schema import RESULTS
 
@@ -35,31 +34,50 @@ def new_run_id() -> str:
     return f"run-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:6]}"
 
 
+def _obj(v: Any) -> np.ndarray:
+    if isinstance(v, np.ndarray) and v.dtype == object:
+        return v
+    a = np.empty(len(v), dtype=object)
+    a[:] = list(v) if not isinstance(v, list) else v
+    return a
+
+
 def _results_frame(cols: Mapping[str, Any], n: int) -> pd.DataFrame:
-    """A frame with the RESULTS columns and dtypes, built column-wise (no per-row conversion)."""
+    """A frame with the RESULTS columns and dtypes, built column-wise (no per-row conversion).
+
+    A column value is a sequence of ``n`` values or one scalar for every row."""
     out: dict[str, Any] = {}
     for c in RESULTS.columns:
         v = cols.get(c.name)
-        if v is None:
-            v = [None] * n
-        elif isinstance(v, (str, bool, int, float, dict, pd.Timestamp)) or (not isinstance(v, (list, np.ndarray, pd.Series))):
-            v = [v] * n
-        if c.kind in ("str", "json"):
-            out[c.name] = pd.Series(v, dtype=object) if not isinstance(v, pd.Series) else v.astype(object)
+        scalar = v is None or not isinstance(v, (list, tuple, np.ndarray, pd.Series))
+        if c.kind == "time":
+            if scalar and isinstance(v, pd.Timestamp):
+                ts = np.full(n, v.tz_convert("UTC").tz_localize(None).to_datetime64().astype("datetime64[us]"))
+                out[c.name] = pd.DatetimeIndex(ts).tz_localize("UTC").array
+            else:
+                out[c.name] = pd.to_datetime(pd.Series([None] * n if v is None else list(v)), utc=True).astype(
+                    "datetime64[us, UTC]").array
         elif c.kind == "float":
-            out[c.name] = pd.Series(v, dtype="float64") if not isinstance(v, pd.Series) else v.astype("float64")
+            if scalar:
+                out[c.name] = np.full(n, np.nan if v is None else float(v))
+            else:
+                out[c.name] = np.asarray([np.nan if x is None else x for x in v] if not isinstance(v, np.ndarray) else v,
+                                         dtype="float64")
         elif c.kind == "int":
-            out[c.name] = pd.Series(pd.array(v, dtype="Int64"))
+            out[c.name] = pd.array([v] * n if scalar else list(v), dtype="Int64")
         elif c.kind == "bool":
-            out[c.name] = pd.Series(pd.array(v, dtype="boolean"))
-        elif c.kind == "time":
-            out[c.name] = pd.Series(pd.to_datetime(v, utc=True)).astype("datetime64[us, UTC]")
-        else:
-            out[c.name] = pd.Series(v, dtype=object)
-    df = pd.DataFrame({k: s.reset_index(drop=True) for k, s in out.items()})
-    for c in ("value", "params"):
-        df[c] = df[c].astype(object)
-    return df
+            if isinstance(v, np.ndarray) and v.dtype == bool:
+                out[c.name] = pd.arrays.BooleanArray(v, np.zeros(n, dtype=bool))
+            else:
+                out[c.name] = pd.array([v] * n if scalar else list(v), dtype="boolean")
+        else:  # str and json: Python objects, None for missing
+            if scalar:
+                a = np.empty(n, dtype=object)
+                a[:] = [v] * n if isinstance(v, (dict, list)) else v
+                out[c.name] = a
+            else:
+                out[c.name] = _obj(v)
+    return pd.DataFrame(out, copy=False)
 
 
 def _items(frame: pd.DataFrame, level: str, spans: pd.DataFrame | None) -> tuple[pd.DataFrame, list[Any], list[Any], pd.DataFrame | None]:
@@ -367,64 +385,77 @@ def _error_row(ev: Evaluator, base: Mapping[str, Any], tid: Any, sid: Any, e: Ba
 
 def _emit_batch(sink: _Sink, ev: Evaluator, base: Mapping[str, Any], tids: list[Any], sids: list[Any],
                 outs: list[Any], per_row_ms: float) -> None:
-    """Turn ``evaluate_batch`` outputs into result rows; plain bools and floats go column-wise."""
+    """Turn ``evaluate_batch`` outputs into result rows. Plain bools and numbers (bare or in an
+    EvaluationReason) are built column-wise; anything else goes row by row."""
     name = ev.evaluation_name
-    fast_idx: list[int] = []
-    slow: list[dict[str, Any]] = []
-    now = _now()
-    kinds = set()
+    idx: list[int] = []
+    vals: list[Any] = []
+    expl: list[Any] = []
+    slow_idx: list[int] = []
+    n_bool = 0
+    er = EvaluationReason
     for i, o in enumerate(outs):
-        if o is None:
+        c = o.__class__
+        if c is bool or c is np.bool_:
+            idx.append(i)
+            vals.append(o)
+            expl.append(None)
+            n_bool += 1
+        elif o is None:
             continue
-        if isinstance(o, (bool, np.bool_)):
-            kinds.add("bool")
-            fast_idx.append(i)
-        elif isinstance(o, (int, float, np.integer, np.floating)):
-            kinds.add("num")
-            fast_idx.append(i)
+        elif c is float or c is int or c is np.float64 or c is np.int64:
+            idx.append(i)
+            vals.append(o)
+            expl.append(None)
+        elif c is er and o.value.__class__ in (bool, float, int):
+            idx.append(i)
+            vals.append(o.value)
+            expl.append(o.reason)
+            n_bool += o.value.__class__ is bool
         else:
-            for row in _rows(ev, base, tids[i], sids[i], o, per_row_ms):
-                row["created_at"] = now
-                row["_i"] = i
-                slow.append(row)
-    if fast_idx and len(kinds) == 1:
-        vals = [outs[i] for i in fast_idx]
-        n = len(vals)
-        arr = np.asarray(vals)
-        if "bool" in kinds:
-            b = arr.astype(bool)
+            slow_idx.append(i)
+    if idx and 0 < n_bool < len(idx):  # mixed bools and numbers: row by row
+        slow_idx = sorted(slow_idx + idx)
+        idx = []
+    now = _now()
+    frames: list[tuple[list[int], pd.DataFrame]] = []
+    if idx:
+        n = len(idx)
+        if n_bool:
+            b = np.asarray(vals, dtype=bool)
             passed = ~b if ev.detector else b
-            label = np.where(passed, "pass", "fail").astype(object)
-            cols: dict[str, Any] = {"value": [bool(x) for x in b], "score": b.astype("float64"), "label": label,
-                                    "passed": passed.tolist()}
+            cols: dict[str, Any] = {"value": b.astype(object), "score": b.astype("float64"),
+                                    "label": np.where(passed, "pass", "fail").astype(object), "passed": passed}
         else:
-            f = arr.astype("float64")
+            f = np.asarray(vals, dtype="float64")
             cols = {"value": f.tolist(), "score": f, "passed": [ev.passed_of(x) for x in f.tolist()]}
-        ft = [tids[i] for i in fast_idx]
-        fs = [sids[i] for i in fast_idx]
+        ft = [tids[i] for i in idx]
+        fs = [sids[i] for i in idx]
         prefix = f"{base['run_id']}:{base['params_hash']}:{name}:"
         cols.update(base)
         cols.update({"evaluator": name, "trace_id": ft, "span_id": fs, "latency_ms": per_row_ms, "created_at": now,
-                     "result_id": [f"{prefix}{t}:{s or ''}" for t, s in zip(ft, fs)]})
-        params = base["params"]
-        cols["params"] = [params] * n
-        fast = _results_frame(cols, n)
-        if slow:
-            slow.sort(key=lambda r: r["_i"])
-            sc = {c.name: [r.get(c.name) for r in slow] for c in RESULTS.columns}
-            both = pd.concat([fast, _results_frame(sc, len(slow))], ignore_index=True)
-            order = np.argsort(np.concatenate([np.asarray(fast_idx), np.asarray([r["_i"] for r in slow])]), kind="stable")
-            fast = both.iloc[order].reset_index(drop=True)
-        sink.add_frame(fast)
+                     "explanation": expl, "result_id": [f"{prefix}{t}:{s or ''}" for t, s in zip(ft, fs)]})
+        cols["params"] = [base["params"]] * n
+        frames.append((idx, _results_frame(cols, n)))
+    if slow_idx:
+        rows: list[dict[str, Any]] = []
+        order: list[int] = []
+        for i in slow_idx:
+            o = outs[i]
+            o = o.item() if hasattr(o, "item") and not isinstance(o, (str, bytes)) else o
+            for row in _rows(ev, base, tids[i], sids[i], o, per_row_ms):
+                rows.append(row)
+                order.append(i)
+        sc = {c.name: [r.get(c.name) for r in rows] for c in RESULTS.columns}
+        frames.append((order, _results_frame(sc, len(rows))))
+    if not frames:
         return
-    elif fast_idx:
-        for i in fast_idx:
-            for row in _rows(ev, base, tids[i], sids[i], outs[i].item() if hasattr(outs[i], "item") else outs[i], per_row_ms):
-                row["_i"] = i
-                slow.append(row)
-    if slow:
-        sink.add_rows(slow)
-        sink.seal()
+    if len(frames) == 1:
+        sink.add_frame(frames[0][1])
+        return
+    both = pd.concat([f for _, f in frames], ignore_index=True)
+    pos = np.argsort(np.concatenate([np.asarray(o) for o, _ in frames]), kind="stable")
+    sink.add_frame(both.iloc[pos].reset_index(drop=True))
 
 
 def wide(frame: pd.DataFrame, results: pd.DataFrame, *, values: str = "value", explanations: bool = False,

@@ -261,8 +261,9 @@ class Runner:
     - ``requests_per_minute`` / ``tokens_per_minute``: pace calls per model (an int for every
       model, or ``{model: limit}``).
     - ``max_retries``, ``backoff_base_s``, ``backoff_max_s``, ``timeout_s``: retries with
-      exponential backoff and full jitter on 429, 5xx, timeouts and dropped connections; a
-      ``Retry-After`` header sets the wait (and pauses the model's other calls too).
+      exponential backoff and full jitter on 5xx, timeouts and dropped connections. A 429 is
+      retried until ``rate_limit_max_wait_s`` of waiting (a provider's limit is not a failure);
+      its ``Retry-After`` header sets the wait and pauses the model's other calls too.
     - ``cache``: True (``$LLMOPS_NB_CACHE`` or ``~/.cache/llmops_nb``), a path, a
       :class:`CallCache`, or False.
     - ``budget_usd``: calls are refused (``BudgetExhausted``) once the spend plus the expected
@@ -290,6 +291,7 @@ class Runner:
         timeout_s: float = 60.0,
         cache: bool | str | os.PathLike[str] | CallCache | None = True,
         budget_usd: float | None = None,
+        rate_limit_max_wait_s: float = 600.0,
         seed: int | None = None,
     ) -> None:
         if concurrency < 1:
@@ -303,6 +305,7 @@ class Runner:
         self.timeout_s = timeout_s
         self.cache_setting = cache
         self.budget_usd = budget_usd
+        self.rate_limit_max_wait_s = rate_limit_max_wait_s
         self._rng = random.Random(seed)
         self._cache: CallCache | None | bool = None if cache else False
         self._ledger: dict[str, _Ledger] = {}
@@ -426,6 +429,8 @@ class Runner:
         tpm = self._pacer("tpm", call.model)
         est = call.estimated_tokens()
         attempt = 0
+        failures = 0
+        waited_429 = 0.0
         t0 = time.perf_counter()
         last_error = ""
         while True:
@@ -443,7 +448,11 @@ class Runner:
                 raise
             except Exception as e:  # noqa: BLE001 - classified below
                 last_error = f"{type(e).__name__}: {str(e)[:500]}"
-                if not _retryable(e) or attempt > self.max_retries:
+                is_429 = _status_of(e) == 429 or type(e).__name__ == "RateLimitError"
+                if not is_429:
+                    failures += 1
+                if (not _retryable(e) or failures > self.max_retries
+                        or (is_429 and waited_429 >= self.rate_limit_max_wait_s)):
                     led.errors += 1
                     led.calls += 1
                     return CallResult(error=f"{last_error} (after {attempt} attempt(s))", attempts=attempt,
@@ -451,8 +460,13 @@ class Runner:
                                       simulated=simulated)
                 led.retries += 1
                 ra = _retry_after(e)
-                backoff = self._rng.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1)))
-                delay = max(backoff, ra) if ra is not None else backoff
+                backoff = self._rng.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2 ** (min(attempt, 16) - 1)))
+                if ra is not None:  # the provider said when: wait that long, plus a little jitter
+                    delay = ra + self._rng.uniform(0, self.backoff_base_s)
+                else:
+                    delay = backoff
+                if is_429:
+                    waited_429 += delay
                 if ra is not None and ra > 0:
                     self._cooldown[call.model] = max(self._cooldown.get(call.model, 0.0), time.monotonic() + ra)
                 await asyncio.sleep(delay)

@@ -5,10 +5,9 @@
 is a litellm embedding model (``api_base`` / ``api_key`` accepted), e.g. a local server.
 """
 
-import numpy as np
-
 import datasets
 import evaluate
+import numpy as np
 
 _DESCRIPTION = "Cosine similarity of prediction and reference embeddings (hashing n-grams, sentence-transformers or any litellm embedding model)."
 _KWARGS = """
