@@ -2,8 +2,8 @@
 
 Example:
     >>> import llmops_nb as lo
-    >>> lo.formats()["name"].tolist()[:1]
-    ['otlp_json']
+    >>> "otlp_json" in lo.formats()["name"].tolist()
+    True
 """
 
 from llmops_nb.loaders._common import LoadError, otel_id, to_utc

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -182,16 +182,21 @@ def text_of(content: Any) -> str | None:
     return str(content)
 
 
+def as_map(v: Any) -> Any:
+    """``v`` when it is a mapping, else an empty dict (typed ``Any`` for easy chaining)."""
+    return v if isinstance(v, Mapping) else {}
+
+
 def message(
     role: Any,
     content: Any = None,
-    tool_calls: list[Mapping[str, Any]] | None = None,
+    tool_calls: Sequence[Mapping[str, Any]] | None = None,
     tool_call_id: Any = None,
 ) -> dict[str, Any]:
     """A canonical message dict (role, content text, tool_calls [{id, name, arguments}], tool_call_id)."""
     calls = []
     for c in tool_calls or []:
-        fn = c.get("function") if isinstance(c.get("function"), Mapping) else {}
+        fn = as_map(c.get("function"))
         args = c.get("arguments", fn.get("arguments") if fn else None)
         if args is None:
             args = c.get("args", c.get("input"))

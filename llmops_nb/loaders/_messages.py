@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from llmops_nb.loaders._common import json_text, message
+from llmops_nb.loaders._common import as_map, json_text, message
 
 __all__ = ["normalize_messages", "maybe_json"]
 
@@ -180,7 +180,7 @@ def _one(m: Mapping[str, Any], default_role: str | None) -> list[dict[str, Any]]
     for c in m.get("tool_calls") or (m.get("additional_kwargs") or {}).get("tool_calls") or []:
         if not isinstance(c, Mapping):
             continue
-        fn = c.get("function") if isinstance(c.get("function"), Mapping) else {}
+        fn = as_map(c.get("function"))
         calls.append(_call(c.get("id"), c.get("name") or fn.get("name"),
                            c.get("arguments", c.get("args", fn.get("arguments") if fn else None))))
     fc = m.get("function_call") or (m.get("additional_kwargs") or {}).get("function_call")
@@ -215,7 +215,7 @@ def _unwrap(obj: Any, side: str) -> Any:
     """Find the list of messages inside the wrappers used by frameworks and providers."""
     if isinstance(obj, Mapping):
         if "choices" in obj and isinstance(obj["choices"], list):  # chat completion
-            msgs = []
+            msgs: list[Any] = []
             for ch in obj["choices"]:
                 if isinstance(ch, Mapping):
                     msg = ch.get("message") or ch.get("delta")

@@ -17,6 +17,7 @@ from typing import Any
 
 from llmops_nb.loaders._common import (
     LoadError,
+    as_map,
     assistant_text,
     json_text,
     last_user_text,
@@ -82,13 +83,13 @@ def _messages(side: Mapping[str, Any], default_role: str) -> list[dict[str, Any]
 def _span(s: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(s, Mapping):
         raise LoadError(f"a span is a {type(s).__name__}", expected="a Datadog span object")
-    meta = s.get("meta") if isinstance(s.get("meta"), Mapping) else {}
-    metrics = s.get("metrics") if isinstance(s.get("metrics"), Mapping) else {}
+    meta = as_map(s.get("meta"))
+    metrics = as_map(s.get("metrics"))
     sk = meta.get("span.kind") or (meta.get("span") or {}).get("kind") if isinstance(meta.get("span"), Mapping) else meta.get("span.kind")
     sk = sk or s.get("kind")
     kind = _KINDS.get(str(sk or "").lower(), "unknown")
-    inp_side = meta.get("input") if isinstance(meta.get("input"), Mapping) else {}
-    out_side = meta.get("output") if isinstance(meta.get("output"), Mapping) else {}
+    inp_side = as_map(meta.get("input"))
+    out_side = as_map(meta.get("output"))
     inp = _messages(inp_side, "user")
     out = _messages(out_side, "assistant")
     start = None

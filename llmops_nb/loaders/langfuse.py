@@ -186,7 +186,7 @@ def parse_langfuse(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[d
     if _is_obs(doc) and "observations" not in doc:
         yield _observation(doc, None, None)
         return
-    trace = doc.get("trace") if isinstance(doc.get("trace"), Mapping) else {k: v for k, v in doc.items() if k != "observations"}
+    trace: Any = doc.get("trace") if isinstance(doc.get("trace"), Mapping) else {k: v for k, v in doc.items() if k != "observations"}
     observations = doc.get("observations")
     if observations is None and isinstance(trace.get("observations"), list) and trace["observations"] and isinstance(trace["observations"][0], Mapping):
         observations = trace["observations"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from llmops_nb.loaders._common import (
     LoadError,
+    as_map,
     assistant_text,
     json_text,
     last_user_text,
@@ -103,7 +104,7 @@ def _usage(run: Mapping[str, Any], outputs: Any) -> tuple[int | None, int | None
 
 
 def _run(r: Mapping[str, Any]) -> dict[str, Any]:
-    extra = r.get("extra") if isinstance(r.get("extra"), Mapping) else {}
+    extra = as_map(r.get("extra"))
     md = dict(extra.get("metadata") or {}) if isinstance(extra.get("metadata"), Mapping) else {}
     kind = _KINDS.get(str(r.get("run_type") or "").lower(), "unknown")
     inputs = maybe_json(r.get("inputs"))

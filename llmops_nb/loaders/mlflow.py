@@ -18,6 +18,7 @@ import orjson
 
 from llmops_nb.loaders._common import (
     LoadError,
+    as_map,
     assistant_text,
     json_text,
     last_user_text,
@@ -138,7 +139,7 @@ def _span(s: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
         docs = []
         for i, d in enumerate(outputs):
             if isinstance(d, Mapping):
-                meta = d.get("metadata") if isinstance(d.get("metadata"), Mapping) else {}
+                meta = as_map(d.get("metadata"))
                 docs.append({"id": str(d.get("id") or meta.get("doc_uri") or meta.get("chunk_id") or i),
                              "content": text_of(d.get("page_content", d.get("content"))),
                              "score": meta.get("score") if isinstance(meta.get("score"), (int, float)) else None,
@@ -176,8 +177,8 @@ def _trace_parts(doc: Any) -> tuple[Mapping[str, Any], list[Any]]:
         raise LoadError(f"an MLflow record is a {type(doc).__name__}", expected='{"info": ..., "data": {"spans": [...]}}')
     if _is_span(doc):
         return {}, [doc]
-    info = doc.get("info") if isinstance(doc.get("info"), Mapping) else {}
-    data = doc.get("data") if isinstance(doc.get("data"), Mapping) else {}
+    info = as_map(doc.get("info"))
+    data = as_map(doc.get("data"))
     spans = data.get("spans")
     if not isinstance(spans, list):
         raise LoadError("data.spans is not a list", expected='MLflow trace JSON {"info": ..., "data": {"spans": [...]}}')
@@ -204,7 +205,7 @@ def parse_mlflow(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[dic
             yield from parse_mlflow(d, ctx)
         return
     info, spans = _trace_parts(doc)
-    tags = info.get("tags") if isinstance(info.get("tags"), Mapping) else {}
+    tags = as_map(info.get("tags"))
     tmeta = info.get("trace_metadata") or info.get("request_metadata") or {}
     rows = [_span(s, info) for s in spans if isinstance(s, Mapping)]
     if len(rows) != len(spans):

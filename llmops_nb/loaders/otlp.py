@@ -199,9 +199,9 @@ _GENAI_OPS = {
 }
 
 
-def _unflatten(attrs: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+def _unflatten(attrs: Mapping[str, Any], prefix: str) -> dict[int, Any]:
     """Collect ``prefix.N.rest`` attributes into {N: {rest: value}}."""
-    out: dict[str, Any] = {}
+    out: dict[int, Any] = {}
     plen = len(prefix) + 1
     for k, v in attrs.items():
         if k.startswith(prefix + "."):

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from llmops_nb.loaders._common import LoadError, otel_id, to_utc
+from llmops_nb.loaders._common import LoadError, as_map, otel_id, to_utc
 from llmops_nb.loaders.otlp import map_span
 
 __all__ = ["parse_phoenix", "is_phoenix", "flatten_attributes"]
@@ -77,7 +77,7 @@ def flatten_attributes(value: Any, prefix: str, out: dict[str, Any]) -> None:
 
 
 def _row(r: Mapping[str, Any]) -> dict[str, Any]:
-    ctx = r.get("context") if isinstance(r.get("context"), Mapping) else {}
+    ctx = as_map(r.get("context"))
     attrs: dict[str, Any] = {}
     if isinstance(r.get("attributes"), Mapping):
         flatten_attributes(r["attributes"], "", attrs)
@@ -89,7 +89,7 @@ def _row(r: Mapping[str, Any]) -> dict[str, Any]:
         attrs["openinference.span.kind"] = span_kind
     code = str(r.get("status_code") or "UNSET").upper()
     events = []
-    ev = r.get("events")
+    ev: Any = r.get("events")
     if hasattr(ev, "tolist"):
         ev = ev.tolist()
     for e in ev or []:

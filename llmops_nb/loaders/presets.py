@@ -17,6 +17,7 @@ from typing import Any
 
 from llmops_nb.loaders._common import (
     LoadError,
+    as_map,
     assistant_text,
     json_text,
     last_user_text,
@@ -53,7 +54,7 @@ def parse_tau_bench(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[
         ...     {"role": "tool", "tool_call_id": "c1", "name": "book", "content": "done"},
         ...     {"role": "assistant", "content": "Booked."}]}
         >>> rows = list(parse_tau_bench(traj))
-        >>> [(r["kind"], r["tool_name"], r["output_text"]) for r in rows]
+        >>> [(r["kind"], r.get("tool_name"), r["output_text"]) for r in rows]
         [('agent', None, 'Booked.'), ('tool', 'book', 'done')]
         >>> rows[0]["metadata"]["reward"], rows[0]["metadata"]["success"]
         (1.0, True)
@@ -71,8 +72,8 @@ def parse_tau_bench(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[
     trace_id = f"tau-{task_id}-{trial}"
     root_id = _hid(trace_id, "root")
     msgs = normalize_messages(traj, "input") or []
-    info = doc.get("info") if isinstance(doc.get("info"), Mapping) else {}
-    task = info.get("task") if isinstance(info.get("task"), Mapping) else {}
+    info = as_map(doc.get("info"))
+    task = as_map(info.get("task"))
     reward = doc.get("reward")
     last_assistant = next((m["content"] for m in reversed(msgs) if m["role"] == "assistant" and m["content"]), None)
     first_user = next((m["content"] for m in msgs if m["role"] == "user" and m["content"]), None)
@@ -172,7 +173,7 @@ def parse_openai_chat(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterato
     if isinstance(req.get("instructions"), str):
         inp = [message("system", req["instructions"]), *(inp or [])]
     out = normalize_messages(resp, "output") if resp is not None else None
-    usage = resp_m.get("usage") if isinstance(resp_m.get("usage"), Mapping) else {}
+    usage = as_map(resp_m.get("usage"))
     pt = usage.get("prompt_tokens", usage.get("input_tokens"))
     ct = usage.get("completion_tokens", usage.get("output_tokens"))
     tt = usage.get("total_tokens")

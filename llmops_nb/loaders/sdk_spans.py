@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from llmops_nb.loaders._common import LoadError, otel_id, to_utc
+from llmops_nb.loaders._common import LoadError, as_map, otel_id, to_utc
 from llmops_nb.loaders._messages import maybe_json
 from llmops_nb.loaders.otlp import map_span
 
@@ -113,7 +113,7 @@ def _sdk_raw(s: Mapping[str, Any]) -> dict[str, Any]:
     pid = parent.get("span_id") if isinstance(parent, Mapping) else s.get("parent_id")
     status, msg = _status(s.get("status"))
     resource = s.get("resource")
-    res_attrs = resource.get("attributes") if isinstance(resource, Mapping) and isinstance(resource.get("attributes"), Mapping) else {}
+    res_attrs: Any = resource.get("attributes") if isinstance(resource, Mapping) and isinstance(resource.get("attributes"), Mapping) else {}
     return {
         "trace_id": otel_id(ctx.get("trace_id"), 16),
         "span_id": otel_id(ctx.get("span_id"), 8),
@@ -206,7 +206,7 @@ def parse_vercel(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[dic
             parent = s["parentSpanContext"].get("spanId")
         status, msg = _status(s.get("status"))
         res = s.get("resource")
-        raw = {
+        raw: dict[str, Any] = {
             "trace_id": otel_id(sc.get("traceId"), 16),
             "span_id": otel_id(sc.get("spanId"), 8),
             "parent_span_id": otel_id(parent, 8) if parent else None,
@@ -232,7 +232,7 @@ _OI_PREFIXES = ("openinference.", "llm.", "gen_ai.", "input.value", "output.valu
 def is_openinference_json(doc: Any) -> bool:
     """Whether a record is a span's flat attribute object (OpenInference or gen_ai keys)."""
     if isinstance(doc, Mapping) and doc:
-        attrs = doc.get("attributes") if isinstance(doc.get("attributes"), Mapping) else doc
+        attrs: Any = doc.get("attributes") if isinstance(doc.get("attributes"), Mapping) else doc
         keys = [k for k in attrs if isinstance(k, str)]
         hits = sum(1 for k in keys if k.startswith(_OI_PREFIXES))
         return hits >= 1 and hits * 2 >= len(keys)
@@ -269,13 +269,13 @@ def parse_openinference_json(doc: Any, ctx: Mapping[str, Any] | None = None) -> 
         attrs["input.value"] = attrs.pop("input")
     if "output" in attrs and "output.value" not in attrs:
         attrs["output.value"] = attrs.pop("output")
-    c = top.get("context") if isinstance(top.get("context"), Mapping) else {}
+    c = as_map(top.get("context"))
     digest = hashlib.sha1(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
     tid = top.get("trace_id", c.get("trace_id"))
     sid = top.get("span_id", c.get("span_id"))
     pid = top.get("parent_span_id", top.get("parent_id"))
     status, msg = _status(top.get("status") if isinstance(top.get("status"), Mapping) else {"code": top.get("status")})
-    raw = {
+    raw: dict[str, Any] = {
         "trace_id": otel_id(tid, 16) if tid is not None else digest[:32],
         "span_id": otel_id(sid, 8) if sid is not None else digest[:16],
         "parent_span_id": otel_id(pid, 8) if pid else None,
