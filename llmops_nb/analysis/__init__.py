@@ -27,10 +27,15 @@ from llmops_nb.analysis._embed import (
     embed_texts,
     get_embedder,
 )
-from llmops_nb.analysis._frame import outcome_from_results, trace_features
+from llmops_nb.analysis._frame import outcome_from_results, trace_digest, trace_features
 from llmops_nb.analysis._next_steps import NextSteps, suggest_next_steps
 from llmops_nb.analysis._slices import SliceTable, find_slices, plot_slices
-from llmops_nb.analysis._stats import benjamini_hochberg, fisher_vs_rest, wilson_interval
+from llmops_nb.analysis._stats import (
+    benjamini_hochberg,
+    fisher_vs_rest,
+    log_fisher_vs_rest,
+    wilson_interval,
+)
 
 __all__ = [
     "find_slices",
@@ -60,8 +65,10 @@ __all__ = [
     "get_embedder",
     "embed_texts",
     "trace_features",
+    "trace_digest",
     "outcome_from_results",
     "wilson_interval",
     "fisher_vs_rest",
+    "log_fisher_vs_rest",
     "benjamini_hochberg",
 ]

@@ -158,12 +158,12 @@ def _choose_k(Z: np.ndarray, k_range: range, random_state: int) -> int:
     from sklearn.metrics import silhouette_score
 
     rng = np.random.default_rng(random_state)
-    sample = Z if len(Z) <= 4000 else Z[rng.choice(len(Z), 4000, replace=False)]
+    sample = Z if len(Z) <= 3000 else Z[rng.choice(len(Z), 3000, replace=False)]
     best_k, best = k_range.start, -2.0
     for k in k_range:
         if k >= len(sample):
             break
-        lab = KMeans(n_clusters=k, n_init=3, random_state=random_state).fit_predict(sample)
+        lab = KMeans(n_clusters=k, n_init=2, random_state=random_state).fit_predict(sample)
         if len(np.unique(lab)) < 2:
             continue
         s = silhouette_score(sample, lab, sample_size=min(2000, len(sample)), random_state=random_state)

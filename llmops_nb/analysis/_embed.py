@@ -55,7 +55,8 @@ class Embedder:
 class TfidfEmbedder(Embedder):
     """TF-IDF (words and bigrams, sublinear tf) reduced with TruncatedSVD and L2-normalised;
     lexical, fast, no torch. Fitted on the texts it embeds; :meth:`transform` embeds new
-    texts into the same space.
+    texts into the same space. ``analyzer="char_wb"`` with ``ngram_range=(3, 5)`` uses
+    character n-grams (more robust to inflection and mixed languages).
 
     Example:
         >>> e = TfidfEmbedder(n_components=2)
@@ -73,15 +74,17 @@ class TfidfEmbedder(Embedder):
         ngram_range: tuple[int, int] = (1, 2),
         min_df: int | float = 1,
         stop_words: str | None = "english",
+        analyzer: str = "word",
         random_state: int = 0,
     ) -> None:
         self.n_components = n_components
+        self.analyzer = analyzer
         self.max_features = max_features
         self.ngram_range = ngram_range
         self.min_df = min_df
         self.stop_words = stop_words
         self.random_state = random_state
-        self.name = f"tfidf-svd{n_components}"
+        self.name = f"tfidf-{analyzer}-svd{n_components}"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         from sklearn.decomposition import TruncatedSVD
@@ -91,7 +94,8 @@ class TfidfEmbedder(Embedder):
         texts = list(texts)
         self.vectorizer_ = TfidfVectorizer(
             max_features=self.max_features, ngram_range=self.ngram_range, min_df=self.min_df,
-            stop_words=self.stop_words, sublinear_tf=True, dtype=np.float32,
+            stop_words=self.stop_words if self.analyzer == "word" else None, sublinear_tf=True,
+            dtype=np.float32, analyzer=self.analyzer,
         )
         try:
             X = self.vectorizer_.fit_transform(texts)

@@ -17,6 +17,7 @@ __all__ = [
     "id_series",
     "text_series",
     "outcome_from_results",
+    "trace_digest",
 ]
 
 Outcome = Union[str, pd.Series, np.ndarray, Sequence[Any], Callable[[pd.DataFrame], Any]]
@@ -205,3 +206,90 @@ def resolve_outcome(frame: pd.DataFrame, outcome: Outcome) -> tuple[np.ndarray, 
     if arr.shape[0] != len(frame):
         raise ValueError(f"outcome has {arr.shape[0]} values but the frame has {len(frame)} rows")
     return _as_float(arr), "outcome"
+
+
+def _guardrail_flags(name: str, text: str) -> list[str]:
+    import orjson
+
+    try:
+        data = orjson.loads(text)
+    except Exception:
+        return []
+    if not isinstance(data, dict):
+        return []
+    out: list[str] = []
+    action = data.get("action")
+    checks = data.get("checks") if isinstance(data.get("checks"), dict) else {
+        k: v for k, v in data.items() if k not in ("action", "passed")
+    }
+    for k, v in checks.items():
+        if isinstance(v, bool) and v:
+            out.append(f"guardrail {name} flagged {k}")
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0.5:
+            out.append(f"guardrail {name} flagged {k} score {v:.2f}")
+        elif isinstance(v, (list, tuple)) and v:
+            out.append(f"guardrail {name} detected {k} {' '.join(map(str, v))}")
+    if out and action not in (None, "allow", "pass", "block", "blocked"):
+        out.append(f"guardrail {name} action {action} did not block")
+    elif action in ("block", "blocked"):
+        out.append(f"guardrail {name} blocked the request")
+    if data.get("passed") is False:
+        out.append(f"guardrail {name} failed")
+    return out
+
+
+def trace_digest(
+    spans: pd.DataFrame, *, include_output: bool | str = "auto", detect_language: bool = True
+) -> pd.Series:
+    """A failure-relevant text per trace, built from what the trace shows: errors of its
+    spans (kind, name, message), output guardrail verdicts that flagged something, a
+    mismatch between the question's and the answer's language (py3langid): the failure
+    evidence; input guardrail flags (risk signals such as an injection attempt); and the
+    answer. ``include_output="auto"`` adds the answer only when the trace has no failure
+    evidence (the first thing that went wrong is then what the answer says); ``True``
+    always, ``False`` never. Cluster it to group failures by what went wrong rather than by
+    topic or language.
+
+    Row grain: one string per trace, indexed by trace_id.
+
+    Example:
+        >>> import llmops_nb as lo
+        >>> spans = lo.read_traces([
+        ...     {"trace_id": "t", "span_id": "a", "kind": "chain", "output_text": "Sorry."},
+        ...     {"trace_id": "t", "span_id": "b", "parent_span_id": "a", "kind": "tool", "name": "lookup",
+        ...      "status": "error", "error_message": "OrderNotFound"}], format="records")
+        >>> trace_digest(spans, detect_language=False, include_output=True)["t"]
+        'error in tool lookup: OrderNotFound\\nanswer: Sorry.'
+    """
+    from llmops_nb.traces import to_traces
+
+    lines: dict[str, list[str]] = {}  # failure evidence
+    risks: dict[str, list[str]] = {}  # input-side signals
+    err = spans[spans["status"].eq("error")]
+    for t, k, nm, msg in zip(err["trace_id"], err["kind"], err["name"], err["error_message"]):
+        lines.setdefault(t, []).append(f"error in {k} {nm}: {msg or 'error'}")
+    g = spans[spans["kind"].eq("guardrail") & spans["output_text"].notna()]
+    for t, nm, out in zip(g["trace_id"], g["name"], g["output_text"]):
+        flags = _guardrail_flags(str(nm), out)
+        if flags:
+            target = risks if "input" in str(nm).lower() else lines
+            target.setdefault(t, []).extend(flags)
+    traces = to_traces(spans)
+    answers = dict(zip(traces["trace_id"], traces["output_text"]))
+    if detect_language:
+        import py3langid
+
+        for t, q, a in zip(traces["trace_id"], traces["input_text"], traces["output_text"]):
+            if isinstance(q, str) and isinstance(a, str) and len(q) > 15 and len(a) > 15:
+                lq, la = py3langid.classify(q)[0], py3langid.classify(a)[0]
+                if lq != la:
+                    lines.setdefault(t, []).append(f"language mismatch: question {lq}, answer {la}")
+    out = {}
+    for t in traces["trace_id"]:
+        parts = list(lines.get(t, []))
+        add = include_output is True or (include_output == "auto" and not parts)
+        parts += risks.get(t, [])
+        if add and isinstance(answers.get(t), str):
+            parts.append(f"answer: {answers[t]}")
+        out[t] = "\n".join(parts)
+    return pd.Series(out, name="digest", dtype=object)

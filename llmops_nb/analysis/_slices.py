@@ -262,7 +262,8 @@ def find_slices(
             ra = np.intersect1d(ra, rb, assume_unique=True)
         examples.append([ids[fail_rows[r]] for r in np.sort(ra)[:n_examples]])
     out["examples"] = pd.Series(examples, dtype=object)
-    order = np.lexsort((-np.abs(np.log(np.where(out["lift"] > 0, out["lift"], 1e-9))), log_p))
+    # strongest evidence first; among equal evidence, where failures concentrate first
+    order = np.lexsort((-np.nan_to_num(out["lift"].to_numpy(), nan=0.0), log_p))
     out = out.iloc[order].reset_index(drop=True)
     table = SliceTable(out)
     table.attrs.update(attrs)
