@@ -380,17 +380,18 @@ def _run_one(dataset: Any, task: Callable[..., Any] | None, *, prompt: Any, mode
 
     from llmops_nb.capture import capture
 
-    new_rows: list[dict[str, Any]] = []
-    with capture(store=st, metadata={"experiment_id": exp_id}):
+    async def run_all() -> None:
         chunk = max(concurrency * 4, 32)
         for k in range(0, len(todo), chunk):
-            rows = run_sync(runner.amap(one, todo[k:k + chunk], progress=progress, desc=f"experiment {exp_name}"))
+            rows = await runner.amap(one, todo[k:k + chunk], progress=progress, desc=f"experiment {exp_name}")
             ok = [r for r in rows if not (r["error"] or "").startswith("RuntimeError: budget exhausted")]
-            if ok:
+            if ok:  # durable before the next chunk: an interrupted run resumes from here
                 st.add("experiment_outputs", pd.DataFrame(ok))
-            new_rows.extend(rows)
             if runner.budget_stopped:
                 break
+
+    with capture(store=st, metadata={"experiment_id": exp_id}):
+        run_sync(run_all())
     status = "stopped" if runner.budget_stopped else "done"
     exp = load_experiment(exp_id, store=st, evaluate_missing=False)
     if evs:
@@ -471,15 +472,19 @@ def list_experiments(*, store: Store | str | None = None) -> pd.DataFrame:
     return st.read("experiments").sort_values("created_at").reset_index(drop=True)
 
 
-def reproduce(experiment: str, *, task: Callable[..., Any] | None = None, store: Store | str | None = None, **overrides: Any) -> Experiment:
+def reproduce(experiment: str, *, task: Callable[..., Any] | None = None, dataset: Any = None,
+              store: Store | str | None = None, **overrides: Any) -> Experiment:
     """Run an experiment again from its stored record (same dataset version, prompt version,
-    model and parameters, evaluators); a function task must be passed again as ``task``."""
+    model and parameters, evaluators) as a new experiment named ``<name> (reproduced)``.
+    A function task must be passed again as ``task``, and an inline frame as ``dataset``;
+    secrets (``api_key``) are never stored, so pass them again in ``model_params``."""
     st = _register(store if isinstance(store, Store) else Store(store))
     exp = load_experiment(experiment, store=st)
     c = exp.config
-    ds = f"{c['dataset']}@{c['dataset_version']}" if c.get("dataset") not in (None, "inline") else None
+    ds = dataset if dataset is not None else (
+        f"{c['dataset']}@{c['dataset_version']}" if c.get("dataset") not in (None, "inline") else None)
     if ds is None:
-        raise ValueError(f"experiment {exp.name} ran on an inline frame; pass it again to run_experiment")
+        raise ValueError(f"experiment {exp.name} ran on an inline frame; pass it again as dataset=")
     from llmops_nb.evals import load_evaluator
 
     evs = [load_evaluator({"name": e["name"], "params": e.get("params", {})}) for e in c.get("evaluators", [])]
@@ -492,6 +497,8 @@ def reproduce(experiment: str, *, task: Callable[..., Any] | None = None, store:
         if task is None:
             raise ValueError(f"experiment {exp.name} ran the function {c.get('task')}; pass it again as task=")
         kwargs.update(task=task, params=c.get("task_params") or None)
+    if "model_params" in overrides:
+        overrides["model_params"] = {**(c.get("model_params") or {}), **dict(overrides["model_params"] or {})}
     kwargs.update(overrides)
     return run_experiment(ds, **kwargs)
 
