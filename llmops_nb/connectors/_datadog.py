@@ -134,8 +134,7 @@ class DatadogSource(Source):
                 results += r
                 labels += lab
                 spans.append({k: v for k, v in attrs.items() if k != "evaluation_metrics"})
-            times = [parse_time(s.get("start_ns")) for s in spans]
-            times = [t for t in times if t is not None]
+            times = [x for x in (parse_time(s.get("start_ns")) for s in spans) if x is not None]
             yield Page(records=[{"event_type": "span", "spans": spans}] if spans else [], results=results,
                        weight=max(1, len(spans)),
                        labels=labels, watermark=max(times) if times else None, items=len(resp["data"]))

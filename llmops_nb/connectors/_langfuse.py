@@ -9,7 +9,7 @@ user and the secret key as password.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -122,7 +122,13 @@ class LangfuseSource(Source):
         total_pages = int(meta.get("totalPages") or 1)
         total_items = meta.get("totalItems")
         seen_ids: set[str] = set()
-        new_known: dict[str, str] = {}
+        new_known: dict[str, list[Any]] = {}
+
+        def get_trace(tid: str) -> Callable[[], Awaitable[Any]]:
+            return lambda: client.request("GET", f"/api/public/traces/{tid}", what=f"trace {tid}", allow_404=True)
+
+        def page_factory(n: int) -> Callable[[], Awaitable[tuple[dict[str, Any], list[dict[str, Any]]]]]:
+            return lambda: page_n(n)
 
         async def details(listing: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             rows = []
@@ -134,11 +140,7 @@ class LangfuseSource(Source):
                 rows.append(t)
             fetch = [t for t in rows if (known.get(str(t["id"])) or [None])[0] != (t.get("updatedAt") or t.get("timestamp"))]
             full = []
-            async for d in ordered(
-                [lambda t=t: client.request("GET", f"/api/public/traces/{t['id']}", what=f"trace {t['id']}", allow_404=True)
-                 for t in fetch],
-                limit=self.concurrency,
-            ):
+            async for d in ordered([get_trace(str(t["id"])) for t in fetch], limit=self.concurrency):
                 if d is not None:
                     full.append(d)
             return listing, full
@@ -148,7 +150,7 @@ class LangfuseSource(Source):
             return await details(listing)
 
         # pages are listed ahead (bounded) and yielded in order
-        async for listing, full in ordered([lambda n=n: page_n(n) for n in range(1, total_pages + 1)],
+        async for listing, full in ordered([page_factory(n) for n in range(1, total_pages + 1)],
                                            limit=max(1, self.concurrency // 2)):
             records, results, labels = [], [], []
             for d in full:
@@ -166,8 +168,7 @@ class LangfuseSource(Source):
                     cur = parse_time(state.get("pending_since"))
                     if start is not None and (cur is None or start < cur):
                         state["pending_since"] = iso(start)
-            times = [parse_time(t.get("timestamp")) for t in listing["data"]]
-            times = [t for t in times if t is not None]
+            times = [x for x in (parse_time(t.get("timestamp")) for t in listing["data"]) if x is not None]
             # remember the updatedAt of traces the next pull will list again (at or after the
             # watermark or still in progress) so it skips the unchanged ones
             wm = max(times) if times else None

@@ -119,7 +119,8 @@ class LangSmithSource(Source):
         seen: set[str] = set()
         seen_cursors: set[str] = set()
         n = 0
-        nxt = asyncio.ensure_future(client.request("POST", "/runs/query", json=body, what="runs page 1"))
+        nxt: asyncio.Future[Any] | None = asyncio.ensure_future(
+            client.request("POST", "/runs/query", json=body, what="runs page 1"))
         try:
             while nxt is not None:
                 resp = await nxt

@@ -10,7 +10,7 @@ the response ``{"traces": [TraceInfoV3], "next_page_token"}``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -113,6 +113,10 @@ class MLflowSource(Source):
             raise PullError(f"MLflow has no experiment named {p!r}; pass project= with an experiment name or id")
         return str(body["experiment"]["experiment_id"])
 
+    def _data(self, client: HttpClient, trace_id: str) -> Callable[[], Awaitable[Any]]:
+        return lambda: client.request("GET", "/ajax-api/3.0/mlflow/get-trace-artifact", params={"request_id": trace_id},
+                                      what=f"trace {trace_id}", allow_404=True)
+
     async def pages(self, client: HttpClient, since: datetime | None, until: datetime, state: dict[str, Any]) -> AsyncIterator[Page]:
         exp = await self._experiment_id(client)
         clauses = [f"trace.timestamp_ms < {int(until.timestamp() * 1000)}"]
@@ -136,13 +140,8 @@ class MLflowSource(Source):
             if not isinstance(resp, dict):
                 raise PullError(f"MLflow returned an unexpected traces page {n}: {str(resp)[:200]}")
             infos = [t for t in resp.get("traces") or [] if isinstance(t, dict) and t.get("trace_id") not in seen]
-            seen.update(t.get("trace_id") for t in infos)
-            datas = [d async for d in ordered(
-                [lambda t=t: client.request("GET", "/ajax-api/3.0/mlflow/get-trace-artifact",
-                                            params={"request_id": t["trace_id"]}, what=f"trace {t['trace_id']}",
-                                            allow_404=True) for t in infos],
-                limit=self.concurrency,
-            )]
+            seen.update(str(t.get("trace_id")) for t in infos)
+            datas = [d async for d in ordered([self._data(client, t["trace_id"]) for t in infos], limit=self.concurrency)]
             records, results, labels = [], [], []
             for info, data in zip(infos, datas):
                 if data is None:

@@ -52,7 +52,7 @@ def phoenix_annotations(items: list[dict[str, Any]], trace_of: dict[str, str]) -
             continue
         res = a.get("result") or {}
         value = res.get("label") if res.get("label") is not None else res.get("score")
-        sid = a.get("span_id")
+        sid = str(a.get("span_id"))
         if a.get("annotator_kind") == "HUMAN":
             labels.append(label_row(source="phoenix", id=str(a.get("id")), trace_id=trace_of.get(sid), span_id=sid,
                                     question=str(a.get("name")), value=value, annotator=a.get("user_id"),
@@ -143,7 +143,7 @@ class PhoenixSource(Source):
                     nxt = asyncio.ensure_future(fetch(nc, n + 1))
                 cursor = nc
                 spans = [s for s in resp["data"] if isinstance(s, dict) and s.get("id") not in seen]
-                seen.update(s.get("id") for s in spans)
+                seen.update(str(s.get("id")) for s in spans)
                 results: list[dict[str, Any]] = []
                 labels: list[dict[str, Any]] = []
                 if want_ann and spans:

@@ -191,3 +191,15 @@ def test_unknown_source_and_filters_are_clear():
         lo.pull("otlp")
     with pytest.raises(ValueError, match="valid filters"):
         lo.pull("langfuse", filters={"colour": "red"})
+
+
+def test_pull_inside_a_running_loop_with_progress(backends, store, capsys):
+    """Notebooks run an event loop: pull then runs in a worker thread; the tqdm bar shows."""
+    import asyncio
+
+    async def in_notebook():
+        return pull("langsmith", backends, store, progress=True)
+
+    r = asyncio.run(in_notebook())
+    assert r.complete and r.spans_fetched == len(expected("langsmith"))
+    assert "pull langsmith" in capsys.readouterr().err
