@@ -98,7 +98,8 @@ def _verdict(diff: float, p: float, alpha: float, higher_is_better: bool) -> str
     return "better" if (diff > 0) == higher_is_better else "worse"
 
 
-def compare(a: Any, b: Any, *, evaluators: Sequence[str] | None = None, alpha: float = 0.05, seed: int = 0) -> Comparison:
+def compare(a: Any, b: Any, *, evaluators: Sequence[str] | None = None, alpha: float = 0.05, seed: int = 0,
+            n_boot: int = 4000) -> Comparison:
     """Compare experiment ``b`` (candidate) against ``a`` (baseline) on the examples both ran.
 
     Pass/fail evaluators use McNemar's exact test; scores use the Wilcoxon signed-rank test
@@ -126,11 +127,11 @@ def compare(a: Any, b: Any, *, evaluators: Sequence[str] | None = None, alpha: f
         items = items.join(pa_.rename(f"{name}_a"), on="example_id").join(pb_.rename(f"{name}_b"), on="example_id")
         binary = _is_binary(pd.concat([x, y]))
         if binary:
-            t = mcnemar(x.astype(bool).values, y.astype(bool).values, seed=seed)
+            t = mcnemar(x.astype(bool).values, y.astype(bool).values, seed=seed, n_boot=n_boot)
             regress.extend({"example_id": e, "evaluator": name} for e in common[(x == 1).values & (y == 0).values])
             fixes.extend({"example_id": e, "evaluator": name} for e in common[(x == 0).values & (y == 1).values])
         else:
-            t = wilcoxon(x.values, y.values, seed=seed)
+            t = wilcoxon(x.values, y.values, seed=seed, n_boot=n_boot)
             worse = common[(y < x).values]
             better = common[(y > x).values]
             regress.extend({"example_id": e, "evaluator": name} for e in worse)
@@ -145,7 +146,7 @@ def compare(a: Any, b: Any, *, evaluators: Sequence[str] | None = None, alpha: f
     for metric in ("cost_usd", "latency_ms"):
         x = items[f"{metric}_a"].astype(float)
         y = items[f"{metric}_b"].astype(float)
-        t = paired_bootstrap(x.values, y.values, seed=seed)
+        t = paired_bootstrap(x.values, y.values, seed=seed, n_boot=max(n_boot, 2000))
         rows.append({"metric": metric, "kind": "mean per example", "a": float(np.nanmean(x)) if len(x) else np.nan,
                      "b": float(np.nanmean(y)) if len(y) else np.nan, "diff": t.diff, "ci_low": t.ci_low,
                      "ci_high": t.ci_high, "test": t.test, "p_value": t.p_value, "p_adjusted": np.nan, "n": t.n,

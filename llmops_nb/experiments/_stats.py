@@ -40,7 +40,7 @@ def _bootstrap_mean(d: np.ndarray, n_boot: int, seed: int, level: float) -> tupl
     return float(lo), float(hi)
 
 
-def mcnemar(a: Sequence[bool], b: Sequence[bool], *, level: float = 0.95, seed: int = 0) -> TestResult:
+def mcnemar(a: Sequence[bool], b: Sequence[bool], *, level: float = 0.95, seed: int = 0, n_boot: int = 4000) -> TestResult:
     """McNemar's exact test for paired pass/fail outcomes; ``diff`` is pass rate of b minus a,
     with a paired bootstrap interval.
 
@@ -59,11 +59,11 @@ def mcnemar(a: Sequence[bool], b: Sequence[bool], *, level: float = 0.95, seed: 
     n10 = int((~x & y).sum())  # a failed, b passed
     p = 1.0 if n01 + n10 == 0 else float(binomtest(n10, n01 + n10, 0.5).pvalue)
     d = y.astype(float) - x.astype(float)
-    lo, hi = _bootstrap_mean(d, 4000, seed, level)
+    lo, hi = _bootstrap_mean(d, n_boot, seed, level)
     return TestResult("mcnemar_exact", float(d.mean()) if len(d) else float("nan"), lo, hi, p, len(d))
 
 
-def wilcoxon(a: Sequence[float], b: Sequence[float], *, level: float = 0.95, seed: int = 0) -> TestResult:
+def wilcoxon(a: Sequence[float], b: Sequence[float], *, level: float = 0.95, seed: int = 0, n_boot: int = 4000) -> TestResult:
     """Wilcoxon signed-rank test for paired scores; ``diff`` is the mean of b - a with a paired
     bootstrap interval.
 
@@ -81,7 +81,7 @@ def wilcoxon(a: Sequence[float], b: Sequence[float], *, level: float = 0.95, see
     if len(d) == 0 or np.all(d == 0):
         return TestResult("wilcoxon", 0.0 if len(d) else float("nan"), 0.0, 0.0, 1.0, len(d))
     p = float(_w(d, zero_method="zsplit").pvalue)
-    lo, hi = _bootstrap_mean(d, 4000, seed, level)
+    lo, hi = _bootstrap_mean(d, n_boot, seed, level)
     return TestResult("wilcoxon", float(d.mean()), lo, hi, p, len(d))
 
 

@@ -37,13 +37,13 @@ def test_false_alarms_at_most_about_five_percent():
     seeds = 200
     for seed in range(seeds):
         a, b = _pair(seed, 150, 0.0)
-        if compare(a, b, seed=seed).significant_regressions:
+        if compare(a, b, seed=seed, n_boot=200).significant_regressions:
             alarms += 1
     assert alarms / seeds <= 0.07  # nominal 5% (Holm over 2 evaluators); 7% allows sampling error
 
 
 def test_planted_regression_is_found():
-    found = sum(bool({"correct", "quality"} & set(compare(*_pair(s, 150, 0.2), seed=s).significant_regressions))
+    found = sum(bool({"correct", "quality"} & set(compare(*_pair(s, 150, 0.2), seed=s, n_boot=200).significant_regressions))
                 for s in range(50))
     assert found >= 47
 
