@@ -103,6 +103,31 @@ def _loads(data: bytes) -> Any:
     return orjson.loads(data)
 
 
+def _stream_lines(path: str) -> Iterator[tuple[Any, Any]]:
+    with open(path, "rb") as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+    opener: Any = gzip.open if gz else open
+    any_line = False
+    with opener(path, "rb") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            any_line = True
+            where = f"line {lineno}"
+            try:
+                yield where, (_loads(line) if _BIG_INT.search(line) else orjson.loads(line))
+            except ValueError as e:
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as u:
+                    yield where, LoadError(f"the line is not UTF-8 (byte {u.start}: {line[u.start:u.start + 1]!r})",
+                                           file=path, record=where, expected="UTF-8 encoded JSON")
+                    continue
+                yield where, LoadError(f"invalid JSON ({e})", file=path, record=where, expected="one JSON object per line")
+    if not any_line:
+        raise LoadError("the file is empty", file=path, expected="one JSON object per line")
+
+
 def _json_lines(path: str, data: bytes) -> Iterator[tuple[Any, Any]]:
     big = _BIG_INT.search(data) is not None  # one scan of the file, not one per line
     for lineno, line in enumerate(data.splitlines(), start=1):
@@ -134,6 +159,9 @@ def _records_of_file(path: str, fmt: Format | None) -> Iterator[tuple[Any, Any]]
     if name.endswith((".csv", ".tsv")):
         df = pd.read_csv(path, sep="\t" if name.endswith(".tsv") else ",")
         yield "table", df
+        return
+    if name.endswith((".jsonl", ".ndjson")):  # streamed line by line: the file is never all in memory
+        yield from _stream_lines(path)
         return
     data = _open_bytes(path)
     if not data.strip():
@@ -235,7 +263,7 @@ def read_traces(
         raise ValueError(f"errors={errors!r}; valid: 'raise', 'skip'")
     fixed = get_format(format) if format else None
     problems: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
+    acc = _Columns()
     ignored: list[str] = []
 
     def fail(err: Exception, file: str, record: Any) -> None:
@@ -290,10 +318,8 @@ def read_traces(
                     except Exception as e:
                         fail(e, file, where)
                         continue
-                    for r in out:
-                        r.setdefault("source_format", fmt.name)
-                        r["_where"] = (file, where)
-                    rows.extend(out)
+                    if out:
+                        acc.extend(out, fmt.name, file, where)
         except _Unknown as e:
             if isinstance(item, _InDir):
                 ignored.append(file)
@@ -309,53 +335,101 @@ def read_traces(
             problems.append({"file": e.file or file, "record": e.record, "error": str(e), "action": "skipped"})
         except (OSError, UnicodeDecodeError) as e:
             fail(e, file, None)
-    df = _finish(rows, errors, problems)
+    df = _finish(acc, errors, problems)
     if errors == "skip":
         return df, LoadReport(pd.DataFrame(problems, columns=["file", "record", "error", "action"]))
     return df
 
 
-def _finish(rows: list[dict[str, Any]], errors: str, problems: list[dict[str, Any]]) -> pd.DataFrame:
+class _Columns:
+    """Loader rows accumulated column by column: each unit's row dicts are dropped as soon as
+    their values are in the columns, so memory holds the columns, not a million dicts."""
+
+    def __init__(self) -> None:
+        self.cols: dict[str, list[Any]] = {n: [] for n in SPANS.names}
+        self.starts: list[int] = []
+        self.units: list[tuple[str, Any]] = []
+        self.n = 0
+
+    def extend(self, out: list[dict[str, Any]], fmt_name: str, file: str, where: Any) -> None:
+        keys = set().union(*out)
+        extra = keys - _COLS.keys()
+        if extra:
+            raise LoadError(f"the {fmt_name} loader produced fields {sorted(extra)} that the spans table does not have",
+                            expected=f"only spans columns: {SPANS.names}")
+        self.starts.append(self.n)
+        self.units.append((file, where))
+        m = len(out)
+        for name, lst in self.cols.items():
+            if name in keys:
+                lst.extend([r.get(name) for r in out])
+            else:
+                lst.extend([None] * m)
+        sf = self.cols["source_format"]
+        for i in range(self.n, self.n + m):
+            if sf[i] is None:
+                sf[i] = fmt_name
+        self.n += m
+
+    def where(self, i: int) -> tuple[str, Any]:
+        import bisect
+
+        return self.units[bisect.bisect_right(self.starts, i) - 1]
+
+    def row(self, i: int) -> dict[str, Any]:
+        return {n: c[i] for n, c in self.cols.items()}
+
+
+_KIND_SET = frozenset(SPAN_KINDS)
+_STATUS_SET = frozenset(SPAN_STATUSES)
+
+
+def _finish(acc: _Columns, errors: str, problems: list[dict[str, Any]]) -> pd.DataFrame:
     """Validate ids, kinds and the span tree; fill derived fields; build the frame."""
-    keep: list[dict[str, Any]] = []
-    seen: dict[tuple[str, str], int] = {}
-    wheres: dict[tuple[str, str], tuple[str, Any]] = {}
-    for r in rows:
-        file, where = r.pop("_where", ("<records>", None))
-        missing = [k for k in ("trace_id", "span_id") if not r.get(k)]
-        if missing:
-            err = LoadError(f"missing {' and '.join(missing)}", file=file, record=where, expected="every span to have a trace_id and a span_id")
-            if errors == "raise":
-                raise err
-            problems.append({"file": file, "record": where, "error": str(err), "action": "skipped"})
-            continue
-        kind = r.get("kind") or "unknown"
-        if kind not in SPAN_KINDS:
-            kind = "unknown"
-        r["kind"] = kind
-        st = r.get("status") or "unset"
-        r["status"] = st if st in SPAN_STATUSES else "unset"
-        key = (r["trace_id"], r["span_id"])
-        if key in seen:
-            prev = keep[seen[key]]
-            if prev == r:
-                continue
-            err = LoadError(
-                f"duplicate span id {r['span_id']!r} in trace {r['trace_id']!r} with different content",
-                file=file, record=where, expected="span ids unique within a trace",
-            )
-            if errors == "raise":
-                raise err
-            problems.append({"file": file, "record": where, "error": str(err), "action": "kept the later record"})
-            keep[seen[key]] = r
-            continue
-        seen[key] = len(keep)
-        wheres[key] = (file, where)
-        keep.append(r)
-    _break_cycles(keep, errors, problems, wheres)
-    if not keep:
+    n = acc.n
+    if n == 0:
         return empty_frame(SPANS)
-    return _build_frame(keep)
+    cols = acc.cols
+    tids, sids = cols["trace_id"], cols["span_id"]
+    keep = [True] * n
+
+    def problem(i: int, msg: str, expected: str, action: str) -> None:
+        file, where = acc.where(i)
+        err = LoadError(msg, file=file, record=where, expected=expected)
+        if errors == "raise":
+            raise err
+        problems.append({"file": file, "record": where, "error": str(err), "action": action})
+
+    for i in range(n):
+        if not tids[i] or not sids[i]:
+            missing = [k for k, v in (("trace_id", tids[i]), ("span_id", sids[i])) if not v]
+            problem(i, f"missing {' and '.join(missing)}", "every span to have a trace_id and a span_id", "skipped")
+            keep[i] = False
+    cols["kind"] = [k if k in _KIND_SET else "unknown" for k in cols["kind"]]
+    cols["status"] = [st if st in _STATUS_SET else "unset" for st in cols["status"]]
+    seen: dict[tuple[Any, Any], int] = {}
+    for i, key in enumerate(zip(tids, sids)):
+        if not keep[i]:
+            continue
+        j = seen.get(key)
+        if j is None:
+            seen[key] = i
+            continue
+        if acc.row(j) == acc.row(i):
+            keep[i] = False
+            continue
+        problem(i, f"duplicate span id {key[1]!r} in trace {key[0]!r} with different content",
+                "span ids unique within a trace", "kept the later record")
+        keep[j] = False
+        seen[key] = i
+    _break_cycles(acc, seen, errors, problems)
+    if not all(keep):
+        from itertools import compress
+
+        cols = {name: list(compress(c, keep)) for name, c in cols.items()}
+    if not cols["trace_id"]:
+        return empty_frame(SPANS)
+    return _build_frame(cols)
 
 
 _COLS = {c.name: c for c in SPANS.columns}
@@ -387,19 +461,16 @@ def _nested_value(kind: str, v: Any) -> Any:
     return out
 
 
-def _build_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def _build_frame(cols: dict[str, list[Any]]) -> pd.DataFrame:
     """The spans frame straight from loader rows, column by column (no Arrow round trip):
     the same columns and dtypes as :func:`llmops_nb.schema.conform` gives."""
     import numpy as np
 
-    extra = set().union(*rows) - _COLS.keys()
-    if extra:
-        raise LoadError(f"a loader produced fields {sorted(extra)} that the spans table does not have",
-                        expected=f"only spans columns: {SPANS.names}")
-    n = len(rows)
+    n = len(cols["trace_id"])
+    ids = cols["span_id"]
     out: dict[str, Any] = {}
     for name, col in _COLS.items():
-        vals = [r.get(name) for r in rows]
+        vals = cols[name]
         try:
             if col.kind == "str":
                 if not all(v is None or type(v) is str for v in vals):
@@ -420,7 +491,7 @@ def _build_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
                 out[name] = pd.Series(pd.array(vals, dtype="boolean"))
         except (TypeError, ValueError, AttributeError) as e:
             bad = next((i for i, v in enumerate(vals) if v is not None and not _fits(col.kind, v)), None)
-            where = f"; first offending value {vals[bad]!r} in span {rows[bad].get('span_id')!r}" if bad is not None else ""
+            where = f"; first offending value {vals[bad]!r} in span {ids[bad]!r}" if bad is not None else ""
             raise LoadError(f"column {name!r} cannot be read as {col.kind} ({e}){where}",
                             expected=f"{name} as {col.kind}") from None
     df = pd.DataFrame(out, index=pd.RangeIndex(n))
@@ -445,34 +516,32 @@ def _fits(kind: str, v: Any) -> bool:
         return False
 
 
-def _break_cycles(rows: list[dict[str, Any]], errors: str, problems: list[dict[str, Any]],
-                  where: dict[tuple[str, str], tuple[str, Any]] | None = None) -> None:
-    parent = {(r["trace_id"], r["span_id"]): p for r in rows if (p := r.get("parent_span_id")) is not None}
-    if not parent:
-        return
-    by_key: dict[tuple[str, str], dict[str, Any]] = {}
-    state: dict[tuple[str, str], int] = {}
+def _break_cycles(acc: _Columns, index: dict[tuple[Any, Any], int], errors: str,
+                  problems: list[dict[str, Any]]) -> None:
+    """Find cycles in parent links (``index``: key -> row of the kept spans); cut one link of each."""
+    parents = acc.cols["parent_span_id"]
+    parent = {key: parents[i] for key, i in index.items() if parents[i] is not None}
+    state: dict[tuple[Any, Any], int] = {}
     for start in parent:
         if state.get(start):
             continue
         path = []
-        cur: tuple[str, str] | None = start
+        cur: tuple[Any, Any] | None = start
         while cur is not None and cur in parent and not state.get(cur):
             state[cur] = 1  # on the current path
             path.append(cur)
             p = parent[cur]
             nxt = (cur[0], p) if p else None
             if nxt is not None and state.get(nxt) == 1:
-                msg = f"parent links form a cycle in trace {cur[0]!r} through span {cur[1]!r}"
-                file, rec = (where or {}).get(cur, (None, None))
-                err = LoadError(msg, file=file, record=rec, expected="parent links to form a tree")
+                i = index[cur]
+                file, rec = acc.where(i)
+                err = LoadError(f"parent links form a cycle in trace {cur[0]!r} through span {cur[1]!r}",
+                                file=file, record=rec, expected="parent links to form a tree")
                 if errors == "raise":
                     raise err
-                if not by_key:
-                    by_key = {(r["trace_id"], r["span_id"]): r for r in rows}
-                by_key[cur]["parent_span_id"] = None
-                problems.append({"file": file, "record": rec if rec is not None else f"span {cur[1]}", "error": str(err),
-                                 "action": "cut the link to the parent"})
+                parents[i] = None
+                problems.append({"file": file, "record": rec if rec is not None else f"span {cur[1]}",
+                                 "error": str(err), "action": "cut the link to the parent"})
                 nxt = None
             cur = nxt
         for k in path:
