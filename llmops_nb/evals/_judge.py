@@ -244,7 +244,7 @@ class LLMJudge(Evaluator):
     # ------------------------------------------------------------------ prompt
     def _answer_spec(self) -> str:
         if self.output == "binary":
-            return '"answer" is "pass" if the criterion is met, else "fail"'
+            return '"answer" is "pass" when the output is good on this criterion (no problem found), "fail" when it is not'
         if self.output == "ordinal":
             return f'"answer" is an integer from {self.scale_min} (worst) to {self.scale_max} (best)'
         return '"answer" is exactly one of: ' + ", ".join(json.dumps(x) for x in self.labels or [])
@@ -290,7 +290,10 @@ class LLMJudge(Evaluator):
             f"criterion given. Reply with a JSON object only: {{\"reasoning\": \"<one to three sentences>\", "
             f"\"answer\": ...}} where {self._answer_spec()}."
         )
-        parts = [f"Criterion: {self.criterion}", (self.question + ("\n" + self.rubric if self.rubric else "")).strip()]
+        crit = self.criterion
+        if not self.question:  # a rubric in the user's words: it is the criterion
+            crit = " ".join(self.rubric.split())
+        parts = [f"Criterion: {crit}", (self.question + ("\n" + self.rubric if self.rubric else "")).strip()]
         if self.examples:
             ex = ["Examples of past judgements:"]
             for e in self.examples:

@@ -240,18 +240,20 @@ def _retry_after(e: BaseException) -> float | None:
 
 
 def _cost(model: str, prompt_tokens: int, completion_tokens: int, response: Any = None) -> float | None:
+    """Cost in USD from litellm's price map for the tokens reported (None when the model is not priced)."""
     import litellm
 
-    try:
-        if response is not None:
-            return float(litellm.completion_cost(completion_response=response, model=model))
-    except Exception:
-        pass
     try:
         a, b = litellm.cost_per_token(model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
         return float(a + b)
     except Exception:
-        return None
+        pass
+    if response is not None:
+        try:
+            return float(litellm.completion_cost(completion_response=response, model=model))
+        except Exception:
+            return None
+    return None
 
 
 class Runner:
