@@ -506,7 +506,10 @@ def save(
                     name=name,
                     description=f"llmops_nb dataset {name}",
                     storage_options=st.delta_options(),
-                    commit_properties=CommitProperties(custom_metadata=meta),
+                    # no rebasing: if another writer took the next version, this commit fails and
+                    # the whole write is redone on the new snapshot (delta-rs would otherwise rebase
+                    # an overwrite of an empty snapshot onto the winner and keep both writers' rows)
+                    commit_properties=CommitProperties(custom_metadata=meta, max_commit_retries=0),
                 )
                 last_err = None
                 break
