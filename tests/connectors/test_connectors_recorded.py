@@ -203,3 +203,14 @@ def test_pull_inside_a_running_loop_with_progress(backends, store, capsys):
     r = asyncio.run(in_notebook())
     assert r.complete and r.spans_fetched == len(expected("langsmith"))
     assert "pull langsmith" in capsys.readouterr().err
+
+
+def test_credentials_as_arguments(backends, store, monkeypatch):
+    for k in ("DD_API_KEY", "DD_APP_KEY"):
+        monkeypatch.delenv(k)
+    with pytest.raises(PullError, match="DD_API_KEY"):
+        pull("datadog", backends, store)
+    r = pull("datadog", backends, store, credentials={"DD_API_KEY": SECRETS["DD_API_KEY"],
+                                                      "DD_APP_KEY": SECRETS["DD_APP_KEY"]})
+    assert r.complete and r.spans_fetched == len(expected("datadog"))
+    assert SECRETS["DD_API_KEY"] not in repr(r) + str(store.get_state("connectors/datadog/default"))
