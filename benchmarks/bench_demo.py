@@ -42,37 +42,43 @@ def main(argv: list[str] | None = None) -> int:
     n_traces = max(1, round(args.spans / per_trace))
 
     # baseline: building as many plain dicts with the same number of keys
-    t = time.perf_counter()
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
+          "(wall times grow with other processes; CPU times are this process only)")
+    t, c = time.perf_counter(), time.process_time()
     rows = [dict.fromkeys(range(27)) for _ in range(args.spans)]
-    baseline = time.perf_counter() - t
+    baseline, baseline_cpu = time.perf_counter() - t, time.process_time() - c
     del rows
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     data = generate(n_traces, seed=args.seed)
-    t_gen = time.perf_counter() - t
+    t_gen, c_gen = time.perf_counter() - t, time.process_time() - c
     n = len(data)
-    print(f"generate: {n:,} spans in {n_traces:,} traces in {t_gen:.1f} s "
-          f"({n / t_gen:,.0f} spans/s; baseline dict building {baseline:.1f} s, ratio {t_gen / baseline:.1f}x); "
+    print(f"generate: {n:,} spans in {n_traces:,} traces in {t_gen:.1f} s wall, {c_gen:.1f} s CPU "
+          f"({n / c_gen:,.0f} spans per CPU second); baseline (building as many 27-key dicts) "
+          f"{baseline:.1f} s wall, {baseline_cpu:.1f} s CPU: ratio {c_gen / max(baseline_cpu, 1e-9):.1f}x; "
           f"peak RSS {_rss_mb():,.0f} MB")
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-demo-"))
     try:
-        t = time.perf_counter()
-        written = write_store(data, Store(root / "store"))
-        t_store = time.perf_counter() - t
-        size = sum(p.stat().st_size for p in (root / "store").rglob("*") if p.is_file())
-        print(f"write_store: {written:,} rows in {t_store:.1f} s ({written / t_store:,.0f} spans/s), {size / 1e6:,.0f} MB on disk")
-
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         files = write_otlp(data, root / "otlp")
-        t_otlp = time.perf_counter() - t
+        t_otlp, c_otlp = time.perf_counter() - t, time.process_time() - c
         size = sum(p.stat().st_size for p in files)
-        print(f"write_otlp: {n:,} spans in {len(files)} files in {t_otlp:.1f} s ({n / t_otlp:,.0f} spans/s), {size / 1e6:,.0f} MB")
+        print(f"write_otlp: {n:,} spans in {len(files)} files in {t_otlp:.1f} s wall, {c_otlp:.1f} s CPU "
+              f"({n / c_otlp:,.0f} spans per CPU second), {size / 1e6:,.0f} MB; peak RSS {_rss_mb():,.0f} MB")
+
+        t, c = time.perf_counter(), time.process_time()
+        written = write_store(data, Store(root / "store"))
+        t_store, c_store = time.perf_counter() - t, time.process_time() - c
+        size = sum(p.stat().st_size for p in (root / "store").rglob("*") if p.is_file())
+        print(f"write_store: {written:,} rows in {t_store:.1f} s wall, {c_store:.1f} s CPU (DuckDB threads count), "
+              f"{size / 1e6:,.0f} MB on disk; peak RSS {_rss_mb():,.0f} MB")
 
         t = time.perf_counter()
         spans = Store(root / "store").spans(limit=100_000)
         print(f"store read of 100k spans: {time.perf_counter() - t:.1f} s ({len(spans):,} rows)")
-        print(f"total generate + store + otlp: {t_gen + t_store + t_otlp:.1f} s; peak RSS {_rss_mb():,.0f} MB")
+        print(f"total generate + otlp + store: {t_gen + t_store + t_otlp:.1f} s wall, "
+              f"{c_gen + c_store + c_otlp:.1f} s CPU; peak RSS {_rss_mb():,.0f} MB")
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

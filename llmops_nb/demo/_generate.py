@@ -577,7 +577,7 @@ def generate(
             plan[f"eligible_{m}"].append(bool(elig[m]))
 
     chunks.append(_to_arrow(b.c))
-    table = pa.concat_tables(chunks).combine_chunks() if len(chunks) > 1 else chunks[0]
+    table = pa.concat_tables(chunks) if len(chunks) > 1 else chunks[0]  # zero-copy
     truth = pd.DataFrame(truth_rows)
     for m in FAILURE_MODES:
         truth[m] = truth[m].astype(bool)

@@ -223,6 +223,12 @@ class SimJudge:
             return {"reasoning": reasoning, "answer": int(val)}
         return {"reasoning": reasoning, "answer": "fail" if says_fail else "pass"}
 
+    # ------------------------------------------------------------------ litellm
+    def install(self) -> SimJudge:
+        """Make this judge answer litellm calls to ``llmops-sim/judge`` (replacing any other)."""
+        _install(self)
+        return self
+
     def _pick_label(self, options: list[str], trace_id: str, says_fail: bool, u: float) -> str:
         t = self._truth[trace_id]
         lowered = [o.lower() for o in options]
@@ -259,7 +265,20 @@ def _handler_class() -> type:
         async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
             return _respond(messages)
 
+        def streaming(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
+            yield _chunk(_respond(messages))
+
+        async def astreaming(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
+            yield _chunk(_respond(messages))
+
     return SimJudgeLLM
+
+
+def _chunk(resp: Any) -> dict[str, Any]:
+    u = resp.usage
+    return {"text": resp.choices[0].message.content, "tool_use": None, "is_finished": True, "finish_reason": "stop",
+            "index": 0, "usage": {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
+                                  "total_tokens": u.total_tokens}}
 
 
 def _respond(messages: list[Mapping[str, Any]]) -> Any:
@@ -282,6 +301,37 @@ def _respond(messages: list[Mapping[str, Any]]) -> Any:
         choices=[Choices(index=0, finish_reason="stop", message=Message(role="assistant", content=content))],
         usage=Usage(prompt_tokens=pt, completion_tokens=ct, total_tokens=pt + ct),
     )
+
+
+def _install(judge: SimJudge) -> None:
+    import litellm
+
+    _STATE["judge"] = judge
+    if _STATE["handler"] is None:
+        _STATE["handler"] = _handler_class()()
+    entries = [e for e in (litellm.custom_provider_map or []) if e.get("provider") != _PROVIDER]
+    litellm.custom_provider_map = [*entries, {"provider": _PROVIDER, "custom_handler": _STATE["handler"]}]
+    # litellm reads custom_provider_map when a call is made (custom_llm_setup); make sure it is set up
+    try:
+        from litellm.utils import custom_llm_setup
+
+        custom_llm_setup()
+    except Exception:  # noqa: BLE001 - older or newer litellm set it up at call time
+        pass
+    import logging
+
+    log = logging.getLogger("LiteLLM")
+    level = log.level
+    log.setLevel(logging.ERROR)  # register_model warns about cache prices of custom models
+    try:
+        litellm.register_model({SIM_JUDGE_MODEL: {
+            "input_cost_per_token": _PRICE_IN, "output_cost_per_token": _PRICE_OUT,
+            "cache_creation_input_token_cost": 0.0, "cache_read_input_token_cost": 0.0,
+            "litellm_provider": _PROVIDER, "mode": "chat",
+            "max_tokens": 4096, "max_input_tokens": 128000, "max_output_tokens": 4096,
+        }})
+    finally:
+        log.setLevel(level)
 
 
 def register_sim_judge(
@@ -312,7 +362,6 @@ def register_sim_judge(
         >>> r.model, '"answer"' in r.choices[0].message.content
         ('llmops-sim/judge', True)
     """
-    import litellm
 
     from llmops_nb.demo._generate import DemoData
 
@@ -336,27 +385,7 @@ def register_sim_judge(
     if missing:
         raise ValueError(f"truth frame lacks {missing}; expected trace_id, one bool column per failure mode and failed")
     judge = SimJudge(truth_df, spans, fpr=fpr, fnr=fnr, seed=seed, criteria=criteria)
-    _STATE["judge"] = judge
-    if _STATE["handler"] is None:
-        _STATE["handler"] = _handler_class()()
-    entries = [e for e in (litellm.custom_provider_map or []) if e.get("provider") != _PROVIDER]
-    litellm.custom_provider_map = [*entries, {"provider": _PROVIDER, "custom_handler": _STATE["handler"]}]
-    # litellm reads custom_provider_map when a call is made (custom_llm_setup); make sure it is set up
-    try:
-        from litellm.utils import custom_llm_setup
-
-        custom_llm_setup()
-    except Exception:  # noqa: BLE001 - older or newer litellm set it up at call time
-        pass
-    import logging
-
-    logging.getLogger("LiteLLM").setLevel(max(logging.getLogger("LiteLLM").level, logging.ERROR))
-    litellm.register_model({SIM_JUDGE_MODEL: {
-        "input_cost_per_token": _PRICE_IN, "output_cost_per_token": _PRICE_OUT,
-        "cache_creation_input_token_cost": 0.0, "cache_read_input_token_cost": 0.0,
-        "litellm_provider": _PROVIDER, "mode": "chat",
-        "max_tokens": 4096, "max_input_tokens": 128000, "max_output_tokens": 4096,
-    }})
+    judge.install()
     return judge
 
 

@@ -22,10 +22,15 @@ def data():
 
 
 @pytest.fixture(scope="module")
-def judge(data):
+def _judge(data):
     j = register_sim_judge(data, fpr=FPR, fnr=FNR, seed=3)
     yield j
     unregister_sim_judge()
+
+
+@pytest.fixture
+def judge(_judge):
+    return _judge.install()  # other tests register their own judges
 
 
 def _prompt(root, criterion: str, tail: str = 'where "answer" is "pass" if the criterion is met, else "fail".'):
@@ -160,3 +165,10 @@ def test_judge_pipeline_runs_offline_through_evals():
     truth = small.truth.set_index("trace_id")["hallucinated_policy"]
     got = res.set_index("trace_id")["passed"].astype(bool)
     assert ((~got) == truth.reindex(got.index)).all()
+
+
+def test_streaming_replies(data, judge):
+    root = data.spans[data.spans["parent_span_id"].isna()].iloc[0]
+    msgs = _prompt(root, "helpfulness")
+    text = "".join(c.choices[0].delta.content or "" for c in litellm.completion(model="llmops-sim/judge", messages=msgs, stream=True))
+    assert orjson.loads(text) == judge.answer(msgs)
