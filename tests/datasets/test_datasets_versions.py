@@ -81,7 +81,7 @@ def test_versions_are_immutable_plain_delta_tables(tmp_path):
     # DuckDB reads a version through pyarrow
     import duckdb
 
-    ds = DeltaTable(str(root / "qa"), version=1).to_pyarrow_dataset()
+    ds = DeltaTable(str(root / "qa"), version=1).to_pyarrow_dataset()  # noqa: F841 - read by DuckDB
     assert duckdb.sql("SELECT count(*) FROM ds").fetchall()[0][0] == 5
 
 
