@@ -18,6 +18,7 @@ from llmops_nb.experiments._experiment import (
     EXPERIMENT_OUTPUTS,
     EXPERIMENTS,
     Experiment,
+    evaluate_experiment,
     list_experiments,
     load_experiment,
     reproduce,
@@ -36,6 +37,7 @@ from llmops_nb.experiments._stats import (
 
 __all__ = [
     "run_experiment",
+    "evaluate_experiment",
     "load_experiment",
     "list_experiments",
     "reproduce",

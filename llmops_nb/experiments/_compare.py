@@ -147,8 +147,8 @@ def compare(a: Any, b: Any, *, evaluators: Sequence[str] | None = None, alpha: f
         x = items[f"{metric}_a"].astype(float)
         y = items[f"{metric}_b"].astype(float)
         t = paired_bootstrap(x.values, y.values, seed=seed, n_boot=max(n_boot, 2000))
-        rows.append({"metric": metric, "kind": "mean per example", "a": float(np.nanmean(x)) if len(x) else np.nan,
-                     "b": float(np.nanmean(y)) if len(y) else np.nan, "diff": t.diff, "ci_low": t.ci_low,
+        rows.append({"metric": metric, "kind": "mean per example", "a": float(x.mean()) if x.notna().any() else np.nan,
+                     "b": float(y.mean()) if y.notna().any() else np.nan, "diff": t.diff, "ci_low": t.ci_low,
                      "ci_high": t.ci_high, "test": t.test, "p_value": t.p_value, "p_adjusted": np.nan, "n": t.n,
                      "higher_is_better": False, "verdict": _verdict(t.diff, t.p_value, alpha, False)})
     table = pd.DataFrame(rows, columns=["metric", "kind", "a", "b", "diff", "ci_low", "ci_high", "test", "p_value",

@@ -26,6 +26,7 @@ __all__ = [
     "EXPERIMENTS",
     "EXPERIMENT_OUTPUTS",
     "run_experiment",
+    "evaluate_experiment",
     "load_experiment",
     "list_experiments",
     "reproduce",
@@ -435,6 +436,37 @@ def _evaluate_outputs(exp: Experiment, evs: Sequence[Any], st: Store, concurrenc
     for e, frame in todo_evs:
         evaluate(frame, [e], concurrency=concurrency, cache=cache, budget_usd=budget, store=st,
                  run_id=exp.experiment_id, progress=progress)
+
+
+def evaluate_experiment(
+    experiment: Experiment | str,
+    evaluators: Sequence[Any],
+    *,
+    store: Store | str | None = None,
+    concurrency: int = 8,
+    cache: Any = True,
+    budget_usd: float | None = None,
+    progress: bool | None = None,
+) -> Experiment:
+    """Evaluate a stored experiment's outputs with more evaluators (for example a judge added
+    later); outputs already evaluated by an evaluator are not evaluated again by it.
+
+    Example:
+        >>> exp = evaluate_experiment("adder-v2", [Correctness(model="openai/gpt-4o-mini")])  # doctest: +SKIP
+    """
+    from llmops_nb.evals import load_evaluator
+
+    st = _register(store if isinstance(store, Store) else Store(store))
+    exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment, store=st)
+    evs = [load_evaluator(e) for e in evaluators]
+    _evaluate_outputs(exp, evs, st, concurrency, cache, budget_usd, progress)
+    rec = st.read("experiments", "WHERE experiment_id = ?", [exp.experiment_id]).iloc[0]
+    config = dict(rec["config"] or {})
+    known = {e.get("params_hash") for e in config.get("evaluators", [])}
+    config["evaluators"] = [*config.get("evaluators", []),
+                            *[{**e.spec(), "version": e.version, "params_hash": e.params_hash} for e in evs if e.params_hash not in known]]
+    _save_record(st, exp.experiment_id, exp.name, config, rec["status"], rec["created_at"])
+    return load_experiment(exp.experiment_id, store=st)
 
 
 def _save_record(st: Store, exp_id: str, name: str, config: Mapping[str, Any], status: str, created: Any) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 import llmops_nb as lo
 from llmops_nb import prompts
-from llmops_nb.evals import Correctness, ExactMatch
+from llmops_nb.evals import Correctness, ExactMatch, LLMJudge
 from llmops_nb.experiments import (
     compare,
     gate_experiments,
@@ -29,7 +29,7 @@ def _dataset() -> pd.DataFrame:
     rows = []
     for i in range(N):
         a, b = 3 + (i * 7) % 41, 2 + (i * 11) % 37
-        rows.append({"example_id": f"q{i:03d}", "input": f"What is {a} plus {b}?", "expected": str(a + b), "a": a, "b": b})
+        rows.append({"example_id": f"q{i:03d}", "input": f"What is {a} plus {b}?", "expected": f"The answer is {a + b}.", "a": a, "b": b})
     return pd.DataFrame(rows)
 
 
@@ -47,8 +47,8 @@ def _responder(req: dict) -> str:
     system = msgs[0]["content"] if msgs[0]["role"] == "system" else ""
     a, b = map(int, re.findall(r"\d+", user)[:2])
     if "v2" in system and (a * b) % 4 == 0:  # the planted regression of prompt v2
-        return str(a + b + 1)
-    return str(a + b)
+        return f"The answer is {a + b + 1}."
+    return f"The answer is {a + b}."
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +107,35 @@ def test_two_prompt_versions_compared_and_gated(setup, server):
     assert not gate.passed
     same = gate_experiments(v1, v1, ["exact", "correctness"])
     assert same.passed
+
+
+def test_simulated_judge_finds_the_regression(setup, server):
+    from llmops_nb.demo import register_sim_judge, unregister_sim_judge
+    from llmops_nb.experiments import evaluate_experiment
+
+    st, cache, conn, judge = setup
+    v1 = _run(st, cache, conn, judge, 1)
+    v2 = _run(st, cache, conn, judge, 2)
+    outs = pd.concat([v1.outputs, v2.outputs])
+    # the simulation's truth: which outputs are wrong (known, because the regression was planted)
+    truth = pd.DataFrame({"trace_id": outs["trace_id"], "failed": outs["output_text"] != outs["expected"]})
+    spans = st.spans(trace_id=list(outs["trace_id"]))
+    register_sim_judge(truth, spans=spans, fpr=0.0, fnr=0.0, seed=0)
+    try:
+        # a rubric judge that quotes the question and the answer (not the reference)
+        sim = LLMJudge(rubric="Is the sum stated in the output the correct sum for the question?",
+                       model="llmops-sim/judge", name="sim_correctness")
+        e1 = evaluate_experiment(v1, [sim], store=st, cache=False, progress=False)
+        e2 = evaluate_experiment(v2, [sim], store=st, cache=False, progress=False)
+    finally:
+        unregister_sim_judge()
+    r2 = e2.results[e2.results["evaluator"] == "sim_correctness"]
+    assert r2["simulated"].all() and r2["error"].isna().all()
+    assert r2["passed"].mean() == pytest.approx(e2.summary().set_index("metric").loc["exact", "value"])
+    cmp = compare(e1, e2)
+    assert "sim_correctness" in cmp.significant_regressions
+    assert "sim_correctness" in [e["name"] for e in e2.config["evaluators"]] or any(
+        e.get("params", {}).get("name") == "sim_correctness" for e in e2.config["evaluators"])
 
 
 def test_stored_record_reproduces_the_results(setup, server):
