@@ -13,6 +13,7 @@ and finished when the call returns, so ``stop()`` can flush deterministically.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import logging
@@ -170,6 +171,7 @@ class Capture:
             return
         for rec in list(self._streams):  # streams never consumed to the end
             rec.finish(incomplete=True)
+        _wait_for_callbacks(self)
         self.active = False
         with _STACK_LOCK:
             if self in _STACK:
@@ -246,7 +248,8 @@ class Capture:
                 f"{self.n_spans:,} spans in {len(self.trace_ids):,} traces</div>")
 
     # ------------------------------------------------------------------ LLM spans
-    def _start_llm_span(self, fn: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    def _start_llm_span(self, fn: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, context: Any = None,
+                        start_time: int | None = None, attrs: SpanAttrs | None = None) -> tuple[Any, dict[str, Any]]:
         kind = _FUNCS[fn]
         model = kwargs.get("model", args[0] if args else None)
         info: dict[str, Any] = {"fn": fn, "kind": kind, "model_arg": model, "t0": time.perf_counter()}
@@ -281,16 +284,16 @@ class Capture:
         if kwargs.get("mock_response") is not None:
             a["llmops.mock_response"] = True
         call_meta = kwargs.get("metadata") if isinstance(kwargs.get("metadata"), Mapping) else None
-        attrs = current_attrs(self)
+        attrs = attrs if attrs is not None else current_attrs(self)
         user = kwargs.get("user")
         attrs = attrs.merged(None, user if attrs.user_id is None and isinstance(user, str) else None, None,
                              {k: v for k, v in (call_meta or {}).items() if isinstance(k, str)})
         a.update(attrs.otel())
-        span = self._tracer.start_span(f"litellm.{fn}", attributes=a)
+        span = self._tracer.start_span(f"litellm.{fn}", context=context, attributes=a, start_time=start_time)
         return span, info
 
     def _finish_llm_span(self, span: Any, info: dict[str, Any], resp: Any, *, usage_estimated: bool = False,
-                         extra: Mapping[str, Any] | None = None) -> None:
+                         extra: Mapping[str, Any] | None = None, end_time: int | None = None) -> None:
         try:
             span.set_attributes(_response_attributes(resp, info, usage_estimated))
             if extra:
@@ -300,16 +303,16 @@ class Capture:
             span.set_status(Status(StatusCode.OK))
         except Exception as e:  # never break the user's call
             log.debug("llmops_nb: could not record an LLM response: %s", e)
-        span.end()
+        span.end(end_time=end_time)
 
-    def _fail_llm_span(self, span: Any, e: BaseException) -> None:
+    def _fail_llm_span(self, span: Any, e: BaseException, end_time: int | None = None) -> None:
         from opentelemetry.trace import Status, StatusCode
 
         try:
             span.record_exception(e)
             span.set_status(Status(StatusCode.ERROR, f"{type(e).__name__}: {e}"[:4000]))
         finally:
-            span.end()
+            span.end(end_time=end_time)
 
 
 # ---------------------------------------------------------------------------------- responses
@@ -568,6 +571,10 @@ def _make_wrapper(fn: str, orig: Any) -> Any:
         cap = current_capture()
         if cap is None or not cap.active or _IN_CALL.get():
             return orig(*args, **kwargs)
+        if kwargs.get("acompletion") or kwargs.get("aembedding"):
+            # an async call whose acompletion / aembedding was not wrapped (imported before the
+            # capture started): this inner call returns the coroutine that does the work
+            return _record_inner_async(cap, "acompletion" if fn == "completion" else "aembedding", orig, args, kwargs)
         token = _IN_CALL.set(True)
         try:
             span, info = cap._start_llm_span(fn, args, kwargs)
@@ -587,6 +594,40 @@ def _make_wrapper(fn: str, orig: Any) -> Any:
     return wrapper
 
 
+def _record_inner_async(cap: Capture, fn: str, orig: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    token = _IN_CALL.set(True)
+    try:
+        span, info = cap._start_llm_span(fn, args, kwargs)
+        try:
+            result = orig(*args, **kwargs)
+        except BaseException as e:
+            cap._fail_llm_span(span, e)
+            raise
+    finally:
+        _IN_CALL.reset(token)
+    if not asyncio.iscoroutine(result):
+        if kwargs.get("stream"):
+            return _wrap_stream(cap, span, info, result)
+        cap._finish_llm_span(span, info, result)
+        return result
+
+    async def traced() -> Any:
+        tok = _IN_CALL.set(True)  # litellm's callback must not record this call again
+        try:
+            resp = await result
+        except BaseException as e:
+            cap._fail_llm_span(span, e)
+            raise
+        finally:
+            _IN_CALL.reset(tok)
+        if kwargs.get("stream"):
+            return _wrap_stream(cap, span, info, resp)
+        cap._finish_llm_span(span, info, resp)
+        return resp
+
+    return traced()
+
+
 def _patch_litellm() -> None:
     import litellm
     import litellm.main
@@ -602,6 +643,7 @@ def _patch_litellm() -> None:
                     continue
                 _PATCHED[key] = orig
                 setattr(mod, fn, _make_wrapper(fn, orig))
+        _register_callback(litellm)
 
 
 def _unpatch_litellm() -> None:
@@ -613,3 +655,126 @@ def _unpatch_litellm() -> None:
             if mod is not None and getattr(getattr(mod, fn, None), "_llmops_original", None) is orig:
                 setattr(mod, fn, orig)
             del _PATCHED[(modname, fn)]
+        litellm = sys.modules.get("litellm")
+        if litellm is not None:
+            _unregister_callback(litellm)
+
+
+# ---------------------------------------------------------------------------------- callback fallback
+# Code that imported a litellm function before the capture started (``from litellm import
+# completion``) holds the unwrapped function. A litellm callback catches those calls: the parent
+# context is taken when litellm calls ``log_pre_api_call`` (in the caller's context), the span is
+# written with litellm's own start and end times when the success or failure event arrives.
+# Calls that went through a wrapper are skipped (the in-call flag is set in their context).
+
+_PENDING: dict[str, dict[str, Any]] = {}
+_PENDING_LOCK = threading.Lock()
+_CALLBACK: Any = None
+_CALLBACK_LISTS = ("callbacks", "input_callback", "success_callback", "failure_callback",
+                   "_async_input_callback", "_async_success_callback", "_async_failure_callback")
+
+
+def _ns(t: Any) -> int | None:
+    try:
+        return int(t.timestamp() * 1e9) if t is not None else None
+    except Exception:
+        return None
+
+
+def _make_callback() -> Any:
+    from litellm.integrations.custom_logger import CustomLogger
+
+    class _LlmopsCallback(CustomLogger):  # type: ignore[misc]
+        """Records litellm calls that did not go through the capture's wrappers."""
+
+        def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
+            if _IN_CALL.get():
+                return
+            cap = current_capture()
+            cid = kwargs.get("litellm_call_id") if isinstance(kwargs, Mapping) else None
+            if cap is None or not cap.active or not cid:
+                return
+            from opentelemetry import context as otel_context
+
+            with _PENDING_LOCK:
+                _PENDING.setdefault(cid, {"cap": cap, "ctx": otel_context.get_current(), "attrs": current_attrs(cap)})
+
+        def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+            _callback_done(kwargs, response_obj, start_time, end_time, None)
+
+        async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+            _callback_done(kwargs, response_obj, start_time, end_time, None)
+
+        def log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+            _callback_done(kwargs, None, start_time, end_time, kwargs.get("exception") or RuntimeError("litellm call failed"))
+
+        async def async_log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+            _callback_done(kwargs, None, start_time, end_time, kwargs.get("exception") or RuntimeError("litellm call failed"))
+
+    return _LlmopsCallback()
+
+
+def _callback_done(kwargs: Any, response_obj: Any, start_time: Any, end_time: Any, error: BaseException | None) -> None:
+    try:
+        cid = kwargs.get("litellm_call_id")
+        with _PENDING_LOCK:
+            entry = _PENDING.pop(cid, None) if cid else None
+        if entry is None:
+            return
+        cap: Capture = entry["cap"]
+        if cap._tracer is None:
+            return
+        call_type = str(kwargs.get("call_type") or "completion")
+        fn = call_type if call_type in _FUNCS else ("embedding" if "embed" in call_type else "completion")
+        provider = kwargs.get("custom_llm_provider")
+        model = kwargs.get("model")
+        call: dict[str, Any] = dict(kwargs.get("optional_params") or {})
+        call.update({"model": f"{provider}/{model}" if provider and model and not str(model).startswith(f"{provider}/") else model,
+                     "custom_llm_provider": provider, "stream": kwargs.get("stream")})
+        if _FUNCS[fn] == "llm":
+            call["messages"] = kwargs.get("messages")
+        else:
+            call["input"] = kwargs.get("input")
+        span, info = cap._start_llm_span(fn, (), call, context=entry["ctx"], start_time=_ns(start_time), attrs=entry["attrs"])
+        span.set_attribute("llmops.captured_by", "litellm_callback")
+        if error is not None:
+            cap._fail_llm_span(span, error, end_time=_ns(end_time))
+            return
+        resp = kwargs.get("complete_streaming_response") or response_obj
+        cap._finish_llm_span(span, info, resp, end_time=_ns(end_time))
+    except Exception as e:  # a callback must never break the user's call
+        log.debug("llmops_nb: litellm callback failed: %s", e)
+
+
+def _register_callback(litellm: Any) -> None:
+    global _CALLBACK
+    try:
+        if _CALLBACK is None:
+            _CALLBACK = _make_callback()
+        if _CALLBACK not in litellm.callbacks:
+            litellm.callbacks.append(_CALLBACK)
+    except Exception as e:  # older litellm without CustomLogger: wrappers still work
+        log.debug("llmops_nb: could not register the litellm callback: %s", e)
+
+
+def _unregister_callback(litellm: Any) -> None:
+    if _CALLBACK is None:
+        return
+    for name in _CALLBACK_LISTS:
+        lst = getattr(litellm, name, None)
+        if isinstance(lst, list):
+            while _CALLBACK in lst:
+                lst.remove(_CALLBACK)
+
+
+def _wait_for_callbacks(cap: Capture, timeout: float = 5.0) -> None:
+    """Wait (briefly) for litellm's success/failure events of calls this capture is owed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with _PENDING_LOCK:
+            if not any(e["cap"] is cap for e in _PENDING.values()):
+                return
+        time.sleep(0.01)
+    with _PENDING_LOCK:
+        for cid in [k for k, e in _PENDING.items() if e["cap"] is cap]:
+            del _PENDING[cid]

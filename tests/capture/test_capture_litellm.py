@@ -284,3 +284,35 @@ def test_generator_closed_early(store, llm_kwargs):
                 break
     row = store.spans().iloc[0]
     assert row["attributes"]["llmops.generator_closed"] is True and row["output_text"] == "[0,1,2]"
+
+
+def test_functions_imported_before_the_capture_are_recorded(store, llm_kwargs, price):
+    """``from litellm import completion`` taken before the capture holds the unwrapped function;
+    litellm's callback records those calls, nested under the caller's span, exactly once."""
+    from litellm import acompletion as early_acompletion
+    from litellm import completion as early_completion
+
+    async def task(i: int):
+        async with lo.span("agent", name=f"task-{i}"):
+            await early_acompletion(messages=[{"role": "user", "content": f"echo:early-{i}"}], **llm_kwargs)
+
+    async def main():
+        await asyncio.gather(*(task(i) for i in range(5)))
+
+    with lo.capture(store, session_id="early"):
+        with lo.span("chain", name="sync-parent"):
+            early_completion(messages=[{"role": "user", "content": "echo:early-sync"}], **llm_kwargs)
+        asyncio.run(main())
+    spans = store.spans()
+    llm = spans[spans["kind"] == "llm"]
+    assert len(llm) == 6
+    # the sync call came through litellm's callback; the async ones through litellm's inner call
+    by = {r["name"]: r["attributes"].get("llmops.captured_by") for r in llm.to_dict("records")}
+    assert by == {"litellm.completion": "litellm_callback", "litellm.acompletion": None}
+    parents = {r["span_id"]: r["name"] for r in spans.to_dict("records")}
+    for r in llm.to_dict("records"):
+        want = "sync-parent" if r["input_text"] == "echo:early-sync" else f"task-{r['input_text'].split('-')[1]}"
+        assert parents[r["parent_span_id"]] == want
+        assert (r["prompt_tokens"], r["completion_tokens"]) == (11, 4) and r["session_id"] == "early"
+        assert r["cost_usd"] == pytest.approx(11 * price["in"] + 4 * price["out"])
+        assert r["model"] == price["model"] and r["latency_ms"] > 0
