@@ -175,7 +175,7 @@ PRODUCTS: dict[str, list[str]] = {
     "shipping": ["SoundWave X2 headphones", "HomeHub Mini", "TrailRunner 3 shoes", "AeroLite backpack", "SmartPlug 4-pack"],
     "returns": ["TrailRunner 3 shoes", "SoundWave X2 headphones", "ThermoFlask 750", "Nimbus rain jacket", "HomeHub Mini"],
     "account": ["account", "profile", "login"],
-    "technical": ["HomeHub Mini", "SoundWave X2 headphones", "SmartPlug", "CamGuard 2 camera", "companion app"],
+    "technical": ["HomeHub Mini", "SoundWave X2 headphones", "SmartPlug", "CamGuard 2 camera", "HomeHub Pro"],
     "product_info": ["HomeHub Mini", "CamGuard 2 camera", "SoundWave X2 headphones", "Plus plan"],
 }
 
@@ -708,3 +708,13 @@ COMPANIES = ["Nordwind GmbH", "Soluciones Rivera SL", "Atelier Moreau SARL", "Pe
 
 # service name -> attribute convention of its OTLP export
 SERVICES_CONV: dict[str, str] = {svc: conv for svc, conv in SERVICES.values()}
+
+# invented policies for billing questions that are not about refunds (payment method, invoices)
+HALLUCINATED_ADMIN: dict[str, list[str]] = {
+    "en": ["You can change it in your account settings. Also, under our billing policy, any charge from the last 120 days is refunded automatically when you update your payment details.",
+           "Sure. Good to know: our policy credits back 20% of every invoice issued in the last 6 months once your billing details are updated."],
+    "es": ["Puedes cambiarlo en la configuración de tu cuenta. Además, según nuestra política, cualquier cargo de los últimos 120 días se reembolsa automáticamente al actualizar tus datos de pago."],
+    "de": ["Das geht in Ihren Kontoeinstellungen. Laut unserer Richtlinie wird außerdem jede Abbuchung der letzten 120 Tage automatisch erstattet, sobald Sie Ihre Zahlungsdaten ändern."],
+    "fr": ["Vous pouvez le modifier dans les paramètres du compte. De plus, selon notre politique, tout prélèvement des 120 derniers jours est remboursé automatiquement après la mise à jour."],
+    "pt": ["Você pode alterar nas configurações da conta. Além disso, pela nossa política, qualquer cobrança dos últimos 120 dias é reembolsada automaticamente ao atualizar os dados de pagamento."],
+}

@@ -356,7 +356,8 @@ def generate(
         }
         q = _fill(r.choice(intent["q"][lang]), slots)
         if turn > 0:
-            q = r.choice(C.FOLLOWUP_LINKS[lang]) + q[:1].lower() + q[1:] if q[:2] != "I " else r.choice(C.FOLLOWUP_LINKS[lang]) + q
+            lower_first = q[1:2].islower() and not q.startswith(("I ", "I'"))
+            q = r.choice(C.FOLLOWUP_LINKS[lang]) + (q[:1].lower() + q[1:] if lower_first else q)
         else:
             q = r.choice(C.OPENERS[lang]) + q
         q = q + r.choice(C.CLOSERS[lang])
@@ -541,9 +542,11 @@ def generate(
                 # output guardrail
                 g_dur = int(r.uniform(10, 60) * 1000)
                 echoed = pii_value is not None and pii_value in final
-                action = "log_only" if channel == "email" else ("redact" if echoed else "allow")
-                verdict_out = {"passed": not echoed or channel == "email", "action": action,
-                               "checks": {"pii": pii_types if echoed else [], "policy_violation": False}}
+                # on email the PII check runs in log-only mode (it reports, never blocks); elsewhere
+                # it blocks, so an echo that got through is one the detector missed
+                flagged = echoed and channel == "email"
+                verdict_out = {"passed": True, "action": "log_only" if channel == "email" else "allow",
+                               "checks": {"pii": pii_types if flagged else [], "policy_violation": False}}
                 b.add(trace_id=trace_id, span_id=b.sid(), parent_span_id=root_id, name="output_guardrail", kind="guardrail",
                       start_us=cur, end_us=cur + g_dur, status="ok", input_text=final, output_text=_dumps(verdict_out),
                       session_id=session_id, user_id=user_id, metadata=b.meta_for(service))
@@ -720,7 +723,8 @@ def _final_answer(r: random.Random, intent: dict[str, Any], got: dict[str, bool]
     if got["over_refusal"]:
         core = r.choice(C.REFUSALS[lang_ans])
     elif got["hallucinated_policy"]:
-        core = r.choice(C.HALLUCINATED[lang_ans])
+        pool = C.HALLUCINATED_ADMIN if intent["name"] in ("update_payment", "invoice_request") else C.HALLUCINATED
+        core = r.choice(pool[lang_ans])
     elif "bad" in tool_slots:
         core = _fill(C.NOT_FOUND[lang_ans], {"bad": tool_slots["bad"]})
     else:
