@@ -90,6 +90,13 @@ def parse_judge_json(text: str | None) -> dict[str, Any]:
     if text is None or not str(text).strip():
         raise JudgeParseError("the judge returned an empty answer", text)
     s = str(text).strip()
+    if s[:1] == "{":  # the common case: a clean JSON object
+        try:
+            v = json.loads(s)
+            if isinstance(v, dict):
+                return {str(k): x for k, x in v.items()}
+        except ValueError:
+            pass
     fences = re.findall(r"```(?:json|JSON|javascript|python)?\s*(.*?)```", s, re.S)
     candidates = [*fences, s]
     objs: list[str] = []

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime
 import inspect
 import os
 import time
@@ -51,7 +52,8 @@ def _results_frame(cols: Mapping[str, Any], n: int) -> pd.DataFrame:
         v = cols.get(c.name)
         scalar = v is None or not isinstance(v, (list, tuple, np.ndarray, pd.Series))
         if c.kind == "time":
-            if scalar and isinstance(v, pd.Timestamp):
+            if scalar and isinstance(v, (pd.Timestamp, datetime.datetime)):
+                v = pd.Timestamp(v)
                 ts = np.full(n, v.tz_convert("UTC").tz_localize(None).to_datetime64().astype("datetime64[us]"))
                 out[c.name] = pd.DatetimeIndex(ts).tz_localize("UTC").array
             else:
@@ -355,8 +357,8 @@ def _as_evaluators(evaluators: Any) -> list[Evaluator]:
     return evs
 
 
-def _now() -> pd.Timestamp:
-    return pd.Timestamp.now(tz="UTC")
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def _rid(base: Mapping[str, Any], name: str, tid: Any, sid: Any) -> str:
