@@ -94,6 +94,9 @@ def _run(args: argparse.Namespace) -> int:
     spans = store.spans()
     print()
     print(summary(spans))
+    print()
+    print(f"planted failure modes (causes in llmops_nb.demo.PLANTED); the ground truth is kept apart from "
+          f"the spans in {store.path / '.truth' / 'truth.parquet'}")
     # ------------------------------------------------------------------ REPORT HOOK
     # The error-analysis report is rendered here once llmops_nb.report provides
     # render_demo_report(store=..., data=...); until then the summary above is all.

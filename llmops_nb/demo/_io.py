@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from llmops_nb.demo import _content as C
 from llmops_nb.demo._generate import DemoData
 
-__all__ = ["write_store", "write_otlp", "load_truth", "TRUTH_DIR"]
+__all__ = ["write_store", "write_otlp", "load_truth", "load_plan", "TRUTH_DIR"]
 
 TRUTH_DIR = ".truth"
 """Name of the hidden folder that holds the ground truth beside the traces."""
@@ -96,7 +96,17 @@ def load_truth(where: Any) -> pd.DataFrame:
 
 
 def load_plan(where: Any) -> pd.DataFrame:
-    """The generator's per-trace plan written beside simulated traces (slices, eligibility)."""
+    """The generator's per-trace plan written beside simulated traces: one row per trace with its
+    slice memberships (``in_slice_<mode>``) and which modes could apply (``eligible_<mode>``).
+
+    Example:
+        >>> import tempfile
+        >>> from llmops_nb.demo import generate, write_otlp, load_plan
+        >>> out = tempfile.mkdtemp()
+        >>> _ = write_otlp(generate(10, seed=0), out)
+        >>> "in_slice_over_refusal" in load_plan(out).columns
+        True
+    """
     p = Path(getattr(where, "path", where))
     for cand in (p / "plan.parquet", p / TRUTH_DIR / "plan.parquet"):
         if cand.is_file():
