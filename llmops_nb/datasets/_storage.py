@@ -696,7 +696,8 @@ def _read(name: str, version: int | str | None, st: DatasetStorage) -> tuple[pa.
     v = _resolve_version(name, version, st)
     dt = _open(name, st, v)
     table = dt.to_pyarrow_table()
-    meta = _version_meta(name, v, st)
+    top = dt.history(1)
+    meta = top[0] if top and int(top[0]["version"]) == v else _version_meta(name, v, st)
     sv = int(meta.get(_META + "schema_version", 0))
     table = _upgrade(table, sv, f"{name}@v{v}")
     json_cols = orjson.loads(meta[_META + "json_columns"]) if meta.get(_META + "json_columns") else list(JSON_COLUMNS)
@@ -747,17 +748,26 @@ def load(
         return table
     if as_ == "pandas":
         return arrow_to_frame(table, json_cols)
-    return _to_hf(table, split_by=split is None)
+    return _to_hf(table, split_by=split is None, fingerprint=f"{st.uri(name)}@{v}:{split}")
 
 
-def _to_hf(table: pa.Table, split_by: bool = True) -> Any:
+def _to_hf(table: pa.Table, split_by: bool = True, fingerprint: str | None = None) -> Any:
+    """A ``datasets.Dataset`` (or ``DatasetDict`` by split) over the Arrow table, without a copy.
+
+    ``fingerprint`` names the content (dataset uri and version); without it a random one is used,
+    because ``datasets`` would otherwise hash the whole table (a second per 100k rows)."""
+    import hashlib
+
     from llmops_nb._optional import require
 
     ds_mod = require("datasets", "loading versions as Hugging Face datasets")
     from datasets.table import InMemoryTable
 
-    def make(t: pa.Table) -> Any:
-        return ds_mod.Dataset(InMemoryTable(t))
+    base = fingerprint or uuid.uuid4().hex
+
+    def make(t: pa.Table, part: str = "") -> Any:
+        fp = hashlib.sha1(f"{base}:{part}".encode()).hexdigest()[:16]
+        return ds_mod.Dataset(InMemoryTable(t), fingerprint=fp)
 
     if split_by and "split" in table.column_names:
         splits = table.column("split").to_pylist()
@@ -765,10 +775,10 @@ def _to_hf(table: pa.Table, split_by: bool = True) -> Any:
         if names:
             import pyarrow.compute as pc
 
-            parts = {s: make(table.filter(pc.equal(table.column("split"), s))) for s in names}
+            parts = {s: make(table.filter(pc.equal(table.column("split"), s)), s) for s in names}
             n_none = sum(1 for s in splits if s is None)
             if n_none:
-                parts["unassigned"] = make(table.filter(pc.is_null(table.column("split"))))
+                parts["unassigned"] = make(table.filter(pc.is_null(table.column("split"))), "unassigned")
             return ds_mod.DatasetDict(parts)
     return make(table)
 
