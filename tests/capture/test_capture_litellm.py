@@ -204,6 +204,11 @@ def test_start_stop_restores_litellm_and_records_nothing_after(store, llm_kwargs
     litellm.completion(messages=[{"role": "user", "content": "echo:1"}], **llm_kwargs)  # "cell" 2
     cap.stop()
     assert litellm.completion is original
+    # litellm's callback lists are left as they were
+    from llmops_nb.capture import _capture
+
+    for name in _capture._CALLBACK_LISTS:
+        assert _capture._CALLBACK not in (getattr(litellm, name, None) or [])
     litellm.completion(messages=[{"role": "user", "content": "echo:2"}], **llm_kwargs)
     spans = store.spans()
     assert len(spans) == 1
