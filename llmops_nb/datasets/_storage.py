@@ -117,7 +117,8 @@ def resolve_storage(storage: Any = None) -> DatasetStorage:
     """Turn ``storage`` (None, a folder, a URL, a :class:`~llmops_nb.store.Store` or a
     :class:`DatasetStorage`) into a :class:`DatasetStorage`.
 
-    None means ``$LLMOPS_NB_HOME/datasets`` (or ``./.llmops/datasets``), beside the store.
+    None means ``$LLMOPS_NB_DATASETS`` when set (a folder or a URL such as ``s3://team/evals``),
+    else ``$LLMOPS_NB_HOME/datasets`` (or ``./.llmops/datasets``), beside the store.
 
     Example:
         >>> resolve_storage("/tmp/x").root
@@ -127,6 +128,8 @@ def resolve_storage(storage: Any = None) -> DatasetStorage:
         if storage.root.startswith(("s3://", "s3a://")):
             return DatasetStorage(storage.root, _safe_s3(storage.options))
         return storage
+    if storage is None and os.environ.get("LLMOPS_NB_DATASETS"):
+        storage = os.environ["LLMOPS_NB_DATASETS"]
     if storage is None:
         from llmops_nb.store._store import default_store_path
 
@@ -713,7 +716,8 @@ def load(
     split: str | None = None,
     storage: Any = None,
 ) -> Any:
-    """Load a version (default the latest; ``tag=`` or a version number for time travel).
+    """Load a version (default the latest; a version number, ``tag=``, or ``"name@3"`` /
+    ``"name@gold"`` for time travel).
 
     ``as_="datasets"`` (default) returns a Hugging Face ``datasets.Dataset``, or a
     ``DatasetDict`` keyed by split when the version has a ``split`` column and ``split`` is not
@@ -730,6 +734,8 @@ def load(
         'hi'
     """
     st = resolve_storage(storage)
+    if "@" in name and version is None and tag is None:  # "name@3", "name@gold"
+        name, version = name.split("@", 1)
     if tag is not None and version is not None:
         raise DatasetError("give version= or tag=, not both")
     if as_ not in ("datasets", "pandas", "arrow"):
