@@ -257,3 +257,28 @@ def test_port_in_use_fails_with_a_clear_error(store):
         with pytest.raises(OSError, match="choose another --port"):
             other.start()
         assert col.running and not other.running
+
+
+def test_capture_also_exports_to_an_otlp_backend(tmp_path, llm_kwargs):
+    """capture(exporter=OTLPSpanExporter(...)) sends the same spans to another backend (here our
+    own collector): both stores hold equal rows."""
+    import litellm
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    local, remote = lo.Store(tmp_path / "local"), lo.Store(tmp_path / "remote")
+    with Collector(remote, port=0) as col:
+        with lo.capture(local, exporter=OTLPSpanExporter(endpoint=col.endpoint), user_id="u-1"), \
+                lo.span("agent", name="support") as s:
+            with lo.span("retriever", name="kb") as r:
+                r.set_documents(["Refunds take 5 days."])
+            litellm.completion(messages=[{"role": "user", "content": "echo:refund"}], **llm_kwargs)
+            s.set_output("done")
+        assert col.flush(30)
+    a = local.spans().sort_values("span_id").to_dict("records")
+    b = remote.spans().sort_values("span_id").to_dict("records")
+    assert len(a) == len(b) == 3
+    for x, y in zip(a, b):
+        assert (x["source_format"], y["source_format"]) == ("capture", "otlp_proto")
+        for c in COMPARED:
+            xv, yv = x[c], y[c]
+            assert (xv != xv and yv != yv) or xv == yv, (c, xv, yv)
