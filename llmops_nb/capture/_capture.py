@@ -163,6 +163,7 @@ class Capture:
         with _STACK_LOCK:
             _STACK.append(self)
         _patch_litellm()
+        _stop_at_exit()
         return self
 
     def stop(self) -> None:
@@ -313,6 +314,29 @@ class Capture:
             span.set_status(Status(StatusCode.ERROR, f"{type(e).__name__}: {e}"[:4000]))
         finally:
             span.end(end_time=end_time)
+
+
+_AT_EXIT = False
+
+
+def _stop_at_exit() -> None:
+    """Flush captures still recording when the interpreter exits (a script that never called stop())."""
+    global _AT_EXIT
+    if _AT_EXIT:
+        return
+    import atexit
+
+    def _stop_all() -> None:
+        with _STACK_LOCK:
+            caps = list(_STACK)
+        for cap in reversed(caps):
+            try:
+                cap.stop()
+            except Exception as e:  # pragma: no cover - best effort at exit
+                log.warning("llmops_nb: could not flush a capture at exit: %s", e)
+
+    atexit.register(_stop_all)
+    _AT_EXIT = True
 
 
 # ---------------------------------------------------------------------------------- responses

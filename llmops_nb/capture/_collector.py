@@ -168,6 +168,9 @@ class Collector:
             self._stop_writer()
             raise OSError(f"could not listen on {self.host}:{self.port}: {err}; choose another --port") from err
         self.running = True
+        import atexit
+
+        atexit.register(self.stop)
         return self
 
     def stop(self, timeout: float = 60.0) -> None:
@@ -188,6 +191,9 @@ class Collector:
             self._pool.shutdown(wait=True)
         self._loop = None
         self.running = False
+        import atexit
+
+        atexit.unregister(self.stop)
 
     def _stop_writer(self, timeout: float = 60.0) -> None:
         with self._cond:
