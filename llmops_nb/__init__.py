@@ -52,6 +52,7 @@ _LAZY: dict[str, str] = {
     "labels": "llmops_nb.annotate",
     "agreement": "llmops_nb.annotate",
     "align": "llmops_nb.annotate",
+    "queue_from_selection": "llmops_nb.annotate",
     # connectors
     "pull": "llmops_nb.connectors",
     # experiments

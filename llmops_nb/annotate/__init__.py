@@ -80,6 +80,11 @@ def _make_callable() -> None:
             return annotate(*args, **kwargs)
 
     sys.modules[__name__].__class__ = _CallableModule
+    # and ``lo.annotate`` bound to the function (through llmops_nb's lazy names) still reaches
+    # the subpackage's names: ``lo.annotate.queue_from_selection``, ``lo.annotate.Question``...
+    for name in __all__:
+        if name != "annotate":
+            setattr(annotate, name, globals()[name])
 
 
 _make_callable()

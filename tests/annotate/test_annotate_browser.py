@@ -336,12 +336,14 @@ def test_selection_on_the_cluster_map_reaches_python(lab, page):
         "df = pd.DataFrame({'trace_id': [f't{i}' for i in range(30)], "
         "'input_text': [texts[i % 3] + f' case {i}' for i in range(30)]})\n"
         "cl = lo.cluster(df, text='input_text', n_clusters=3)\n"
-        "fig = go.FigureWidget(cl.plot())\n"
-        "fig.update_traces(type='scatter')  # SVG points: headless Chromium has no WebGL\n"
+        "m = cl.plot()  # the cluster map (scattergl); drawn as SVG here: headless Chromium has no WebGL\n"
+        "fig = go.FigureWidget([go.Scatter({k: v for k, v in t.to_plotly_json().items() if k != 'type'})\n"
+        "                       for t in m.data], layout=m.layout)\n"
         "fig.update_layout(dragmode='select', width=600, height=450, margin=dict(l=40, r=10, t=40, b=40),\n"
         "                  showlegend=False)\n"
         f"OUT = {str(out)!r}\n"
-        "sel = lo.annotate.queue_from_selection(fig, cl.frame, x='x', y='y', on_select=lambda rows: "
+        "from llmops_nb.annotate import queue_from_selection\n"
+        "sel = queue_from_selection(fig, cl.frame, x='x', y='y', on_select=lambda rows: "
         "open(OUT, 'w').write(json.dumps(rows['trace_id'].tolist())))\n"
         "fig",
     )
