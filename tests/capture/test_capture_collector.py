@@ -282,3 +282,32 @@ def test_capture_also_exports_to_an_otlp_backend(tmp_path, llm_kwargs):
         for c in COMPARED:
             xv, yv = x[c], y[c]
             assert (xv != xv and yv != yv) or xv == yv, (c, xv, yv)
+
+
+def test_real_exporter_retries_after_503(store):
+    """The OTLP exporter honours 503 + Retry-After: a batch refused while the queue is full
+    arrives once the writer catches up; nothing is lost."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    slow = _SlowStore(store)
+    with Collector(slow, port=0, max_queue_spans=1, flush_interval_s=0.01) as col:
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=col.endpoint, timeout=30)))
+        tracer = provider.get_tracer("t")
+        with tracer.start_as_current_span("first"):
+            pass  # accepted: the queue holds it while the store is blocked
+        def release_after_a_refusal() -> None:  # the writer catches up once a batch was refused
+            while col.stats.busy_requests == 0:
+                threading.Event().wait(0.01)
+            slow.go.set()
+
+        release = threading.Thread(target=release_after_a_refusal, daemon=True)
+        release.start()
+        with tracer.start_as_current_span("second"):
+            pass  # refused with 503 first, then retried by the exporter
+        release.join(30)
+        assert col.flush(30)
+        assert col.stats.busy_requests >= 1
+    assert sorted(store.spans()["name"]) == ["first", "second"]
