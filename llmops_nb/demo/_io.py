@@ -47,10 +47,12 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def write_store(data: DemoData, store: Any = None) -> int:
+def write_store(data: DemoData, store: Any = None, *, batch_spans: int = 200_000) -> int:
     """Add the simulated spans to a store, and the truth to ``<store>/.truth/``; returns rows written.
 
-    ``store`` is a :class:`llmops_nb.Store`, a path, or None for the default store.
+    ``store`` is a :class:`llmops_nb.Store`, a path, or None for the default store. Spans go in
+    batches of ``batch_spans`` rows (one segment each), which bounds memory for millions of
+    spans; writing the same data again adds nothing.
 
     Example:
         >>> import tempfile, llmops_nb as lo
@@ -63,7 +65,10 @@ def write_store(data: DemoData, store: Any = None) -> int:
     from llmops_nb.store import Store
 
     st = store if isinstance(store, Store) else Store(store)
-    n = st.add("spans", data.arrow)
+    n = 0
+    table = data.arrow
+    for off in range(0, max(table.num_rows, 1), max(1, batch_spans)):
+        n += st.add("spans", table.slice(off, batch_spans))
     st._ensure()
     _write_truth(data, Path(st.path))
     return n
