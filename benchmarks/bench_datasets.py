@@ -87,6 +87,12 @@ def main() -> int:
     assert sum(len(x) for x in ds.values()) == N and len(df) == N
     assert (len(d.added), len(d.removed), len(d.changed)) == (2_000, 1_000, len(changed)), d.summary()
 
+    dd = a.iloc[:N].copy()
+    dd.loc[dd.index[::10], "input_text"] = dd.loc[dd.index[::10], "input_text"] + " please"  # 10% near-duplicates of...
+    dd = pd.concat([dd, dd.iloc[::10].assign(example_id=lambda f: f["example_id"] + "_dup",
+                                             input_text=lambda f: f["input_text"].str.replace(" please", "!"))])
+    t_dedupe, res = timed(lambda: lds.dedupe(dd, text="input_text", threshold=0.9), repeat=1)
+
     size = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(os.path.join(root, "bench1")) for f in fs)
     print(f"versioned datasets benchmark: {N:,} examples, {table.nbytes / 1e6:.0f} MB in Arrow, "
           f"{size / 1e6:.0f} MB on disk for two versions; best of 3")
@@ -103,6 +109,7 @@ def main() -> int:
         ok &= t < target
         print(f"  {label:<26} {t:6.2f} s  (target < {target:.0f} s: {verdict}; baseline {base_label} {base:.2f} s, x{t / base:.1f})")
     print(f"  diff found {len(d.added):,} added, {len(d.removed):,} removed, {len(d.changed):,} changed")
+    print(f"  dedupe {len(dd):,} rows (no target)   {t_dedupe:6.2f} s  ({len(res.dropped):,} near-duplicates dropped)")
     return 0 if ok else 1
 
 

@@ -93,49 +93,43 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _signatures(X: Any) -> np.ndarray:
+def _signatures(doc_of: np.ndarray, feat: np.ndarray, n: int) -> np.ndarray:
     """One-permutation MinHash with rotation densification: (n_rows, _BINS) uint64.
 
-    Each distinct n-gram of a row is hashed once; its top 7 bits pick a bin and the next 32
-    bits are its value; a bin keeps its minimum. Empty bins borrow the value of the next
-    non-empty bin to the right (cyclically) plus an offset per step, so two rows agree in a bin
-    with probability equal to their Jaccard similarity (Shrivastava, 2017).
+    Each n-gram is hashed once; its top 7 bits pick a bin and the next 32 bits are its value; a
+    bin keeps its minimum. Empty bins borrow the value of the next non-empty bin to the right
+    (cyclically) plus an offset per step, so two rows agree in a bin with probability equal to
+    their Jaccard similarity (Shrivastava, 2017).
     """
-    n = X.shape[0]
-    rows = np.repeat(np.arange(n, dtype=np.uint64), np.diff(X.indptr))
-    h = _mix64(X.indices.astype(np.uint64) ^ np.uint64(0x5851F42D4C957F2D))
-    cell = rows * np.uint64(_BINS) + (h >> np.uint64(57))
-    code = (cell << np.uint64(32)) | ((h >> np.uint64(25)) & np.uint64(0xFFFFFFFF))
-    code.sort()
-    cells = code >> np.uint64(32)
-    first = np.r_[True, cells[1:] != cells[:-1]] if len(cells) else np.zeros(0, dtype=bool)
+    h = _mix64(feat.astype(np.uint64) ^ np.uint64(0x5851F42D4C957F2D))
+    cell = doc_of * _BINS + (h >> np.uint64(57)).astype(np.int64)
     empty = np.uint64(np.iinfo(np.uint64).max)
     sig = np.full(n * _BINS, empty, dtype=np.uint64)
-    sig[cells[first].astype(np.int64)] = code[first] & np.uint64(0xFFFFFFFF)
+    np.minimum.at(sig, cell, (h >> np.uint64(25)) & np.uint64(0xFFFFFFFF))
     sig = sig.reshape(n, _BINS)
     missing = sig == empty
-    if missing.any():
+    rows_missing = np.flatnonzero(missing.any(axis=1) & ~missing.all(axis=1))
+    if len(rows_missing):
         k = _BINS
+        sub_missing = missing[rows_missing]
         cols = np.arange(2 * k)
-        pos = np.where(np.concatenate([~missing, ~missing], axis=1), cols, 4 * k)
+        pos = np.where(np.concatenate([~sub_missing, ~sub_missing], axis=1), cols, 4 * k)
         nxt = np.minimum.accumulate(pos[:, ::-1], axis=1)[:, ::-1][:, :k]  # next filled at or after j
-        ok = missing & (nxt < 4 * k)
-        r, c = np.nonzero(ok)
+        r, c = np.nonzero(sub_missing)
         src = nxt[r, c]
+        rr = rows_missing[r]
         with np.errstate(over="ignore"):
-            sig[r, c] = sig[r, src % k] + (np.uint64(1) << np.uint64(32)) * (src - c).astype(np.uint64)
+            sig[rr, c] = sig[rr, src % k] + (np.uint64(1) << np.uint64(32)) * (src - c).astype(np.uint64)
     return sig
 
 
-def _ngram_matrix(texts: Sequence[str], n: int) -> Any:
-    """Counts of hashed byte ``n``-grams of the UTF-8 texts, as a CSR matrix (docs x 2**22).
+def _grams(texts: Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hashed byte ``n``-grams of the UTF-8 texts: (row of each gram, feature id < 2**22).
 
     Fully vectorised: the texts are joined into one byte buffer and every window of ``n`` bytes
     is packed into an integer; windows that cross two texts are dropped. A text shorter than
     ``n`` bytes counts as one gram of all its bytes.
     """
-    from scipy import sparse
-
     if not 1 <= n <= 7:
         raise ValueError(f"ngram must be between 1 and 7 bytes, got {n}")
     enc = [t.encode("utf-8") for t in texts]
@@ -156,18 +150,18 @@ def _ngram_matrix(texts: Sequence[str], n: int) -> Any:
         gram[starts[short]] = (gram[starts[short]] & mask) | (np.uint64(1) << np.uint64(63))
     doc_of, gram = doc_of[ok], gram[ok]
     feat = (_mix64(gram) & np.uint64(_FEATURES - 1)).astype(np.int64)
-    code = doc_of * _FEATURES + feat
-    code.sort()
-    first = np.r_[True, code[1:] != code[:-1]] if len(code) else np.zeros(0, dtype=bool)
-    starts_u = np.flatnonzero(first)
-    counts = np.diff(np.r_[starts_u, len(code)])
-    code = code[first]
-    rows = code // _FEATURES
-    indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=len(texts)))]
-    return sparse.csr_matrix(
-        (counts.astype(np.float32), (code % _FEATURES).astype(np.int32), indptr),
-        shape=(len(texts), _FEATURES),
+    return doc_of, feat
+
+
+def _count_matrix(doc_of: np.ndarray, feat: np.ndarray, n_rows: int) -> Any:
+    """CSR matrix of n-gram counts (rows x 2**22)."""
+    from scipy import sparse
+
+    m = sparse.csr_matrix(
+        (np.ones(len(feat), dtype=np.float32), (doc_of, feat)), shape=(n_rows, _FEATURES)
     )
+    m.sum_duplicates()
+    return m
 
 
 def _candidates(sig: np.ndarray, valid: np.ndarray, min_jaccard: float = 0.5) -> np.ndarray:
@@ -242,8 +236,6 @@ def dedupe(
         >>> kept["example_id"].tolist(), dropped[["kept_id", "dropped_id"]].values.tolist()
         (['a', 'c'], [['a', 'b']])
     """
-    from sklearn.preprocessing import normalize
-
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     cols = [text] if isinstance(text, str) else list(text)
@@ -271,15 +263,25 @@ def dedupe(
     # 2. near duplicates among the distinct texts
     if len(rep) > 1:
         texts = [norm[i] for i in rep]
-        X = _ngram_matrix(texts, ngram)
-        if idf:
-            df_counts = np.bincount(X.indices, minlength=X.shape[1])
-            w = np.log((1 + X.shape[0]) / (1 + df_counts[X.indices])) + 1.0
-            X.data = (X.data * w).astype(np.float32)
-        X = normalize(X, norm="l2", copy=False)
-        valid = np.diff(X.indptr) > 0
-        sig = _signatures(X)
+        doc_of, feat = _grams(texts, ngram)
+        valid = np.bincount(doc_of, minlength=len(texts)) > 0
+        sig = _signatures(doc_of, feat, len(texts))
         cand = _candidates(sig, valid)
+        X = None
+        if len(cand):
+            # count vectors only for the rows that are in a candidate pair
+            need = np.zeros(len(texts), dtype=bool)
+            need[cand.ravel()] = True
+            keep = need[doc_of]
+            X = _count_matrix(doc_of[keep], feat[keep], len(texts))
+            if idf:
+                uniq = np.unique(doc_of * _FEATURES + feat)  # (row, gram) pairs -> document frequency
+                df_counts = np.bincount(uniq % _FEATURES, minlength=_FEATURES)
+                w = np.log((1 + len(texts)) / (1 + df_counts[X.indices])) + 1.0
+                X.data = (X.data * w).astype(np.float32)
+            norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+            norms[norms == 0] = 1.0
+            X = X.multiply(1.0 / norms[:, None]).tocsr()
         if len(cand):
             sims = np.empty(len(cand), dtype=np.float64)
             step = 200_000
@@ -301,12 +303,13 @@ def dedupe(
     dropped_pairs.sort(key=lambda t: t[1])
     idx = frame.index
     has_key = key is not None and key in frame.columns
+    keys = frame[key].tolist() if has_key else []
     dropped_df = pd.DataFrame(
         {
             "dropped_index": [idx[j] for _, j, _ in dropped_pairs],
             "kept_index": [idx[i] for i, _, _ in dropped_pairs],
-            "dropped_id": [frame[key].iat[j] for _, j, _ in dropped_pairs] if has_key else None,
-            "kept_id": [frame[key].iat[i] for i, _, _ in dropped_pairs] if has_key else None,
+            "dropped_id": [keys[j] for _, j, _ in dropped_pairs] if has_key else None,
+            "kept_id": [keys[i] for i, _, _ in dropped_pairs] if has_key else None,
             "similarity": pd.Series([round(s, 4) for _, _, s in dropped_pairs], dtype="float64"),
             "threshold": pd.Series([threshold] * len(dropped_pairs), dtype="float64"),
             "dropped_text": [raw[j] for _, j, _ in dropped_pairs],

@@ -40,6 +40,8 @@ def test_save_load_history_time_travel_and_tags(tmp_path):
     assert len(lds.load("qa", tag="baseline", storage=root, as_="pandas")) == 10
     assert len(lds.load("qa", storage=root, as_="pandas")) == 12
     assert len(lds.load("qa", -2, storage=root, as_="pandas")) == 10
+    assert len(lds.load("qa@0", storage=root, as_="pandas")) == 10
+    assert len(lds.load("qa@baseline", storage=root, as_="pandas")) == 10
     # round trip of types
     df = lds.load("qa", storage=root, as_="pandas")
     assert df.loc[0, "labels"] == {"pass_fail": True} and df.loc[0, "tags"] == ["seed"]
