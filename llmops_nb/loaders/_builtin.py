@@ -177,3 +177,17 @@ register_format(
         priority=30,
     )
 )
+
+from llmops_nb.loaders import inspect_logs  # noqa: E402
+
+register_format(
+    Format(
+        "inspect",
+        "Inspect AI eval logs (JSON): one trace per sample, llm and tool spans from its transcript, scores in metadata",
+        parse=inspect_logs.parse_inspect,
+        detect=inspect_logs.is_inspect,
+        extensions=(".json",),
+        priority=45,
+        whole_file=True,
+    )
+)

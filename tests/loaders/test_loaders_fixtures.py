@@ -441,3 +441,29 @@ def test_phoenix_dataframe_and_parquet(tmp_path):
         assert r.loc["3333333333333333", "latency_ms"] == 750.0
     rows = df.reset_index().to_dict("records")
     assert len(lo.read_traces(rows, format="phoenix")) == 3
+
+
+# ----------------------------------------------------------------------------- Inspect (eval logs)
+
+def test_inspect_eval_logs():
+    d = fixture_dir("inspect-logs")
+    df = lo.read_traces(d)
+    assert set(df["source_format"]) == {"inspect"}
+    n_samples = 0
+    usage = 0
+    for f in d.glob("*.json"):
+        doc = json.loads(f.read_text())
+        for s in doc.get("samples") or []:
+            n_samples += 1
+            for e in s.get("events") or []:
+                if e.get("event") == "model":
+                    usage += e["output"]["usage"]["total_tokens"]
+    roots = df[df["parent_span_id"].isna()]
+    assert len(roots) == n_samples == 8 and set(roots["kind"]) == {"agent"}
+    assert df["total_tokens"].sum() == usage == 17706
+    _parents_resolve(df)
+    # attachments are resolved, scores kept on the root
+    assert not df["input_text"].dropna().str.startswith("attachment://").any()
+    pop = roots[roots["name"] == "popularity"]
+    assert sorted(m["scores"]["match"]["value"] for m in pop["metadata"]) == ["C", "C", "I"]
+    assert (df.loc[df["kind"] == "tool", "tool_name"].notna()).all()

@@ -1,0 +1,154 @@
+"""Inspect AI eval logs (JSON ``EvalLog``: ``{version, status, eval, plan, results, stats, samples}``).
+
+One trace per sample (and epoch): a root ``agent`` span named after the task, with the sample's
+input, final output, messages, target and scores (``metadata.scores``), and one ``llm`` span per
+``model`` event and one ``tool`` span per ``tool`` event of the sample's transcript (times,
+model, usage, messages, tool arguments and results as Inspect recorded them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from llmops_nb.loaders._common import (
+    LoadError,
+    as_map,
+    assistant_text,
+    json_text,
+    last_user_text,
+    text_of,
+    to_utc,
+)
+from llmops_nb.loaders._messages import normalize_messages
+
+__all__ = ["parse_inspect", "is_inspect"]
+
+
+def is_inspect(doc: Any) -> bool:
+    """Whether a parsed record is an Inspect eval log."""
+    return isinstance(doc, Mapping) and isinstance(doc.get("eval"), Mapping) and "status" in doc and (
+        "samples" in doc or "results" in doc) and "task" in doc["eval"]
+
+
+def _hid(*parts: Any) -> str:
+    return hashlib.sha1("\x1f".join(map(str, parts)).encode()).hexdigest()[:16]
+
+
+def _usage(u: Any) -> tuple[int | None, int | None, int | None]:
+    u = as_map(u)
+    if not u:
+        return None, None, None
+    return u.get("input_tokens"), u.get("output_tokens"), u.get("total_tokens")
+
+
+def _resolve(v: Any, att: Mapping[str, Any]) -> Any:
+    """Replace Inspect's ``attachment://<hash>`` references by the attached content."""
+    if isinstance(v, str):
+        if v.startswith("attachment://"):
+            return att.get(v[len("attachment://"):], v)
+        return v
+    if isinstance(v, list):
+        return [_resolve(x, att) for x in v]
+    if isinstance(v, Mapping):
+        return {k: _resolve(x, att) for k, x in v.items()}
+    return v
+
+
+def _sample(ev: Mapping[str, Any], s: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    att = as_map(s.get("attachments"))
+    if att:
+        s = {k: (_resolve(v, att) if k in ("messages", "events", "input", "output") else v) for k, v in s.items()}
+    run = ev.get("run_id") or ev.get("eval_id") or ev.get("task")
+    sample_key = s.get("uuid") or f"{s.get('id')}:{s.get('epoch', 1)}"
+    trace_id = f"inspect-{run}-{sample_key}"
+    root = _hid(trace_id, "root")
+    msgs = normalize_messages(s.get("messages"), "input") if s.get("messages") else None
+    inp = s.get("input")
+    in_msgs = normalize_messages(inp, "input") if isinstance(inp, list) else None
+    out = as_map(s.get("output"))
+    out_msgs = normalize_messages(out, "output") if out.get("choices") else None
+    events = [e for e in s.get("events") or [] if isinstance(e, Mapping)]
+    times = [to_utc(e.get("timestamp")) for e in events if e.get("timestamp")]
+    start = min(times) if times else None
+    end = None
+    if start is not None and s.get("total_time") is not None:
+        from datetime import timedelta
+
+        end = start + timedelta(seconds=float(s["total_time"]))
+    err = s.get("error")
+    scores = s.get("scores") or None
+    meta = {
+        "task": ev.get("task"), "sample_id": s.get("id"), "epoch": s.get("epoch"), "target": s.get("target"),
+        "scores": scores, "eval_model": ev.get("model"),
+        **{k: v for k, v in as_map(s.get("metadata")).items() if k not in ("scores",)},
+    }
+    yield {
+        "trace_id": trace_id, "span_id": root, "parent_span_id": None, "name": ev.get("task"), "kind": "agent",
+        "start_time": start, "end_time": end, "status": "error" if err else "ok",
+        "error_message": (as_map(err).get("message") or json_text(err)) if err else None,
+        "model": out.get("model"), "input_messages": in_msgs or msgs, "output_messages": out_msgs,
+        "input_text": inp if isinstance(inp, str) else last_user_text(in_msgs),
+        "output_text": out.get("completion") or assistant_text(out_msgs),
+        "metadata": {k: v for k, v in meta.items() if v is not None} or None,
+        "attributes": {k: v for k, v in {"model_usage": s.get("model_usage"), "working_time": s.get("working_time"),
+                                         "total_time": s.get("total_time")}.items() if v is not None} or None,
+        "source_format": "inspect",
+    }
+    for i, e in enumerate(events):
+        kind = e.get("event")
+        if kind == "model":
+            o = as_map(e.get("output"))
+            im = normalize_messages(e.get("input"), "input") if e.get("input") else None
+            om = normalize_messages(o, "output") if o.get("choices") else None
+            ept, ect, ett = _usage(o.get("usage"))
+            e_err = e.get("error")
+            yield {
+                "trace_id": trace_id, "span_id": _hid(trace_id, "model", i), "parent_span_id": root,
+                "name": f"model {e.get('model')}", "kind": "llm",
+                "start_time": to_utc(e.get("timestamp")), "end_time": to_utc(e.get("completed")),
+                "status": "error" if e_err else "ok", "error_message": text_of(e_err) if e_err else None,
+                "model": o.get("model") or e.get("model"), "provider": str(e.get("model") or "").split("/")[0] or None,
+                "input_messages": im, "output_messages": om, "input_text": last_user_text(im), "output_text": assistant_text(om),
+                "prompt_tokens": ept, "completion_tokens": ect, "total_tokens": ett,
+                "attributes": {"config": e.get("config"), "tool_choice": e.get("tool_choice")} if e.get("config") else None,
+                "source_format": "inspect",
+            }
+        elif kind == "tool":
+            t_err = e.get("error")
+            res = e.get("result")
+            yield {
+                "trace_id": trace_id, "span_id": _hid(trace_id, "tool", i), "parent_span_id": root,
+                "name": e.get("function"), "kind": "tool",
+                "start_time": to_utc(e.get("timestamp")), "end_time": to_utc(e.get("completed")),
+                "status": "error" if t_err else "ok",
+                "error_message": (as_map(t_err).get("message") or json_text(t_err)) if t_err else None,
+                "tool_name": e.get("function"), "tool_arguments": json_text(e.get("arguments")),
+                "tool_result": res if isinstance(res, str) else json_text(res),
+                "input_text": json_text(e.get("arguments")), "output_text": res if isinstance(res, str) else json_text(res),
+                "metadata": {"tool_call_id": e.get("id")} if e.get("id") else None,
+                "source_format": "inspect",
+            }
+
+
+def parse_inspect(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """Spans rows from one Inspect eval log (one trace per sample).
+
+    Example:
+        >>> log = {"version": 2, "status": "success", "eval": {"task": "qa", "run_id": "r1", "model": "openai/gpt-4o-mini"},
+        ...        "samples": [{"id": 1, "epoch": 1, "input": "2+2?", "target": "4",
+        ...                     "output": {"model": "gpt-4o-mini", "choices": [{"message": {"role": "assistant", "content": "4"}}],
+        ...                                "usage": {"input_tokens": 5, "output_tokens": 1, "total_tokens": 6}},
+        ...                     "scores": {"match": {"value": "C"}}}]}
+        >>> r = next(parse_inspect(log))
+        >>> r["kind"], r["input_text"], r["output_text"], r["metadata"]["scores"]["match"]["value"]
+        ('agent', '2+2?', '4', 'C')
+    """
+    if not is_inspect(doc):
+        raise LoadError("not an Inspect eval log", expected="{version, status, eval: {task, ...}, samples: [...]}")
+    ev = doc["eval"]
+    for s in doc.get("samples") or []:
+        if not isinstance(s, Mapping):
+            raise LoadError("a sample is not an object", expected="samples as objects")
+        yield from _sample(ev, s)
