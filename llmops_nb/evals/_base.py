@@ -370,7 +370,7 @@ def _one(ev: Evaluator, name: str, out: Any) -> list[dict[str, Any]]:
     else:
         value = out
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
+        value = value.item()  # type: ignore[union-attr]
     if not isinstance(value, (bool, int, float, str)) and value is not None:
         raise TypeError(
             f"evaluator {name!r} returned {type(value).__name__} {value!r}; return a bool, a number, "

@@ -82,7 +82,7 @@ def bootstrap_interval(x: np.ndarray, stat: str = "mean", q: float | None = None
         m = min(chunk, b - s)
         idx = rng.integers(0, n, size=(m, n))
         sample = x[idx]
-        stats[s:s + m] = sample.mean(axis=1) if stat == "mean" else np.quantile(sample, q, axis=1)
+        stats[s:s + m] = sample.mean(axis=1) if stat == "mean" else np.quantile(sample, float(q or 0.5), axis=1)
     a = (1 - confidence) / 2
     return (float(np.quantile(stats, a)), float(np.quantile(stats, 1 - a)))
 

@@ -367,7 +367,7 @@ class LLMJudge(Evaluator):
         return super().passed_of(value)
 
     def _output(self, res: CallResult) -> JudgeOutput:
-        meta = {"judge_model": self.model, "prompt_tokens": res.prompt_tokens, "completion_tokens": res.completion_tokens,
+        meta: dict[str, Any] = {"judge_model": self.model, "prompt_tokens": res.prompt_tokens, "completion_tokens": res.completion_tokens,
                 "cost_usd": res.cost_usd, "simulated": res.simulated}
         if res.error:
             return JudgeOutput(None, None, error=res.error, **meta)
@@ -585,7 +585,7 @@ class Pairwise(LLMJudge):
         runner = current_runner() or _default_runner()
         r1, r2 = await asyncio.gather(runner.acall(self.call(self._pair_messages(row, a, b))),
                                       runner.acall(self.call(self._pair_messages(row, b, a))))
-        meta = {"judge_model": self.model,
+        meta: dict[str, Any] = {"judge_model": self.model,
                 "prompt_tokens": (r1.prompt_tokens or 0) + (r2.prompt_tokens or 0),
                 "completion_tokens": (r1.completion_tokens or 0) + (r2.completion_tokens or 0),
                 "cost_usd": (r1.cost_usd or 0.0) + (r2.cost_usd or 0.0), "simulated": r1.simulated}

@@ -384,10 +384,11 @@ def _tool_schemas(tools: Any) -> dict[str, dict[str, Any]]:
         if not isinstance(t, Mapping):
             continue
         if "tool" in t:  # openinference: {"tool": {"json_schema": "..."}}
-            t = _maybe_json(t["tool"].get("json_schema") if isinstance(t["tool"], Mapping) else t["tool"])
+            inner = t["tool"]
+            t = _maybe_json(inner.get("json_schema") if isinstance(inner, Mapping) else inner)
             if not isinstance(t, Mapping):
                 continue
-        f = t.get("function") if isinstance(t.get("function"), Mapping) else t
+        f: Mapping[str, Any] = t["function"] if isinstance(t.get("function"), Mapping) else t
         name = f.get("name")
         if not name:
             continue
@@ -438,7 +439,7 @@ class ToolCallValid(Evaluator):
         self._schemas = _tool_schemas(self.tools) if self.tools is not None else None
 
     def evaluate(self, row: dict[str, Any]) -> Any:
-        calls: list[tuple[str, Any]] = []
+        calls: list[tuple[Any, Any]] = []
         for m in row.get("output_messages") or []:
             for tc in (m.get("tool_calls") if isinstance(m, Mapping) else None) or []:
                 calls.append((tc.get("name"), tc.get("arguments")))

@@ -49,7 +49,7 @@ def _results_frame(cols: Mapping[str, Any], n: int) -> pd.DataFrame:
     A column value is a sequence of ``n`` values or one scalar for every row."""
     out: dict[str, Any] = {}
     for c in RESULTS.columns:
-        v = cols.get(c.name)
+        v: Any = cols.get(c.name)
         scalar = v is None or not isinstance(v, (list, tuple, np.ndarray, pd.Series))
         if c.kind == "time":
             if scalar and isinstance(v, (pd.Timestamp, datetime.datetime)):

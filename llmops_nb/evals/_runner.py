@@ -562,7 +562,8 @@ def progress_bar(total: int, desc: str, progress: bool | None) -> Any:
 
 def run_sync(coro: Awaitable[T]) -> T:
     """Run a coroutine to completion from sync code, also inside a running event loop
-    (a Jupyter cell): then it runs in a worker thread with its own loop.
+    (a Jupyter cell): then it runs in a worker thread with its own loop. An interrupt
+    (KeyboardInterrupt) cancels the work, so an evaluation stops and keeps what it stored.
 
     Example:
         >>> import asyncio
@@ -574,9 +575,36 @@ def run_sync(coro: Awaitable[T]) -> T:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro)  # type: ignore[arg-type]
+    box: dict[str, Any] = {}
+
+    def work() -> T:
+        loop = asyncio.new_event_loop()
+        box["loop"] = loop
+        try:
+            task = loop.create_task(coro)  # type: ignore[arg-type]
+            box["task"] = task
+            return loop.run_until_complete(task)
+        finally:
+            try:  # as asyncio.run does: cancel what is left (library background tasks too)
+                pending = asyncio.all_tasks(loop)
+                for t in pending:
+                    t.cancel()
+                if pending:
+                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+
     ctx = contextvars.copy_context()
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="llmops-nb-eval") as ex:
-        return ex.submit(ctx.run, asyncio.run, coro).result()  # type: ignore[arg-type]
+        fut = ex.submit(ctx.run, work)
+        try:
+            return fut.result()
+        except KeyboardInterrupt:
+            loop, task = box.get("loop"), box.get("task")
+            if loop is not None and task is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(task.cancel)
+            raise
 
 
 def run_calls(calls: Iterable[LLMCall], *, progress: bool | None = None, **runner_kwargs: Any) -> list[CallResult]:
