@@ -70,7 +70,7 @@ def _sample(ev: Mapping[str, Any], s: Mapping[str, Any]) -> Iterator[dict[str, A
     out = as_map(s.get("output"))
     out_msgs = normalize_messages(out, "output") if out.get("choices") else None
     events = [e for e in s.get("events") or [] if isinstance(e, Mapping)]
-    times = [to_utc(e.get("timestamp")) for e in events if e.get("timestamp")]
+    times = [t for e in events if e.get("timestamp") and (t := to_utc(e.get("timestamp"))) is not None]
     start = min(times) if times else None
     end = None
     if start is not None and s.get("total_time") is not None:
