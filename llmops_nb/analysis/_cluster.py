@@ -159,17 +159,20 @@ def _choose_k(Z: np.ndarray, k_range: range, random_state: int) -> int:
 
     rng = np.random.default_rng(random_state)
     sample = Z if len(Z) <= 3000 else Z[rng.choice(len(Z), 3000, replace=False)]
-    best_k, best = k_range.start, -2.0
+    scores: dict[int, float] = {}
     for k in k_range:
         if k >= len(sample):
             break
         lab = KMeans(n_clusters=k, n_init=2, random_state=random_state).fit_predict(sample)
         if len(np.unique(lab)) < 2:
             continue
-        s = silhouette_score(sample, lab, sample_size=min(2000, len(sample)), random_state=random_state)
-        if s > best + 1e-3:
-            best_k, best = k, s
-    return best_k
+        scores[k] = float(silhouette_score(sample, lab, sample_size=min(2000, len(sample)), random_state=random_state))
+    if not scores:
+        return k_range.start
+    # the fewest clusters whose silhouette is within 10% of the best: text silhouettes keep
+    # rising slowly as clusters split into near-duplicate templates
+    best = max(scores.values())
+    return min(k for k, s in scores.items() if s >= best - 0.1 * abs(best))
 
 
 def _hdbscan(Z: np.ndarray, min_cluster_size: int, max_fit: int, random_state: int) -> np.ndarray:
@@ -269,8 +272,8 @@ def cluster(
       (sentence-transformers all-MiniLM-L6-v2 from the ``embeddings`` extra, offline),
       ``"litellm:<model>"`` or an :class:`Embedder`. Model embeddings are cached on disk by
       text hash and embedder (``cache_dir``, default ``.llmops/cache/embeddings``).
-    - ``method``: ``"kmeans"`` (``n_clusters``, or chosen by silhouette between 2 and
-      ``max_k``) or ``"hdbscan"`` (after PCA to ``reduce_to`` dimensions; noise is cluster -1;
+    - ``method``: ``"kmeans"`` (``n_clusters``, or the fewest clusters between 2 and
+      ``max_k`` whose silhouette is within 10% of the best) or ``"hdbscan"`` (after PCA to ``reduce_to`` dimensions; noise is cluster -1;
       above ``max_fit`` rows it is fitted on a sample and the rest take their nearest
       fitted neighbour's label).
     - ``outcome``: failures per cluster (a column, boolean Series or callable).
@@ -308,7 +311,8 @@ def cluster(
             if not 1 <= n_clusters <= n:
                 raise ValueError(f"n_clusters={n_clusters} must be between 1 and the number of rows ({n})")
             k = n_clusters
-        labels = KMeans(n_clusters=k, n_init=3, random_state=random_state).fit_predict(E)
+        n_init = 10 if n <= 20_000 else 3  # more restarts where they are cheap
+        labels = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit_predict(E)
     else:
         from sklearn.decomposition import PCA
 

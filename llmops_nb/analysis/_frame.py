@@ -239,13 +239,17 @@ def _guardrail_flags(name: str, text: str) -> list[str]:
 
 
 def trace_digest(
-    spans: pd.DataFrame, *, include_output: bool | str = "auto", detect_language: bool = True
+    spans: pd.DataFrame,
+    *,
+    include_output: bool | str = "auto",
+    detect_language: bool = True,
+    low_retrieval_quantile: float = 0.1,
 ) -> pd.Series:
     """A failure-relevant text per trace, built from what the trace shows: errors of its
     spans (kind, name, message), output guardrail verdicts that flagged something, a
     mismatch between the question's and the answer's language (py3langid): the failure
-    evidence; input guardrail flags (risk signals such as an injection attempt); and the
-    answer. ``include_output="auto"`` adds the answer only when the trace has no failure
+    evidence; input guardrail flags and weak retrieval (best document score in the lowest
+    ``low_retrieval_quantile`` of the traces): risk signals; and the answer. ``include_output="auto"`` adds the answer only when the trace has no failure
     evidence (the first thing that went wrong is then what the answer says); ``True``
     always, ``False`` never. Cluster it to group failures by what went wrong rather than by
     topic or language.
@@ -274,6 +278,20 @@ def trace_digest(
         if flags:
             target = risks if "input" in str(nm).lower() else lines
             target.setdefault(t, []).extend(flags)
+    if "documents" in spans.columns and low_retrieval_quantile:
+        ret = spans[spans["kind"].eq("retriever") & spans["documents"].notna()]
+        best: dict[str, float] = {}
+        for t, docs in zip(ret["trace_id"], ret["documents"]):
+            scores = [d.get("score") for d in docs if isinstance(d, dict) and d.get("score") is not None]
+            if scores:
+                best[t] = max(best.get(t, float("-inf")), max(scores))
+        if len(best) >= 20:
+            cut = float(np.quantile(list(best.values()), low_retrieval_quantile))
+            for t, v in best.items():
+                if v <= cut:
+                    risks.setdefault(t, []).append(
+                        f"retrieval weak: best document score {v:.2f}, among the lowest of these traces"
+                    )
     traces = to_traces(spans)
     answers = dict(zip(traces["trace_id"], traces["output_text"]))
     if detect_language:
