@@ -721,7 +721,8 @@ def _make_callback() -> Any:
             from opentelemetry import context as otel_context
 
             with _PENDING_LOCK:
-                _PENDING.setdefault(cid, {"cap": cap, "ctx": otel_context.get_current(), "attrs": current_attrs(cap)})
+                _PENDING.setdefault(cid, {"cap": cap, "ctx": otel_context.get_current(), "attrs": current_attrs(cap),
+                                          "t0": time.time_ns(), "kwargs": kwargs})
 
         def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
             _callback_done(kwargs, response_obj, start_time, end_time, None)
@@ -738,11 +739,13 @@ def _make_callback() -> Any:
     return _LlmopsCallback()
 
 
-def _callback_done(kwargs: Any, response_obj: Any, start_time: Any, end_time: Any, error: BaseException | None) -> None:
+def _callback_done(kwargs: Any, response_obj: Any, start_time: Any, end_time: Any, error: BaseException | None,
+                   entry: dict[str, Any] | None = None) -> None:
     try:
-        cid = kwargs.get("litellm_call_id")
-        with _PENDING_LOCK:
-            entry = _PENDING.pop(cid, None) if cid else None
+        if entry is None:
+            cid = kwargs.get("litellm_call_id")
+            with _PENDING_LOCK:
+                entry = _PENDING.pop(cid, None) if cid else None
         if entry is None:
             return
         cap: Capture = entry["cap"]
@@ -759,8 +762,13 @@ def _callback_done(kwargs: Any, response_obj: Any, start_time: Any, end_time: An
             call["messages"] = kwargs.get("messages")
         else:
             call["input"] = kwargs.get("input")
-        span, info = cap._start_llm_span(fn, (), call, context=entry["ctx"], start_time=_ns(start_time), attrs=entry["attrs"])
+        t_start = _ns(start_time) or entry.get("t0")
+        span, info = cap._start_llm_span(fn, (), call, context=entry["ctx"], start_time=t_start, attrs=entry["attrs"])
         span.set_attribute("llmops.captured_by", "litellm_callback")
+        if error is None and response_obj is None and end_time is None:  # litellm never reported an outcome
+            span.set_attribute("llmops.incomplete", True)
+            span.end()
+            return
         if error is not None:
             cap._fail_llm_span(span, error, end_time=_ns(end_time))
             return
@@ -791,8 +799,9 @@ def _unregister_callback(litellm: Any) -> None:
                 lst.remove(_CALLBACK)
 
 
-def _wait_for_callbacks(cap: Capture, timeout: float = 5.0) -> None:
-    """Wait (briefly) for litellm's success/failure events of calls this capture is owed."""
+def _wait_for_callbacks(cap: Capture, timeout: float = 3.0) -> None:
+    """Wait (briefly) for litellm's success/failure events of calls this capture is owed; calls
+    still without an outcome are recorded with their inputs and ``llmops.incomplete``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with _PENDING_LOCK:
@@ -800,5 +809,6 @@ def _wait_for_callbacks(cap: Capture, timeout: float = 5.0) -> None:
                 return
         time.sleep(0.01)
     with _PENDING_LOCK:
-        for cid in [k for k, e in _PENDING.items() if e["cap"] is cap]:
-            del _PENDING[cid]
+        left = [(k, _PENDING.pop(k)) for k, e in list(_PENDING.items()) if e["cap"] is cap]
+    for _, entry in left:
+        _callback_done(entry["kwargs"], None, None, None, None, entry=entry)
