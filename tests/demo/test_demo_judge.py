@@ -172,3 +172,22 @@ def test_streaming_replies(data, judge):
     msgs = _prompt(root, "helpfulness")
     text = "".join(c.choices[0].delta.content or "" for c in litellm.completion(model="llmops-sim/judge", messages=msgs, stream=True))
     assert orjson.loads(text) == judge.answer(msgs)
+
+
+def test_register_from_written_files(tmp_path):
+    from llmops_nb.demo import load_truth, write_otlp
+
+    small = generate(60, seed=13)
+    write_otlp(small, tmp_path / "otlp")
+    try:
+        j = register_sim_judge(tmp_path / "otlp", fpr=0.0, fnr=0.0)
+        truth = load_truth(tmp_path / "otlp").set_index("trace_id")
+        roots = small.spans[small.spans["parent_span_id"].isna()].set_index("trace_id")
+        for tid in truth.index[:20]:
+            r = litellm.completion(model="llmops-sim/judge", messages=_prompt(roots.loc[tid], "overall quality"))
+            assert (orjson.loads(r.choices[0].message.content)["answer"] == "fail") == truth.loc[tid, "failed"]
+        assert j.fpr == 0.0
+    finally:
+        unregister_sim_judge()
+    with pytest.raises(FileNotFoundError, match="no ground truth"):
+        load_truth(tmp_path)
