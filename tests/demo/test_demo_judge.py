@@ -14,6 +14,7 @@ from llmops_nb.demo import generate, register_sim_judge, unregister_sim_judge  #
 from llmops_nb.demo._judge import SimJudgeError  # noqa: E402
 
 FPR, FNR = 0.1, 0.2
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pydantic notes from litellm's import
 
 
 @pytest.fixture(scope="module")
