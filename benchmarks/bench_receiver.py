@@ -269,6 +269,9 @@ def main() -> int:
     endpoint = line.split("listening on ")[1].split(" ")[0]
     url = endpoint.rsplit("/v1/traces", 1)[0]
     rss = RssWatch(proc.pid)
+    time.sleep(0.5)
+    idle_mb = rss.peak_mb
+    print(f"receiver started: idle RSS {idle_mb:.0f} MB")
     sender = Sender(endpoint, threads=4)
     trace_base = 1
     ok = True
