@@ -87,10 +87,11 @@ def main() -> int:
     assert sum(len(x) for x in ds.values()) == N and len(df) == N
     assert (len(d.added), len(d.removed), len(d.changed)) == (2_000, 1_000, len(changed)), d.summary()
 
-    dd = a.iloc[:N].copy()
-    dd.loc[dd.index[::10], "input_text"] = dd.loc[dd.index[::10], "input_text"] + " please"  # 10% near-duplicates of...
-    dd = pd.concat([dd, dd.iloc[::10].assign(example_id=lambda f: f["example_id"] + "_dup",
-                                             input_text=lambda f: f["input_text"].str.replace(" please", "!"))])
+    rng = np.random.default_rng(2)
+    vocab = np.array(["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), rng.integers(2, 10))) for _ in range(5000)])
+    texts = [" ".join(vocab[rng.integers(0, 5000, rng.integers(8, 40))]) for _ in range(N)]
+    texts[-10_000:] = [t + " please" for t in texts[:10_000]]  # 10% near-duplicates
+    dd = pd.DataFrame({"example_id": [f"d{i}" for i in range(N)], "input_text": texts})
     t_dedupe, res = timed(lambda: lds.dedupe(dd, text="input_text", threshold=0.9), repeat=1)
 
     size = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(os.path.join(root, "bench1")) for f in fs)

@@ -270,6 +270,23 @@ def frame_to_arrow(frame: pd.DataFrame) -> tuple[pa.Table, list[str]]:
     return base, json_cols
 
 
+def _parse_json_column(col: Any) -> pd.Series:
+    """JSON text -> Python objects, parsed in one orjson call for the whole column."""
+    vals = col.to_pylist()
+    try:
+        parsed = orjson.loads("[" + ",".join("null" if v is None else v for v in vals) + "]")
+    except orjson.JSONDecodeError:  # a malformed cell: parse one by one to keep the others
+        parsed = []
+        for v in vals:
+            try:
+                parsed.append(None if v is None else orjson.loads(v))
+            except orjson.JSONDecodeError:
+                parsed.append(v)
+    if len(parsed) != len(vals):  # pragma: no cover - a cell held several values
+        parsed = [None if v is None else orjson.loads(v) for v in vals]
+    return pd.Series(parsed, dtype=object)
+
+
 def arrow_to_frame(table: pa.Table, json_columns: Sequence[str] = JSON_COLUMNS) -> pd.DataFrame:
     """pandas frame of a stored version: declared columns with the declared dtypes, JSON text
     parsed back into Python objects, extra columns after them.
@@ -281,15 +298,17 @@ def arrow_to_frame(table: pa.Table, json_columns: Sequence[str] = JSON_COLUMNS) 
     """
     from llmops_nb.schema import from_arrow
 
-    decl = [c for c in EXAMPLES.names if c in table.column_names]
-    sub = table.select(decl)
-    out = from_arrow(sub, EXAMPLES)
+    decl = [c for c in EXAMPLES.names if c in table.column_names and c not in JSON_COLUMNS]
+    out = from_arrow(table.select(decl), EXAMPLES)
+    for c in JSON_COLUMNS:
+        if c in table.column_names:
+            out[c] = _parse_json_column(table.column(c))
     for c in table.column_names:
         if c in EXAMPLES.names:
             continue
         col = table.column(c)
         if c in json_columns:
-            out[c] = pd.Series([None if v is None else orjson.loads(v) for v in col.to_pylist()], dtype=object)
+            out[c] = _parse_json_column(col)
         elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_list(col.type) or pa.types.is_struct(col.type) or pa.types.is_large_list(col.type):
             out[c] = pd.Series(col.to_pylist(), dtype=object)
         else:
@@ -531,8 +550,10 @@ def save(
             f"(last error: {str(last_err).splitlines()[0]}). No version was written by this call; "
             "save again, or serialise the writers."
         )
-    hist = _commit_info(name, st)
-    mine = next((h for h in hist if h.get(_META + "commit_id") == commit_id), None)
+    recent = list(_open(name, st).history(50))
+    mine = next((h for h in recent if h.get(_META + "commit_id") == commit_id), None)
+    if mine is None:  # more than 50 versions landed since: look through all of them
+        mine = next((h for h in _commit_info(name, st) if h.get(_META + "commit_id") == commit_id), None)
     if mine is None:  # pragma: no cover - history not visible yet
         raise DatasetError(f"saved {name!r} but cannot find the commit {commit_id} in its history")
     for t in tags:
