@@ -126,12 +126,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     for spec in args.evaluator:
         s = spec.strip()
         evs.append(load_evaluator(json.loads(s) if s.startswith("{") else s))
-    frame = store.spans(kind=args.kind) if args.kind else store.spans()
+    spans = store.spans(kind=args.kind, whole_traces=True) if args.kind else store.spans()
+    frame = spans
     if args.level == "traces":
         from llmops_nb.traces import to_traces
 
-        frame = to_traces(frame)
-    res = evaluate(frame, evs, store=store, run_id=args.run_id, concurrency=args.concurrency,
+        frame = to_traces(spans)
+    elif args.kind:
+        frame = spans[spans["kind"].isin(args.kind)]
+    res = evaluate(frame, evs, spans=spans, store=store, run_id=args.run_id, concurrency=args.concurrency,
                    budget_usd=args.budget_usd, requests_per_minute=args.requests_per_minute,
                    cache=not args.no_cache, progress=None)
     if args.out:

@@ -90,8 +90,11 @@ def _items(frame: pd.DataFrame, level: str, spans: pd.DataFrame | None) -> tuple
         if is_spans:
             from llmops_nb.traces import to_traces
 
-            spans = frame
-            items = to_traces(frame)
+            if spans is None:
+                spans = frame
+            else:  # whole traces of the spans given, for the traces that frame touches
+                spans = spans[spans["trace_id"].isin(set(frame["trace_id"]))]
+            items = to_traces(spans)
         else:
             items = frame
         return items, items["trace_id"].tolist(), [None] * len(items), spans

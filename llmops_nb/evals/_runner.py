@@ -318,6 +318,7 @@ class Runner:
         self._reserved = 0.0
         self.spent_usd = 0.0
         self.budget_stopped = False
+        self._unpriced: set[str] = set()
 
     def __repr__(self) -> str:
         return (f"Runner(concurrency={self.concurrency}, requests_per_minute={self.requests_per_minute}, "
@@ -486,6 +487,14 @@ class Runner:
         cost = _cost(call.model, pt or 0, ct or 0, resp) if usage else None
         if "mock_response" in params:
             cost = 0.0  # mock usage is not real usage
+        elif cost is None and call.model not in self._unpriced:
+            self._unpriced.add(call.model)
+            import warnings
+
+            warnings.warn(
+                f"model {call.model!r} has no price in litellm's price map, so its calls cost None and "
+                f"budget_usd cannot count them; declare it with litellm.register_model({{{call.model!r}: "
+                "{'input_cost_per_token': ..., 'output_cost_per_token': ...}})", stacklevel=2)
         if tpm is not None and pt is not None:
             tpm.adjust((pt + (ct or 0)) - est)
         led.calls += 1
