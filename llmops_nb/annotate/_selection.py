@@ -32,18 +32,21 @@ class SelectionQueue:
         self._by_trace: dict[int, list[int]] = {}
         self.selected: pd.DataFrame = frame.iloc[0:0]
         self.events = 0
+        self.selector: Any = None  # the last BoxSelector or LassoSelector (data coordinates)
         self._key_pos: dict[Any, int] | None = None
+        self._trace_rows: dict[int, list[int]] = {}
         for i, tr in enumerate(fig.data):
             tr.on_selection(self._make_cb(i), append=True)
 
     def _make_cb(self, i: int) -> Callable[..., None]:
         def cb(trace: Any, points: Any, selector: Any) -> None:
-            self._by_trace[i] = self._rows(trace, list(points.point_inds), list(points.xs), list(points.ys))
+            self.selector = selector
+            self._by_trace[i] = self._rows(i, trace, list(points.point_inds), list(points.xs), list(points.ys))
             self._update()
 
         return cb
 
-    def _rows(self, trace: Any, inds: list[int], xs: list[Any], ys: list[Any]) -> list[int]:
+    def _rows(self, i: int, trace: Any, inds: list[int], xs: list[Any], ys: list[Any]) -> list[int]:
         if not inds:
             return []
         cd = getattr(trace, "customdata", None)
@@ -51,19 +54,30 @@ class SelectionQueue:
             if self._key_pos is None:
                 self._key_pos = {k: p for p, k in enumerate(self.frame[self.key].tolist())}
             out = []
-            for i in inds:
-                v = cd[i]
+            for j in inds:
+                v = cd[j]
                 v = v[0] if isinstance(v, (list, tuple, np.ndarray)) else v
                 if v in self._key_pos:
                     out.append(self._key_pos[v])
             return out
         if self.x and self.y:
-            fx, fy = self.frame[self.x].to_numpy(float), self.frame[self.y].to_numpy(float)
-            out = []
-            for px, py in zip(xs, ys):
-                hit = np.flatnonzero(np.isclose(fx, float(px)) & np.isclose(fy, float(py)))
-                out.extend(hit.tolist()[:1])
-            return out
+            if i not in self._trace_rows:
+                # the rows this trace draws, in order, matched on (x, y) at float32 precision;
+                # points that coincide each get their own row
+                pool: dict[tuple[float, float], list[int]] = {}
+                fx = self.frame[self.x].to_numpy(np.float32)
+                fy = self.frame[self.y].to_numpy(np.float32)
+                for p, key in enumerate(zip(fx.tolist(), fy.tolist())):
+                    pool.setdefault(key, []).append(p)
+                tx = np.asarray(trace.x if trace.x is not None else xs, dtype=np.float32).tolist()
+                ty = np.asarray(trace.y if trace.y is not None else ys, dtype=np.float32).tolist()
+                rows = []
+                for key in zip(tx, ty):
+                    cands = pool.get(key)
+                    rows.append(cands.pop(0) if cands else -1)
+                self._trace_rows[i] = rows
+            rows = self._trace_rows[i]
+            return [rows[j] for j in inds if j < len(rows) and rows[j] >= 0]
         if len(self.fig.data) == 1:
             return [i for i in inds if i < len(self.frame)]
         raise ValueError("several traces and no customdata: pass key= (a column carried in customdata) "
