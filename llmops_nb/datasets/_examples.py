@@ -88,8 +88,9 @@ def _grain(data: pd.DataFrame) -> str:
 def _effective_labels(labels: pd.DataFrame) -> dict[tuple[str, str | None], dict[str, Any]]:
     """Fold append-only label decisions into {item: {"labels", "label_ids", "annotators", "failure_modes"}}.
 
-    The latest ``set``/``edit``/``undo`` decision per (item, question) wins; ``undo`` restores its
-    value (null clears the label); ``skip`` sets nothing and ``flag`` adds the tag ``flagged``.
+    The latest ``set``/``edit``/``undo`` decision per (item, question) wins, whoever made it;
+    ``undo`` (value null) clears the label; ``skip`` sets nothing; ``flag`` adds the tag
+    ``flagged`` and undoing the flag removes it (as :mod:`llmops_nb.annotate` records them).
     """
     out: dict[tuple[str, str | None], dict[str, Any]] = {}
     if labels is None or len(labels) == 0:
@@ -107,10 +108,15 @@ def _effective_labels(labels: pd.DataFrame) -> dict[tuple[str, str | None], dict
             item["annotators"].append(ann)
         if action == "skip":
             continue
+        q = rec.get("question")
         if action == "flag":
             item["flagged"] = True
             continue
-        q = rec.get("question")
+        if q == "flag" and action == "undo":
+            item["flagged"] = False
+            continue
+        if q == "skip":
+            continue
         v = rec.get("value")
         if _nullify(v) is None and not _is_listlike(v):
             item["labels"].pop(q, None)

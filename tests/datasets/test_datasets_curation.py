@@ -49,7 +49,11 @@ def _labels(traces: pd.DataFrame) -> pd.DataFrame:
         {"label_id": "L6", "trace_id": t[2], "question": "pass_fail", "value": False, "annotator": "ana", "created_at": T0},
         {"label_id": "L7", "trace_id": t[2], "question": "pass_fail", "value": None, "action": "undo",
          "previous_value": False, "annotator": "ana", "created_at": T0 + timedelta(hours=1)},
-        {"label_id": "L8", "trace_id": t[3], "question": "pass_fail", "value": None, "action": "flag", "annotator": "cy", "created_at": T0},
+        {"label_id": "L8", "trace_id": t[3], "question": "flag", "value": True, "action": "flag", "annotator": "cy", "created_at": T0},
+        {"label_id": "L9", "trace_id": t[4], "question": "flag", "value": True, "action": "flag", "annotator": "cy", "created_at": T0},
+        {"label_id": "L10", "trace_id": t[4], "question": "flag", "value": None, "action": "undo", "previous_value": True,
+         "annotator": "cy", "created_at": T0 + timedelta(hours=1)},
+        {"label_id": "L11", "trace_id": t[4], "question": "skip", "value": True, "action": "skip", "annotator": "cy", "created_at": T0},
     ]
     return conform(rows, LABELS)
 
@@ -77,6 +81,8 @@ def test_to_examples_from_traces_keeps_lineage(demo):
     e2 = ex.set_index("source_trace_id").loc[t[2]]
     assert "pass_fail" not in (e2["labels"] or {})  # undone
     assert "flagged" in ex.set_index("source_trace_id").loc[t[3]]["tags"]
+    e4 = ex.set_index("source_trace_id").loc[t[4]]
+    assert "flagged" not in e4["tags"] and not e4["labels"] and e4["label_ids"] == ["L9", "L11", "L10"]
     # ids are stable across rebuilds
     again = lds.to_examples(traces)
     assert again["example_id"].tolist() == ex["example_id"].tolist()
@@ -212,3 +218,32 @@ def test_redact_lists_spans_and_uses_evals_detector():
     assert [m.text for m in find_pii(df.loc[0, "input_text"])] == spans[spans["column"] == "input_text"]["text"].tolist()
     only = lds.redact(df, kinds=["phone"]).frame
     assert "ann.lee@corp.io" in only.loc[0, "input_text"] and "[PHONE]" in only.loc[0, "input_text"]
+
+
+def test_end_to_end_store_results_labels_to_saved_version(demo, store, tmp_path):
+    """Spans in the store, evaluator results and human labels from their own areas, curated,
+    saved, and loaded back as datasets.Dataset."""
+    import datasets
+
+    from llmops_nb import evaluate, to_traces
+    from llmops_nb.annotate._labels import new_label_rows
+
+    store.add_spans(demo.spans)
+    traces = to_traces(store.spans())
+    evaluate(traces, ["pii"], store=store, progress=False, cache=False)
+    t0 = traces["trace_id"].iloc[0]
+    store.add_labels(new_label_rows([
+        {"trace_id": t0, "item_id": t0, "question": "pass_fail", "value": False, "action": "set", "annotator": "ana"},
+        {"trace_id": t0, "item_id": t0, "question": "failure_mode", "value": "pii_echo", "action": "set", "annotator": "ana"},
+    ]))
+    ex = lds.to_examples(traces, store.results(), store.labels())
+    e0 = ex.set_index("source_trace_id").loc[t0]
+    assert e0["labels"] == {"pass_fail": False, "failure_mode": "pii_echo"} and e0["annotators"] == ["ana"]
+    assert any(j.startswith("pii") for j in e0["judges"]) and "pii" in e0["results"]
+    curated = lds.assign_splits(lds.dedupe(ex, threshold=0.95).kept)
+    v = lds.save(curated, "demo-tests", message="demo traces with pii judge", storage=store)
+    back = lds.load("demo-tests", storage=store)
+    assert isinstance(back, datasets.DatasetDict) and sum(len(d) for d in back.values()) == len(curated)
+    df = lds.load("demo-tests", v.version, storage=store, as_="pandas")
+    assert df.set_index("example_id").loc[e0["example_id"], "labels"]["failure_mode"] == "pii_echo"
+    assert (tmp_path / "store" / "datasets" / "demo-tests" / "_delta_log").is_dir()
