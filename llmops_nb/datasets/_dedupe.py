@@ -104,9 +104,9 @@ def _signatures(doc_of: np.ndarray, feat: np.ndarray, n: int) -> np.ndarray:
     h = _mix64(feat.astype(np.uint64) ^ np.uint64(0x5851F42D4C957F2D))
     cell = doc_of * _BINS + (h >> np.uint64(57)).astype(np.int64)
     empty = np.uint64(np.iinfo(np.uint64).max)
-    sig = np.full(n * _BINS, empty, dtype=np.uint64)
-    np.minimum.at(sig, cell, (h >> np.uint64(25)) & np.uint64(0xFFFFFFFF))
-    sig = sig.reshape(n, _BINS)
+    flat = np.full(n * _BINS, empty, dtype=np.uint64)
+    np.minimum.at(flat, cell, (h >> np.uint64(25)) & np.uint64(0xFFFFFFFF))
+    sig: np.ndarray = flat.reshape(n, _BINS)
     missing = sig == empty
     rows_missing = np.flatnonzero(missing.any(axis=1) & ~missing.all(axis=1))
     if len(rows_missing):
@@ -198,9 +198,9 @@ def _candidates(sig: np.ndarray, valid: np.ndarray, min_jaccard: float = 0.5) ->
     pairs = np.stack([code // n, code % n], axis=1)
     keep = np.empty(len(pairs), dtype=bool)
     step = 100_000
-    for s in range(0, len(pairs), step):
-        a, b = pairs[s:s + step, 0], pairs[s:s + step, 1]
-        keep[s:s + step] = (sig[a] == sig[b]).mean(axis=1) >= min_jaccard
+    for lo in range(0, len(pairs), step):
+        pa_, pb_ = pairs[lo:lo + step, 0], pairs[lo:lo + step, 1]
+        keep[lo:lo + step] = (sig[pa_] == sig[pb_]).mean(axis=1) >= min_jaccard
     return pairs[keep]
 
 
@@ -267,7 +267,7 @@ def dedupe(
         valid = np.bincount(doc_of, minlength=len(texts)) > 0
         sig = _signatures(doc_of, feat, len(texts))
         cand = _candidates(sig, valid)
-        X = None
+        X: Any = None
         if len(cand):
             # count vectors only for the rows that are in a candidate pair
             need = np.zeros(len(texts), dtype=bool)

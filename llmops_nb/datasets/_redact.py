@@ -16,7 +16,7 @@ NEVER_REDACTED = ("example_id", "source_trace_id", "source_span_id", "source_for
 """Id and lineage columns that hold no free text and are never redacted."""
 
 
-def _detector() -> Callable[[str], list[Any]]:
+def _detector() -> Callable[..., list[Any]]:
     """The PII detector: llmops_nb.evals.find_pii (checksummed emails, phones, cards, IBANs,
     SSNs, national ids, IPs, API keys, private keys). One place to swap it."""
     from llmops_nb.evals import find_pii
