@@ -4,7 +4,7 @@
    (no HTTP) -> the pipeline's ceiling in spans/s.
 2. Sustained: send 1,000 spans/s for ``--seconds`` (default 60) to a receiver running as a
    separate process (the real command), then check every span is in the store (zero loss).
-3. Step up: 2k, 4k, 8k, ... spans/s for ``--step-seconds`` each; a step passes when every span
+3. Step up: 1.5k, 2.25k, 3.4k, ... spans/s (x1.5 a step) for ``--step-seconds`` each; a step passes when every span
    sent is stored, the receiver accepted at least 95% of the target rate and drained its queue.
    Reports the highest passing rate.
 4. Burst: 8 senders as fast as they can for a few seconds: counts 503 (backpressure) answers,
@@ -251,6 +251,7 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=1000.0, help="the sustained rate (spans/s)")
     ap.add_argument("--step-seconds", type=float, default=10.0, help="duration of each step-up rate")
     ap.add_argument("--max-rate", type=float, default=64_000.0, help="highest rate to try")
+    ap.add_argument("--step-factor", type=float, default=1.5, help="each step's rate over the previous one")
     ap.add_argument("--burst-requests", type=int, default=160, help="requests of 512 spans sent at once in the burst")
     args = ap.parse_args()
     rng = random.Random(0)
@@ -288,7 +289,7 @@ def main() -> int:
         # 2. step up
         print(f"{'target/s':>10} {'sent':>9} {'stored':>9} {'lost':>6} {'accepted/s':>11} {'drain s':>8} {'peak RSS MB':>12}  result")
         best = args.rate if sustained_ok else 0.0
-        rate = args.rate * 2
+        rate = args.rate * args.step_factor
         while rate <= args.max_rate:
             batch = 512
             r = run_rate(sender, url, store_dir, rate, args.step_seconds, batch, rng, trace_base, rss)
@@ -299,7 +300,7 @@ def main() -> int:
             if not passed:
                 break
             best = rate
-            rate *= 2
+            rate *= args.step_factor
         print(f"highest rate with zero loss (and >= 95% of target accepted): {best:,.0f} spans/s "
               f"({best / base:.0%} of the in-process baseline)")
 

@@ -270,10 +270,6 @@ class Capture:
             if short:
                 a["embedding.model_name"] = short
             inp = kwargs.get("input", args[1] if len(args) > 1 else None)
-            texts = [inp] if isinstance(inp, str) else list(inp or [])
-            for i, t in enumerate(texts):
-                if isinstance(t, str):
-                    a[f"embedding.embeddings.{i}.embedding.text"] = t
             a["input.value"] = json_value(inp)
         if provider:
             a["llm.provider"] = provider
@@ -574,7 +570,11 @@ def _make_wrapper(fn: str, orig: Any) -> Any:
                 return await orig(*args, **kwargs)
             token = _IN_CALL.set(True)
             try:
-                span, info = cap._start_llm_span(fn, args, kwargs)
+                try:
+                    span, info = cap._start_llm_span(fn, args, kwargs)
+                except Exception as e:  # recording must never break the call
+                    log.debug("llmops_nb: could not start an LLM span: %s", e)
+                    return await orig(*args, **kwargs)
                 try:
                     resp = await orig(*args, **kwargs)
                 except BaseException as e:
@@ -601,7 +601,11 @@ def _make_wrapper(fn: str, orig: Any) -> Any:
             return _record_inner_async(cap, "acompletion" if fn == "completion" else "aembedding", orig, args, kwargs)
         token = _IN_CALL.set(True)
         try:
-            span, info = cap._start_llm_span(fn, args, kwargs)
+            try:
+                span, info = cap._start_llm_span(fn, args, kwargs)
+            except Exception as e:  # recording must never break the call
+                log.debug("llmops_nb: could not start an LLM span: %s", e)
+                return orig(*args, **kwargs)
             try:
                 resp = orig(*args, **kwargs)
             except BaseException as e:
@@ -621,7 +625,11 @@ def _make_wrapper(fn: str, orig: Any) -> Any:
 def _record_inner_async(cap: Capture, fn: str, orig: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     token = _IN_CALL.set(True)
     try:
-        span, info = cap._start_llm_span(fn, args, kwargs)
+        try:
+            span, info = cap._start_llm_span(fn, args, kwargs)
+        except Exception as e:  # recording must never break the call
+            log.debug("llmops_nb: could not start an LLM span: %s", e)
+            return orig(*args, **kwargs)
         try:
             result = orig(*args, **kwargs)
         except BaseException as e:
