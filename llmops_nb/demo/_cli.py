@@ -99,15 +99,22 @@ def _run(args: argparse.Namespace) -> int:
           f"the spans in {store.path / '.truth' / 'truth.parquet'}")
     # ------------------------------------------------------------------ REPORT HOOK
     # The error-analysis report is rendered here once llmops_nb.report provides
-    # render_demo_report(store=..., data=...); until then the summary above is all.
+    # render_demo_report(store=..., data=..., truth=...) (it gets the keyword arguments its
+    # signature names; whatever it returns is printed). Until then the summary above is all.
     try:
         from llmops_nb import report as _report
     except ImportError:
         _report = None  # type: ignore[assignment]
     render = getattr(_report, "render_demo_report", None) if _report is not None else None
     if render is not None:
+        import inspect
+
+        offered = {"store": store, "data": data, "truth": data.truth}
+        params = inspect.signature(render).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        kwargs = {k: v for k, v in offered.items() if takes_any or k in params}
         print()
-        out = render(store=store, data=data)
+        out = render(**kwargs)
         if out is not None:
             print(out)
     # ------------------------------------------------------------------ END REPORT HOOK
