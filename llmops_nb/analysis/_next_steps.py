@@ -180,7 +180,7 @@ def _actions_for(
             if in_slice is not None:
                 others = _values(df, col)
                 best, best_rate = None, float("inf")
-                for o in {str(v) for v in others} - {val}:
+                for o in {str(v) for v in others} - {val, "(none)", "(missing)"}:
                     try:
                         om = dimension_mask(df, col, o, quantiles=quantiles)
                     except ValueError:
@@ -192,8 +192,12 @@ def _actions_for(
                             f"with another model{alt} in an experiment.")
                 evid.append(f"{ev_base}; rate {_rate(y, in_slice):.1%} on {val} vs {_rate(y, ~in_slice):.1%} on the other models")
         elif lcol in ("language", "lang", "locale"):
-            acts.append(f"Answers for language = {val} fail: add an explicit instruction to answer in the user's "
-                        f"language and a language-match evaluator.")
+            if re.search(r"language|english|translat", f"{mode} {definition}".lower()):
+                acts.append(f"Answers for language = {val} fail: add an explicit instruction to answer in the "
+                            f"user's language and a language-match evaluator.")
+            else:
+                acts.append(f"Check the {val} side of the application (translated prompts, knowledge base in "
+                            f"{val}) and add {val} traces to the test set.")
             evid.append(ev_base)
         elif lcol in ("tool", "tool_name", "tools"):
             extra = ""
@@ -205,10 +209,16 @@ def _actions_for(
             evid.append(ev_base + extra)
         elif lcol in ("input_length", "prompt_tokens", "total_tokens", "latency_ms", "output_length",
                       "completion_tokens", "cost_usd"):
-            if s["value"].startswith("["):
-                acts.append(f"Failures grow with {col} ({val}): truncate or summarise long contexts, or route "
-                            f"them to a long-context model; add long inputs to the test set.")
-                evid.append(ev_base)
+            top_bucket = val.startswith("[") and val.endswith("]")
+            if top_bucket and lcol in ("input_length", "prompt_tokens", "total_tokens"):
+                acts.append(f"Failures grow with {col} ({val}, the longest): truncate or summarise long contexts, "
+                            f"or route them to a long-context model; add long inputs to the test set.")
+            elif top_bucket:
+                acts.append(f"Failures concentrate at the top of {col} ({val}): look at these slow or large "
+                            f"traces first (timeouts, retries, runaway loops).")
+            else:
+                acts.append(f"Failures concentrate in {col} {val}: read a sample of these traces to see why.")
+            evid.append(ev_base)
         elif lcol in ("channel", "surface", "source"):
             acts.append(f"Check the {val}-specific configuration (guardrails, formatting, post-processing) "
                         f"against the other {col}s.")
