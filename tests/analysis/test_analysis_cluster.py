@@ -11,8 +11,8 @@ from sklearn.metrics import adjusted_rand_score
 
 import llmops_nb as lo
 from llmops_nb.analysis import (
-    EmbeddingCache,
     Embedder,
+    EmbeddingCache,
     LiteLLMEmbedder,
     SentenceTransformerEmbedder,
     distinctive_terms,
