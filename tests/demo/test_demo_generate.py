@@ -235,3 +235,24 @@ def test_cli_generate_and_run(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "p95" in out and "error rate" in out and "gpt-4o-mini" in out
     assert lo.Store(tmp_path / "s").spans()["trace_id"].nunique() == 80
+
+
+def test_demo_run_calls_the_report_hook(tmp_path, capsys, monkeypatch):
+    import types
+
+    from llmops_nb.cli import main
+
+    seen = {}
+
+    def render_demo_report(store, truth):
+        seen["n"] = len(truth)
+        seen["store"] = store
+        return "REPORT RENDERED"
+
+    fake = types.ModuleType("llmops_nb.report")
+    fake.render_demo_report = render_demo_report
+    monkeypatch.setitem(__import__("sys").modules, "llmops_nb.report", fake)
+    monkeypatch.setattr(lo, "report", fake, raising=False)
+    assert main(["demo", "run", "--traces", "30", "--store", str(tmp_path / "s")]) == 0
+    assert seen["n"] == 30 and str(seen["store"].path) == str(tmp_path / "s")
+    assert "REPORT RENDERED" in capsys.readouterr().out
