@@ -12,19 +12,15 @@ from llmops_nb.schema import TRACES, conform, empty_frame
 __all__ = ["to_traces"]
 
 
-def _first(values: Any) -> Any:
-    for v in values:
-        if v is not None and not (isinstance(v, float) and np.isnan(v)):
-            return v
-    return None
-
-
 def to_traces(spans: pd.DataFrame) -> pd.DataFrame:
     """One row per trace, derived from a spans frame: root name, times, root input and output,
     span counts by kind, token and cost sums, error flag, session, user, tags and metadata.
 
     The root is the span with no parent (or whose parent is not in the trace); with several,
-    the earliest.
+    the earliest. Tokens are summed over llm and embedding spans; cost over every span. Models
+    are listed in order of first call; session and user are the first non-null over the trace's
+    spans in time order; tags are their union; metadata is merged in time order with the root's
+    last, so the root wins.
 
     Example:
         >>> import llmops_nb as lo
@@ -36,81 +32,88 @@ def to_traces(spans: pd.DataFrame) -> pd.DataFrame:
     """
     if len(spans) == 0:
         return empty_frame(TRACES)
-    df = spans
-    ids = set(zip(df["trace_id"], df["span_id"]))
+    df = spans.reset_index(drop=True)
+    tid = df["trace_id"]
+    ids = set(zip(tid, df["span_id"]))
     parent = df["parent_span_id"]
-    is_root = parent.isna().to_numpy() | np.array(
-        [(t, p) not in ids for t, p in zip(df["trace_id"], parent.fillna(""))], dtype=bool
+    is_root = np.fromiter(
+        (p is None or p != p or (t, p) not in ids for t, p in zip(tid, parent)), dtype=bool, count=len(df)
     )
-    order = df.assign(_root=~np.asarray(is_root, dtype=bool)).sort_values(
-        ["trace_id", "_root", "start_time"], kind="stable", na_position="last"
+    # time order within each trace (stable, spans without a start last)
+    order = df.assign(_nr=~is_root).sort_values(["trace_id", "start_time"], kind="stable", na_position="last")
+    roots = (
+        df.assign(_nr=~is_root)
+        .sort_values(["trace_id", "_nr", "start_time"], kind="stable", na_position="last")
+        .drop_duplicates("trace_id", keep="first")
+        .set_index("trace_id")
     )
-    roots = order.drop_duplicates("trace_id", keep="first").set_index("trace_id")
+    index = roots.index
     g = df.groupby("trace_id", sort=False)
-    kinds = pd.crosstab(df["trace_id"], df["kind"])
-
-    def count(kind: str) -> pd.Series:
-        return kinds[kind] if kind in kinds.columns else pd.Series(0, index=kinds.index)
-
-    is_model = df["kind"].isin(["llm", "embedding"])
-    tok = df.loc[is_model].groupby("trace_id")[["prompt_tokens", "completion_tokens", "total_tokens"]].sum(min_count=1)
+    kind = df["kind"]
+    is_model = kind.isin(["llm", "embedding"])
+    counts = pd.DataFrame({
+        "n_spans": np.ones(len(df), dtype=np.int64),
+        "n_llm": (kind == "llm").to_numpy(dtype=np.int64),
+        "n_tool": (kind == "tool").to_numpy(dtype=np.int64),
+        "n_retriever": (kind == "retriever").to_numpy(dtype=np.int64),
+        "n_errors": (df["status"] == "error").to_numpy(dtype=np.int64),
+        "trace_id": tid,
+    }).groupby("trace_id", sort=False).sum()
+    tok = df.loc[is_model, ["trace_id", "prompt_tokens", "completion_tokens", "total_tokens"]].groupby(
+        "trace_id", sort=False).sum(min_count=1)
+    cost = g["cost_usd"].sum(min_count=1)
     start = g["start_time"].min()
     end = g["end_time"].max()
 
-    def union_tags(values: Any) -> list[str]:
-        out: list[str] = []
-        for v in values:
-            for t in v if v is not None else ():
-                if t not in out:
-                    out.append(t)
-        return out
-
-    def merged_meta(sub: pd.DataFrame) -> dict[str, Any]:
-        meta: dict[str, Any] = {}
-        for v in sub["metadata"]:
-            if isinstance(v, dict):
-                meta.update(v)
-        return meta
-
-    def models(values: Any) -> list[str]:
-        out: list[str] = []
-        for v in values:
-            if v is not None and v == v and v not in out:
-                out.append(v)
-        return out
-
-    sorted_df = df.sort_values("start_time", kind="stable")
-    sg = sorted_df.groupby("trace_id", sort=False)
-    index = roots.index
-    meta = sg[["metadata"]].apply(merged_meta) if "metadata" in df else pd.Series(dtype=object)
+    # one pass in time order for the list-valued and first-non-null fields
+    models: dict[Any, list[str]] = {}
+    tags: dict[Any, list[str]] = {}
+    meta: dict[Any, dict[str, Any]] = {}
+    session: dict[Any, Any] = {}
+    user: dict[Any, Any] = {}
+    for t, m, tg, md, s, u in zip(order["trace_id"], order["model"], order["tags"], order["metadata"],
+                                  order["session_id"], order["user_id"]):
+        if m is not None and m == m:
+            lst = models.setdefault(t, [])
+            if m not in lst:
+                lst.append(m)
+        if tg is not None and not (isinstance(tg, float) and tg != tg):
+            lst = tags.setdefault(t, [])
+            for x in tg:
+                if x not in lst:
+                    lst.append(x)
+        if isinstance(md, dict) and md:
+            meta.setdefault(t, {}).update(md)
+        if s is not None and s == s and t not in session:
+            session[t] = s
+        if u is not None and u == u and t not in user:
+            user[t] = u
     root_meta = roots["metadata"]
-    meta = pd.Series(
-        [{**(meta.get(t) or {}), **(root_meta.get(t) or {})} for t in index], index=index
-    )
+    merged = [{**meta.get(t, {}), **(rm if isinstance(rm, dict) else {})} for t, rm in zip(index, root_meta)]
     out = pd.DataFrame(
         {
             "trace_id": index,
-            "root_span_id": roots["span_id"].values,
-            "name": roots["name"].values,
-            "start_time": start.reindex(index).values,
-            "end_time": end.reindex(index).values,
-            "input_text": roots["input_text"].values,
-            "output_text": roots["output_text"].values,
-            "n_spans": g.size().reindex(index).values,
-            "n_llm": count("llm").reindex(index).fillna(0).values,
-            "n_tool": count("tool").reindex(index).fillna(0).values,
-            "n_retriever": count("retriever").reindex(index).fillna(0).values,
-            "n_errors": (df["status"] == "error").groupby(df["trace_id"]).sum().reindex(index).values,
-            "models": sg["model"].agg(models).reindex(index).values,
-            "prompt_tokens": tok["prompt_tokens"].reindex(index).values if len(tok) else None,
-            "completion_tokens": tok["completion_tokens"].reindex(index).values if len(tok) else None,
-            "total_tokens": tok["total_tokens"].reindex(index).values if len(tok) else None,
-            "cost_usd": g["cost_usd"].sum(min_count=1).reindex(index).values,
-            "session_id": sg["session_id"].agg(_first).reindex(index).values,
-            "user_id": sg["user_id"].agg(_first).reindex(index).values,
-            "tags": sg["tags"].agg(union_tags).reindex(index).values,
-            "metadata": meta.values,
-            "source_format": roots["source_format"].values,
+            "root_span_id": roots["span_id"].to_numpy(),
+            "name": roots["name"].to_numpy(),
+            "start_time": start.reindex(index).to_numpy(),
+            "end_time": end.reindex(index).to_numpy(),
+            "input_text": roots["input_text"].to_numpy(),
+            "output_text": roots["output_text"].to_numpy(),
+            "n_spans": counts["n_spans"].reindex(index).to_numpy(),
+            "n_llm": counts["n_llm"].reindex(index).to_numpy(),
+            "n_tool": counts["n_tool"].reindex(index).to_numpy(),
+            "n_retriever": counts["n_retriever"].reindex(index).to_numpy(),
+            "n_errors": counts["n_errors"].reindex(index).to_numpy(),
+            "models": [models.get(t, []) for t in index],
+            "prompt_tokens": tok["prompt_tokens"].reindex(index).to_numpy() if len(tok) else None,
+            "completion_tokens": tok["completion_tokens"].reindex(index).to_numpy() if len(tok) else None,
+            "total_tokens": tok["total_tokens"].reindex(index).to_numpy() if len(tok) else None,
+            "cost_usd": cost.reindex(index).to_numpy(),
+            "session_id": [session.get(t) for t in index],
+            "user_id": [user.get(t) for t in index],
+            "tags": [tags.get(t, []) for t in index],
+            "metadata": merged,
+            "source_format": roots["source_format"].to_numpy(),
         }
     )
     out["has_error"] = out["n_errors"] > 0
