@@ -379,10 +379,13 @@ class DatasetVersion:
     library_version: str | None
     uri: str
     tags: tuple[str, ...] = ()
+    redacted: bool = False
+    redacted_spans: int = 0
 
     def __repr__(self) -> str:
         tags = f" tags={list(self.tags)}" if self.tags else ""
-        return f"<DatasetVersion {self.name}@v{self.version}: {self.n_rows} rows, {self.message!r} by {self.author}{tags}>"
+        red = f", PII redacted ({self.redacted_spans} spans)" if self.redacted else ""
+        return f"<DatasetVersion {self.name}@v{self.version}: {self.n_rows} rows, {self.message!r} by {self.author}{tags}{red}>"
 
     def _repr_html_(self) -> str:
         return (
@@ -438,6 +441,8 @@ def _version_from(h: Mapping[str, Any], name: str, st: DatasetStorage, tag_map: 
         library_version=h.get(_META + "library_version"),
         uri=st.uri(name),
         tags=tuple(sorted(t for t, tv in tag_map.items() if tv == v)),
+        redacted=h.get(_META + "redacted") == "true",
+        redacted_spans=int(h.get(_META + "redacted_spans") or 0),
     )
 
 
@@ -461,7 +466,8 @@ def save(
     tags: Sequence[str] = (),
     storage: Any = None,
     author: str | None = None,
-    redact: bool = False,
+    redact: bool | None = None,
+    verbose: bool = True,
 ) -> DatasetVersion:
     """Write ``frame`` as a new immutable version of dataset ``name`` and return that version.
 
@@ -470,8 +476,9 @@ def save(
     whole) or one gets :class:`DatasetConflictError`. The commit records ``message``, ``author``
     (default ``$LLMOPS_NB_AUTHOR`` or the login name), the llmops_nb version, the examples schema
     version and the row count; ``tags`` are then pointed at the new version. The frame needs a
-    unique ``example_id`` column (see :func:`to_examples`). ``redact=True`` removes PII first
-    (use it when the storage is shared).
+    unique ``example_id`` column (see :func:`to_examples`). PII is redacted first
+    (:func:`redact`) when the storage is not a local folder (an ``s3://`` URL shares the data
+    beyond this machine) and a line says so; ``redact=True`` / ``False`` decides it explicitly.
 
     Example:
         >>> import tempfile, pandas as pd
@@ -492,11 +499,17 @@ def save(
     for t in tags:
         _check_tag(t)
     redacted_spans = 0
+    by_default = redact is None
+    if redact is None:
+        redact = not st.is_local
     if redact:
         from llmops_nb.datasets._redact import redact as _redact
 
         res = _redact(frame)
         frame, redacted_spans = res.frame, len(res.spans)
+        if verbose:
+            why = " (on by default for shared storage; redact=False keeps the text)" if by_default else ""
+            print(f"{name}: {res.summary()}{why}")
     table, json_cols = frame_to_arrow(frame)
     author = _author(author)
     commit_id = uuid.uuid4().hex
@@ -699,6 +712,7 @@ def history(name: str, *, storage: Any = None) -> pd.DataFrame:
                 "tags": list(dv.tags),
                 "schema_version": dv.schema_version,
                 "library_version": dv.library_version,
+                "redacted": dv.redacted,
                 "operation": h.get("operation"),
             }
         )

@@ -81,6 +81,12 @@ def test_s3_save_load_history_tag_diff_list(s3):
     assert lds.list(storage=url)["name"].tolist() == ["other", "remote"]
     ds = lds.load("remote", storage=url)
     assert ds.num_rows == 2
+    # saving to shared storage redacts PII by default, and says so
+    pii = pd.DataFrame({"example_id": ["p"], "input_text": ["reach me at ann.lee@corp.io"]})
+    v = lds.save(pii, "pii", message="m", storage=url)
+    assert v.redacted and v.redacted_spans == 1
+    assert lds.load("pii", storage=url, as_="pandas").loc[0, "input_text"] == "reach me at [EMAIL]"
+    assert lds.history("pii", storage=url).shape[0] == 1
 
 
 def test_s3_two_writers_conflict_is_retried_not_mixed(s3):

@@ -29,6 +29,7 @@ def test_save_load_history_time_travel_and_tags(tmp_path):
     v1 = lds.save(_frame(12), "qa", message="two more", storage=root, author="bo")
     assert (v0.version, v1.version) == (0, 1)
     assert v0.tags == ("baseline",) and v1.n_rows == 12 and v1.author == "bo"
+    assert not v0.redacted  # a local folder is not shared: no redaction unless asked
     h = lds.history("qa", storage=root)
     assert h["version"].tolist() == [1, 0]
     assert h["message"].tolist() == ["two more", "first cut"]
