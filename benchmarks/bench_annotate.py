@@ -157,7 +157,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--items", type=int, default=100_000)
     ap.add_argument("--baseline-items", type=int, default=100)
-    ap.add_argument("--n", type=int, default=60, help="decisions timed per queue")
+    ap.add_argument("--n", type=int, default=80, help="decisions timed per queue")
     ap.add_argument("--seeds", type=int, default=200)
     ap.add_argument("--skip-browser", action="store_true")
     ap.add_argument("--skip-coverage", action="store_true")

@@ -260,7 +260,7 @@ def _as_verdicts(x: Any, *, evaluator: str | None, value: str, name: str) -> pd.
             raise ValueError(f"the results hold several evaluators {sorted(df['evaluator'].unique())[:10]}; pass evaluator=...")
         if "error" in df.columns:
             df = df[df["error"].isna()]
-        col = value if value in df.columns else "passed"
+        col: str | None = value if value in df.columns else "passed"
         if col == "passed" and df["passed"].isna().all():
             col = "label"
         iid = df["trace_id"].astype(object)

@@ -78,9 +78,9 @@ class Session:
         # where the item HTML comes from
         if spans is None and {"span_id", "kind", "parent_span_id"} <= set(frame.columns):
             spans = frame
-        self._spans = spans
+        self._spans: Any = spans
         self._span_idx = spans.groupby("trace_id", sort=False).indices if spans is not None and len(spans) else {}
-        self._results = results
+        self._results: Any = results
         self._res_idx = (results.groupby("trace_id", sort=False).indices
                          if results is not None and len(results) and "trace_id" in results else {})
         self._store_has_spans = spans is None and "spans" in store.tables()
@@ -304,7 +304,7 @@ class Session:
         """The item shown through the trace viewer (or its fields when there are no spans)."""
         r = self.items.iloc[self._row[item_id]]
         tid = r["trace_id"]
-        spans = None
+        spans: Any = None
         if not is_missing(tid) and tid in self._span_idx:
             spans = self._spans.iloc[self._span_idx[tid]]
         elif not is_missing(tid) and self._store_has_spans:

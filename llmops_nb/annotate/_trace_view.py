@@ -99,7 +99,7 @@ def _documents_html(docs: Any, limit: int) -> str:
     rows = []
     for i, d in enumerate(list(docs)):
         d = d if isinstance(d, dict) else {"content": d}
-        score = d.get("score")
+        score: Any = d.get("score")
         sc = f"{float(score):.3f}" if not is_missing(score) else ""
         rows.append(
             f'<div class="lo-doc"><div class="lo-doc-h"><span class="lo-badge lo-k-retriever">doc {i + 1}</span> '
@@ -115,6 +115,7 @@ def _results_html(res: list[dict[str, Any]]) -> str:
     chips = []
     for r in res:
         passed = r.get("passed")
+        shown: Any
         cls = "lo-pass" if passed is True else "lo-fail" if passed is False else "lo-neutral"
         if not is_missing(r.get("error")):
             cls, shown = "lo-err", "error"

@@ -47,7 +47,7 @@ def _widget_class() -> Any:
             s = self.session
             message = ""
             try:
-                iid = content.get("item_id")
+                iid = str(content.get("item_id"))
                 if kind == "submit":
                     s.submit(iid, content.get("answers") or {}, reason=content.get("reason"))
                     message = "saved"
