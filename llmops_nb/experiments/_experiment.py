@@ -136,18 +136,19 @@ def _load_dataset(dataset: Any, store: Store) -> tuple[pd.DataFrame, str, int | 
     if isinstance(dataset, str):
         from llmops_nb import datasets as lds
 
-        name, _, ver = dataset.partition("@")
-        kwargs: dict[str, Any] = {}
-        if ver.isdigit():
-            kwargs["version"] = int(ver)
-        elif ver:
-            kwargs["tag"] = ver
-        df = lds.load(name, as_="pandas", storage=_dataset_storage(store), **kwargs)
-        version = kwargs.get("version")
-        if version is None:
-            hist = lds.history(name, storage=_dataset_storage(store))
-            version = int(hist["version"].max()) if "tag" not in kwargs else int(_tag_version(lds, name, ver, store))
-        return df.reset_index(drop=True), name, int(version)
+        storage = None if os.environ.get("LLMOPS_NB_DATASETS") else store
+        name, _, ref = dataset.partition("@")
+        if ref.isdigit():
+            version = int(ref)
+        elif ref:
+            known = lds.tags(name, storage=storage)
+            if ref not in known:
+                raise KeyError(f"dataset {name!r} has no tag {ref!r}; tags: {known}")
+            version = int(known[ref])
+        else:
+            version = int(lds.history(name, storage=storage)["version"].max())
+        df = lds.load(name, version, as_="pandas", storage=storage)
+        return df.reset_index(drop=True), name, version
     try:
         import datasets as hf
 
@@ -156,18 +157,6 @@ def _load_dataset(dataset: Any, store: Store) -> tuple[pd.DataFrame, str, int | 
     except ImportError:  # pragma: no cover
         pass
     raise TypeError(f"dataset={type(dataset).__name__} is not supported; pass 'name@version', a DataFrame or a datasets.Dataset")
-
-
-def _dataset_storage(store: Store) -> Any:
-    return None if os.environ.get("LLMOPS_NB_DATASETS") else store.path / "datasets"
-
-
-def _tag_version(lds: Any, name: str, tag: str, store: Store) -> int:
-    hist = lds.history(name, storage=_dataset_storage(store))
-    for _, r in hist.iterrows():
-        if tag in (r.get("tags") or []):
-            return int(r["version"])
-    return int(hist["version"].max())
 
 
 def _example_id(row: Mapping[str, Any], i: int) -> str:
@@ -194,7 +183,17 @@ def _text(v: Any) -> str | None:
     return str(v)
 
 
-_EXPECTED = ("expected", "expected_output", "reference", "output")
+_EXPECTED = ("expected_output", "expected", "reference", "output")
+_INPUT = ("input", "input_text", "input_messages", "question")
+
+
+def _input_of(row: Mapping[str, Any]) -> str | None:
+    for k in _INPUT:
+        if k in row:
+            t = _text(row[k])
+            if t is not None:
+                return t
+    return None
 
 
 def _expected_of(row: Mapping[str, Any]) -> str | None:
@@ -330,12 +329,15 @@ def _run_one(dataset: Any, task: Callable[..., Any] | None, *, prompt: Any, mode
         missing = []
         for v in p_obj.variables:
             col = mapping.get(v, v)
+            meta = row.get("metadata")
             if col in row:
                 out[v] = row[col]
+            elif isinstance(meta, Mapping) and col in meta:
+                out[v] = meta[col]
             else:
                 missing.append(v)
-        if len(missing) == 1 and "input" in row and missing[0] not in mapping:
-            out[missing[0]] = _text(row["input"])
+        if len(missing) == 1 and missing[0] not in mapping and _input_of(row) is not None:
+            out[missing[0]] = _input_of(row)
             missing = []
         if missing:
             raise KeyError(f"prompt {p_obj.ref} needs variables {missing}; the dataset has columns {sorted(row)}; "
@@ -346,7 +348,7 @@ def _run_one(dataset: Any, task: Callable[..., Any] | None, *, prompt: Any, mode
         i, rep = item
         row = records[i]
         ex_id = _example_id(row, i)
-        base = {"experiment_id": exp_id, "example_id": ex_id, "repeat": rep, "input_text": _text(row.get("input")),
+        base = {"experiment_id": exp_id, "example_id": ex_id, "repeat": rep, "input_text": _input_of(row),
                 "expected": _expected_of(row), "created_at": pd.Timestamp.now(tz="UTC")}
         meta = {"experiment_id": exp_id, "experiment": exp_name, "example_id": ex_id, "repeat": rep,
                 "dataset": ds_name, "dataset_version": ds_version, "prompt": config["prompt"], "model": model}

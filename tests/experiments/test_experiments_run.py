@@ -169,6 +169,22 @@ def test_resume_skips_done_examples(setup, server):
     assert len(st.results("WHERE run_id = ?", [v1.experiment_id])) == n_results
 
 
+def test_dataset_version_from_versioned_storage(tmp_path, server):
+    from llmops_nb import datasets as lds
+
+    st = lo.Store(tmp_path / "s")
+    prompts.save("adder", [{"role": "system", "content": "You add numbers (v1)."},
+                           {"role": "user", "content": "{{ question }}"}], model="openai/fake-small", message="v1", store=st)
+    data = _dataset().head(12)
+    ex = lds.to_examples(data.rename(columns={"input": "input_text"}), expected="expected", id_columns=["example_id"])
+    lds.save(ex, "sums", message="first 12", storage=st, redact=False, verbose=False)
+    exp = run_experiment("sums@0", prompt="adder@1", model_params={"api_base": server.url, "api_key": "x"},
+                         store=st, cache=False, evaluators=[ExactMatch()], progress=False)
+    assert exp.config["dataset"] == "sums" and exp.config["dataset_version"] == 0
+    assert len(exp.outputs) == 12 and exp.outputs["error"].isna().all()
+    assert exp.summary().set_index("metric").loc["exact_match", "value"] == 1.0
+
+
 def test_function_task_sync_and_async(tmp_path):
     st = lo.Store(tmp_path / "s")
     data = _dataset().head(20)
