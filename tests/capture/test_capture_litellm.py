@@ -321,3 +321,17 @@ def test_functions_imported_before_the_capture_are_recorded(store, llm_kwargs, p
         assert (r["prompt_tokens"], r["completion_tokens"]) == (11, 4) and r["session_id"] == "early"
         assert r["cost_usd"] == pytest.approx(11 * price["in"] + 4 * price["out"])
         assert r["model"] == price["model"] and r["latency_ms"] > 0
+
+
+def test_streamed_tool_calls_are_assembled(store, llm_kwargs):
+    import litellm
+
+    with lo.capture(store):
+        resp = litellm.completion(messages=[{"role": "user", "content": "TOOL where is A17"}], stream=True,
+                                  stream_options={"include_usage": True}, **llm_kwargs)
+        for _ in resp:
+            pass
+    row = store.spans(kind="llm").iloc[0]
+    call = row["output_messages"][0]["tool_calls"][0]
+    assert call["name"] == "lookup_order" and orjson.loads(call["arguments"]) == {"order_id": "A17"}
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (31, 9)
