@@ -13,6 +13,9 @@ deflate-compressed, and answers as the OTLP specification says:
   bounded under a burst (at most ``max_queue_spans`` queued spans and ``max_inflight`` bodies
   being parsed).
 
+Memory is bounded by ``max_queue_spans`` (a few KB per queued span) plus ``max_inflight``
+bodies of at most ``max_body_bytes``.
+
 Parsing uses :mod:`llmops_nb.loaders.otlp` (``iter_otlp_proto`` / ``iter_otlp_json`` and
 ``map_span``), the same mapping as the file loaders. A writer thread writes the queued spans in
 batches (one store segment per batch); ``stop()`` stops accepting, then writes everything queued.
