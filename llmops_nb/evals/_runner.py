@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import hashlib
 import os
@@ -118,6 +119,9 @@ class CallResult:
 class CallCache:
     """An on-disk cache of LLM answers in one SQLite file, safe across threads and processes.
 
+    Writes are buffered and committed in batches (every ``flush_every`` answers, at the end of
+    each run, and at exit), so a busy run does not pay one disk transaction per call.
+
     Example:
         >>> import tempfile, os
         >>> c = CallCache(os.path.join(tempfile.mkdtemp(), "c.sqlite"))
@@ -125,37 +129,73 @@ class CallCache:
         'hi'
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, flush_every: int = 64) -> None:
         self.path = Path(path) if path is not None else default_cache_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.flush_every = flush_every
         self._lock = threading.Lock()
+        self._pending: dict[str, tuple[str, bytes, float]] = {}
         self._con = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30, isolation_level=None)
         self._con.execute("PRAGMA journal_mode=WAL")
         self._con.execute("PRAGMA synchronous=NORMAL")
         self._con.execute(
             "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, model TEXT, response BLOB, created REAL)"
         )
+        import atexit
+        import weakref
+
+        ref = weakref.ref(self)
+        atexit.register(lambda: (c := ref()) is not None and c._safe_flush())
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
+            p = self._pending.get(key)
+            if p is not None:
+                return orjson.loads(p[1])
             row = self._con.execute("SELECT response FROM calls WHERE key = ?", (key,)).fetchone()
         return orjson.loads(row[0]) if row else None
 
     def put(self, key: str, model: str, response: Mapping[str, Any]) -> None:
         with self._lock:
-            self._con.execute("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?)",
-                              (key, model, orjson.dumps(dict(response)), time.time()))
+            self._pending[key] = (model, orjson.dumps(dict(response)), time.time())
+            if len(self._pending) >= self.flush_every:
+                self._flush_locked()
+
+    def flush(self) -> None:
+        """Commit the buffered answers to disk."""
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if not self._pending:
+            return
+        rows = [(k, m, r, t) for k, (m, r, t) in self._pending.items()]
+        self._con.execute("BEGIN")
+        try:
+            self._con.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?)", rows)
+            self._con.execute("COMMIT")
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        self._pending.clear()
+
+    def _safe_flush(self) -> None:
+        with contextlib.suppress(Exception):
+            self.flush()
 
     def __len__(self) -> int:
+        self.flush()
         with self._lock:
             return int(self._con.execute("SELECT count(*) FROM calls").fetchone()[0])
 
     def clear(self) -> None:
         """Forget every cached answer."""
         with self._lock:
+            self._pending.clear()
             self._con.execute("DELETE FROM calls")
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
             self._con.close()
 
@@ -549,6 +589,8 @@ class Runner:
             return out
         finally:
             _current.reset(token)
+            if isinstance(self._cache, CallCache):
+                self._cache.flush()
 
 
 def progress_bar(total: int, desc: str, progress: bool | None) -> Any:

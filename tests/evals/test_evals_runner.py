@@ -61,6 +61,8 @@ def test_cache_key_ignores_transport_settings():
 def test_cache_persists(tmp_path):
     c = CallCache(tmp_path / "c.sqlite")
     c.put("k", "m", {"text": "hello", "cost_usd": 0.1})
+    assert c.get("k")["text"] == "hello"  # buffered answers are visible at once
+    c.flush()
     assert CallCache(tmp_path / "c.sqlite").get("k")["text"] == "hello" and len(c) == 1
     c.clear()
     assert c.get("k") is None
