@@ -42,3 +42,15 @@ def price():
 @pytest.fixture
 def llm_kwargs(llm_server):
     return {"model": f"openai/{MODEL}", "api_base": llm_server.url, "api_key": "test-key"}
+
+
+@pytest.fixture(autouse=True)
+def _no_capture_left_running():
+    """Every test leaves litellm unwrapped and no capture recording."""
+    yield
+    from llmops_nb.capture import _context
+
+    left = list(_context._STACK)
+    for cap in left:
+        cap.stop()
+    assert not left, f"a test left captures running: {left}"

@@ -200,9 +200,11 @@ def test_start_stop_restores_litellm_and_records_nothing_after(store, llm_kwargs
 
     original = litellm.completion
     cap = lo.capture(store, session_id="nb").start()
-    assert litellm.completion is not original
-    litellm.completion(messages=[{"role": "user", "content": "echo:1"}], **llm_kwargs)  # "cell" 2
-    cap.stop()
+    try:
+        assert litellm.completion is not original
+        litellm.completion(messages=[{"role": "user", "content": "echo:1"}], **llm_kwargs)  # "cell" 2
+    finally:
+        cap.stop()
     assert litellm.completion is original
     # litellm's callback lists are left as they were
     from llmops_nb.capture import _capture
