@@ -114,8 +114,8 @@ class SimJudge:
         True
     """
 
-    truth: pd.DataFrame
-    spans: pd.DataFrame
+    truth: pd.DataFrame = field(repr=False)
+    spans: pd.DataFrame = field(repr=False)
     fpr: float = 0.05
     fnr: float = 0.1
     seed: int = 0
@@ -123,6 +123,10 @@ class SimJudge:
     _index: dict[str, set[str]] = field(default_factory=dict, init=False, repr=False)
     _truth: dict[str, dict[str, bool]] = field(default_factory=dict, init=False, repr=False)
     _short_lens: list[int] = field(default_factory=list, init=False, repr=False)
+
+    def __repr__(self) -> str:
+        return (f"SimJudge({SIM_JUDGE_MODEL!r}, {len(self._truth):,} traces, fpr={self.fpr}, fnr={self.fnr}, "
+                f"seed={self.seed})")
 
     def __post_init__(self) -> None:
         for p, name in ((self.fpr, "fpr"), (self.fnr, "fnr")):
