@@ -44,6 +44,7 @@ __all__ = [
     "tag",
     "tags",
     "list_datasets",
+    "cleanup",
     "resolve_storage",
     "frame_to_arrow",
     "arrow_to_frame",
@@ -1045,3 +1046,59 @@ def diff(name: str, a: int | str, b: int | str | None = None, *, storage: Any = 
     added = arrow_to_frame(tb.filter(pc.is_in(tb.column("example_id"), pa.array(sorted(added_ids), pa.string()))), jb)
     removed = arrow_to_frame(ta.filter(pc.is_in(ta.column("example_id"), pa.array(sorted(removed_ids), pa.string()))), ja)
     return DatasetDiff(name, va, vb, added, removed, changed, int((~ch).sum()), ta, tb)
+
+
+# --------------------------------------------------------------------------- cleanup
+
+def cleanup(
+    name: str,
+    *,
+    older_than_hours: float = 1.0,
+    dry_run: bool = False,
+    storage: Any = None,
+) -> pd.DataFrame:
+    """Delete data files that no version of ``name`` references: the leftovers of a killed save
+    or of a write redone after a conflict. Every version stays loadable (unlike Delta's VACUUM,
+    which drops the files of old versions). Files younger than ``older_than_hours`` are kept, as
+    they may belong to a save in progress. Returns one row per orphan file (path, bytes, age,
+    deleted).
+
+    Example:
+        >>> import tempfile, pandas as pd
+        >>> root = tempfile.mkdtemp()
+        >>> _ = save(pd.DataFrame({"example_id": ["a"]}), "c", message="m", storage=root)
+        >>> len(cleanup("c", storage=root, older_than_hours=0))
+        0
+    """
+    import pyarrow.fs as pafs
+    from deltalake import DeltaTable
+
+    st = resolve_storage(storage)
+    dt = _open(name, st)
+    referenced: set[str] = set()
+    for v in range(dt.version() + 1):
+        try:
+            snap = DeltaTable(st.uri(name), version=v, storage_options=st.delta_options())
+        except Exception:  # a version whose log was cleaned up can no longer be loaded
+            continue
+        referenced.update(u.rsplit("/", 1)[-1] for u in snap.file_uris())
+    if st.is_local:
+        fs, base = pafs.LocalFileSystem(), str(Path(st.uri(name)).resolve())
+    else:
+        fs, root = _arrow_fs(st)
+        base = root + "/" + name
+    now = time.time()
+    rows = []
+    for info in fs.get_file_info(pafs.FileSelector(base, recursive=True)):
+        rel = info.path[len(base):].lstrip("/")
+        if info.type != pafs.FileType.File or rel.startswith(("_", ".")) or "/_" in rel:
+            continue
+        if not rel.endswith(".parquet") or rel.rsplit("/", 1)[-1] in referenced:
+            continue
+        mtime = info.mtime.timestamp() if info.mtime is not None else now
+        age_h = (now - mtime) / 3600
+        delete = age_h >= older_than_hours
+        if delete and not dry_run:
+            fs.delete_file(info.path)
+        rows.append({"path": rel, "bytes": info.size, "age_hours": round(age_h, 3), "deleted": delete and not dry_run})
+    return pd.DataFrame(rows, columns=["path", "bytes", "age_hours", "deleted"])

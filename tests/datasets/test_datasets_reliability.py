@@ -61,30 +61,62 @@ def test_killed_writer_leaves_earlier_versions_intact(tmp_path):
     root = str(tmp_path / "ds")
     df = pd.DataFrame({"example_id": ["e0"], "input_text": ["seed"], "writer": ["S"], "round": [0]})
     lds.save(df, "qa", message="S-0", storage=root)
-    killed_mid_save = 0
-    for attempt in range(2):
-        p = subprocess.Popen([sys.executable, WRITER, root, "qa", f"K{attempt}", "50", "60000"],
+    killed_while_writing = 0
+    for attempt, delay in enumerate((0.0, 0.01, 0.03)):
+        p = subprocess.Popen([sys.executable, WRITER, root, "qa", f"K{attempt}", "50", "60000", "announce"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
-        # wait until the child is inside a save (after at least one finished save on the first attempt)
-        want = "saving 1" if attempt == 0 else "saving 0"
+        # let one save finish, then kill the child once Delta Lake is writing the next version's files
+        seen_saved = False
         deadline = time.time() + 90
         line = ""
         while time.time() < deadline:
             line = p.stdout.readline()
-            if line.startswith(want) or not line:
+            if not line:
                 break
-        assert line.startswith(want), p.stderr.read()
-        time.sleep(0.02 + 0.05 * attempt)
+            seen_saved |= line.startswith("saved 0")
+            if seen_saved and line.startswith("writing"):
+                break
+        assert line.startswith("writing"), p.stderr.read()
+        time.sleep(delay)
         os.kill(p.pid, signal.SIGKILL)
         p.wait(timeout=30)
-        rest = p.stdout.read()
-        if f"saved {want.split()[1]}" not in rest:
-            killed_mid_save += 1
+        if "saved 1" not in p.stdout.read():
+            killed_while_writing += 1
         h = _check_every_version_whole(root, "qa")
         assert h["version"].tolist() == list(range(len(h) - 1, -1, -1))
-    assert killed_mid_save >= 1
-    # leftovers of the killed writes are not part of any version; a new save still works
+    assert killed_while_writing >= 1
+    # leftovers of the killed writes belong to no version; a new save still works
     v = lds.save(df.assign(round=1, input_text="after"), "qa", message="S-1", storage=root)
     assert lds.load("qa", storage=root, as_="pandas")["input_text"].tolist() == ["after"]
     assert lds.load("qa", 0, storage=root, as_="pandas")["input_text"].tolist() == ["seed"]
     assert v.version == len(lds.history("qa", storage=root)) - 1
+    before = {r.version: lds.load("qa", r.version, storage=root, as_="arrow").num_rows
+              for r in lds.history("qa", storage=root).itertuples()}
+    lds.cleanup("qa", storage=root, older_than_hours=0)
+    after = {r.version: lds.load("qa", r.version, storage=root, as_="arrow").num_rows
+             for r in lds.history("qa", storage=root).itertuples()}
+    assert after == before
+
+
+def test_cleanup_removes_only_unreferenced_old_files(tmp_path):
+    import shutil
+
+    root = tmp_path / "ds"
+    for i in range(3):
+        lds.save(pd.DataFrame({"example_id": ["a", "b"], "input_text": [f"x{i}", "y"]}), "qa", message=f"v{i}", storage=root)
+    table_dir = root / "qa"
+    referenced = sorted(p.name for p in table_dir.glob("*.parquet"))
+    # what a save killed after writing its data file (before its commit) leaves behind
+    orphan = table_dir / "part-00000-00000000-dead-beef-0000-000000000000-c000.snappy.parquet"
+    shutil.copy(table_dir / referenced[0], orphan)
+    os.utime(orphan, (time.time() - 7200, time.time() - 7200))
+    fresh = table_dir / "part-00000-11111111-dead-beef-0000-000000000000-c000.snappy.parquet"
+    shutil.copy(table_dir / referenced[0], fresh)  # maybe a save in progress: too young to delete
+    dry = lds.cleanup("qa", storage=root, dry_run=True)
+    assert sorted(dry["path"]) == sorted([orphan.name, fresh.name]) and not dry["deleted"].any()
+    out = lds.cleanup("qa", storage=root)
+    assert out.set_index("path")["deleted"].to_dict() == {orphan.name: True, fresh.name: False}
+    assert not orphan.exists() and fresh.exists()
+    assert sorted(p.name for p in table_dir.glob("*.parquet")) == sorted(referenced + [fresh.name])
+    for v in range(3):
+        assert lds.load("qa", v, storage=root, as_="pandas")["input_text"].tolist() == [f"x{v}", "y"]
