@@ -35,6 +35,11 @@ def add_parser(sub: Any) -> None:
     t.add_argument("version")
     t.add_argument("tag")
     t.set_defaults(func=_tag)
+    c = dsub.add_parser("cleanup", help="delete data files no version references (leftovers of killed or retried saves)")
+    c.add_argument("name")
+    c.add_argument("--older-than-hours", type=float, default=1.0)
+    c.add_argument("--dry-run", action="store_true")
+    c.set_defaults(func=_cleanup)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -94,4 +99,15 @@ def _tag(args: argparse.Namespace) -> int:
 
     tag(args.name, args.version, args.tag, storage=_storage(args))
     print(f"{args.name}: {args.tag} -> {args.version}")
+    return 0
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    from llmops_nb.datasets import cleanup
+
+    out = cleanup(args.name, older_than_hours=args.older_than_hours, dry_run=args.dry_run, storage=_storage(args))
+    n = int(out["deleted"].sum()) if len(out) else 0
+    size = int(out.loc[out["deleted"], "bytes"].sum()) if len(out) else 0
+    print(f"{args.name}: {len(out)} unreferenced files, {n} deleted ({size / 1e6:.1f} MB)"
+          + (" (dry run)" if args.dry_run else ""))
     return 0

@@ -220,6 +220,8 @@ def test_cli_list_history_diff_export(tmp_path, capsys):
     assert main(["datasets", "--storage", root, "export", "qa", "--version", "0", "--format", "jsonl", "--out", str(dest)]) == 0
     out = capsys.readouterr().out
     assert "PII redaction" in out and len(dest.read_text().splitlines()) == 3
+    assert main(["datasets", "--storage", root, "cleanup", "qa", "--dry-run"]) == 0
+    assert "0 unreferenced files" in capsys.readouterr().out
 
 
 class _FakeHfApi:
