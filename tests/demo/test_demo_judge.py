@@ -192,3 +192,15 @@ def test_register_from_written_files(tmp_path):
         unregister_sim_judge()
     with pytest.raises(FileNotFoundError, match="no ground truth"):
         load_truth(tmp_path)
+
+
+def test_importing_registers_nothing():
+    import subprocess
+    import sys
+
+    code = ("import llmops_nb, llmops_nb.demo, litellm; from llmops_nb.demo import generate; generate(5); "
+            "print(any(e.get('provider') == 'llmops-sim' for e in litellm.custom_provider_map or []))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"
