@@ -734,6 +734,8 @@ def _final_answer(r: random.Random, intent: dict[str, Any], got: dict[str, bool]
     if got["pii_echo"] and pii_value is not None:
         core = _fill(r.choice(C.PII_ECHO[lang_ans]), {"pii": pii_value}) + core
     opener = _fill(r.choice(C.ANSWER_OPENERS[lang_ans]), {"first": first})
+    if core.startswith(("Thanks", "Sorry", "I'm sorry", "Gracias", "Siento", "Danke", "Das tut", "Merci", "Désolé", "Obrigado", "Lamento")):
+        opener = ""
     text = opener + core + r.choice(C.ANSWER_CLOSERS[lang_ans])
     if channel == "email":
         greet = {"en": "Dear", "es": "Hola", "de": "Hallo", "fr": "Bonjour", "pt": "Olá"}[lang_ans]
