@@ -399,6 +399,13 @@ def _emit_batch(sink: _Sink, ev: Evaluator, base: Mapping[str, Any], tids: list[
     slow_idx: list[int] = []
     n_bool = 0
     er = EvaluationReason
+    types = set(map(type, outs))
+    if types == {bool} or types == {float}:  # the common vectorised case: one plain value per row
+        idx = list(range(len(outs)))
+        vals = outs
+        expl = [None] * len(outs)
+        n_bool = len(outs) if types == {bool} else 0
+        outs = []
     for i, o in enumerate(outs):
         c = o.__class__
         if c is bool or c is np.bool_:
@@ -434,8 +441,11 @@ def _emit_batch(sink: _Sink, ev: Evaluator, base: Mapping[str, Any], tids: list[
         else:
             f = np.asarray(vals, dtype="float64")
             cols = {"value": f.tolist(), "score": f, "passed": [ev.passed_of(x) for x in f.tolist()]}
-        ft = [tids[i] for i in idx]
-        fs = [sids[i] for i in idx]
+        if len(idx) == len(tids):
+            ft, fs = tids, sids
+        else:
+            ft = [tids[i] for i in idx]
+            fs = [sids[i] for i in idx]
         prefix = f"{base['run_id']}:{base['params_hash']}:{name}:"
         cols.update(base)
         cols.update({"evaluator": name, "trace_id": ft, "span_id": fs, "latency_ms": per_row_ms, "created_at": now,
