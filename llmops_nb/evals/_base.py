@@ -154,8 +154,14 @@ class Evaluator:
         return out
 
     def spec(self) -> dict[str, Any]:
-        """``{"name": registry name, "params": non-default parameters}``; see :func:`load_evaluator`."""
-        return {"name": self.registry_name, "params": self.params()}
+        """``{"name": registry name, "params": non-default parameters}`` (plus ``"class":
+        "module:qualname"`` for evaluators defined outside llmops_nb, so a later session can
+        import them); see :func:`load_evaluator`."""
+        out: dict[str, Any] = {"name": self.registry_name, "params": self.params()}
+        cls = type(self)
+        if not cls.__module__.startswith("llmops_nb."):
+            out["class"] = f"{cls.__module__}:{cls.__qualname__}"
+        return out
 
     @property
     def params_hash(self) -> str:
@@ -286,7 +292,7 @@ def load_evaluator(spec: str | Mapping[str, Any] | Evaluator, **overrides: Any) 
     elif isinstance(spec, Mapping):
         if "name" in spec:
             name, params = spec["name"], dict(spec.get("params") or {})
-            fn_path = spec.get("function")
+            fn_path = spec.get("function") or spec.get("class")
         elif len(spec) == 1:
             name, params = next(iter(spec.items()))
             params = dict(params or {})

@@ -75,7 +75,9 @@ def test_spec_saves_non_default_arguments_only():
     assert ev.spec() == {"name": "regex", "params": {"pattern": "^OK", "flags": "i"}}
     assert load_evaluator({"regex": {"pattern": "^OK", "flags": "i"}}).params_hash == ev.params_hash
     assert Regex("^OK").params_hash != ev.params_hash
-    assert WordCount(min_words=3).spec() == {"name": "word_count", "params": {"min_words": 3}}
+    wc = WordCount(min_words=3).spec()
+    assert wc["name"] == "word_count" and wc["params"] == {"min_words": 3}
+    assert wc["class"].endswith(":WordCount")  # a user evaluator says where it lives
     with pytest.raises(KeyError, match="registered"):
         load_evaluator("no_such_evaluator")
 
