@@ -261,6 +261,20 @@ def read_traces(
     """
     if errors not in ("raise", "skip"):
         raise ValueError(f"errors={errors!r}; valid: 'raise', 'skip'")
+    import gc
+
+    # Loading builds millions of small containers that are never cyclic garbage: the cyclic
+    # collector would walk them again and again (quadratic on large files). Pause it meanwhile.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _read_traces(source, format, errors, options)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _read_traces(source: Any, format: str | None, errors: str, options: dict[str, Any]) -> Any:
     fixed = get_format(format) if format else None
     problems: list[dict[str, Any]] = []
     acc = _Columns()
