@@ -218,10 +218,12 @@ def dedupe(
     Similarity is the cosine of the count vectors of ``ngram``-byte n-grams of the UTF-8 text
     (lower-cased, whitespace collapsed; 4 bytes are 4 Latin characters), so 0.95 means about 95%
     of the n-gram mass is shared; ``idf=True`` weights n-grams by rarity (TF-IDF) instead, which
-    makes rare differences count more. Exact duplicates have similarity 1.0. Candidate pairs come from MinHash LSH blocking (128 one-permutation hashes in
-    16 bands of 8: a pair with n-gram Jaccard 0.8 is a candidate with probability 0.95, and the
-    near-duplicates of a 0.9 cosine threshold are higher than that), so 100k rows take seconds,
-    not the hours of all pairs; every candidate is then verified exactly against ``threshold``.
+    makes rare differences count more. Exact duplicates have similarity 1.0.
+
+    Candidate pairs come from MinHash LSH blocking (128 one-permutation hashes in 16 bands of 8:
+    a pair with n-gram Jaccard 0.8 is a candidate with probability 0.95; two texts at cosine 0.9
+    have a Jaccard of about 0.8 or more), so 100k rows take seconds, not the hours of all pairs;
+    every candidate is then verified exactly against ``threshold``.
     ``text`` is a column (strings or chat messages) or a list of columns joined with newlines.
 
     Returns a :class:`DedupeResult`: ``kept, dropped = dedupe(frame)``; ``dropped`` lists each
