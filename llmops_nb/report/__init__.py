@@ -7,11 +7,13 @@ Example:
 """
 
 from llmops_nb.report._render import (
+    NOTEBOOKS_DIR,
     REPORT_TEMPLATE_DIR,
     Report,
     export_html,
     find_external_references,
+    render_demo_report,
     render_report,
 )
 
-__all__ = ["render_report", "export_html", "Report", "find_external_references", "REPORT_TEMPLATE_DIR"]
+__all__ = ["render_report", "render_demo_report", "NOTEBOOKS_DIR", "export_html", "Report", "find_external_references", "REPORT_TEMPLATE_DIR"]

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["render_report", "export_html", "Report", "REPORT_TEMPLATE_DIR", "find_external_references"]
+__all__ = ["render_report", "render_demo_report", "export_html", "Report", "REPORT_TEMPLATE_DIR",
+           "find_external_references", "NOTEBOOKS_DIR"]
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+"""The project's notebooks (present in a source checkout)."""
 
 REPORT_TEMPLATE_DIR = Path(__file__).parent / "templates"
 _WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -182,3 +186,22 @@ def render_report(
         else:
             os.environ["LLMOPS_NB_REPORT"] = env_before
     return export_html(executed, output, title=nb_path.stem, parameters=parameters)
+
+
+def render_demo_report(store: Any, output: str | os.PathLike[str] | None = None, *, timeout: int = 900) -> str:
+    """Render the error-analysis notebook over a store filled by ``llmops-nb demo run`` into
+    ``reports/error_analysis.html``; returns a short text saying where it is and what next."""
+    import time
+
+    nb = NOTEBOOKS_DIR / "02_error_analysis.ipynb"
+    if not nb.exists():
+        return f"(no report: {nb} is not here; the notebooks ship with the source checkout)"
+    out = Path(output) if output is not None else Path("reports") / "error_analysis.html"
+    t0 = time.perf_counter()
+    rep = render_report(nb, out.resolve(), parameters={"store_path": str(Path(store.path).resolve()), "generate_demo": False},
+                        timeout=timeout)
+    took = time.perf_counter() - t0
+    return (f"error-analysis report: {rep.path.resolve()} ({rep.size_bytes / 1e6:.1f} MB, {rep.n_figures} figures, "
+            f"rendered in {took:.0f} s)\n"
+            f"  open it in any browser (it works offline): file://{rep.path.resolve()}\n"
+            "  explore interactively: make lab   (then open notebooks/01_quickstart.ipynb)")
