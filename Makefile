@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(BIN)/llmops-nb demo run
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:randomly $(PYTEST_ARGS)
+	LLMOPS_NB_HOME=$(CURDIR)/.cache/nbval-store $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=900 tests notebooks $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check llmops_nb tests benchmarks
