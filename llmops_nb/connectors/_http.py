@@ -239,6 +239,8 @@ class HttpClient:
         json: Any = None,
         what: str = "",
         allow_404: bool = False,
+        raw: bool = False,
+        accept: str | None = None,
     ) -> Any:
         """Send one request and return the decoded JSON, retrying what can be retried.
 
@@ -264,10 +266,13 @@ class HttpClient:
                     async with self._session.request(
                         method, url, params=clean_params or None,
                         data=orjson.dumps(json) if json is not None else None,
-                        headers={"Content-Type": "application/json"} if json is not None else None,
+                        headers={**({"Content-Type": "application/json"} if json is not None else {}),
+                                 **({"Accept": accept} if accept else {})} or None,
                     ) as resp:
                         body = await resp.read()
                         self.stats.bytes += len(body)
+                        if resp.status < 300 and raw:
+                            return body
                         if resp.status < 300:
                             if not body.strip():
                                 return None
@@ -306,3 +311,7 @@ class HttpClient:
             "Nothing after the last stored page was lost: run the same pull again to resume "
             "(or raise retry=Retry(max_attempts=...), lower concurrency=)."
         )
+
+    async def request_bytes(self, method: str, path: str, **kw: Any) -> bytes | None:
+        """Like :meth:`request` but returns the raw body (for Arrow and other binary answers)."""
+        return await self.request(method, path, raw=True, **kw)  # type: ignore[no-any-return]

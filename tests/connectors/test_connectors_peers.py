@@ -94,7 +94,7 @@ def test_phoenix_real_server(tmp_path, store):
         _wait(f"{url}/healthz", proc)
         subprocess.run([str(py), str(PEERS), "phoenix-send", url, "peer", "60", "5"], env=env, check=True, timeout=600)
         r1 = lo.pull("phoenix", url=url, project="peer", store=store, page_size=100, progress=False)
-        assert r1.complete and r1.spans_fetched == 300 and r1.pages == 3
+        assert r1.complete and r1.spans_fetched == 300  # a backfill: bulk time windows
         # annotations held by Phoenix: one human (-> labels), one LLM (-> results)
         sid = store.spans(limit=1)["span_id"].iloc[0]
         _post(f"{url}/v1/span_annotations?sync=true", {"data": [
