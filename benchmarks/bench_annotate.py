@@ -98,7 +98,14 @@ def browser_latency(sizes: list[int], n: int) -> dict[int, np.ndarray]:
                 page.set_default_timeout(240_000)
                 page.goto(f"{url}/lab/workspaces/b{size}/tree/{nb.name}?reset&token={token}")
                 page.wait_for_function("() => window.jupyterapp !== undefined")
-                page.wait_for_selector("[data-status='idle']", state="attached")
+                try:  # "Select Kernel": the preferred kernel is preselected
+                    page.wait_for_selector(".jp-Dialog .jp-mod-accept", timeout=10_000)
+                    page.keyboard.press("Enter")
+                except Exception:  # noqa: BLE001
+                    pass
+                page.wait_for_function(
+                    "() => { const w = window.jupyterapp.shell.currentWidget; const k = w && w.sessionContext &&"
+                    " w.sessionContext.session && w.sessionContext.session.kernel; return !!k && k.status === 'idle'; }")
                 page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
                 page.wait_for_selector(".lo-ann[data-item-id]:not([data-item-id=''])")
                 page.evaluate("""() => document.addEventListener('keydown', (e) => {

@@ -171,7 +171,7 @@ def confusion(a: Sequence[Any], b: Sequence[Any], *, names: tuple[str, str] = ("
     """Counts of (a's label, b's label) over the items both labelled: rows a, columns b.
 
     Example:
-        >>> confusion(["x", "y", "y"], ["x", "y", "x"]).loc["y", "x"]
+        >>> int(confusion(["x", "y", "y"], ["x", "y", "x"]).loc["y", "x"])
         1
     """
     pairs = [(_key(x), _key(y)) for x, y in zip(a, b) if not _missing(x) and not _missing(y)]
@@ -239,7 +239,9 @@ def agreement(labels: Any, question: str | None = None, *, annotators: Sequence[
         0.333
     """
     if hasattr(labels, "labels") and callable(labels.labels):
-        labels = labels.labels()
+        from llmops_nb.annotate._labels import all_labels
+
+        labels = all_labels(labels)
     if question is None:
         qs = [q for q in labels["question"].dropna().unique().tolist() if q not in ("skip", "flag")]
         if len(qs) != 1:
@@ -285,7 +287,9 @@ def disagreements(labels: Any, question: str) -> pd.DataFrame:
         0
     """
     if hasattr(labels, "labels") and callable(labels.labels):
-        labels = labels.labels()
+        from llmops_nb.annotate._labels import all_labels
+
+        labels = all_labels(labels)
     from llmops_nb.annotate._labels import resolve_labels
 
     cur = resolve_labels(labels) if "action" in labels.columns else labels

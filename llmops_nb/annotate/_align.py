@@ -229,7 +229,9 @@ def _as_verdicts(x: Any, *, evaluator: str | None, value: str, name: str) -> pd.
     if isinstance(x, pd.Series):
         return x.rename(name)
     if hasattr(x, "labels") and callable(x.labels):
-        x = x.labels()
+        from llmops_nb.annotate._labels import all_labels
+
+        x = all_labels(x)
     if not isinstance(x, pd.DataFrame):
         return pd.Series(list(x), name=name)
     df = x
@@ -394,7 +396,7 @@ def pairwise_bias(frame: pd.DataFrame, *, winner: str = "winner", winner_swapped
 
     Example:
         >>> df = pd.DataFrame({"winner": ["1", "1", "2", "1"], "winner_swapped": ["1", "2", "2", "2"]})
-        >>> pairwise_bias(df, len_a=None, len_b=None).loc["consistency", "value"]
+        >>> float(pairwise_bias(df, len_a=None, len_b=None).loc["consistency", "value"])
         0.5
     """
     from scipy.stats import binomtest

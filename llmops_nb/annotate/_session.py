@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
 
 from llmops_nb.annotate._html import esc, is_missing
-from llmops_nb.annotate._labels import LabelClock, new_label_rows, resolve_labels
+from llmops_nb.annotate._labels import (
+    LabelClock,
+    LabelLog,
+    all_labels,
+    flush_stale_logs,
+    resolve_labels,
+    wal_signature,
+)
 from llmops_nb.annotate._leases import Leases
 from llmops_nb.annotate._queue import items_from_frame, order_items
 from llmops_nb.annotate._schema import Schema
@@ -69,7 +77,7 @@ class Session:
         human = None
         if queue == "disagreement":
             q = human_question or next((x.name for x in schema.questions if x.kind == "pass_fail"), schema.names[0])
-            cur = resolve_labels(store.labels())
+            cur = resolve_labels(all_labels(store))
             cur = cur[(cur["question"] == q) & cur["value"].notna()]
             human = cur.groupby("item_id")["value"].agg(lambda s: s.mode().iloc[0] if len(s.mode()) else None)
         self.order: list[str] = order_items(self.items, queue, by=by, seed=seed, human=human)
@@ -90,13 +98,16 @@ class Session:
         self._view: str | None = None
         self._label_count = -1
         self._others: dict[str, set[str]] = {}
+        self._log = LabelLog(store, annotator)
+        self.flush_every = 200  # rows kept in the session log before they move into the table
+        flush_stale_logs(store)  # decisions left by a killed kernel go into the table first
         self._load_mine()
         self._advance(release=None)
 
     # ------------------------------------------------------------------ state from the store
     def _load_mine(self) -> None:
-        self._label_count = self.store.count("labels")  # before reading: a write in between forces a refresh
-        hist = self.store.labels()
+        self._label_count = self._signature()  # before reading: a write in between forces a refresh
+        hist = all_labels(self.store)
         cur = resolve_labels(hist)
         self._mine: dict[str, dict[str, Any]] = {}
         self._others = {}
@@ -112,11 +123,14 @@ class Session:
         # navigation history: my decided items of this queue, in order of decision
         self._history = [i for i, _ in sorted(first_time.items(), key=lambda kv: kv[1]) if i in self._pos]
 
+    def _signature(self) -> Any:
+        return (self.store.count("labels"), wal_signature(self.store, exclude=self._log.path))
+
     def _refresh_others(self) -> None:
-        n = self.store.count("labels")
+        n = self._signature()
         if n == self._label_count:
             return
-        cur = resolve_labels(self.store.labels())
+        cur = resolve_labels(all_labels(self.store))
         self._label_count = n
         others: dict[str, set[str]] = {}
         for iid, ann, item in zip(cur["item_id"], cur["annotator"], cur["trace_id"]):
@@ -183,11 +197,21 @@ class Session:
         r = self.items.iloc[self._row[item_id]]
         base = {"trace_id": r["trace_id"], "span_id": r["span_id"], "item_id": item_id, "annotator": self.annotator,
                 "schema_version": self.schema.version, "queue": self.queue_name}
-        rows = new_label_rows([{**base, **d} for d in decisions], clock=self._clock)
-        before = self.store.count("labels")
-        self.store.add_labels(rows)  # durable (fsync + atomic manifest swap) before we go on
+        t = self._clock.now_us()
+        ts = datetime.fromtimestamp(t / 1e6, tz=timezone.utc).isoformat()
+        rows = [{"previous_value": None, "reason": None, **base, **d, "label_id": self._clock.label_id(t, i),
+                 "created_at": ts} for i, d in enumerate(decisions)]
+        self._log.append(rows)  # durable (fsynced) before the caller moves on
+        if self._log.pending >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> int:
+        """Move this session's logged decisions into the store's labels table."""
+        before = self._signature()
+        n = self._log.flush()
         if self._label_count == before:
-            self._label_count = before + len(rows)
+            self._label_count = self._signature()
+        return n
 
     def _check_item(self, item_id: str | None) -> str:
         if item_id is None or item_id not in self._row:

@@ -184,14 +184,23 @@ def render_trace_html(
     labs = _by_span(labels, trace_id, root_id)
     rec = spans.to_dict("records")
 
-    def tok_sum(col: str) -> int | None:
-        if col not in spans:
-            return None
-        s = pd.to_numeric(spans.loc[spans["kind"].isin(["llm", "embedding"]), col], errors="coerce")
-        return int(s.sum()) if s.notna().any() else None
+    def num_sum(col: str, kinds: tuple[str, ...] | None = None) -> float | None:
+        vals = []
+        for r in rec:
+            v = r.get(col)
+            if (kinds is None or r.get("kind") in kinds) and not is_missing(v):
+                try:
+                    vals.append(float(v))
+                except (TypeError, ValueError):
+                    continue
+        return sum(vals) if vals else None
 
-    n_err = int((spans["status"] == "error").sum()) if "status" in spans else 0
-    cost = pd.to_numeric(spans.get("cost_usd"), errors="coerce").sum(min_count=1) if "cost_usd" in spans else None
+    def tok_sum(col: str) -> int | None:
+        v = num_sum(col, ("llm", "embedding"))
+        return None if v is None else int(v)
+
+    n_err = sum(1 for r in rec if r.get("status") == "error")
+    cost = num_sum("cost_usd")
     head = (
         f'<div class="lo-head"><span class="lo-title">trace <code>{esc(trace_id)}</code></span>'
         f'<span>{len(spans)} spans</span><span>{fmt_ms(total_ms)}</span>'

@@ -74,6 +74,27 @@ def _widget_class() -> Any:
                 if os.environ.get("LLMOPS_NB_DEBUG"):
                     traceback.print_exc()
             self.item = s.payload(ack=seq, message=message)
+            if self.item.get("mode") == "empty":
+                s.flush()
+            else:
+                self._schedule_flush()
+
+        def _schedule_flush(self, idle_s: float = 5.0) -> None:
+            """Move the session log into the labels table once the annotator pauses."""
+            import asyncio
+
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            if getattr(self, "_flush_handle", None) is not None:
+                self._flush_handle.cancel()
+            self._flush_handle = loop.call_later(idle_s, self.flush)
+
+        def flush(self) -> int:
+            """Move the decisions logged by this session into the store's labels table now."""
+            self._flush_handle = None
+            return self.session.flush()
 
         def labels(self, **kw: Any) -> pd.DataFrame:
             """The labels of this store (see :func:`llmops_nb.labels`)."""

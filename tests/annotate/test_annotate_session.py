@@ -228,9 +228,35 @@ def test_widget_protocol_acknowledges_after_writing(store):
     w._on_msg(w, {"type": "submit", "seq": 1, "item_id": first,
                   "answers": {"correct": True, "mode": ["tools"], "quality": 5}}, None)
     assert w.item["ack"] == 1 and w.item["item_id"] != first and w.item["message"] == "saved"
-    assert store.count("labels") == 3
+    assert len(lo.labels(store, history=True)) == 3  # in the session log, fsynced
+    assert w.flush() == 3 and store.count("labels") == 3  # moved into the labels table
     w._on_msg(w, {"type": "submit", "seq": 2, "item_id": w.item["item_id"], "answers": {}}, None)
     assert w.item["ack"] == 2 and w.item["message"].startswith("error")
     w._on_msg(w, {"type": "undo", "seq": 3}, None)
     assert w.item["item_id"] == first and w.item["progress"]["done"] == 0
     assert "AnnotationWidget(annotator='alice'" in repr(w)
+
+
+def _killed_worker(path: str) -> None:  # decides twice, then the process dies without cleanup
+    import os
+
+    s = Session(_frame(5), schema=as_schema("correct"), store=lo.Store(path), annotator="kim", queue="sequential")
+    s.submit("t000", {"correct": True})
+    s.submit("t001", {"correct": False})
+    os._exit(9)
+
+
+def test_a_killed_kernel_loses_nothing_acknowledged(tmp_path):
+    ctx = mp.get_context("spawn")
+    p = ctx.Process(target=_killed_worker, args=(str(tmp_path / "st"),))
+    p.start()
+    p.join(120)
+    assert p.exitcode == 9
+    store = lo.Store(tmp_path / "st")
+    assert store.count("labels") == 0  # still in the dead session's log
+    got = {(r.item_id, r.value) for r in lo.labels(store).itertuples()}
+    assert got == {("t000", True), ("t001", False)}
+    s = Session(_frame(5), schema=as_schema("correct"), store=store, annotator="kim", queue="sequential")
+    assert s.current == "t002"  # resumes, and moved the dead log into the table
+    assert store.count("labels") == 2
+    assert len(lo.labels(store, history=True)) == 2
