@@ -167,6 +167,8 @@ def render_report(
         raise FileNotFoundError(f"notebook {str(nb_path)!r} does not exist")
     output = Path(output) if output is not None else nb_path.with_suffix(".html")
     executed = Path(executed_notebook) if executed_notebook else output.with_suffix(".executed.ipynb")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    executed.parent.mkdir(parents=True, exist_ok=True)
     env_before = os.environ.get("LLMOPS_NB_REPORT")
     os.environ["LLMOPS_NB_REPORT"] = "1"
     try:
