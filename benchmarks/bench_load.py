@@ -9,7 +9,7 @@ subprocesses (so peak memory is the process's own):
 - naive: ``json.loads`` + ``pandas.json_normalize`` of the spans;
 - read: ``llmops_nb.read_traces(file)`` (file -> spans DataFrame);
 - store: ``read_traces`` then ``Store.add_spans`` (file -> store, end to end);
-- peak RSS of the read, beside the final frame's memory;
+- peak RSS of the read, beside the final frame's memory (nested cells walked, each object once);
 - the query "error rate and p95 latency by model" over the stored spans;
 - ``import llmops_nb`` in a fresh interpreter.
 
@@ -184,8 +184,31 @@ elif mode == "naive":
     out["n"] = len(df)
 elif mode == "read":
     df = read_traces(path)
+    out["seconds"] = time.perf_counter() - t
+    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
     out["n"] = len(df)
-    out["frame_mb"] = df.memory_usage(deep=True).sum() / 2**20
+    # the frame's real size: pandas' deep=True counts a dict or list cell as its shell only, so
+    # nested values (messages, documents, attributes) are walked too, each object once
+    seen = set()
+    def size(v):
+        if id(v) in seen:
+            return 0
+        seen.add(id(v))
+        n = sys.getsizeof(v)
+        if isinstance(v, dict):
+            n += sum(size(k) + size(x) for k, x in v.items())
+        elif isinstance(v, (list, tuple)):
+            n += sum(size(x) for x in v)
+        return n
+    total = 0
+    for c in df.columns:
+        if df[c].dtype == object:
+            total += 8 * len(df) + sum(size(v) for v in df[c].tolist())
+        else:
+            total += df[c].memory_usage(deep=True, index=False)
+    out["frame_mb"] = total / 2**20
+    print(json.dumps(out))
+    sys.exit(0)
 elif mode == "store":
     df = read_traces(path)
     Store(store_dir).add_spans(df)

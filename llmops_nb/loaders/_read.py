@@ -437,10 +437,12 @@ def _finish(acc: _Columns, errors: str, problems: list[dict[str, Any]]) -> pd.Da
         keep[j] = False
         seen[key] = i
     _break_cycles(acc, seen, errors, problems)
+    del seen
     if not all(keep):
         from itertools import compress
 
         cols = {name: list(compress(c, keep)) for name, c in cols.items()}
+        acc.cols = cols
     if not cols["trace_id"]:
         return empty_frame(SPANS)
     return _build_frame(cols)
@@ -481,10 +483,10 @@ def _build_frame(cols: dict[str, list[Any]]) -> pd.DataFrame:
     import numpy as np
 
     n = len(cols["trace_id"])
-    ids = cols["span_id"]
+    ids = list(cols["span_id"])
     out: dict[str, Any] = {}
     for name, col in _COLS.items():
-        vals = cols[name]
+        vals = cols.pop(name)  # each column list is released once converted: peak stays near the frame
         try:
             if col.kind == "str":
                 if not all(v is None or type(v) is str for v in vals):
