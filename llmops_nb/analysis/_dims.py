@@ -94,10 +94,20 @@ def _one_hot(codes: np.ndarray, n_levels: int) -> Any:
 
 
 def _categorical(name: str, values: pd.Series, max_levels: int) -> Dimension | str:
-    s = values.astype(object).where(values.notna(), None)
-    s = s.map(lambda v: v if v is None or isinstance(v, str) else (str(v) if not isinstance(v, float) or not v.is_integer() else str(int(v))))
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    labels = [str(u) for u in uniques]
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+
+    def label(u: Any) -> str:
+        if isinstance(u, float) and u.is_integer():
+            return str(int(u))
+        return str(u)
+
+    labels = [label(u) for u in uniques]
+    if len(set(labels)) < len(labels):  # e.g. 1 and "1": merge levels that print the same
+        labels_arr = np.array(labels, dtype=object)
+        codes2, labels_u = pd.factorize(labels_arr[codes[codes >= 0]])
+        new = np.full(codes.shape, -1, dtype=np.int64)
+        new[codes >= 0] = codes2
+        codes, labels = new, [str(x) for x in labels_u]
     codes = np.asarray(codes, dtype=np.int64)
     if (codes < 0).any() and (codes >= 0).any():
         codes = np.where(codes < 0, len(labels), codes)

@@ -51,9 +51,13 @@ def fisher_vs_rest(
     n = np.asarray(size, dtype=np.int64)
     K = np.broadcast_to(np.asarray(total_failures, dtype=np.int64), k.shape)
     N = np.broadcast_to(np.asarray(total, dtype=np.int64), k.shape)
-    lower = hypergeom.cdf(k, N, K, n)
-    upper = hypergeom.sf(k - 1, N, K, n)
-    p = np.minimum(1.0, 2.0 * np.minimum(lower, upper))
+    below = k * N <= n * K
+    tail = np.empty(k.shape, dtype=float)
+    if below.any():
+        tail[below] = hypergeom.cdf(k[below], N[below], K[below], n[below])
+    if (~below).any():
+        tail[~below] = hypergeom.sf(k[~below] - 1, N[~below], K[~below], n[~below])
+    p = np.minimum(1.0, 2.0 * tail)
     return np.where(n > 0, p, 1.0)
 
 
@@ -73,10 +77,30 @@ def log_fisher_vs_rest(
     n = np.asarray(size, dtype=np.int64)
     K = np.broadcast_to(np.asarray(total_failures, dtype=np.int64), k.shape)
     N = np.broadcast_to(np.asarray(total, dtype=np.int64), k.shape)
+    # cdf/sf are vectorised in scipy; its logcdf/logsf sum pmfs element by element, so they
+    # are used only where a tail underflows
+    # the smaller tail is the one on the observed side of the mean: compute only that one
+    below = k * N <= n * K
+    tail = np.empty(k.shape, dtype=float)
+    if below.any():
+        tail[below] = hypergeom.cdf(k[below], N[below], K[below], n[below])
+    if (~below).any():
+        tail[~below] = hypergeom.sf(k[~below] - 1, N[~below], K[~below], n[~below])
     with np.errstate(divide="ignore"):
-        lower = hypergeom.logcdf(k, N, K, n)
-        upper = hypergeom.logsf(k - 1, N, K, n)
-    lp = np.minimum(0.0, np.log(2.0) + np.minimum(lower, upper))
+        lt = np.log(tail)
+        tiny = tail < 1e-250
+        if tiny.any():
+            idx = np.flatnonzero(tiny)
+            use_lower = below[idx]
+            vals = np.empty(idx.size)
+            if use_lower.any():
+                i = idx[use_lower]
+                vals[use_lower] = hypergeom.logcdf(k[i], N[i], K[i], n[i])
+            if (~use_lower).any():
+                i = idx[~use_lower]
+                vals[~use_lower] = hypergeom.logsf(k[i] - 1, N[i], K[i], n[i])
+            lt[idx] = vals
+    lp = np.minimum(0.0, np.log(2.0) + lt)
     return np.where(n > 0, lp, 0.0)
 
 
