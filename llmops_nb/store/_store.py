@@ -199,28 +199,42 @@ class Store:
         con = duckdb.connect()
         con.register("new_rows", data)
         keys = ", ".join(spec.key)
-        order = f"ORDER BY {spec.sort_by}" if spec.sort_by else ""
-        # dedupe inside the batch (the last occurrence wins)
-        batch = con.sql(
-            f"SELECT * EXCLUDE (__rn) FROM (SELECT *, row_number() OVER (PARTITION BY {keys} "
-            f"ORDER BY __pos DESC) AS __rn FROM (SELECT *, row_number() OVER () AS __pos FROM new_rows)) "
-            f"WHERE __rn = 1"
-        ).to_arrow_table()
-        batch = batch.drop_columns(["__pos"]) if "__pos" in batch.column_names else batch
+        # dedupe inside the batch (the last occurrence wins); skipped when keys are already unique
+        # (read_traces guarantees it), which spares a copy of the whole batch
+        n_distinct = con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM new_rows)").fetchall()[0][0]
+        if n_distinct == data.num_rows:
+            batch = data
+        else:
+            batch = con.sql(
+                f"SELECT * EXCLUDE (__rn, __pos) FROM (SELECT *, row_number() OVER (PARTITION BY {keys} "
+                f"ORDER BY __pos DESC) AS __rn FROM (SELECT *, row_number() OVER () AS __pos FROM new_rows)) "
+                f"WHERE __rn = 1"
+            ).to_arrow_table()
         with self._lock():
             manifest = self._manifest(name)
             files = [str(self._dir(name) / s["file"]) for s in manifest["segments"]]
             if files and on_conflict == "ignore":
                 con.register("batch", batch)
-                flist = ", ".join(f"'{f}'" for f in files)
-                join = " AND ".join(f"b.{k} = o.{k}" for k in spec.key)
-                batch = con.sql(
-                    f"SELECT b.* FROM batch b WHERE NOT EXISTS (SELECT 1 FROM "
-                    f"read_parquet([{flist}]) o WHERE {join}) {order.replace('ORDER BY ', 'ORDER BY b.')}"
-                ).to_arrow_table()
-            elif spec.sort_by:
-                con.register("batch", batch)
-                batch = con.sql(f"SELECT * FROM batch {order}").to_arrow_table()
+                flist = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+                key_cols = ", ".join(spec.key)
+                # which keys are stored already (reads the key columns only)
+                stored = con.execute(
+                    f"SELECT b.__i FROM (SELECT {key_cols}, row_number() OVER () - 1 AS __i FROM batch) b "
+                    f"SEMI JOIN (SELECT {key_cols} FROM read_parquet([{flist}])) o USING ({key_cols})"
+                ).fetchnumpy()["__i"]
+                if len(stored):
+                    import numpy as np
+
+                    mask = np.ones(batch.num_rows, dtype=bool)
+                    mask[stored.astype(np.int64)] = False
+                    batch = batch.filter(pa.array(mask))
+            if spec.sort_by and batch.num_rows:
+                import pyarrow.compute as pc
+
+                col = batch.column(spec.sort_by)
+                idx = pc.sort_indices(col)  # nulls last by default
+                if not pc.all(pc.equal(idx, pa.array(range(len(idx)), type=idx.type))).as_py():
+                    batch = batch.take(idx)
             batch = batch.cast(spec.table.arrow_schema)
             if batch.num_rows == 0:
                 return 0
