@@ -243,6 +243,8 @@ def test_keyboard_labelling_survives_a_kernel_restart(lab, page):
     wait_item(page, "t4")
     focus_widget(page)
     assert "done 3" in widget(page).inner_text()
+    # the dead kernel's session log is in the labels table now (or was moved on an idle pause)
+    assert lo.Store(store).count("labels") == 12
     keys(page, "2", "2", "Enter")            # t4: fail, tools
     wait_item(page, "t5")
 
