@@ -356,8 +356,8 @@ def propose_taxonomy(
         from llmops_nb.analysis._cluster import cluster
 
         if len(texts) < 3:
-            modes = [FailureMode(_slug(t.split()[:3]), t, [t]) for t in texts]
-            return Taxonomy(modes, name, source="cluster")
+            few = [FailureMode(_slug(t.split()[:3]), t, [t]) for t in texts]
+            return Taxonomy(few, name, source="cluster")
         frame = pd.DataFrame({"note": texts})
         k = None if n_modes is None else min(n_modes, len(texts))
         res = cluster(frame, text="note", embedder=embedder, method="kmeans", n_clusters=k,

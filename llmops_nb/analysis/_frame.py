@@ -219,7 +219,8 @@ def _guardrail_flags(name: str, text: str) -> list[str]:
         return []
     out: list[str] = []
     action = data.get("action")
-    checks = data.get("checks") if isinstance(data.get("checks"), dict) else {
+    raw = data.get("checks")
+    checks: dict[str, Any] = raw if isinstance(raw, dict) else {
         k: v for k, v in data.items() if k not in ("action", "passed")
     }
     for k, v in checks.items():
@@ -282,7 +283,7 @@ def trace_digest(
         ret = spans[spans["kind"].eq("retriever") & spans["documents"].notna()]
         best: dict[str, float] = {}
         for t, docs in zip(ret["trace_id"], ret["documents"]):
-            scores = [d.get("score") for d in docs if isinstance(d, dict) and d.get("score") is not None]
+            scores = [float(d["score"]) for d in docs if isinstance(d, dict) and d.get("score") is not None]
             if scores:
                 best[t] = max(best.get(t, float("-inf")), max(scores))
         if len(best) >= 20:

@@ -226,7 +226,7 @@ def find_slices(
     cols_b = [cols[i] if i >= 0 else None for i in b]
     vals_b = [vals[i] if i >= 0 else None for i in b]
     names = [
-        _slice_name(ca, va) + ("" if cb is None else " & " + _slice_name(cb, vb))
+        _slice_name(ca, va) + ("" if cb is None or vb is None else " & " + _slice_name(cb, vb))
         for ca, va, cb, vb in zip(cols_a, vals_a, cols_b, vals_b)
     ]
     out = pd.DataFrame(
