@@ -237,7 +237,7 @@ class LabelLog:
 def _read_wal_file(path: Any) -> list[dict[str, Any]]:
     import orjson
 
-    out = []
+    out: list[dict[str, Any]] = []
     try:
         data = path.read_bytes()
     except FileNotFoundError:

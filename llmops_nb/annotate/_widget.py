@@ -35,6 +35,7 @@ def _widget_class() -> Any:
 
         def __init__(self, session: Session, **kwargs: Any) -> None:
             super().__init__(**kwargs)
+            self._flush_handle: Any = None
             self.session = session
             self.trace_css = asset_text("trace_view.css")
             self.schema = session.schema.to_dict()
@@ -87,7 +88,7 @@ def _widget_class() -> Any:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 return
-            if getattr(self, "_flush_handle", None) is not None:
+            if self._flush_handle is not None:
                 self._flush_handle.cancel()
             self._flush_handle = loop.call_later(idle_s, self.flush)
 
