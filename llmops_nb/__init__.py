@@ -92,6 +92,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from llmops_nb.loaders import Format, LoadError, LoadReport, formats, read_traces, register_format
-    from llmops_nb.store import Store
-    from llmops_nb.traces import to_traces
+    from llmops_nb.loaders import (  # noqa: F401
+        Format,
+        LoadError,
+        LoadReport,
+        formats,
+        read_traces,
+        register_format,
+    )
+    from llmops_nb.store import Store  # noqa: F401
+    from llmops_nb.traces import to_traces  # noqa: F401

@@ -145,7 +145,12 @@ class CallCache:
         import weakref
 
         ref = weakref.ref(self)
-        atexit.register(lambda: (c := ref()) is not None and c._safe_flush())
+        def _flush_at_exit() -> None:
+            c = ref()
+            if c is not None:
+                c._safe_flush()
+
+        atexit.register(_flush_at_exit)
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
@@ -632,7 +637,7 @@ def run_sync(coro: Awaitable[T]) -> T:
         loop = asyncio.new_event_loop()
         box["loop"] = loop
         try:
-            task = loop.create_task(coro)  # type: ignore[arg-type]
+            task: asyncio.Task[T] = loop.create_task(coro)  # type: ignore[arg-type]
             box["task"] = task
             return loop.run_until_complete(task)
         finally:

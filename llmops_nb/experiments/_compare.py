@@ -118,7 +118,8 @@ def compare(a: Any, b: Any, *, evaluators: Sequence[str] | None = None, alpha: f
     items = pd.DataFrame({"example_id": sorted(set(a.outputs["example_id"]) & set(b.outputs["example_id"]))})
     ua, ub = _per_example_usage(a), _per_example_usage(b)
     items = items.join(ua.add_suffix("_a"), on="example_id").join(ub.add_suffix("_b"), on="example_id")
-    regress, fixes = [], []
+    regress: list[dict[str, Any]] = []
+    fixes: list[dict[str, Any]] = []
     for name in names:
         pa_ = sa[sa["evaluator"] == name].set_index("example_id")["value"]
         pb_ = sb[sb["evaluator"] == name].set_index("example_id")["value"]

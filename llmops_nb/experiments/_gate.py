@@ -105,7 +105,7 @@ def gate_experiments(baseline: Any, candidate: Any, rules: Sequence[str], *, alp
                 r = ev.loc[metric]
                 row.update(baseline=float(r["a"]), candidate=float(r["b"]), diff=float(r["diff"]),
                            ci=f"[{r['ci_low']:+.4g}, {r['ci_high']:+.4g}]", p_value=float(r["p_value"]))
-                passed = _ok(float(r["b"]), op, thr) if op else r["verdict"] != "worse"
+                passed = _ok(float(r["b"]), op, thr) if op and thr is not None else r["verdict"] != "worse"
             else:
                 q = {"p50_latency_ms": 0.5, "p95_latency_ms": 0.95, "p99_latency_ms": 0.99}[metric]
                 a = float(baseline.outputs["latency_ms"].astype(float).quantile(q))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import hashlib
 import random
 import threading
@@ -123,10 +124,8 @@ class FakeLLMServer:
     def stop(self) -> None:
         if self._loop is not None:
             fut = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
-            try:
+            with contextlib.suppress(Exception):
                 fut.result(10)
-            except Exception:
-                pass
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(10)
@@ -219,12 +218,12 @@ class FakeLLMServer:
         out = self.responder(body)
         if asyncio.iscoroutine(out):
             out = await out
-        spec = {"content": out} if isinstance(out, str) else dict(out)
+        spec: dict[str, Any] = {"content": out} if isinstance(out, str) else dict(out)
         content = spec.get("content")
         tool_calls = spec.get("tool_calls")
         prompt_tokens = _count_tokens(_messages_text(body.get("messages", [])))
         completion_tokens = _count_tokens(content or "") + sum(_count_tokens(str(tc)) for tc in tool_calls or [])
-        usage = spec.get("usage") or {
+        usage: dict[str, Any] = spec.get("usage") or {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
