@@ -311,7 +311,7 @@ def cluster(
             if not 1 <= n_clusters <= n:
                 raise ValueError(f"n_clusters={n_clusters} must be between 1 and the number of rows ({n})")
             k = n_clusters
-        n_init = 10 if n <= 20_000 else 3  # more restarts where they are cheap
+        n_init = 10 if n <= 50_000 else 3  # more restarts where they are cheap
         labels = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit_predict(E)
     else:
         from sklearn.decomposition import PCA
