@@ -264,10 +264,10 @@ def _handler_class() -> type:
         """litellm handler of ``llmops-sim/judge``."""
 
         def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
-            return _respond(messages)
+            return _respond_or_bad_request(messages)
 
         async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
-            return _respond(messages)
+            return _respond_or_bad_request(messages)
 
         def streaming(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
             yield _chunk(_respond(messages))
@@ -283,6 +283,17 @@ def _chunk(resp: Any) -> dict[str, Any]:
     return {"text": resp.choices[0].message.content, "tool_use": None, "is_finished": True, "finish_reason": "stop",
             "index": 0, "usage": {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
                                   "total_tokens": u.total_tokens}}
+
+
+def _respond_or_bad_request(messages: list[Mapping[str, Any]]) -> Any:
+    """Answer, or refuse a prompt about an unknown trace as a bad request (status 400), which
+    callers must not retry: asking again cannot help."""
+    try:
+        return _respond(messages)
+    except SimJudgeError as e:
+        import litellm
+
+        raise litellm.BadRequestError(message=str(e), model=SIM_JUDGE_MODEL, llm_provider=_PROVIDER) from e
 
 
 def _respond(messages: list[Mapping[str, Any]]) -> Any:
