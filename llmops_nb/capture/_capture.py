@@ -580,10 +580,7 @@ def _make_wrapper(fn: str, orig: Any) -> Any:
                 except BaseException as e:
                     cap._fail_llm_span(span, e)
                     raise
-                if kwargs.get("stream"):
-                    return _wrap_stream(cap, span, info, resp)
-                cap._finish_llm_span(span, info, resp)
-                return resp
+                return _finish_call(cap, span, info, kwargs, resp)
             finally:
                 _IN_CALL.reset(token)
 
@@ -611,15 +608,21 @@ def _make_wrapper(fn: str, orig: Any) -> Any:
             except BaseException as e:
                 cap._fail_llm_span(span, e)
                 raise
-            if kwargs.get("stream"):
-                return _wrap_stream(cap, span, info, resp)
-            cap._finish_llm_span(span, info, resp)
-            return resp
+            return _finish_call(cap, span, info, kwargs, resp)
         finally:
             _IN_CALL.reset(token)
 
     wrapper._llmops_original = orig  # type: ignore[attr-defined]
     return wrapper
+
+
+def _finish_call(cap: Capture, span: Any, info: dict[str, Any], kwargs: Mapping[str, Any], resp: Any) -> Any:
+    """After a call returned: a stream is wrapped (its span ends when it is consumed), any
+    other response ends the span now. Returns what the caller gets."""
+    if kwargs.get("stream"):
+        return _wrap_stream(cap, span, info, resp)
+    cap._finish_llm_span(span, info, resp)
+    return resp
 
 
 def _record_inner_async(cap: Capture, fn: str, orig: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -638,10 +641,7 @@ def _record_inner_async(cap: Capture, fn: str, orig: Any, args: tuple[Any, ...],
     finally:
         _IN_CALL.reset(token)
     if not asyncio.iscoroutine(result):
-        if kwargs.get("stream"):
-            return _wrap_stream(cap, span, info, result)
-        cap._finish_llm_span(span, info, result)
-        return result
+        return _finish_call(cap, span, info, kwargs, result)
 
     async def traced() -> Any:
         tok = _IN_CALL.set(True)  # litellm's callback must not record this call again
@@ -652,10 +652,7 @@ def _record_inner_async(cap: Capture, fn: str, orig: Any, args: tuple[Any, ...],
             raise
         finally:
             _IN_CALL.reset(tok)
-        if kwargs.get("stream"):
-            return _wrap_stream(cap, span, info, resp)
-        cap._finish_llm_span(span, info, resp)
-        return resp
+        return _finish_call(cap, span, info, kwargs, resp)
 
     return traced()
 
