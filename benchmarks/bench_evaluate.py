@@ -22,7 +22,8 @@ for _k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE", "TRAN
 import pandas as pd  # noqa: E402
 
 import llmops_nb as lo  # noqa: E402
-from llmops_nb.evals import PII, IsJSON, LLMJudge, Regex, Runner  # noqa: E402
+from llmops_nb.evals import PII, IsJSON, LLMJudge, Regex  # noqa: E402
+from llmops_nb.llm import Runner  # noqa: E402
 from llmops_nb.testing import FakeLLMServer, FaultConfig  # noqa: E402
 
 MODEL = "openai/bench-judge"

@@ -67,7 +67,7 @@ _LAZY: dict[str, str] = {
     "render_report": "llmops_nb.report",
 }
 _SUBMODULES = {
-    "schema", "store", "loaders", "capture", "evals", "analysis", "annotate", "datasets",
+    "schema", "store", "llm", "loaders", "capture", "evals", "analysis", "annotate", "datasets",
     "prompts", "experiments", "connectors", "report", "demo", "traces", "cli", "monitor", "testing",
 }
 

@@ -70,7 +70,7 @@ from llmops_nb.evals._rules import (
     ToolCallValid,
 )
 from llmops_nb.evals._run import aevaluate, evaluate, new_run_id, wide
-from llmops_nb.evals._runner import (
+from llmops_nb.llm._runner import (
     BudgetExhausted,
     CallCache,
     CallResult,

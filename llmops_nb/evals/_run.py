@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from llmops_nb.evals._base import EvaluationReason, Evaluator, load_evaluator, outputs_of
-from llmops_nb.evals._runner import CallCache, Runner, _current, progress_bar, run_sync
+from llmops_nb.llm._runner import CallCache, Runner, _current, progress_bar, run_sync
 from llmops_nb.schema import RESULTS
 
 __all__ = ["evaluate", "aevaluate", "wide", "new_run_id"]

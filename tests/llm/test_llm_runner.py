@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from llmops_nb.evals import CallCache, LLMCall, Runner, run_calls, run_sync
-from llmops_nb.evals._runner import _Pacer, _retry_after, _retryable
+from llmops_nb.llm import CallCache, LLMCall, Runner, run_calls, run_sync
+from llmops_nb.llm._runner import _Pacer, _retry_after, _retryable
 
 
 def test_pacer_spaces_requests_to_the_limit():
