@@ -47,12 +47,12 @@ _LAZY: dict[str, str] = {
     "suggest_next_steps": "llmops_nb.analysis",
     "Taxonomy": "llmops_nb.analysis",
     # annotation
-    "show_trace": "llmops_nb.annotate",
-    "annotate": "llmops_nb.annotate",
-    "labels": "llmops_nb.annotate",
-    "agreement": "llmops_nb.annotate",
-    "align": "llmops_nb.annotate",
-    "queue_from_selection": "llmops_nb.annotate",
+    "show_trace": "llmops_nb.annotation",
+    "annotate": "llmops_nb.annotation",
+    "labels": "llmops_nb.annotation",
+    "agreement": "llmops_nb.annotation",
+    "align": "llmops_nb.annotation",
+    "queue_from_selection": "llmops_nb.annotation",
     # connectors
     "pull": "llmops_nb.connectors",
     # experiments
@@ -67,7 +67,7 @@ _LAZY: dict[str, str] = {
     "render_report": "llmops_nb.report",
 }
 _SUBMODULES = {
-    "schema", "store", "llm", "loaders", "capture", "evals", "analysis", "annotate", "datasets",
+    "schema", "store", "llm", "loaders", "capture", "evals", "analysis", "annotation", "datasets",
     "prompts", "experiments", "connectors", "report", "demo", "traces", "cli", "monitor", "testing",
 }
 

@@ -90,7 +90,7 @@ def _effective_labels(labels: pd.DataFrame) -> dict[tuple[str, str | None], dict
 
     The latest ``set``/``edit``/``undo`` decision per (item, question) wins, whoever made it;
     ``undo`` (value null) clears the label; ``skip`` sets nothing; ``flag`` adds the tag
-    ``flagged`` and undoing the flag removes it (as :mod:`llmops_nb.annotate` records them).
+    ``flagged`` and undoing the flag removes it (as :mod:`llmops_nb.annotation` records them).
     """
     out: dict[tuple[str, str | None], dict[str, Any]] = {}
     if labels is None or len(labels) == 0:

@@ -226,7 +226,7 @@ def test_end_to_end_store_results_labels_to_saved_version(demo, store, tmp_path)
     import datasets
 
     from llmops_nb import evaluate, to_traces
-    from llmops_nb.annotate._labels import new_label_rows
+    from llmops_nb.annotation._labels import new_label_rows
 
     store.add_spans(demo.spans)
     traces = to_traces(store.spans())

@@ -78,7 +78,7 @@ def leases(store: Any) -> pd.DataFrame:
 
     Example:
         >>> import llmops_nb as lo, tempfile
-        >>> from llmops_nb.annotate import leases
+        >>> from llmops_nb.annotation import leases
         >>> leases(lo.Store(tempfile.mkdtemp())).shape[0]
         0
     """

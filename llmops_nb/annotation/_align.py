@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llmops_nb.annotate._agreement import _key, cohen_kappa, confusion
-from llmops_nb.annotate._html import esc
+from llmops_nb.annotation._agreement import _key, cohen_kappa, confusion
+from llmops_nb.annotation._html import esc
 
 __all__ = [
     "align",
@@ -229,14 +229,14 @@ def _as_verdicts(x: Any, *, evaluator: str | None, value: str, name: str) -> pd.
     if isinstance(x, pd.Series):
         return x.rename(name)
     if hasattr(x, "labels") and callable(x.labels):
-        from llmops_nb.annotate._labels import all_labels
+        from llmops_nb.annotation._labels import all_labels
 
         x = all_labels(x)
     if not isinstance(x, pd.DataFrame):
         return pd.Series(list(x), name=name)
     df = x
     if "question" in df.columns and "annotator" in df.columns:  # a labels table
-        from llmops_nb.annotate._labels import resolve_labels
+        from llmops_nb.annotation._labels import resolve_labels
 
         cur = resolve_labels(df) if "action" in df.columns else df
         if evaluator is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from llmops_nb.annotate._assets import asset_path, asset_text
+from llmops_nb.annotation._assets import asset_path, asset_text
 
 
 def test_assets_are_package_data():

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import llmops_nb as lo
-from llmops_nb.annotate import corrected_pass_rate, pairwise_bias, rogan_gladen, split_items
+from llmops_nb.annotation import corrected_pass_rate, pairwise_bias, rogan_gladen, split_items
 
 LLMBAR = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "LLMBar" / "Dataset" / "LLMBar" / "Natural"
 

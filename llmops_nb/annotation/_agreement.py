@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llmops_nb.annotate._html import esc
+from llmops_nb.annotation._html import esc
 
 __all__ = [
     "cohen_kappa",
@@ -183,7 +183,7 @@ def confusion(a: Sequence[Any], b: Sequence[Any], *, names: tuple[str, str] = ("
 
 def ratings_matrix(labels: pd.DataFrame, question: str) -> pd.DataFrame:
     """Current labels of one question as an items x annotators frame (None where missing)."""
-    from llmops_nb.annotate._labels import resolve_labels
+    from llmops_nb.annotation._labels import resolve_labels
 
     cur = resolve_labels(labels) if "action" in labels.columns else labels
     cur = cur[(cur["question"] == question) & cur["value"].notna()]
@@ -239,7 +239,7 @@ def agreement(labels: Any, question: str | None = None, *, annotators: Sequence[
         0.333
     """
     if hasattr(labels, "labels") and callable(labels.labels):
-        from llmops_nb.annotate._labels import all_labels
+        from llmops_nb.annotation._labels import all_labels
 
         labels = all_labels(labels)
     if question is None:
@@ -287,10 +287,10 @@ def disagreements(labels: Any, question: str) -> pd.DataFrame:
         0
     """
     if hasattr(labels, "labels") and callable(labels.labels):
-        from llmops_nb.annotate._labels import all_labels
+        from llmops_nb.annotation._labels import all_labels
 
         labels = all_labels(labels)
-    from llmops_nb.annotate._labels import resolve_labels
+    from llmops_nb.annotation._labels import resolve_labels
 
     cur = resolve_labels(labels) if "action" in labels.columns else labels
     cur = cur[(cur["question"] == question) & cur["value"].notna()]

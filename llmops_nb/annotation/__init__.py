@@ -8,7 +8,7 @@ Example:
     TraceView(trace_id='t', 1 spans)
 """
 
-from llmops_nb.annotate._agreement import (
+from llmops_nb.annotation._agreement import (
     Agreement,
     agreement,
     cohen_kappa,
@@ -17,7 +17,7 @@ from llmops_nb.annotate._agreement import (
     fleiss_kappa,
     krippendorff_alpha,
 )
-from llmops_nb.annotate._align import (
+from llmops_nb.annotation._align import (
     Alignment,
     CorrectedRate,
     align,
@@ -27,14 +27,14 @@ from llmops_nb.annotate._align import (
     split_items,
     wilson,
 )
-from llmops_nb.annotate._labels import labels, resolve_labels
-from llmops_nb.annotate._leases import leases
-from llmops_nb.annotate._queue import QUEUES
-from llmops_nb.annotate._schema import Question, Schema, as_schema
-from llmops_nb.annotate._selection import SelectionQueue, queue_from_selection
-from llmops_nb.annotate._session import Session
-from llmops_nb.annotate._trace_view import TraceView, show_trace
-from llmops_nb.annotate._widget import annotate
+from llmops_nb.annotation._labels import labels, resolve_labels
+from llmops_nb.annotation._leases import leases
+from llmops_nb.annotation._queue import QUEUES
+from llmops_nb.annotation._schema import Question, Schema, as_schema
+from llmops_nb.annotation._selection import SelectionQueue, queue_from_selection
+from llmops_nb.annotation._session import Session
+from llmops_nb.annotation._trace_view import TraceView, show_trace
+from llmops_nb.annotation._widget import annotate
 
 __all__ = [
     "Agreement",
@@ -69,7 +69,7 @@ __all__ = [
 
 
 def _make_callable() -> None:
-    """``llmops_nb.annotate`` is both this subpackage and the function :func:`annotate`: once the
+    """``llmops_nb.annotate`` was both the subpackage and the function :func:`annotate`: once the
     subpackage is imported, Python binds the module to ``llmops_nb.annotate``, so the module
     itself forwards calls to the function (``lo.annotate(frame, ...)`` works either way)."""
     import sys

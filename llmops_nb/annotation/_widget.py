@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from llmops_nb.annotate._assets import asset_path, asset_text
-from llmops_nb.annotate._schema import as_schema
-from llmops_nb.annotate._session import Session
+from llmops_nb.annotation._assets import asset_path, asset_text
+from llmops_nb.annotation._schema import as_schema
+from llmops_nb.annotation._session import Session
 
 __all__ = ["annotate", "AnnotationWidget"]
 
@@ -99,7 +99,7 @@ def _widget_class() -> Any:
 
         def labels(self, **kw: Any) -> pd.DataFrame:
             """The labels of this store (see :func:`llmops_nb.labels`)."""
-            from llmops_nb.annotate._labels import labels
+            from llmops_nb.annotation._labels import labels
 
             return labels(self.session.store, **kw)
 
@@ -137,7 +137,7 @@ def annotate(
 
     ``frame``: the items (a traces frame, a spans frame, a frame of slice or cluster members, any
     frame with ``trace_id`` or ``item_id``); one item per trace unless ``level="span"``.
-    ``schema``: the questions (see :func:`~llmops_nb.annotate.as_schema`): pass/fail, categorical
+    ``schema``: the questions (see :func:`~llmops_nb.annotation.as_schema`): pass/fail, categorical
     (single or ``multi``), ordinal 1-5 with a rubric, free text. ``store``: where labels are
     appended (default ``lo.Store()``); ``annotator``: your name (default ``$USER``).
     ``queue``: ``random``, ``stratified`` (``by`` a column), ``cluster`` (``by`` the cluster

@@ -8,7 +8,7 @@ import pytest
 from plotly.callbacks import BoxSelector, Points
 
 import llmops_nb as lo
-from llmops_nb.annotate import queue_from_selection
+from llmops_nb.annotation import queue_from_selection
 
 
 def _select(fig, per_trace):

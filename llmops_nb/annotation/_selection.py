@@ -92,7 +92,7 @@ class SelectionQueue:
 
     def annotate(self, schema: Any = None, store: Any = None, annotator: str | None = None, **kw: Any) -> Any:
         """An annotation queue over the selected rows (see :func:`llmops_nb.annotate`)."""
-        from llmops_nb.annotate._widget import annotate
+        from llmops_nb.annotation._widget import annotate
 
         if len(self.selected) == 0:
             raise ValueError("nothing is selected yet: draw a lasso or a box on the figure first")

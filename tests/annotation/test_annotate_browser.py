@@ -344,7 +344,7 @@ def test_selection_on_the_cluster_map_reaches_python(lab, page):
         "fig.update_layout(dragmode='select', width=600, height=450, margin=dict(l=40, r=10, t=40, b=40),\n"
         "                  showlegend=False)\n"
         f"OUT = {str(out)!r}\n"
-        "from llmops_nb.annotate import queue_from_selection\n"
+        "from llmops_nb.annotation import queue_from_selection\n"
         "sel = queue_from_selection(fig, cl.frame, x='x', y='y', on_select=lambda rows: "
         "open(OUT, 'w').write(json.dumps({'ids': rows['trace_id'].tolist(), 'xrange': list(sel.selector.xrange), "
         "'yrange': list(sel.selector.yrange), 'points': cl.frame[['trace_id', 'x', 'y']].values.tolist()})))\n"

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import llmops_nb as lo
-from llmops_nb.annotate import TraceView, show_trace
+from llmops_nb.annotation import TraceView, show_trace
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from llmops_nb.annotate._html import esc, is_missing
-from llmops_nb.annotate._labels import (
+from llmops_nb.annotation._html import esc, is_missing
+from llmops_nb.annotation._labels import (
     LabelClock,
     LabelLog,
     all_labels,
@@ -22,10 +22,10 @@ from llmops_nb.annotate._labels import (
     resolve_labels,
     wal_signature,
 )
-from llmops_nb.annotate._leases import Leases
-from llmops_nb.annotate._queue import items_from_frame, order_items
-from llmops_nb.annotate._schema import Schema
-from llmops_nb.annotate._trace_view import render_trace_html
+from llmops_nb.annotation._leases import Leases
+from llmops_nb.annotation._queue import items_from_frame, order_items
+from llmops_nb.annotation._schema import Schema
+from llmops_nb.annotation._trace_view import render_trace_html
 
 __all__ = ["Session"]
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from llmops_nb.annotate import (
+from llmops_nb.annotation import (
     agreement,
     cohen_kappa,
     confusion,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import llmops_nb as lo
-from llmops_nb.annotate import Question, Schema, Session, as_schema, leases
+from llmops_nb.annotation import Question, Schema, Session, as_schema, leases
 
 SCHEMA = Schema([
     Question("correct", "pass_fail"),
