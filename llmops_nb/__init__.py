@@ -15,6 +15,8 @@ Example:
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -89,6 +91,26 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY, *_SUBMODULES])
+
+
+def _verb(name: str) -> property:
+    def get(_self: types.ModuleType) -> Any:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+
+    def ignore(_self: types.ModuleType, _value: Any) -> None:
+        """The import system binds an imported submodule of the same name here: keep the verb."""
+
+    return property(get, ignore)
+
+
+class _Package(types.ModuleType):
+    """``lo.annotate`` is always the function, even once the deprecated module alias
+    ``llmops_nb.annotate`` is imported (Python would bind the module there)."""
+
+    annotate = _verb("annotate")
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -67,24 +67,3 @@ __all__ = [
     "show_trace",
 ]
 
-
-def _make_callable() -> None:
-    """``llmops_nb.annotate`` was both the subpackage and the function :func:`annotate`: once the
-    subpackage is imported, Python binds the module to ``llmops_nb.annotate``, so the module
-    itself forwards calls to the function (``lo.annotate(frame, ...)`` works either way)."""
-    import sys
-    import types
-
-    class _CallableModule(types.ModuleType):
-        def __call__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-            return annotate(*args, **kwargs)
-
-    sys.modules[__name__].__class__ = _CallableModule
-    # and ``lo.annotate`` bound to the function (through llmops_nb's lazy names) still reaches
-    # the subpackage's names: ``lo.annotate.queue_from_selection``, ``lo.annotate.Question``...
-    for name in __all__:
-        if name != "annotate":
-            setattr(annotate, name, globals()[name])
-
-
-_make_callable()
