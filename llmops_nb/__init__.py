@@ -32,6 +32,7 @@ _LAZY: dict[str, str] = {
     "LoadReport": "llmops_nb.loaders",
     "Store": "llmops_nb.store",
     "to_traces": "llmops_nb.traces",
+    "to_sessions": "llmops_nb.sessions",
     # capture
     "capture": "llmops_nb.capture",
     "span": "llmops_nb.capture",
@@ -50,6 +51,7 @@ _LAZY: dict[str, str] = {
     "Taxonomy": "llmops_nb.analysis",
     # annotation
     "show_trace": "llmops_nb.annotation",
+    "show_session": "llmops_nb.annotation",
     "annotate": "llmops_nb.annotation",
     "labels": "llmops_nb.annotation",
     "agreement": "llmops_nb.annotation",
@@ -71,6 +73,7 @@ _LAZY: dict[str, str] = {
 _SUBMODULES = {
     "schema", "store", "llm", "loaders", "capture", "evals", "analysis", "annotation", "datasets",
     "prompts", "experiments", "connectors", "report", "demo", "traces", "cli", "monitor", "testing",
+    "sessions",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
@@ -123,4 +126,5 @@ if TYPE_CHECKING:  # pragma: no cover
         register_format,
     )
     from llmops_nb.store import Store  # noqa: F401
+    from llmops_nb.sessions import to_sessions  # noqa: F401
     from llmops_nb.traces import to_traces  # noqa: F401

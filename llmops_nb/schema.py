@@ -29,6 +29,7 @@ __all__ = [
     "TRACES",
     "RESULTS",
     "LABELS",
+    "SESSIONS",
     "SPAN_KINDS",
     "SPAN_STATUSES",
     "MESSAGE_TYPE",
@@ -239,6 +240,7 @@ RESULTS = Table(
         C("error", "str", "Error text when the evaluator failed; value is then null."),
         C("simulated", "bool", "True when the value came from a simulated judge."),
         C("created_at", "time", "When the row was made, UTC."),
+        C("session_id", "str", "The evaluated session, for session-level results (trace_id and span_id are then null)."),
     ),
 )
 """The evaluation results table (long): one row per (item, evaluator output)."""
@@ -260,9 +262,45 @@ LABELS = Table(
         C("schema_version", "str", "Version of the annotation schema used."),
         C("queue", "str", "Queue name."),
         C("created_at", "time", "When the decision was made, UTC.", True),
+        C("session_id", "str", "The labelled session, for session-level labels (trace_id is then null)."),
     ),
 )
 """The labels table: human decisions, append-only, one row per decision."""
+
+SESSIONS = Table(
+    "sessions",
+    "one row per session (conversation)",
+    (
+        C("session_id", "str", "Session id (the trace id for a trace without a session, with singletons=True).", True),
+        C("n_turns", "int", "Number of turns (traces)."),
+        C("trace_ids", "strings", "The turns' trace ids, in time order."),
+        C("user_inputs", "strings", "Each turn's readable input (the user message), in turn order."),
+        C("assistant_outputs", "strings", "Each turn's readable output (the assistant answer), in turn order."),
+        C("start_time", "time", "Start of the first turn, UTC."),
+        C("end_time", "time", "End of the last turn, UTC."),
+        C("duration_ms", "float", "end_time - start_time in milliseconds."),
+        C("input_text", "str", "The first turn's input."),
+        C("output_text", "str", "The last turn's output."),
+        C("n_spans", "int", "Number of spans over all turns."),
+        C("n_llm", "int", "Number of llm spans."),
+        C("n_tool", "int", "Number of tool spans."),
+        C("n_errors", "int", "Number of spans with status error."),
+        C("models", "strings", "Distinct models called, in order of first call."),
+        C("tools", "strings", "Tool names called, in call order over the turns."),
+        C("tool_calls", "json", "Tool calls in call order over the turns: {turn, name, arguments, status}."),
+        C("prompt_tokens", "int", "Sum of input tokens over the turns."),
+        C("completion_tokens", "int", "Sum of output tokens."),
+        C("total_tokens", "int", "Sum of total tokens."),
+        C("cost_usd", "float", "Sum of cost."),
+        C("has_error", "bool", "True when any span of any turn has status error."),
+        C("user_id", "str", "User id (first non-null over the turns)."),
+        C("tags", "strings", "Union of the turns' tags."),
+        C("metadata", "json", "The first turn's metadata (what was known when the conversation started)."),
+        C("source_format", "str", "The loader that produced the first turn."),
+    ),
+)
+"""The sessions table, derived from spans by :func:`llmops_nb.to_sessions`: one row per session;
+session-level results add one column per evaluator."""
 
 
 # --------------------------------------------------------------------------- conversions
@@ -424,7 +462,7 @@ def conform(records: Iterable[Mapping[str, Any]] | pd.DataFrame, table: Table) -
     return from_arrow(to_arrow(df, table), table)
 
 
-def schema_markdown(tables: Sequence[Table] = (SPANS, TRACES, RESULTS, LABELS)) -> str:
+def schema_markdown(tables: Sequence[Table] = (SPANS, TRACES, SESSIONS, RESULTS, LABELS)) -> str:
     """The tables as Markdown (used in the README).
 
     Example:

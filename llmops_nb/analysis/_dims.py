@@ -29,7 +29,7 @@ _NEVER = {
     "start_time", "end_time", "created_at", "input_messages", "output_messages", "documents",
     "tool_arguments", "tool_result", "input_text", "output_text", "attributes", "metadata",
     "tags", "models", "tools", "error_message", "session_id", "params", "value", "explanation",
-    "previous_value",
+    "previous_value", "trace_ids", "user_inputs", "assistant_outputs", "tool_calls",
 }
 # what is known about a request before the application answers it (possible causes)
 _CONTEXT_CATEGORICAL = ["name", "kind", "provider", "source_format", "user_id"]
@@ -39,7 +39,7 @@ _CONTEXT_TEXT = {"input_length": "input_text"}
 _SYMPTOM_CATEGORICAL = ["status", "has_error"]
 _SYMPTOM_NUMERIC = [
     "prompt_tokens", "latency_ms", "total_tokens", "completion_tokens", "cost_usd", "n_spans", "n_llm", "n_tool",
-    "n_retriever", "n_errors", "n_tool_errors", "retrieval_score",
+    "n_retriever", "n_errors", "n_tool_errors", "retrieval_score", "n_turns", "duration_ms",
 ]
 _SYMPTOM_TEXT = {"output_length": "output_text"}
 _DERIVED_TEXT = {**_CONTEXT_TEXT, **_SYMPTOM_TEXT}

@@ -43,6 +43,10 @@ __all__ = [
     "unregister_sim_judge",
     "SimJudge",
     "SIM_JUDGE_MODEL",
+    "plant_session_failures",
+    "SESSION_MODES",
+    "SESSION_PLANTED",
+    "SESSION_RATES",
 ]
 
 _LAZY = {
@@ -54,6 +58,10 @@ _LAZY = {
     "unregister_sim_judge": "llmops_nb.demo._judge",
     "SimJudge": "llmops_nb.demo._judge",
     "SIM_JUDGE_MODEL": "llmops_nb.demo._judge",
+    "plant_session_failures": "llmops_nb.demo._sessions",
+    "SESSION_MODES": "llmops_nb.demo._sessions",
+    "SESSION_PLANTED": "llmops_nb.demo._sessions",
+    "SESSION_RATES": "llmops_nb.demo._sessions",
 }
 
 

@@ -52,6 +52,8 @@ class DemoData:
     ``trace_id``, one bool column per failure mode and ``failed`` (any mode). ``plan``: one row per
     trace with the generator's hidden variables (slice membership and which modes could apply),
     for checking analyses. ``config``: the settings used. ``arrow``: the spans as an Arrow table.
+    ``session_truth`` / ``session_plan``: the same per session, once session failures are
+    planted (:func:`~llmops_nb.demo.plant_session_failures`).
 
     Example:
         >>> from llmops_nb.demo import generate
@@ -64,6 +66,8 @@ class DemoData:
     truth: pd.DataFrame
     plan: pd.DataFrame
     config: dict[str, Any] = field(default_factory=dict)
+    session_truth: pd.DataFrame | None = None
+    session_plan: pd.DataFrame | None = None
 
     @functools.cached_property
     def spans(self) -> pd.DataFrame:

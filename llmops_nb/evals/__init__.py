@@ -69,7 +69,42 @@ from llmops_nb.evals._rules import (
     TokenCount,
     ToolCallValid,
 )
+from llmops_nb.evals._retrieval import (
+    ClaimFaithfulness,
+    RetrievalMetrics,
+    hit_rate,
+    ndcg_at_k,
+    precision_at_k,
+    recall_at_k,
+    reciprocal_rank,
+    retrieved_ids,
+)
 from llmops_nb.evals._run import aevaluate, evaluate, new_run_id, wide
+from llmops_nb.evals._session import (
+    ConversationGoalCompletion,
+    ConversationRelevance,
+    EscalationReached,
+    KnowledgeRetention,
+    RepeatedUserMessages,
+    ToolLoop,
+    TurnCount,
+    UserFrustration,
+    conversation_text,
+    near_duplicate,
+)
+from llmops_nb.evals._trajectory import (
+    RedundantToolCalls,
+    ToolErrorRate,
+    TrajectoryMatch,
+    args_match,
+    calls_match,
+    redundant_calls,
+    tool_calls_of,
+    tool_precision_recall,
+    trajectory_any_order,
+    trajectory_exact,
+    trajectory_in_order,
+)
 from llmops_nb.llm._runner import (
     BudgetExhausted,
     CallCache,
@@ -94,4 +129,10 @@ __all__ = [
     "LLMJudge", "Correctness", "Groundedness", "AnswerRelevance", "ContextRelevance", "Helpfulness",
     "InstructionFollowing", "Toxicity", "ToolCorrectness", "GoalCompletion", "Pairwise",
     "JudgeParseError", "parse_judge_json", "examples_from_labels",
+    "TurnCount", "RepeatedUserMessages", "ToolLoop", "EscalationReached", "ConversationGoalCompletion",
+    "KnowledgeRetention", "UserFrustration", "ConversationRelevance", "near_duplicate", "conversation_text",
+    "TrajectoryMatch", "ToolErrorRate", "RedundantToolCalls", "args_match", "calls_match", "redundant_calls",
+    "tool_calls_of", "tool_precision_recall", "trajectory_exact", "trajectory_in_order", "trajectory_any_order",
+    "RetrievalMetrics", "ClaimFaithfulness", "hit_rate", "precision_at_k", "recall_at_k", "reciprocal_rank",
+    "ndcg_at_k", "retrieved_ids",
 ]

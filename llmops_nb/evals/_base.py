@@ -105,7 +105,9 @@ class Evaluator:
     whole frame at once; it is used when present.
 
     Class attributes: ``version`` (bump it when the logic changes), ``level`` (``"span"``, or
-    ``"trace"`` for evaluators that read a whole trace: they get ``row["spans"]``),
+    ``"trace"`` for evaluators that read a whole trace: they get ``row["spans"]``; ``"session"``
+    for evaluators that read a whole conversation: they get a row of the sessions table with
+    the spans of all its turns in ``row["spans"]``, and their results carry ``session_id``),
     ``detector`` (True when a True value means a problem was found, so ``passed = not value``),
     ``threshold`` (numbers pass when ``>= threshold``).
 
@@ -121,7 +123,7 @@ class Evaluator:
     """
 
     version: ClassVar[str] = "1"
-    level: ClassVar[Literal["span", "trace"]] = "span"
+    level: ClassVar[Literal["span", "trace", "session"]] = "span"
     detector: ClassVar[bool] = False
     registry_name: ClassVar[str] = ""
 
@@ -202,7 +204,7 @@ class FunctionEvaluator(Evaluator):
     """An evaluator made from a plain function by :func:`evaluator` (see there)."""
 
     def __init__(self, fn: Callable[..., Any], *, name: str | None = None, version: str = "1",
-                 level: Literal["span", "trace"] = "span", detector: bool = False,
+                 level: Literal["span", "trace", "session"] = "span", detector: bool = False,
                  threshold: float | None = None, kwargs: Mapping[str, Any] | None = None) -> None:
         self.fn = fn
         self.name = name or fn.__name__
@@ -233,7 +235,7 @@ class FunctionEvaluator(Evaluator):
 
 
 def evaluator(fn: Callable[..., Any] | None = None, *, name: str | None = None, version: str = "1",
-              level: Literal["span", "trace"] = "span", detector: bool = False,
+              level: Literal["span", "trace", "session"] = "span", detector: bool = False,
               threshold: float | None = None) -> Any:
     """Turn a function ``fn(row, **params)`` (sync or async) into an evaluator, registered by name.
 
@@ -268,7 +270,7 @@ def registered_evaluators() -> list[str]:
 
 
 def _load_builtins() -> None:
-    from llmops_nb.evals import _judge, _metrics, _rules  # noqa: F401
+    from llmops_nb.evals import _judge, _metrics, _retrieval, _rules, _session, _trajectory  # noqa: F401
 
 
 def load_evaluator(spec: str | Mapping[str, Any] | Evaluator, **overrides: Any) -> Evaluator:

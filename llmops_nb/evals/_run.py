@@ -86,6 +86,11 @@ def _items(frame: pd.DataFrame, level: str, spans: pd.DataFrame | None) -> tuple
     """The frame to evaluate at ``level``, with its trace and span ids, and whether rows carry
     their trace's spans."""
     is_spans = "span_id" in frame.columns and "root_span_id" not in frame.columns
+    if level == "session":
+        from llmops_nb.sessions import session_items
+
+        items, with_spans = session_items(frame, spans)
+        return items, items["session_id"].tolist(), [None] * len(items), with_spans
     if level == "trace":
         if is_spans:
             from llmops_nb.traces import to_traces
@@ -176,11 +181,16 @@ class _Sink:
 def _done_keys(store: Any, run_id: str) -> set[tuple[Any, Any, str]]:
     if store is None:
         return set()
-    try:
-        prev = store.sql(
-            "SELECT trace_id, span_id, params_hash, bool_or(error IS NOT NULL) AS failed FROM results "
-            "WHERE run_id = ? GROUP BY ALL", [run_id])
-    except Exception:
+    prev = None
+    for item in ("coalesce(trace_id, session_id)", "trace_id"):  # stores written before sessions lack session_id
+        try:
+            prev = store.sql(
+                f"SELECT {item} AS trace_id, span_id, params_hash, bool_or(error IS NOT NULL) AS failed FROM results "
+                "WHERE run_id = ? GROUP BY ALL", [run_id])
+            break
+        except Exception:
+            continue
+    if prev is None:
         return set()
     prev = prev[~prev["failed"].astype(bool)]
     return {(t, None if s is None or s != s else s, h) for t, s, h in zip(prev["trace_id"], prev["span_id"], prev["params_hash"])}
@@ -226,12 +236,13 @@ async def aevaluate(
         for ev, items, tids, sids, with_spans, keep, h in plans:
             if not keep:
                 continue
-            base = {"run_id": run_id, "evaluator_version": str(ev.version), "params_hash": h, "params": ev.params()}
+            base = {"run_id": run_id, "evaluator_version": str(ev.version), "params_hash": h, "params": ev.params(),
+                    "_session": ev.level == "session"}
             sub = items if len(keep) == len(items) else items.iloc[keep]
             stids = [tids[i] for i in keep]
             ssids = [sids[i] for i in keep]
             batch = getattr(ev, "evaluate_batch", None)
-            if batch is not None and with_spans is None:
+            if batch is not None and (with_spans is None or ev.level == "session"):
                 t0 = time.perf_counter()
                 try:
                     outs = list(batch(sub))
@@ -249,9 +260,10 @@ async def aevaluate(
                     continue
             records = sub.to_dict("records")
             if with_spans is not None:
-                groups = dict(tuple(with_spans.groupby("trace_id", sort=False)))
+                key = "session_id" if ev.level == "session" else "trace_id"
+                groups = dict(tuple(with_spans.groupby(key, sort=False)))
                 for r in records:
-                    r["spans"] = groups.get(r["trace_id"])
+                    r["spans"] = groups.get(r[key])
             is_async = inspect.iscoroutinefunction(ev.evaluate)
             if is_async:
                 async def one(i: int, ev: Evaluator = ev, base: dict[str, Any] = base, records: list[Any] = records,
@@ -374,6 +386,8 @@ def _rows(ev: Evaluator, base: Mapping[str, Any], tid: Any, sid: Any, out: Any, 
     rows = []
     for rec in outs:
         row = {**base, **rec, "trace_id": tid, "span_id": sid, "created_at": now}
+        if base.get("_session"):
+            row["session_id"], row["trace_id"] = tid, None
         row.setdefault("latency_ms", ms)
         if row.get("error"):
             row["value"] = row["score"] = row["label"] = row["passed"] = None
@@ -384,8 +398,11 @@ def _rows(ev: Evaluator, base: Mapping[str, Any], tid: Any, sid: Any, out: Any, 
 
 def _error_row(ev: Evaluator, base: Mapping[str, Any], tid: Any, sid: Any, e: BaseException, ms: float) -> dict[str, Any]:
     name = ev.evaluation_name
-    return {**base, "evaluator": name, "trace_id": tid, "span_id": sid, "latency_ms": ms, "created_at": _now(),
-            "error": f"{type(e).__name__}: {e}", "result_id": _rid(base, name, tid, sid)}
+    row = {**base, "evaluator": name, "trace_id": tid, "span_id": sid, "latency_ms": ms, "created_at": _now(),
+           "error": f"{type(e).__name__}: {e}", "result_id": _rid(base, name, tid, sid)}
+    if base.get("_session"):
+        row["session_id"], row["trace_id"] = tid, None
+    return row
 
 
 def _emit_batch(sink: _Sink, ev: Evaluator, base: Mapping[str, Any], tids: list[Any], sids: list[Any],
@@ -451,6 +468,8 @@ def _emit_batch(sink: _Sink, ev: Evaluator, base: Mapping[str, Any], tids: list[
         cols.update({"evaluator": name, "trace_id": ft, "span_id": fs, "latency_ms": per_row_ms, "created_at": now,
                      "explanation": expl, "result_id": [f"{prefix}{t}:{s or ''}" for t, s in zip(ft, fs)]})
         cols["params"] = [base["params"]] * n
+        if base.get("_session"):
+            cols["session_id"], cols["trace_id"] = ft, None
         frames.append((idx, _results_frame(cols, n)))
     if slow_idx:
         rows: list[dict[str, Any]] = []
@@ -475,9 +494,10 @@ def _emit_batch(sink: _Sink, ev: Evaluator, base: Mapping[str, Any], tids: list[
 
 def wide(frame: pd.DataFrame, results: pd.DataFrame, *, values: str = "value", explanations: bool = False,
          evaluators: Iterable[str] | None = None) -> pd.DataFrame:
-    """``frame`` (spans or traces) with one column per evaluator from ``results`` (a new frame).
+    """``frame`` (spans, traces or sessions) with one column per evaluator from ``results`` (a new frame).
 
-    Span results join on (trace_id, span_id); trace results (span_id null) join on trace_id.
+    Span results join on (trace_id, span_id); trace results (span_id null) join on trace_id;
+    on a sessions table, session results (trace_id null) join on session_id.
     ``values`` picks the result column shown (``value``, ``score``, ``label``, ``passed``,
     ``error``); with several rows for one item and evaluator the latest wins.
     ``explanations=True`` adds ``<evaluator>__explanation`` columns.
@@ -499,9 +519,14 @@ def wide(frame: pd.DataFrame, results: pd.DataFrame, *, values: str = "value", e
         res = res.sort_values("created_at", kind="stable")
     is_spans = "span_id" in frame.columns and "root_span_id" not in frame.columns
     out = frame.copy()
-    span_res = res[res["span_id"].notna()] if is_spans else res.iloc[0:0]
-    trace_res = res[res["span_id"].isna()]
-    for part, keys in ((span_res, ["trace_id", "span_id"]), (trace_res, ["trace_id"])):
+    if "trace_ids" in frame.columns and "session_id" in frame.columns:  # a sessions table: session rows
+        res = res[res["session_id"].notna() & res["trace_id"].isna()] if "session_id" in res else res.iloc[0:0]
+        parts: tuple[tuple[pd.DataFrame, list[str]], ...] = ((res, ["session_id"]),)
+    else:
+        span_res = res[res["span_id"].notna()] if is_spans else res.iloc[0:0]
+        trace_res = res[res["span_id"].isna() & res["trace_id"].notna()]
+        parts = ((span_res, ["trace_id", "span_id"]), (trace_res, ["trace_id"]))
+    for part, keys in parts:
         if not len(part):
             continue
         fields = [values] + (["explanation"] if explanations else [])

@@ -43,6 +43,19 @@ from llmops_nb.evals import (
     ToolCorrectness,
     Toxicity,
     load_evaluator,
+    ClaimFaithfulness,
+    ConversationGoalCompletion,
+    ConversationRelevance,
+    EscalationReached,
+    KnowledgeRetention,
+    RedundantToolCalls,
+    RepeatedUserMessages,
+    RetrievalMetrics,
+    ToolErrorRate,
+    ToolLoop,
+    TrajectoryMatch,
+    TurnCount,
+    UserFrustration,
     registered_evaluators,
 )
 from llmops_nb.evals._base import _REGISTRY
@@ -68,6 +81,15 @@ EXAMPLES = {
     "toxicity": Toxicity(extra={"mock_response": '{"reasoning": "ok", "answer": "none"}'}),
     "tool_correctness": ToolCorrectness(extra=PASS), "goal_completion": GoalCompletion(extra=PASS),
     "pairwise": Pairwise("Which is clearer?", extra={"mock_response": '{"reasoning": "same", "answer": "tie"}'}),
+    # sessions, agents and retrieval
+    "turn_count": TurnCount(), "repeated_user_messages": RepeatedUserMessages(), "tool_loop": ToolLoop(),
+    "escalation_reached": EscalationReached(), "conversation_goal_completion": ConversationGoalCompletion(extra=PASS),
+    "knowledge_retention": KnowledgeRetention(extra=PASS), "user_frustration": UserFrustration(extra=PASS),
+    "conversation_relevance": ConversationRelevance(extra=PASS), "trajectory_match": TrajectoryMatch(),
+    "tool_error_rate": ToolErrorRate(), "redundant_tool_calls": RedundantToolCalls(),
+    "retrieval_metrics": RetrievalMetrics(k=3),
+    "claim_faithfulness": ClaimFaithfulness(extra={"mock_response": '{"reasoning": "ok", "claims": [{"claim": '
+                                                   '"ships in 2 days", "supported": true}], "answer": 1.0}'}),
 }
 
 
@@ -79,7 +101,9 @@ def frame():
              "attributes": {"llm.tools": json.dumps(TOOLS)},
              "output_messages": [{"role": "assistant", "content": None,
                                   "tool_calls": [{"id": "c", "name": "lookup", "arguments": '{"order_id": "1234"}'}]}],
-             "documents": [{"id": "d1", "content": "Orders ship within 2 days.", "score": 1.0, "metadata": None}]}
+             "documents": [{"id": "d1", "content": "Orders ship within 2 days.", "score": 1.0, "metadata": None}],
+             "session_id": "sess-1", "start_time": f"2026-01-01T00:0{i}:00Z",
+             "metadata": {"expected": [{"name": "lookup", "arguments": {"order_id": "1234"}}], "gold_doc_ids": ["d1"]}}
             for i in range(3)]
     spans = lo.read_traces(recs, format="records")
     return spans.assign(reference=spans["output_text"], output_a=spans["output_text"], output_b="Shipped.")
@@ -106,4 +130,6 @@ def test_builtin_conforms(name):
     assert res["result_id"].is_unique
     if ev.level == "trace":
         assert res["span_id"].isna().all()
+    if ev.level == "session":
+        assert res["trace_id"].isna().all() and res["session_id"].eq("sess-1").all()
     assert isinstance(pd.DataFrame(res).to_dict("records"), list)
