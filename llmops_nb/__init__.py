@@ -71,7 +71,7 @@ _LAZY: dict[str, str] = {
     "render_report": "llmops_nb.report",
 }
 _SUBMODULES = {
-    "schema", "store", "llm", "loaders", "capture", "evals", "analysis", "annotation", "datasets",
+    "schema", "stats", "store", "llm", "loaders", "capture", "evals", "analysis", "annotation", "datasets",
     "prompts", "experiments", "connectors", "report", "demo", "traces", "cli", "monitor", "testing",
     "sessions",
 }

@@ -25,7 +25,7 @@ from llmops_nb.experiments._experiment import (
     run_experiment,
 )
 from llmops_nb.experiments._gate import ExperimentGate, gate_experiments, parse_rule
-from llmops_nb.experiments._stats import (
+from llmops_nb.stats import (
     TestResult,
     holm,
     mcnemar,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llmops_nb.experiments._stats import (
+from llmops_nb.stats import (
     holm,
     mcnemar,
     paired_bootstrap,
