@@ -1,21 +1,219 @@
-"""Paired and unpaired statistics for comparing two systems on the same (or live) items."""
+"""The statistics every area shares: intervals (Wilson, bootstrap), tests (Fisher, McNemar,
+Wilcoxon, Mann-Whitney, paired bootstrap) and multiple-comparison adjustments (Benjamini-Hochberg,
+Holm). Written once here; slices, gates, alignment, monitoring and experiments all call these.
+
+``level`` is always the confidence level of an interval (0.95 for 95%). scipy loads on first use.
+
+Example:
+    >>> from llmops_nb.stats import wilson
+    >>> [round(x, 3) for x in wilson(9, 10)]
+    [0.596, 0.982]
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, overload
 
 import numpy as np
 
 __all__ = [
+    "wilson",
+    "bootstrap_interval",
+    "fisher_vs_rest",
+    "log_fisher_vs_rest",
+    "benjamini_hochberg",
+    "log_benjamini_hochberg",
+    "holm",
     "TestResult",
     "mcnemar",
     "paired_bootstrap",
     "wilcoxon",
     "two_proportions",
     "unpaired_bootstrap",
-    "holm",
 ]
+
+
+def _z(level: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + level / 2))
+
+
+@overload
+def wilson(k: float, n: float, level: float = 0.95) -> tuple[float, float]: ...
+@overload
+def wilson(k: np.ndarray, n: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]: ...
+def wilson(k: Any, n: Any, level: float = 0.95) -> tuple[Any, Any]:
+    """Wilson score interval of the proportion ``k / n`` at confidence ``level``, clipped to
+    [0, 1]; NaN where ``n`` is 0. Scalars give floats; arrays give arrays (one call for all slices).
+
+    Example:
+        >>> [round(x, 3) for x in wilson(8, 10)]
+        [0.49, 0.943]
+        >>> lo, hi = wilson(np.array([5, 0]), np.array([100, 0]))
+        >>> round(float(lo[0]), 3), round(float(hi[0]), 3), bool(np.isnan(lo[1]))
+        (0.022, 0.112, True)
+    """
+    scalar = np.ndim(k) == 0 and np.ndim(n) == 0
+    kk = np.asarray(k, dtype=float)
+    nn = np.asarray(n, dtype=float)
+    z = _z(level)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(nn > 0, kk / nn, np.nan)
+        den = 1 + z * z / nn
+        centre = (p + z * z / (2 * nn)) / den
+        half = z * np.sqrt(p * (1 - p) / nn + z * z / (4 * nn * nn)) / den
+    lo, hi = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    if scalar:
+        return float(lo), float(hi)
+    return lo, hi
+
+
+def bootstrap_interval(x: Sequence[float] | np.ndarray, *, stat: str = "mean", q: float | None = None,
+                       level: float = 0.95, seed: int = 0, n_boot: int | None = None) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean (``stat="mean"``) or of the quantile ``q``
+    (``stat="quantile"``, q from 0 to 1) of ``x``. ``n_boot`` resamples (default: 200 to 2,000,
+    fewer for long inputs); resamples are drawn in chunks so memory stays bounded.
+
+    Example:
+        >>> lo, hi = bootstrap_interval(np.arange(100.0)); lo < 49.5 < hi
+        True
+        >>> bootstrap_interval([3.0])
+        (3.0, 3.0)
+    """
+    arr = np.asarray(x, dtype="float64")
+    n = len(arr)
+    if n == 0:
+        return (float("nan"), float("nan"))
+    if n == 1:
+        return (float(arr[0]), float(arr[0]))
+    if stat not in ("mean", "quantile"):
+        raise ValueError(f"stat={stat!r} is not valid; use 'mean' or 'quantile' (with q)")
+    rng = np.random.default_rng(seed)
+    b = int(n_boot) if n_boot is not None else int(max(200, min(2000, 20_000_000 // n)))
+    stats = np.empty(b)
+    chunk = max(1, 2_000_000 // n)
+    for s in range(0, b, chunk):
+        m = min(chunk, b - s)
+        sample = arr[rng.integers(0, n, size=(m, n))]
+        stats[s:s + m] = sample.mean(axis=1) if stat == "mean" else np.quantile(sample, float(q or 0.5), axis=1)
+    a = (1 - level) / 2
+    return (float(np.quantile(stats, a)), float(np.quantile(stats, 1 - a)))
+
+
+def _hypergeom_tail(k: np.ndarray, n: np.ndarray, K: np.ndarray, N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.stats import hypergeom
+
+    # the smaller tail is the one on the observed side of the mean: compute only that one
+    below = k * N <= n * K
+    tail = np.empty(k.shape, dtype=float)
+    if below.any():
+        tail[below] = hypergeom.cdf(k[below], N[below], K[below], n[below])
+    if (~below).any():
+        tail[~below] = hypergeom.sf(k[~below] - 1, N[~below], K[~below], n[~below])
+    return tail, below
+
+
+def _counts(failures: Any, size: Any, total_failures: Any, total: Any) -> tuple[np.ndarray, ...]:
+    k = np.asarray(failures, dtype=np.int64)
+    n = np.asarray(size, dtype=np.int64)
+    K = np.broadcast_to(np.asarray(total_failures, dtype=np.int64), k.shape)
+    N = np.broadcast_to(np.asarray(total, dtype=np.int64), k.shape)
+    return k, n, K, N
+
+
+def fisher_vs_rest(
+    failures: np.ndarray, size: np.ndarray, total_failures: np.ndarray | int, total: np.ndarray | int
+) -> np.ndarray:
+    """Two-sided Fisher's exact test of a slice against the rest of its population.
+
+    Under the null hypothesis (failing is independent of slice membership) the failures in
+    a slice of ``size`` rows drawn from ``total`` rows with ``total_failures`` failures follow
+    the hypergeometric distribution; the two-sided p-value is twice the smaller tail, capped
+    at 1 (the "central" Fisher test). Computed for all slices in one vectorised call.
+
+    Example:
+        >>> p = fisher_vs_rest(np.array([30, 5]), np.array([100, 100]), 40, 1000)
+        >>> bool(p[0] < 1e-10), bool(p[1] > 0.05)
+        (True, True)
+    """
+    k, n, K, N = _counts(failures, size, total_failures, total)
+    tail, _ = _hypergeom_tail(k, n, K, N)
+    p = np.minimum(1.0, 2.0 * tail)
+    return np.where(n > 0, p, 1.0)
+
+
+def log_fisher_vs_rest(
+    failures: np.ndarray, size: np.ndarray, total_failures: np.ndarray | int, total: np.ndarray | int
+) -> np.ndarray:
+    """Natural log of :func:`fisher_vs_rest`, computed in log space so that very strong
+    evidence (p below 1e-300) still orders correctly.
+
+    Example:
+        >>> float(np.exp(log_fisher_vs_rest(np.array([5]), np.array([100]), 40, 1000))[0]) > 0.05
+        True
+    """
+    from scipy.stats import hypergeom
+
+    k, n, K, N = _counts(failures, size, total_failures, total)
+    # cdf/sf are vectorised in scipy; its logcdf/logsf sum pmfs element by element, so they
+    # are used only where a tail underflows
+    tail, below = _hypergeom_tail(k, n, K, N)
+    with np.errstate(divide="ignore"):
+        lt = np.log(tail)
+        tiny = tail < 1e-250
+        if tiny.any():
+            idx = np.flatnonzero(tiny)
+            use_lower = below[idx]
+            vals = np.empty(idx.size)
+            if use_lower.any():
+                i = idx[use_lower]
+                vals[use_lower] = hypergeom.logcdf(k[i], N[i], K[i], n[i])
+            if (~use_lower).any():
+                i = idx[~use_lower]
+                vals[~use_lower] = hypergeom.logsf(k[i] - 1, N[i], K[i], n[i])
+            lt[idx] = vals
+    lp = np.minimum(0.0, np.log(2.0) + lt)
+    return np.where(n > 0, lp, 0.0)
+
+
+def _step_up(ranked: np.ndarray, order: np.ndarray, cap: float) -> np.ndarray:
+    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(len(order))
+    out[order] = np.minimum(ranked, cap)
+    return out
+
+
+def log_benjamini_hochberg(log_p: np.ndarray) -> np.ndarray:
+    """:func:`benjamini_hochberg` on natural-log p-values, returning log adjusted p-values.
+
+    Example:
+        >>> np.exp(log_benjamini_hochberg(np.log([0.01, 0.04]))).round(3).tolist()
+        [0.02, 0.04]
+    """
+    lp = np.asarray(log_p, dtype=float)
+    m = lp.size
+    if m == 0:
+        return lp.copy()
+    order = np.argsort(lp, kind="stable")
+    return _step_up(lp[order] + np.log(m) - np.log(np.arange(1, m + 1)), order, 0.0)
+
+
+def benjamini_hochberg(p: np.ndarray | Sequence[float]) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (false discovery rate), in the input order.
+
+    Example:
+        >>> benjamini_hochberg(np.array([0.01, 0.04, 0.03, 0.5])).round(3).tolist()
+        [0.04, 0.053, 0.053, 0.5]
+    """
+    arr = np.asarray(p, dtype=float)
+    m = arr.size
+    if m == 0:
+        return arr.copy()
+    order = np.argsort(arr, kind="stable")
+    return _step_up(arr[order] * m / np.arange(1, m + 1), order, 1.0)
 
 
 @dataclass(frozen=True)
@@ -28,16 +226,6 @@ class TestResult:
     ci_high: float
     p_value: float
     n: int
-
-
-def _bootstrap_mean(d: np.ndarray, n_boot: int, seed: int, level: float) -> tuple[float, float]:
-    if len(d) == 0:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(d), size=(n_boot, len(d)))
-    means = d[idx].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)
 
 
 def mcnemar(a: Sequence[bool], b: Sequence[bool], *, level: float = 0.95, seed: int = 0, n_boot: int = 4000) -> TestResult:
@@ -59,7 +247,7 @@ def mcnemar(a: Sequence[bool], b: Sequence[bool], *, level: float = 0.95, seed: 
     n10 = int((~x & y).sum())  # a failed, b passed
     p = 1.0 if n01 + n10 == 0 else float(binomtest(n10, n01 + n10, 0.5).pvalue)
     d = y.astype(float) - x.astype(float)
-    lo, hi = _bootstrap_mean(d, n_boot, seed, level)
+    lo, hi = bootstrap_interval(d, level=level, seed=seed, n_boot=n_boot)
     return TestResult("mcnemar_exact", float(d.mean()) if len(d) else float("nan"), lo, hi, p, len(d))
 
 
@@ -81,7 +269,7 @@ def wilcoxon(a: Sequence[float], b: Sequence[float], *, level: float = 0.95, see
     if len(d) == 0 or np.all(d == 0):
         return TestResult("wilcoxon", 0.0 if len(d) else float("nan"), 0.0, 0.0, 1.0, len(d))
     p = float(_w(d, zero_method="zsplit").pvalue)
-    lo, hi = _bootstrap_mean(d, n_boot, seed, level)
+    lo, hi = bootstrap_interval(d, level=level, seed=seed, n_boot=n_boot)
     return TestResult("wilcoxon", float(d.mean()), lo, hi, p, len(d))
 
 
@@ -117,26 +305,15 @@ def two_proportions(a: Sequence[bool], b: Sequence[bool], *, level: float = 0.95
         >>> round(r.diff, 2), r.p_value < 0.01
         (-0.2, True)
     """
-    from scipy.stats import fisher_exact, norm
+    from scipy.stats import fisher_exact
 
     x = np.asarray(a, dtype=bool)
     y = np.asarray(b, dtype=bool)
     n1, n2 = len(x), len(y)
     k1, k2 = int(x.sum()), int(y.sum())
     p = float(fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue) if n1 and n2 else 1.0
-    z = float(norm.ppf(1 - (1 - level) / 2))
-
-    def wilson(k: int, n: int) -> tuple[float, float]:
-        if n == 0:
-            return 0.0, 1.0
-        ph = k / n
-        den = 1 + z * z / n
-        c = (ph + z * z / (2 * n)) / den
-        h = z * np.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n)) / den
-        return c - h, c + h
-
-    l1, u1 = wilson(k1, n1)
-    l2, u2 = wilson(k2, n2)
+    l1, u1 = wilson(k1, n1, level)
+    l2, u2 = wilson(k2, n2, level)
     p1 = k1 / n1 if n1 else float("nan")
     p2 = k2 / n2 if n2 else float("nan")
     d = p2 - p1

@@ -7,6 +7,7 @@ import pydoc
 import sys
 import warnings
 
+import numpy as np
 import pytest
 
 import llmops_nb as lo
@@ -30,3 +31,13 @@ def test_the_annotation_package_is_reachable_under_its_new_name():
     assert lo.annotation.__name__ == "llmops_nb.annotation"
     assert "annotate" in lo.annotation.__all__
     assert lo.llm.Runner is lo.evals.Runner
+
+
+def test_one_wilson_interval_everywhere_and_the_old_name_warns():
+    from llmops_nb.annotation import wilson as annotation_wilson
+    from llmops_nb.stats import wilson
+
+    assert annotation_wilson is wilson
+    with pytest.warns(DeprecationWarning, match="llmops_nb.stats.wilson"):
+        lo_, hi = lo.analysis.wilson_interval(np.array([5]), np.array([100]))
+    assert (float(lo_[0]), float(hi[0])) == wilson(5, 100)

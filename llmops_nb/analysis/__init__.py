@@ -7,6 +7,7 @@ Example:
     True
 """
 
+from llmops_nb._compat import deprecated_alias
 from llmops_nb.analysis._cluster import Clusters, cluster, distinctive_terms, name_clusters_with_llm
 from llmops_nb.analysis._coding import (
     TAXONOMIES,
@@ -30,12 +31,10 @@ from llmops_nb.analysis._embed import (
 from llmops_nb.analysis._frame import outcome_from_results, trace_digest, trace_features
 from llmops_nb.analysis._next_steps import NextSteps, suggest_next_steps
 from llmops_nb.analysis._slices import SliceTable, find_slices, plot_slices
-from llmops_nb.analysis._stats import (
-    benjamini_hochberg,
-    fisher_vs_rest,
-    log_fisher_vs_rest,
-    wilson_interval,
-)
+from llmops_nb.stats import benjamini_hochberg, fisher_vs_rest, log_fisher_vs_rest, wilson
+
+# the statistics live in llmops_nb.stats; these names stay for one release
+wilson_interval = deprecated_alias(wilson, "llmops_nb.analysis.wilson_interval", "llmops_nb.stats.wilson")
 
 __all__ = [
     "find_slices",

@@ -12,12 +12,12 @@ import pandas as pd
 
 from llmops_nb.analysis._dims import DEFAULT_QUANTILES, build_dimensions
 from llmops_nb.analysis._frame import Outcome, as_analysis_frame, id_series, resolve_outcome
-from llmops_nb.analysis._stats import (
+from llmops_nb.stats import (
     benjamini_hochberg,
     fisher_vs_rest,
     log_benjamini_hochberg,
     log_fisher_vs_rest,
-    wilson_interval,
+    wilson,
 )
 
 __all__ = ["find_slices", "plot_slices", "SliceTable"]
@@ -218,7 +218,7 @@ def find_slices(
     attrs["n_pairs_dropped"] = int((~pair_keep).sum())
     a, b, size, fail, log_p, log_adj = (v[report] for v in (a, b, size, fail, log_p, log_adj))
     rate = fail / size
-    lo, hi = wilson_interval(fail, size)
+    lo, hi = wilson(fail, size)
     with np.errstate(divide="ignore", invalid="ignore"):
         lift = rate / baseline if baseline > 0 else np.full(rate.shape, np.nan)
     cols_a = [cols[i] for i in a]

@@ -6,7 +6,6 @@ length bias checks for pairwise judges."""
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ import pandas as pd
 
 from llmops_nb.annotation._agreement import _key, cohen_kappa, confusion
 from llmops_nb.annotation._html import esc
+from llmops_nb.stats import wilson
 
 __all__ = [
     "align",
@@ -27,25 +27,6 @@ __all__ = [
     "wilson",
     "pairwise_bias",
 ]
-
-
-def wilson(k: float, n: float, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for k successes out of n.
-
-    Example:
-        >>> [round(x, 3) for x in wilson(8, 10)]
-        [0.49, 0.943]
-    """
-    if n == 0:
-        return (float("nan"), float("nan"))
-    from scipy.stats import norm
-
-    z = float(norm.ppf(0.5 + level / 2))
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, mid - half), min(1.0, mid + half))
 
 
 def split_items(item_ids: Sequence[str], fractions: tuple[float, float, float] = (0.2, 0.4, 0.4),

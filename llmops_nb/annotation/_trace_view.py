@@ -14,7 +14,15 @@ from typing import Any
 import pandas as pd
 
 from llmops_nb.annotation._assets import asset_path, asset_text
-from llmops_nb.annotation._html import clip, esc, fmt_cost, fmt_ms, fmt_num, is_missing, to_json_text
+from llmops_nb.annotation._html import (
+    clip,
+    esc,
+    fmt_cost,
+    fmt_ms,
+    fmt_num,
+    is_missing,
+    to_json_text,
+)
 
 __all__ = ["TraceView", "show_trace", "render_trace_html"]
 

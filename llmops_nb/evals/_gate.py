@@ -12,7 +12,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["gate", "GateReport", "GateRule", "parse_rule", "wilson_interval", "bootstrap_interval"]
+from llmops_nb.stats import bootstrap_interval, wilson
+
+__all__ = ["gate", "GateReport", "GateRule", "parse_rule"]
 
 _OPS = {
     ">=": lambda a, b: a >= b,
@@ -39,52 +41,6 @@ def parse_rule(text: str) -> tuple[str, str, float]:
     metric, op, num = m.groups()
     val = float(num[:-1]) / 100 if num.endswith("%") else float(num)
     return metric, op, val
-
-
-def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion k/n.
-
-    Example:
-        >>> [round(x, 3) for x in wilson_interval(9, 10)]
-        [0.596, 0.982]
-    """
-    if n == 0:
-        return (float("nan"), float("nan"))
-    from scipy.stats import norm
-
-    z = float(norm.ppf(0.5 + confidence / 2))
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def bootstrap_interval(x: np.ndarray, stat: str = "mean", q: float | None = None, confidence: float = 0.95,
-                       seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of a mean or a quantile ``q`` (0 to 1).
-
-    Example:
-        >>> lo, hi = bootstrap_interval(np.arange(100.0)); lo < 49.5 < hi
-        True
-    """
-    x = np.asarray(x, dtype="float64")
-    n = len(x)
-    if n == 0:
-        return (float("nan"), float("nan"))
-    if n == 1:
-        return (float(x[0]), float(x[0]))
-    rng = np.random.default_rng(seed)
-    b = int(max(200, min(2000, 20_000_000 // n)))
-    stats = np.empty(b)
-    chunk = max(1, 2_000_000 // n)
-    for s in range(0, b, chunk):
-        m = min(chunk, b - s)
-        idx = rng.integers(0, n, size=(m, n))
-        sample = x[idx]
-        stats[s:s + m] = sample.mean(axis=1) if stat == "mean" else np.quantile(sample, float(q or 0.5), axis=1)
-    a = (1 - confidence) / 2
-    return (float(np.quantile(stats, a)), float(np.quantile(stats, 1 - a)))
 
 
 @dataclass
@@ -198,7 +154,7 @@ def _metric(results: pd.DataFrame, metric: str, confidence: float) -> tuple[floa
         sub = results if metric == "error_rate" else results[results["evaluator"] == metric[11:]]
         n = len(sub)
         k = int(sub["error"].notna().sum()) if "error" in sub.columns else 0
-        lo, hi = wilson_interval(k, n, confidence)
+        lo, hi = wilson(k, n, confidence)
         return (k / n if n else None), lo, hi, n, "wilson", ""
     if metric in ("cost_usd", "total_cost_usd") and metric not in evs:
         c = pd.to_numeric(results.get("cost_usd"), errors="coerce").fillna(0.0).sum()
@@ -226,7 +182,7 @@ def _metric(results: pd.DataFrame, metric: str, confidence: float) -> tuple[floa
     if kind in ("auto", "pass", "pass_rate") and has_pass:
         p = passed.dropna().astype(bool)
         n, k = len(p), int(p.sum())
-        lo, hi = wilson_interval(k, n, confidence)
+        lo, hi = wilson(k, n, confidence)
         return (k / n if n else None), lo, hi, n, "wilson", "pass rate"
     if kind in ("pass", "pass_rate"):
         raise KeyError(f"evaluator {ev!r} has no pass/fail view; use mean_{ev} or a percentile")
@@ -235,9 +191,9 @@ def _metric(results: pd.DataFrame, metric: str, confidence: float) -> tuple[floa
         return None, None, None, 0, "-", "no numeric results"
     if kind == "quantile":
         q = float(m.group(1)) / 100  # type: ignore[union-attr]
-        lo, hi = bootstrap_interval(x, "quantile", q, confidence)
+        lo, hi = bootstrap_interval(x, stat="quantile", q=q, level=confidence)
         return float(np.quantile(x, q)), lo, hi, len(x), "bootstrap", f"p{m.group(1)}"  # type: ignore[union-attr]
-    lo, hi = bootstrap_interval(x, "mean", None, confidence)
+    lo, hi = bootstrap_interval(x, level=confidence)
     return float(x.mean()), lo, hi, len(x), "bootstrap", "mean"
 
 

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llmops_nb.stats import wilson
+
 __all__ = ["timeseries", "check_slos", "plot_timeseries", "overview_figures", "SLOReport", "group_column"]
 
 _TARGET = re.compile(r"^\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
@@ -101,16 +103,6 @@ def timeseries(
     return out[first + [c for c in out.columns if c not in first]].sort_values(["period", *groups]).reset_index(drop=True)
 
 
-def _wilson(k: float, n: float, z: float = 1.96) -> tuple[float, float]:
-    if n <= 0:
-        return float("nan"), float("nan")
-    p = k / n
-    den = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / den
-    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return float(c - h), float(c + h)
-
-
 @dataclass
 class SLOReport:
     """SLO checks: one row per (period, group, metric) with the value, its 95% interval for
@@ -172,10 +164,10 @@ def check_slos(ts: pd.DataFrame, targets: Mapping[str, str], *, significant_only
             v = float(r[metric]) if pd.notna(r[metric]) else float("nan")
             lo = hi = float("nan")
             if metric == "error_rate":
-                lo, hi = _wilson(float(r["errors"]), float(r["n"]))
+                lo, hi = wilson(float(r["errors"]), float(r["n"]))
             elif metric.startswith("pass_rate:") and f"n_{metric}" in ts.columns:
                 n = float(r[f"n_{metric}"])
-                lo, hi = _wilson(v * n, n) if n else (float("nan"), float("nan"))
+                lo, hi = wilson(v * n, n) if n else (float("nan"), float("nan"))
             if np.isnan(v):
                 missed = False
             elif significant_only and not np.isnan(lo):

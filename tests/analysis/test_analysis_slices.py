@@ -8,14 +8,9 @@ import pytest
 from scipy import stats
 
 import llmops_nb as lo
-from llmops_nb.analysis import (
-    benjamini_hochberg,
-    fisher_vs_rest,
-    log_fisher_vs_rest,
-    plot_slices,
-    slice_masks,
-    wilson_interval,
-)
+from llmops_nb.analysis import plot_slices, slice_masks
+from llmops_nb.stats import benjamini_hochberg, fisher_vs_rest, log_fisher_vs_rest
+from llmops_nb.stats import wilson as wilson_interval
 
 
 def synth(n: int = 4000, seed: int = 0, *, interaction: bool = False) -> pd.DataFrame:

@@ -14,7 +14,9 @@ import llmops_nb as lo
 from llmops_nb.cli import main
 from llmops_nb.evals import Latency, Regex, gate
 from llmops_nb.evals._cli import write_results
-from llmops_nb.evals._gate import bootstrap_interval, parse_rule, wilson_interval
+from llmops_nb.evals._gate import parse_rule
+from llmops_nb.stats import bootstrap_interval
+from llmops_nb.stats import wilson as wilson_interval
 
 
 def results(n=200, seed=0):
