@@ -20,6 +20,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--max-body-mb", type=float, default=16.0, help="largest request body, decompressed (MB)")
     p.add_argument("--max-queue-spans", type=int, default=50_000, help="spans queued before answering 503")
+    p.add_argument("--read-timeout", type=float, default=15.0,
+                   help="seconds a client has to send its whole body (a stalled client gets 408, then is dropped)")
     p.add_argument("--flush-interval", type=float, default=1.0, help="seconds between store writes under load")
     p.add_argument("--quiet", action="store_true", help="print only the start and final lines")
     p.set_defaults(func=_collect)
@@ -31,7 +33,7 @@ def _collect(args: argparse.Namespace) -> int:
 
     col = Collector(
         Store(args.store), host=args.host, port=args.port, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-        max_queue_spans=args.max_queue_spans, flush_interval_s=args.flush_interval,
+        max_queue_spans=args.max_queue_spans, flush_interval_s=args.flush_interval, read_timeout_s=args.read_timeout,
     )
     col.start()
     print(f"llmops-nb collect: listening on {col.endpoint} (protobuf and JSON), writing to {col.store.path}", flush=True)
@@ -51,6 +53,7 @@ def _collect(args: argparse.Namespace) -> int:
             last = s.stored
     col.stop()
     s = col.stats
-    print(f"llmops-nb collect: stopped; stored {s.stored:,} spans ({s.rejected:,} rejected, "
-          f"{s.malformed_requests:,} malformed requests, {s.write_errors:,} spans failed to write)", flush=True)
+    print(f"llmops-nb collect: stopped; stored {s.stored:,} spans ({s.replayed:,} of them replayed from the "
+          f"write-ahead log; {s.rejected:,} rejected, {s.malformed_requests:,} malformed requests, "
+          f"{s.write_errors:,} spans not yet written, kept in the write-ahead log)", flush=True)
     return 0 if s.write_errors == 0 else 1

@@ -193,6 +193,7 @@ class _SlowStore:
 
     def __init__(self, store) -> None:
         self.store = store
+        self.path = store.path  # the receiver keeps its write-ahead log in the store's folder
         self.go = threading.Event()
 
     def add(self, name, data):

@@ -1,0 +1,327 @@
+"""The receiver under attack: nothing it acknowledged is lost when it is killed (kill -9 of the
+real ``llmops-nb collect`` process under a steady load) or when the store cannot be written
+(503 with Retry-After meanwhile); the write-ahead log is replayed on start and removed once its
+spans are stored; stalled clients neither block other clients nor stay connected past the read
+deadline; a request without a Content-Type is a 415."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+import llmops_nb as lo
+from llmops_nb.capture import Collector
+from llmops_nb.capture._wal import Wal, WalRecord, read_segment, wal_root
+
+
+def _body(first: int, n: int) -> bytes:
+    """An ExportTraceServiceRequest (protobuf) with ``n`` spans whose ids encode ``first + i``."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    t0 = 1_700_000_000_000_000_000
+    for i in range(first, first + n):
+        sp = ss.spans.add()
+        sp.trace_id = (i // 4 + 1).to_bytes(16, "big")
+        sp.span_id = (i + 1).to_bytes(8, "big")
+        sp.name = f"span-{i}"
+        sp.start_time_unix_nano = t0 + i
+        sp.end_time_unix_nano = t0 + i + 1_000_000
+        a = sp.attributes.add()
+        a.key, a.value.string_value = "input.value", f"question {i} " + "x" * 200
+    return req.SerializeToString()
+
+
+def _span_ids(first: int, n: int) -> set[str]:
+    return {f"{i + 1:016x}" for i in range(first, first + n)}
+
+
+class _Load:
+    """``threads`` clients posting bodies of ``per_body`` spans back to back; remembers exactly
+    which spans got a 200 (and honours 503 + Retry-After, like OTLP exporters)."""
+
+    def __init__(self, endpoint: str, *, threads: int = 3, per_body: int = 40, pause_s: float = 0.0) -> None:
+        self.endpoint = endpoint
+        self.per_body = per_body
+        self.pause_s = pause_s
+        self.acked: set[str] = set()
+        self.statuses: dict[int, int] = {}
+        self.retry_after: set[str] = set()
+        self.stop = threading.Event()
+        self._next = 0
+        self._mu = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def __enter__(self) -> _Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=10) as http:
+            while not self.stop.is_set():
+                with self._mu:
+                    first, self._next = self._next, self._next + self.per_body
+                body = _body(first, self.per_body)
+                while not self.stop.is_set():
+                    try:
+                        r = http.post(self.endpoint, content=body, headers={"Content-Type": "application/x-protobuf"})
+                    except httpx.HTTPError:
+                        time.sleep(0.05)
+                        continue
+                    with self._mu:
+                        self.statuses[r.status_code] = self.statuses.get(r.status_code, 0) + 1
+                        if r.status_code == 200:
+                            self.acked |= _span_ids(first, self.per_body)
+                        if r.status_code == 503:
+                            self.retry_after.add(r.headers.get("Retry-After", ""))
+                    if r.status_code == 200:
+                        break
+                    time.sleep(min(float(r.headers.get("Retry-After", "1")), 0.2) if r.status_code == 503 else 0.05)
+                if self.pause_s:
+                    time.sleep(self.pause_s)
+
+
+def _start_cli(store_path: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "llmops_nb.cli", "collect", "--store", str(store_path), "--port", "0",
+                             "--quiet", *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    line = proc.stdout.readline() if proc.stdout else ""
+    assert "listening on http://127.0.0.1:" in line, line + (proc.stdout.read() if proc.stdout else "")
+    return proc, line.split("listening on ")[1].split(" ")[0]
+
+
+def _stored_ids(path: Path) -> set[str]:
+    return set(lo.Store(path).sql("SELECT span_id FROM spans")["span_id"])
+
+
+def test_kill_9_under_load_loses_no_acknowledged_span(tmp_path):
+    """SIGKILL the real receiver process at a random moment under a steady load, restart it:
+    every span that got a 200 is in the store (the restart replays the write-ahead log)."""
+    path = tmp_path / "store"
+    seed = random.randrange(10**6)
+    rng = random.Random(seed)
+    proc, endpoint = _start_cli(path, "--flush-interval", "0.3")
+    try:
+        with _Load(endpoint, threads=3, per_body=40) as load:
+            deadline = time.monotonic() + 30
+            while len(load.acked) < 2000 and time.monotonic() < deadline:  # steady state reached
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 1.5))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            load.stop.set()
+        acked = set(load.acked)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if proc.stdout:
+            proc.stdout.close()
+    assert len(acked) >= 2000, load.statuses
+    before = _stored_ids(path)
+    wal_files = list(wal_root(lo.Store(path)).rglob("*.wal"))
+    # restart: the new receiver replays the log of the killed one; stopping it writes everything
+    proc2, _ = _start_cli(path)
+    proc2.send_signal(signal.SIGINT)
+    out = proc2.communicate(timeout=120)[0]
+    assert proc2.returncode == 0, out
+    after = _stored_ids(path)
+    lost = acked - after
+    print(f"\nkill -9 (seed {seed}): acknowledged {len(acked):,} spans; in the store right after the kill "
+          f"{len(before & acked):,}; after restart {len(after & acked):,}; lost {len(lost)}; "
+          f"log segments left by the killed receiver: {len(wal_files)}; {out.strip().splitlines()[-1]}")
+    assert not lost, f"{len(lost)} acknowledged spans lost (seed {seed}), e.g. {sorted(lost)[:3]}"
+    assert len(lo.Store(path).spans()) == len(after)  # replay did not duplicate spans
+    assert not list(wal_root(lo.Store(path)).rglob("*.wal"))  # the log is gone once stored
+
+
+class _FlakyStore(lo.Store):
+    """A store whose writes fail (as a full or unmounted disk would) while ``failing`` is set."""
+
+    failing = threading.Event()
+    attempts = 0
+
+    def add(self, name, df, **kw):
+        if self.failing.is_set():
+            type(self).attempts += 1
+            raise OSError(28, "No space left on device (injected)")
+        return super().add(name, df, **kw)
+
+
+def test_store_write_faults_answer_503_and_lose_nothing(tmp_path):
+    """The store refuses writes for 3 s under load: the receiver answers 503 with Retry-After
+    while it cannot write, keeps what it acknowledged, and stores all of it once the store is back."""
+    store = _FlakyStore(tmp_path / "store")
+    with Collector(store, port=0, flush_interval_s=0.05) as col:
+        with _Load(col.endpoint, threads=3, per_body=20, pause_s=0.01) as load:
+            while len(load.acked) < 500:
+                time.sleep(0.02)
+            store.failing.set()
+            t = time.monotonic()
+            saw_failing = False
+            while time.monotonic() - t < 3.0:
+                saw_failing |= col.stats.store_failing
+                time.sleep(0.02)
+            acked_during = len(load.acked)
+            busy_during = load.statuses.get(503, 0)
+            store.failing.clear()
+            time.sleep(0.5)
+        assert col.flush(30)
+        assert not col.stats.store_failing
+    acked = set(load.acked)
+    stored = set(store.sql("SELECT span_id FROM spans")["span_id"])
+    print(f"\nstore write fault for 3 s: {_FlakyStore.attempts} failed writes; acknowledged {len(acked):,} spans "
+          f"({acked_during:,} by the end of the fault), {busy_during} answers 503 during the fault; "
+          f"stored {len(stored & acked):,}; lost {len(acked - stored)}")
+    assert saw_failing and _FlakyStore.attempts >= 1
+    assert busy_during >= 1 and load.retry_after == {"1"}
+    assert acked <= stored, f"{len(acked - stored)} acknowledged spans lost"
+    assert load.statuses.get(200, 0) > 0 and set(load.statuses) <= {200, 503}
+
+
+def test_log_is_replayed_on_start_and_removed_once_stored(tmp_path):
+    """A log left by a dead receiver (records written, lock released by the kernel) is replayed
+    into the store when a receiver starts; spans already stored are not duplicated; a record cut
+    by the crash is ignored; the log folder is removed afterwards."""
+    store = lo.Store(tmp_path / "store")
+    store.add("spans", lo.read_traces([{"trace_id": f"{1:032x}", "span_id": f"{1:016x}", "name": "span-0"}],
+                                      format="records"))
+    dead = Wal(wal_root(store)).open()
+    dead.append([WalRecord("proto", "identity", _body(0, 8), len(_body(0, 8))).encode()])
+    seq = dead.append([WalRecord("proto", "gzip", gzip.compress(_body(8, 8)), len(_body(8, 8))).encode()])
+    seg = dead.dir / f"{seq:012d}.wal"
+    with open(seg, "ab") as f:  # a record cut mid-write by kill -9 (never acknowledged)
+        f.write(WalRecord("proto", "identity", _body(100, 8), len(_body(100, 8))).encode()[:-30])
+    assert len(list(read_segment(seg))) == 2
+    dead._lock.release()  # what the kernel does when the process dies
+    dead._f.close()
+    with Collector(store, port=0) as col:
+        assert col.flush(30)
+        assert col.stats.replayed == 16
+    assert set(store.spans()["span_id"]) == _span_ids(0, 16)
+    assert not dead.dir.exists()
+    assert not list(wal_root(store).rglob("*.wal"))
+
+
+def test_a_live_receivers_log_is_not_replayed_by_another(tmp_path):
+    store = lo.Store(tmp_path / "store")
+    slow = threading.Event()
+
+    class Blocked(lo.Store):
+        def add(self, name, df, **kw):
+            slow.wait(30)
+            return super().add(name, df, **kw)
+
+    blocked = Blocked(store.path)
+    with Collector(blocked, port=0, flush_interval_s=0.01) as a:
+        r = httpx.post(a.endpoint, content=_body(0, 4), headers={"Content-Type": "application/x-protobuf"})
+        assert r.status_code == 200
+        with Collector(store, port=0) as b:  # a second receiver on the same store
+            assert b.flush(5) and b.stats.replayed == 0
+        assert a._wal is not None and a._wal.segments  # a's log is untouched
+        slow.set()
+        assert a.flush(30)
+    assert set(store.spans()["span_id"]) == _span_ids(0, 4)
+
+
+def test_group_commit_shares_fsyncs_and_deletes_stored_segments(tmp_path):
+    store = lo.Store(tmp_path / "store")
+    with Collector(store, port=0, flush_interval_s=0.05) as col:
+        col._wal.segment_s = 0.05  # rotate often
+        with _Load(col.endpoint, threads=6, per_body=10) as load:
+            while len(load.acked) < 1500:
+                time.sleep(0.02)
+        assert col.flush(30)
+        time.sleep(0.1)
+        httpx.post(col.endpoint, content=_body(10**6, 4), headers={"Content-Type": "application/x-protobuf"})
+        assert col.flush(30)
+        segs = col._wal.segments
+        syncs, accepted_requests = col.stats.wal_syncs, load.statuses[200] + 1
+    print(f"\n{accepted_requests} acknowledged requests shared {syncs} fsyncs")
+    assert syncs <= accepted_requests
+    assert len(segs) <= 1  # stored segments are deleted; only the open one may remain
+    assert load.acked <= set(store.spans()["span_id"])
+    assert not wal_root(store).exists() or not any(wal_root(store).iterdir())  # stop removes the log folder
+
+
+def _stall(port: int, n: int) -> list[socket.socket]:
+    """``n`` clients that send the headers and 10 bytes of a 100 kB body, then nothing."""
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                  b"Content-Length: 100000\r\n\r\n" + b"\n" * 10)
+        socks.append(s)
+    return socks
+
+
+def _closed_by_server(s: socket.socket, wait_s: float) -> tuple[bool, bytes]:
+    s.settimeout(wait_s)
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return True, data
+            data += chunk
+    except (TimeoutError, socket.timeout):
+        return False, data
+    except ConnectionResetError:
+        return True, data
+
+
+def test_stalled_clients_do_not_block_ingestion(store):
+    """100 clients stall mid-body: a normal request is still answered at once (while all 100
+    are still connected), and each stalled client is answered 408 and dropped at the deadline."""
+    with Collector(store, port=0, read_timeout_s=3.0) as col, httpx.Client(timeout=10) as http:
+        socks = _stall(col.port, 100)
+        time.sleep(0.2)
+        latencies = []
+        for k in range(5):
+            t = time.perf_counter()
+            r = http.post(col.endpoint, content=_body(k * 4, 4), headers={"Content-Type": "application/x-protobuf"})
+            latencies.append(time.perf_counter() - t)
+            assert r.status_code == 200
+        assert col.stats.timed_out_requests == 0  # the stalled clients are all still waiting
+        print(f"\nwith 100 stalled clients: normal requests answered in {max(latencies) * 1000:.0f} ms at most")
+        dropped = answered_408 = 0
+        t = time.monotonic()
+        for s in socks:
+            closed, data = _closed_by_server(s, max(0.1, 10 - (time.monotonic() - t)))
+            dropped += closed
+            answered_408 += b" 408 " in data.split(b"\r\n", 1)[0]  # unless the reset came first
+            s.close()
+        print(f"stalled clients dropped after the {col.read_timeout_s:g} s deadline: {dropped} "
+              f"({answered_408} read their 408 before the reset), in {time.monotonic() - t:.1f} s")
+        assert col.stats.timed_out_requests == 100, col.stats
+        assert dropped == 100
+        assert col.flush(10)
+    assert set(store.spans()["span_id"]) == _span_ids(0, 20)
+
+
+def test_missing_content_type_is_415(store):
+    with Collector(store, port=0) as col:
+        s = socket.create_connection(("127.0.0.1", col.port))
+        body = _body(0, 2)
+        s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        status = s.recv(65536).split(b"\r\n", 1)[0]
+        s.close()
+        assert b" 415 " in status, status
+        assert httpx.post(col.endpoint, content=body).status_code == 415  # httpx sets no type for raw bytes
+    assert len(store.spans()) == 0
