@@ -94,6 +94,7 @@ class Store:
         self.path = Path(path) if path is not None else default_store_path()
         self._specs: dict[str, TableSpec] = dict(_BUILTIN)
         self._con: Any = None
+        self._swept = False
 
     # ------------------------------------------------------------------ layout
     def __repr__(self) -> str:
@@ -133,7 +134,56 @@ class Store:
 
         self._ensure()
         with FileLock(str(self.path / ".write.lock"), timeout=600):
+            if not self._swept:  # the first write of this Store: clear what killed writers left
+                self._swept = True
+                self._sweep_locked()
             yield
+
+    def cleanup(self) -> list[str]:
+        """Delete what killed writers left behind: half-written segment and manifest files
+        (``.*.tmp``) and segment files no manifest references (written, but killed before the
+        manifest swap). Runs only while no writer holds the store's lock (it returns at once,
+        removing nothing, when one does); it also runs by itself on a Store's first write.
+        Returns the removed paths (relative to the store).
+
+        Example:
+            >>> import tempfile
+            >>> Store(tempfile.mkdtemp()).cleanup()
+            []
+        """
+        from filelock import FileLock, Timeout
+
+        if not (self.path / "tables").exists():
+            return []
+        lock = FileLock(str(self.path / ".write.lock"), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            return []
+        try:
+            self._swept = True
+            return self._sweep_locked()
+        finally:
+            lock.release()
+
+    def _sweep_locked(self) -> list[str]:
+        """Under the writer lock (so no write is in progress): remove leftovers of killed writes."""
+        removed: list[Path] = []
+        tables = self.path / "tables"
+        dirs = [p for p in tables.iterdir() if p.is_dir()] if tables.exists() else []
+        for p in self.path.glob(".state.json.*.tmp"):
+            removed.append(p)
+        for d in dirs:
+            removed.extend(d.glob(".*.tmp"))
+            manifest = self._manifest(d.name)
+            known = {s["file"] for s in manifest["segments"]} | {r["file"] for r in manifest.get("retired", [])}
+            removed.extend(p for p in d.glob("seg-*.parquet") if p.name not in known)
+        out = []
+        for p in removed:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                out.append(str(p.relative_to(self.path)))
+        return sorted(out)
 
     def register(self, name: str, table: Table, key: Sequence[str], sort_by: str | None = None) -> None:
         """Declare an extra table (for example experiments or watermarks) kept in this store.

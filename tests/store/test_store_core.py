@@ -202,3 +202,75 @@ def test_reader_while_another_process_ingests(tmp_path):
     llm_counts = counts[0::2]
     assert llm_counts == sorted(llm_counts), "a reader saw the store shrink"
     assert len(reader.spans()) == 4 + 15 * 2_000
+
+
+_KILLED_AT = textwrap.dedent("""
+    import os, signal, sys
+    import pandas as pd
+    import llmops_nb as lo
+    path, where = sys.argv[1], sys.argv[2]
+    real_replace, real_write_manifest = os.replace, lo.Store._write_manifest
+
+    def replace(src, dst):  # kill -9 right before the segment file is renamed into place
+        if where == "segment" and os.path.basename(str(src)).startswith(".seg-"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_replace(src, dst)
+
+    def write_manifest(self, name, manifest):  # ... or after it, right before the manifest swap
+        if where == "manifest":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_write_manifest(self, name, manifest)
+
+    os.replace, lo.Store._write_manifest = replace, write_manifest
+    base = pd.Timestamp("2025-01-01", tz="UTC")
+    rows = [{"trace_id": f"k{i}", "span_id": "s", "kind": "llm", "start_time": base, "end_time": base,
+             "input_text": "x" * 200, "source_format": "test"} for i in range(3000)]
+    lo.Store(path).add_spans(lo.read_traces(rows, format="records"))
+""")
+
+
+def _leftovers(path: Path) -> list[str]:
+    d = path / "tables" / "spans"
+    known = {s["file"] for s in lo.Store(path)._manifest("spans")["segments"]}
+    return sorted(p.name for p in d.iterdir() if p.name.endswith(".tmp") or (p.suffix == ".parquet" and p.name not in known))
+
+
+def test_leftovers_of_killed_writes_are_removed_but_never_under_a_writer(tmp_path):
+    """add_spans killed (kill -9) mid-write leaves a .tmp segment, or a segment no manifest names:
+    ``cleanup()`` removes both, but not while another writer holds the lock; the next Store that
+    writes removes them by itself. The stored rows are untouched."""
+    from filelock import FileLock
+
+    path = tmp_path / "store"
+    store = lo.Store(path)
+    store.add_spans(_spans(5))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def killed_at(where: str) -> None:
+        proc = subprocess.run([sys.executable, "-c", _KILLED_AT, str(path), where], env=env, capture_output=True,
+                              text=True, cwd=ROOT, timeout=120)
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+    killed_at("segment")  # a half-written segment: .seg-*.parquet.tmp
+    left = _leftovers(path)
+    assert len(left) == 1 and left[0].startswith(".seg-") and left[0].endswith(".tmp"), left
+    assert lo.Store(path).count("spans") == 10
+    held = FileLock(str(path / ".write.lock"), timeout=0)
+    held.acquire()  # a writer at work: nothing is removed, even files that look abandoned
+    try:
+        assert lo.Store(path).cleanup() == []
+        assert _leftovers(path) == left
+    finally:
+        held.release()
+    assert [Path(p).name for p in lo.Store(path).cleanup()] == left
+    assert _leftovers(path) == [] and lo.Store(path).count("spans") == 10
+    # killed between the segment rename and the manifest swap: a segment no manifest names
+    killed_at("manifest")
+    left = _leftovers(path)
+    assert len(left) == 1 and left[0].startswith("seg-") and left[0].endswith(".parquet"), left
+    assert len(lo.Store(path).spans()) == 10  # readers never see it
+    # the next open: the first write of a new Store clears it by itself
+    reopened = lo.Store(path)
+    assert reopened.add_spans(_spans(7)) == 4  # 2 new traces of 2 spans
+    assert _leftovers(path) == []
+    assert len(reopened.spans()) == 14
