@@ -9,6 +9,9 @@
    Reports the highest passing rate.
 4. Burst: 8 senders as fast as they can for a few seconds: counts 503 (backpressure) answers,
    retries them as OTLP exporters do, and checks nothing is lost.
+5. Stalled clients: latency of normal requests alone (the baseline), then with ``--stalled``
+   (100) clients stalled mid-body; each answer must come within 1 s. Also prints how many
+   fsyncs of the write-ahead log the requests shared (group commit).
 
 Prints the figures and the receiver's peak RSS. Spans look like real LLM spans (OpenInference
 attributes, messages, tokens). Sent with 503/429 retries honouring Retry-After.
@@ -245,6 +248,41 @@ def baseline(rng: random.Random, n: int = 20_000, batch: int = 512) -> float:
     return len(bodies) * batch / (time.perf_counter() - t)
 
 
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * q / 100))]
+
+
+def request_latencies(endpoint: str, rng: random.Random, trace_base: int, n: int) -> list[float]:
+    """Seconds to answer each of ``n`` requests of 128 spans, one after the other."""
+    import httpx
+
+    out = []
+    with httpx.Client(timeout=30) as http:
+        for i in range(n):
+            body = make_body(rng, 128, trace_base + i * 32)
+            t = time.perf_counter()
+            r = http.post(endpoint, content=body, headers={"Content-Type": "application/x-protobuf"})
+            out.append(time.perf_counter() - t)
+            if r.status_code != 200:
+                raise RuntimeError(f"normal request answered {r.status_code}: {r.text[:200]}")
+    return out
+
+
+def stall(url: str, n: int) -> list:
+    """``n`` clients that send headers and 10 bytes of a 100 kB body, then nothing."""
+    import socket
+
+    host, port = url.rsplit("//", 1)[1].rsplit(":", 1)
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection((host, int(port)))
+        s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                  b"Content-Length: 100000\r\n\r\n" + b"\n" * 10)
+        socks.append(s)
+    return socks
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0, help="duration of the sustained 1,000 spans/s run")
@@ -253,6 +291,7 @@ def main() -> int:
     ap.add_argument("--max-rate", type=float, default=64_000.0, help="highest rate to try")
     ap.add_argument("--step-factor", type=float, default=1.5, help="each step's rate over the previous one")
     ap.add_argument("--burst-requests", type=int, default=160, help="requests of 512 spans sent at once in the burst")
+    ap.add_argument("--stalled", type=int, default=100, help="clients stalled mid-body beside normal requests")
     args = ap.parse_args()
     rng = random.Random(0)
 
@@ -269,6 +308,9 @@ def main() -> int:
         return 1
     endpoint = line.split("listening on ")[1].split(" ")[0]
     url = endpoint.rsplit("/v1/traces", 1)[0]
+    said: list[str] = []  # read the receiver's output as it comes, so a full pipe never blocks it
+    reader = threading.Thread(target=lambda: said.extend(proc.stdout), daemon=True)
+    reader.start()
     rss = RssWatch(proc.pid)
     time.sleep(0.5)
     idle_mb = rss.peak_mb
@@ -323,10 +365,30 @@ def main() -> int:
               f"({n_burst / burst_s:,.0f}/s), {burst.busy:,} answers 503 with Retry-After (retried), "
               f"{burst.failed:,} given up; stored {stored:,} (lost {n_burst - stored:,}) after {drain_s:.1f} s more; "
               f"receiver peak RSS {rss.peak_mb:.0f} MB -> {'PASS' if burst_ok else 'FAIL'}")
+
+        # 4. stalled clients: latency of normal requests alone, then beside 100 clients stalled mid-body
+        lat_alone = request_latencies(endpoint, rng, trace_base, 20)
+        trace_base += 20 * 128
+        socks = stall(url, args.stalled)
+        time.sleep(0.3)
+        lat_stalled = request_latencies(endpoint, rng, trace_base, 20)
+        trace_base += 20 * 128
+        for s in socks:
+            s.close()
+        stalled_ok = max(lat_stalled) < 1.0
+        ok &= stalled_ok
+        print(f"normal requests (128 spans): alone p50 {pct(lat_alone, 50) * 1000:.0f} ms, max {max(lat_alone) * 1000:.0f} ms; "
+              f"with {args.stalled} clients stalled mid-body p50 {pct(lat_stalled, 50) * 1000:.0f} ms, "
+              f"max {max(lat_stalled) * 1000:.0f} ms (target < 1000 ms) -> {'PASS' if stalled_ok else 'FAIL'}")
+        h = health(url)
+        print(f"write-ahead log: {h['wal_syncs']:,} fsyncs for {h['requests'] - h['busy_requests']:,} requests "
+              f"(group commit)")
     finally:
         rss.stop.set()
         proc.send_signal(signal.SIGINT)
-        out = proc.communicate(timeout=120)[0]
+        proc.wait(timeout=120)
+        reader.join(10)
+        out = "".join(said)
     total = stored_rows(store_dir)
     print(f"receiver exit code {proc.returncode}; spans in the store: {total:,}; "
           f"receiver peak RSS over the whole run {rss.overall / 2**20:.0f} MB")

@@ -85,6 +85,7 @@ class CollectorStats:
     too_large_requests: int = 0
     unsupported_requests: int = 0
     timed_out_requests: int = 0
+    aborted_requests: int = 0
     write_errors: int = 0
     batches_written: int = 0
     wal_syncs: int = 0
@@ -394,6 +395,9 @@ class Collector:
             if request.protocol is not None:  # drop the client now (no lingering read of its body)
                 request.protocol.force_close()
             return resp
+        except (ConnectionError, asyncio.IncompleteReadError) as e:  # the client went away mid-body
+            self.stats.aborted_requests += 1
+            return _closing(_status_response(400, enc, _INVALID_ARGUMENT, f"the body was cut short ({e})"))
         except _BadRequest as e:
             if e.status == 503:
                 return self._busy(enc, e.message, close=True)
