@@ -37,7 +37,8 @@ def add_parser(sub: Any) -> None:
     t.set_defaults(func=_tag)
     c = dsub.add_parser("cleanup", help="delete data files no version references (leftovers of killed or retried saves)")
     c.add_argument("name")
-    c.add_argument("--older-than-hours", type=float, default=1.0)
+    c.add_argument("--older-than-hours", type=float, default=1.0,
+                   help="on object storage (no lock), keep orphans younger than this; local folders use the lock")
     c.add_argument("--dry-run", action="store_true")
     c.set_defaults(func=_cleanup)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])

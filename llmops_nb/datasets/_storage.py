@@ -532,6 +532,7 @@ def save(
         st.local_root.mkdir(parents=True, exist_ok=True)
     last_err: Exception | None = None
     with _lock(name, st):
+        _remove_staging(name, st)  # files cut short by a killed save (no save runs while we hold the lock)
         for attempt in range(_RETRIES):
             try:
                 write_deltalake(
@@ -1050,6 +1051,24 @@ def diff(name: str, a: int | str, b: int | str | None = None, *, storage: Any = 
 
 # --------------------------------------------------------------------------- cleanup
 
+_STAGING = re.compile(r"#\d+$")  # a file being written: object_store writes `<name>#<n>`, then renames it
+
+
+def _remove_staging(name: str, st: DatasetStorage) -> list[str]:
+    """Under the dataset's lock (no save in progress): delete the staging files of killed saves
+    (``part-....parquet#1``: a data file cut mid-write, never referenced by any version)."""
+    if not st.is_local:
+        return []
+    base = Path(st.uri(name))
+    out = []
+    if base.is_dir():  # the data files and the commit log; not the tags table (tag() takes no lock)
+        for p in [*base.glob("*#*"), *base.glob("_delta_log/*#*")]:
+            if p.is_file() and _STAGING.search(p.name):
+                p.unlink(missing_ok=True)
+                out.append(str(p.relative_to(base)))
+    return out
+
+
 def cleanup(
     name: str,
     *,
@@ -1058,10 +1077,13 @@ def cleanup(
     storage: Any = None,
 ) -> pd.DataFrame:
     """Delete data files that no version of ``name`` references: the leftovers of a killed save
-    or of a write redone after a conflict. Every version stays loadable (unlike Delta's VACUUM,
-    which drops the files of old versions). Files younger than ``older_than_hours`` are kept, as
-    they may belong to a save in progress. Returns one row per orphan file (path, bytes, age,
-    deleted).
+    (data files, and the staging files ``...parquet#1`` of a write cut short) or of a write redone
+    after a conflict. Every version stays loadable (unlike Delta's VACUUM, which drops the files of
+    old versions). On a local folder nothing is deleted while a save holds the dataset's lock
+    (``deleted`` False, ``reason`` says so), and every orphan is deleted otherwise, whatever its age;
+    on object storage (no lock), files younger than ``older_than_hours`` are kept, as they may
+    belong to a save in progress. A save also deletes staging files left by killed saves. Returns
+    one row per orphan file (path, bytes, age, deleted, reason).
 
     Example:
         >>> import tempfile, pandas as pd
@@ -1070,13 +1092,43 @@ def cleanup(
         >>> len(cleanup("c", storage=root, older_than_hours=0))
         0
     """
+    import contextlib
+
+    from filelock import Timeout
+
+    st = resolve_storage(storage)
+    _check_name(name)
+    cols = ["path", "bytes", "age_hours", "deleted", "reason"]
+    if not st.is_local:
+        return pd.DataFrame(_cleanup_orphans(name, st, older_than_hours, dry_run), columns=cols)
+    if not Path(st.uri(name)).is_dir():
+        _open(name, st)  # raises: no such dataset, naming the ones there are
+    lock = _lock(name, st)
+    lock.timeout = 0
+    try:
+        lock.acquire()
+    except Timeout:  # a save is writing now: its files may look orphaned, so touch nothing
+        rows = _cleanup_orphans(name, st, older_than_hours, dry_run=True)
+        for r in rows:
+            r.update(deleted=False, reason="a save holds the dataset's lock; run cleanup again after it")
+        return pd.DataFrame(rows, columns=cols)
+    try:
+        return pd.DataFrame(_cleanup_orphans(name, st, None, dry_run), columns=cols)
+    finally:
+        with contextlib.suppress(Exception):
+            lock.release()
+
+
+def _cleanup_orphans(name: str, st: DatasetStorage, older_than_hours: float | None, dry_run: bool) -> list[dict[str, Any]]:
     import pyarrow.fs as pafs
     from deltalake import DeltaTable
 
-    st = resolve_storage(storage)
-    dt = _open(name, st)
     referenced: set[str] = set()
-    for v in range(dt.version() + 1):
+    try:
+        dt = _open(name, st)
+    except DatasetError:  # the first save was killed before its commit: no version references anything
+        dt = None
+    for v in range(dt.version() + 1 if dt is not None else 0):
         try:
             snap = DeltaTable(st.uri(name), version=v, storage_options=st.delta_options())
         except Exception:  # a version whose log was cleaned up can no longer be loaded
@@ -1091,14 +1143,21 @@ def cleanup(
     rows = []
     for info in fs.get_file_info(pafs.FileSelector(base, recursive=True)):
         rel = info.path[len(base):].lstrip("/")
-        if info.type != pafs.FileType.File or rel.startswith(("_", ".")) or "/_" in rel:
+        if info.type != pafs.FileType.File:
             continue
-        if not rel.endswith(".parquet") or rel.rsplit("/", 1)[-1] in referenced:
+        staging = bool(_STAGING.search(rel)) and not rel.startswith((".", _TAGS_DIR))
+        if not staging and (rel.startswith(("_", ".")) or "/_" in rel):
+            continue
+        if not staging and (not rel.endswith(".parquet") or rel.rsplit("/", 1)[-1] in referenced):
             continue
         mtime = info.mtime.timestamp() if info.mtime is not None else now
         age_h = (now - mtime) / 3600
-        delete = age_h >= older_than_hours
+        delete = older_than_hours is None or age_h >= older_than_hours
         if delete and not dry_run:
             fs.delete_file(info.path)
-        rows.append({"path": rel, "bytes": info.size, "age_hours": round(age_h, 3), "deleted": delete and not dry_run})
-    return pd.DataFrame(rows, columns=["path", "bytes", "age_hours", "deleted"])
+        reason = ("staging file of a killed save" if staging else "referenced by no version")
+        if not delete:
+            reason = f"younger than {older_than_hours} h (may belong to a save in progress)"
+        rows.append({"path": rel, "bytes": info.size, "age_hours": round(age_h, 3), "deleted": delete and not dry_run,
+                     "reason": reason})
+    return rows

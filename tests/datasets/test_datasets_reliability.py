@@ -98,8 +98,10 @@ def test_killed_writer_leaves_earlier_versions_intact(tmp_path):
     assert after == before
 
 
-def test_cleanup_removes_only_unreferenced_old_files(tmp_path):
+def test_cleanup_removes_unreferenced_files_but_never_under_a_writer(tmp_path):
     import shutil
+
+    from filelock import FileLock
 
     root = tmp_path / "ds"
     for i in range(3):
@@ -110,13 +112,65 @@ def test_cleanup_removes_only_unreferenced_old_files(tmp_path):
     orphan = table_dir / "part-00000-00000000-dead-beef-0000-000000000000-c000.snappy.parquet"
     shutil.copy(table_dir / referenced[0], orphan)
     os.utime(orphan, (time.time() - 7200, time.time() - 7200))
-    fresh = table_dir / "part-00000-11111111-dead-beef-0000-000000000000-c000.snappy.parquet"
-    shutil.copy(table_dir / referenced[0], fresh)  # maybe a save in progress: too young to delete
+    fresh = table_dir / "part-00000-11111111-dead-beef-0000-000000000000-c000.snappy.parquet#1"
+    shutil.copy(table_dir / referenced[0], fresh)  # a staging file, as a save cut mid-write leaves it
     dry = lds.cleanup("qa", storage=root, dry_run=True)
     assert sorted(dry["path"]) == sorted([orphan.name, fresh.name]) and not dry["deleted"].any()
-    out = lds.cleanup("qa", storage=root)
-    assert out.set_index("path")["deleted"].to_dict() == {orphan.name: True, fresh.name: False}
-    assert not orphan.exists() and fresh.exists()
-    assert sorted(p.name for p in table_dir.glob("*.parquet")) == sorted(referenced + [fresh.name])
+    held = FileLock(str(root / ".locks" / "qa.lock"), timeout=0)
+    held.acquire()  # a save in progress: nothing is touched, however old
+    try:
+        busy = lds.cleanup("qa", storage=root)
+        assert sorted(busy["path"]) == sorted([orphan.name, fresh.name]) and not busy["deleted"].any()
+        assert busy["reason"].str.contains("lock").all() and orphan.exists() and fresh.exists()
+    finally:
+        held.release()
+    out = lds.cleanup("qa", storage=root)  # no writer: every orphan goes, young or old
+    assert out.set_index("path")["deleted"].to_dict() == {orphan.name: True, fresh.name: True}
+    assert not orphan.exists() and not fresh.exists()
+    assert sorted(p.name for p in table_dir.glob("*.parquet")) == referenced
     for v in range(3):
         assert lds.load("qa", v, storage=root, as_="pandas")["input_text"].tolist() == [f"x{v}", "y"]
+
+
+def _kill_mid_write(root: Path, name: str, rows: int) -> bool:
+    """Start a writer and SIGKILL it while Delta Lake writes a data file (a staging file exists)."""
+    p = subprocess.Popen([sys.executable, WRITER, str(root), name, "K", "1", str(rows)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env())
+    deadline = time.time() + 120
+    hit = False
+    while p.poll() is None and time.time() < deadline:
+        if any("#" in q.name for q in (root / name).glob("*")) if (root / name).is_dir() else False:
+            os.kill(p.pid, signal.SIGKILL)
+            hit = True
+            break
+        time.sleep(0.002)
+    p.wait(30)
+    return hit and p.returncode == -signal.SIGKILL
+
+
+def test_killed_saves_leave_staging_files_that_cleanup_and_the_next_save_remove(tmp_path):
+    """A save killed mid-write leaves a staging data file (``part-...parquet#1``), even on the
+    first save (no version yet): cleanup removes it at once (it is not kept for an hour), and so
+    does the next save; versions stay whole."""
+    root = tmp_path / "ds"
+    staged = []
+    for _ in range(5):  # the first save of the dataset, killed while it writes
+        if _kill_mid_write(root, "qa", 400_000):
+            staged = [q.name for q in (root / "qa").glob("*#*")]
+            break
+    assert staged, "could not kill the writer while a staging file existed"
+    out = lds.cleanup("qa", storage=root)  # works with no version at all
+    assert set(out["path"]) >= set(staged) and out["deleted"].all()
+    assert not list((root / "qa").glob("*#*"))
+    lds.save(pd.DataFrame({"example_id": ["a"], "input_text": ["seed"], "writer": ["S"], "round": [0]}), "qa",
+             message="S-0", storage=root)
+    for _ in range(5):  # a later save killed mid-write: the next save removes what it left
+        if _kill_mid_write(root, "qa", 400_000):
+            break
+    left = [q.name for q in (root / "qa").glob("*#*")]
+    assert left
+    lds.save(pd.DataFrame({"example_id": ["b"], "input_text": ["after"], "writer": ["S"], "round": [1]}), "qa",
+             message="S-1", storage=root)
+    assert not list((root / "qa").glob("*#*"))
+    _check_every_version_whole(str(root), "qa")
+    assert lds.load("qa", storage=root, as_="pandas")["input_text"].tolist() == ["after"]
