@@ -27,6 +27,9 @@ __all__ = [
     "iso",
     "result_row",
     "label_row",
+    "claimed_count",
+    "CursorGuard",
+    "ProgressGuard",
 ]
 
 
@@ -199,6 +202,84 @@ class Source:
     ) -> AsyncIterator[Page]:  # pragma: no cover - abstract
         """Yield pages in watermark order (``since`` inclusive, ``until`` exclusive)."""
         raise NotImplementedError
+
+
+def claimed_count(v: Any, default: int = 1) -> int:
+    """A count a server claims (``totalPages``, ``totalItems``) as a non-negative int, or
+    ``default`` when it is missing or not a number. Only ever used as an upper bound of a lazy
+    loop (never to allocate), so ``totalPages=1e9`` costs nothing until pages come.
+
+    Example:
+        >>> claimed_count("1e9"), claimed_count(None), claimed_count("many"), claimed_count(-3)
+        (1000000000, 1, 1, 0)
+    """
+    try:
+        x = float(v)
+    except (TypeError, ValueError, OverflowError):
+        return default
+    if x != x:  # NaN
+        return default
+    return int(min(max(x, 0.0), 2.0**62))
+
+
+class CursorGuard:
+    """Stops a pull whose server hands back a cursor (or page token) it gave before: a cycle
+    A -> B -> A would otherwise never end.
+
+    Example:
+        >>> g = CursorGuard("LangSmith")
+        >>> g.check("A", 1); g.check("B", 2)
+        >>> g.check("A", 3)
+        Traceback (most recent call last):
+        ...
+        llmops_nb.connectors._http.PullError: LangSmith returned cursor 'A' again on page 3 (first seen on page 1): the server's cursors cycle; stopping to avoid a loop. The pages before were stored; report this to the server's maintainers.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._seen: dict[str, int] = {}
+
+    def check(self, cursor: Any, page: int) -> None:
+        if cursor is None or cursor == "":
+            return
+        key = cursor if isinstance(cursor, str) else repr(cursor)
+        if key in self._seen:
+            from llmops_nb.connectors._http import excerpt
+
+            raise PullError(
+                f"{self.source} returned cursor {excerpt(key, 60)!r} again on page {page} (first seen on page "
+                f"{self._seen[key]}): the server's cursors cycle; stopping to avoid a loop. The pages before "
+                "were stored; report this to the server's maintainers."
+            )
+        self._seen[key] = page
+
+
+class ProgressGuard:
+    """Stops a paged listing that keeps answering pages with nothing new (a server that repeats
+    one page while claiming millions): after ``patience`` such pages in a row, a ``PullError``.
+
+    Example:
+        >>> g = ProgressGuard("Langfuse", patience=2)
+        >>> g.page(1, new=3); g.page(2, new=0)
+        >>> g.page(3, new=0)
+        Traceback (most recent call last):
+        ...
+        llmops_nb.connectors._http.PullError: Langfuse answered 2 pages in a row (pages 2-3) with no item not already seen; stopping to avoid a loop. The pages before were stored; run the same pull again to resume.
+    """
+
+    def __init__(self, source: str, patience: int = 5) -> None:
+        self.source = source
+        self.patience = patience
+        self._stale = 0
+
+    def page(self, n: int, new: int) -> None:
+        self._stale = 0 if new else self._stale + 1
+        if self._stale >= self.patience:
+            raise PullError(
+                f"{self.source} answered {self._stale} pages in a row (pages {n - self._stale + 1}-{n}) with no "
+                "item not already seen; stopping to avoid a loop. The pages before were stored; run the same "
+                "pull again to resume."
+            )
 
 
 async def ordered(

@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from llmops_nb.connectors._base import (
+    CursorGuard,
     Page,
+    ProgressGuard,
     Source,
     iso,
     label_row,
@@ -23,7 +25,7 @@ from llmops_nb.connectors._base import (
     register_source,
     result_row,
 )
-from llmops_nb.connectors._http import HttpClient, PullError
+from llmops_nb.connectors._http import HttpClient, PullError, excerpt
 
 __all__ = ["DatadogSource"]
 
@@ -107,7 +109,8 @@ class DatadogSource(Source):
         flt.update(self.filters)
         cursor: str | None = None
         seen: set[str] = set()
-        cursors: set[str] = set()
+        cursors = CursorGuard("Datadog")
+        progress = ProgressGuard("Datadog")
         n = 0
         while True:
             n += 1
@@ -117,7 +120,7 @@ class DatadogSource(Source):
             body = {"data": {"type": "spans", "attributes": {"filter": flt, "page": page, "sort": "timestamp"}}}
             resp = await client.request("POST", "/api/v2/llm-obs/v1/spans/events/search", json=body, what=f"spans page {n}")
             if not isinstance(resp, dict) or not isinstance(resp.get("data"), list):
-                raise PullError(f"Datadog returned an unexpected spans page {n}: {str(resp)[:200]} (expected {{data, meta}})")
+                raise PullError(f"Datadog returned an unexpected spans page {n}: {excerpt(resp, 200)} (expected {{data, meta}})")
             spans, results, labels = [], [], []
             for item in resp["data"]:
                 attrs = item.get("attributes") if isinstance(item, dict) else None
@@ -141,6 +144,5 @@ class DatadogSource(Source):
             cursor = ((resp.get("meta") or {}).get("page") or {}).get("after")
             if not cursor:
                 return
-            if cursor in cursors:
-                raise PullError(f"Datadog returned the same cursor twice (page {n}); stopping to avoid a loop")
-            cursors.add(cursor)
+            cursors.check(cursor, n)
+            progress.page(n, new=len(spans))

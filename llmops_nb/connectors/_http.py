@@ -12,85 +12,26 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-__all__ = ["Secret", "Retry", "HttpClient", "PullError", "scrub", "safe_url"]
+from llmops_nb._secrets import ScrubFilter, Secret, scrub
+
+__all__ = ["Secret", "Retry", "HttpClient", "PullError", "scrub", "safe_url", "excerpt"]
 
 log = logging.getLogger("llmops_nb.connectors")
 
-# every secret value seen in this process: scrubbed from messages and log records
-_SECRETS: set[str] = set()
+log.addFilter(ScrubFilter())
 
 
-class Secret:
-    """A credential value that shows itself as ``'***'`` in reprs, logs and messages.
-
-    Example:
-        >>> s = Secret("sk-123")
-        >>> repr(s), str(s), s.value
-        ("Secret('***')", '***', 'sk-123')
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = str(value)
-        if len(self._value) >= 4:
-            _SECRETS.add(self._value)
-
-    @property
-    def value(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    def __str__(self) -> str:
-        return "***"
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __reduce__(self) -> Any:  # never pickled in clear into caches or stores
-        raise TypeError("a Secret cannot be pickled")
-
-
-def scrub(text: Any) -> str:
-    """``text`` with every known secret (and its base64 basic-auth form) replaced by ``***``.
-
-    Example:
-        >>> _ = Secret("hunter22")
-        >>> scrub("token=hunter22")
-        'token=***'
-    """
-    import base64
-
-    s = str(text)
-    for sec in sorted(_SECRETS, key=len, reverse=True):
-        if sec in s:
-            s = s.replace(sec, "***")
-    if "Basic " in s:  # a basic-auth header echoed back by a server
-        for a in list(_SECRETS):
-            for b in list(_SECRETS):
-                token = base64.b64encode(f"{a}:{b}".encode()).decode()
-                s = s.replace(token, "***")
-    return s
-
-
-class _ScrubFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if _SECRETS:
-            msg = record.getMessage()
-            clean = scrub(msg)
-            if clean != msg:
-                record.msg, record.args = clean, None
-        return True
-
-
-log.addFilter(_ScrubFilter())
+def excerpt(body: Any, n: int) -> str:
+    """At most ``n`` characters of a server's answer, scrubbed whole *before* the cut (a cut
+    secret would no longer match)."""
+    text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else str(body)
+    clean = scrub(text)
+    return clean if len(clean) <= n else clean[:n] + "..."
 
 
 def safe_url(url: str) -> str:
@@ -186,6 +127,9 @@ class HttpClient:
     retry: Retry = field(default_factory=Retry)
     auth: tuple[str, Secret] | None = None
     stats: HttpStats = field(default_factory=HttpStats)
+    max_body_bytes: ClassVar[int] = 1 << 30
+    """The largest answer read into memory (1 GiB): a bigger one stops the pull with a clear
+    error instead of exhausting memory (lower ``page_size`` to get smaller answers)."""
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
@@ -269,7 +213,7 @@ class HttpClient:
                         headers={**({"Content-Type": "application/json"} if json is not None else {}),
                                  **({"Accept": accept} if accept else {})} or None,
                     ) as resp:
-                        body = await resp.read()
+                        body = await self._read(resp, label)
                         self.stats.bytes += len(body)
                         if resp.status < 300 and raw:
                             return body
@@ -279,14 +223,14 @@ class HttpClient:
                             try:
                                 return orjson.loads(body)
                             except orjson.JSONDecodeError:
-                                last = f"a 200 response that is not JSON ({body[:80]!r})"
+                                last = f"a 200 response that is not JSON ({excerpt(body, 80)!r})"
                         elif resp.status == 404 and allow_404:
                             return None
                         elif resp.status in self.retry.retry_statuses:
                             if resp.status == 429:
                                 self.stats.rate_limited += 1
                             retry_after = _retry_after(resp.headers)
-                            last = f"HTTP {resp.status} {scrub(body[:200].decode('utf-8', 'replace'))}"
+                            last = f"HTTP {resp.status} {excerpt(body, 200)}"
                         else:
                             hint = {
                                 401: "check the credentials (environment variables or credentials=)",
@@ -297,10 +241,11 @@ class HttpClient:
                             }.get(resp.status, "see the server's message")
                             raise PullError(
                                 f"{label} failed: HTTP {resp.status}: "
-                                f"{body[:300].decode('utf-8', 'replace')}. Fix: {hint}."
+                                f"{excerpt(body, 300)}. Fix: {hint}."
                             )
                 except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError) as e:
-                    last = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+                    # the error's text only (never its request info: it carries the headers)
+                    last = f"{type(e).__name__}: {excerpt(e, 200)}" if str(e) else type(e).__name__
             if attempt + 1 < self.retry.max_attempts:
                 self.stats.retries += 1
                 d = self.retry.delay(attempt, retry_after)
@@ -311,6 +256,26 @@ class HttpClient:
             "Nothing after the last stored page was lost: run the same pull again to resume "
             "(or raise retry=Retry(max_attempts=...), lower concurrency=)."
         )
+
+    async def _read(self, resp: Any, label: str) -> bytes:
+        """The answer's body, refusing (before reading it) one larger than ``max_body_bytes``."""
+        limit = self.max_body_bytes
+        declared = resp.content_length
+        if declared is not None and declared > limit:
+            raise PullError(
+                f"{label}: the server announced an answer of {declared:,} bytes, over the {limit:,}-byte limit; "
+                "lower page_size= (or raise HttpClient.max_body_bytes if the server is trusted)"
+            )
+        chunks, size = [], 0
+        async for chunk in resp.content.iter_chunked(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise PullError(
+                    f"{label}: the server's answer exceeds the {limit:,}-byte limit; lower page_size= "
+                    "(or raise HttpClient.max_body_bytes if the server is trusted)"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def request_bytes(self, method: str, path: str, **kw: Any) -> bytes | None:
         """Like :meth:`request` but returns the raw body (for Arrow and other binary answers)."""

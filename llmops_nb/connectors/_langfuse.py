@@ -9,13 +9,15 @@ user and the secret key as password.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from llmops_nb.connectors._base import (
     Page,
+    ProgressGuard,
     Source,
+    claimed_count,
     iso,
     label_row,
     ordered,
@@ -23,7 +25,7 @@ from llmops_nb.connectors._base import (
     register_source,
     result_row,
 )
-from llmops_nb.connectors._http import HttpClient
+from llmops_nb.connectors._http import HttpClient, PullError, excerpt
 
 __all__ = ["LangfuseSource"]
 
@@ -112,25 +114,32 @@ class LangfuseSource(Source):
         async def list_page(n: int) -> dict[str, Any]:
             body = await client.request("GET", "/api/public/traces", params={**params, "page": n}, what=f"traces page {n}")
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                from llmops_nb.connectors._http import PullError
-
-                raise PullError(f"Langfuse returned an unexpected traces page {n}: {str(body)[:200]} (expected {{data, meta}})")
+                raise PullError(f"Langfuse returned an unexpected traces page {n}: {excerpt(body, 200)} (expected {{data, meta}})")
             return body
 
         first = await list_page(1)
         meta = first.get("meta") or {}
-        total_pages = int(meta.get("totalPages") or 1)
+        # what the server claims bounds a lazy loop, never an allocation (totalPages=1e9)
+        total_pages = claimed_count(meta.get("totalPages"), 1)
         total_items = meta.get("totalItems")
+        ended = False  # a page with no data: the listing is over whatever the server claimed
+        progress = ProgressGuard("Langfuse")
         seen_ids: set[str] = set()
         new_known: dict[str, list[Any]] = {}
 
         def get_trace(tid: str) -> Callable[[], Awaitable[Any]]:
             return lambda: client.request("GET", f"/api/public/traces/{tid}", what=f"trace {tid}", allow_404=True)
 
-        def page_factory(n: int) -> Callable[[], Awaitable[tuple[dict[str, Any], list[dict[str, Any]]]]]:
+        def page_factory(n: int) -> Callable[[], Awaitable[tuple[int, dict[str, Any], list[dict[str, Any]], int]]]:
             return lambda: page_n(n)
 
-        async def details(listing: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        def page_factories() -> Iterator[Callable[[], Awaitable[tuple[int, dict[str, Any], list[dict[str, Any]], int]]]]:
+            n = 1
+            while n <= total_pages and not ended:
+                yield page_factory(n)
+                n += 1
+
+        async def details(listing: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
             rows = []
             for t in listing["data"]:
                 tid = str(t.get("id"))
@@ -143,15 +152,20 @@ class LangfuseSource(Source):
             async for d in ordered([get_trace(str(t["id"])) for t in fetch], limit=self.concurrency):
                 if d is not None:
                     full.append(d)
-            return listing, full
+            return listing, full, len(rows)
 
-        async def page_n(n: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        async def page_n(n: int) -> tuple[int, dict[str, Any], list[dict[str, Any]], int]:
             listing = first if n == 1 else await list_page(n)
-            return await details(listing)
+            return (n, *await details(listing))
 
         # pages are listed ahead (bounded) and yielded in order
-        async for listing, full in ordered([page_factory(n) for n in range(1, total_pages + 1)],
-                                           limit=max(1, self.concurrency // 2)):
+        async for n_page, listing, full, n_new in ordered(page_factories(), limit=max(1, self.concurrency // 2)):
+            if ended:
+                continue  # a page prefetched past the end
+            if not listing["data"]:
+                ended = True
+                continue
+            progress.page(n_page, new=n_new)
             records, results, labels = [], [], []
             for d in full:
                 obs = d.get("observations") or []
@@ -179,7 +193,7 @@ class LangfuseSource(Source):
             n_obs = sum(len(r["observations"]) for r in records)
             yield Page(records=records, results=results, labels=labels, weight=max(1, n_obs // max(1, len(records))),
                        watermark=max(times) if times else None, items=len(listing["data"]),
-                       total=int(total_items) if total_items is not None else None)
+                       total=claimed_count(total_items) if total_items is not None else None)
 
         # scores created since the last pull, also on older traces
         async for page in self._scores(client, parse_time(state.get("scores_since")) or since, until, state):
@@ -189,6 +203,7 @@ class LangfuseSource(Source):
         path = "/api/public/v2/scores"
         n, total = 1, 1
         seen: set[str] = set()
+        progress = ProgressGuard("Langfuse scores")
         while n <= total:
             params = {"page": n, "limit": 100, "toTimestamp": iso(until), "fromTimestamp": iso(since)}
             body = await client.request("GET", path, params=params, what=f"scores page {n}", allow_404=True)
@@ -197,11 +212,16 @@ class LangfuseSource(Source):
                 continue
             if not isinstance(body, dict):
                 return
-            total = int((body.get("meta") or {}).get("totalPages") or 1)
-            data = [s for s in body.get("data") or [] if isinstance(s, dict) and s.get("id") not in seen]
+            total = claimed_count((body.get("meta") or {}).get("totalPages"), 1)
+            raw = body.get("data") or []
+            data = [s for s in raw if isinstance(s, dict) and str(s.get("id")) not in seen]
             seen.update(str(s.get("id")) for s in data)
+            if raw:
+                progress.page(n, new=len(data))
             results, labels = langfuse_scores(data)
-            if n == total:
+            if n >= total or not raw:  # the end, whatever totalPages claimed
                 state["scores_since"] = iso(until)
             yield Page(results=results, labels=labels, items=0)
+            if not raw:
+                return
             n += 1

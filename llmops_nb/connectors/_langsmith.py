@@ -14,7 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from llmops_nb.connectors._base import (
+    CursorGuard,
     Page,
+    ProgressGuard,
     Source,
     iso,
     label_row,
@@ -22,7 +24,7 @@ from llmops_nb.connectors._base import (
     register_source,
     result_row,
 )
-from llmops_nb.connectors._http import HttpClient, PullError
+from llmops_nb.connectors._http import HttpClient, PullError, excerpt
 
 __all__ = ["LangSmithSource"]
 
@@ -117,7 +119,8 @@ class LangSmithSource(Source):
             body["trace"] = self.filters["trace_id"]
         cursor: str | None = None
         seen: set[str] = set()
-        seen_cursors: set[str] = set()
+        cursors = CursorGuard("LangSmith")
+        progress = ProgressGuard("LangSmith")
         n = 0
         nxt: asyncio.Future[Any] | None = asyncio.ensure_future(
             client.request("POST", "/runs/query", json=body, what="runs page 1"))
@@ -127,16 +130,16 @@ class LangSmithSource(Source):
                 nxt = None
                 n += 1
                 if not isinstance(resp, dict) or not isinstance(resp.get("runs"), list):
-                    raise PullError(f"LangSmith returned an unexpected runs page {n}: {str(resp)[:200]} (expected {{runs, cursors}})")
+                    raise PullError(f"LangSmith returned an unexpected runs page {n}: {excerpt(resp, 200)} (expected {{runs, cursors}})")
                 cursor = (resp.get("cursors") or {}).get("next")
-                if cursor and cursor in seen_cursors:
-                    raise PullError(f"LangSmith returned the same cursor twice (page {n}); stopping to avoid a loop")
                 if cursor:
-                    seen_cursors.add(cursor)
+                    cursors.check(cursor, n)
                     nxt = asyncio.ensure_future(client.request(
                         "POST", "/runs/query", json={**body, "cursor": cursor}, what=f"runs page {n + 1}"))
                 runs = [r for r in resp["runs"] if isinstance(r, dict) and str(r.get("id")) not in seen]
                 seen.update(str(r.get("id")) for r in runs)
+                if cursor:
+                    progress.page(n, new=len(runs))
                 results, labels = [], []
                 ids = [str(r["id"]) for r in runs if r.get("feedback_stats")]
                 for i in range(0, len(ids), 100):

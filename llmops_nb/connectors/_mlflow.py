@@ -15,7 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from llmops_nb.connectors._base import (
+    CursorGuard,
     Page,
+    ProgressGuard,
     Source,
     iso,
     label_row,
@@ -24,7 +26,7 @@ from llmops_nb.connectors._base import (
     register_source,
     result_row,
 )
-from llmops_nb.connectors._http import HttpClient, PullError
+from llmops_nb.connectors._http import HttpClient, PullError, excerpt
 
 __all__ = ["MLflowSource"]
 
@@ -133,12 +135,14 @@ class MLflowSource(Source):
         token: str | None = None
         seen: set[str] = set()
         n = 0
+        tokens = CursorGuard("MLflow")
+        progress = ProgressGuard("MLflow")
         while True:
             n += 1
             resp = await client.request("POST", "/api/3.0/mlflow/traces/search",
                                         json={**body, **({"page_token": token} if token else {})}, what=f"traces page {n}")
             if not isinstance(resp, dict):
-                raise PullError(f"MLflow returned an unexpected traces page {n}: {str(resp)[:200]}")
+                raise PullError(f"MLflow returned an unexpected traces page {n}: {excerpt(resp, 200)}")
             infos = [t for t in resp.get("traces") or [] if isinstance(t, dict) and t.get("trace_id") not in seen]
             seen.update(str(t.get("trace_id")) for t in infos)
             datas = [d async for d in ordered([self._data(client, t["trace_id"]) for t in infos], limit=self.concurrency)]
@@ -163,6 +167,6 @@ class MLflowSource(Source):
             nt = resp.get("next_page_token")
             if not nt:
                 return
-            if nt == token:
-                raise PullError(f"MLflow returned the same page token twice (page {n}); stopping to avoid a loop")
+            tokens.check(nt, n)
+            progress.page(n, new=len(infos))
             token = nt

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import pandas as pd
 
 from llmops_nb.connectors._base import (
+    CursorGuard,
     Page,
+    ProgressGuard,
     Source,
     iso,
     label_row,
@@ -29,7 +31,7 @@ from llmops_nb.connectors._base import (
     register_source,
     result_row,
 )
-from llmops_nb.connectors._http import HttpClient, PullError
+from llmops_nb.connectors._http import HttpClient, PullError, excerpt
 
 __all__ = ["PhoenixSource"]
 
@@ -118,6 +120,8 @@ class PhoenixSource(Source):
         return HttpClient(self.base_url(), headers=headers, concurrency=self.concurrency, retry=self.retry)
 
     window_spans: ClassVar[int] = 10_000
+    max_windows: ClassVar[int] = 2_000
+    """At most this many time windows per backfill (bigger windows past 20M spans)."""
 
     async def _bulk(self, client: HttpClient, project: str, since: datetime | None, until: datetime,
                     state: dict[str, Any], want_ann: bool) -> AsyncIterator[Page]:
@@ -141,9 +145,14 @@ class PhoenixSource(Source):
         assert t_first is not None and t_final is not None
         lo: datetime = max(t_first, since) if since else t_first
         hi: datetime = min(t_final + timedelta(microseconds=1), until)
-        n_win = max(1, -(-top_rowid // self.window_spans))
+        # the server's newest row id sizes the windows: bounded, and made lazily (a claimed
+        # row id of 1e15 must not allocate a list of 1e11 windows)
+        n_win = min(max(1, -(-top_rowid // self.window_spans)), self.max_windows)
         step = (hi - lo) / n_win
-        bounds = [lo + step * i for i in range(n_win)] + [hi]
+
+        def windows() -> Iterator[Callable[[], Awaitable[Any]]]:
+            for i in range(n_win):
+                yield window(lo + step * i, hi if i == n_win - 1 else lo + step * (i + 1))
 
         def window(a: datetime, b: datetime) -> Callable[[], Awaitable[Any]]:
             async def get() -> Any:
@@ -159,7 +168,7 @@ class PhoenixSource(Source):
 
         # one window at a time on the server (two in flight measured slower), the next one fetched
         # while this one is mapped and stored
-        async for df in ordered([window(a, b) for a, b in zip(bounds, bounds[1:])], limit=1):
+        async for df in ordered(windows(), limit=1):
             if df is None or not len(df):
                 continue
             results: list[dict[str, Any]] = []
@@ -205,6 +214,9 @@ class PhoenixSource(Source):
             return
         seen: set[str] = set()
         n = 0
+        cursors = CursorGuard("Phoenix")
+        cursors.check(cursor, 1)
+        progress = ProgressGuard("Phoenix")
 
         async def fetch(c: str | None, n: int) -> Any:
             return await client.request("GET", path, params={**params, "cursor": c}, what=f"spans page {n}")
@@ -216,15 +228,16 @@ class PhoenixSource(Source):
                 nxt = None
                 n += 1
                 if not isinstance(resp, dict) or not isinstance(resp.get("data"), list):
-                    raise PullError(f"Phoenix returned an unexpected spans page {n}: {str(resp)[:200]} (expected {{data, next_cursor}})")
+                    raise PullError(f"Phoenix returned an unexpected spans page {n}: {excerpt(resp, 200)} (expected {{data, next_cursor}})")
                 nc = resp.get("next_cursor")
                 if nc:
-                    if nc == cursor:
-                        raise PullError(f"Phoenix returned the same cursor twice (page {n}); stopping to avoid a loop")
+                    cursors.check(nc, n)
                     nxt = asyncio.ensure_future(fetch(nc, n + 1))
                 cursor = nc
                 spans = [s for s in resp["data"] if isinstance(s, dict) and s.get("id") not in seen]
                 seen.update(str(s.get("id")) for s in spans)
+                if nc:
+                    progress.page(n, new=len(spans))
                 results: list[dict[str, Any]] = []
                 labels: list[dict[str, Any]] = []
                 if want_ann and spans:

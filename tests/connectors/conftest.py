@@ -109,6 +109,10 @@ class FakeBackends:
     - ``drop_once``: {path_fragment: k}: the k-th request to that path is cut mid-body
     - ``fail_always``: set of (path_fragment, page) that always answer 500
     - ``repeat``: pages overlap by one item (a page that repeats items)
+    - ``claim_pages``: the Langfuse listing claims this many pages (``1e9``: a page bomb)
+    - ``same_page``: every Langfuse listing page serves page 1 (a server that repeats itself)
+    - ``cursor_cycle``: LangSmith and Datadog cursors go A -> B -> A
+    - ``echo``: every answer is a 500 whose body echoes the request's credentials in many shapes
     """
 
     def __init__(self) -> None:
@@ -116,7 +120,8 @@ class FakeBackends:
         self.ls = langsmith_runs()
         self.dd = datadog_spans()
         self.visible_lf = len(self.lf)
-        self.faults: dict[str, Any] = {"storm": 0, "fail_once": {}, "drop_once": {}, "fail_always": set(), "repeat": False}
+        self.faults: dict[str, Any] = {"storm": 0, "fail_once": {}, "drop_once": {}, "fail_always": set(), "repeat": False,
+                                       "claim_pages": None, "same_page": False, "cursor_cycle": False, "echo": False}
         self.hits: dict[str, int] = defaultdict(int)
         self.log: list[str] = []
         self.port = 0
@@ -170,6 +175,8 @@ class FakeBackends:
         n = self.hits[path]
         page = request.query.get("page")
         self.log.append(f"{request.method} {path} {page or ''}")
+        if self.faults["echo"]:
+            return web.Response(status=500, text=echo_body(request), content_type="application/json")
         if self.faults["storm"] > 0:
             self.faults["storm"] -= 1
             return web.json_response({"message": "rate limited"}, status=429, headers={"Retry-After": "0"})
@@ -216,13 +223,16 @@ class FakeBackends:
         self._lf_auth(request)
         rows = self._lf_window(request)
         page, limit = int(request.query.get("page", 1)), int(request.query.get("limit", 50))
-        s = self._start(page, limit)
+        s = self._start(1 if self.faults["same_page"] else page, limit)
+        if self.faults["same_page"]:
+            page = 1
         data = [{**{k: v for k, v in t.items() if k not in ("observations", "scores")},
                  "observations": [o["id"] for o in t["observations"]], "scores": [x["id"] for x in t["scores"]]}
                 for t in rows[s: page * limit]]
         total = len(rows)
+        pages = self.faults["claim_pages"] if self.faults["claim_pages"] is not None else max(1, -(-total // limit))
         return web.json_response({"data": data, "meta": {"page": page, "limit": limit, "totalItems": total,
-                                                          "totalPages": max(1, -(-total // limit))}})
+                                                          "totalPages": pages}})
 
     async def lf_get(self, request: web.Request) -> web.Response:
         self._lf_auth(request)
@@ -258,6 +268,8 @@ class FakeBackends:
         # a page that repeats items: it starts with the last item of the page before
         page = rows[max(0, off - 1) if self.faults["repeat"] else off: off + limit]
         nxt = base64.b64encode(str(off + limit).encode()).decode() if off + limit < len(rows) else None
+        if self.faults["cursor_cycle"]:  # A -> B -> A
+            nxt = base64.b64encode(str(2 * limit if off == limit else limit).encode()).decode()
         return web.json_response({"runs": page, "cursors": {"next": nxt, "prev": None}})
 
     async def ls_feedback(self, request: web.Request) -> web.Response:
@@ -281,7 +293,39 @@ class FakeBackends:
         data = [{"id": s["span_id"], "type": "span", "attributes": s}
                 for s in rows[max(0, off - 1) if self.faults["repeat"] else off: off + limit]]
         meta = {"page": {"after": str(off + limit)}} if off + limit < len(rows) else {"page": {}}
+        if self.faults["cursor_cycle"]:  # A -> B -> A
+            meta = {"page": {"after": str(2 * limit if off == limit else limit)}}
         return web.json_response({"data": data, "meta": meta})
+
+
+def echo_body(request: web.Request) -> str:
+    """A server error that echoes the request's credentials in every shape a careless server (or
+    proxy) might: headers as they came, the basic-auth token without ``Basic ``, URL-encoded,
+    base64 of the secret alone, cut at odd places, and the secret past a long prefix."""
+    from urllib.parse import quote
+
+    auth = request.headers.get("Authorization", "")
+    token = auth.split(" ", 1)[1] if " " in auth else auth
+    raw = ""
+    try:
+        raw = base64.b64decode(token).decode()
+    except Exception:  # noqa: BLE001 - not basic auth
+        pass
+    keys = [request.headers.get(h, "") for h in ("x-api-key", "DD-API-KEY", "DD-APPLICATION-KEY")]
+    secret = raw.split(":", 1)[1] if ":" in raw else next((k for k in keys if k), "")
+    parts = [
+        f"headers={dict(request.headers)}",
+        f"token {token}",
+        f"cut {token[:80]}",
+        f"cut2 {token[:37]}",
+        f"enc {quote(token, safe='')}",
+        f"url https://proxy/?auth={quote(auth)}",
+        f"b64 {base64.b64encode(secret.encode()).decode()}",
+        f"b64cut {base64.urlsafe_b64encode(('x' + secret).encode()).decode()[:20]}",
+        "pad " + "x" * 250 + secret,
+        f"frag {secret[3:12]} {secret[-7:]}",
+    ]
+    return json.dumps({"message": " | ".join(parts)})
 
 
 @pytest.fixture
