@@ -107,7 +107,17 @@ def redact(
             parts.append(v[pos:])
             return "".join(parts)
         if isinstance(v, dict):
-            return {k: fix(x, row, col, f"{path}.{k}" if path else str(k)) for k, x in v.items()}
+            # keys are text too (an email used as a key): redacted like values, kept distinct
+            out_d: dict[Any, Any] = {}
+            for k, x in v.items():
+                sub = fix(x, row, col, f"{path}.{k}" if path else str(k))
+                nk = fix(k, row, col, f"{path}.<key>" if path else "<key>") if isinstance(k, str) else k
+                if nk != k:
+                    base, n = nk, 2
+                    while nk in out_d or (nk in v and nk != k):
+                        nk, n = f"{base}#{n}", n + 1
+                out_d[nk] = sub
+            return out_d
         if isinstance(v, (list, tuple, np.ndarray)):
             vals = v.tolist() if isinstance(v, np.ndarray) else v
             return [fix(x, row, col, f"{path}[{i}]") for i, x in enumerate(vals)]

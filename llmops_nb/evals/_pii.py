@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Match", "find_pii", "pii_gates", "redact", "PII_KINDS", "find_injection", "INJECTION_RULES", "luhn_ok", "iban_ok"]
+__all__ = ["Match", "find_pii", "pii_gates", "redact", "PII_KINDS", "PHONE_REGIONS", "find_injection", "INJECTION_RULES", "luhn_ok", "iban_ok"]
 
 
 @dataclass(frozen=True)
@@ -87,10 +87,16 @@ def _card_ok(m: str) -> bool:
     return luhn_ok(d)
 
 
-def _ssn_ok(m: str) -> bool:
+def _ssn_shape_ok(m: str) -> bool:
+    """Within the ranges the SSA issues (no area 000, 666 or 9xx, no group 00, no serial 0000)."""
     d = re.sub(r"\D", "", m)
     area, group, serial = int(d[:3]), int(d[3:5]), int(d[5:])
-    if area == 0 or area == 666 or area >= 900 or group == 0 or serial == 0:
+    return not (area == 0 or area == 666 or area >= 900 or group == 0 or serial == 0)
+
+
+def _ssn_ok(m: str) -> bool:
+    d = re.sub(r"\D", "", m)
+    if not _ssn_shape_ok(d):
         return False
     return d not in ("078051120", "219099999", "123456789")  # advertised / sample numbers
 
@@ -108,15 +114,6 @@ def _ipv6_ok(m: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-def _phone_ok(m: str) -> bool:
-    d = re.sub(r"\D", "", m)
-    if not (10 if not m.startswith(("+", "(")) else 9) <= len(d) <= 15 or len(set(d)) <= 2:
-        return False
-    if re.fullmatch(r"\d{3}-\d{2}-\d{4}", m):  # the shape of a US SSN
-        return False
-    return not re.fullmatch(r"(19|20)\d{2}[-./ ](0?[1-9]|1[0-2])[-./ ]\d{1,2}", m.strip())
 
 
 _DNI = "TRWAGMYFPDXBNJZSQVHLCKE"
@@ -149,20 +146,26 @@ _DETECTORS: list[_Detector] = [
     ("email", ("@",), re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w@(])(?!\.[A-Za-z])(?!:\S)"), _email_ok),
     ("iban", None, re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"), iban_ok),
     ("credit_card", None, re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"), _card_ok),
+    # a number called an SSN is one when it is in the issued ranges (sample numbers included)
+    ("ssn", ("ssn", "SSN", "Ssn", "ocial", "OCIAL", "oc sec", "oc. sec", "OC SEC"), re.compile(
+        r"(?i)\b(?:ssn|social[ -]security(?:[ -](?:number|no\.?|#))?|soc\.? ?sec\.?(?: ?(?:number|no\.?|#))?)"
+        r"\s*(?:#|no\.?|number|is|was)?\s*[:=#]?\s*[\"']?(\d{3}([- .]?)\d{2}\2\d{4})(?![\d-])"), _ssn_shape_ok),
     ("ssn", None, re.compile(r"(?<![\d-])\d{3}[- ]\d{2}[- ]\d{4}(?![\d-])"), _ssn_ok),
     ("national_id", None, re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"), None),  # UK NINO
     ("national_id", None, re.compile(r"\b\d{8}[A-HJ-NP-TV-Z]\b"), _dni_ok),  # Spanish DNI
     ("ip_address", None, re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\.\d)"), _ipv4_ok),
     ("ip_address", (":",), re.compile(r"(?<![\w:])(?=[0-9A-Fa-f:]*:[0-9A-Fa-f]*:)[0-9A-Fa-f:]{3,39}(?![\w:])"), _ipv6_ok),
-    ("phone", None, re.compile(r"(?<![\w+-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}(?![\w-])|(?<![\w+])\+\d{9,15}\b"), _phone_ok),
+    # candidates (a run of digits and separators), each cut into valid numbers by phonenumbers
+    ("phone", None, re.compile(r"(?<![\w+-])(?:\+|\(\+?)?\d[\d \u00a0().\-/]{5,26}\d(?![\w-])"), None),
 ]
 
 # per detector: an RE2 pattern (run vectorised by Arrow) that every match of the detector contains
 _GATES: list[str] = [
     "-----BEGIN", "sk-", "[sr]k_live_", "AKIA|ASIA", "(?i:aws_secret)", "gh[pousr]_|github_pat_", "xox", "AIza", "eyJ",
-    "[Bb]earer", "@", r"[A-Z]{2}\d{2}", r"\d(?:[ -]?\d){12}", r"\d{3}[- ]\d{2}[- ]\d{4}", r"[A-Z]{2} ?\d{2} ?\d{2}",
+    "[Bb]earer", "@", r"[A-Z]{2}\d{2}", r"\d(?:[ -]?\d){12}", r"(?i:ssn|social.security|soc\.? ?sec)",
+    r"\d{3}[- ]\d{2}[- ]\d{4}", r"[A-Z]{2} ?\d{2} ?\d{2}",
     r"\d{8}[A-Z]", r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}", "[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:",
-    r"\d[\d ().-]{7,}\d|\+\d{9}",
+    r"\d[\d \x{a0}()./-]{5,}\d",
 ]
 assert len(_GATES) == len(_DETECTORS)
 _ANY_GATE = "|".join(f"(?:{g})" for g in _GATES)
@@ -174,18 +177,136 @@ _DIGIT = re.compile(r"\d")
 _VERSION_BEFORE = re.compile(r"(?i)\b(?:v|version|release|ver\.?)\s*$")
 
 
-def find_pii(text: str | None, kinds: Iterable[str] | None = None, *, _only: Iterable[int] | None = None) -> list[Match]:
+PHONE_REGIONS: tuple[str, ...] = (
+    "US", "GB", "DE", "FR", "ES", "IT", "NL", "BE", "CH", "AT", "SE", "PL", "PT", "IE", "IN", "BR", "MX", "JP",
+    "CN", "KR", "AU", "ZA", "NG", "SG",
+)
+"""The regions whose national phone formats (``0151 23456789``, ``06 12 34 56 78``) are
+recognised; numbers in international form (``+33 ...``, ``0033 ...``) are recognised from any
+region. Pass ``phone_regions=`` to :func:`find_pii` to change them."""
+
+_PCT = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def _url_decoded(text: str) -> tuple[str, list[int]] | None:
+    """``text`` with its ASCII percent-escapes (``%40``) decoded, and for each decoded character
+    its start in ``text`` (plus the end), or None when there is nothing to decode."""
+    if "%" not in text or not _PCT.search(text):
+        return None
+    out: list[str] = []
+    pos: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "%" and _PCT.match(text, i):
+            v = int(text[i + 1:i + 3], 16)
+            if 0x20 <= v < 0x7F:
+                out.append(chr(v))
+                pos.append(i)
+                i += 3
+                continue
+        out.append(c)
+        pos.append(i)
+        i += 1
+    pos.append(n)
+    return "".join(out), pos
+
+
+_GAP = re.compile(r"[ \u00a0/]+")
+_GROUPED = re.compile(r"\d[ \u00a0().-]+\d|^\(")
+
+
+def _phone_spans(frag: str, regions: Iterable[str]) -> list[tuple[int, int]]:
+    """The phone numbers inside a candidate run of digits and separators, as (start, end)
+    offsets: the longest pieces (cut at separators) that ``phonenumbers`` finds valid, in the
+    international form or in one of ``regions``' national forms."""
+    import phonenumbers
+
+    gaps = list(_GAP.finditer(frag))  # numbers inside a run are cut at spaces and slashes only
+    cuts = [0] + [m.end() for m in gaps]
+    ends = [m.start() for m in gaps] + [len(frag)]
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(cuts):
+        a = cuts[i]
+        hit = None
+        for j in range(len(ends) - 1, -1, -1):
+            b = ends[j]
+            if b <= a:
+                break
+            piece = frag[a:b].strip(" .-/()\u00a0") if frag[a] != "(" else frag[a:b].rstrip(" .-/\u00a0")
+            if _phone_valid(piece, regions, phonenumbers):
+                hit = (a + frag[a:b].find(piece), a + frag[a:b].find(piece) + len(piece), j)
+                break
+        if hit is None:
+            i += 1
+            continue
+        out.append(hit[:2])
+        i = hit[2] + 1
+    return out
+
+
+def _phone_valid(piece: str, regions: Iterable[str], phonenumbers: Any) -> bool:
+    d = re.sub(r"\D", "", piece)
+    intl = piece.startswith(("+", "(+", "00"))
+    if not 7 <= len(d) <= 17 or len(set(d)) <= 2:
+        return False
+    if re.fullmatch(r"\d{3}-\d{2}-\d{4}", piece):  # the shape of a US SSN
+        return False
+    if re.fullmatch(r"(19|20)\d{2}[-./ ](0?[1-9]|1[0-2])[-./ ]\d{1,2}", piece) or \
+            re.fullmatch(r"\d{1,2}[-./ ](0?[1-9]|1[0-2])[-./ ](19|20)\d{2}", piece):  # a date
+        return False
+    groups = re.findall(r"\d+", piece)
+    if sum(len(g) == 1 for g in groups) >= 3 or ("." in piece and re.search(r"\d \d", piece)):
+        return False  # counts (1 2 3 4 ...) and lists of decimals (0.91 0.87 ...)
+    if len(groups) >= 2 and all(len(g) == 4 and g[:2] in ("19", "20") for g in groups):
+        return False  # years (1999 2000)
+    if not intl and (len(d) < 8 or not (_GROUPED.search(piece) or (piece[0] == "0" and 10 <= len(d) <= 12))):
+        return False  # national numbers with their grouping, or a trunk 0 (ids and timestamps are not phones)
+    for region in ((None,) if piece.startswith("+") or piece.startswith("(+") else tuple(regions)):
+        try:
+            num = phonenumbers.parse(piece, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(num):
+            return True
+    return False
+
+
+def find_pii(
+    text: str | None,
+    kinds: Iterable[str] | None = None,
+    *,
+    phone_regions: Iterable[str] | None = None,
+    _only: Iterable[int] | None = None,
+) -> list[Match]:
     """Every PII or secret found in ``text``, left to right, overlaps resolved by priority
-    (secrets, then email, IBAN, card, SSN, national ids, IP, phone).
+    (secrets, then email, IBAN, card, SSN, national ids, IP, phone). URL-encoded text
+    (``bob%40corp.io``) is decoded first; the matches point into the original text.
+
+    Phone numbers are recognised by ``phonenumbers`` (Google's libphonenumber): in
+    international form from any region, in national form from ``phone_regions``
+    (default :data:`PHONE_REGIONS`).
 
     Example:
         >>> [m.kind for m in find_pii("card 4111 1111 1111 1111, not 4111 1111 1111 1112")]
         ['credit_card']
         >>> find_pii("call +44 20 7946 0958")[0].kind
         'phone'
+        >>> [m.text for m in find_pii("ruf an: 0151 23456789, ssn 123-45-6789")]
+        ['0151 23456789', '123-45-6789']
+        >>> find_pii("to=bob%40corp.io&x=1")[0].text
+        'bob%40corp.io'
     """
     if not text:
         return []
+    dec = _url_decoded(text)
+    if dec is not None:
+        plain, pos = dec
+        return [
+            Match(m.kind, pos[m.start], pos[m.end], text[pos[m.start]:pos[m.end]])
+            for m in find_pii(plain, kinds, phone_regions=phone_regions, _only=_only)
+        ]
     want = set(kinds) if kinds is not None else None
     if want is not None:
         bad = want - set(PII_KINDS)
@@ -206,19 +327,26 @@ def find_pii(text: str | None, kinds: Iterable[str] | None = None, *, _only: Ite
         elif not any(p in text for p in pre):
             continue
         for m in rx.finditer(text):
-            s, e = m.span()
-            frag = m.group(0)
+            g = 1 if rx.groups else 0
+            s, e = m.span(g)
+            frag = m.group(g)
             if frag != frag.rstrip():
                 e -= len(frag) - len(frag.rstrip())
                 frag = frag.rstrip()
-            if any(s < te and ts < e for ts, te in taken):
-                continue
-            if ok is not None and not ok(frag):
-                continue
-            if kind == "ip_address" and "." in frag and _VERSION_BEFORE.search(text[max(0, s - 12):s]):
-                continue
-            found.append(Match(kind, s, e, frag))
-            taken.append((s, e))
+            if kind == "phone":
+                pieces = [(s + a, s + b) for a, b in _phone_spans(frag, phone_regions or PHONE_REGIONS)]
+            else:
+                pieces = [(s, e)]
+            for s, e in pieces:
+                if any(s < te and ts < e for ts, te in taken):
+                    continue
+                frag = text[s:e]
+                if ok is not None and not ok(frag):
+                    continue
+                if kind == "ip_address" and "." in frag and _VERSION_BEFORE.search(text[max(0, s - 12):s]):
+                    continue
+                found.append(Match(kind, s, e, frag))
+                taken.append((s, e))
     found.sort(key=lambda m: m.start)
     return found
 
@@ -235,12 +363,16 @@ def pii_gates(texts: list[Any]) -> Any:
     arr = pa.array([t if isinstance(t, str) else None for t in texts], pa.string())
     out = np.zeros((len(_GATES), len(texts)), dtype=bool)
     anyhit = pc.fill_null(pc.match_substring_regex(arr, _ANY_GATE), False).to_numpy(zero_copy_only=False)
+    # URL-encoded text (``bob%40corp.io``) may hide anything: every detector runs on it
+    encoded = pc.fill_null(pc.match_substring_regex(arr, "%[0-9A-Fa-f]{2}"), False).to_numpy(zero_copy_only=False)
+    anyhit = anyhit | encoded
     cand = np.flatnonzero(anyhit)
     if len(cand) == 0:
         return out
     sub = arr.take(pa.array(cand))
     for d, g in enumerate(_GATES):
         out[d, cand] = pc.fill_null(pc.match_substring_regex(sub, g), False).to_numpy(zero_copy_only=False)
+    out[:, encoded] = True
     return out
 
 
