@@ -322,7 +322,21 @@ def _json_dumps(v: Any) -> str | None:
         return None
     if isinstance(v, str):
         return orjson.dumps(v).decode()
-    return orjson.dumps(v, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS, default=str).decode()
+    try:
+        return orjson.dumps(v, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS, default=str).decode()
+    except TypeError:  # an integer beyond 64 bits (a 128-bit id): kept exact, as its decimal text
+        return orjson.dumps(_big_ints_as_text(v), option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
+                            default=str).decode()
+
+
+def _big_ints_as_text(v: Any) -> Any:
+    if isinstance(v, int) and not isinstance(v, bool) and not -(1 << 63) <= v < (1 << 64):
+        return str(v)
+    if isinstance(v, dict):
+        return {(_big_ints_as_text(k) if isinstance(k, int) else k): _big_ints_as_text(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_big_ints_as_text(x) for x in v]
+    return v
 
 
 def _json_column(values: list[Any]) -> list[str | None]:

@@ -6,7 +6,7 @@ Example:
     True
 """
 
-from llmops_nb.loaders._common import LoadError, otel_id, to_utc
+from llmops_nb.loaders._common import MAX_DECOMPRESSED_BYTES, LoadError, decompressed_limit, otel_id, text_id, to_utc
 from llmops_nb.loaders._read import LoadReport, read_traces
 from llmops_nb.loaders._registry import (
     ENTRY_POINT_GROUP,
@@ -26,5 +26,8 @@ __all__ = [
     "LoadReport",
     "ENTRY_POINT_GROUP",
     "otel_id",
+    "text_id",
     "to_utc",
+    "decompressed_limit",
+    "MAX_DECOMPRESSED_BYTES",
 ]

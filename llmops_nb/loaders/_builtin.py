@@ -117,8 +117,11 @@ from llmops_nb.loaders import presets, sdk_spans  # noqa: E402
 
 def _tau_bench_via_records(record: Any, ctx: dict[str, Any]) -> Any:
     """tau-bench is a preset of the generic records loader: an ``explode`` mapping."""
-    if isinstance(record, list):
-        return [r for rec in record for r in _tau_bench_via_records(rec, ctx)]
+    if isinstance(record, list):  # each trajectory fails, or is skipped, alone
+        from llmops_nb.loaders._common import per_record
+
+        return [r for i, rec in enumerate(record)
+                for r in per_record(ctx, f"item {i}", _tau_bench_via_records, rec, {**ctx, "skip": None}) or []]
     return list(records.parse_records(record, {**ctx, "options": {"explode": presets.parse_tau_bench}}))
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import math
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -14,6 +16,12 @@ import orjson
 __all__ = [
     "LoadError",
     "otel_id",
+    "text_id",
+    "per_record",
+    "read_bytes",
+    "open_lines",
+    "MAX_DECOMPRESSED_BYTES",
+    "decompressed_limit",
     "to_utc",
     "message",
     "text_of",
@@ -44,6 +52,46 @@ class LoadError(ValueError):
 
 _HEX = set("0123456789abcdef")
 
+_NOT_AN_ID = (list, tuple, dict, set, frozenset, Mapping, float, bool)
+
+
+def _bad_id(value: Any) -> LoadError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return LoadError(f"an id is a {type(value).__name__} ({shown})",
+                     expected="ids as text (hex, UUID, any string) or whole numbers")
+
+
+def text_id(value: Any) -> str | None:
+    """An id as text: strings stay, whole numbers become their decimal text; lists, objects,
+    booleans and fractional numbers are a :class:`LoadError` (never a text id ``"[1, 2, 3]"``).
+
+    Example:
+        >>> text_id("run-1"), text_id(7), text_id(None)
+        ('run-1', '7', None)
+        >>> text_id([1, 2, 3])
+        Traceback (most recent call last):
+        ...
+        llmops_nb.loaders._common.LoadError: an id is a list ([1, 2, 3]) (expected ids as text (hex, UUID, any string) or whole numbers)
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex() if value else None
+    if isinstance(value, _NOT_AN_ID):
+        raise _bad_id(value)
+    if hasattr(value, "__index__"):  # numpy integers
+        return str(value.__index__())
+    if hasattr(value, "dtype") or hasattr(value, "__iter__"):  # arrays and other containers
+        raise _bad_id(value)
+    return str(value)  # UUID objects and the like
+
 
 def otel_id(value: Any, nbytes: int) -> str | None:
     """Normalise an OTel trace id (16 bytes) or span id (8 bytes) to lowercase hex.
@@ -64,8 +112,10 @@ def otel_id(value: Any, nbytes: int) -> str | None:
         return None
     if isinstance(value, bytes):
         return value.hex() if value else None
-    if isinstance(value, bool):
-        raise TypeError(f"id {value!r} is a bool")
+    if isinstance(value, _NOT_AN_ID) and not (isinstance(value, float) and value.is_integer() and abs(value) < 2**53):
+        raise _bad_id(value)
+    if isinstance(value, float):
+        value = int(value)
     if isinstance(value, int):
         if value < 0:
             value &= (1 << (8 * nbytes)) - 1
@@ -234,3 +284,131 @@ def assistant_text(messages: list[dict[str, Any]] | None) -> str | None:
         return None
     parts = [m["content"] for m in messages if m.get("content")]
     return "\n".join(parts) if parts else None
+
+
+# ---------------------------------------------------------------------- bad input, shared by every format
+
+MAX_DECOMPRESSED_BYTES = 1 << 30
+"""Default limit of the bytes a compressed file may inflate to (1 GiB); see :func:`decompressed_limit`."""
+
+_LIMIT: contextvars.ContextVar[int | None] = contextvars.ContextVar("llmops_nb_max_decompressed", default=MAX_DECOMPRESSED_BYTES)
+
+
+class decompressed_limit:
+    """Set the most bytes a compressed trace file may inflate to (``None``: no limit), for the
+    ``with`` block or, called plainly, from now on. ``read_traces(..., max_decompressed_bytes=)``
+    sets it for one call. A file over the limit is a :class:`LoadError` (a decompression bomb:
+    a 4 MB ``.json.gz`` inflating to 4 GiB), not a ``MemoryError``.
+
+    Example:
+        >>> with decompressed_limit(10 << 20):
+        ...     pass
+    """
+
+    def __init__(self, max_bytes: int | None) -> None:
+        if max_bytes is not None and (not isinstance(max_bytes, int) or max_bytes <= 0):
+            raise ValueError(f"max_decompressed_bytes={max_bytes!r}; pass a positive number of bytes or None (no limit)")
+        self._token = _LIMIT.set(max_bytes)
+
+    def __enter__(self) -> decompressed_limit:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _LIMIT.reset(self._token)
+
+
+def _too_big(path: str, limit: int) -> LoadError:
+    return LoadError(
+        f"the file inflates to more than {limit:,} bytes (a decompression bomb, or a file larger than the limit)",
+        file=path,
+        expected="a compressed file within the limit; raise it with read_traces(..., max_decompressed_bytes=N) "
+                 "or llmops_nb.loaders.decompressed_limit(N) if the file is trusted",
+    )
+
+
+def _truncated(path: str, e: BaseException) -> LoadError:
+    return LoadError(f"the compressed file is truncated or corrupt ({type(e).__name__}: {e})", file=path,
+                     expected="a complete gzip file")
+
+
+def read_bytes(path: str) -> bytes:
+    """The bytes of a file, gunzipped when it is gzip, within the decompressed-size limit;
+    a truncated or corrupt ``.gz`` is a :class:`LoadError` naming the file."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] != b"\x1f\x8b":
+        return data
+    limit = _LIMIT.get()
+    out: list[bytes] = []
+    size = 0
+    rest = data
+    try:
+        while rest:  # concatenated gzip members, as gzip.decompress reads them
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            buf = rest
+            while True:
+                chunk = d.decompress(buf, 1 << 20)  # at most 1 MiB out per step: a bomb never inflates whole
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    raise _too_big(path, limit)
+                out.append(chunk)
+                if d.eof:
+                    break
+                buf = d.unconsumed_tail
+                if not buf and not chunk:
+                    raise EOFError("compressed file ended before the end-of-stream marker was reached")
+            rest = d.unused_data.lstrip(b"\x00")
+            if rest[:2] != b"\x1f\x8b":
+                break
+    except (EOFError, zlib.error) as e:
+        raise _truncated(path, e) from None
+    return b"".join(out)
+
+
+def open_lines(path: str) -> Iterator[bytes]:
+    """The lines of a (possibly gzip) file, streamed, within the decompressed-size limit (the
+    whole file for gzip; each line for plain files); truncation is a :class:`LoadError`."""
+    import gzip
+
+    with open(path, "rb") as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+    limit = _LIMIT.get()
+    size = 0
+    try:
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+            while True:
+                line = f.readline(limit + 1 if limit is not None else -1)
+                if not line:
+                    return
+                size += len(line)
+                if limit is not None and ((gz and size > limit) or len(line) > limit):
+                    raise _too_big(path, limit)
+                yield line
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise _truncated(path, e) from None
+
+
+def per_record(ctx: Mapping[str, Any] | None, ref: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` for one record inside a file (a span of a document, a run of a list).
+
+    A failure names the record (``ref``): with ``errors="raise"`` it is raised as a
+    :class:`LoadError`; with ``errors="skip"`` only this record is skipped and reported, and
+    ``None`` is returned, so one bad span never drops the rest of its file.
+    """
+    try:
+        return fn(*args)
+    except (RecursionError, MemoryError):
+        raise
+    except Exception as e:
+        outer = (ctx or {}).get("record")
+        where = ref if outer is None else f"{outer} {ref}"
+        if isinstance(e, LoadError):
+            err = LoadError(e.reason, file=e.file or (ctx or {}).get("file"), record=where if e.record is None else f"{where} {e.record}",
+                            expected=e.expected)
+        else:
+            err = LoadError(f"{type(e).__name__}: {e}", file=(ctx or {}).get("file"), record=where)
+        skip = (ctx or {}).get("skip")
+        if skip is None:
+            raise err from e
+        skip(err)
+        return None

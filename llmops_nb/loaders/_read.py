@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import glob as _glob
-import gzip
 import os
 import re
+import sys
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -13,7 +14,7 @@ from typing import Any, Literal
 import orjson
 import pandas as pd
 
-from llmops_nb.loaders._common import LoadError
+from llmops_nb.loaders._common import LoadError, decompressed_limit, open_lines, read_bytes
 from llmops_nb.loaders._registry import Format, detection_order, get_format
 from llmops_nb.schema import SPAN_KINDS, SPAN_STATUSES, SPANS, empty_frame
 
@@ -87,11 +88,7 @@ def _expand(source: Any) -> list[Any]:
 
 
 def _open_bytes(path: str) -> bytes:
-    with open(path, "rb") as f:
-        data = f.read()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    return data
+    return read_bytes(path)  # gunzipped within the decompressed-size limit
 
 
 def _loads(data: bytes) -> Any:
@@ -104,26 +101,25 @@ def _loads(data: bytes) -> Any:
 
 
 def _stream_lines(path: str) -> Iterator[tuple[Any, Any]]:
-    with open(path, "rb") as raw:
-        gz = raw.read(2) == b"\x1f\x8b"
-    opener: Any = gzip.open if gz else open
     any_line = False
-    with opener(path, "rb") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            any_line = True
-            where = f"line {lineno}"
+    for lineno, line in enumerate(open_lines(path), start=1):
+        if not line.strip():
+            continue
+        any_line = True
+        where = f"line {lineno}"
+        try:
+            yield where, (_loads(line) if _BIG_INT.search(line) else orjson.loads(line))
+        except RecursionError:
+            yield where, LoadError("the line is nested too deeply to follow (RecursionError)", file=path, record=where,
+                                   expected="JSON nested under 500 levels")
+        except ValueError as e:
             try:
-                yield where, (_loads(line) if _BIG_INT.search(line) else orjson.loads(line))
-            except ValueError as e:
-                try:
-                    line.decode("utf-8")
-                except UnicodeDecodeError as u:
-                    yield where, LoadError(f"the line is not UTF-8 (byte {u.start}: {line[u.start:u.start + 1]!r})",
-                                           file=path, record=where, expected="UTF-8 encoded JSON")
-                    continue
-                yield where, LoadError(f"invalid JSON ({e})", file=path, record=where, expected="one JSON object per line")
+                line.decode("utf-8")
+            except UnicodeDecodeError as u:
+                yield where, LoadError(f"the line is not UTF-8 (byte {u.start}: {line[u.start:u.start + 1]!r})",
+                                       file=path, record=where, expected="UTF-8 encoded JSON")
+                continue
+            yield where, LoadError(f"invalid JSON ({e})", file=path, record=where, expected="one JSON object per line")
     if not any_line:
         raise LoadError("the file is empty", file=path, expected="one JSON object per line")
 
@@ -142,6 +138,9 @@ def _json_lines(path: str, data: bytes) -> Iterator[tuple[Any, Any]]:
             continue
         try:
             yield where, _loads(line) if big else orjson.loads(line)
+        except RecursionError:
+            yield where, LoadError("the line is nested too deeply to follow (RecursionError)", file=path, record=where,
+                                   expected="JSON nested under 500 levels")
         except ValueError as e:
             yield where, LoadError(f"invalid JSON ({e})", file=path, record=where, expected="one JSON object per line")
 
@@ -190,7 +189,13 @@ def _records_of_file(path: str, fmt: Format | None) -> Iterator[tuple[Any, Any]]
     if name.endswith((".yaml", ".yml")):
         import yaml
 
-        yield 0, yaml.safe_load(data)
+        try:
+            doc = yaml.safe_load(data)
+        except yaml.YAMLError as e:
+            raise LoadError(f"invalid YAML ({e})", file=path, expected="a YAML document") from None
+        if doc is None:
+            raise LoadError("the YAML file holds nothing (empty or null)", file=path, expected="a YAML document of traces")
+        yield 0, doc
         return
     try:
         doc = _loads(data)
@@ -239,6 +244,7 @@ def read_traces(
     *,
     format: str | None = None,
     errors: Literal["raise", "skip"] = "raise",
+    max_decompressed_bytes: int | None | Literal["default"] = "default",
     **options: Any,
 ) -> Any:
     """Load traces from files or records into the spans table (one row per span).
@@ -250,7 +256,12 @@ def read_traces(
 
     ``errors="raise"`` (default) raises :class:`LoadError` naming the file, the record and
     what was expected. ``errors="skip"`` returns ``(spans, report)``: every record that could
-    be loaded, and a :class:`LoadReport` of what was skipped or repaired.
+    be loaded, and a :class:`LoadReport` of what was skipped or repaired (one bad span skips
+    that span, never its whole file).
+
+    ``max_decompressed_bytes``: the most a compressed file may inflate to (default 1 GiB, see
+    :func:`llmops_nb.loaders.decompressed_limit`; ``None``: no limit). Bombs, truncated
+    ``.gz`` files and nesting too deep to follow are each a :class:`LoadError` naming the file.
 
     Example:
         >>> import llmops_nb as lo
@@ -268,7 +279,10 @@ def read_traces(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _read_traces(source, format, errors, options)
+        if max_decompressed_bytes == "default":
+            return _read_traces(source, format, errors, options)
+        with decompressed_limit(max_decompressed_bytes):  # type: ignore[arg-type]
+            return _read_traces(source, format, errors, options)
     finally:
         if was_enabled:
             gc.enable()
@@ -280,14 +294,20 @@ def _read_traces(source: Any, format: str | None, errors: str, options: dict[str
     acc = _Columns()
     ignored: list[str] = []
 
-    def fail(err: Exception, file: str, record: Any) -> None:
+    def fail(err: BaseException, file: str, record: Any) -> None:
+        if not isinstance(err, LoadError):
+            err = _as_load_error(err, file, record)
+        elif err.file is None:
+            err = LoadError(err.reason, file=file, record=err.record if err.record is not None else record,
+                            expected=err.expected)
         if errors == "raise":
-            if isinstance(err, LoadError):
-                if err.file is None:
-                    err = LoadError(err.reason, file=file, record=record, expected=err.expected)
-                raise err
-            raise LoadError(f"{type(err).__name__}: {err}", file=file, record=record) from err
-        problems.append({"file": file, "record": None if record is None else str(record), "error": str(err), "action": "skipped"})
+            raise err
+        problems.append({"file": err.file or file, "record": None if err.record is None else str(err.record),
+                         "error": str(err), "action": "skipped"})
+
+    def skip_one(err: LoadError) -> None:  # a record inside a unit (a span of a document), skipped alone
+        problems.append({"file": err.file, "record": None if err.record is None else str(err.record),
+                         "error": str(err), "action": "skipped"})
 
     for item in _expand(source):
         file = str(item) if isinstance(item, (str, os.PathLike)) else "<records>"
@@ -324,7 +344,7 @@ def _read_traces(source: Any, format: str | None, errors: str, options: dict[str
                         continue
                     if fmt is None:
                         fmt = _detect(probe, file)
-                ctx = {"file": file, "options": options}
+                ctx = {"file": file, "options": options, "skip": skip_one if errors == "skip" else None}
                 for sub_ref, unit in _iter_units(rec, fmt):
                     where = sub_ref if ref in (None, "document") else (ref if sub_ref is None else f"{ref} {sub_ref}")
                     try:
@@ -347,12 +367,26 @@ def _read_traces(source: Any, format: str | None, errors: str, options: dict[str
             if errors == "raise":
                 raise
             problems.append({"file": e.file or file, "record": e.record, "error": str(e), "action": "skipped"})
-        except (OSError, UnicodeDecodeError) as e:
+        except (OSError, UnicodeDecodeError, EOFError, RecursionError, MemoryError, zlib.error) as e:
             fail(e, file, None)
     df = _finish(acc, errors, problems)
     if errors == "skip":
         return df, LoadReport(pd.DataFrame(problems, columns=["file", "record", "error", "action"]))
     return df
+
+
+def _as_load_error(err: BaseException, file: str, record: Any) -> LoadError:
+    """Any failure while reading a file as a LoadError naming the file (and record)."""
+    if isinstance(err, RecursionError):
+        return LoadError("the data is nested too deeply to follow (RecursionError)", file=file, record=record,
+                         expected=f"nesting under {sys.getrecursionlimit() // 2} levels")
+    if isinstance(err, MemoryError):
+        return LoadError("reading it ran out of memory (MemoryError)", file=file, record=record,
+                         expected="a file that fits in memory; split it, or stream it as JSONL")
+    if isinstance(err, (EOFError, zlib.error)):
+        return LoadError(f"the compressed file is truncated or corrupt ({type(err).__name__}: {err})", file=file,
+                         record=record, expected="a complete gzip file")
+    return LoadError(f"{type(err).__name__}: {err}", file=file, record=record)
 
 
 class _Columns:
@@ -414,7 +448,26 @@ def _finish(acc: _Columns, errors: str, problems: list[dict[str, Any]]) -> pd.Da
             raise err
         problems.append({"file": file, "record": where, "error": str(err), "action": action})
 
+    for name in ("trace_id", "span_id", "parent_span_id"):  # a loader passing an id through as it came
+        col = cols[name]
+        if all(v is None or type(v) is str for v in col):
+            continue
+        for i, v in enumerate(col):
+            if v is None or type(v) is str:
+                continue
+            if isinstance(v, int) and not isinstance(v, bool):
+                col[i] = str(v)
+                continue
+            if hasattr(v, "__index__") and not isinstance(v, bool) and not hasattr(v, "__len__"):  # numpy integers
+                col[i] = str(v.__index__())
+                continue
+            shown = repr(v) if len(repr(v)) <= 60 else repr(v)[:57] + "..."
+            if keep[i]:
+                keep[i] = False
+                problem(i, f"{name} is a {type(v).__name__} ({shown})", "ids as text or whole numbers", "skipped")
     for i in range(n):
+        if not keep[i]:
+            continue
         if not tids[i] or not sids[i]:
             missing = [k for k, v in (("trace_id", tids[i]), ("span_id", sids[i])) if not v]
             problem(i, f"missing {' and '.join(missing)}", "every span to have a trace_id and a span_id", "skipped")

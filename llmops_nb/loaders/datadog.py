@@ -23,6 +23,8 @@ from llmops_nb.loaders._common import (
     last_user_text,
     message,
     otel_id,
+    per_record,
+    read_bytes,
     text_of,
 )
 
@@ -174,8 +176,10 @@ def parse_datadog(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[di
     spans = _spans_of(doc)
     if spans is None:
         raise LoadError("no Datadog spans found", expected='[{"event_type": "span", "spans": [...]}] or a span list')
-    for s in spans:
-        yield _span(s)
+    for i, s in enumerate(spans):
+        row = per_record(ctx, f"span {i}", _span, s)
+        if row is not None:
+            yield row
 
 
 def read_datadog_file(path: str) -> Iterator[Any]:
@@ -187,25 +191,33 @@ def read_datadog_file(path: str) -> Iterator[Any]:
         for _, rec in _records_of_file(path, None):
             yield rec
         return
-    import gzip
-
     import yaml
 
-    with open(path, "rb") as f:
-        data = f.read()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
+    data = read_bytes(path)  # gunzipped within the decompressed-size limit
     try:
         cassette = yaml.safe_load(data)
     except yaml.YAMLError as e:
         raise LoadError(f"invalid YAML ({e})", file=path, expected="a VCR cassette") from None
     from llmops_nb.loaders._messages import maybe_json
 
-    for it in (cassette or {}).get("interactions", []) if isinstance(cassette, Mapping) else []:
-        req = it.get("request") or {}
-        body = req.get("body")
+    expected = "a VCR cassette ({interactions: [{request: {body: <Datadog span payload>}}]})"
+    if cassette is None:
+        raise LoadError("the YAML file holds nothing (empty or null)", file=path, expected=expected)
+    if not isinstance(cassette, Mapping) or not isinstance(cassette.get("interactions"), list):
+        raise LoadError(f"the YAML document is a {type(cassette).__name__} without an interactions list",
+                        file=path, expected=expected)
+    bodies = 0
+    for it in cassette["interactions"]:
+        req = (it.get("request") if isinstance(it, Mapping) else None) or {}
+        body = req.get("body") if isinstance(req, Mapping) else None
         if isinstance(body, Mapping) and "string" in body:
             body = body["string"]
+        if body in (None, "", b""):
+            continue
+        bodies += 1  # a request with a body (span payloads, or other intake such as evaluation metrics)
         body = maybe_json(body)
         if is_datadog(body):
             yield body
+    if not bodies:
+        raise LoadError(f"none of the cassette's {len(cassette['interactions'])} interactions has a request body "
+                        "(all empty or null)", file=path, expected=expected)

@@ -14,6 +14,8 @@ from typing import Any
 
 from llmops_nb.loaders._common import (
     LoadError,
+    per_record,
+    text_id,
     as_map,
     assistant_text,
     json_text,
@@ -61,7 +63,7 @@ def _sample(ev: Mapping[str, Any], s: Mapping[str, Any]) -> Iterator[dict[str, A
     if att:
         s = {k: (_resolve(v, att) if k in ("messages", "events", "input", "output") else v) for k, v in s.items()}
     run = ev.get("run_id") or ev.get("eval_id") or ev.get("task")
-    sample_key = s.get("uuid") or f"{s.get('id')}:{s.get('epoch', 1)}"
+    sample_key = text_id(s.get("uuid")) or f"{text_id(s.get('id'))}:{s.get('epoch', 1)}"
     trace_id = f"inspect-{run}-{sample_key}"
     root = _hid(trace_id, "root")
     msgs = normalize_messages(s.get("messages"), "input") if s.get("messages") else None
@@ -148,7 +150,11 @@ def parse_inspect(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[di
     if not is_inspect(doc):
         raise LoadError("not an Inspect eval log", expected="{version, status, eval: {task, ...}, samples: [...]}")
     ev = doc["eval"]
-    for s in doc.get("samples") or []:
-        if not isinstance(s, Mapping):
-            raise LoadError("a sample is not an object", expected="samples as objects")
-        yield from _sample(ev, s)
+    for i, s in enumerate(doc.get("samples") or []):  # a bad sample fails, or is skipped, alone
+        yield from per_record(ctx, f"sample {i}", _one_sample, ev, s) or []
+
+
+def _one_sample(ev: Mapping[str, Any], s: Any) -> list[dict[str, Any]]:
+    if not isinstance(s, Mapping):
+        raise LoadError("a sample is not an object", expected="samples as objects")
+    return list(_sample(ev, s))

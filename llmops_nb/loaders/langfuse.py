@@ -20,6 +20,8 @@ from llmops_nb.loaders._common import (
     json_text,
     last_user_text,
     otel_id,
+    per_record,
+    text_id,
     text_of,
     to_utc,
 )
@@ -68,13 +70,13 @@ def _int(v: Any) -> int | None:
 def _sid(v: Any) -> str | None:
     if v is None or v == "":
         return None
-    return otel_id(v, 8) if isinstance(v, str) and len(v) in (16, 18) else str(v)
+    return otel_id(v, 8) if isinstance(v, str) and len(v) in (16, 18) else text_id(v)
 
 
 def _tid(v: Any) -> str | None:
     if v is None or v == "":
         return None
-    return otel_id(v, 16) if isinstance(v, str) and len(v) in (32, 34) else str(v)
+    return otel_id(v, 16) if isinstance(v, str) and len(v) in (32, 34) else text_id(v)
 
 
 def _observation(o: Mapping[str, Any], trace: Mapping[str, Any] | None, root_id: str | None) -> dict[str, Any]:
@@ -164,6 +166,15 @@ def _observation(o: Mapping[str, Any], trace: Mapping[str, Any] | None, root_id:
     return row
 
 
+def _key(v: Any) -> Any:
+    """An id usable in a set (a malformed id such as a list is compared by its text)."""
+    return v if v is None or isinstance(v, (str, int)) else repr(v)
+
+
+def _not_an_object(o: Any) -> None:
+    raise LoadError(f"an observation is a {type(o).__name__}", expected="observations as JSON objects")
+
+
 def parse_langfuse(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
     """Spans rows from one Langfuse export record.
 
@@ -175,8 +186,11 @@ def parse_langfuse(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[d
         [('o1', 'llm', 'gpt-4o', 'hello')]
     """
     if isinstance(doc, list):
-        for d in doc:
-            yield from parse_langfuse(d, ctx)
+        outer = (ctx or {}).get("record")
+        for i, d in enumerate(doc):
+            sub = {**(ctx or {}), "record": f"item {i}" if outer is None else f"{outer} item {i}"}
+            rows = per_record(ctx, f"item {i}", lambda d=d, sub=sub: list(parse_langfuse(d, sub)))
+            yield from rows or []
         return
     if not isinstance(doc, Mapping):
         raise LoadError(f"a Langfuse record is a {type(doc).__name__}", expected="{trace, observations} or an observation")
@@ -192,11 +206,13 @@ def parse_langfuse(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[d
         observations = trace["observations"]
     if not isinstance(observations, list):
         raise LoadError("observations is not a list", expected="a Langfuse export {trace, observations: [...]}")
-    obs = [o for o in observations if isinstance(o, Mapping)]
-    if len(obs) != len(observations):
-        raise LoadError("an observation is not an object", expected="observations as JSON objects")
-    ids = {o.get("id") for o in obs}
-    roots = [o for o in obs if not o.get("parentObservationId") or o.get("parentObservationId") not in ids]
+    bad = [i for i, o in enumerate(observations) if not isinstance(o, Mapping)]
+    for i in bad:  # each one fails, or is skipped, alone
+        per_record(ctx, f"observation {i}", _not_an_object, observations[i])
+    obs = [(i, o) for i, o in enumerate(observations) if isinstance(o, Mapping)]
+    ids = {_key(o.get("id")) for _, o in obs}
+    root_ids = {_key(o.get("id")) for _, o in obs
+                if not o.get("parentObservationId") or _key(o.get("parentObservationId")) not in ids}
     # A Langfuse trace is a container, not an observation: its tags, metadata and scores go on
     # the root observations (those with no parent in the export).
     root_id: str | None = None
@@ -208,9 +224,11 @@ def parse_langfuse(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[d
     extra_meta = {k: trace.get(k) for k in ("release", "version", "environment") if trace.get(k)}
     scores = trace.get("scores") or None
     tio = {f"langfuse.trace.{k}": maybe_json(trace.get(k)) for k in ("input", "output") if trace.get(k) is not None}
-    for o in obs:
-        row = _observation(o, trace, root_id)
-        if o.get("id") in {r.get("id") for r in roots}:
+    for i, o in obs:
+        row = per_record(ctx, f"observation {i}", _observation, o, trace, root_id)
+        if row is None:
+            continue
+        if _key(o.get("id")) in root_ids:
             row["tags"] = tags
             meta = {**tmeta, **extra_meta, **(row["metadata"] or {})}
             row["metadata"] = meta or None

@@ -19,6 +19,8 @@ from llmops_nb.loaders._common import (
     assistant_text,
     json_text,
     last_user_text,
+    per_record,
+    text_id,
     text_of,
     to_utc,
 )
@@ -50,22 +52,33 @@ def is_langsmith(doc: Any) -> bool:
 
 def _run_id(r: Mapping[str, Any]) -> str | None:
     if r.get("id"):
-        return str(r["id"])
+        return text_id(r["id"])
     do = r.get("dotted_order")
     if isinstance(do, str) and "Z" in do:
         return do.rsplit(".", 1)[-1].split("Z", 1)[-1] or None
     return None
 
 
-def _merge(post: list[Mapping[str, Any]], patch: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _checked_run_id(r: Any) -> str:
+    if not isinstance(r, Mapping):
+        raise LoadError(f"a run is a {type(r).__name__}", expected="run objects in post/patch")
+    rid = _run_id(r)
+    if rid is None:
+        raise LoadError("a run has neither id nor dotted_order", expected="every run to have an id")
+    text_id(r.get("trace_id"))
+    text_id(r.get("parent_run_id"))
+    return rid
+
+
+def _merge(post: list[Mapping[str, Any]], patch: list[Mapping[str, Any]],
+           ctx: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     runs: dict[str, dict[str, Any]] = {}
     order: list[str] = []
-    for r in [*post, *patch]:
-        if not isinstance(r, Mapping):
-            raise LoadError(f"a run is a {type(r).__name__}", expected="run objects in post/patch")
-        rid = _run_id(r)
+    for i, r in enumerate([*post, *patch]):
+        ref = f"run {i}" if i < len(post) else f"patch {i - len(post)}"
+        rid = per_record(ctx, ref, _checked_run_id, r)  # a bad run fails, or is skipped, alone
         if rid is None:
-            raise LoadError("a run has neither id nor dotted_order", expected="every run to have an id")
+            continue
         if rid not in runs:
             runs[rid] = {"id": rid}
             order.append(rid)
@@ -159,9 +172,9 @@ def _run(r: Mapping[str, Any]) -> dict[str, Any]:
                 docs.append({"id": str(d.get("id") or (meta or {}).get("id") or i), "content": text_of(d.get("page_content", d.get("content"))),
                              "score": (meta or {}).get("score") if isinstance(meta, Mapping) else None, "metadata": json_text(meta)})
     return {
-        "trace_id": str(r.get("trace_id") or _run_id(r)),
+        "trace_id": text_id(r.get("trace_id")) or _run_id(r),
         "span_id": _run_id(r),
-        "parent_span_id": None if not r.get("parent_run_id") else str(r["parent_run_id"]),
+        "parent_span_id": None if not r.get("parent_run_id") else text_id(r["parent_run_id"]),
         "name": r.get("name"),
         "kind": kind,
         "start_time": to_utc(r.get("start_time")),
@@ -204,16 +217,16 @@ def parse_langsmith(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[
         [('llm', 'gpt-4o-mini', 'hi', 'hello', 5)]
     """
     if isinstance(doc, list):
-        runs = _merge(doc, [])
+        runs = _merge(doc, [], ctx)
     elif isinstance(doc, Mapping) and ("post" in doc or "patch" in doc) and not _is_run(doc):
         post, patch = doc.get("post") or [], doc.get("patch") or []
         if not isinstance(post, list) or not isinstance(patch, list):
             raise LoadError("post/patch are not lists", expected="{post: [runs], patch: [runs]}")
-        runs = _merge(post, patch)
+        runs = _merge(post, patch, ctx)
     elif isinstance(doc, Mapping) and isinstance(doc.get("runs"), list):
-        runs = _merge(doc["runs"], [])
+        runs = _merge(doc["runs"], [], ctx)
     elif isinstance(doc, Mapping):
-        runs = _merge([doc], [])
+        runs = _merge([doc], [], ctx)
     else:
         raise LoadError(f"a LangSmith record is a {type(doc).__name__}", expected="a run object or {post, patch}")
     stack = list(runs)
@@ -227,4 +240,6 @@ def parse_langsmith(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[
                 runs.append(c)
                 stack.append(c)
     for r in runs:
-        yield _run(r)
+        row = per_record(ctx, f"run id {r.get('id')}", _run, r)
+        if row is not None:
+            yield row

@@ -23,6 +23,8 @@ from llmops_nb.loaders._common import (
     json_text,
     last_user_text,
     otel_id,
+    per_record,
+    text_id,
     text_of,
 )
 from llmops_nb.loaders._messages import normalize_messages
@@ -71,6 +73,12 @@ def _span_id(v: Any, nbytes: int) -> str | None:
     return otel_id(v, nbytes)
 
 
+def _one_span(s: Any, info: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(s, Mapping):
+        raise LoadError(f"a span is a {type(s).__name__}", expected="span dicts in data.spans")
+    return _span(s, info)
+
+
 def _span(s: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
     attrs = {k: _decode(v) for k, v in (s.get("attributes") or {}).items()}
     mlflow_tid = attrs.pop("mlflow.traceRequestId", None) or info.get("trace_id") or info.get("request_id")
@@ -89,7 +97,7 @@ def _span(s: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
     code = str(code or "").upper()
     status = "error" if "ERROR" in code else "ok" if "OK" in code else "unset"
     raw = {
-        "trace_id": _span_id(otel_tid, 16) or (str(mlflow_tid) if mlflow_tid else None),
+        "trace_id": _span_id(otel_tid, 16) or (text_id(mlflow_tid) if mlflow_tid else None),
         "span_id": _span_id(s.get("span_id"), 8),
         "parent_span_id": _span_id(s.get("parent_span_id", s.get("parent_id")), 8),
         "name": s.get("name"),
@@ -201,15 +209,15 @@ def parse_mlflow(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[dic
         ('00000000000000000000000000000001', '0000000000000001', 'llm', 'hi', 'hello')
     """
     if isinstance(doc, list):
-        for d in doc:
-            yield from parse_mlflow(d, ctx)
+        outer = (ctx or {}).get("record")
+        for i, d in enumerate(doc):
+            sub = {**(ctx or {}), "record": f"item {i}" if outer is None else f"{outer} item {i}"}
+            yield from per_record(ctx, f"item {i}", lambda d=d, sub=sub: list(parse_mlflow(d, sub))) or []
         return
     info, spans = _trace_parts(doc)
     tags = as_map(info.get("tags"))
     tmeta = info.get("trace_metadata") or info.get("request_metadata") or {}
-    rows = [_span(s, info) for s in spans if isinstance(s, Mapping)]
-    if len(rows) != len(spans):
-        raise LoadError("a span is not an object", expected="span dicts in data.spans")
+    rows = [r for r in (per_record(ctx, f"span {i}", _one_span, s, info) for i, s in enumerate(spans)) if r is not None]
     ids = {r["span_id"] for r in rows}
     for r in rows:
         if r["parent_span_id"] is None or r["parent_span_id"] not in ids:

@@ -22,6 +22,8 @@ from llmops_nb.loaders._common import (
     last_user_text,
     message,
     otel_id,
+    per_record,
+    read_bytes,
     text_of,
 )
 
@@ -95,38 +97,60 @@ def is_otlp_json(doc: Any) -> bool:
     return isinstance(doc, Mapping) and ("resourceSpans" in doc or "resource_spans" in doc)
 
 
-def iter_otlp_json(doc: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    """Flat span records from an OTLP/JSON ``ExportTraceServiceRequest``."""
+def _otlp_json_spans(doc: Mapping[str, Any]) -> Iterator[tuple[str, Any, Any, Any]]:
+    """(ref, span, resource, scope) for each span of an OTLP/JSON export, unconverted."""
     rs_list = doc.get("resourceSpans", doc.get("resource_spans"))
     if not isinstance(rs_list, list):
         raise LoadError("resourceSpans is not a list", expected="OTLP/JSON: {resourceSpans: [{resource, scopeSpans: [{spans}]}]}")
-    for rs in rs_list:
-        resource = _attrs((rs.get("resource") or {}).get("attributes"))
+    n = 0
+    for r, rs in enumerate(rs_list):
+        if not isinstance(rs, Mapping):
+            raise LoadError(f"resourceSpans {r} is a {type(rs).__name__}", expected="a resourceSpans object")
         for ss in rs.get("scopeSpans", rs.get("scope_spans", rs.get("instrumentationLibrarySpans"))) or []:
+            if not isinstance(ss, Mapping):
+                raise LoadError(f"a scopeSpans of resourceSpans {r} is a {type(ss).__name__}", expected="a scopeSpans object")
             scope = ss.get("scope") or ss.get("instrumentationLibrary") or {}
-            for i, sp in enumerate(ss.get("spans") or []):
-                if not isinstance(sp, Mapping):
-                    raise LoadError(f"span {i} is a {type(sp).__name__}", expected="a span object")
-                status, msg = _status(sp.get("status"))
-                events = [
-                    {"name": e.get("name"), "time": _ns_time(e.get("timeUnixNano")), "attributes": _attrs(e.get("attributes"))}
-                    for e in sp.get("events") or []
-                ]
-                yield {
-                    "trace_id": otel_id(sp.get("traceId", sp.get("trace_id")), 16),
-                    "span_id": otel_id(sp.get("spanId", sp.get("span_id")), 8),
-                    "parent_span_id": otel_id(sp.get("parentSpanId", sp.get("parent_span_id")) or None, 8),
-                    "name": sp.get("name"),
-                    "start_time": _ns_time(sp.get("startTimeUnixNano", sp.get("start_time_unix_nano"))),
-                    "end_time": _ns_time(sp.get("endTimeUnixNano", sp.get("end_time_unix_nano"))),
-                    "status": status,
-                    "status_message": msg,
-                    "otel_kind": sp.get("kind"),
-                    "attributes": _attrs(sp.get("attributes")),
-                    "events": events,
-                    "resource": resource,
-                    "scope": scope.get("name"),
-                }
+            spans = ss.get("spans") or []
+            if not isinstance(spans, list):
+                raise LoadError(f"spans of resourceSpans {r} is a {type(spans).__name__}", expected="a list of spans")
+            for sp in spans:
+                yield f"span {n}", sp, rs, scope
+                n += 1
+
+
+def _raw_json_span(ref: str, sp: Any, rs: Mapping[str, Any], scope: Any, resources: dict[int, Any]) -> dict[str, Any]:
+    if not isinstance(sp, Mapping):
+        raise LoadError(f"{ref} is a {type(sp).__name__}", expected="a span object")
+    key = id(rs)
+    if key not in resources:
+        resources[key] = _attrs((rs.get("resource") or {}).get("attributes"))
+    status, msg = _status(sp.get("status"))
+    events = [
+        {"name": e.get("name"), "time": _ns_time(e.get("timeUnixNano")), "attributes": _attrs(e.get("attributes"))}
+        for e in sp.get("events") or []
+    ]
+    return {
+        "trace_id": otel_id(sp.get("traceId", sp.get("trace_id")), 16),
+        "span_id": otel_id(sp.get("spanId", sp.get("span_id")), 8),
+        "parent_span_id": otel_id(sp.get("parentSpanId", sp.get("parent_span_id")) or None, 8),
+        "name": sp.get("name"),
+        "start_time": _ns_time(sp.get("startTimeUnixNano", sp.get("start_time_unix_nano"))),
+        "end_time": _ns_time(sp.get("endTimeUnixNano", sp.get("end_time_unix_nano"))),
+        "status": status,
+        "status_message": msg,
+        "otel_kind": sp.get("kind"),
+        "attributes": _attrs(sp.get("attributes")),
+        "events": events,
+        "resource": resources[key],
+        "scope": scope.get("name") if isinstance(scope, Mapping) else None,
+    }
+
+
+def iter_otlp_json(doc: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Flat span records from an OTLP/JSON ``ExportTraceServiceRequest``."""
+    resources: dict[int, Any] = {}
+    for ref, sp, rs, scope in _otlp_json_spans(doc):
+        yield _raw_json_span(ref, sp, rs, scope, resources)
 
 
 def _pb_value(v: Any) -> Any:
@@ -601,9 +625,16 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
 
 
 def parse_otlp_json(doc: Mapping[str, Any], ctx: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-    """Spans rows from one OTLP/JSON export."""
-    for raw in iter_otlp_json(doc):
-        yield map_span(raw, "otlp_json")
+    """Spans rows from one OTLP/JSON export (a bad span fails, or is skipped, alone)."""
+    resources: dict[int, Any] = {}
+
+    def one(ref: str, sp: Any, rs: Mapping[str, Any], scope: Any) -> dict[str, Any]:
+        return map_span(_raw_json_span(ref, sp, rs, scope, resources), "otlp_json")
+
+    for ref, sp, rs, scope in _otlp_json_spans(doc):
+        row = per_record(ctx, ref, one, ref, sp, rs, scope)
+        if row is not None:
+            yield row
 
 
 def parse_otlp_proto(data: bytes | Any, ctx: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
@@ -613,13 +644,7 @@ def parse_otlp_proto(data: bytes | Any, ctx: Mapping[str, Any] | None = None) ->
 
 
 def _read_proto_file(path: str) -> Iterator[bytes]:
-    import gzip
-
-    with open(path, "rb") as f:
-        data = f.read()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    yield data
+    yield read_bytes(path)  # gunzipped within the decompressed-size limit
 
 
 def _is_proto(rec: Any) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from llmops_nb.loaders._common import LoadError, as_map, otel_id, to_utc
+from llmops_nb.loaders._common import LoadError, as_map, otel_id, per_record, to_utc
 from llmops_nb.loaders.otlp import map_span
 
 __all__ = ["parse_phoenix", "is_phoenix", "flatten_attributes"]
@@ -134,12 +134,14 @@ def parse_phoenix(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[di
         df = doc
         if df.index.name in ("context.span_id", "span_id") or (df.index.name and "span_id" in str(df.index.name)):
             df = df.reset_index()
-        for rec in df.to_dict("records"):
-            yield _row(rec)
+        for i, rec in enumerate(df.to_dict("records")):
+            row = per_record(ctx, f"row {i}", _row, rec)
+            if row is not None:
+                yield row
         return
     if isinstance(doc, list):
-        for r in doc:
-            yield from parse_phoenix(r, ctx)
+        for i, r in enumerate(doc):
+            yield from per_record(ctx, f"item {i}", lambda r=r: list(parse_phoenix(r, None))) or []
         return
     if isinstance(doc, Mapping):
         yield _row(doc)

@@ -17,6 +17,8 @@ from typing import Any
 
 from llmops_nb.loaders._common import (
     LoadError,
+    per_record,
+    text_id,
     as_map,
     assistant_text,
     json_text,
@@ -60,15 +62,15 @@ def parse_tau_bench(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[
         (1.0, True)
     """
     if isinstance(doc, list):
-        for d in doc:
-            yield from parse_tau_bench(d, ctx)
+        for i, d in enumerate(doc):
+            yield from per_record(ctx, f"item {i}", lambda d=d: list(parse_tau_bench(d, None))) or []
         return
     if not is_tau_bench(doc):
         raise LoadError("not a tau-bench trajectory", expected="{task_id, trial, reward, info, traj: [messages]}")
     traj = doc["traj"]
     if not isinstance(traj, list):
         raise LoadError("traj is not a list", expected="traj as a list of chat messages")
-    task_id, trial = doc.get("task_id"), doc.get("trial", 0)
+    task_id, trial = text_id(doc.get("task_id")), text_id(doc.get("trial", 0))
     trace_id = f"tau-{task_id}-{trial}"
     root_id = _hid(trace_id, "root")
     msgs = normalize_messages(traj, "input") or []
@@ -161,8 +163,8 @@ def parse_openai_chat(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterato
         ('gpt-4o-mini-2024-07-18', 'Hi', 'Hello!', 10)
     """
     if isinstance(doc, list):
-        for d in doc:
-            yield from parse_openai_chat(d, ctx)
+        for i, d in enumerate(doc):
+            yield from per_record(ctx, f"item {i}", lambda d=d: list(parse_openai_chat(d, None))) or []
         return
     if not isinstance(doc, Mapping) or _pair(doc) is None:
         raise LoadError("not a request/response pair", expected="{request: {model, messages}, response: {choices, usage}}")
@@ -181,14 +183,14 @@ def parse_openai_chat(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterato
         tt = (pt or 0) + (ct or 0)
     err = doc.get("error") or resp_m.get("error")
     rid = resp_m.get("id") or doc.get("custom_id") or doc.get("id")
-    trace_id = str(doc.get("trace_id") or rid or _hid(json_text(doc), n=32))
+    trace_id = text_id(doc.get("trace_id") or rid) or _hid(json_text(doc), n=32)
     start = to_utc(doc.get("start_time") or doc.get("timestamp") or resp_m.get("created") or resp_m.get("created_at"))
     end = to_utc(doc.get("end_time"))
     meta = {k: req[k] for k in ("temperature", "top_p", "max_tokens", "max_completion_tokens", "seed") if k in req}
     if isinstance(req.get("metadata"), Mapping):
         meta.update(req["metadata"])
     yield {
-        "trace_id": trace_id, "span_id": str(doc.get("span_id") or _hid(trace_id, "llm")), "parent_span_id": None,
+        "trace_id": trace_id, "span_id": text_id(doc.get("span_id")) or _hid(trace_id, "llm"), "parent_span_id": None,
         "name": doc.get("name") or "chat.completion", "kind": "llm", "start_time": start, "end_time": end,
         "latency_ms": float(doc["latency_ms"]) if doc.get("latency_ms") is not None else None,
         "status": "error" if err else "ok", "error_message": text_of(err) if isinstance(err, str) else json_text(err),

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from llmops_nb.loaders._common import LoadError, message, to_utc
+from llmops_nb.loaders._common import LoadError, message, text_id, to_utc
 from llmops_nb.schema import SPANS
 
 __all__ = ["parse_records", "get_path"]
@@ -68,7 +68,13 @@ def _normalise(row: dict[str, Any]) -> dict[str, Any]:
     for c in ("trace_id", "span_id", "parent_span_id", "session_id", "user_id"):
         if row.get(c) is not None and not isinstance(row[c], str):
             v = row[c]
-            row[c] = str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+            if isinstance(v, float) and v != v:  # NaN from a table's empty cell
+                row[c] = None
+                continue
+            try:
+                row[c] = text_id(v)
+            except LoadError as e:
+                raise LoadError(f"{c}: {e.reason}", expected=e.expected) from None
     for c in ("prompt_tokens", "completion_tokens", "total_tokens"):
         if row.get(c) is not None:
             try:

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from llmops_nb.loaders._common import LoadError, as_map, otel_id, to_utc
+from llmops_nb.loaders._common import LoadError, as_map, otel_id, per_record, to_utc
 from llmops_nb.loaders._messages import maybe_json
 from llmops_nb.loaders.otlp import map_span
 
@@ -151,12 +151,18 @@ def parse_any_agent(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[
         spans = [doc]
     else:
         raise LoadError("no spans found", expected='an any-agent trace {"spans": [...]} or SDK span dicts')
-    for s in spans:
-        if not _is_sdk_span(s):
-            raise LoadError("a span has no context.span_id or attributes", expected="OTel SDK span JSON")
-        raw = _sdk_raw(s)
-        raw["attributes"] = _any_agent_attrs(raw["attributes"])
-        yield map_span(raw, "any_agent")
+    for i, s in enumerate(spans):
+        row = per_record(ctx, f"span {i}", _any_agent_span, s)
+        if row is not None:
+            yield row
+
+
+def _any_agent_span(s: Any) -> dict[str, Any]:
+    if not _is_sdk_span(s):
+        raise LoadError("a span has no context.span_id or attributes", expected="OTel SDK span JSON")
+    raw = _sdk_raw(s)
+    raw["attributes"] = _any_agent_attrs(raw["attributes"])
+    return map_span(raw, "any_agent")
 
 
 # ------------------------------------------------------------------------------ Vercel / JS SDK
@@ -197,31 +203,37 @@ def parse_vercel(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[dic
         spans = [s for v in doc.values() if isinstance(v, list) for s in v]
     else:
         raise LoadError(f"a Vercel record is a {type(doc).__name__}", expected="JS SDK span dicts")
-    for s in spans:
-        if not _is_js_span(s):
-            raise LoadError("a span has no spanContext or attributes", expected="JS SDK ReadableSpan JSON")
-        sc = s["spanContext"]
-        parent = s.get("parentSpanId")
-        if parent is None and isinstance(s.get("parentSpanContext"), Mapping):
-            parent = s["parentSpanContext"].get("spanId")
-        status, msg = _status(s.get("status"))
-        res = s.get("resource")
-        raw: dict[str, Any] = {
-            "trace_id": otel_id(sc.get("traceId"), 16),
-            "span_id": otel_id(sc.get("spanId"), 8),
-            "parent_span_id": otel_id(parent, 8) if parent else None,
-            "name": s.get("name"),
-            "start_time": _ns(s.get("startTime")),
-            "end_time": _ns(s.get("endTime")),
-            "status": status,
-            "status_message": msg,
-            "otel_kind": s.get("kind") or None,
-            "attributes": dict(s.get("attributes") or {}),
-            "events": [{"name": e.get("name"), "time": _ns(e.get("time")), "attributes": dict(e.get("attributes") or {})}
-                       for e in s.get("events") or [] if isinstance(e, Mapping)],
-            "resource": dict(res.get("attributes") or {}) if isinstance(res, Mapping) else {},
-        }
-        yield map_span(raw, "vercel")
+    for i, s in enumerate(spans):
+        row = per_record(ctx, f"span {i}", _vercel_span, s)
+        if row is not None:
+            yield row
+
+
+def _vercel_span(s: Any) -> dict[str, Any]:
+    if not _is_js_span(s):
+        raise LoadError("a span has no spanContext or attributes", expected="JS SDK ReadableSpan JSON")
+    sc = s["spanContext"]
+    parent = s.get("parentSpanId")
+    if parent is None and isinstance(s.get("parentSpanContext"), Mapping):
+        parent = s["parentSpanContext"].get("spanId")
+    status, msg = _status(s.get("status"))
+    res = s.get("resource")
+    raw: dict[str, Any] = {
+        "trace_id": otel_id(sc.get("traceId"), 16),
+        "span_id": otel_id(sc.get("spanId"), 8),
+        "parent_span_id": otel_id(parent, 8) if parent else None,
+        "name": s.get("name"),
+        "start_time": _ns(s.get("startTime")),
+        "end_time": _ns(s.get("endTime")),
+        "status": status,
+        "status_message": msg,
+        "otel_kind": s.get("kind") or None,
+        "attributes": dict(s.get("attributes") or {}),
+        "events": [{"name": e.get("name"), "time": _ns(e.get("time")), "attributes": dict(e.get("attributes") or {})}
+                   for e in s.get("events") or [] if isinstance(e, Mapping)],
+        "resource": dict(res.get("attributes") or {}) if isinstance(res, Mapping) else {},
+    }
+    return map_span(raw, "vercel")
 
 
 # ------------------------------------------------------------------------------ flat attributes
@@ -253,8 +265,8 @@ def parse_openinference_json(doc: Any, ctx: Mapping[str, Any] | None = None) -> 
         ('llm', 'gpt-4', 'Rainy.', 149, 16)
     """
     if isinstance(doc, list):
-        for d in doc:
-            yield from parse_openinference_json(d, ctx)
+        for i, d in enumerate(doc):
+            yield from per_record(ctx, f"item {i}", lambda d=d: list(parse_openinference_json(d, None))) or []
         return
     if not isinstance(doc, Mapping):
         raise LoadError(f"a record is a {type(doc).__name__}", expected="an object of span attributes")
