@@ -71,7 +71,7 @@ _LAZY: dict[str, str] = {
     "render_report": "llmops_nb.report",
 }
 _SUBMODULES = {
-    "schema", "stats", "store", "llm", "loaders", "capture", "evals", "analysis", "annotation", "datasets",
+    "schema", "stats", "rules", "results", "store", "llm", "loaders", "capture", "evals", "analysis", "annotation", "datasets",
     "prompts", "experiments", "connectors", "report", "demo", "traces", "cli", "monitor", "testing",
     "sessions",
 }
@@ -125,6 +125,6 @@ if TYPE_CHECKING:  # pragma: no cover
         read_traces,
         register_format,
     )
-    from llmops_nb.store import Store  # noqa: F401
     from llmops_nb.sessions import to_sessions  # noqa: F401
+    from llmops_nb.store import Store  # noqa: F401
     from llmops_nb.traces import to_traces  # noqa: F401

@@ -21,7 +21,7 @@ COMMANDS: dict[str, str] = {
     "demo": "llmops_nb.demo._cli",
     "collect": "llmops_nb.capture._cli",
     "evaluate": "llmops_nb.evals._cli",
-    "gate": "llmops_nb.evals._cli",
+    "gate": "llmops_nb.experiments._cli",
     "datasets": "llmops_nb.datasets._cli",
     "pull": "llmops_nb.connectors._cli",
     "report": "llmops_nb.report._cli",

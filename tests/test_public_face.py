@@ -41,3 +41,19 @@ def test_one_wilson_interval_everywhere_and_the_old_name_warns():
     with pytest.warns(DeprecationWarning, match="llmops_nb.stats.wilson"):
         lo_, hi = lo.analysis.wilson_interval(np.array([5]), np.array([100]))
     assert (float(lo_[0]), float(hi[0])) == wilson(5, 100)
+
+
+def test_one_rule_grammar_for_gates_experiments_and_targets():
+    from llmops_nb.rules import Rule, parse_rule, rules_from
+
+    assert parse_rule("cost_increase <= 10%") == Rule("cost_increase", "<=", 0.1, percent=True)
+    assert parse_rule("groundedness >= 90%").threshold == pytest.approx(0.9)  # % always divides by 100
+    assert rules_from({"pass_rate:correctness": 0.9}) == [Rule("pass_rate:correctness", ">=", 0.9)]
+    with pytest.warns(DeprecationWarning, match="llmops_nb.rules.parse_rule"):
+        assert lo.experiments.parse_rule("cost_increase <= 10%") == ("cost_increase", "<=", 10.0, True)
+
+
+def test_one_gate_command_for_results_and_experiments():
+    from llmops_nb.cli import COMMANDS
+
+    assert COMMANDS["gate"] == COMMANDS["experiment"]

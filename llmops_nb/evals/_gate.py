@@ -12,36 +12,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from llmops_nb.rules import OPS, rules_from
 from llmops_nb.stats import bootstrap_interval, wilson
 
-__all__ = ["gate", "GateReport", "GateRule", "parse_rule"]
-
-_OPS = {
-    ">=": lambda a, b: a >= b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    "<": lambda a, b: a < b,
-    "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12),
-    "!=": lambda a, b: not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12),
-}
-_RULE = re.compile(r"^\s*([\w.\-:/]+)\s*(>=|<=|==|!=|>|<)\s*([-+0-9.eE]+%?)\s*$")
-
-
-def parse_rule(text: str) -> tuple[str, str, float]:
-    """``"groundedness >= 0.9"`` -> ``("groundedness", ">=", 0.9)`` (``90%`` works too).
-
-    Example:
-        >>> parse_rule("p95_latency_ms<=2000")
-        ('p95_latency_ms', '<=', 2000.0)
-    """
-    m = _RULE.match(text)
-    if not m:
-        raise ValueError(f"gate rule {text!r} is not valid; write '<metric> <op> <number>' with op one of "
-                         f"{list(_OPS)}, e.g. 'groundedness >= 0.9' or 'p95_latency_ms <= 2000'")
-    metric, op, num = m.groups()
-    val = float(num[:-1]) / 100 if num.endswith("%") else float(num)
-    return metric, op, val
-
+__all__ = ["gate", "GateReport", "GateRule"]
 
 @dataclass
 class GateRule:
@@ -218,27 +192,19 @@ def gate(results: pd.DataFrame, rules: Mapping[str, str | float] | Sequence[str]
     """
     if run_id is not None:
         results = results[results["run_id"] == run_id]
-    if isinstance(rules, Mapping):
-        items = []
-        for k, v in rules.items():
-            v = str(v).strip()
-            if not re.match(r"^(>=|<=|==|!=|>|<)", v):
-                v = ">= " + v
-            items.append(f"{k} {v}")
-    else:
-        items = [str(r) for r in rules]
-    if not items:
+    parsed = rules_from(rules)
+    if not parsed:
         raise ValueError("gate() needs at least one rule, e.g. {'groundedness': '>= 0.9'}")
     out = []
-    for text in items:
-        metric, op, thr = parse_rule(text)
+    for rule in parsed:
+        metric, op, thr = rule.metric, str(rule.op), float(rule.threshold)  # type: ignore[arg-type]
         value, lo, hi, n, method, note = _metric(results, metric, confidence)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             out.append(GateRule(metric, op, thr, None, lo, hi, n, False, method, (note + "; " if note else "") + "no results"))
             continue
-        ok = _OPS[op](value, thr)
+        ok = OPS[op](value, thr)
         if strict and ok and lo is not None and hi is not None:
-            ok = _OPS[op](lo, thr) and _OPS[op](hi, thr)
+            ok = OPS[op](lo, thr) and OPS[op](hi, thr)
             if not ok:
                 note = (note + "; " if note else "") + "interval crosses the threshold"
         out.append(GateRule(metric, op, thr, float(value), lo, hi, n, bool(ok), method, note))

@@ -2,9 +2,9 @@
 compare them with paired statistics, and gate regressions in CI.
 
 Example:
-    >>> from llmops_nb.experiments import parse_rule
-    >>> parse_rule("correctness >= 0.8")
-    ('correctness', '>=', 0.8, False)
+    >>> from llmops_nb.experiments import mcnemar
+    >>> round(mcnemar([True] * 50 + [False] * 50, [True] * 30 + [False] * 70).diff, 2)
+    -0.2
 """
 
 from llmops_nb.experiments._compare import (
@@ -24,7 +24,8 @@ from llmops_nb.experiments._experiment import (
     reproduce,
     run_experiment,
 )
-from llmops_nb.experiments._gate import ExperimentGate, gate_experiments, parse_rule
+from llmops_nb.experiments._gate import ExperimentGate, gate_experiments
+from llmops_nb.experiments._gate import _parse_rule as parse_rule  # deprecated: llmops_nb.rules
 from llmops_nb.stats import (
     TestResult,
     holm,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,30 +10,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llmops_nb._compat import warn_deprecated
 from llmops_nb.experiments._compare import Comparison, compare
+from llmops_nb.rules import OPS, parse_rule
 
-__all__ = ["ExperimentGate", "gate_experiments", "parse_rule"]
+__all__ = ["ExperimentGate", "gate_experiments"]
 
-_RULE = re.compile(r"^\s*([A-Za-z0-9_.:\-]+)\s*(?:(<=|>=|<|>|==)\s*([-+0-9.eE]+)\s*(%?))?\s*$")
 _USAGE = ("cost_usd", "latency_ms", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "cost_increase", "latency_increase")
 
 
-def parse_rule(rule: str) -> tuple[str, str | None, float | None, bool]:
-    """Parse ``"correctness"`` (no significant regression), ``"correctness >= 0.8"``,
-    ``"cost_usd <= 0.002"``, ``"p95_latency_ms <= 2000"`` or ``"cost_increase <= 10%"``.
-
-    Example:
-        >>> parse_rule("cost_increase <= 10%"), parse_rule("correctness")
-        (('cost_increase', '<=', 10.0, True), ('correctness', None, None, False))
-    """
-    m = _RULE.match(rule)
-    if not m:
-        raise ValueError(
-            f"rule {rule!r} is not valid; write 'EVALUATOR' (fails on a significant regression), "
-            "'EVALUATOR >= 0.8', 'cost_usd <= 0.01', 'p95_latency_ms <= 2000' or 'cost_increase <= 10%'"
-        )
-    metric, op, val, pct = m.groups()
-    return metric, op, None if val is None else float(val), bool(pct)
+def _parse_rule(rule: str) -> tuple[str, str | None, float | None, bool]:
+    """Deprecated: the old tuple form, ``(metric, op, number as written, percent)``."""
+    warn_deprecated("llmops_nb.experiments.parse_rule", "llmops_nb.rules.parse_rule(rule, bare=True)")
+    r = parse_rule(rule, bare=True)
+    thr = None if r.threshold is None else (round(r.threshold * 100, 12) if r.percent else r.threshold)
+    return r.metric, r.op, thr, r.percent
 
 
 @dataclass
@@ -73,8 +63,8 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _ok(value: float, op: str, thr: float) -> bool:
-    return {"<=": value <= thr, ">=": value >= thr, "<": value < thr, ">": value > thr, "==": value == thr}[op]
+def _ok(value: float, op: str | None, thr: float | None) -> bool:
+    return OPS[op](value, thr) if op is not None and thr is not None else True
 
 
 def gate_experiments(baseline: Any, candidate: Any, rules: Sequence[str], *, alpha: float = 0.05) -> ExperimentGate:
@@ -90,16 +80,18 @@ def gate_experiments(baseline: Any, candidate: Any, rules: Sequence[str], *, alp
     ev = cmp.evaluators.set_index("metric")
     rows = []
     lat_b = candidate.outputs["latency_ms"].astype(float)
-    for rule in rules:
-        metric, op, thr, pct = parse_rule(rule)
-        row: dict[str, Any] = {"rule": rule, "metric": metric, "baseline": np.nan, "candidate": np.nan,
+    for text in rules:
+        rule = parse_rule(text, bare=True)
+        metric, op, thr, pct = rule.metric, rule.op, rule.threshold, rule.percent
+        row: dict[str, Any] = {"rule": text, "metric": metric, "baseline": np.nan, "candidate": np.nan,
                                "diff": np.nan, "ci": "", "p_value": np.nan}
         if metric in _USAGE:
             if metric in ("cost_increase", "latency_increase"):
                 base_m = "cost_usd" if metric == "cost_increase" else "latency_ms"
                 a, b = float(ev.loc[base_m, "a"]), float(ev.loc[base_m, "b"])
-                inc = (b - a) / a * 100 if pct and a else (b - a)
-                row.update(baseline=a, candidate=b, diff=inc, p_value=float(ev.loc[base_m, "p_value"]))
+                inc = (b - a) / a if pct and a else (b - a)  # a relative increase when written with %
+                row.update(baseline=a, candidate=b, diff=inc * 100 if pct and a else inc,
+                           p_value=float(ev.loc[base_m, "p_value"]))
                 passed = _ok(inc, op or "<=", thr if thr is not None else 0.0)
             elif metric in ("cost_usd", "latency_ms"):
                 r = ev.loc[metric]
@@ -114,7 +106,7 @@ def gate_experiments(baseline: Any, candidate: Any, rules: Sequence[str], *, alp
                 passed = _ok(b, op or "<=", thr if thr is not None else a)
         else:
             if metric not in ev.index:
-                raise KeyError(f"rule {rule!r}: no evaluator {metric!r} in both experiments; evaluators: "
+                raise KeyError(f"rule {text!r}: no evaluator {metric!r} in both experiments; evaluators: "
                                f"{[m for m in ev.index if m not in ('cost_usd', 'latency_ms')]}")
             r = ev.loc[metric]
             row.update(baseline=float(r["a"]), candidate=float(r["b"]), diff=float(r["diff"]),

@@ -4,7 +4,6 @@ against targets (SLOs), with alerts where a target is missed."""
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,12 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llmops_nb.rules import rules_from
 from llmops_nb.stats import wilson
 
 __all__ = ["timeseries", "check_slos", "plot_timeseries", "overview_figures", "SLOReport", "group_column"]
-
-_TARGET = re.compile(r"^\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
-
 
 def group_column(frame: pd.DataFrame, by: str) -> pd.Series:
     """A grouping column: a column of the frame, ``model`` (first model of a trace), or a
@@ -152,11 +149,8 @@ def check_slos(ts: pd.DataFrame, targets: Mapping[str, str], *, significant_only
     """
     group_cols = [c for c in ts.columns if c not in ("period", "n", "errors") and not c.startswith(("error_rate", "p50_", "p95_", "cost_usd", "mean_cost", "total_tokens", "pass_rate:", "n_pass_rate:"))]
     rows = []
-    for metric, target in targets.items():
-        m = _TARGET.match(target)
-        if not m:
-            raise ValueError(f"target {target!r} for {metric!r} is not valid; write '<= 0.02' or '>= 0.9'")
-        op, thr = m.group(1), float(m.group(2))
+    for rule, target in zip(rules_from(targets), targets.values()):
+        metric, op, thr = rule.metric, str(rule.op), float(rule.threshold)  # type: ignore[arg-type]
         if metric not in ts.columns:
             raise KeyError(f"metric {metric!r} is not in the time series; metrics: "
                            f"{[c for c in ts.columns if c not in ('period', *group_cols)]}")
@@ -173,7 +167,7 @@ def check_slos(ts: pd.DataFrame, targets: Mapping[str, str], *, significant_only
             elif significant_only and not np.isnan(lo):
                 missed = (lo > thr) if op in ("<=", "<") else (hi < thr)
             else:
-                missed = not {"<=": v <= thr, "<": v < thr, ">=": v >= thr, ">": v > thr}[op]
+                missed = not rule.holds(v)
             rows.append({"period": r["period"], **{g: r[g] for g in group_cols}, "metric": metric, "value": v,
                          "ci_low": lo, "ci_high": hi, "target": target, "n": int(r["n"]), "missed": bool(missed)})
     return SLOReport(pd.DataFrame(rows))
@@ -186,9 +180,8 @@ def plot_timeseries(ts: pd.DataFrame, metric: str, *, by: str | None = None, tar
     fig = px.line(ts, x="period", y=metric, color=by, markers=True, title=title or f"{metric} over time",
                   template="plotly_white")
     if target:
-        m = _TARGET.match(target)
-        if m:
-            fig.add_hline(y=float(m.group(2)), line_dash="dash", line_color="red", annotation_text=f"target {target}")
+        thr = rules_from({metric: target})[0].threshold
+        fig.add_hline(y=thr, line_dash="dash", line_color="red", annotation_text=f"target {target}")
     return fig
 
 

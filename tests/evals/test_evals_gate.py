@@ -13,8 +13,8 @@ from scipy.stats import binomtest
 import llmops_nb as lo
 from llmops_nb.cli import main
 from llmops_nb.evals import Latency, Regex, gate
-from llmops_nb.evals._cli import write_results
-from llmops_nb.evals._gate import parse_rule
+from llmops_nb.results import write_results
+from llmops_nb.rules import Rule, parse_rule
 from llmops_nb.stats import bootstrap_interval
 from llmops_nb.stats import wilson as wilson_interval
 
@@ -52,7 +52,7 @@ def test_gate_fails_and_names_metrics():
         gate(res, {"faithfulness": ">= 0.9"})
     with pytest.raises(ValueError, match="not valid"):
         parse_rule("groundedness is high")
-    assert parse_rule("groundedness>=90%") == ("groundedness", ">=", 0.9)
+    assert parse_rule("groundedness>=90%") == Rule("groundedness", ">=", 0.9, percent=True)
 
 
 def test_strict_gate_needs_the_whole_interval():
