@@ -25,7 +25,7 @@ __all__ = ["find_slices", "plot_slices", "SliceTable"]
 _COLUMNS = [
     "slice", "order", "column", "value", "column_2", "value_2", "size", "share", "failures",
     "failure_rate", "ci_low", "ci_high", "lift", "direction", "p_value", "p_adjusted",
-    "evidence", "significant", "examples",
+    "evidence", "significant", "same_as", "examples",
 ]
 
 
@@ -50,22 +50,64 @@ class SliceTable(pd.DataFrame):
             f"FDR {a['alpha']:g} (Benjamini-Hochberg); slices smaller than min_size={a['min_size']:,} "
             f"left out ({a['n_small']:,}); {a['n_pairs_dropped']:,} pairs that add nothing over "
             f"their parents left out"
+            + (f"; {a['n_merged']:,} slices with the same rows as another merged into it (same_as)"
+               if a.get("n_merged") else "")
         )
+
+    def _display(self) -> pd.DataFrame:
+        """The table as it reads: rates as percentages with their interval, evidence and
+        p-values rounded, merged definitions beside the slice, examples as a count."""
+        d = pd.DataFrame(self)
+        if d.empty or "failure_rate" not in d.columns:
+            return d.drop(columns=["examples"], errors="ignore")
+
+        def pct(v: Any) -> str:
+            return "" if pd.isna(v) else f"{v:.1%}"
+
+        same = d["same_as"] if "same_as" in d.columns else pd.Series([[]] * len(d), index=d.index)
+        show = pd.DataFrame({
+            "slice": [str(n) + ("" if not o else " (same rows: " + "; ".join(o) + ")") for n, o in zip(d["slice"], same)],
+            "size": d["size"].map("{:,}".format),
+            "share": d["share"].map(pct),
+            "failures": d["failures"].map("{:,}".format),
+            "failure rate [95% CI]": [f"{pct(r)} [{pct(lo)}, {pct(hi)}]" for r, lo, hi in
+                                      zip(d["failure_rate"], d["ci_low"], d["ci_high"])],
+            "lift": d["lift"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}x"),
+            "p_adjusted": d["p_adjusted"].map(lambda v: f"{v:.2g}"),
+            "evidence": d["evidence"].map(lambda v: f"{v + 0.0:.1f}"),  # + 0.0: no "-0.0"
+            "significant": d["significant"].map(lambda v: "yes" if v else "no"),
+        }, index=d.index)
+        return show
 
     def __repr__(self) -> str:
         head = self._summary()
-        body = pd.DataFrame(self).drop(columns=["examples"], errors="ignore").to_string(max_rows=20, max_cols=14)
+        with pd.option_context("display.max_colwidth", 80, "display.width", 200):
+            body = self._display().to_string(max_rows=20, max_cols=14, index=False)
         return f"{head}\n{body}" if head else body
 
     def _repr_html_(self) -> str:
         head = self._summary()
-        show = pd.DataFrame(self).drop(columns=["column", "value", "column_2", "value_2", "order"], errors="ignore")
-        fmt = {"share": "{:.1%}".format, "failure_rate": "{:.1%}".format, "ci_low": "{:.1%}".format,
-               "ci_high": "{:.1%}".format, "lift": "{:.2f}".format, "p_value": "{:.2g}".format,
-               "p_adjusted": "{:.2g}".format}
-        table = show.head(50).to_html(formatters=fmt, index=False, escape=True)
-        more = f"<p>showing 50 of {len(show):,} slices</p>" if len(show) > 50 else ""
-        return f"<div><p>{html.escape(head)}</p>{table}{more}</div>"
+        d = pd.DataFrame(self).head(50)
+        show = self._display().head(50)
+        if "examples" in d.columns and len(d):
+            def ex_cell(ids: Any, n_fail: Any) -> str:
+                ids = list(ids) if isinstance(ids, (list, tuple, np.ndarray)) else []
+                if not ids:
+                    return "0"
+                more = f" of {int(n_fail):,}" if pd.notna(n_fail) and int(n_fail) > len(ids) else ""
+                items = "".join(f"<li><code>{html.escape(str(i))}</code></li>" for i in ids)
+                return f"<details><summary>{len(ids)}{more}</summary><ul style='margin:0;padding-left:1.2em'>{items}</ul></details>"
+
+            show = show.assign(**{"failing examples": [ex_cell(i, f) for i, f in zip(d["examples"], d["failures"])]})
+            show["slice"] = [html.escape(str(n)) + ("" if not o else "<br><small>same rows: " + html.escape("; ".join(o)) + "</small>")
+                             for n, o in zip(d["slice"], d["same_as"] if "same_as" in d.columns else [[]] * len(d))]
+            esc = {c: (lambda v: v) for c in ("slice", "failing examples")}
+            body = show.to_html(index=False, escape=False, formatters={
+                c: (esc[c] if c in esc else (lambda v: html.escape(str(v)))) for c in show.columns})
+        else:
+            body = show.to_html(index=False, escape=True)
+        more = f"<p>showing 50 of {len(self):,} slices</p>" if len(self) > 50 else ""
+        return f"<div class='llmops-slices'><p>{html.escape(head)}</p>{body}{more}</div>"
 
 
 def _labels(dim_names: list[str], dim_labels: list[list[str]]) -> tuple[list[str], list[str]]:
@@ -251,6 +293,13 @@ def find_slices(
             "significant": log_adj < np.log(alpha),
         }
     )
+    # slices with the very same rows (channel = email and service.name = support-email-bot, say)
+    # are one slice with several definitions: keep the first, list the others in ``same_as``
+    keep, same_as = _merge_identical(X, a, b, size, fail, names)
+    attrs["n_merged"] = int((~keep).sum())
+    out["same_as"] = pd.Series(same_as, dtype=object)
+    out = out[keep].reset_index(drop=True)
+    a, b, log_p = a[keep], b[keep], log_p[keep]
     # examples: failing ids in each slice
     fail_rows = np.flatnonzero(y)
     Xf = X[fail_rows].tocsc()
@@ -268,6 +317,38 @@ def find_slices(
     table = SliceTable(out)
     table.attrs.update(attrs)
     return table
+
+
+def _merge_identical(X: Any, a: np.ndarray, b: np.ndarray, size: np.ndarray, fail: np.ndarray,
+                     names: list[str]) -> tuple[np.ndarray, list[list[str]]]:
+    """Which slices to keep (the first of each set of slices with identical rows) and, for each
+    kept slice, the definitions of the others. Only slices with equal size and failures are
+    compared, row by row."""
+    keep = np.ones(len(a), dtype=bool)
+    same_as: list[list[str]] = [[] for _ in range(len(a))]
+    groups: dict[tuple[float, float], list[int]] = {}
+    for i, key in enumerate(zip(size.tolist(), fail.tolist())):
+        groups.setdefault(key, []).append(i)
+    X = X.tocsc()
+
+    def rows(j: int) -> np.ndarray:
+        return np.sort(X.indices[X.indptr[j]:X.indptr[j + 1]])
+
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        first: dict[bytes, int] = {}
+        for i in members:
+            r = rows(int(a[i]))
+            if b[i] >= 0:
+                r = np.intersect1d(r, rows(int(b[i])), assume_unique=True)
+            sig = r.astype(np.int64).tobytes()
+            if sig in first:
+                keep[i] = False
+                same_as[first[sig]].append(names[i])
+            else:
+                first[sig] = i
+    return keep, same_as
 
 
 def plot_slices(slices: pd.DataFrame, top: int = 20, *, only_significant: bool = False) -> Any:

@@ -423,7 +423,8 @@ class ToolCallValid(Evaluator):
     Calls come from the llm span's output messages, or from a tool span's ``tool_name`` /
     ``tool_arguments``. Declared tools come from ``tools`` (OpenAI / Anthropic tool specs, or
     ``{name: schema}``) or else the span's attributes (``llm.tools``, ``gen_ai.request.tools``,
-    ``tools``). Rows without tool calls get no result.
+    ``tools``). Rows without tool calls, and calls with no declared schema to check them
+    against, get no result ("does not apply"); the latter is said once, in a warning.
 
     Example:
         >>> tools = [{"type": "function", "function": {"name": "refund", "parameters": {
@@ -449,7 +450,16 @@ class ToolCallValid(Evaluator):
             return None
         schemas = self._schemas if self._schemas is not None else _declared_tools(row)
         if not schemas:
-            return EvaluationReason(False, "no declared tool schema for this call; pass tools=[...]")
+            if not getattr(self, "_said_no_schema", False):
+                self._said_no_schema = True
+                import warnings
+
+                warnings.warn(
+                    f"{self.name or 'tool_call_valid'}: tool calls without a declared tool schema (first: "
+                    f"{calls[0][0]!r} in trace {row.get('trace_id')!r}) do not apply and get no result; pass "
+                    "ToolCallValid(tools=[...]) or record the tools on the llm span (llm.tools, gen_ai.request.tools)",
+                    UserWarning, stacklevel=2)
+            return None
         import jsonschema
 
         problems = []

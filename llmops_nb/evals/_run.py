@@ -492,14 +492,17 @@ def _emit_batch(sink: _Sink, ev: Evaluator, base: Mapping[str, Any], tids: list[
     sink.add_frame(both.iloc[pos].reset_index(drop=True))
 
 
-def wide(frame: pd.DataFrame, results: pd.DataFrame, *, values: str = "value", explanations: bool = False,
+def wide(frame: pd.DataFrame, results: pd.DataFrame, *, values: str = "auto", explanations: bool = False,
          evaluators: Iterable[str] | None = None) -> pd.DataFrame:
     """``frame`` (spans, traces or sessions) with one column per evaluator from ``results`` (a new frame).
 
     Span results join on (trace_id, span_id); trace results (span_id null) join on trace_id;
     on a sessions table, session results (trace_id null) join on session_id.
-    ``values`` picks the result column shown (``value``, ``score``, ``label``, ``passed``,
-    ``error``); with several rows for one item and evaluator the latest wins.
+    ``values`` picks the result column shown: ``"auto"`` (default) shows ``passed`` wherever the
+    evaluator defines pass / fail, so True always reads "passed" (a detector such as ``pii``
+    shows False where it found something, not its raw "True = found" value), and ``value``
+    elsewhere (scores, labels); or one of ``value``, ``score``, ``label``, ``passed``, ``error``.
+    With several rows for one item and evaluator the latest wins.
     ``explanations=True`` adds ``<evaluator>__explanation`` columns.
 
     Example:
@@ -509,10 +512,13 @@ def wide(frame: pd.DataFrame, results: pd.DataFrame, *, values: str = "value", e
         >>> lo.wide(spans, lo.evaluate(spans, "is_json", cache=False))["is_json"].tolist()
         [True]
     """
-    valid = ("value", "score", "label", "passed", "error", "explanation")
+    valid = ("auto", "value", "score", "label", "passed", "error", "explanation")
     if values not in valid:
         raise ValueError(f"values={values!r} is not valid; valid: {list(valid)}")
     res = results
+    if values == "auto":
+        shown = res["passed"].astype(object).where(res["passed"].notna(), res["value"].astype(object))
+        res = res.assign(auto=shown)
     if evaluators is not None:
         res = res[res["evaluator"].isin(list(evaluators))]
     if "created_at" in res.columns:

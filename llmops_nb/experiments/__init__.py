@@ -8,6 +8,7 @@ Example:
 """
 
 from llmops_nb.experiments._compare import (
+    DEFAULT_MIN_EFFECT,
     Comparison,
     compare,
     compare_traffic,
@@ -48,6 +49,7 @@ __all__ = [
     "compare",
     "compare_traffic",
     "Comparison",
+    "DEFAULT_MIN_EFFECT",
     "per_example_scores",
     "plot_quality_vs_cost",
     "gate_experiments",

@@ -20,7 +20,64 @@ from llmops_nb.stats import (
     wilcoxon,
 )
 
-__all__ = ["Comparison", "compare", "compare_traffic", "plot_quality_vs_cost", "per_example_scores"]
+__all__ = ["Comparison", "DEFAULT_MIN_EFFECT", "compare", "compare_traffic", "plot_quality_vs_cost", "per_example_scores"]
+
+#: The smallest change that matters, per metric, when ``min_effect=`` does not say otherwise
+#: (latency: 10% of the baseline mean and at least 5 ms; cost: 10%). A significant change whose
+#: whole 95% interval lies below it is reported as ``below min effect``, not as a regression: two
+#: runs of the same task function on a busy machine differ by a few percent in latency, and that
+#: is not a regression of the variant.
+DEFAULT_MIN_EFFECT: dict[str, Any] = {"latency_ms": ("10%", 5.0), "cost_usd": "10%"}
+
+def _parse_min_effect(metric: str, spec: Any) -> tuple[float, float]:
+    """``spec`` -> (relative fraction, absolute amount): ``0.02`` (absolute, in the metric's
+    units), ``"10%"`` (relative to the baseline mean), or a tuple of both (both must be met)."""
+    parts = spec if isinstance(spec, (tuple, list)) else (spec,)
+    rel = absolute = 0.0
+    for part in parts:
+        if isinstance(part, str) and part.strip().endswith("%"):
+            try:
+                rel = max(rel, float(part.strip()[:-1]) / 100)
+                continue
+            except ValueError:
+                pass
+        try:
+            absolute = max(absolute, abs(float(part)))
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"min_effect for {metric!r} is {spec!r}; write an amount in the metric's units (0.02, 5.0), "
+                "a share of the baseline ('10%'), or both as a tuple (('10%', 5.0))"
+            ) from None
+    return rel, absolute
+
+
+def _threshold(metric: str, base_mean: float, specs: dict[str, Any]) -> tuple[float, str]:
+    """The absolute size a change of ``metric`` must reach, and how to show it."""
+    if metric not in specs or specs[metric] is None:
+        return 0.0, ""
+    rel, absolute = _parse_min_effect(metric, specs[metric])
+    rel_amount = rel * abs(base_mean) if np.isfinite(base_mean) else 0.0
+    thr = max(rel_amount, absolute)
+    if not thr:
+        return 0.0, ""
+    pct = f"{rel * 100:.4g}%"
+    how = f" ({pct} of a, at least {absolute:.4g})" if rel and absolute else f" ({pct} of a)" if rel else ""
+    return thr, f"±{thr:.4g}{how}"
+
+
+def _min_effects(min_effect: Any, names: Sequence[str]) -> dict[str, Any]:
+    specs = dict(DEFAULT_MIN_EFFECT)
+    if min_effect is None:
+        return specs
+    if not isinstance(min_effect, dict):
+        raise TypeError(f"min_effect must be a dict of metric -> minimum change, got {min_effect!r}; "
+                        "e.g. min_effect={'latency_ms': ('10%', 5.0), 'correctness': 0.05}")
+    unknown = [m for m in min_effect if m not in names and m not in ("latency_ms", "cost_usd")]
+    if unknown:
+        raise KeyError(f"min_effect names {unknown}, which are not compared; metrics: "
+                       f"{sorted(set(names) | {'latency_ms', 'cost_usd'})}")
+    specs.update(min_effect)
+    return specs
 
 
 def _is_binary(s: pd.Series) -> bool:
@@ -53,8 +110,11 @@ class Comparison:
     """The comparison of a candidate (b) against a baseline (a).
 
     ``evaluators``: one row per evaluator (and cost / latency): mean of a, of b, the difference
-    b - a with its 95% interval, the paired test, its p-value, the Holm-adjusted p-value over the
-    quality evaluators, and a verdict. ``items``: one row per example, side by side.
+    b - a with its 95% interval, the minimum effect that counts (``min_effect``, in the metric's
+    units), the paired test, its p-value, the Holm-adjusted p-value over all the metrics,
+    and a verdict: ``worse`` / ``better`` only when the change is significant and its interval
+    reaches the minimum effect; ``below min effect`` when significant but the whole interval is
+    smaller. ``items``: one row per example, side by side.
     ``regressions`` / ``fixes``: the examples that went from pass to fail / fail to pass.
     """
 
@@ -69,7 +129,8 @@ class Comparison:
 
     @property
     def significant_regressions(self) -> list[str]:
-        """Evaluators (or cost / latency) on which b is significantly worse than a."""
+        """Evaluators (or cost / latency) on which b is significantly worse than a, by an amount
+        that may reach the minimum effect."""
         return self.evaluators.loc[self.evaluators["verdict"] == "worse", "metric"].tolist()
 
     def __repr__(self) -> str:
@@ -84,28 +145,44 @@ class Comparison:
             bg = colour.get(r["verdict"], "")
             rows.append(
                 f"<tr style='background:{bg}'><td>{html.escape(str(r['metric']))}</td><td>{r['a']:.4g}</td><td>{r['b']:.4g}</td>"
-                f"<td>{r['diff']:+.4g} [{r['ci_low']:+.4g}, {r['ci_high']:+.4g}]</td><td>{html.escape(r['test'])}</td>"
+                f"<td>{r['diff']:+.4g} [{r['ci_low']:+.4g}, {r['ci_high']:+.4g}]</td>"
+                f"<td>{html.escape(str(r['min_effect_shown']) or '-')}</td><td>{html.escape(r['test'])}</td>"
                 f"<td>{r['p_value']:.3g}</td><td>{'' if pd.isna(r['p_adjusted']) else f'{r.p_adjusted:.3g}'}</td><td><b>{r['verdict']}</b></td></tr>"
             )
-        head = "<tr><th>metric</th><th>a</th><th>b</th><th>b - a [95% CI]</th><th>test</th><th>p</th><th>p (Holm)</th><th>verdict</th></tr>"
+        head = "<tr><th>metric</th><th>a</th><th>b</th><th>b - a [95% CI]</th><th>min effect</th><th>test</th><th>p</th><th>p (Holm)</th><th>verdict</th></tr>"
         return (f"<div><b>{html.escape(self.a)} &rarr; {html.escape(self.b)}</b>: {len(self.regressions)} regressions, "
                 f"{len(self.fixes)} fixes<table>{head}{''.join(rows)}</table></div>")
 
 
-def _verdict(diff: float, p: float, alpha: float, higher_is_better: bool) -> str:
+def _verdict(diff: float, p: float, alpha: float, higher_is_better: bool, min_effect: float = 0.0,
+             ci: tuple[float, float] | None = None) -> str:
+    """``worse`` / ``better`` when the change is significant and its interval reaches the minimum
+    effect (a change that may matter); ``below min effect`` when the whole interval is smaller."""
     if np.isnan(p) or p >= alpha or diff == 0:
         return "no significant change"
+    if min_effect > 0:
+        lo, hi = ci if ci is not None else (diff, diff)
+        reach = hi if diff > 0 else -lo  # the largest change the interval allows, in diff's direction
+        if not np.isnan(reach) and reach < min_effect:
+            return "below min effect"
     return "better" if (diff > 0) == higher_is_better else "worse"
 
 
 def compare(a: Any, b: Any, *, evaluators: Sequence[str] | None = None, alpha: float = 0.05, seed: int = 0,
-            n_boot: int = 4000) -> Comparison:
+            n_boot: int = 4000, min_effect: dict[str, Any] | None = None) -> Comparison:
     """Compare experiment ``b`` (candidate) against ``a`` (baseline) on the examples both ran.
 
     Pass/fail evaluators use McNemar's exact test; scores use the Wilcoxon signed-rank test
     (and a paired bootstrap interval); cost and latency use the paired bootstrap (lower is
-    better). p-values of the quality evaluators are Holm-adjusted, so adding evaluators does not
-    raise the false-alarm rate.
+    better). p-values are Holm-adjusted over all of them (evaluators, cost and latency), so adding
+    evaluators does not raise the chance of a false alarm.
+
+    A change is a regression only when it is statistically significant *and* may matter: its 95%
+    interval reaches ``min_effect[metric]``, given as an amount in the metric's units (``0.05``:
+    5 points of pass rate), a share of the baseline mean (``"10%"``) or both (``("10%", 5.0)``:
+    the larger). A significant change whose whole interval is smaller is ``below min effect``.
+    Defaults: ``DEFAULT_MIN_EFFECT`` (latency: 10% and 5 ms; cost: 10%; quality: none); pass
+    ``{"latency_ms": 0}`` to flag any significant change.
 
     Example:
         >>> cmp = compare(exp_v1, exp_v2)  # doctest: +SKIP
@@ -114,6 +191,7 @@ def compare(a: Any, b: Any, *, evaluators: Sequence[str] | None = None, alpha: f
     """
     sa, sb = per_example_scores(a), per_example_scores(b)
     names = sorted(set(sa["evaluator"]) & set(sb["evaluator"])) if evaluators is None else list(evaluators)
+    specs = _min_effects(min_effect, names)
     rows: list[dict[str, Any]] = []
     items = pd.DataFrame({"example_id": sorted(set(a.outputs["example_id"]) & set(b.outputs["example_id"]))})
     ua, ub = _per_example_usage(a), _per_example_usage(b)
@@ -140,20 +218,25 @@ def compare(a: Any, b: Any, *, evaluators: Sequence[str] | None = None, alpha: f
         rows.append({"metric": name, "kind": "pass rate" if binary else "score", "a": float(x.mean()) if len(x) else np.nan,
                      "b": float(y.mean()) if len(y) else np.nan, "diff": t.diff, "ci_low": t.ci_low, "ci_high": t.ci_high,
                      "test": t.test, "p_value": t.p_value, "n": t.n, "higher_is_better": True})
-    adj = holm([r["p_value"] for r in rows]) if rows else []
-    for r, p in zip(rows, adj):
-        r["p_adjusted"] = p
-        r["verdict"] = _verdict(r["diff"], p, alpha, True)
+    for r in rows:
+        r["min_effect"], r["min_effect_shown"] = _threshold(r["metric"], r["a"], specs)
     for metric in ("cost_usd", "latency_ms"):
         x = items[f"{metric}_a"].astype(float)
         y = items[f"{metric}_b"].astype(float)
         t = paired_bootstrap(x.values, y.values, seed=seed, n_boot=max(n_boot, 2000))
-        rows.append({"metric": metric, "kind": "mean per example", "a": float(x.mean()) if x.notna().any() else np.nan,
+        mean_a = float(x.mean()) if x.notna().any() else np.nan
+        thr, shown = _threshold(metric, mean_a, specs)
+        rows.append({"metric": metric, "kind": "mean per example", "a": mean_a,
                      "b": float(y.mean()) if y.notna().any() else np.nan, "diff": t.diff, "ci_low": t.ci_low,
-                     "ci_high": t.ci_high, "test": t.test, "p_value": t.p_value, "p_adjusted": np.nan, "n": t.n,
-                     "higher_is_better": False, "verdict": _verdict(t.diff, t.p_value, alpha, False)})
-    table = pd.DataFrame(rows, columns=["metric", "kind", "a", "b", "diff", "ci_low", "ci_high", "test", "p_value",
-                                        "p_adjusted", "n", "higher_is_better", "verdict"])
+                     "ci_high": t.ci_high, "min_effect": thr, "min_effect_shown": shown, "test": t.test,
+                     "p_value": t.p_value, "n": t.n, "higher_is_better": False})
+    # one family: every evaluator, cost and latency, so the chance of any false alarm stays at alpha
+    for r, p in zip(rows, holm([r["p_value"] for r in rows])):
+        r["p_adjusted"] = p
+        r["verdict"] = _verdict(r["diff"], p, alpha, r["higher_is_better"], r["min_effect"], (r["ci_low"], r["ci_high"]))
+    table = pd.DataFrame(rows, columns=["metric", "kind", "a", "b", "diff", "ci_low", "ci_high", "min_effect",
+                                        "min_effect_shown", "test", "p_value", "p_adjusted", "n", "higher_is_better",
+                                        "verdict"])
     reg = pd.DataFrame(regress, columns=["example_id", "evaluator"])
     fix = pd.DataFrame(fixes, columns=["example_id", "evaluator"])
     if len(reg):
@@ -176,10 +259,12 @@ def compare_traffic(
     lower_is_better: Sequence[str] = ("cost_usd", "latency_ms"),
     alpha: float = 0.05,
     seed: int = 0,
+    min_effect: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Compare two variants of live traffic (an A/B rollout): rows where ``frame[by] == a``
     against rows where it equals ``b``, for each metric column (bool -> Fisher's exact test,
-    numbers -> Mann-Whitney with a bootstrap interval). One row per metric.
+    numbers -> Mann-Whitney with a bootstrap interval). One row per metric. A significant change
+    smaller than ``min_effect[metric]`` (as in ``compare``) is ``below min effect``.
 
     Example:
         >>> df = pd.DataFrame({"prompt_version": ["v1"] * 50 + ["v2"] * 50,
@@ -192,6 +277,7 @@ def compare_traffic(
     fa, fb = frame[frame[by] == a], frame[frame[by] == b]
     if not len(fa) or not len(fb):
         raise ValueError(f"no rows with {by} == {a!r} ({len(fa)}) or {by} == {b!r} ({len(fb)}); values: {frame[by].dropna().unique().tolist()[:20]}")
+    specs = _min_effects(min_effect, list(metrics))
     rows = []
     for m in metrics:
         xa, xb = fa[m].dropna(), fb[m].dropna()
@@ -200,9 +286,12 @@ def compare_traffic(
             t = two_proportions(xa.astype(bool).values, xb.astype(bool).values)
         else:
             t = unpaired_bootstrap(xa.astype(float).values, xb.astype(float).values, seed=seed)
-        rows.append({"metric": m, "a": float(xa.astype(float).mean()), "b": float(xb.astype(float).mean()), "diff": t.diff,
-                     "ci_low": t.ci_low, "ci_high": t.ci_high, "test": t.test, "p_value": t.p_value,
-                     "n_a": len(xa), "n_b": len(xb), "verdict": _verdict(t.diff, t.p_value, alpha, hib)})
+        mean_a = float(xa.astype(float).mean())
+        thr, _ = _threshold(m, mean_a, specs)
+        rows.append({"metric": m, "a": mean_a, "b": float(xb.astype(float).mean()), "diff": t.diff,
+                     "ci_low": t.ci_low, "ci_high": t.ci_high, "min_effect": thr, "test": t.test, "p_value": t.p_value,
+                     "n_a": len(xa), "n_b": len(xb),
+                     "verdict": _verdict(t.diff, t.p_value, alpha, hib, thr, (t.ci_low, t.ci_high))})
     return pd.DataFrame(rows)
 
 

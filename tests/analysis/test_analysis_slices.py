@@ -191,3 +191,29 @@ def test_20_columns_at_scale_runs():
     s = lo.find_slices(df, outcome="failed", columns=[*meta.columns, "latency_ms", "cost_usd"])
     assert len(s.attrs["columns"]) == 20
     assert s.iloc[0]["slice"] == "c3 = v1"
+
+
+def test_slices_with_the_same_rows_are_one_row_listing_both_definitions():
+    rng = np.random.default_rng(3)
+    n = 3000
+    channel = rng.choice(["email", "chat", "phone"], n)
+    service = np.where(channel == "email", "support-email-bot", "support-assistant")  # email <=> the email bot
+    lang = rng.choice(["en", "de"], n)
+    failed = rng.random(n) < np.where(channel == "email", 0.3, 0.05)
+    df = pd.DataFrame({"trace_id": [f"t{i}" for i in range(n)], "failed": failed,
+                       "metadata": [{"channel": c, "service": s, "language": g} for c, s, g in zip(channel, service, lang)]})
+    s = lo.find_slices(df, outcome="failed")
+    top = s.iloc[0]
+    defs = {top["slice"], *top["same_as"]}
+    assert {"channel = email", "service = support-email-bot"} <= defs
+    # no other row has the very same rows: neither definition appears twice, pairs merged likewise
+    assert not s["slice"].isin(["channel = email", "service = support-email-bot"]).iloc[1:].any()
+    pairs = s[s["slice"].str.contains("language = en") & s["slice"].str.contains("email")]
+    assert len(pairs) <= 1
+    assert s.attrs["n_merged"] >= 1 and "merged" in repr(s)
+    # reads well: rates as percentages with their interval, evidence rounded, examples as a count that expands
+    text = repr(s)
+    assert "failure rate [95% CI]" in text and "%" in text and "['t" not in text
+    page = s._repr_html_()
+    assert "<details><summary>5 of" in page and "same rows: " in page and "e-0" not in page
+    assert "-0.0" not in text and "-0.0" not in page

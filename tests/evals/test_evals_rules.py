@@ -180,6 +180,21 @@ def test_tool_call_validity():
     assert ToolCallValid().evaluate(flat).value is False
 
 
+def test_tool_calls_without_a_schema_do_not_apply_and_say_so_once():
+    import warnings
+
+    import llmops_nb as lo
+
+    spans = lo.read_traces([{"trace_id": "t", "span_id": f"s{i}", "kind": "tool", "tool_name": "refund",
+                             "tool_arguments": '{"order_id": "A1"}'} for i in range(5)], format="records")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = lo.evaluate(spans, ToolCallValid(), cache=False, progress=False)
+    assert len(res) == 0  # "does not apply": no row, no failure
+    said = [w for w in caught if "declared tool schema" in str(w.message)]
+    assert len(said) == 1 and "tools=[...]" in str(said[0].message) and "'refund'" in str(said[0].message)
+
+
 def test_thresholds_and_gate_names():
     lat = Latency(max_ms=2000)
     assert lat.evaluate({"latency_ms": 1500.0}) == 1500.0 and lat.passed_of(1500.0) and not lat.passed_of(2500.0)
