@@ -228,4 +228,8 @@ def test_evaluate_rules_end_to_end(store):
     assert len(store.results()) == 6
     w = lo.wide(spans, store.results(), values="passed")
     assert w.set_index("span_id").loc["a", "pii"] == False  # noqa: E712
+    # the default reads pass / fail the same way for detectors and checks: True = passed
+    d = lo.wide(spans, store.results()).set_index("span_id")
+    assert d.loc["a", "pii"] == False and d.loc["b", "pii"] == True  # noqa: E712
+    assert d.loc["b", "latency_ms__eval"] == False  # noqa: E712 - over max_ms
     assert "latency_ms__eval" in w.columns
