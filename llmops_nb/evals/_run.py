@@ -498,10 +498,10 @@ def wide(frame: pd.DataFrame, results: pd.DataFrame, *, values: str = "auto", ex
 
     Span results join on (trace_id, span_id); trace results (span_id null) join on trace_id;
     on a sessions table, session results (trace_id null) join on session_id.
-    ``values`` picks the result column shown: ``"auto"`` (default) shows ``passed`` wherever the
-    evaluator defines pass / fail, so True always reads "passed" (a detector such as ``pii``
-    shows False where it found something, not its raw "True = found" value), and ``value``
-    elsewhere (scores, labels); or one of ``value``, ``score``, ``label``, ``passed``, ``error``.
+    ``values`` picks the result column shown: ``"auto"`` (default) shows the pass / fail view
+    (``passed``) for true/false results, so True always reads "passed" (a detector such as
+    ``pii`` shows False where it found something, not its raw "True = found" value), and the
+    value elsewhere (scores, labels); or one of ``value``, ``score``, ``label``, ``passed``, ``error``.
     With several rows for one item and evaluator the latest wins.
     ``explanations=True`` adds ``<evaluator>__explanation`` columns.
 
@@ -517,7 +517,8 @@ def wide(frame: pd.DataFrame, results: pd.DataFrame, *, values: str = "auto", ex
         raise ValueError(f"values={values!r} is not valid; valid: {list(valid)}")
     res = results
     if values == "auto":
-        shown = res["passed"].astype(object).where(res["passed"].notna(), res["value"].astype(object))
+        is_bool = res["value"].map(lambda v: isinstance(v, (bool, np.bool_)))
+        shown = res["passed"].astype(object).where(is_bool & res["passed"].notna(), res["value"].astype(object))
         res = res.assign(auto=shown)
     if evaluators is not None:
         res = res[res["evaluator"].isin(list(evaluators))]
