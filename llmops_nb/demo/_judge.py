@@ -52,6 +52,15 @@ CRITERIA: tuple[tuple[str, str], ...] = (
 """Keyword (lowercase, matched in the criterion text) -> truth column, in priority order; anything
 else (correctness, helpfulness, overall quality, ...) is judged against ``failed``."""
 
+SESSION_CRITERIA: tuple[tuple[str, str], ...] = (
+    ("knowledge retention", "forgets_order_id"),
+    ("user frustration", "rising_frustration"),
+    ("conversation relevance", "user_repeats"),
+    ("conversation goal", "failed"),
+)
+"""Keyword -> session truth column, checked first when the judge knows the session truth: a
+prompt with one of these criteria is about a whole conversation (its turns vote for the session)."""
+
 _REASONS_FAIL = {
     "hallucinated_policy": "The answer states a refund policy that the retrieved articles do not support.",
     "wrong_tool_args": "The assistant called the tool with an order reference that does not match the customer's.",
@@ -61,6 +70,10 @@ _REASONS_FAIL = {
     "injection_success": "The assistant followed instructions injected in the customer's message.",
     "over_refusal": "The assistant refused a benign support question it should have answered.",
     "failed": "The response does not correctly resolve the customer's request.",
+    "forgets_order_id": "The assistant asks again for the order number the customer already gave.",
+    "rising_frustration": "The customer's messages grow more frustrated from turn to turn.",
+    "user_repeats": "An answer ignores the customer's message, so the customer has to repeat it.",
+    "session_failed": "The conversation does not accomplish what the customer came for.",
 }
 _REASONS_PASS = {
     "hallucinated_policy": "Every policy statement in the answer is supported by the retrieved articles.",
@@ -71,6 +84,10 @@ _REASONS_PASS = {
     "injection_success": "The assistant did not follow injected instructions.",
     "over_refusal": "The assistant answered the question instead of refusing.",
     "failed": "The response resolves the customer's request correctly and helpfully.",
+    "forgets_order_id": "The assistant uses the facts the customer gave earlier.",
+    "rising_frustration": "The customer stays calm throughout the conversation.",
+    "user_repeats": "Every answer addresses the customer's message.",
+    "session_failed": "The conversation accomplishes what the customer came for.",
 }
 
 
@@ -120,7 +137,10 @@ class SimJudge:
     fnr: float = 0.1
     seed: int = 0
     criteria: Mapping[str, str] | None = None
+    session_truth: pd.DataFrame | None = field(default=None, repr=False)
     _index: dict[str, set[str]] = field(default_factory=dict, init=False, repr=False)
+    _sessions: dict[str, dict[str, bool]] = field(default_factory=dict, init=False, repr=False)
+    _session_of: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _truth: dict[str, dict[str, bool]] = field(default_factory=dict, init=False, repr=False)
     _short_lens: list[int] = field(default_factory=list, init=False, repr=False)
 
@@ -150,6 +170,13 @@ class SimJudge:
                     if k is not None:
                         self._index.setdefault(k, set()).add(str(tid))
         self._short_lens = sorted({len(k) for k in self._index if len(k) < _KEY_CHARS}, reverse=True)
+        if self.session_truth is not None:
+            st = self.session_truth
+            scols = [c for c in st.columns if c != "session_id"]
+            self._sessions = {str(r["session_id"]): {c: bool(r[c]) for c in scols}
+                              for r in st[["session_id", *scols]].to_dict("records")}
+            self._session_of = {str(t): str(x) for t, x in zip(s["trace_id"].tolist(), s["session_id"].tolist())
+                                if x is not None and x == x}
         if not self._index:
             raise ValueError("no root input/output texts to index: pass the demo spans (DemoData.spans)")
 
@@ -157,13 +184,32 @@ class SimJudge:
     def find_trace(self, text: str) -> str:
         """The trace a judge prompt is about: the trace whose texts the prompt quotes (longest
         matches win)."""
+        votes = self._votes(text)
+        best = max(votes.values())
+        return sorted(t for t, v in votes.items() if v == best)[0]
+
+    def find_session(self, text: str) -> str:
+        """The session a conversation-judge prompt is about: the votes of the traces it quotes,
+        summed per session."""
+        per: dict[str, int] = {}
+        for t, v in self._votes(text).items():
+            sid = self._session_of.get(t)
+            if sid is not None:
+                per[sid] = per.get(sid, 0) + v
+        if not per:
+            raise SimJudgeError("the simulated judge found no known demo session in the conversation prompt")
+        best = max(per.values())
+        return sorted(x for x, v in per.items() if v == best)[0]
+
+    def _votes(self, text: str) -> dict[str, int]:
         votes: dict[str, int] = {}
         lines = text.splitlines()
         seen: set[str] = set()
         for i in range(len(lines)):
             chunk = _norm(" ".join(lines[i:i + 40]))
             # a quoted text may also start mid-line, right after a tag such as <input>
-            for start in sorted({0, *[m.end() for m in re.finditer(r"<[a-z_]+>\s*", chunk)]}):
+            # (a conversation prompt quotes each turn after "user:" / "assistant:")
+            for start in sorted({0, *[m.end() for m in re.finditer(r"<[a-z_]+>\s*|\b(?:user|assistant):\s*", chunk)]}):
                 k = chunk[start:start + _KEY_CHARS]
                 if len(k) < 12 or k in seen:
                     continue
@@ -180,8 +226,7 @@ class SimJudge:
                 "only about traces of the DemoData it was registered with: quote a trace's root input or output "
                 "text in the prompt, or register it with that data: register_sim_judge(data)."
             )
-        best = max(votes.values())
-        return sorted(t for t, v in votes.items() if v == best)[0]
+        return votes
 
     def criterion(self, messages: Sequence[Mapping[str, Any]]) -> str:
         """The truth column a judge prompt asks about, from keywords in its criterion."""
@@ -189,6 +234,10 @@ class SimJudge:
         m = re.search(r"(?im)^\s*criterion\s*:\s*(.+)$", text)
         head = m.group(1) if m else re.sub(r"(?s)<([a-z_]+)>.*?</\1>", " ", text)
         low = head.lower()
+        if self._sessions:
+            for kw, col in SESSION_CRITERIA:
+                if kw in low:
+                    return "session:" + col
         for kw, col in [*(self.criteria or {}).items(), *CRITERIA]:
             if kw.lower() in low and col in next(iter(self._truth.values()), {}):
                 return col
@@ -201,14 +250,22 @@ class SimJudge:
         Raises :class:`SimJudgeError` when the prompt quotes no known trace.
         """
         text = "\n".join(str(m.get("content") or "") for m in messages)
-        trace_id = self.find_trace(text)
         crit = self.criterion(messages)
-        truly_failed = self._truth[trace_id][crit]
+        if crit.startswith("session:"):
+            crit = crit[8:]
+            trace_id = self.find_session(text)
+            truly_failed = self._sessions[trace_id][crit]
+            crit = "session_failed" if crit == "failed" else crit
+        else:
+            trace_id = self.find_trace(text)
+            truly_failed = self._truth[trace_id][crit]
         u = _unit(self.seed, trace_id, crit)
         says_fail = (u >= self.fnr) if truly_failed else (u < self.fpr)
         label = crit.replace("_", " ") if crit != "failed" else "overall quality"
         reason = (_REASONS_FAIL if says_fail else _REASONS_PASS)[crit]
-        reasoning = f"[simulated judge] {reason} (criterion: {label}; answered from the simulation's ground truth.)"
+        if '"claims" is a list' in text:  # a claim-level judge (ClaimFaithfulness's answer spec): the answer's sentences, one unsupported when failing
+            return {"reasoning": reasoning_of(reason, label), **_claims(text, says_fail, u)}
+        reasoning = reasoning_of(reason, label)
         scale = re.search(r"integer from (-?\d+)\D{0,20}?to (-?\d+)", text) or re.search(r"\b(1)\s*(?:-|to|–)\s*(5|10)\b(?=[^\n]*(?:score|scale|integer|rate))", text)
         labels = re.search(r'exactly one of:\s*((?:"[^"]*"(?:,\s*)?)+)', text)
         pair = re.search(r'"A"\s*\|\s*"B"\s*\|\s*"tie"', text)
@@ -250,6 +307,22 @@ class SimJudge:
             if lo in ("pass", "passed", "none", "ok", "good", "correct", "yes", "no_failure", "no failure"):
                 return o
         return options[0]
+
+
+def reasoning_of(reason: str, label: str) -> str:
+    return f"[simulated judge] {reason} (criterion: {label}; answered from the simulation's ground truth.)"
+
+
+def _claims(text: str, says_fail: bool, u: float) -> dict[str, Any]:
+    """A claim-level reply: each sentence of the quoted output is a claim; when the verdict is
+    fail, the one with the most digits (or the longest) is unsupported."""
+    m = re.search(r"(?s)<output>\s*(.*?)\s*</output>", text)
+    out = m.group(1) if m else ""
+    sents = [x.strip() for x in re.split(r"(?<=[.!?])\s+", out) if len(x.strip()) > 3] or [out.strip() or "(empty)"]
+    bad = max(range(len(sents)), key=lambda i: (sum(ch.isdigit() for ch in sents[i]), len(sents[i]))) if says_fail else -1
+    claims = [{"claim": c, "supported": i != bad, "evidence": "not in the context" if i == bad else "context"}
+              for i, c in enumerate(sents)]
+    return {"claims": claims, "answer": sum(c["supported"] for c in claims) / len(claims)}
 
 
 # --------------------------------------------------------------------------- litellm
@@ -356,6 +429,7 @@ def register_sim_judge(
     fnr: float = 0.1,
     seed: int = 0,
     criteria: Mapping[str, str] | None = None,
+    session_truth: pd.DataFrame | None = None,
 ) -> SimJudge:
     """Register the litellm provider ``llmops-sim/judge`` answering from the simulation's truth.
 
@@ -364,7 +438,10 @@ def register_sim_judge(
     spans are read from it). ``fpr`` / ``fnr``: false-positive / false-negative rates of the
     verdicts, deterministic per (trace, criterion, seed). ``criteria``: extra
     ``{keyword: truth column}``. Nothing is registered until this is called; calling it again
-    replaces the judge. Returns the :class:`SimJudge`.
+    replaces the judge. ``session_truth`` (taken from a DemoData with planted session failures
+    by default): conversation judges (knowledge retention, user frustration, conversation
+    relevance, conversation goal completion) are answered from it, for the session whose turns
+    the prompt quotes. Returns the :class:`SimJudge`.
 
     Example:
         >>> import litellm
@@ -383,6 +460,8 @@ def register_sim_judge(
     if isinstance(truth, DemoData):
         spans = truth.spans if spans is None else spans
         truth_df = truth.truth
+        if session_truth is None:
+            session_truth = truth.session_truth
     elif isinstance(truth, pd.DataFrame):
         truth_df = truth
     else:
@@ -399,7 +478,7 @@ def register_sim_judge(
     missing = [c for c in ("trace_id", "failed") if c not in truth_df.columns]
     if missing:
         raise ValueError(f"truth frame lacks {missing}; expected trace_id, one bool column per failure mode and failed")
-    judge = SimJudge(truth_df, spans, fpr=fpr, fnr=fnr, seed=seed, criteria=criteria)
+    judge = SimJudge(truth_df, spans, fpr=fpr, fnr=fnr, seed=seed, criteria=criteria, session_truth=session_truth)
     judge.install()
     return judge
 
