@@ -101,11 +101,14 @@ def as_analysis_frame(frame: pd.DataFrame, grain: str = "auto") -> pd.DataFrame:
 
 
 def id_series(frame: pd.DataFrame, id_column: str | None = None) -> pd.Series:
-    """The ids of the rows: ``id_column``, else trace_id (with span_id at span grain), else the index."""
+    """The ids of the rows: ``id_column``, else session_id on a sessions table, else trace_id
+    (with span_id at span grain), else the index."""
     if id_column is not None:
         if id_column not in frame.columns:
             raise KeyError(f"id_column={id_column!r} is not a column; columns: {list(frame.columns)}")
         return frame[id_column].astype(object)
+    if "session_id" in frame.columns and "trace_ids" in frame.columns:  # a sessions table
+        return frame["session_id"].astype(object)
     if "trace_id" in frame.columns:
         if "span_id" in frame.columns and frame["trace_id"].duplicated().any():
             return frame["trace_id"].astype(str) + "/" + frame["span_id"].astype(str)
@@ -136,7 +139,8 @@ def text_series(frame: pd.DataFrame, text: str | Callable[[pd.DataFrame], Any] |
 
 def outcome_from_results(results: pd.DataFrame, evaluator: str) -> pd.Series:
     """Failures from an evaluation results table: one bool per trace (True = the evaluator's
-    ``passed`` is False for some row of the trace), indexed by trace_id.
+    ``passed`` is False for some row of the trace), indexed by trace_id; for a session-level
+    evaluator, one bool per session, indexed by session_id.
 
     Example:
         >>> r = pd.DataFrame({"trace_id": ["a", "b"], "evaluator": ["x", "x"], "passed": [True, False]})
@@ -152,7 +156,8 @@ def outcome_from_results(results: pd.DataFrame, evaluator: str) -> pd.Series:
     if passed.isna().all() and "score" in sub.columns:
         passed = sub["score"] >= 0.5
     failed = (~passed.astype("boolean")).where(passed.notna())
-    out = failed.groupby(sub["trace_id"]).max().astype("boolean")
+    session_rows = "session_id" in sub.columns and sub["trace_id"].isna().all() and sub["session_id"].notna().all()
+    out = failed.groupby(sub["session_id" if session_rows else "trace_id"]).max().astype("boolean")
     out.name = f"{evaluator} failed"
     return out
 
@@ -169,7 +174,8 @@ def resolve_outcome(frame: pd.DataFrame, outcome: Outcome) -> tuple[np.ndarray, 
     NaN = unknown) and a name for it.
 
     ``outcome`` is a column name (also a metadata key), a boolean Series (aligned on the
-    frame's index, or on trace_id when its index holds trace ids), an array of the frame's
+    frame's index, or on trace_id / a sessions table's session_id when its index holds those
+    ids), an array of the frame's
     length, or a callable ``frame -> bools``.
     """
     if isinstance(outcome, str):
@@ -194,11 +200,12 @@ def resolve_outcome(frame: pd.DataFrame, outcome: Outcome) -> tuple[np.ndarray, 
         return _as_float(arr), name
     if isinstance(outcome, pd.Series):
         name = str(outcome.name) if outcome.name is not None else "outcome"
-        if "trace_id" in frame.columns and not outcome.index.equals(frame.index):
+        key = "session_id" if "trace_ids" in frame.columns and "session_id" in frame.columns else "trace_id"
+        if key in frame.columns and not outcome.index.equals(frame.index):
             idx = outcome.index
             is_text = idx.dtype == object or str(idx.dtype).startswith("str")
-            if is_text and frame["trace_id"].isin(idx).any():
-                mapped = frame["trace_id"].map(outcome[~idx.duplicated()])
+            if is_text and frame[key].isin(idx).any():
+                mapped = frame[key].map(outcome[~idx.duplicated()])
                 return _as_float(mapped.to_numpy()), name
         aligned = outcome.reindex(frame.index)
         return _as_float(aligned.to_numpy()), name

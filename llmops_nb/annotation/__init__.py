@@ -33,6 +33,7 @@ from llmops_nb.annotation._queue import QUEUES
 from llmops_nb.annotation._schema import Question, Schema, as_schema
 from llmops_nb.annotation._selection import SelectionQueue, queue_from_selection
 from llmops_nb.annotation._session import Session
+from llmops_nb.annotation._session_view import SessionView, show_session
 from llmops_nb.annotation._trace_view import TraceView, show_trace
 from llmops_nb.annotation._widget import annotate
 
@@ -58,6 +59,8 @@ __all__ = [
     "Question",
     "Schema",
     "Session",
+    "SessionView",
+    "show_session",
     "TraceView",
     "annotate",
     "as_schema",

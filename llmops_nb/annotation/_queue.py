@@ -27,12 +27,20 @@ def stable_hash(values: Sequence[str], seed: int | str = 0) -> np.ndarray:
 
 def items_from_frame(frame: pd.DataFrame, level: str | None = None) -> pd.DataFrame:
     """One row per queue item with ``item_id``, ``trace_id``, ``span_id`` and the frame's other
-    columns (first row per item). ``level="span"`` makes one item per span; otherwise one per trace
+    columns (first row per item). ``level="span"`` makes one item per span, ``level="session"``
+    one per session (item id = session id; trace and span ids null); otherwise one per trace
     (a frame without ``trace_id`` uses its ``item_id`` column, else its index)."""
-    if level not in (None, "trace", "span"):
-        raise ValueError(f"level={level!r} is not valid; valid: None, 'trace', 'span'")
+    if level not in (None, "trace", "span", "session"):
+        raise ValueError(f"level={level!r} is not valid; valid: None, 'trace', 'span', 'session'")
     df = frame.reset_index(drop=True)
-    if level == "span":
+    if level == "session":  # one item per session, keyed by session_id
+        if "session_id" not in df.columns:
+            raise ValueError("level='session' needs a 'session_id' column; pass the sessions table (lo.to_sessions(spans))")
+        df = df[df["session_id"].notna()]
+        if "trace_ids" not in df.columns:  # a spans or traces frame: its sessions
+            df = df.drop_duplicates("session_id", keep="first")
+        df = df.assign(item_id=df["session_id"].astype(str).astype(object), trace_id=None, span_id=None)
+    elif level == "span":
         for c in ("trace_id", "span_id"):
             if c not in df.columns:
                 raise ValueError(f"level='span' needs a {c!r} column; the frame has {list(df.columns)[:12]}")

@@ -11,8 +11,8 @@ import orjson
 
 __all__ = ["Question", "Schema", "as_schema", "RESERVED"]
 
-QuestionKind = Literal["pass_fail", "categorical", "ordinal", "text"]
-_KINDS = ("pass_fail", "categorical", "ordinal", "text")
+QuestionKind = Literal["pass_fail", "categorical", "ordinal", "text", "turn"]
+_KINDS = ("pass_fail", "categorical", "ordinal", "text", "turn")
 RESERVED = ("skip", "flag")
 """Question names kept for the skip and flag actions."""
 
@@ -23,7 +23,9 @@ class Question:
 
     ``kind``: ``pass_fail`` (value True/False), ``categorical`` (one label, or a list with
     ``multi=True``), ``ordinal`` (an integer from ``options``, e.g. 1..5, with a rubric text per
-    level) or ``text`` (a free note, for open coding).
+    level), ``text`` (a free note, for open coding) or ``turn`` (a turn picker for session items:
+    "which turn went wrong?", turn numbers 1..9, optional; a turn past the session's last turn
+    is refused).
 
     Example:
         >>> Question("quality", "ordinal", options=[1, 2, 3, 4, 5]).keys()
@@ -47,13 +49,15 @@ class Question:
             object.__setattr__(self, "options", (True, False))
         if self.kind == "ordinal" and not self.options:
             object.__setattr__(self, "options", (1, 2, 3, 4, 5))
+        if self.kind == "turn" and not self.options:
+            object.__setattr__(self, "options", tuple(range(1, 10)))
         if self.kind == "categorical" and not self.options:
             raise ValueError(f"categorical question {self.name!r} needs options, e.g. options=['a', 'b']")
-        if self.kind in ("categorical", "ordinal", "pass_fail") and len(self.options) > 10:
+        if self.kind in ("categorical", "ordinal", "pass_fail", "turn") and len(self.options) > 10:
             raise ValueError(f"question {self.name!r} has {len(self.options)} options; at most 10 fit the number keys 1-9, 0")
         object.__setattr__(self, "options", tuple(self.options))
         if self.required is None:
-            object.__setattr__(self, "required", self.kind != "text")
+            object.__setattr__(self, "required", self.kind not in ("text", "turn"))
 
     def keys(self) -> list[str]:
         """The number key of each option (1..9, then 0)."""
@@ -62,6 +66,8 @@ class Question:
     def option_label(self, value: Any) -> str:
         if self.kind == "pass_fail":
             return "pass" if value is True else "fail"
+        if self.kind == "turn":
+            return f"turn {value}"
         return str(value)
 
     def check(self, value: Any) -> Any:

@@ -73,6 +73,7 @@ class Session:
         self.queue_name = queue_name or queue
         self._clock = LabelClock()
         self._leases = Leases(store)
+        self.level = level
         self.items = items_from_frame(frame, level)
         human = None
         if queue == "disagreement":
@@ -197,6 +198,8 @@ class Session:
         r = self.items.iloc[self._row[item_id]]
         base = {"trace_id": r["trace_id"], "span_id": r["span_id"], "item_id": item_id, "annotator": self.annotator,
                 "schema_version": self.schema.version, "queue": self.queue_name}
+        if self.level == "session":
+            base["session_id"] = r["session_id"]
         t = self._clock.now_us()
         ts = datetime.fromtimestamp(t / 1e6, tz=timezone.utc).isoformat()
         rows = [{"previous_value": None, "reason": None, **base, **d, "label_id": self._clock.label_id(t, i),
@@ -228,6 +231,11 @@ class Session:
             if q.kind == "text" and isinstance(v, str) and not v.strip():
                 v = None
             clean[q.name] = q.check(v)
+            if q.kind == "turn" and clean[q.name] is not None:
+                n = self._n_turns(item_id)
+                if n is not None and clean[q.name] > n:
+                    raise ValueError(f"question {q.name!r}: turn {clean[q.name]} is past this session's {n} turns; "
+                                     f"valid: 1..{n}")
         missing = [q.name for q in self.schema.questions if q.required and clean[q.name] in (None, [])]
         if missing:
             raise ValueError(f"answer {missing} before submitting (number keys choose; arrow up/down move between questions)")
@@ -324,9 +332,26 @@ class Session:
         return self.current
 
     # ------------------------------------------------------------------ display
-    def item_html(self, item_id: str) -> str:
-        """The item shown through the trace viewer (or its fields when there are no spans)."""
+    def _n_turns(self, item_id: str) -> int | None:
         r = self.items.iloc[self._row[item_id]]
+        if "n_turns" in self.items.columns and not is_missing(r["n_turns"]):
+            return int(r["n_turns"])
+        return None
+
+    def item_html(self, item_id: str) -> str:
+        """The item shown through the trace viewer (a session through the chat view; its fields
+        when there are no spans)."""
+        r = self.items.iloc[self._row[item_id]]
+        if self.level == "session" and "trace_ids" in self.items.columns:
+            from llmops_nb.annotation._session_view import render_session_html
+
+            tids = list(r["trace_ids"] or [])
+            sp = self._spans
+            if sp is not None:
+                sp = sp.iloc[[i for t in tids for i in self._span_idx.get(t, [])]]
+            elif self._store_has_spans and tids:
+                sp = self.store.spans(trace_id=tids)
+            return render_session_html(r.to_dict(), sp, self._results, None, include_css=False)
         tid = r["trace_id"]
         spans: Any = None
         if not is_missing(tid) and tid in self._span_idx:

@@ -136,7 +136,10 @@ def annotate(
     """Label items in the notebook with the keyboard; returns a widget.
 
     ``frame``: the items (a traces frame, a spans frame, a frame of slice or cluster members, any
-    frame with ``trace_id`` or ``item_id``); one item per trace unless ``level="span"``.
+    frame with ``trace_id`` or ``item_id``); one item per trace unless ``level="span"``, or one
+    per conversation with ``level="session"`` (pass the sessions table, ``lo.to_sessions(spans)``,
+    and ``spans=``: each item shows as a chat whose turns open into their traces; labels carry
+    ``session_id``; a ``turn`` question picks the turn that went wrong).
     ``schema``: the questions (see :func:`~llmops_nb.annotation.as_schema`): pass/fail, categorical
     (single or ``multi``), ordinal 1-5 with a rubric, free text. ``store``: where labels are
     appended (default ``lo.Store()``); ``annotator``: your name (default ``$USER``).

@@ -248,8 +248,9 @@ class TrajectoryMatch(Evaluator):
     ``expected``: a column or metadata key holding the expected calls (a list of ``{"name",
     "arguments"}``, bare names, or a dataset's ``expected`` dict with a ``tool_calls`` key), or
     a function ``row -> calls``. ``args``: ``exact``, ``subset`` or ``ignore``. ``tools``: only
-    these tool names count on both sides (e.g. the write actions that change state). Rows
-    without an expected trajectory get no result.
+    these tool names count on both sides (e.g. the write actions that change state).
+    ``successful_only``: leave out calls that failed (status error; they changed nothing).
+    Rows without an expected trajectory get no result.
 
     Example:
         >>> row = {"tool_calls": [{"name": "lookup", "arguments": '{"id": "A1"}'}, {"name": "refund",
@@ -263,6 +264,7 @@ class TrajectoryMatch(Evaluator):
     expected: str = "expected"
     args: str = "exact"
     tools: list[str] | None = None
+    successful_only: bool = False
     threshold: float = 1.0
     name: str | None = None
 
@@ -275,6 +277,8 @@ class TrajectoryMatch(Evaluator):
         if exp is None:
             return None
         act = tool_calls_of(row)
+        if self.successful_only:
+            act = [c for c in act if c.get("status") != "error"]
         if self.tools is not None:
             keep = set(self.tools)
             act = [c for c in act if _name(c) in keep]
