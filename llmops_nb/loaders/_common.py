@@ -15,6 +15,7 @@ import orjson
 
 __all__ = [
     "LoadError",
+    "NoTraceData",
     "otel_id",
     "text_id",
     "per_record",
@@ -48,6 +49,11 @@ class LoadError(ValueError):
         if expected:
             text += f" (expected {expected})"
         super().__init__(text)
+
+
+class NoTraceData(LoadError):
+    """A file of a known container (a cassette, a HAR file) that holds no trace data: an error
+    when the file is named, skipped as "not a trace file" when a directory is walked."""
 
 
 _HEX = set("0123456789abcdef")
@@ -246,7 +252,7 @@ def message(
     """A canonical message dict (role, content text, tool_calls [{id, name, arguments}], tool_call_id)."""
     calls = []
     for c in tool_calls or []:
-        fn = as_map(c.get("function"))
+        fn = as_map(c.get("function")) if not isinstance(c.get("function"), str) else {"name": c["function"]}
         args = c.get("arguments", fn.get("arguments") if fn else None)
         if args is None:
             args = c.get("args", c.get("input"))

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import orjson
 import pandas as pd
 
-from llmops_nb.loaders._common import LoadError, decompressed_limit, open_lines, read_bytes
+from llmops_nb.loaders._common import LoadError, NoTraceData, decompressed_limit, open_lines, read_bytes
 from llmops_nb.loaders._registry import Format, detection_order, get_format
 from llmops_nb.schema import SPAN_KINDS, SPAN_STATUSES, SPANS, empty_frame
 
@@ -22,7 +22,7 @@ __all__ = ["read_traces", "LoadReport"]
 
 _TABULAR = (".csv", ".parquet", ".pq", ".tsv")
 _DATA_EXT = (".json", ".jsonl", ".ndjson", ".pb", ".bin", ".protobuf", ".csv", ".tsv", ".parquet", ".pq",
-             ".yaml", ".yml", ".eval")
+             ".yaml", ".yml", ".eval", ".har", ".traj")
 
 
 _BIG_INT = re.compile(rb"[:\[,]\s*-?\d{20,}")
@@ -55,7 +55,7 @@ def _expand(source: Any) -> list[Any]:
                 and not any(part.startswith(".") for part in f.relative_to(p).parts)
                 and f.name.lower().removesuffix(".gz").endswith(_DATA_EXT)
             )
-        if any(ch in s for ch in "*?["):
+        if any(ch in s for ch in "*?[") and not p.exists():  # a real file may have brackets in its name
             found = sorted(_glob.glob(s, recursive=True))
             if not found:
                 raise FileNotFoundError(f"no file matches the pattern {s!r}")
@@ -200,8 +200,42 @@ def _records_of_file(path: str, fmt: Format | None) -> Iterator[tuple[Any, Any]]
     try:
         doc = _loads(data)
     except ValueError as e:
-        raise LoadError(f"invalid JSON ({e})", file=path, expected="a JSON document") from None
+        values = _concatenated_json(data)
+        if values is None:
+            ext = Path(name).suffix or "no extension"
+            if not name.endswith(_DATA_EXT):
+                raise LoadError(f"not a trace file: its content is not JSON ({e}) and {ext!r} is none of the readable "
+                                f"file types", file=path, expected=f"one of {', '.join(_DATA_EXT)}") from None
+            raise LoadError(f"invalid JSON ({e})", file=path, expected="a JSON document") from None
+        doc = values  # JSON values written back to back (stream events), read as a list
     yield "document", doc
+
+
+def _concatenated_json(data: bytes) -> list[Any] | None:
+    """JSON values written one after another with no separator (``{..}{..}``), or None."""
+    import json
+
+    text = data.decode("utf-8", errors="strict").strip()
+    dec = json.JSONDecoder()
+    out: list[Any] = []
+    i = 0
+    while i < len(text):
+        try:
+            v, j = dec.raw_decode(text, i)
+        except ValueError:
+            return None
+        out.append(v)
+        i = j
+        while i < len(text) and text[i] in " \t\r\n,":
+            i += 1
+    return out if len(out) > 1 else None
+
+
+def _sniffs(fmt: Format, path: str) -> bool:
+    try:
+        return bool(fmt.sniff(path))  # type: ignore[misc]
+    except Exception:  # a sniffer must never break reading
+        return False
 
 
 def _detect(record: Any, where: str) -> Format:
@@ -221,6 +255,17 @@ def _detect(record: Any, where: str) -> Format:
         file=where,
         expected="one of the formats in llmops_nb.formats(); pass format=... or register a format",
     )
+
+
+def _shape(rec: Any) -> str:
+    """A short description of a parsed record, for error messages."""
+    if isinstance(rec, pd.DataFrame):
+        return f"a table with columns {list(map(str, rec.columns))[:8]}"
+    if isinstance(rec, Mapping):
+        return f"an object with keys {sorted(map(str, rec))[:8]}"
+    if isinstance(rec, list):
+        return f"a list of {len(rec)} items"
+    return f"a {type(rec).__name__}"
 
 
 def _iter_units(record: Any, fmt: Format) -> Iterator[tuple[Any, Any]]:
@@ -311,6 +356,8 @@ def _read_traces(source: Any, format: str | None, errors: str, options: dict[str
 
     for item in _expand(source):
         file = str(item) if isinstance(item, (str, os.PathLike)) else "<records>"
+        rows_before, problems_before = acc.n, len(problems)
+        found: list[str] = []
         try:
             if isinstance(item, (str, os.PathLike)):
                 fmt_for_file = fixed
@@ -318,6 +365,8 @@ def _read_traces(source: Any, format: str | None, errors: str, options: dict[str
                     # formats with their own reader claim files by extension
                     for f in detection_order():
                         if f.read_file is not None and f.extensions and file.lower().removesuffix(".gz").endswith(f.extensions):
+                            if f.sniff is not None and not _sniffs(f, file):
+                                continue
                             fmt_for_file = f
                             break
                 parsed = _records_of_file(file, fmt_for_file)
@@ -344,17 +393,22 @@ def _read_traces(source: Any, format: str | None, errors: str, options: dict[str
                         continue
                     if fmt is None:
                         fmt = _detect(probe, file)
+                found.append(f"{_shape(rec)} read as {fmt.name}")
                 ctx = {"file": file, "options": options, "skip": skip_one if errors == "skip" else None}
                 for sub_ref, unit in _iter_units(rec, fmt):
                     where = sub_ref if ref in (None, "document") else (ref if sub_ref is None else f"{ref} {sub_ref}")
                     try:
                         out = list(fmt.parse(unit, {**ctx, "record": where}))
+                    except NoTraceData as e:
+                        if e.file is None:
+                            e = NoTraceData(e.reason, file=file, record=where, expected=e.expected)
+                        raise e from None
                     except Exception as e:
                         fail(e, file, where)
                         continue
                     if out:
                         acc.extend(out, fmt.name, file, where)
-        except _Unknown as e:
+        except (_Unknown, NoTraceData) as e:
             if isinstance(item, _InDir):
                 ignored.append(file)
                 if errors == "skip":
@@ -369,6 +423,16 @@ def _read_traces(source: Any, format: str | None, errors: str, options: dict[str
             problems.append({"file": e.file or file, "record": e.record, "error": str(e), "action": "skipped"})
         except (OSError, UnicodeDecodeError, EOFError, RecursionError, MemoryError, zlib.error) as e:
             fail(e, file, None)
+            continue
+        if (isinstance(item, (str, os.PathLike)) and not isinstance(item, _InDir) and acc.n == rows_before
+                and len(problems) == problems_before):
+            # a file named directly must give spans or say why not: never a silent empty frame
+            what = "; ".join(dict.fromkeys(found)) or "no records"
+            err = LoadError(f"no spans found in the file ({what})", file=file,
+                            expected="a trace file in one of the formats of llmops_nb.formats()")
+            if errors == "raise":
+                raise err
+            problems.append({"file": file, "record": None, "error": str(err), "action": "no spans"})
     df = _finish(acc, errors, problems)
     if errors == "skip":
         return df, LoadReport(pd.DataFrame(problems, columns=["file", "record", "error", "action"]))

@@ -22,6 +22,8 @@ class Format:
     - ``detect(record)`` says whether a record is of this format (content-based detection).
     - ``read_file(path)`` (optional) yields records from a file the generic readers cannot
       open (protobuf, YAML cassettes, Parquet with a special shape).
+    - ``sniff(path)`` (optional) says from a file's first bytes whether ``read_file`` should
+      read it; without it, ``read_file`` claims every file with one of ``extensions``.
     - ``priority``: higher is tried first during detection.
 
     Example:
@@ -44,6 +46,8 @@ class Format:
     whole_file: bool = False
     """When True the whole parsed file (e.g. a top-level list) is one record."""
     options: dict[str, Any] = field(default_factory=dict)
+    sniff: Callable[[str], bool] | None = None
+    """When set, ``read_file`` claims a file only if ``sniff(path)`` is True."""
 
 
 _FORMATS: dict[str, Format] = {}
