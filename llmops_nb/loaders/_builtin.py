@@ -84,8 +84,7 @@ register_format(
         "Datadog LLM Observability span events (intake payloads, span lists, JSONL, VCR cassettes .yaml)",
         parse=datadog.parse_datadog,
         detect=datadog.is_datadog,
-        read_file=datadog.read_datadog_file,
-        extensions=(".yaml", ".yml"),
+        extensions=(".json", ".jsonl", ".yaml", ".yml"),
         priority=70,
         whole_file=True,
     )
@@ -186,11 +185,58 @@ from llmops_nb.loaders import inspect_logs  # noqa: E402
 register_format(
     Format(
         "inspect",
-        "Inspect AI eval logs (JSON): one trace per sample, llm and tool spans from its transcript, scores in metadata",
+        "Inspect AI eval logs (.eval zip and .json; events or older sample.transcript.events): one trace per sample, "
+        "chain spans from span_begin events, llm and tool spans from model and tool events, scores in metadata",
         parse=inspect_logs.parse_inspect,
         detect=inspect_logs.is_inspect,
-        extensions=(".json",),
+        read_file=inspect_logs.read_eval_file,
+        sniff=inspect_logs.sniff_eval_file,
+        extensions=(".eval",),
         priority=45,
+        whole_file=True,
+    )
+)
+
+from llmops_nb.loaders import http_logs, platforms, trajectories  # noqa: E402
+
+for _name, _desc, _parse, _detect, _ext, _prio in (
+    ("atif", "Harbor ATIF agent trajectories (schema_version ATIF-v1.x): root with final_metrics, an llm span per "
+     "agent step, a tool span per tool call", trajectories.parse_atif, trajectories.is_atif, (".json",), 44),
+    ("swe_agent", "SWE-agent .traj trajectories: root with info.model_stats, a span per step (llm when the run called "
+     "a model), a tool span per action", trajectories.parse_swe_agent, trajectories.is_swe_agent, (".traj", ".json"), 43),
+    ("openhands", "OpenHands event streams: an llm span per distinct LiteLLM response (deduplicated across action "
+     "and observation), a tool span per tool action", trajectories.parse_openhands, trajectories.is_openhands, (".json",), 42),
+    ("claude_agent_sdk", "Claude Agent SDK / Claude Code stream-json message logs: an llm span per assistant message "
+     "id, tool spans, subagents under their Task tool, result.modelUsage totals on the root",
+     trajectories.parse_claude_agent_sdk, trajectories.is_claude_agent_sdk, (".json", ".yaml"), 41),
+    ("google_adk", "Google ADK sessions: an agent span per invocation, llm spans from event_logs or model events "
+     "(Gemini parts, usage_metadata), tool spans from function_call/function_response",
+     trajectories.parse_google_adk, trajectories.is_google_adk, (".json",), 41),
+    ("mastra", "Mastra AI-tracing span trees or lists (agent_run, model_generation, model_step, tool_call, workflow_*)",
+     platforms.parse_mastra, platforms.is_mastra, (".json",), 46),
+    ("langwatch", "LangWatch span records {scopeName, spanName, attributes} (gen_ai.*, ai.*, Codex CLI codex.turn.*)",
+     platforms.parse_langwatch, platforms.is_langwatch, (".json",), 46),
+    ("litellm", "LiteLLM StandardLoggingPayload records (one logged call each; cost as LiteLLM computed it)",
+     platforms.parse_litellm_payload, platforms.is_litellm_payload, (".json", ".jsonl"), 46),
+    ("datadog_apm", "ddtrace APM snapshots ([[span, ...], ...]) of LLM integrations: _dd.llmobs.* kind, model, tokens",
+     datadog.parse_datadog_apm, datadog.is_datadog_apm, (".json",), 69),
+    ("http_log", "Recorded provider calls as chat logs: VCR cassettes (.yaml), HAR (.har), nock (.json), Responses "
+     "stream events; OpenAI chat/Responses, Anthropic, Gemini/Vertex, Bedrock; gzip/brotli/base64 bodies, SSE streams",
+     http_logs.parse_http_log, http_logs.is_http_log, (".yaml", ".yml", ".har", ".json"), 35),
+):
+    register_format(Format(_name, _desc, parse=_parse, detect=_detect, extensions=_ext, priority=_prio, whole_file=True))
+
+register_format(
+    Format(
+        "anthropic_sessions",
+        "Anthropic managed-agents session traffic as JSONL [sdk_method, payload] lines: an llm span per "
+        "span.model_request_start/end pair, tool spans with their results",
+        parse=trajectories.parse_anthropic_sessions,
+        detect=trajectories.is_anthropic_sessions,
+        read_file=trajectories.read_anthropic_sessions,
+        sniff=trajectories.sniff_anthropic_sessions,
+        extensions=(".jsonl",),
+        priority=47,
         whole_file=True,
     )
 )

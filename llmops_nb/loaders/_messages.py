@@ -107,13 +107,13 @@ def _content_blocks(content: list[Any]) -> tuple[list[str], list[dict[str, Any]]
             if isinstance(out, Mapping) and "value" in out and t == "tool-result":
                 out = out["value"]
             results.append((p.get("tool_use_id") or p.get("toolCallId") or p.get("id") or p.get("call_id"), out))
-        elif "functionCall" in p:
-            fc = p["functionCall"] or {}
+        elif "functionCall" in p or isinstance(p.get("function_call"), Mapping):  # Gemini (camel or snake case)
+            fc = p.get("functionCall") or p.get("function_call") or {}
             calls.append(_call(fc.get("id") or fc.get("name"), fc.get("name"), fc.get("args")))
-        elif "functionResponse" in p:
-            fr = p["functionResponse"] or {}
+        elif "functionResponse" in p or isinstance(p.get("function_response"), Mapping):
+            fr = p.get("functionResponse") or p.get("function_response") or {}
             results.append((fr.get("id") or fr.get("name"), fr.get("response")))
-        elif t in ("reasoning", "thinking", "redacted_thinking"):
+        elif p.get("thought") is True or t in ("reasoning", "thinking", "redacted_thinking"):  # Gemini thought summary part
             continue
         elif isinstance(p.get("text"), str):
             texts.append(p["text"])
@@ -180,7 +180,7 @@ def _one(m: Mapping[str, Any], default_role: str | None) -> list[dict[str, Any]]
     for c in m.get("tool_calls") or (m.get("additional_kwargs") or {}).get("tool_calls") or []:
         if not isinstance(c, Mapping):
             continue
-        fn = as_map(c.get("function"))
+        fn = as_map(c.get("function")) if not isinstance(c.get("function"), str) else {"name": c["function"]}  # Inspect: a name
         calls.append(_call(c.get("id"), c.get("name") or fn.get("name"),
                            c.get("arguments", c.get("args", fn.get("arguments") if fn else None))))
     fc = m.get("function_call") or (m.get("additional_kwargs") or {}).get("function_call")

@@ -41,7 +41,27 @@ def _is_span(r: Any) -> bool:
     return isinstance(r, Mapping) and "span_id" in r and "meta" in r and ("start_ns" in r or "duration" in r)
 
 
+def _cassette_payloads(doc: Mapping[str, Any]) -> list[Any]:
+    """The Datadog payloads among the request bodies of a VCR cassette."""
+    from llmops_nb.loaders._messages import maybe_json
+
+    out = []
+    for it in doc.get("interactions") or []:
+        req = as_map(as_map(it).get("request"))
+        body = req.get("body")
+        if isinstance(body, Mapping) and "string" in body:
+            body = body["string"]
+        body = maybe_json(body)
+        if not isinstance(body, Mapping) or "interactions" not in body:
+            spans = _spans_of(body)
+            if spans is not None:
+                out.extend(spans)
+    return out
+
+
 def _spans_of(doc: Any) -> list[Any] | None:
+    if isinstance(doc, Mapping) and isinstance(doc.get("interactions"), list):  # VCR cassette
+        return _cassette_payloads(doc) or None
     if isinstance(doc, list):
         if doc and all(isinstance(x, Mapping) and x.get("event_type") == "span" for x in doc):
             return [s for x in doc for s in (x.get("spans") or [])]
@@ -221,3 +241,86 @@ def read_datadog_file(path: str) -> Iterator[Any]:
     if not bodies:
         raise LoadError(f"none of the cassette's {len(cassette['interactions'])} interactions has a request body "
                         "(all empty or null)", file=path, expected=expected)
+
+
+# ------------------------------------------------------------------------------ APM snapshots
+
+_APM_KINDS = {**_KINDS, "step": "chain", "retriever": "retriever", "embedding": "embedding"}
+
+
+def _is_apm_span(s: Any) -> bool:
+    return isinstance(s, Mapping) and "span_id" in s and "meta" in s and "start" in s and "duration" in s and "service" in s
+
+
+def is_datadog_apm(doc: Any) -> bool:
+    """Whether a record is a ddtrace APM snapshot (a list of traces, each a list of spans)."""
+    return isinstance(doc, list) and bool(doc) and all(
+        isinstance(t, list) and t and _is_apm_span(t[0]) for t in doc[:3])
+
+
+def _apm_span(s: Mapping[str, Any], trace_id: str) -> dict[str, Any]:
+    meta = dict(as_map(s.get("meta")))
+    metrics = dict(as_map(s.get("metrics")))
+    sk = meta.pop("_dd.llmobs.span_kind", None)
+    kind = _APM_KINDS.get(str(sk or "").lower(), "unknown")
+    model = meta.pop("_dd.llmobs.model_name", None)
+    provider = meta.pop("_dd.llmobs.model_provider", None)
+
+    def tok(name: str) -> int | None:
+        v = metrics.pop(f"_dd.llmobs.{name}", None)
+        return None if v is None else int(v)
+
+    pt, ct, tt = tok("input_tokens"), tok("output_tokens"), tok("total_tokens")
+    start = _EPOCH + timedelta(microseconds=int(s["start"]) // 1000) if s.get("start") is not None else None
+    end = start + timedelta(microseconds=int(s["duration"]) // 1000) if start is not None and s.get("duration") is not None else None
+    error = bool(s.get("error"))
+    err = meta.get("error.message") or meta.get("error.type") if error else None
+    pid = s.get("parent_id")
+    return {
+        "trace_id": trace_id,
+        "span_id": otel_id(s.get("span_id"), 8),
+        "parent_span_id": None if pid in (None, 0, "0", "") else otel_id(pid, 8),
+        "name": s.get("name") if s.get("resource") in (None, "", s.get("name")) else f"{s.get('name')} {s.get('resource')}",
+        "kind": kind,
+        "start_time": start,
+        "end_time": end,
+        "status": "error" if error else "ok",
+        "error_message": err,
+        "model": model,
+        "provider": provider,
+        "prompt_tokens": pt,
+        "completion_tokens": ct,
+        "total_tokens": tt,
+        "tool_name": s.get("resource") if kind == "tool" else None,
+        "metadata": {"service": s.get("service")} if s.get("service") else None,
+        "attributes": {k: v for k, v in {"resource": s.get("resource"), "type": s.get("type") or None, "meta": meta or None,
+                                         "metrics": metrics or None}.items() if v is not None} or None,
+        "source_format": "datadog_apm",
+    }
+
+
+def parse_datadog_apm(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """Spans rows from a ddtrace APM snapshot (the test agent's ``[[span, ...], ...]`` files):
+    LLM Observability tags (``_dd.llmobs.span_kind``, ``model_name``, token metrics) give kind,
+    model and tokens. Snapshot trace ids are indexes, so each trace gets an id from its position
+    and its first span's start time.
+
+    Example:
+        >>> rows = list(parse_datadog_apm([[{"name": "openai.request", "service": "svc", "resource": "createResponse",
+        ...     "trace_id": 0, "span_id": 1, "parent_id": 0, "error": 0, "start": 1776885812857884589, "duration": 1000,
+        ...     "meta": {"_dd.llmobs.span_kind": "llm", "_dd.llmobs.model_name": "gpt-4o"},
+        ...     "metrics": {"_dd.llmobs.input_tokens": 3.0}}]]))
+        >>> [(r["kind"], r["model"], r["prompt_tokens"], r["parent_span_id"]) for r in rows]
+        [('llm', 'gpt-4o', 3, None)]
+    """
+    if not is_datadog_apm(doc):
+        raise LoadError("not a ddtrace APM snapshot", expected="a list of traces, each a list of span objects")
+    import hashlib
+
+    for i, trace in enumerate(doc):
+        spans = [s for s in trace if isinstance(s, Mapping)]
+        if len(spans) != len(trace):
+            raise LoadError(f"trace {i} holds a non-object span", expected="spans as objects")
+        tid = hashlib.sha1(f"{i}:{spans[0].get('trace_id')}:{spans[0].get('start')}".encode()).hexdigest()[:32]
+        for s in spans:
+            yield _apm_span(s, tid)

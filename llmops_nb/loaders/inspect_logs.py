@@ -25,7 +25,42 @@ from llmops_nb.loaders._common import (
 )
 from llmops_nb.loaders._messages import normalize_messages
 
-__all__ = ["parse_inspect", "is_inspect"]
+__all__ = ["parse_inspect", "is_inspect", "read_eval_file", "sniff_eval_file"]
+
+
+def sniff_eval_file(path: str) -> bool:
+    """Whether a file is a zip (an Inspect ``.eval`` log)."""
+    with open(path, "rb") as f:
+        return f.read(4) == b"PK\x03\x04"
+
+
+def read_eval_file(path: str) -> Iterator[Any]:
+    """An Inspect ``.eval`` log (a zip of ``header.json`` and ``samples/*.json``) as one
+    ``EvalLog`` document, samples in the order of their names."""
+    import zipfile
+
+    import orjson
+
+    try:
+        z = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as e:
+        raise LoadError(f"not a readable zip ({e})", file=path, expected="an Inspect .eval log (a zip)") from None
+    with z:
+        names = z.namelist()
+        if "header.json" not in names and "_journal/start.json" not in names:
+            raise LoadError(f"the zip holds no header.json (entries: {names[:6]})", file=path,
+                            expected="an Inspect .eval log with header.json and samples/")
+        header = orjson.loads(z.read("header.json" if "header.json" in names else "_journal/start.json"))
+        samples = []
+        for n in sorted(x for x in names if x.startswith("samples/") and x.endswith(".json")):
+            info = z.getinfo(n)
+            if info.file_size > 2 * 1024 ** 3:
+                raise LoadError(f"sample {n} expands to {info.file_size} bytes", file=path, expected="samples of sane size")
+            samples.append(orjson.loads(z.read(n)))
+    doc = dict(header)
+    doc.setdefault("status", "started")
+    doc["samples"] = samples
+    yield doc
 
 
 def is_inspect(doc: Any) -> bool:
@@ -71,7 +106,13 @@ def _sample(ev: Mapping[str, Any], s: Mapping[str, Any]) -> Iterator[dict[str, A
     in_msgs = normalize_messages(inp, "input") if isinstance(inp, list) else None
     out = as_map(s.get("output"))
     out_msgs = normalize_messages(out, "output") if out.get("choices") else None
-    events = [e for e in s.get("events") or [] if isinstance(e, Mapping)]
+    raw_events = s.get("events") or as_map(s.get("transcript")).get("events") or []  # older logs: sample.transcript.events
+    events = [e for e in raw_events if isinstance(e, Mapping)]
+    pool = s.get("message_pool") if isinstance(s.get("message_pool"), list) else None
+    spans = {e.get("id"): _hid(trace_id, "span", e.get("id")) for e in events if e.get("event") == "span_begin" and e.get("id")}
+
+    def parent_of(e: Mapping[str, Any]) -> str:
+        return spans.get(e.get("span_id"), root)
     times = [t for e in events if e.get("timestamp") and (t := to_utc(e.get("timestamp"))) is not None]
     start = min(times) if times else None
     end = None
@@ -83,14 +124,14 @@ def _sample(ev: Mapping[str, Any], s: Mapping[str, Any]) -> Iterator[dict[str, A
     scores = s.get("scores") or None
     meta = {
         "task": ev.get("task"), "sample_id": s.get("id"), "epoch": s.get("epoch"), "target": s.get("target"),
-        "scores": scores, "eval_model": ev.get("model"),
+        "scores": scores, "eval_model": ev.get("model"), "output_model": out.get("model"),
         **{k: v for k, v in as_map(s.get("metadata")).items() if k not in ("scores",)},
     }
     yield {
         "trace_id": trace_id, "span_id": root, "parent_span_id": None, "name": ev.get("task"), "kind": "agent",
         "start_time": start, "end_time": end, "status": "error" if err else "ok",
         "error_message": (as_map(err).get("message") or json_text(err)) if err else None,
-        "model": out.get("model"), "input_messages": in_msgs or msgs, "output_messages": out_msgs,
+        "model": ev.get("model") or out.get("model"), "input_messages": in_msgs or msgs, "output_messages": out_msgs,
         "input_text": inp if isinstance(inp, str) else last_user_text(in_msgs),
         "output_text": out.get("completion") or assistant_text(out_msgs),
         "metadata": {k: v for k, v in meta.items() if v is not None} or None,
@@ -98,30 +139,47 @@ def _sample(ev: Mapping[str, Any], s: Mapping[str, Any]) -> Iterator[dict[str, A
                                          "total_time": s.get("total_time")}.items() if v is not None} or None,
         "source_format": "inspect",
     }
+    ends = {e.get("id"): e for e in events if e.get("event") == "span_end"}
     for i, e in enumerate(events):
         kind = e.get("event")
-        if kind == "model":
+        if kind == "span_begin" and e.get("id") in spans:
+            end_ev = ends.get(e.get("id"), {})
+            typ = e.get("type")
+            yield {
+                "trace_id": trace_id, "span_id": spans[e["id"]],
+                "parent_span_id": spans.get(e.get("parent_id"), root), "name": e.get("name"),
+                "kind": {"scorer": "evaluator", "scorers": "evaluator", "agent": "agent"}.get(str(typ), "chain"),
+                "start_time": to_utc(e.get("timestamp")), "end_time": to_utc(end_ev.get("timestamp")),
+                "status": "ok" if end_ev else "unset",
+                "attributes": {"inspect.event": "span_begin", "inspect.span_type": typ, "inspect.span_id": e.get("id")},
+                "source_format": "inspect",
+            }
+        elif kind == "model":
             o = as_map(e.get("output"))
-            im = normalize_messages(e.get("input"), "input") if e.get("input") else None
+            raw_in = e.get("input")
+            if not raw_in and pool is not None and e.get("input_refs"):  # deduplicated messages: ranges into message_pool
+                raw_in = [m for a, b in e["input_refs"] for m in pool[a:b]]
+            im = normalize_messages(raw_in, "input") if raw_in else None
             om = normalize_messages(o, "output") if o.get("choices") else None
             ept, ect, ett = _usage(o.get("usage"))
             e_err = e.get("error")
             yield {
-                "trace_id": trace_id, "span_id": _hid(trace_id, "model", i), "parent_span_id": root,
+                "trace_id": trace_id, "span_id": _hid(trace_id, "model", i), "parent_span_id": parent_of(e),
                 "name": f"model {e.get('model')}", "kind": "llm",
                 "start_time": to_utc(e.get("timestamp")), "end_time": to_utc(e.get("completed")),
                 "status": "error" if e_err else "ok", "error_message": text_of(e_err) if e_err else None,
-                "model": o.get("model") or e.get("model"), "provider": str(e.get("model") or "").split("/")[0] or None,
+                "model": e.get("model") or o.get("model"), "provider": str(e.get("model") or "").split("/")[0] or None,
                 "input_messages": im, "output_messages": om, "input_text": last_user_text(im), "output_text": assistant_text(om),
                 "prompt_tokens": ept, "completion_tokens": ect, "total_tokens": ett,
-                "attributes": {"config": e.get("config"), "tool_choice": e.get("tool_choice")} if e.get("config") else None,
+                "attributes": {k: v for k, v in {"config": e.get("config") or None, "tool_choice": e.get("tool_choice"),
+                                                 "response_model": o.get("model")}.items() if v is not None} or None,
                 "source_format": "inspect",
             }
         elif kind == "tool":
             t_err = e.get("error")
             res = e.get("result")
             yield {
-                "trace_id": trace_id, "span_id": _hid(trace_id, "tool", i), "parent_span_id": root,
+                "trace_id": trace_id, "span_id": _hid(trace_id, "tool", i), "parent_span_id": parent_of(e),
                 "name": e.get("function"), "kind": "tool",
                 "start_time": to_utc(e.get("timestamp")), "end_time": to_utc(e.get("completed")),
                 "status": "error" if t_err else "ok",
