@@ -17,6 +17,7 @@ from typing import Any
 
 from llmops_nb.loaders._common import (
     LoadError,
+    NoTraceData,
     as_map,
     assistant_text,
     json_text,
@@ -195,6 +196,9 @@ def parse_datadog(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[di
     """
     spans = _spans_of(doc)
     if spans is None:
+        if isinstance(doc, Mapping) and isinstance(doc.get("interactions"), list):
+            raise NoTraceData(f"a cassette of {len(doc['interactions'])} recorded call(s), none of them with Datadog spans",
+                              expected="Datadog LLM Observability span payloads in the recorded requests")
         raise LoadError("no Datadog spans found", expected='[{"event_type": "span", "spans": [...]}] or a span list')
     for i, s in enumerate(spans):
         row = per_record(ctx, f"span {i}", _span, s)

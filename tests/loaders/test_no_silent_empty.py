@@ -4,12 +4,15 @@ names the file and says what was found (issue 13, section 3)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, ROOT
 
 import llmops_nb as lo
 from llmops_nb.loaders import LoadError
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT.parent / "shared" / "fixtures"  # read in place, never copied
 
 
 def _outcome(path) -> str:
