@@ -14,7 +14,13 @@ from typing import Any, Literal
 import orjson
 import pandas as pd
 
-from llmops_nb.loaders._common import LoadError, NoTraceData, decompressed_limit, open_lines, read_bytes
+from llmops_nb.loaders._common import (
+    LoadError,
+    NoTraceData,
+    decompressed_limit,
+    open_lines,
+    read_bytes,
+)
 from llmops_nb.loaders._registry import Format, detection_order, get_format
 from llmops_nb.schema import SPAN_KINDS, SPAN_STATUSES, SPANS, empty_frame
 
@@ -147,7 +153,7 @@ def _json_lines(path: str, data: bytes) -> Iterator[tuple[Any, Any]]:
 
 def _records_of_file(path: str, fmt: Format | None) -> Iterator[tuple[Any, Any]]:
     """Yield (record_ref, record) pairs from a file."""
-    if fmt is not None and fmt.read_file is not None:
+    if fmt is not None and fmt.read_file is not None and (fmt.sniff is None or _sniffs(fmt, path)):
         yield from enumerate(fmt.read_file(path))
         return
     name = path.lower().removesuffix(".gz")
