@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
@@ -39,6 +40,11 @@ __all__ = [
     "from_arrow",
     "conform",
     "schema_markdown",
+    "is_missing",
+    "none_if_missing",
+    "grain_of",
+    "json_text",
+    "extra_to_arrow",
 ]
 
 SPAN_KINDS: tuple[str, ...] = (
@@ -363,15 +369,102 @@ def _json_loads(v: Any) -> Any:
     return orjson.loads(v)
 
 
-def _nullify(v: Any) -> Any:
+def is_missing(value: Any) -> bool:
+    """True for the values that mean "no value" in a table: None, NaN, NaT and pandas NA.
+
+    Example:
+        >>> [is_missing(v) for v in (None, float("nan"), pd.NA, pd.NaT, 0, "", [])]
+        [True, True, True, True, False, False, False]
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, np.floating):
+        return bool(np.isnan(value))
+    return False
+
+
+def none_if_missing(value: Any) -> Any:
+    """``value``, or None when it :func:`is_missing` (the one null that Arrow and JSON take).
+
+    Example:
+        >>> none_if_missing(float("nan")) is None, none_if_missing("x")
+        (True, 'x')
+    """
+    return None if is_missing(value) else value
+
+
+_nullify = none_if_missing  # the name used inside this module
+
+
+Grain = Literal["sessions", "spans", "traces", "rows"]
+
+
+def grain_of(frame: pd.DataFrame) -> Grain:
+    """What one row of ``frame`` is: ``"sessions"`` (``session_id`` and ``trace_ids``),
+    ``"spans"`` (``span_id`` and ``kind``), ``"traces"`` (``trace_id``) or ``"rows"``.
+
+    Example:
+        >>> grain_of(empty_frame(SPANS)), grain_of(empty_frame(TRACES)), grain_of(pd.DataFrame({"x": []}))
+        ('spans', 'traces', 'rows')
+    """
+    cols = frame.columns
+    if "session_id" in cols and "trace_ids" in cols:
+        return "sessions"
+    if "span_id" in cols and "kind" in cols:
+        return "spans"
+    if "trace_id" in cols:
+        return "traces"
+    return "rows"
+
+
+def json_text(value: Any) -> str | None:
+    """JSON text of a value with sorted keys (None for a missing value): how columns that Arrow
+    cannot type (mixed objects, dicts) are stored.
+
+    Example:
+        >>> json_text({"b": 1, "a": [1, 2]}), json_text(float("nan"))
+        ('{"a":[1,2],"b":1}', None)
+    """
+    v = value if isinstance(value, (list, dict, tuple, np.ndarray)) else none_if_missing(value)
     if v is None:
         return None
-    try:
-        if v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return v
+    return orjson.dumps(
+        v, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS, default=str
+    ).decode()
+
+
+def extra_to_arrow(column: pd.Series) -> tuple[pa.Array, bool]:
+    """Arrow array of a column no table declares, and whether it is stored as JSON text:
+    typed columns keep their type, text stays text, lists become Arrow lists, anything else
+    (dicts, mixed values) becomes :func:`json_text`.
+
+    Example:
+        >>> arr, is_json = extra_to_arrow(pd.Series([{"a": 1}, None]))
+        >>> arr.to_pylist(), is_json
+        (['{"a":1}', None], True)
+        >>> extra_to_arrow(pd.Series([1.5, None]))[0].type
+        DataType(double)
+    """
+    s = column
+    if s.dtype != object and not pd.api.types.is_string_dtype(s.dtype):
+        try:
+            return pa.array(s, from_pandas=True), False
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            pass
+    vals = [v if isinstance(v, (list, dict, tuple, np.ndarray)) else none_if_missing(v) for v in s.tolist()]
+    present = [v for v in vals if v is not None]
+    if all(isinstance(v, str) for v in present):
+        return pa.array(vals, pa.string()), False
+    if not any(isinstance(v, dict) for v in present):
+        try:
+            arr = pa.array([v.tolist() if isinstance(v, np.ndarray) else v for v in vals], from_pandas=True)
+            if not pa.types.is_struct(arr.type) and not pa.types.is_null(arr.type):
+                return arr, False
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            pass
+    return pa.array([json_text(v) for v in vals], pa.string()), True
 
 
 def _nested(v: Any) -> Any:

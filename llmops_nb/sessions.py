@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llmops_nb.schema import SESSIONS, conform, empty_frame
+from llmops_nb.schema import SESSIONS, conform, empty_frame, grain_of, is_missing
 
 __all__ = ["to_sessions", "session_outcomes", "session_digest", "session_items", "is_sessions"]
 
@@ -19,11 +19,7 @@ def is_sessions(frame: pd.DataFrame) -> bool:
         >>> is_sessions(pd.DataFrame({"session_id": ["s"], "trace_ids": [["t"]]}))
         True
     """
-    return "session_id" in frame.columns and "trace_ids" in frame.columns
-
-
-def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and v != v)
+    return grain_of(frame) == "sessions"
 
 
 def to_sessions(
@@ -114,9 +110,9 @@ def to_sessions(
                 if kt is None:
                     continue
                 k, turn = kt
-                nm = None if _missing(name) else name
+                nm = None if is_missing(name) else name
                 tool_names[k].append(nm)
-                tool_calls[k].append({"turn": turn, "name": nm, "arguments": None if _missing(args) else args,
+                tool_calls[k].append({"turn": turn, "name": nm, "arguments": None if is_missing(args) else args,
                                       "status": status})
             # calls sort by turn (start times may be missing; a turn's calls keep their order)
             for k in range(len(keys)):
@@ -139,7 +135,7 @@ def to_sessions(
     users = tr["user_id"].tolist()
     first_user = []
     for a, b in zip(starts, ends):
-        first_user.append(next((u for u in users[a:b] if not _missing(u)), None))
+        first_user.append(next((u for u in users[a:b] if not is_missing(u)), None))
     meta = tr["metadata"].tolist()
     outs = tr["output_text"].tolist()
     out = pd.DataFrame({
@@ -254,7 +250,7 @@ def session_items(frame: pd.DataFrame, spans: pd.DataFrame | None = None) -> tup
     if is_sessions(frame):
         items = frame
     else:
-        is_span_frame = "span_id" in frame.columns and "kind" in frame.columns
+        is_span_frame = grain_of(frame) == "spans"
         if not is_span_frame and spans is None:
             raise ValueError(
                 "level='session' needs spans: pass a spans table, a sessions table (lo.to_sessions(spans)), "

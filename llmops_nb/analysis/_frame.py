@@ -8,6 +8,8 @@ from typing import Any, Union
 import numpy as np
 import pandas as pd
 
+from llmops_nb.schema import grain_of
+
 __all__ = [
     "Outcome",
     "is_spans",
@@ -25,8 +27,8 @@ Outcome = Union[str, pd.Series, np.ndarray, Sequence[Any], Callable[[pd.DataFram
 
 
 def is_spans(frame: pd.DataFrame) -> bool:
-    """True when ``frame`` looks like a spans table (one row per span)."""
-    return "span_id" in frame.columns and "kind" in frame.columns
+    """True when ``frame`` looks like a spans table (one row per span); see :func:`llmops_nb.schema.grain_of`."""
+    return grain_of(frame) == "spans"
 
 
 def trace_features(spans: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from llmops_nb.annotation._html import esc
+from llmops_nb.schema import is_missing
 
 __all__ = [
     "cohen_kappa",
@@ -35,10 +36,6 @@ def _key(v: Any) -> Hashable:
     return v
 
 
-def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA
-
-
 def cohen_kappa(a: Sequence[Any], b: Sequence[Any], *, weights: str | None = None,
                 labels: Sequence[Any] | None = None) -> float:
     """Cohen's kappa between two raters over the same items (pairs with a missing value dropped).
@@ -48,7 +45,7 @@ def cohen_kappa(a: Sequence[Any], b: Sequence[Any], *, weights: str | None = Non
         >>> round(cohen_kappa([1, 1, 0, 0], [1, 0, 0, 0]), 3)
         0.5
     """
-    pairs = [(_key(x), _key(y)) for x, y in zip(a, b) if not _missing(x) and not _missing(y)]
+    pairs = [(_key(x), _key(y)) for x, y in zip(a, b) if not is_missing(x) and not is_missing(y)]
     if not pairs:
         return float("nan")
     cats = list(labels) if labels is not None else sorted({p for pr in pairs for p in pr}, key=lambda v: (str(type(v)), v))
@@ -104,7 +101,7 @@ def fleiss_kappa(ratings: pd.DataFrame | np.ndarray) -> float:
 
 
 def _counts(ratings: pd.DataFrame) -> tuple[np.ndarray, list[Any]]:
-    vals = [[_key(v) for v in row if not _missing(v)] for row in ratings.itertuples(index=False)]
+    vals = [[_key(v) for v in row if not is_missing(v)] for row in ratings.itertuples(index=False)]
     cats = sorted({v for r in vals for v in r}, key=lambda v: (str(type(v)), v))
     idx = {c: i for i, c in enumerate(cats)}
     m = np.zeros((len(vals), len(cats)))
@@ -174,7 +171,7 @@ def confusion(a: Sequence[Any], b: Sequence[Any], *, names: tuple[str, str] = ("
         >>> int(confusion(["x", "y", "y"], ["x", "y", "x"]).loc["y", "x"])
         1
     """
-    pairs = [(_key(x), _key(y)) for x, y in zip(a, b) if not _missing(x) and not _missing(y)]
+    pairs = [(_key(x), _key(y)) for x, y in zip(a, b) if not is_missing(x) and not is_missing(y)]
     df = pd.DataFrame(pairs, columns=list(names))
     cats = sorted({v for p in pairs for v in p}, key=lambda v: (str(type(v)), v))
     ct = pd.crosstab(df[names[0]], df[names[1]]) if len(df) else pd.DataFrame()

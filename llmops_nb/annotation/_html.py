@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import html
-import math
 from typing import Any
 
 import orjson
 
+from llmops_nb.schema import is_missing
+
 __all__ = ["esc", "clip", "fmt_num", "fmt_ms", "fmt_cost", "is_missing", "to_json_text"]
-
-
-def is_missing(v: Any) -> bool:
-    """True for None, NaN, NaT and pandas NA."""
-    if v is None:
-        return True
-    try:
-        import pandas as pd
-
-        if v is pd.NA or v is pd.NaT:
-            return True
-    except ImportError:  # pragma: no cover
-        pass
-    return isinstance(v, float) and math.isnan(v)
 
 
 def esc(v: Any) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llmops_nb.schema import _nullify
+from llmops_nb.schema import none_if_missing
 
 __all__ = ["select", "stratified_sample", "assign_splits", "stable_hash"]
 
@@ -43,7 +43,7 @@ def _lookup(frame: pd.DataFrame, key: str) -> pd.Series:
 
 def _norm_verdict(v: Any) -> str | None:
     """pass/fail view of a bool, a pass/fail label, or a 0/1 score."""
-    v = _nullify(v)
+    v = none_if_missing(v)
     if v is None:
         return None
     if isinstance(v, (bool, np.bool_)):
@@ -166,7 +166,7 @@ def select(
 
 def _stratum_key(frame: pd.DataFrame, by: str | Sequence[str]) -> pd.Series:
     keys = [by] if isinstance(by, str) else list(by)
-    cols = [_lookup(frame, k).map(lambda v: None if _nullify(v) is None else v) for k in keys]
+    cols = [_lookup(frame, k).map(lambda v: None if none_if_missing(v) is None else v) for k in keys]
     if len(cols) == 1:
         return cols[0]
     return pd.Series(list(zip(*cols)), index=frame.index)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llmops_nb.schema import _nullify
+from llmops_nb.schema import none_if_missing
 
 __all__ = ["dedupe", "DedupeResult", "text_of"]
 
@@ -43,7 +43,7 @@ def text_of(v: Any) -> str:
             else:
                 parts.append(text_of(m))
         return "\n".join(parts)
-    v = _nullify(v)
+    v = none_if_missing(v)
     return "" if v is None else str(v)
 
 

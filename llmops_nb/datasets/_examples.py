@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from llmops_nb.schema import Column, Table, _nullify
+from llmops_nb.schema import Column, Table, grain_of, none_if_missing
 
 __all__ = ["EXAMPLES", "to_examples", "example_id"]
 
@@ -58,7 +58,7 @@ def example_id(*parts: Any) -> str:
         >>> example_id("otlp", "t1", "s1")[:3]
         'ex_'
     """
-    text = "\x1f".join("" if _nullify(p) is None else str(p) for p in parts)
+    text = "\x1f".join("" if none_if_missing(p) is None else str(p) for p in parts)
     return "ex_" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -67,7 +67,7 @@ def _is_listlike(v: Any) -> bool:
 
 
 def _as_list(v: Any) -> list[Any]:
-    v = _nullify(v) if not _is_listlike(v) else v
+    v = none_if_missing(v) if not _is_listlike(v) else v
     if v is None:
         return []
     if hasattr(v, "tolist") and not isinstance(v, (str, bytes)):
@@ -78,11 +78,8 @@ def _as_list(v: Any) -> list[Any]:
 
 
 def _grain(data: pd.DataFrame) -> str:
-    if "span_id" in data.columns and "kind" in data.columns:
-        return "spans"
-    if "trace_id" in data.columns:
-        return "traces"
-    return "rows"
+    g = grain_of(data)
+    return "rows" if g == "sessions" else g
 
 
 def _effective_labels(labels: pd.DataFrame) -> dict[tuple[str, str | None], dict[str, Any]]:
@@ -99,9 +96,9 @@ def _effective_labels(labels: pd.DataFrame) -> dict[tuple[str, str | None], dict
     if "created_at" in df.columns:
         df = df.sort_values("created_at", kind="stable")
     for rec in df.to_dict("records"):
-        key = (rec.get("trace_id"), _nullify(rec.get("span_id")))
+        key = (rec.get("trace_id"), none_if_missing(rec.get("span_id")))
         item = out.setdefault(key, {"labels": {}, "label_ids": [], "annotators": [], "flagged": False})
-        action = _nullify(rec.get("action")) or "set"
+        action = none_if_missing(rec.get("action")) or "set"
         item["label_ids"].append(rec.get("label_id"))
         ann = rec.get("annotator")
         if ann is not None and ann not in item["annotators"]:
@@ -118,7 +115,7 @@ def _effective_labels(labels: pd.DataFrame) -> dict[tuple[str, str | None], dict
         if q == "skip":
             continue
         v = rec.get("value")
-        if _nullify(v) is None and not _is_listlike(v):
+        if none_if_missing(v) is None and not _is_listlike(v):
             item["labels"].pop(q, None)
         else:
             item["labels"][q] = v
@@ -133,17 +130,17 @@ def _latest_results(results: pd.DataFrame) -> dict[tuple[str, str | None], dict[
     if "created_at" in df.columns:
         df = df.sort_values("created_at", kind="stable")
     for rec in df.to_dict("records"):
-        key = (rec.get("trace_id"), _nullify(rec.get("span_id")))
-        if _nullify(rec.get("error")) is not None:
+        key = (rec.get("trace_id"), none_if_missing(rec.get("span_id")))
+        if none_if_missing(rec.get("error")) is not None:
             continue
         d = out.setdefault(key, {})
         d[rec["evaluator"]] = {
-            "label": _nullify(rec.get("label")),
-            "score": _nullify(rec.get("score")),
-            "passed": _nullify(rec.get("passed")),
-            "explanation": _nullify(rec.get("explanation")),
-            "version": _nullify(rec.get("evaluator_version")),
-            "judge_model": _nullify(rec.get("judge_model")),
+            "label": none_if_missing(rec.get("label")),
+            "score": none_if_missing(rec.get("score")),
+            "passed": none_if_missing(rec.get("passed")),
+            "explanation": none_if_missing(rec.get("explanation")),
+            "version": none_if_missing(rec.get("evaluator_version")),
+            "judge_model": none_if_missing(rec.get("judge_model")),
             "result_id": rec.get("result_id"),
         }
     return out
@@ -155,7 +152,7 @@ def _pick(spec: Any, row: dict[str, Any], columns: Iterable[str], labels: dict[s
         return spec(row)
     if isinstance(spec, str):
         if spec in columns:
-            return _nullify(row.get(spec))
+            return none_if_missing(row.get(spec))
         if spec in labels:
             return labels[spec]
         if literal_ok:
@@ -220,9 +217,9 @@ def to_examples(
 
     rows: list[dict[str, Any]] = []
     for rec in data.to_dict("records"):
-        trace_id = _nullify(rec.get("trace_id"))
-        span_id = _nullify(rec.get("span_id")) if grain == "spans" else None
-        root = _nullify(rec.get("root_span_id")) if grain == "traces" else None
+        trace_id = none_if_missing(rec.get("trace_id"))
+        span_id = none_if_missing(rec.get("span_id")) if grain == "spans" else None
+        root = none_if_missing(rec.get("root_span_id")) if grain == "traces" else None
         keys = [(trace_id, span_id)]
         if grain == "traces" and root is not None:
             keys.append((trace_id, root))
@@ -237,7 +234,7 @@ def to_examples(
         res: dict[str, dict[str, Any]] = {}
         for k in keys:
             res.update(item_results.get(k, {}))
-        fmt = _nullify(rec.get("source_format"))
+        fmt = none_if_missing(rec.get("source_format"))
         if id_columns is not None:
             eid = example_id(*[rec.get(c) for c in id_columns])
         elif trace_id is not None:
@@ -247,7 +244,7 @@ def to_examples(
         msgs = rec.get("input_messages") if grain == "spans" else None
         msgs = _as_list(msgs) or None
         failure = [str(x) for x in _as_list(rec.get("failure_modes"))]
-        if _nullify(rec.get("failure_mode")) is not None and not _is_listlike(rec.get("failure_mode")):
+        if none_if_missing(rec.get("failure_mode")) is not None and not _is_listlike(rec.get("failure_mode")):
             failure.append(str(rec["failure_mode"]))
         for q in _FAILURE_QUESTIONS:
             for v in _as_list(lab["labels"].get(q)):
@@ -259,8 +256,8 @@ def to_examples(
         row = {
             "example_id": eid,
             "input_messages": msgs,
-            "input_text": _nullify(rec.get(in_col)) if in_col else None,
-            "output_text": _nullify(rec.get(out_col)) if out_col else None,
+            "input_text": none_if_missing(rec.get(in_col)) if in_col else None,
+            "output_text": none_if_missing(rec.get(out_col)) if out_col else None,
             "expected_output": _pick(expected, rec, cols, lab["labels"], _EXPECTED_QUESTIONS, False),
             "rubric": _pick(rubric, rec, cols, lab["labels"], _RUBRIC_QUESTIONS, True),
             "labels": lab["labels"] or None,
@@ -268,8 +265,8 @@ def to_examples(
                         for k, v in res.items()} or None,
             "failure_modes": list(dict.fromkeys(failure)),
             "tags": list(dict.fromkeys(row_tags)),
-            "split": _nullify(rec.get("split")),
-            "metadata": _nullify(rec.get("metadata")) if not isinstance(rec.get("metadata"), dict) else rec.get("metadata"),
+            "split": none_if_missing(rec.get("split")),
+            "metadata": none_if_missing(rec.get("metadata")) if not isinstance(rec.get("metadata"), dict) else rec.get("metadata"),
             "source_trace_id": trace_id,
             "source_span_id": span_id if grain == "spans" else root,
             "source_format": fmt,

@@ -72,12 +72,12 @@ def _jsonable(v: Any) -> Any:
 
 
 def _row_dicts(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    from llmops_nb.schema import _nullify
+    from llmops_nb.schema import none_if_missing
 
     out = []
     for rec in frame.to_dict("records"):
         out.append({k: (_jsonable(v) if isinstance(v, (pd.Timestamp, datetime))
-                        else (v if isinstance(v, (list, dict)) else _nullify(v))) for k, v in rec.items()})
+                        else (v if isinstance(v, (list, dict)) else none_if_missing(v))) for k, v in rec.items()})
     return out
 
 

@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from llmops_nb.datasets._examples import EXAMPLES
-from llmops_nb.schema import _nullify
+from llmops_nb.schema import extra_to_arrow, json_text
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -191,36 +191,6 @@ def _library_version() -> str:
 
 # --------------------------------------------------------------------------- frame <-> arrow
 
-def _json_text(v: Any) -> str | None:
-    v = _nullify(v) if not isinstance(v, (list, dict, tuple, np.ndarray)) else v
-    if v is None:
-        return None
-    return orjson.dumps(
-        v, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS, default=str
-    ).decode()
-
-
-def _extra_array(s: pd.Series) -> tuple[pa.Array, bool]:
-    """Arrow array of an undeclared column and whether it is stored as JSON text."""
-    if s.dtype != object and not pd.api.types.is_string_dtype(s.dtype):
-        try:
-            return pa.array(s, from_pandas=True), False
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-            pass
-    vals = [v if isinstance(v, (list, dict, tuple, np.ndarray)) else _nullify(v) for v in s.tolist()]
-    present = [v for v in vals if v is not None]
-    if all(isinstance(v, str) for v in present):
-        return pa.array(vals, pa.string()), False
-    if not any(isinstance(v, dict) for v in present):
-        try:
-            arr = pa.array([v.tolist() if isinstance(v, np.ndarray) else v for v in vals], from_pandas=True)
-            if not pa.types.is_struct(arr.type) and not pa.types.is_null(arr.type):
-                return arr, False
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-            pass
-    return pa.array([_json_text(v) for v in vals], pa.string()), True
-
-
 def frame_to_arrow(frame: pd.DataFrame) -> tuple[pa.Table, list[str]]:
     """Arrow table of an examples frame (declared columns typed as declared, then the extra
     columns) and the names of the columns stored as JSON text.
@@ -253,7 +223,7 @@ def frame_to_arrow(frame: pd.DataFrame) -> tuple[pa.Table, list[str]]:
     for c in JSON_COLUMNS:
         if c in frame.columns:
             i = base.schema.get_field_index(c)
-            base = base.set_column(i, base.schema.field(c), pa.array([_json_text(v) for v in frame[c].tolist()], pa.string()))
+            base = base.set_column(i, base.schema.field(c), pa.array([json_text(v) for v in frame[c].tolist()], pa.string()))
     # Delta cannot store Arrow field metadata; keep a plain schema (nullability kept)
     base = base.replace_schema_metadata(None)
     base = pa.Table.from_arrays(base.columns, schema=pa.schema([pa.field(f.name, f.type, f.nullable) for f in base.schema]))
@@ -262,7 +232,7 @@ def frame_to_arrow(frame: pd.DataFrame) -> tuple[pa.Table, list[str]]:
             continue
         if not isinstance(c, str):
             raise DatasetError(f"column names must be strings, got {c!r}")
-        arr, is_json = _extra_array(frame[c])
+        arr, is_json = extra_to_arrow(frame[c])
         if pa.types.is_null(arr.type):
             arr = arr.cast(pa.string())
         base = base.append_column(pa.field(c, arr.type), arr)

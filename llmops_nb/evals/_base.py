@@ -17,6 +17,8 @@ from typing import Any, ClassVar, Literal, Union
 
 import orjson
 
+from llmops_nb.schema import is_missing
+
 __all__ = [
     "EvaluationReason",
     "JudgeOutput",
@@ -328,7 +330,7 @@ def row_get(row: Mapping[str, Any], field: str, default: Any = None) -> Any:
     """
     if field in row:
         v = row[field]
-        if not _missing(v):
+        if not is_missing(v):
             return v
     if "." in field:
         head, _, rest = field.partition(".")
@@ -337,20 +339,9 @@ def row_get(row: Mapping[str, Any], field: str, default: Any = None) -> Any:
             return row_get(base, rest, default)
     for container in ("metadata", "attributes"):
         m = row.get(container)
-        if isinstance(m, Mapping) and field in m and not _missing(m[field]):
+        if isinstance(m, Mapping) and field in m and not is_missing(m[field]):
             return m[field]
     return default
-
-
-def _missing(v: Any) -> bool:
-    if v is None:
-        return True
-    if isinstance(v, float) and math.isnan(v):
-        return True
-    try:
-        return v is __import__("pandas").NA
-    except Exception:
-        return False
 
 
 def outputs_of(ev: Evaluator, out: Any) -> list[dict[str, Any]]:

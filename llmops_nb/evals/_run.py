@@ -17,7 +17,7 @@ import pandas as pd
 
 from llmops_nb.evals._base import EvaluationReason, Evaluator, load_evaluator, outputs_of
 from llmops_nb.llm._runner import CallCache, Runner, _current, progress_bar, run_sync
-from llmops_nb.schema import RESULTS
+from llmops_nb.schema import RESULTS, grain_of
 
 __all__ = ["evaluate", "aevaluate", "wide", "new_run_id"]
 
@@ -85,7 +85,7 @@ def _results_frame(cols: Mapping[str, Any], n: int) -> pd.DataFrame:
 def _items(frame: pd.DataFrame, level: str, spans: pd.DataFrame | None) -> tuple[pd.DataFrame, list[Any], list[Any], pd.DataFrame | None]:
     """The frame to evaluate at ``level``, with its trace and span ids, and whether rows carry
     their trace's spans."""
-    is_spans = "span_id" in frame.columns and "root_span_id" not in frame.columns
+    is_spans = grain_of(frame) == "spans"
     if level == "session":
         from llmops_nb.sessions import session_items
 
@@ -524,9 +524,9 @@ def wide(frame: pd.DataFrame, results: pd.DataFrame, *, values: str = "auto", ex
         res = res[res["evaluator"].isin(list(evaluators))]
     if "created_at" in res.columns:
         res = res.sort_values("created_at", kind="stable")
-    is_spans = "span_id" in frame.columns and "root_span_id" not in frame.columns
+    is_spans = grain_of(frame) == "spans"
     out = frame.copy()
-    if "trace_ids" in frame.columns and "session_id" in frame.columns:  # a sessions table: session rows
+    if grain_of(frame) == "sessions":  # a sessions table: session rows
         res = res[res["session_id"].notna() & res["trace_id"].isna()] if "session_id" in res else res.iloc[0:0]
         parts: tuple[tuple[pd.DataFrame, list[str]], ...] = ((res, ["session_id"]),)
     else:

@@ -12,7 +12,6 @@ keys and mapped like OTLP spans.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -20,6 +19,7 @@ import pandas as pd
 
 from llmops_nb.loaders._common import LoadError, as_map, otel_id, per_record, to_utc
 from llmops_nb.loaders.otlp import map_span
+from llmops_nb.schema import is_missing
 
 __all__ = ["parse_phoenix", "is_phoenix", "flatten_attributes"]
 
@@ -43,17 +43,6 @@ def is_phoenix(doc: Any) -> bool:
     return False
 
 
-def _missing(v: Any) -> bool:
-    if v is None:
-        return True
-    if isinstance(v, float) and math.isnan(v):
-        return True
-    try:
-        return bool(v is pd.NA or v is pd.NaT)
-    except (TypeError, ValueError):
-        return False
-
-
 def flatten_attributes(value: Any, prefix: str, out: dict[str, Any]) -> None:
     """Flatten nested attribute values into dotted OpenInference keys (lists of objects get
     their index: ``llm.input_messages.0.message.role``).
@@ -72,7 +61,7 @@ def flatten_attributes(value: Any, prefix: str, out: dict[str, Any]) -> None:
     elif isinstance(value, list) and value and all(isinstance(x, Mapping) for x in value):
         for i, v in enumerate(value):
             flatten_attributes(v, f"{prefix}.{i}", out)
-    elif not _missing(value):
+    elif not is_missing(value):
         out[prefix] = value
 
 
@@ -85,7 +74,7 @@ def _row(r: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(k, str) and k.startswith("attributes."):
             flatten_attributes(v, k[len("attributes."):], attrs)
     span_kind = r.get("span_kind")
-    if not _missing(span_kind) and "openinference.span.kind" not in attrs:
+    if not is_missing(span_kind) and "openinference.span.kind" not in attrs:
         attrs["openinference.span.kind"] = span_kind
     code = str(r.get("status_code") or "UNSET").upper()
     events = []
@@ -98,17 +87,17 @@ def _row(r: Mapping[str, Any]) -> dict[str, Any]:
     tid = r.get("context.trace_id", ctx.get("trace_id"))
     sid = r.get("context.span_id", r.get("span_id", ctx.get("span_id")))
     pid = r.get("parent_id", r.get("parent_span_id"))
-    if _missing(tid) or _missing(sid):
+    if is_missing(tid) or is_missing(sid):
         raise LoadError("a Phoenix span has no context.trace_id or context.span_id", expected="Phoenix span columns")
     raw = {
         "trace_id": otel_id(tid, 16),
         "span_id": otel_id(sid, 8),
-        "parent_span_id": None if _missing(pid) or pid == "" else otel_id(pid, 8),
-        "name": None if _missing(r.get("name")) else r.get("name"),
-        "start_time": None if _missing(r.get("start_time")) else to_utc(r.get("start_time")),
-        "end_time": None if _missing(r.get("end_time")) else to_utc(r.get("end_time")),
+        "parent_span_id": None if is_missing(pid) or pid == "" else otel_id(pid, 8),
+        "name": None if is_missing(r.get("name")) else r.get("name"),
+        "start_time": None if is_missing(r.get("start_time")) else to_utc(r.get("start_time")),
+        "end_time": None if is_missing(r.get("end_time")) else to_utc(r.get("end_time")),
         "status": "error" if code == "ERROR" else "ok" if code == "OK" else "unset",
-        "status_message": None if _missing(r.get("status_message")) or r.get("status_message") == "" else r.get("status_message"),
+        "status_message": None if is_missing(r.get("status_message")) or r.get("status_message") == "" else r.get("status_message"),
         "attributes": attrs,
         "events": events,
     }
