@@ -15,6 +15,7 @@ _HINTS = {
     "presidio_analyzer": 'pip install "llmops-nb[pii]"',
     "s3fs": 'pip install "llmops-nb[s3]"',
     "playwright": 'pip install "llmops-nb[dev]"',
+    "phonenumbers": "pip install phonenumbers",
 }
 
 

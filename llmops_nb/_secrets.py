@@ -20,7 +20,7 @@ import threading
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
-__all__ = ["Secret", "register_secret", "register_env_secrets", "scrub", "PROVIDER_KEY_VARS", "ScrubFilter"]
+__all__ = ["Secret", "register_secret", "register_env_secrets", "env_secrets", "scrub", "PROVIDER_KEY_VARS", "ScrubFilter"]
 
 FRAGMENT = 6
 """The shortest run of a secret's characters that counts as a leak."""
@@ -74,12 +74,19 @@ def register_secret(value: Any) -> None:
         _SHORT = tuple(sorted(set(short), key=len, reverse=True))
 
 
+def env_secrets() -> dict[str, str]:
+    """The environment variables that hold credentials: the known provider variables
+    (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ...) and any ``*API_KEY*``, ``*SECRET*``,
+    ``*TOKEN*`` or ``*PASSWORD*`` variable whose value is 8 characters or more."""
+    return {k: v for k, v in os.environ.items()
+            if v and len(v) >= 8 and (k in PROVIDER_KEY_VARS or _KEY_VAR.search(k))}
+
+
 def register_env_secrets(names: tuple[str, ...] | None = None) -> None:
-    """Register the provider credentials found in the environment: the known variables
-    (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ...) and any ``*_API_KEY``/``*_SECRET*``/
-    ``*_TOKEN``/``*_PASSWORD`` variable."""
-    for k, v in os.environ.items():
-        if (k in (names or PROVIDER_KEY_VARS) or (names is None and _KEY_VAR.search(k))) and v:
+    """Register the credentials held in the environment (:func:`env_secrets`, or the variables
+    ``names``) as secrets."""
+    for k, v in (env_secrets() if names is None else {n: os.environ.get(n, "") for n in names}).items():
+        if v:
             register_secret(v)
 
 

@@ -80,6 +80,10 @@ def _snake(name: str) -> str:
     return s.lower()
 
 
+_CREDENTIAL_KEYS = frozenset({"api_key", "azure_ad_token", "aws_secret_access_key", "aws_session_token", "extra_headers",
+                              "headers"})
+
+
 def _jsonable(v: Any) -> Any:
     if isinstance(v, (str, int, float, bool)) or v is None:
         return v
@@ -154,6 +158,8 @@ class Evaluator:
                     continue
                 if f.default_factory is not dataclasses.MISSING and _eq(v, f.default_factory()):
                     continue
+                if isinstance(v, Mapping):  # credentials passed through a dict (extra=) are never saved
+                    v = {k: x for k, x in v.items() if k not in _CREDENTIAL_KEYS}
                 out[f.name] = _jsonable(v)
         return out
 
@@ -169,8 +175,19 @@ class Evaluator:
 
     @property
     def params_hash(self) -> str:
-        """A short hash of the evaluator's name, version and parameters."""
-        payload = orjson.dumps({**self.spec(), "version": self.version}, option=orjson.OPT_SORT_KEYS, default=str)
+        """A short hash of the evaluator's name, version and parameters: its identity in the
+        results. Transport and credentials (``api_base``, ``api_key``, timeouts, also inside
+        ``extra``) are left out: moving a judge to another endpoint is the same evaluation."""
+        from llmops_nb.llm import TRANSPORT_KEYS
+
+        spec = self.spec()
+        params = {k: v for k, v in spec["params"].items() if k not in TRANSPORT_KEYS}
+        if isinstance(params.get("extra"), dict):
+            params["extra"] = {k: v for k, v in params["extra"].items() if k not in TRANSPORT_KEYS} or None
+            if params["extra"] is None:
+                del params["extra"]
+        payload = orjson.dumps({**spec, "params": params, "version": self.version}, option=orjson.OPT_SORT_KEYS,
+                               default=str)
         return hashlib.sha256(payload).hexdigest()[:12]
 
     def __repr__(self) -> str:

@@ -220,7 +220,9 @@ def _phone_spans(frag: str, regions: Iterable[str]) -> list[tuple[int, int]]:
     """The phone numbers inside a candidate run of digits and separators, as (start, end)
     offsets: the longest pieces (cut at separators) that ``phonenumbers`` finds valid, in the
     international form or in one of ``regions``' national forms."""
-    import phonenumbers
+    from llmops_nb._optional import require
+
+    phonenumbers = require("phonenumbers", "phone number detection")
 
     gaps = list(_GAP.finditer(frag))  # numbers inside a run are cut at spaces and slashes only
     cuts = [0] + [m.end() for m in gaps]

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llmops_nb._secrets import scrub
 from llmops_nb.evals._base import EvaluationReason, Evaluator, load_evaluator, outputs_of
 from llmops_nb.llm._runner import CallCache, Runner, _current, progress_bar, run_sync
 from llmops_nb.schema import RESULTS, grain_of
@@ -399,7 +400,7 @@ def _rows(ev: Evaluator, base: Mapping[str, Any], tid: Any, sid: Any, out: Any, 
 def _error_row(ev: Evaluator, base: Mapping[str, Any], tid: Any, sid: Any, e: BaseException, ms: float) -> dict[str, Any]:
     name = ev.evaluation_name
     row = {**base, "evaluator": name, "trace_id": tid, "span_id": sid, "latency_ms": ms, "created_at": _now(),
-           "error": f"{type(e).__name__}: {e}", "result_id": _rid(base, name, tid, sid)}
+           "error": scrub(f"{type(e).__name__}: {e}"), "result_id": _rid(base, name, tid, sid)}
     if base.get("_session"):
         row["session_id"], row["trace_id"] = tid, None
     return row

@@ -17,6 +17,7 @@ from llmops_nb.llm._runner import (
     BudgetExhausted,
     CallCache,
     CallResult,
+    TRANSPORT_KEYS,
     LLMCall,
     Runner,
     current_runner,
@@ -27,5 +28,5 @@ from llmops_nb.llm._runner import (
 
 __all__ = [
     "Runner", "LLMCall", "CallResult", "CallCache", "BudgetExhausted", "run_calls", "run_sync",
-    "current_runner", "default_cache_path",
+    "current_runner", "default_cache_path", "TRANSPORT_KEYS",
 ]

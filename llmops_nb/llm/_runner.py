@@ -6,6 +6,11 @@ retries with exponential backoff and full jitter on 429, 5xx, timeouts and dropp
 rerun calls nothing and costs nothing); a cost ledger per model from litellm's price map; a
 budget that stops cleanly; and a synchronous entry point that works inside a running event
 loop (Jupyter) by running its own loop in a worker thread.
+
+Nothing paid for is lost: each answer is committed to the cache the moment it arrives, before
+any result row is written, so a run killed mid-way and resumed pays only for the calls that were
+in flight. Credentials never leave in clear: every configured key (``api_key=`` and the
+providers' environment variables) is scrubbed from error texts and log records.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import concurrent.futures
 import contextlib
 import contextvars
 import hashlib
+import logging
 import os
 import random
 import sqlite3
@@ -27,6 +33,8 @@ from typing import Any, TypeVar
 
 import orjson
 
+from llmops_nb._secrets import ScrubFilter, env_secrets, register_env_secrets, register_secret, scrub
+
 __all__ = [
     "LLMCall",
     "CallResult",
@@ -37,13 +45,21 @@ __all__ = [
     "run_sync",
     "current_runner",
     "default_cache_path",
+    "TRANSPORT_KEYS",
 ]
 
 T = TypeVar("T")
 
-# transport settings that do not change the answer: not part of the cache key
-_TRANSPORT_KEYS = {"api_key", "api_base", "base_url", "timeout", "num_retries", "max_retries", "metadata",
-                   "extra_headers", "mock_response"}
+TRANSPORT_KEYS = frozenset({"api_key", "api_base", "base_url", "timeout", "num_retries", "max_retries",
+                            "extra_headers", "organization", "request_timeout", "stream_timeout"})
+"""Transport and credential settings: they change where and how a call goes, never its answer,
+so they are part of neither the cache key nor an evaluator's identity."""
+# also not in the cache key: metadata, and mock answers (never cached)
+_TRANSPORT_KEYS = TRANSPORT_KEYS | {"metadata", "mock_response"}
+
+# log records of the LLM client libraries may carry request details: scrubbed like ours
+for _name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "openai", "httpx", "httpcore", "llmops_nb.llm"):
+    logging.getLogger(_name).addFilter(ScrubFilter())
 SIMULATED_PREFIXES = ("llmops-sim/",)
 
 _current: contextvars.ContextVar[Runner | None] = contextvars.ContextVar("llmops_nb_runner", default=None)
@@ -119,8 +135,9 @@ class CallResult:
 class CallCache:
     """An on-disk cache of LLM answers in one SQLite file, safe across threads and processes.
 
-    Writes are buffered and committed in batches (every ``flush_every`` answers, at the end of
-    each run, and at exit), so a busy run does not pay one disk transaction per call.
+    Each answer is committed as it arrives (``flush_every=1``, about 0.1 ms: nothing beside an
+    LLM call), so a process killed mid-run keeps every answer it paid for and a resume reuses
+    them. A larger ``flush_every`` batches commits (faster, but a kill loses the batch).
 
     Example:
         >>> import tempfile, os
@@ -129,7 +146,7 @@ class CallCache:
         'hi'
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, flush_every: int = 64) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, flush_every: int = 1) -> None:
         self.path = Path(path) if path is not None else default_cache_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.flush_every = flush_every
@@ -236,6 +253,29 @@ class _Ledger:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     saved_usd: float = 0.0
+
+
+_ENV_SEEN: dict[str, str] = {}
+
+
+def _register_keys(params: Mapping[str, Any]) -> None:
+    """Remember the call's credentials (``api_key=`` and the providers' environment variables)
+    as secrets, so error texts and log records are scrubbed of them."""
+    for k in ("api_key", "azure_ad_token", "aws_secret_access_key", "aws_session_token"):
+        v = params.get(k)
+        if isinstance(v, str) and len(v) >= 8:
+            register_secret(v)
+    env = env_secrets()
+    if env != _ENV_SEEN:
+        _ENV_SEEN.clear()
+        _ENV_SEEN.update(env)
+        register_env_secrets(tuple(env))
+
+
+def _clean_error(e: BaseException, n: int) -> str:
+    """A provider's error text, scrubbed whole before it is cut to ``n`` characters."""
+    text = scrub(str(e))
+    return text if len(text) <= n else text[:n] + "..."
 
 
 def _status_of(e: BaseException) -> int | None:
@@ -433,7 +473,8 @@ class Runner:
     # ------------------------------------------------------------------ one call
     async def acall(self, call: LLMCall) -> CallResult:
         """Make one call (cache, budget, limits, retries); never raises for a failed call: the
-        result's ``error`` says what went wrong."""
+        result's ``error`` says what went wrong (scrubbed of every configured key)."""
+        _register_keys(call.params)
         key = call.cache_key()
         cache = self.cache
         led = self.ledger_for(call.model)
@@ -495,7 +536,7 @@ class Runner:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - classified below
-                last_error = f"{type(e).__name__}: {str(e)[:500]}"
+                last_error = f"{type(e).__name__}: {_clean_error(e, 500)}"
                 is_429 = _status_of(e) == 429 or type(e).__name__ == "RateLimitError"
                 if not is_429:
                     failures += 1
