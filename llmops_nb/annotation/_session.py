@@ -155,7 +155,7 @@ class Session:
                 self._cursor += 1
             for i in range(self._cursor, len(order)):
                 iid = order[i]
-                if iid in self._mine:
+                if iid in self._mine or iid in self._redo:  # an undone item is shown again from _redo
                     continue
                 held = active.get(iid, set())
                 if me in held:
@@ -210,11 +210,9 @@ class Session:
 
     def flush(self) -> int:
         """Move this session's logged decisions into the store's labels table."""
-        before = self._signature()
-        n = self._log.flush()
-        if self._label_count == before:
-            self._label_count = self._signature()
-        return n
+        # no shortcut on the cached view of others' labels: another session may have decided
+        # while this flush ran, and the next pick must see it
+        return self._log.flush()
 
     def _check_item(self, item_id: str | None) -> str:
         if item_id is None or item_id not in self._row:
@@ -294,6 +292,8 @@ class Session:
         if self._redo and self._redo[-1] == item_id:
             self._redo.pop()
             self._view = None
+            # labelled again: the lease taken at undo is no longer needed
+            self._leases.transact(self.annotator, lambda active: None, release=item_id, queue=self.queue_name)
             return
         self._advance(release=item_id if item_id == self._frontier else None)
 
@@ -304,6 +304,9 @@ class Session:
             return None
         item_id = self._history[-1]
         mine = self._mine.get(item_id, {})
+        # lease the item to me before the undo row makes it unlabelled, so that nobody else
+        # (with overlap=1) can take it between the undo and my new answer
+        self._leases.transact(self.annotator, lambda active: item_id, lease_s=self.lease_s, queue=self.queue_name)
         self._write(item_id, [{"question": q, "value": None, "action": "undo", "previous_value": v, "reason": "undo"}
                               for q, v in mine.items() if v is not None])
         self._mine.pop(item_id, None)
