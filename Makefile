@@ -13,7 +13,7 @@ export PHOENIX_TELEMETRY_ENABLED := false
 export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo test lint typecheck lab bench clean
+.PHONY: install demo test lint typecheck lab bench clean conformance
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,6 +28,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	LLMOPS_NB_HOME=$(CURDIR)/.cache/nbval-store $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=900 tests notebooks $(PYTEST_ARGS)
+
+# Real producers write traces, read_traces reads them (tests/conformance/run.py --help); builds the
+# producer venvs under .cache/producers/ on first use. CONFORMANCE_ARGS=--ci runs the CI subset.
+conformance: $(STAMP)
+	$(BIN)/python tests/conformance/run.py $(CONFORMANCE_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check llmops_nb tests benchmarks

@@ -56,7 +56,7 @@ class SpanHandle:
         self.otel_span.set_attribute("input.value", json_value(value))
         self.otel_span.set_attribute("input.mime_type", "text/plain" if isinstance(value, str) else "application/json")
         if self.kind == "tool" and not isinstance(value, str):
-            self.otel_span.set_attribute("tool.parameters", json_value(value))
+            self.otel_span.set_attribute("tool_call.function.arguments", json_value(value))
 
     def set_output(self, value: Any) -> None:
         """The step's output (text stays text, anything else is stored as JSON)."""

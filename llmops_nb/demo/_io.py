@@ -220,7 +220,7 @@ def _attributes(row: dict[str, Any], conv: str, meta: dict[str, Any]) -> dict[st
         else:
             a["tool.name"] = row["tool_name"]
             a["tool.description"] = C.TOOLS_SPEC[row["tool_name"]]["description"]
-            a["tool.parameters"] = row["tool_arguments"]
+            a["tool_call.function.arguments"] = row["tool_arguments"]
             a["input.value"] = row["input_text"]
             a["input.mime_type"] = "application/json"
             a["output.value"] = row["tool_result"]

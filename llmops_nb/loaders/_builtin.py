@@ -33,6 +33,17 @@ register_format(
 )
 register_format(
     Format(
+        "otlp_logs_json",
+        "OTLP/JSON logs export (resourceLogs): GenAI message events (gen_ai.user.message, gen_ai.choice, ...) "
+        "merged into the spans with the same ids read from the traces files beside them",
+        parse=otlp.parse_otlp_logs_json,
+        detect=otlp.is_otlp_logs_json,
+        extensions=(".json", ".jsonl"),
+        priority=99,
+    )
+)
+register_format(
+    Format(
         "otlp_proto",
         "OTLP protobuf ExportTraceServiceRequest (.pb, .bin, .protobuf, .gz)",
         parse=otlp.parse_otlp_proto,
@@ -237,6 +248,19 @@ register_format(
         sniff=trajectories.sniff_anthropic_sessions,
         extensions=(".jsonl",),
         priority=47,
+    )
+)
+
+from llmops_nb.loaders import openai_agents  # noqa: E402
+
+register_format(
+    Format(
+        "openai_agents",
+        "OpenAI Agents SDK traces: ingest payloads {data: [trace, trace.span items]}, item lists, JSONL of items",
+        parse=openai_agents.parse_openai_agents,
+        detect=openai_agents.is_openai_agents,
+        extensions=(".json", ".jsonl"),
+        priority=78,
         whole_file=True,
     )
 )

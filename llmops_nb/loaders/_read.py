@@ -404,7 +404,7 @@ def _read_traces(source: Any, format: str | None, errors: str, options: dict[str
                 for sub_ref, unit in _iter_units(rec, fmt):
                     where = sub_ref if ref in (None, "document") else (ref if sub_ref is None else f"{ref} {sub_ref}")
                     try:
-                        out = list(fmt.parse(unit, {**ctx, "record": where}))
+                        out = list(fmt.parse(unit, {**ctx, "record": where, "problem": _reporter(errors, problems, file, where)}))
                     except NoTraceData as e:
                         if e.file is None:
                             e = NoTraceData(e.reason, file=file, record=where, expected=e.expected)
@@ -457,6 +457,20 @@ def _as_load_error(err: BaseException, file: str, record: Any) -> LoadError:
         return LoadError(f"the compressed file is truncated or corrupt ({type(err).__name__}: {err})", file=file,
                          record=record, expected="a complete gzip file")
     return LoadError(f"{type(err).__name__}: {err}", file=file, record=record)
+
+
+def _reporter(errors: str, problems: list[dict[str, Any]], file: str, record: Any) -> Any:
+    """``ctx["problem"](where, message, action)`` for loaders that validate and repair within a
+    record (OTel ids): raises with ``errors="raise"``, else reports what was repaired."""
+
+    def problem(where: str, message: str, action: str) -> None:
+        rec = where if record is None else f"{record} {where}"
+        if errors == "raise":
+            raise LoadError(message, file=file, record=rec, expected="valid OpenTelemetry ids: 32 hex digits for a trace, "
+                            "16 for a span, not all zeros; pass errors='skip' to repair and load the rest")
+        problems.append({"file": file, "record": rec, "error": message, "action": action})
+
+    return problem
 
 
 class _Columns:
@@ -542,6 +556,7 @@ def _finish(acc: _Columns, errors: str, problems: list[dict[str, Any]]) -> pd.Da
             missing = [k for k, v in (("trace_id", tids[i]), ("span_id", sids[i])) if not v]
             problem(i, f"missing {' and '.join(missing)}", "every span to have a trace_id and a span_id", "skipped")
             keep[i] = False
+    _merge_log_rows(acc, keep, problem)
     cols["kind"] = [k if k in _KIND_SET else "unknown" for k in cols["kind"]]
     cols["status"] = [st if st in _STATUS_SET else "unset" for st in cols["status"]]
     seen: dict[tuple[Any, Any], int] = {}
@@ -572,6 +587,32 @@ def _finish(acc: _Columns, errors: str, problems: list[dict[str, Any]]) -> pd.Da
 
 
 _COLS = {c.name: c for c in SPANS.columns}
+_LOG_FILL = ("input_messages", "output_messages", "input_text", "output_text")
+
+
+def _merge_log_rows(acc: _Columns, keep: list[bool], problem: Any) -> None:
+    """Fold the partial rows of OTLP log records (GenAI message events) into their spans."""
+    from llmops_nb.loaders.otlp import LOG_ROWS
+
+    cols = acc.cols
+    sf = cols["source_format"]
+    logs = [i for i, f in enumerate(sf) if f == LOG_ROWS]
+    if not logs:
+        return
+    spans = {(cols["trace_id"][i], cols["span_id"][i]): i for i in range(acc.n) if sf[i] != LOG_ROWS and keep[i]}
+    for i in logs:
+        keep[i] = False
+        j = spans.get((cols["trace_id"][i], cols["span_id"][i]))
+        if j is None:
+            problem(i, f"log records of span {cols['span_id'][i]!r} in trace {cols['trace_id'][i]!r} have no span among the files read",
+                    "the traces file that holds their spans to be read too", "skipped")
+            continue
+        for c in _LOG_FILL:
+            if cols[c][j] is None and cols[c][i] is not None:
+                cols[c][j] = cols[c][i]
+        extra = cols["attributes"][i] or {}
+        if extra:
+            cols["attributes"][j] = {**(cols["attributes"][j] or {}), **extra}
 
 
 def _nested_value(kind: str, v: Any) -> Any:

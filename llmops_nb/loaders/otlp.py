@@ -9,12 +9,16 @@ the same two functions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import base64
+import binascii
+import hashlib
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 
+from llmops_nb.loaders._aliases import keys
 from llmops_nb.loaders._common import (
     LoadError,
     assistant_text,
@@ -45,6 +49,100 @@ def _ns_time(v: Any) -> datetime | None:
     return _EPOCH + timedelta(microseconds=int(v) // 1000)
 
 
+# ---------------------------------------------------------------------------------- ids
+
+Problem = Callable[[str, str, str], None]
+"""``problem(where, message, action)``: told of an id that had to be repaired (see :func:`check_id`)."""
+
+_HEXDIGITS = frozenset("0123456789abcdef")
+
+
+def check_id(value: Any, nbytes: int, what: str, where: str, problem: Problem | None,
+             replacement: Callable[[], str]) -> str | None:
+    """A validated OTel id (``nbytes`` 16 for a trace, 8 for a span) as lowercase hex.
+
+    Valid: ``2 * nbytes`` hex digits, base64 of ``nbytes`` bytes (protobuf JSON mapping) or
+    ``nbytes`` raw bytes, not all zeros. An all-zero ``parentSpanId`` means "no parent" (None).
+    Anything else is told to ``problem(where, message, action)`` and repaired: an all-zero
+    trace or span id is replaced by ``replacement()``, any other invalid id is kept as written
+    (so spans that name it as their parent stay linked). Without ``problem`` ids are only
+    normalised (:func:`~llmops_nb.loaders._common.otel_id`).
+
+    Example:
+        >>> seen = []
+        >>> check_id("abc", 8, "spanId", "spans[0]", lambda *a: seen.append(a), lambda: "x")
+        'abc'
+        >>> seen[0][1]
+        "spanId 'abc' is 3 hex digits, not 16"
+        >>> check_id("0" * 16, 8, "parentSpanId", "spans[0]", None, lambda: "x") is None
+        True
+    """
+    if value is None or value == "" or value == b"":
+        return None
+    if problem is None:
+        return otel_id(value, nbytes)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        hexv = raw.hex()
+        ok = len(raw) == nbytes
+        desc = f"{what} is {len(raw)} bytes, not {nbytes}"
+    else:
+        text = str(value).strip()
+        low = text.lower()
+        low = low[2:] if low.startswith("0x") else low
+        hexv, ok = low, False
+        if set(low) <= _HEXDIGITS:
+            ok = len(low) == 2 * nbytes
+            desc = f"{what} {value!r} is {len(low)} hex digits, not {2 * nbytes}"
+        else:
+            hexv = text  # not hex: kept exactly as written
+            desc = f"{what} {value!r} is neither {2 * nbytes} hex digits nor base64 of {nbytes} bytes"
+            try:
+                raw = base64.b64decode(text, validate=True)
+                if len(raw) == nbytes:
+                    hexv, ok = raw.hex(), True
+                else:
+                    desc = f"{what} {value!r} is base64 of {len(raw)} bytes, not {nbytes}"
+            except (binascii.Error, ValueError):
+                desc = f"{what} {value!r} is neither {2 * nbytes} hex digits nor decodable base64"
+    if ok and hexv.strip("0"):
+        return hexv
+    if ok:  # all zeros: invalid in OpenTelemetry
+        if what.startswith("parent"):
+            return None
+        new = replacement()
+        problem(where, f"{what} is all zeros (invalid in OpenTelemetry)", f"repaired: {what} replaced by {new}")
+        return new
+    problem(where, desc, f"repaired: {what} kept as written ({hexv})")
+    return hexv
+
+
+def _replacements(salt: str) -> tuple[Callable[[], str], Callable[[str], Callable[[], str]]]:
+    """Stable replacement ids: one trace id per export (its spans stay one trace), one span id per position."""
+    trace = hashlib.sha1(f"{salt}|trace".encode()).hexdigest()[:32]
+    return (lambda: trace), (lambda where: lambda: hashlib.sha1(f"{salt}|{where}".encode()).hexdigest()[:16])
+
+
+_SPAN_KIND_NAMES = {0: None, 1: None, 2: "SPAN_KIND_SERVER", 3: "SPAN_KIND_CLIENT", 4: "SPAN_KIND_PRODUCER", 5: "SPAN_KIND_CONSUMER"}
+
+
+def span_kind(v: Any) -> str | None:
+    """The OTel span kind as its OTLP enum name (``SPAN_KIND_CLIENT``...), None for internal or unset,
+    whatever the encoding: protobuf/JSON integers, enum names, Python's ``SpanKind.CLIENT``, ``client``.
+
+    Example:
+        >>> span_kind(3), span_kind("SPAN_KIND_CLIENT"), span_kind("SpanKind.CLIENT"), span_kind(1)
+        ('SPAN_KIND_CLIENT', 'SPAN_KIND_CLIENT', 'SPAN_KIND_CLIENT', None)
+    """
+    if v is None or isinstance(v, bool):
+        return None
+    if isinstance(v, int) or (isinstance(v, str) and v.strip().isdigit()):
+        return _SPAN_KIND_NAMES.get(int(v), f"SPAN_KIND_{int(v)}")
+    name = str(v).strip().upper().rsplit(".", 1)[-1]
+    name = name if name.startswith("SPAN_KIND_") else f"SPAN_KIND_{name}"
+    return None if name in ("SPAN_KIND_INTERNAL", "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_") else name
+
+
 # ---------------------------------------------------------------------------------- values
 
 def _any_value(v: Mapping[str, Any] | None) -> Any:
@@ -63,8 +161,11 @@ def _any_value(v: Mapping[str, Any] | None) -> Any:
         return [_any_value(x) for x in (v["arrayValue"] or {}).get("values", []) or []]
     if "kvlistValue" in v:
         return {kv["key"]: _any_value(kv.get("value")) for kv in (v["kvlistValue"] or {}).get("values", []) or []}
-    if "bytesValue" in v:
-        return v["bytesValue"]
+    if "bytesValue" in v:  # base64 in JSON; hex, as the protobuf reader gives it
+        try:
+            return base64.b64decode(v["bytesValue"], validate=True).hex()
+        except (binascii.Error, ValueError, TypeError):
+            return v["bytesValue"]
     # snake_case variants (protobuf JSON printers with preserving names)
     for k, conv in (("string_value", str), ("int_value", int), ("double_value", float), ("bool_value", bool)):
         if k in v:
@@ -97,8 +198,8 @@ def is_otlp_json(doc: Any) -> bool:
     return isinstance(doc, Mapping) and ("resourceSpans" in doc or "resource_spans" in doc)
 
 
-def _otlp_json_spans(doc: Mapping[str, Any]) -> Iterator[tuple[str, Any, Any, Any]]:
-    """(ref, span, resource, scope) for each span of an OTLP/JSON export, unconverted."""
+def _otlp_json_spans(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, Any, Any, Any]]:
+    """(ref, position, span, resource, scope) for each span of an OTLP/JSON export, unconverted."""
     rs_list = doc.get("resourceSpans", doc.get("resource_spans"))
     if not isinstance(rs_list, list):
         raise LoadError("resourceSpans is not a list", expected="OTLP/JSON: {resourceSpans: [{resource, scopeSpans: [{spans}]}]}")
@@ -106,19 +207,20 @@ def _otlp_json_spans(doc: Mapping[str, Any]) -> Iterator[tuple[str, Any, Any, An
     for r, rs in enumerate(rs_list):
         if not isinstance(rs, Mapping):
             raise LoadError(f"resourceSpans {r} is a {type(rs).__name__}", expected="a resourceSpans object")
-        for ss in rs.get("scopeSpans", rs.get("scope_spans", rs.get("instrumentationLibrarySpans"))) or []:
+        for si, ss in enumerate(rs.get("scopeSpans", rs.get("scope_spans", rs.get("instrumentationLibrarySpans"))) or []):
             if not isinstance(ss, Mapping):
                 raise LoadError(f"a scopeSpans of resourceSpans {r} is a {type(ss).__name__}", expected="a scopeSpans object")
             scope = ss.get("scope") or ss.get("instrumentationLibrary") or {}
             spans = ss.get("spans") or []
             if not isinstance(spans, list):
                 raise LoadError(f"spans of resourceSpans {r} is a {type(spans).__name__}", expected="a list of spans")
-            for sp in spans:
-                yield f"span {n}", sp, rs, scope
+            for i, sp in enumerate(spans):
+                yield f"span {n}", f"resourceSpans[{r}].scopeSpans[{si}].spans[{i}]", sp, rs, scope
                 n += 1
 
 
-def _raw_json_span(ref: str, sp: Any, rs: Mapping[str, Any], scope: Any, resources: dict[int, Any]) -> dict[str, Any]:
+def _raw_json_span(ref: str, sp: Any, rs: Mapping[str, Any], scope: Any, resources: dict[int, Any], where: str | None = None,
+                   problem: Problem | None = None, replacements: Any = None) -> dict[str, Any]:
     if not isinstance(sp, Mapping):
         raise LoadError(f"{ref} is a {type(sp).__name__}", expected="a span object")
     key = id(rs)
@@ -129,28 +231,35 @@ def _raw_json_span(ref: str, sp: Any, rs: Mapping[str, Any], scope: Any, resourc
         {"name": e.get("name"), "time": _ns_time(e.get("timeUnixNano")), "attributes": _attrs(e.get("attributes"))}
         for e in sp.get("events") or []
     ]
+    where = where or ref
+    new_trace, new_span = replacements or _replacements("")
     return {
-        "trace_id": otel_id(sp.get("traceId", sp.get("trace_id")), 16),
-        "span_id": otel_id(sp.get("spanId", sp.get("span_id")), 8),
-        "parent_span_id": otel_id(sp.get("parentSpanId", sp.get("parent_span_id")) or None, 8),
+        "trace_id": check_id(sp.get("traceId", sp.get("trace_id")), 16, "traceId", where, problem, new_trace),
+        "span_id": check_id(sp.get("spanId", sp.get("span_id")), 8, "spanId", where, problem, new_span(where)),
+        "parent_span_id": check_id(sp.get("parentSpanId", sp.get("parent_span_id")) or None, 8, "parentSpanId", where, problem,
+                                   new_span(where)),
         "name": sp.get("name"),
         "start_time": _ns_time(sp.get("startTimeUnixNano", sp.get("start_time_unix_nano"))),
         "end_time": _ns_time(sp.get("endTimeUnixNano", sp.get("end_time_unix_nano"))),
         "status": status,
         "status_message": msg,
-        "otel_kind": sp.get("kind"),
+        "otel_kind": span_kind(sp.get("kind")),
         "attributes": _attrs(sp.get("attributes")),
         "events": events,
         "resource": resources[key],
-        "scope": scope.get("name") if isinstance(scope, Mapping) else None,
+        "scope": (scope.get("name") or None) if isinstance(scope, Mapping) else None,
     }
 
 
-def iter_otlp_json(doc: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    """Flat span records from an OTLP/JSON ``ExportTraceServiceRequest``."""
+def iter_otlp_json(doc: Mapping[str, Any], problem: Problem | None = None, salt: str = "") -> Iterator[dict[str, Any]]:
+    """Flat span records from an OTLP/JSON ``ExportTraceServiceRequest``.
+
+    With ``problem``, ids are validated (:func:`check_id`): invalid ones are told to it, with the
+    span's position (``resourceSpans[0].scopeSpans[0].spans[3]``), and repaired."""
     resources: dict[int, Any] = {}
-    for ref, sp, rs, scope in _otlp_json_spans(doc):
-        yield _raw_json_span(ref, sp, rs, scope, resources)
+    reps = _replacements(salt)
+    for ref, where, sp, rs, scope in _otlp_json_spans(doc):
+        yield _raw_json_span(ref, sp, rs, scope, resources, where, problem, reps)
 
 
 def _pb_value(v: Any) -> Any:
@@ -170,8 +279,9 @@ def _pb_attrs(kvs: Any) -> dict[str, Any]:
     return {kv.key: _pb_value(kv.value) for kv in kvs}
 
 
-def iter_otlp_proto(data: bytes | Any) -> Iterator[dict[str, Any]]:
-    """Flat span records from an OTLP protobuf ``ExportTraceServiceRequest`` (bytes or message)."""
+def iter_otlp_proto(data: bytes | Any, problem: Problem | None = None, salt: str = "") -> Iterator[dict[str, Any]]:
+    """Flat span records from an OTLP protobuf ``ExportTraceServiceRequest`` (bytes or message);
+    ids validated as :func:`iter_otlp_json` does when ``problem`` is given."""
     from google.protobuf.message import DecodeError
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -183,22 +293,24 @@ def iter_otlp_proto(data: bytes | Any) -> Iterator[dict[str, Any]]:
             raise LoadError(f"not a valid OTLP protobuf message ({e})", expected="an ExportTraceServiceRequest") from None
     else:
         req = data
-    for rs in req.resource_spans:
+    new_trace, new_span = _replacements(salt)
+    for ri, rs in enumerate(req.resource_spans):
         resource = _pb_attrs(rs.resource.attributes)
-        for ss in rs.scope_spans:
-            for sp in ss.spans:
+        for si, ss in enumerate(rs.scope_spans):
+            for i, sp in enumerate(ss.spans):
                 code = sp.status.code
                 status = "error" if code == 2 else "ok" if code == 1 else "unset"
+                where = f"resourceSpans[{ri}].scopeSpans[{si}].spans[{i}]"
                 yield {
-                    "trace_id": otel_id(sp.trace_id, 16),
-                    "span_id": otel_id(sp.span_id, 8),
-                    "parent_span_id": otel_id(sp.parent_span_id, 8) if sp.parent_span_id else None,
+                    "trace_id": check_id(sp.trace_id, 16, "traceId", where, problem, new_trace),
+                    "span_id": check_id(sp.span_id, 8, "spanId", where, problem, new_span(where)),
+                    "parent_span_id": check_id(sp.parent_span_id, 8, "parentSpanId", where, problem, new_span(where)),
                     "name": sp.name,
                     "start_time": _ns_time(sp.start_time_unix_nano),
                     "end_time": _ns_time(sp.end_time_unix_nano),
                     "status": status,
                     "status_message": sp.status.message or None,
-                    "otel_kind": sp.kind,
+                    "otel_kind": span_kind(sp.kind),
                     "attributes": _pb_attrs(sp.attributes),
                     "events": [
                         {"name": e.name, "time": _ns_time(e.time_unix_nano), "attributes": _pb_attrs(e.attributes)}
@@ -216,6 +328,24 @@ _OI_KINDS = {
     "EMBEDDING": "embedding", "RERANKER": "reranker", "GUARDRAIL": "guardrail", "EVALUATOR": "evaluator",
     "PROMPT": "chain", "UNKNOWN": "unknown",
 }
+_TRACELOOP_KINDS = {"workflow": "chain", "task": "chain", "agent": "agent", "tool": "tool", "unknown": "unknown"}
+
+
+def _traceloop_value(v: Any, is_input: bool) -> Any:
+    """OpenLLMetry's decorators record a call as ``{"args": [...], "kwargs": {...}}`` and a return
+    value as its JSON: the arguments (a lone argument as itself) and the value, as JSON text."""
+    if not isinstance(v, str):
+        return v
+    try:
+        d = orjson.loads(v)
+    except orjson.JSONDecodeError:
+        return v
+    if is_input and isinstance(d, Mapping) and set(d) <= {"args", "kwargs"}:
+        args, kwargs = d.get("args") or [], d.get("kwargs") or {}
+        d = kwargs if not args else args[0] if len(args) == 1 and not kwargs else d
+    return d if isinstance(d, str) else orjson.dumps(d).decode()
+
+
 _GENAI_OPS = {
     "chat": "llm", "text_completion": "llm", "generate_content": "llm", "completion": "llm",
     "embeddings": "embedding", "embedding": "embedding", "execute_tool": "tool",
@@ -405,6 +535,13 @@ def _vercel_messages(attrs: Mapping[str, Any], used: set[str]) -> tuple[list | N
     return inp, out
 
 
+def maybe_json_obj(v: str) -> Any:
+    try:
+        return orjson.loads(v)
+    except orjson.JSONDecodeError:
+        return None
+
+
 def _first(attrs: Mapping[str, Any], used: set[str], *keys: str) -> Any:
     for k in keys:
         v = attrs.get(k)
@@ -438,6 +575,10 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
     if kind is None and isinstance(op, str):
         used.add("gen_ai.operation.name")
         kind = _GENAI_OPS.get(op.lower())
+    tl_kind = a.get("traceloop.span.kind")
+    if kind is None and isinstance(tl_kind, str):
+        used.add("traceloop.span.kind")
+        kind = _TRACELOOP_KINDS.get(tl_kind.lower(), "unknown")
     vop = a.get("ai.operationId") or a.get("operation.name") or ""
     if kind is None and isinstance(vop, str) and vop.startswith("ai."):
         if "toolCall" in vop:
@@ -454,10 +595,13 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
         kind = a["llmops.kind"]
         used.add("llmops.kind")
 
-    model = _first(a, used, "llm.model_name", "gen_ai.response.model", "gen_ai.request.model", "ai.model.id", "ai.response.model", "embedding.model_name")
+    model = _first(a, used, *keys("model"))
+    if model is None and isinstance(a.get("llm.invocation_parameters"), str):  # OpenInference error spans
+        inv = maybe_json_obj(a["llm.invocation_parameters"])
+        model = inv.get("model") or inv.get("model_name") if isinstance(inv, Mapping) else None
     if "gen_ai.request.model" in a:
         used.add("gen_ai.request.model")
-    provider = _first(a, used, "llm.provider", "gen_ai.provider.name", "gen_ai.system", "llm.system", "ai.model.provider")
+    provider = _first(a, used, *keys("provider"))
 
     # messages
     inp = out = None
@@ -473,8 +617,10 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
         inp = inp if inp is not None else vi
         out = out if out is not None else vo
 
-    in_value = _first(a, used, "input.value", "gen_ai.prompt", "ai.toolCall.args", "ai.toolCall.input", "gen_ai.tool.call.arguments")
-    out_value = _first(a, used, "output.value", "gen_ai.completion", "ai.toolCall.result", "ai.toolCall.output", "gen_ai.tool.call.result")
+    in_value = _first(a, used, *keys("input"))
+    out_value = _first(a, used, *keys("output"))
+    if "traceloop.entity.input" in used or "traceloop.entity.output" in used:
+        in_value, out_value = _traceloop_value(in_value, True), _traceloop_value(out_value, False)
     if kind == "llm" and (inp is None or out is None):
         from llmops_nb.loaders._messages import normalize_messages
 
@@ -495,8 +641,8 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
     # tools
     tool_name = tool_args = tool_result = None
     if kind == "tool" or "tool.name" in a or "gen_ai.tool.name" in a or "ai.toolCall.name" in a:
-        tool_name = _first(a, used, "tool.name", "gen_ai.tool.name", "ai.toolCall.name", "tool_call.function.name")
-        tool_args = _first(a, used, "tool.parameters", "tool_call.function.arguments")
+        tool_name = _first(a, used, *keys("tool_name"))
+        tool_args = _first(a, used, *keys("tool_arguments"))
         if tool_args is None and kind == "tool":
             tool_args = in_value
         tool_result = out_value if kind == "tool" else None
@@ -523,18 +669,18 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
                          "score": None if d.get("score") is None else float(d["score"]), "metadata": json_text(d.get("metadata"))})
 
     # tokens and cost
-    pt = _int(_first(a, used, "llm.token_count.prompt", "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "ai.usage.inputTokens", "ai.usage.promptTokens"))
-    ct = _int(_first(a, used, "llm.token_count.completion", "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "ai.usage.outputTokens", "ai.usage.completionTokens"))
-    tt = _int(_first(a, used, "llm.token_count.total", "gen_ai.usage.total_tokens", "ai.usage.totalTokens"))
+    pt = _int(_first(a, used, *keys("prompt_tokens")))
+    ct = _int(_first(a, used, *keys("completion_tokens")))
+    tt = _int(_first(a, used, *keys("total_tokens")))
     if tt is None and (pt is not None or ct is not None):
         tt = (pt or 0) + (ct or 0)
-    cost = _first(a, used, "llm.cost.total", "gen_ai.usage.cost", "llmops.cost_usd")
+    cost = _first(a, used, *keys("cost_usd"))
     cost = None if cost is None else float(cost)
 
     # session, user, tags, metadata
-    session = _first(a, used, "session.id", "gen_ai.conversation.id", "ai.telemetry.metadata.sessionId", "langfuse.session.id")
-    user = _first(a, used, "user.id", "ai.telemetry.metadata.userId", "langfuse.user.id", "enduser.id")
-    tags = _first(a, used, "tag.tags", "langfuse.trace.tags")
+    session = _first(a, used, *keys("session_id"))
+    user = _first(a, used, *keys("user_id"))
+    tags = _first(a, used, *keys("tags"))
     if isinstance(tags, str):
         tags = _json_list(tags) or [tags]
     meta: dict[str, Any] = {}
@@ -579,8 +725,9 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
         rest["resource"] = raw["resource"]
     if raw.get("scope"):
         rest["otel.scope.name"] = raw["scope"]
-    if raw.get("otel_kind") not in (None, 0, "SPAN_KIND_INTERNAL", "SPAN_KIND_UNSPECIFIED"):
-        rest["otel.span.kind"] = raw["otel_kind"]
+    otel_kind = span_kind(raw.get("otel_kind"))
+    if otel_kind is not None:
+        rest["otel.span.kind"] = otel_kind
     left = [e for i, e in enumerate(events) if i not in used_events]
     if left:
         rest["events"] = [{"name": e["name"], "time": None if e.get("time") is None else e["time"].isoformat(), "attributes": e.get("attributes")} for e in left]
@@ -625,21 +772,26 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
 
 
 def parse_otlp_json(doc: Mapping[str, Any], ctx: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-    """Spans rows from one OTLP/JSON export (a bad span fails, or is skipped, alone)."""
+    """Spans rows from one OTLP/JSON export (a bad span fails, or is skipped, alone; ids validated
+    when ``ctx`` has a ``problem`` reporter)."""
     resources: dict[int, Any] = {}
+    c = ctx or {}
+    problem = c.get("problem")
+    reps = _replacements(f"{c.get('file')}|{c.get('record')}")
 
-    def one(ref: str, sp: Any, rs: Mapping[str, Any], scope: Any) -> dict[str, Any]:
-        return map_span(_raw_json_span(ref, sp, rs, scope, resources), "otlp_json")
+    def one(ref: str, where: str, sp: Any, rs: Mapping[str, Any], scope: Any) -> dict[str, Any]:
+        return map_span(_raw_json_span(ref, sp, rs, scope, resources, where, problem, reps), "otlp_json")
 
-    for ref, sp, rs, scope in _otlp_json_spans(doc):
-        row = per_record(ctx, ref, one, ref, sp, rs, scope)
+    for ref, where, sp, rs, scope in _otlp_json_spans(doc):
+        row = per_record(ctx, ref, one, ref, where, sp, rs, scope)
         if row is not None:
             yield row
 
 
 def parse_otlp_proto(data: bytes | Any, ctx: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-    """Spans rows from one OTLP protobuf export."""
-    for raw in iter_otlp_proto(data):
+    """Spans rows from one OTLP protobuf export (ids validated when ``ctx`` has a ``problem`` reporter)."""
+    ctx = ctx or {}
+    for raw in iter_otlp_proto(data, ctx.get("problem"), f"{ctx.get('file')}|{ctx.get('record')}"):
         yield map_span(raw, "otlp_proto")
 
 
@@ -654,3 +806,61 @@ def _is_proto(rec: Any) -> bool:
         return any(True for _ in iter_otlp_proto(rec))
     except Exception:
         return False
+
+
+# ---------------------------------------------------------------------------------- OTLP logs
+
+def is_otlp_logs_json(doc: Any) -> bool:
+    """Whether a parsed JSON document is an OTLP/JSON logs export (``resourceLogs``)."""
+    return isinstance(doc, Mapping) and ("resourceLogs" in doc or "resource_logs" in doc)
+
+
+def iter_otlp_logs_json(doc: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Flat log records (ids, event name, time, attributes, body) from an OTLP/JSON logs export."""
+    rl_list = doc.get("resourceLogs", doc.get("resource_logs"))
+    if not isinstance(rl_list, list):
+        raise LoadError("resourceLogs is not a list", expected="OTLP/JSON: {resourceLogs: [{resource, scopeLogs: [{logRecords}]}]}")
+    for rl in rl_list:
+        for sl in rl.get("scopeLogs", rl.get("scope_logs")) or []:
+            for lr in sl.get("logRecords", sl.get("log_records")) or []:
+                if not isinstance(lr, Mapping):
+                    continue
+                attrs = _attrs(lr.get("attributes"))
+                yield {
+                    "trace_id": otel_id(lr.get("traceId", lr.get("trace_id")) or None, 16),
+                    "span_id": otel_id(lr.get("spanId", lr.get("span_id")) or None, 8),
+                    "name": lr.get("eventName") or lr.get("event_name") or attrs.get("event.name"),
+                    "time": _ns_time(lr.get("timeUnixNano") or lr.get("observedTimeUnixNano")),
+                    "attributes": attrs,
+                    "body": _any_value(lr.get("body")),
+                }
+
+
+def parse_otlp_logs_json(doc: Mapping[str, Any], ctx: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """The chat messages that GenAI instrumentations emit as OTLP log records (semantic
+    conventions 1.27-1.36: ``gen_ai.user.message``, ``gen_ai.choice``...; later:
+    ``gen_ai.client.inference.operation.details``), one partial row per span they belong to.
+
+    ``read_traces`` merges such a row into the span with the same ids read from a traces file
+    (the same folder, or the same JSONL where an OTel Collector's file exporter writes both)."""
+    groups: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+    for rec in iter_otlp_logs_json(doc):
+        name = rec["name"] or ""
+        if not (name.startswith("gen_ai.") and rec["trace_id"] and rec["span_id"]):
+            continue
+        body = rec["body"]
+        attrs = {**rec["attributes"], **(body if isinstance(body, Mapping) else {} if body is None else {"content": body})}
+        groups.setdefault((rec["trace_id"], rec["span_id"]), []).append({"name": name, "time": rec["time"], "attributes": attrs})
+    for (tid, sid), events in groups.items():
+        details = {}
+        for e in events:
+            if e["name"] == "gen_ai.client.inference.operation.details":
+                details.update(e["attributes"])
+        inp, out = _genai_messages(details, events, set(), set())
+        yield {"trace_id": tid, "span_id": sid, "kind": "unknown", "status": "unset", "input_messages": inp, "output_messages": out,
+               "input_text": last_user_text(inp), "output_text": assistant_text(out), "source_format": LOG_ROWS,
+               "attributes": {"otel.log_records": [e["name"] for e in events]}}
+
+
+LOG_ROWS = "otlp_logs_json"
+"""``source_format`` of the partial rows :func:`parse_otlp_logs_json` yields (merged into their spans)."""

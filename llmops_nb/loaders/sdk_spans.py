@@ -92,7 +92,7 @@ def _any_agent_attrs(a: dict[str, Any]) -> dict[str, Any]:
             a.pop("gen_ai.output.type", None)
     elif op == "execute_tool":
         if "gen_ai.tool.args" in a:
-            a["tool.parameters"] = a.pop("gen_ai.tool.args")
+            a["gen_ai.tool.call.arguments"] = a.pop("gen_ai.tool.args")
         if out is not None:
             a["output.value"] = a.pop("gen_ai.output")
             a.pop("gen_ai.output.type", None)

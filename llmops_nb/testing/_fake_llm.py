@@ -1,8 +1,9 @@
 """A local OpenAI-compatible server for tests, benchmarks and offline demos.
 
-It listens on 127.0.0.1 only, answers ``/v1/chat/completions`` (plain and streaming) and
-``/v1/embeddings``, reports token usage, and can inject faults: 429s, 500s, timeouts,
-malformed bodies, a request-per-minute limit and a fixed latency.
+It listens on 127.0.0.1 only, answers ``/v1/chat/completions`` (plain and streaming),
+``/v1/responses`` (the Responses API, plain) and ``/v1/embeddings``, reports token usage, and
+can inject faults: 429s, 500s, timeouts, malformed bodies, a request-per-minute limit and a
+fixed latency. A responder can also answer with an API error of its choice.
 """
 
 from __future__ import annotations
@@ -62,7 +63,10 @@ class FakeLLMServer:
     """An OpenAI-compatible HTTP server on 127.0.0.1, started in a background thread.
 
     ``responder(request_json)`` returns the assistant text, or a dict with any of ``content``,
-    ``tool_calls``, ``usage``. Use it as a context manager; ``url`` is the ``api_base``.
+    ``tool_calls`` (``[{id, name, arguments}]``), ``usage``; or ``{"error": {...}, "status": 400}``
+    for an API error. Requests to ``/v1/responses`` reach the same responder (their ``input`` is
+    in the request as the Responses API sent it); ``usage`` given as chat-completions counts is
+    translated. Use it as a context manager; ``url`` is the ``api_base``.
 
     Example:
         >>> with FakeLLMServer(responder=lambda req: "hello") as srv:  # doctest: +SKIP
@@ -144,6 +148,8 @@ class FakeLLMServer:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/chat/completions", self._chat)
+        app.router.add_post("/v1/responses", self._responses)
+        app.router.add_post("/responses", self._responses)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
@@ -219,6 +225,8 @@ class FakeLLMServer:
         if asyncio.iscoroutine(out):
             out = await out
         spec: dict[str, Any] = {"content": out} if isinstance(out, str) else dict(out)
+        if "error" in spec:
+            return self._api_error(spec)
         content = spec.get("content")
         tool_calls = spec.get("tool_calls")
         prompt_tokens = _count_tokens(_messages_text(body.get("messages", [])))
@@ -282,6 +290,57 @@ class FakeLLMServer:
         await resp.write(b"data: [DONE]\n\n")
         self.status_counts[200] += 1
         return resp
+
+    def _api_error(self, spec: dict[str, Any]) -> Any:
+        from aiohttp import web
+
+        status = int(spec.get("status", 400))
+        self.status_counts[status] += 1
+        return web.json_response({"error": spec["error"]}, status=status)
+
+    async def _responses(self, request: Any) -> Any:
+        """The Responses API (``POST /v1/responses``, not streamed): same responder, Responses shapes."""
+        from aiohttp import web
+
+        body = await request.json(loads=orjson.loads)
+        self.requests.append(body)
+        if self.latency_ms:
+            await asyncio.sleep(self.latency_ms / 1000)
+        resp = await self._faulted(self._fault())
+        if resp is not None:
+            return resp
+        out = self.responder(body)
+        if asyncio.iscoroutine(out):
+            out = await out
+        spec: dict[str, Any] = {"content": out} if isinstance(out, str) else dict(out)
+        if "error" in spec:
+            return self._api_error(spec)
+        rid = "resp_" + hashlib.sha1(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:24]
+        items: list[dict[str, Any]] = []
+        if spec.get("content") is not None:
+            items.append({"type": "message", "id": "msg_" + rid[5:], "status": "completed", "role": "assistant",
+                          "content": [{"type": "output_text", "text": spec["content"], "annotations": []}]})
+        for i, tc in enumerate(spec.get("tool_calls") or []):
+            args = tc["arguments"] if isinstance(tc["arguments"], str) else orjson.dumps(tc["arguments"]).decode()
+            items.append({"type": "function_call", "id": f"fc_{rid[5:]}_{i}", "call_id": tc.get("id", f"call_{i}"),
+                          "name": tc["name"], "arguments": args, "status": "completed"})
+        u = spec.get("usage")
+        if u is None:
+            inp = body.get("input")
+            pt = _count_tokens(inp if isinstance(inp, str) else orjson.dumps(inp).decode())
+            ct = _count_tokens(spec.get("content") or "") + sum(_count_tokens(str(tc)) for tc in spec.get("tool_calls") or [])
+        else:
+            pt, ct = u.get("prompt_tokens", u.get("input_tokens", 0)), u.get("completion_tokens", u.get("output_tokens", 0))
+        self.status_counts[200] += 1
+        return web.json_response({
+            "id": rid, "object": "response", "created_at": int(time.time()), "status": "completed",
+            "model": body.get("model", self.model), "output": items, "parallel_tool_calls": True,
+            "tool_choice": body.get("tool_choice", "auto"), "tools": body.get("tools") or [],
+            "instructions": body.get("instructions"), "temperature": body.get("temperature"), "top_p": body.get("top_p"),
+            "error": None, "incomplete_details": None, "metadata": {}, "text": {"format": {"type": "text"}},
+            "usage": {"input_tokens": pt, "output_tokens": ct, "total_tokens": pt + ct,
+                      "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}},
+        })
 
     async def _embeddings(self, request: Any) -> Any:
         from aiohttp import web
