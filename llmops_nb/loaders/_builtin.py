@@ -248,6 +248,7 @@ register_format(
         sniff=trajectories.sniff_anthropic_sessions,
         extensions=(".jsonl",),
         priority=47,
+        whole_file=True,
     )
 )
 

@@ -79,8 +79,8 @@ def check_id(value: Any, nbytes: int, what: str, where: str, problem: Problem | 
     """
     if value is None or value == "" or value == b"":
         return None
-    if problem is None:
-        return otel_id(value, nbytes)
+    if problem is None or not isinstance(value, (str, bytes, bytearray, memoryview)):
+        return otel_id(value, nbytes)  # wrong-typed ids (lists, objects, booleans) are its errors
     if isinstance(value, (bytes, bytearray, memoryview)):
         raw = bytes(value)
         hexv = raw.hex()
