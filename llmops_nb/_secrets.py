@@ -85,7 +85,7 @@ def env_secrets() -> dict[str, str]:
 def register_env_secrets(names: tuple[str, ...] | None = None) -> None:
     """Register the credentials held in the environment (:func:`env_secrets`, or the variables
     ``names``) as secrets."""
-    for k, v in (env_secrets() if names is None else {n: os.environ.get(n, "") for n in names}).items():
+    for v in (env_secrets() if names is None else {n: os.environ.get(n, "") for n in names}).values():
         if v:
             register_secret(v)
 

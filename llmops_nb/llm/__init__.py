@@ -14,10 +14,10 @@ Example:
 from __future__ import annotations
 
 from llmops_nb.llm._runner import (
+    TRANSPORT_KEYS,
     BudgetExhausted,
     CallCache,
     CallResult,
-    TRANSPORT_KEYS,
     LLMCall,
     Runner,
     current_runner,

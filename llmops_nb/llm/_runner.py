@@ -33,7 +33,13 @@ from typing import Any, TypeVar
 
 import orjson
 
-from llmops_nb._secrets import ScrubFilter, env_secrets, register_env_secrets, register_secret, scrub
+from llmops_nb._secrets import (
+    ScrubFilter,
+    env_secrets,
+    register_env_secrets,
+    register_secret,
+    scrub,
+)
 
 __all__ = [
     "LLMCall",

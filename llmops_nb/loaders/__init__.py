@@ -6,7 +6,14 @@ Example:
     True
 """
 
-from llmops_nb.loaders._common import MAX_DECOMPRESSED_BYTES, LoadError, decompressed_limit, otel_id, text_id, to_utc
+from llmops_nb.loaders._common import (
+    MAX_DECOMPRESSED_BYTES,
+    LoadError,
+    decompressed_limit,
+    otel_id,
+    text_id,
+    to_utc,
+)
 from llmops_nb.loaders._read import LoadReport, read_traces
 from llmops_nb.loaders._registry import (
     ENTRY_POINT_GROUP,

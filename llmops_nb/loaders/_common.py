@@ -323,6 +323,17 @@ class decompressed_limit:
         _LIMIT.reset(self._token)
 
 
+def current_decompressed_limit() -> int | None:
+    """The decompressed-size limit in force (see :class:`decompressed_limit`), for readers of
+    other containers (zip members, encoded bodies) to honour."""
+    return _LIMIT.get()
+
+
+def too_big(path: str, limit: int) -> LoadError:
+    """The LoadError of a file that inflates past ``limit``."""
+    return _too_big(path, limit)
+
+
 def _too_big(path: str, limit: int) -> LoadError:
     return LoadError(
         f"the file inflates to more than {limit:,} bytes (a decompression bomb, or a file larger than the limit)",

@@ -445,6 +445,27 @@ def _read_traces(source: Any, format: str | None, errors: str, options: dict[str
     return df
 
 
+_OPENERS = ("[", "{")
+
+
+def _container_text(v: str) -> str | None:
+    """``"list"``/``"dict"`` when ``v`` is the text of a list or an object (``"[1, 2, 3]"``,
+    ``"{'id': 7}"``), as ``str()`` of a wrong-typed id gives; else None."""
+    s = v.strip()
+    if len(s) < 2 or (s[0], s[-1]) not in (("[", "]"), ("{", "}")):
+        return None
+    import ast
+
+    try:
+        x = ast.literal_eval(s)
+    except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+        try:
+            x = orjson.loads(s)
+        except orjson.JSONDecodeError:
+            return None
+    return type(x).__name__ if isinstance(x, (list, dict, set, tuple)) else None
+
+
 def _as_load_error(err: BaseException, file: str, record: Any) -> LoadError:
     """Any failure while reading a file as a LoadError naming the file (and record)."""
     if isinstance(err, RecursionError):
@@ -534,10 +555,17 @@ def _finish(acc: _Columns, errors: str, problems: list[dict[str, Any]]) -> pd.Da
 
     for name in ("trace_id", "span_id", "parent_span_id"):  # a loader passing an id through as it came
         col = cols[name]
-        if all(v is None or type(v) is str for v in col):
+        if all(v is None or (type(v) is str and v[:1] not in _OPENERS) for v in col):
             continue
         for i, v in enumerate(col):
-            if v is None or type(v) is str:
+            if v is None:
+                continue
+            if type(v) is str:
+                bad = _container_text(v)  # a list or an object turned into text by str()
+                if bad is not None and keep[i]:
+                    keep[i] = False
+                    problem(i, f"{name} is the text of a {bad} ({v[:57] + '...' if len(v) > 60 else v})",
+                            "ids as text (hex, UUID, any string) or whole numbers, not lists or objects", "skipped")
                 continue
             if isinstance(v, int) and not isinstance(v, bool):
                 col[i] = str(v)

@@ -112,8 +112,12 @@ def _decompress(data: bytes, encoding: str | None) -> bytes:
         if d.unconsumed_tail:
             raise LoadError(f"a gzip body expands beyond {_MAX_BODY} bytes", expected="a body of sane size")
         return out
-    if enc == "deflate":
-        return zlib.decompress(data)
+    if enc == "deflate":  # bounded like gzip (zlib or raw deflate, as servers send either)
+        d = zlib.decompressobj(zlib.MAX_WBITS if data[:1] == b"\x78" else -zlib.MAX_WBITS)
+        out = d.decompress(data, _MAX_BODY)
+        if d.unconsumed_tail:
+            raise LoadError(f"a deflate body expands beyond {_MAX_BODY} bytes", expected="a body of sane size")
+        return out
     if enc == "br":
         try:
             import brotli  # type: ignore[import-not-found]

@@ -16,12 +16,14 @@ from llmops_nb.loaders._common import (
     LoadError,
     as_map,
     assistant_text,
+    current_decompressed_limit,
     json_text,
     last_user_text,
     per_record,
     text_id,
     text_of,
     to_utc,
+    too_big,
 )
 from llmops_nb.loaders._messages import normalize_messages
 
@@ -52,10 +54,12 @@ def read_eval_file(path: str) -> Iterator[Any]:
                             expected="an Inspect .eval log with header.json and samples/")
         header = orjson.loads(z.read("header.json" if "header.json" in names else "_journal/start.json"))
         samples = []
+        limit = current_decompressed_limit()  # a zip bomb stops at the same settable limit as a .gz
+        inflated = 0
         for n in sorted(x for x in names if x.startswith("samples/") and x.endswith(".json")):
-            info = z.getinfo(n)
-            if info.file_size > 2 * 1024 ** 3:
-                raise LoadError(f"sample {n} expands to {info.file_size} bytes", file=path, expected="samples of sane size")
+            inflated += z.getinfo(n).file_size
+            if limit is not None and inflated > limit:
+                raise too_big(path, limit)
             samples.append(orjson.loads(z.read(n)))
     doc = dict(header)
     doc.setdefault("status", "started")

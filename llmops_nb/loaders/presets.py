@@ -17,13 +17,13 @@ from typing import Any
 
 from llmops_nb.loaders._common import (
     LoadError,
-    per_record,
-    text_id,
     as_map,
     assistant_text,
     json_text,
     last_user_text,
     message,
+    per_record,
+    text_id,
     text_of,
     to_utc,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import copy
 import glob
 import json
@@ -307,10 +308,8 @@ def echo_body(request: web.Request) -> str:
     auth = request.headers.get("Authorization", "")
     token = auth.split(" ", 1)[1] if " " in auth else auth
     raw = ""
-    try:
+    with contextlib.suppress(Exception):  # not basic auth
         raw = base64.b64decode(token).decode()
-    except Exception:  # noqa: BLE001 - not basic auth
-        pass
     keys = [request.headers.get(h, "") for h in ("x-api-key", "DD-API-KEY", "DD-APPLICATION-KEY")]
     secret = raw.split(":", 1)[1] if ":" in raw else next((k for k in keys if k), "")
     parts = [

@@ -5,6 +5,7 @@ pull writes), page bombs (``totalPages=1e9``), pages that repeat forever and cur
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import json
 import logging
@@ -39,10 +40,8 @@ def _b64_decodings(run: str) -> list[str]:
         c = std[off:]
         c = c[: len(c) - len(c) % 4]
         if len(c) >= 8:
-            try:
+            with contextlib.suppress(ValueError):
                 out.append(base64.b64decode(c).decode("latin-1"))
-            except ValueError:
-                pass
     return out
 
 

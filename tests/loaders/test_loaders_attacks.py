@@ -167,6 +167,9 @@ def test_one_bad_record_never_drops_the_file(fmt, tmp_path):
     per = n_clean // n  # spans per record
     assert 1 <= len(report) <= 2 and set(report["file"]) == {str(p)}
     assert len(got) == n_clean - len(report) * per, (fmt, len(got), n_clean, report["error"].tolist())
+    # whatever read_traces returns is storable and analysable
+    assert lo.Store(tmp_path / "store").add_spans(got) == len(got)
+    assert len(lo.to_traces(got)) == got["trace_id"].nunique()
 
 
 def _corrupt(fmt: str, doc: Any) -> None:
@@ -216,12 +219,12 @@ def test_deep_nesting_is_a_load_error(tmp_path):
     # a loader recursing through nested OTLP values (below the JSON parser's limit)
     depth = 240
     v = '{"kvlistValue": {"values": [{"key": "k", "value": ' * depth + '{"stringValue": "leaf"}' + "}]}}" * depth
-    span = ('{"traceId": "%s", "spanId": "%s", "name": "op", "startTimeUnixNano": "%d", '
-            '"attributes": [{"key": "deep", "value": %s}]}' % (T, _hex(1), NS, v))
+    span = (f'{{"traceId": "{T}", "spanId": "{_hex(1)}", "name": "op", "startTimeUnixNano": "{NS}", '
+            f'"attributes": [{{"key": "deep", "value": {v}}}]}}')
     good = json.dumps(otlp_json([_hex(0)])["resourceSpans"][0]["scopeSpans"][0]["spans"][0])
     p = tmp_path / "deep_otlp.json"
     p.write_text('{"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "t"}, '
-                 '"spans": [%s, %s]}]}]}' % (good, span))
+                 f'"spans": [{good}, {span}]}}]}}]}}')
     try:
         got, report = lo.read_traces(p, errors="skip")
     except LoadError as e:  # the JSON parser refused it: a clear error is fine too
@@ -287,9 +290,8 @@ def test_decompressed_limit_is_settable(tmp_path):
         lo.read_traces(p, max_decompressed_bytes=1000)
     from llmops_nb.loaders import decompressed_limit
 
-    with decompressed_limit(1000):
-        with pytest.raises(LoadError):
-            lo.read_traces(p)
+    with decompressed_limit(1000), pytest.raises(LoadError):
+        lo.read_traces(p)
     assert len(lo.read_traces(p)) == 50  # the block ended: the default is back
     with pytest.raises(ValueError, match="positive number of bytes or None"):
         lo.read_traces(p, max_decompressed_bytes=-1)
@@ -335,3 +337,31 @@ def test_empty_or_null_datadog_yaml_is_a_clear_error(tmp_path):
         assert str(p) in str(ei.value), name
         with pytest.raises(LoadError):
             lo.read_traces(p)
+
+
+def test_any_format_that_turns_an_id_into_text_is_caught(tmp_path):
+    """The shared plumbing catches a list or object id even from a loader (here a third-party
+    format) that ran it through ``str()``."""
+    fmt = lo.Format("str_ids_test", "ids through str()", parse=lambda r, ctx: [
+        {"trace_id": str(r["t"]), "span_id": str(r["s"]), "kind": "llm"}], detect=None)
+    lo.register_format(fmt, replace=True)
+    recs = [{"t": "t1", "s": "a"}, {"t": [1, 2, 3], "s": "b"}, {"t": "t1", "s": {"id": 7}}, {"t": "t1", "s": "[x]"}]
+    with pytest.raises(LoadError, match=r"trace_id is the text of a list \(\[1, 2, 3\]\)"):
+        lo.read_traces(recs, format="str_ids_test")
+    got, report = lo.read_traces(recs, format="str_ids_test", errors="skip")
+    assert got["span_id"].tolist() == ["a", "[x]"] and len(report) == 2
+
+
+def test_inspect_eval_zip_bomb_stops_at_the_limit(tmp_path):
+    import zipfile
+
+    p = tmp_path / "big.eval"
+    with zipfile.ZipFile(p, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("header.json", json.dumps({"version": 2, "status": "success", "eval": {"task": "t", "run_id": "r"}}))
+        for i in range(3):
+            z.writestr(f"samples/{i}.json", json.dumps({"id": i, "epoch": 1, "input": "q", "pad": " " * (1 << 20)}))
+    assert p.stat().st_size < 100_000
+    with pytest.raises(LoadError, match="inflates to more than 2,000,000 bytes") as ei:
+        lo.read_traces(p, max_decompressed_bytes=2_000_000)
+    assert str(p) in str(ei.value)
+    assert len(lo.read_traces(p)) >= 3  # within the default limit it loads
