@@ -33,6 +33,7 @@ __all__ = [
     "SESSIONS",
     "SPAN_KINDS",
     "SPAN_STATUSES",
+    "COST_ESTIMATED_KEY",
     "MESSAGE_TYPE",
     "DOCUMENT_TYPE",
     "empty_frame",
@@ -60,6 +61,10 @@ SPAN_KINDS: tuple[str, ...] = (
     "unknown",
 )
 """The valid values of ``spans.kind``."""
+
+COST_ESTIMATED_KEY = "cost_estimated"
+"""The ``spans.metadata`` key set to true where ``cost_usd`` was estimated from litellm's price
+map (the source had a model and tokens but no cost); a source's own cost never carries it."""
 
 SPAN_STATUSES: tuple[str, ...] = ("ok", "error", "unset")
 """The valid values of ``spans.status``."""
@@ -178,7 +183,8 @@ SPANS = Table(
         C("prompt_tokens", "int", "Input tokens."),
         C("completion_tokens", "int", "Output tokens (reasoning tokens included)."),
         C("total_tokens", "int", "Total tokens."),
-        C("cost_usd", "float", "Cost in US dollars, as the source reported it or from litellm's price map."),
+        C("cost_usd", "float", "Cost in US dollars, as the source reported it; else estimated from litellm's price map "
+          "(model and tokens), and then metadata.cost_estimated is true."),
         C("session_id", "str", "Conversation or session id."),
         C("user_id", "str", "End user id."),
         C("tags", "strings", "Free tags."),

@@ -296,6 +296,7 @@ def read_traces(
     format: str | None = None,
     errors: Literal["raise", "skip"] = "raise",
     max_decompressed_bytes: int | None | Literal["default"] = "default",
+    estimate_cost: bool = True,
     **options: Any,
 ) -> Any:
     """Load traces from files or records into the spans table (one row per span).
@@ -314,6 +315,13 @@ def read_traces(
     :func:`llmops_nb.loaders.decompressed_limit`; ``None``: no limit). Bombs, truncated
     ``.gz`` files and nesting too deep to follow are each a :class:`LoadError` naming the file.
 
+    ``estimate_cost`` (default True): spans with a model and tokens but no cost get
+    ``cost_usd`` from litellm's price map, flagged ``metadata["cost_estimated"] = True``
+    (:data:`llmops_nb.schema.COST_ESTIMATED_KEY`); a source's own cost is never replaced.
+
+    A file named directly that yields no spans is a :class:`LoadError` saying what was found;
+    files found by walking a directory that hold no traces are skipped.
+
     Example:
         >>> import llmops_nb as lo
         >>> spans = lo.read_traces([{"trace_id": "t1", "span_id": "s1", "kind": "llm",
@@ -331,15 +339,15 @@ def read_traces(
     gc.disable()
     try:
         if max_decompressed_bytes == "default":
-            return _read_traces(source, format, errors, options)
+            return _read_traces(source, format, errors, options, estimate_cost)
         with decompressed_limit(max_decompressed_bytes):  # type: ignore[arg-type]
-            return _read_traces(source, format, errors, options)
+            return _read_traces(source, format, errors, options, estimate_cost)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _read_traces(source: Any, format: str | None, errors: str, options: dict[str, Any]) -> Any:
+def _read_traces(source: Any, format: str | None, errors: str, options: dict[str, Any], estimate_cost: bool = True) -> Any:
     fixed = get_format(format) if format else None
     problems: list[dict[str, Any]] = []
     acc = _Columns()
@@ -440,6 +448,10 @@ def _read_traces(source: Any, format: str | None, errors: str, options: dict[str
                 raise err
             problems.append({"file": file, "record": None, "error": str(err), "action": "no spans"})
     df = _finish(acc, errors, problems)
+    if estimate_cost:
+        from llmops_nb.loaders._cost import estimate_costs
+
+        df = estimate_costs(df)
     if errors == "skip":
         return df, LoadReport(pd.DataFrame(problems, columns=["file", "record", "error", "action"]))
     return df
