@@ -14,6 +14,8 @@ from llmops_nb.loaders._common import (
     text_id,
     to_utc,
 )
+from llmops_nb.loaders._cost import estimate_costs, price_per_token
+from llmops_nb.loaders._profile import Profile, profile
 from llmops_nb.loaders._read import LoadReport, read_traces
 from llmops_nb.loaders._registry import (
     ENTRY_POINT_GROUP,
@@ -37,4 +39,8 @@ __all__ = [
     "to_utc",
     "decompressed_limit",
     "MAX_DECOMPRESSED_BYTES",
+    "profile",
+    "Profile",
+    "estimate_costs",
+    "price_per_token",
 ]

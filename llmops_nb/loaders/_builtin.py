@@ -265,3 +265,19 @@ register_format(
         whole_file=True,
     )
 )
+
+from llmops_nb.loaders import clickhouse  # noqa: E402
+
+register_format(
+    Format(
+        "clickhouse",
+        "OpenTelemetry Collector ClickHouse exporter rows (otel_traces: TraceId, SpanId, SpanAttributes, Events.*) "
+        "from Parquet, CSV, JSON lines or a DataFrame",
+        parse=clickhouse.parse_clickhouse_row,
+        detect=clickhouse.is_clickhouse_row,
+        read_file=clickhouse.read_clickhouse_csv,
+        sniff=clickhouse.sniff_clickhouse_csv,
+        extensions=(".csv", ".tsv"),
+        priority=65,
+    )
+)

@@ -80,7 +80,8 @@ def estimate_costs(df: pd.DataFrame) -> pd.DataFrame:
         >>> df = conform([{"trace_id": "t", "span_id": "s", "kind": "llm", "status": "ok", "source_format": "x",
         ...                "model": "gpt-4o", "prompt_tokens": 1000, "completion_tokens": 100}], SPANS)
         >>> df = estimate_costs(df)
-        >>> round(df.loc[0, "cost_usd"], 6) > 0, df.loc[0, "metadata"]["cost_estimated"]
+        >>> in_price, out_price = price_per_token("gpt-4o")
+        >>> bool(df.loc[0, "cost_usd"] == 1000 * in_price + 100 * out_price), df.loc[0, "metadata"]["cost_estimated"]
         (True, True)
     """
     if df.empty:

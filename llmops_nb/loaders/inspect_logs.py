@@ -155,7 +155,7 @@ def _sample(ev: Mapping[str, Any], s: Mapping[str, Any]) -> Iterator[dict[str, A
                 "kind": {"scorer": "evaluator", "scorers": "evaluator", "agent": "agent"}.get(str(typ), "chain"),
                 "start_time": to_utc(e.get("timestamp")), "end_time": to_utc(end_ev.get("timestamp")),
                 "status": "ok" if end_ev else "unset",
-                "attributes": {"inspect.event": "span_begin", "inspect.span_type": typ, "inspect.span_id": e.get("id")},
+                "metadata": {"inspect.event": "span_begin", "inspect.span_type": typ, "inspect.span_id": e.get("id")},
                 "source_format": "inspect",
             }
         elif kind == "model":

@@ -49,7 +49,7 @@ def test_every_real_file_has_an_expectation():
 
 def _n_spans(df: pd.DataFrame, unit: str | None) -> int:
     if unit == "span_begin events":  # Inspect: its own spans, beside the model / tool events and the sample root
-        return int(sum(1 for a in df["attributes"] if isinstance(a, dict) and a.get("inspect.event") == "span_begin"))
+        return int(sum(1 for m in df["metadata"] if isinstance(m, dict) and m.get("inspect.event") == "span_begin"))
     return len(df)
 
 
