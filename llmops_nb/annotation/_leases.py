@@ -57,7 +57,7 @@ class Leases:
     ) -> str | None:
         """Under the writer lock: drop expired leases and ``annotator``'s lease on ``release``, call
         ``pick(active)`` (active: item_id -> annotators holding it) and lease what it returns."""
-        with self.store._lock():
+        with self.store.lock():
             now = time.time()
             rows = [r for r in self._read() if r["expires_at"] > now
                     and not (release is not None and r["annotator"] == annotator and r["item_id"] == release)]

@@ -157,7 +157,7 @@ def pull(
         >>> print(report)  # doctest: +SKIP
         pulled 1,204 spans in 96 traces from langfuse ...
     """
-    from llmops_nb.store import Store
+    from llmops_nb.store import as_store
 
     if isinstance(source, Source):
         src = source
@@ -169,7 +169,7 @@ def pull(
             url=url, credentials=credentials, project=project, filters=filters, page_size=page_size,
             concurrency=concurrency, retry=retry,
         )
-    st = store if isinstance(store, Store) else Store(store)
+    st = as_store(store)
     since_t = _as_time(since, "since")
     until_t = _as_time(until, "until") or datetime.now(timezone.utc)
     if since_t is not None and since_t >= until_t:

@@ -132,7 +132,7 @@ def resolve_storage(storage: Any = None) -> DatasetStorage:
     if storage is None and os.environ.get("LLMOPS_NB_DATASETS"):
         storage = os.environ["LLMOPS_NB_DATASETS"]
     if storage is None:
-        from llmops_nb.store._store import default_store_path
+        from llmops_nb.store import default_store_path
 
         return DatasetStorage(str(default_store_path() / "datasets"))
     if hasattr(storage, "path") and hasattr(storage, "add_spans"):

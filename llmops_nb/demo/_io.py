@@ -62,14 +62,14 @@ def write_store(data: DemoData, store: Any = None, *, batch_spans: int = 200_000
         >>> write_store(data, store) == len(data.spans), len(load_truth(store)) == 20
         (True, True)
     """
-    from llmops_nb.store import Store
+    from llmops_nb.store import as_store
 
-    st = store if isinstance(store, Store) else Store(store)
+    st = as_store(store)
     n = 0
     table = data.arrow
     for off in range(0, max(table.num_rows, 1), max(1, batch_spans)):
         n += st.add("spans", table.slice(off, batch_spans))
-    st._ensure()
+    st.ensure()
     _write_truth(data, Path(st.path))
     return n
 

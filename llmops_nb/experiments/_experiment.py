@@ -19,7 +19,7 @@ import orjson
 import pandas as pd
 
 from llmops_nb.schema import Column, Table
-from llmops_nb.store import Store
+from llmops_nb.store import Store, as_store
 
 __all__ = [
     "Experiment",
@@ -283,7 +283,7 @@ def _run_one(dataset: Any, task: Callable[..., Any] | None, *, prompt: Any, mode
     from llmops_nb.evals import load_evaluator
     from llmops_nb.llm._runner import LLMCall, Runner, run_sync
 
-    st = _register(store if isinstance(store, Store) else Store(store))
+    st = _register(as_store(store))
     frame, ds_name, ds_version = _load_dataset(dataset, st)
     p_obj = None
     if prompt is not None:
@@ -458,7 +458,7 @@ def evaluate_experiment(
     """
     from llmops_nb.evals import load_evaluator
 
-    st = _register(store if isinstance(store, Store) else Store(store))
+    st = _register(as_store(store))
     exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment, store=st)
     evs = [load_evaluator(e) for e in evaluators]
     _evaluate_outputs(exp, evs, st, concurrency, cache, budget_usd, progress)
@@ -480,7 +480,7 @@ def _save_record(st: Store, exp_id: str, name: str, config: Mapping[str, Any], s
 
 def load_experiment(experiment: str, *, store: Store | str | None = None, evaluate_missing: bool = False) -> Experiment:
     """An experiment from the store, by id or name (the latest with that name)."""
-    st = _register(store if isinstance(store, Store) else Store(store))
+    st = _register(as_store(store))
     rec = st.read("experiments", "WHERE experiment_id = ? OR name = ?", [experiment, experiment])
     if not len(rec):
         known = st.read("experiments")["name"].tolist() if st.count("experiments") else []
@@ -500,7 +500,7 @@ def load_experiment(experiment: str, *, store: Store | str | None = None, evalua
 
 def list_experiments(*, store: Store | str | None = None) -> pd.DataFrame:
     """One row per stored experiment (newest last)."""
-    st = _register(store if isinstance(store, Store) else Store(store))
+    st = _register(as_store(store))
     if not st.count("experiments"):
         return pd.DataFrame(columns=[c.name for c in EXPERIMENTS.columns])
     return st.read("experiments").sort_values("created_at").reset_index(drop=True)
@@ -512,7 +512,7 @@ def reproduce(experiment: str, *, task: Callable[..., Any] | None = None, datase
     model and parameters, evaluators) as a new experiment named ``<name> (reproduced)``.
     A function task must be passed again as ``task``, and an inline frame as ``dataset``;
     secrets (``api_key``) are never stored, so pass them again in ``model_params``."""
-    st = _register(store if isinstance(store, Store) else Store(store))
+    st = _register(as_store(store))
     exp = load_experiment(experiment, store=st)
     c = exp.config
     ds = dataset if dataset is not None else (

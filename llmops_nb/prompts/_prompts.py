@@ -17,7 +17,7 @@ import orjson
 import pandas as pd
 
 from llmops_nb.schema import Column, Table
-from llmops_nb.store import Store
+from llmops_nb.store import Store, as_store
 
 __all__ = [
     "Prompt",
@@ -171,7 +171,7 @@ def parse_ref(ref: str) -> tuple[str, int | None, str | None]:
 
 
 def _store(store: Store | str | os.PathLike[str] | None) -> Store:
-    st = store if isinstance(store, Store) else Store(store)
+    st = as_store(store)
     st.register("prompts", PROMPTS, key=["name", "version"], sort_by="created_at")
     return st
 
@@ -302,14 +302,8 @@ def tag(name: str, version: int, tag: str, *, store: Store | str | None = None) 
     get(name, version=version, store=st)  # must exist
     if not tag or tag.isdigit():
         raise ValueError(f"tag {tag!r} is not valid; use a non-numeric name such as 'production'")
-    with st._lock():
-        p = st.path / "state.json"
-        state = orjson.loads(p.read_bytes()) if p.exists() else {}
-        tags = state.setdefault(_TAGS_KEY, {})
-        tags.setdefault(name, {})[tag] = int(version)
-        from llmops_nb.store._store import _atomic_write_bytes
-
-        _atomic_write_bytes(p, orjson.dumps(state, default=str))
+    st.update_state(_TAGS_KEY, lambda tags: {**(tags or {}), name: {**(tags or {}).get(name, {}), tag: int(version)}},
+                    default={})
 
 
 def list_prompts(*, store: Store | str | None = None) -> pd.DataFrame:

@@ -6,6 +6,6 @@ Example:
     []
 """
 
-from llmops_nb.store._store import Store, TableSpec, default_store_path
+from llmops_nb.store._store import Store, TableSpec, as_store, default_store_path
 
-__all__ = ["Store", "TableSpec", "default_store_path"]
+__all__ = ["Store", "TableSpec", "as_store", "default_store_path"]

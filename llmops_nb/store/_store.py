@@ -14,7 +14,7 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +36,7 @@ from llmops_nb.schema import (
     to_arrow,
 )
 
-__all__ = ["Store", "default_store_path", "TableSpec"]
+__all__ = ["Store", "default_store_path", "TableSpec", "as_store"]
 
 FORMAT_VERSION = 1
 _COMPACT_AFTER = 64  # segments
@@ -109,6 +109,18 @@ class Store:
             f"<table><tr><th>table</th><th>rows</th></tr>{rows}</table></div>"
         )
 
+    def ensure(self) -> Store:
+        """Create the store's folder (idempotent); returns the store.
+
+        Example:
+            >>> import tempfile, os
+            >>> st = Store(os.path.join(tempfile.mkdtemp(), "new")).ensure()
+            >>> (st.path / "store.json").exists()
+            True
+        """
+        self._ensure()
+        return self
+
     def _ensure(self) -> None:
         (self.path / "tables").mkdir(parents=True, exist_ok=True)
         meta = self.path / "store.json"
@@ -127,6 +139,19 @@ class Store:
 
     def _write_manifest(self, name: str, manifest: dict[str, Any]) -> None:
         _atomic_write_bytes(self._dir(name) / "manifest.json", orjson.dumps(manifest))
+
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """The store's writer lock (one writer at a time, across processes), for a
+        read-modify-write of files kept in the store folder.
+
+        Example:
+            >>> import tempfile
+            >>> st = Store(tempfile.mkdtemp())
+            >>> with st.lock():
+            ...     (st.path / "notes.txt").write_text("ok")
+            2
+        """
+        return self._lock()
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -527,15 +552,57 @@ class Store:
             return default
 
     def set_state(self, key: str, value: Any) -> None:
-        """Set a small JSON value atomically (read-modify-write under the writer lock)."""
+        """Set a small JSON value atomically (read-modify-write under the writer lock).
+
+        Example:
+            >>> import tempfile
+            >>> st = Store(tempfile.mkdtemp()); st.set_state("watermark", 3); st.get_state("watermark")
+            3
+        """
+        self.update_state(key, lambda _old: value)
+
+    def update_state(self, key: str, update: Callable[[Any], Any], default: Any = None) -> Any:
+        """Replace the small JSON value ``key`` by ``update(current)`` under the writer lock (no
+        lost update when several processes change it); returns the new value.
+
+        Example:
+            >>> import tempfile
+            >>> st = Store(tempfile.mkdtemp())
+            >>> st.update_state("tags", lambda t: {**t, "prod": 2}, default={})
+            {'prod': 2}
+        """
         with self._lock():
             p = self.path / "state.json"
             try:
                 state = orjson.loads(p.read_bytes())
             except FileNotFoundError:
                 state = {}
+            value = update(state.get(key, default))
             state[key] = value
             _atomic_write_bytes(p, orjson.dumps(state, default=str))
+            return value
+
+
+def as_store(store: Store | str | os.PathLike[str] | None = None) -> Store:
+    """The one way to get a store from an argument: a :class:`Store` as is, a folder path, or
+    None for the default store (``$LLMOPS_NB_HOME`` or ``./.llmops``).
+
+    Example:
+        >>> import tempfile
+        >>> st = Store(tempfile.mkdtemp())
+        >>> as_store(st) is st, as_store(str(st.path)).path == st.path
+        (True, True)
+        >>> as_store(42)
+        Traceback (most recent call last):
+        TypeError: store must be a Store, a folder path or None, not int (42)
+    """
+    if isinstance(store, Store):
+        return store
+    if store is None or isinstance(store, (str, os.PathLike)):
+        return Store(store)
+    if hasattr(store, "labels") and hasattr(store, "add") and hasattr(store, "path"):  # a Store-like object
+        return store  # type: ignore[return-value]
+    raise TypeError(f"store must be a Store, a folder path or None, not {type(store).__name__} ({store!r})")
 
 
 _DUCK_TYPES: dict[str, str] = {}
