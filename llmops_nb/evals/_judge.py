@@ -248,6 +248,55 @@ class LLMJudge(Evaluator):
         if not (self.rubric or self.question):
             raise ValueError("LLMJudge needs a rubric: what the judge should check, in your words")
 
+    # ------------------------------------------------------------------ fields
+    def fields(self) -> dict[str, str]:
+        """The row fields this judge reads, by role (``input``, ``output``, ``reference``,
+        ``context``), and the argument that names each (``input_field=``, ...)."""
+        roles = {"input": self.input_field, "output": self.output_field, "reference": self.reference_field,
+                 "context": self.context_field}
+        if "trace" in self.uses:
+            return {"input": self.input_field, "output": self.output_field}
+        return {r: roles[r] for r in ("input", "context", "reference", "output") if r in self.uses}
+
+    def check_frame(self, frame: Any, *, with_spans: bool = False) -> None:
+        """Raise before any call when ``frame`` has none of a field this judge reads, as a column
+        or a ``metadata`` / ``attributes`` key: the error names the fields, the frame's columns
+        and the argument that maps each field."""
+        cols = list(getattr(frame, "columns", []))
+        if not len(frame):
+            return
+        missing = []
+        for role, fld in self.fields().items():
+            if role == "context" and with_spans:
+                continue  # trace level: documents come from the trace's spans
+            if role == "reference" and "expected_output" in cols:
+                continue
+            if _has_field(frame, fld):
+                continue
+            missing.append((role, fld))
+        if missing:
+            arg = self._field_arg
+            what = ", ".join(f"{r} from {f!r} ({arg(r)}=)" for r, f in missing)
+            raise ValueError(
+                f"{self.evaluation_name} reads {', '.join(repr(f) for f in self.fields().values())}, but the frame "
+                f"has no {what}: neither a column nor a metadata key. Its columns: {cols[:40]}"
+                f"{' ...' if len(cols) > 40 else ''}. Map them with "
+                + ", ".join(f"{arg(r)}='<your column>'" for r, _ in missing)
+                + f" (e.g. {type(self).__name__}(..., {arg(missing[0][0])}='question')), or evaluate a table that has them "
+                "(lo.to_traces(spans) for traces, the spans table for spans)"
+                + ("; for a traces table pass spans=store.spans(): each trace's retrieved documents are read from its spans"
+                   if any(r == "context" for r, _ in missing) else "") + "."
+            )
+
+    @staticmethod
+    def _field_arg(role: str) -> str:
+        return f"{role}_field"
+
+    @property
+    def wants_spans(self) -> bool:
+        """Whether rows should carry their trace's spans (documents or the whole trace)."""
+        return "context" in self.uses or "trace" in self.uses
+
     # ------------------------------------------------------------------ prompt
     def _answer_spec(self) -> str:
         if self.output == "binary":
@@ -269,9 +318,12 @@ class LLMJudge(Evaluator):
                 out.append(("final_answer", _clip(row_get(row, self.output_field))))
             return out
         if "input" in uses:
-            out.append(("input", _clip(row_get(row, self.input_field))))
+            out.append(("input", _clip(_required(row, self.input_field, "input", self))))
         if "context" in uses:
-            out.append(("context", _clip(_docs_text(_row_docs(row, self.context_field)), 2 * _MAX_FIELD)))
+            docs = _docs_text(_row_docs(row, self.context_field))
+            if not docs.strip():
+                raise _DoesNotApply(f"no retrieved documents ({self.context_field!r}) on this row")
+            out.append(("context", _clip(docs, 2 * _MAX_FIELD)))
         if "reference" in uses:
             ref = row_get(row, self.reference_field)
             if ref is None:
@@ -287,7 +339,7 @@ class LLMJudge(Evaluator):
             out.append(("available_tools", _clip(json.dumps(tools) if tools else "(not recorded)")))
             out.append(("tool_calls", _clip(_tool_calls_text(row) or "(none)")))
         if "output" in uses:
-            out.append(("output", _clip(row_get(row, self.output_field))))
+            out.append(("output", _clip(_required(row, self.output_field, "output", self))))
         return out
 
     def messages(self, row: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -379,10 +431,24 @@ class LLMJudge(Evaluator):
         reason = parsed.get("reasoning") or parsed.get("explanation") or parsed.get("reason")
         return JudgeOutput(value, None if reason is None else str(reason), score=score, label=label, passed=passed, **meta)
 
-    async def evaluate(self, row: dict[str, Any]) -> JudgeOutput:  # type: ignore[override]
+    async def evaluate(self, row: dict[str, Any]) -> JudgeOutput | None:  # type: ignore[override]
+        try:
+            messages = self.messages(row)
+        except _DoesNotApply:
+            return None  # e.g. a groundedness judge on a row without retrieved documents: no row
         runner = current_runner() or _default_runner()
-        res = await runner.acall(self.call(self.messages(row)))
+        call = self.call(messages)
+        call.accept = self._parses
+        res = await runner.acall(call)
         return self._output(res)
+
+    def _parses(self, text: str | None) -> bool:
+        """Whether an answer reads (so the runner caches it; an unparseable one is asked again)."""
+        try:
+            self.read_answer(parse_judge_json(text), text)
+        except JudgeParseError:
+            return False
+        return True
 
     def evaluate_sync(self, row: dict[str, Any]) -> JudgeOutput:
         """Judge one row from sync code (a notebook cell included)."""
@@ -398,6 +464,32 @@ class LLMJudge(Evaluator):
 
 
 _DEFAULT_RUNNER: Runner | None = None
+
+
+class _DoesNotApply(Exception):
+    """The row has nothing for this judge to judge (no row is written)."""
+
+
+def _has_field(frame: Any, fld: str) -> bool:
+    if fld in frame.columns:
+        return True
+    head = fld.split(".", 1)[0]
+    if "." in fld and head in frame.columns:
+        return True
+    for container in ("metadata", "attributes"):
+        if container in frame.columns:
+            sample = frame[container].head(200)
+            if any(isinstance(m, Mapping) and fld in m for m in sample):
+                return True
+    return False
+
+
+def _required(row: Mapping[str, Any], fld: str, role: str, judge: LLMJudge) -> Any:
+    v = row_get(row, fld)
+    if v is None or (isinstance(v, str) and not v.strip()):
+        raise ValueError(f"{judge.evaluation_name}: the {role} ({fld!r}) is empty on this row, so there is nothing "
+                         f"to judge; no call was made (map another column with {role}_field=...)")
+    return v
 
 
 def _default_runner() -> Runner:
@@ -561,6 +653,13 @@ class Pairwise(LLMJudge):
     criterion: ClassVar[str] = "pairwise preference"
     output_a: str = "output_a"
     output_b: str = "output_b"
+
+    def fields(self) -> dict[str, str]:
+        return {"input": self.input_field, "output_a": self.output_a, "output_b": self.output_b}
+
+    @staticmethod
+    def _field_arg(role: str) -> str:
+        return role if role.startswith("output_") else f"{role}_field"
 
     def _pair_messages(self, row: Mapping[str, Any], first: str, second: str) -> list[dict[str, str]]:
         system = ("You compare two responses to the same input. Judge only the criterion given. Reply with a JSON "

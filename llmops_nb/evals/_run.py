@@ -17,7 +17,7 @@ import pandas as pd
 
 from llmops_nb._secrets import scrub
 from llmops_nb.evals._base import EvaluationReason, Evaluator, load_evaluator, outputs_of
-from llmops_nb.llm._runner import CallCache, Runner, _current, progress_bar, run_sync
+from llmops_nb.llm._runner import CallCache, LLMConfigError, Runner, _current, progress_bar, run_sync
 from llmops_nb.schema import RESULTS, grain_of
 
 __all__ = ["evaluate", "aevaluate", "wide", "new_run_id"]
@@ -228,6 +228,12 @@ async def aevaluate(
     total = 0
     for ev in evs:
         items, tids, sids, with_spans = _items(frame, ev.level, spans)
+        if (with_spans is None and spans is not None and getattr(ev, "wants_spans", False)
+                and "root_span_id" in items.columns):  # a traces table: judges read documents from its spans
+            with_spans = spans[spans["trace_id"].isin(set(items["trace_id"]))]
+        check = getattr(ev, "check_frame", None)
+        if check is not None:  # a judge whose fields the frame lacks fails here, before any call
+            check(items, with_spans=with_spans is not None)
         h = ev.params_hash
         keep = [i for i in range(len(items)) if (tids[i], sids[i], h) not in done] if done else list(range(len(items)))
         plans.append((ev, items, tids, sids, with_spans, keep, h))
@@ -273,6 +279,8 @@ async def aevaluate(
                     try:
                         out = await ev.evaluate(records[i])
                         rows = _rows(ev, base, stids[i], ssids[i], out, (time.perf_counter() - t0) * 1000)
+                    except LLMConfigError:
+                        raise  # a missing key or a wrong model: stop the run, charge no row
                     except Exception as e:  # noqa: BLE001 - an evaluator's failure is a result row
                         rows = [_error_row(ev, base, stids[i], ssids[i], e, (time.perf_counter() - t0) * 1000)]
                     for r in rows:
@@ -291,6 +299,8 @@ async def aevaluate(
                         if inspect.isawaitable(out):
                             out = await out
                         rows = _rows(ev, base, stids[i], ssids[i], out, (time.perf_counter() - t0) * 1000)
+                    except LLMConfigError:
+                        raise
                     except Exception as e:  # noqa: BLE001
                         rows = [_error_row(ev, base, stids[i], ssids[i], e, (time.perf_counter() - t0) * 1000)]
                     sink.add_rows(rows)
@@ -331,12 +341,17 @@ def evaluate(
       per trace with its spans in ``row["spans"]`` (from ``frame`` when it is a spans table,
       else from ``spans``).
     - An evaluator that raises gives an error row (``error`` set, ``value`` null); the run goes on.
+      Authentication and configuration errors (no key, 401/403, an unknown model, a request
+      rejected as invalid) are the exception: not retried, they stop the run at once with one
+      :class:`~llmops_nb.llm.LLMConfigError` naming the environment variable or the argument to
+      fix, and write no row for it. A judge whose fields the frame lacks raises before any call.
     - LLM judges share one :class:`Runner`: ``concurrency``, ``requests_per_minute``,
       ``tokens_per_minute``, retries, ``cache`` (True: under the store, or the user cache
       dir; a path; False) and ``budget_usd`` (calls past it give "budget exhausted" error rows).
     - ``store``: results are written as they come (an interrupted run keeps them);
       ``run_id``: rerunning with the same id skips the (item, evaluator) pairs already done
-      without error, so an interrupted or budget-stopped run resumes.
+      without error and redoes the error rows (unparseable judge answers included: they are
+      never cached), so an interrupted or budget-stopped run resumes.
     - Works inside a running event loop (Jupyter); a progress bar shows for long runs.
 
     Example:

@@ -19,6 +19,7 @@ from llmops_nb.llm._runner import (
     CallCache,
     CallResult,
     LLMCall,
+    LLMConfigError,
     Runner,
     current_runner,
     default_cache_path,
@@ -27,6 +28,6 @@ from llmops_nb.llm._runner import (
 )
 
 __all__ = [
-    "Runner", "LLMCall", "CallResult", "CallCache", "BudgetExhausted", "run_calls", "run_sync",
+    "Runner", "LLMCall", "CallResult", "CallCache", "BudgetExhausted", "LLMConfigError", "run_calls", "run_sync",
     "current_runner", "default_cache_path", "TRANSPORT_KEYS",
 ]

@@ -47,6 +47,7 @@ __all__ = [
     "CallCache",
     "Runner",
     "BudgetExhausted",
+    "LLMConfigError",
     "run_calls",
     "run_sync",
     "current_runner",
@@ -88,13 +89,95 @@ class BudgetExhausted(RuntimeError):
     """Raised for a call refused because the run's budget is spent."""
 
 
+class LLMConfigError(RuntimeError):
+    """An authentication or configuration error (a missing or refused key, 401/403, an unknown
+    model, a request the provider rejects as invalid): retrying cannot help, so the runner stops
+    at once and every later call of the run raises it too. The message names the model, what the
+    provider said and the fix (the provider's environment variable, or the argument to change).
+
+    Example:
+        >>> str(LLMConfigError("gpt-4o-mini: no API key; set OPENAI_API_KEY", model="gpt-4o-mini"))
+        'gpt-4o-mini: no API key; set OPENAI_API_KEY'
+    """
+
+    def __init__(self, message: str, *, model: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+        self.status = status
+
+
+# phrases of a missing or refused key, whatever exception type litellm wraps them in (a missing
+# OpenAI key arrives as a 500 "InternalServerError: ... Missing credentials")
+_KEY_PHRASES = ("missing credentials", "api_key client option must be set", "missing api key", "no api key",
+                "invalid api key", "incorrect api key", "invalid x-api-key", "api key not valid", "api key is invalid",
+                "invalid_api_key", "authentication_error", "unauthorized")
+# 400s about one row's content, not the run's configuration
+_ROW_400 = {"ContextWindowExceededError", "ContentPolicyViolationError"}
+
+
+def _key_env_vars(model: str) -> list[str]:
+    try:
+        import litellm
+
+        missing = list(litellm.validate_environment(model=model).get("missing_keys") or [])
+    except Exception:  # noqa: BLE001 - an unknown provider: no hint from litellm
+        missing = []
+    if missing:
+        return missing
+    provider = model.split("/", 1)[0] if "/" in model else "openai"
+    return [f"{provider.upper().replace('-', '_')}_API_KEY"]
+
+
+def _config_error(e: BaseException, call: LLMCall, model_ok: bool) -> LLMConfigError | None:
+    """The error as an :class:`LLMConfigError` when it is about credentials or configuration."""
+    names = {c.__name__ for c in type(e).__mro__}
+    if names & _ROW_400:
+        return None
+    status = _status_of(e)
+    low = " ".join(str(e).split()).lower()
+    said = " ".join(_clean_error(e, 300).split())  # what the provider said, scrubbed of keys
+    model = call.model
+    has_key = bool(call.params.get("api_key"))
+    if "AuthenticationError" in names or status == 401 or any(p in low for p in _KEY_PHRASES):
+        envs = _key_env_vars(model)
+        set_now = [v for v in envs if os.environ.get(v)]
+        if has_key:
+            fix = "the key passed as api_key= was refused; pass a valid one"
+        elif set_now:
+            fix = f"{' / '.join(set_now)} is set but the provider refused it; set a valid key"
+        else:
+            fix = f"set the environment variable {' or '.join(envs)} (or pass api_key=...)"
+        return LLMConfigError(f"model {model!r}: the provider needs a valid API key: {fix}. "
+                              f"Not retried; nothing was charged. The provider said: {said}", model=model, status=status or 401)
+    if "PermissionDeniedError" in names or status == 403:
+        return LLMConfigError(f"model {model!r}: permission denied (403): the key has no access to this model or "
+                              f"endpoint; use a key with access or another model=. Not retried. The provider said: {said}",
+                              model=model, status=403)
+    if model.startswith(SIMULATED_PREFIXES):
+        return None  # the simulated judge refuses a prompt about an unknown trace: that row's error
+    if ("NotFoundError" in names or status == 404 or "llm provider not provided" in low
+            or "model_not_found" in low or "does not exist" in low and "model" in low):
+        return LLMConfigError(f"model {model!r} is unknown to the provider or to litellm: pass a litellm model "
+                              "name such as 'gpt-4o-mini', 'anthropic/claude-3-5-haiku-latest', 'ollama/llama3' or "
+                              f"'openai/<name>' with api_base=... for a local server. Not retried. The provider said: {said}",
+                              model=model, status=status or 404)
+    if not model_ok and ("BadRequestError" in names or "UnsupportedParamsError" in names or status in (400, 422)):
+        args = sorted(k for k in call.params if k not in _TRANSPORT_KEYS)
+        return LLMConfigError(f"model {model!r} rejected the request as invalid ({status or 400}) before any call "
+                              f"succeeded: check the arguments (model parameters {args}). Not retried. "
+                              f"The provider said: {said}", model=model, status=status or 400)
+    return None
+
+
 @dataclass
 class LLMCall:
     """One chat completion request: the model, the messages and the parameters.
 
     ``params`` holds everything else passed to ``litellm.acompletion`` (temperature,
     response_format, max_tokens, api_base, api_key, ...). ``api_key``/``api_base``/``timeout`` are
-    not part of the cache key.
+    not part of the cache key. ``accept(text)``, when given, says whether an answer is usable
+    (a judge's answer parses): an answer it refuses is returned but never cached, and a cached
+    one it refuses is asked again.
 
     Example:
         >>> LLMCall("openai/gpt-4o-mini", [{"role": "user", "content": "hi"}]).cache_key()[:8]  # doctest: +ELLIPSIS
@@ -104,6 +187,7 @@ class LLMCall:
     model: str
     messages: list[dict[str, Any]]
     params: dict[str, Any] = field(default_factory=dict)
+    accept: Callable[[str | None], bool] | None = field(default=None, compare=False, repr=False)
 
     def cache_key(self) -> str:
         p = {k: v for k, v in self.params.items() if k not in _TRANSPORT_KEYS}
@@ -410,6 +494,8 @@ class Runner:
         self.spent_usd = 0.0
         self.budget_stopped = False
         self._unpriced: set[str] = set()
+        self._fatal: LLMConfigError | None = None
+        self._model_ok: set[str] = set()
 
     def __repr__(self) -> str:
         return (f"Runner(concurrency={self.concurrency}, requests_per_minute={self.requests_per_minute}, "
@@ -479,15 +565,20 @@ class Runner:
     # ------------------------------------------------------------------ one call
     async def acall(self, call: LLMCall) -> CallResult:
         """Make one call (cache, budget, limits, retries); never raises for a failed call: the
-        result's ``error`` says what went wrong (scrubbed of every configured key)."""
+        result's ``error`` says what went wrong (scrubbed of every configured key). The exception
+        is an authentication or configuration error (:class:`LLMConfigError`): it is raised at
+        once, not retried, and every later call of this runner raises it too, so a run stops
+        instead of failing each row."""
         _register_keys(call.params)
+        if self._fatal is not None:
+            raise self._fatal
         key = call.cache_key()
         cache = self.cache
         led = self.ledger_for(call.model)
         simulated = call.model.startswith(SIMULATED_PREFIXES)
         if cache is not None:
             hit = cache.get(key)
-            if hit is not None:
+            if hit is not None and (call.accept is None or call.accept(hit.get("text"))):
                 led.calls += 1
                 led.cached += 1
                 led.saved_usd += hit.get("cost_usd") or 0.0
@@ -537,11 +628,18 @@ class Runner:
                 await rpm.acquire(1)
             if tpm is not None:
                 await tpm.acquire(est)
+            if self._fatal is not None:
+                raise self._fatal
             try:
                 resp = await litellm.acompletion(model=call.model, messages=call.messages, **params)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - classified below
+                fatal = _config_error(e, call, call.model in self._model_ok)
+                if fatal is not None:
+                    if self._fatal is None:
+                        self._fatal = fatal
+                    raise self._fatal from None
                 last_error = f"{type(e).__name__}: {_clean_error(e, 500)}"
                 is_429 = _status_of(e) == 429 or type(e).__name__ == "RateLimitError"
                 if not is_429:
@@ -568,6 +666,7 @@ class Runner:
                 continue
             break
         latency = (time.perf_counter() - t0) * 1000
+        self._model_ok.add(call.model)
         msg = resp.choices[0].message
         text = getattr(msg, "content", None)
         tcs = None
@@ -597,7 +696,7 @@ class Runner:
         res = CallResult(text=text, tool_calls=tcs, prompt_tokens=pt, completion_tokens=ct, cost_usd=cost,
                          latency_ms=latency, cached=False, attempts=attempt, model=call.model, simulated=simulated)
         cache = self.cache
-        if cache is not None and "mock_response" not in params:
+        if cache is not None and "mock_response" not in params and (call.accept is None or call.accept(text)):
             cache.put(key, call.model, {"text": text, "tool_calls": tcs, "prompt_tokens": pt,
                                         "completion_tokens": ct, "cost_usd": cost})
         return res
@@ -624,6 +723,7 @@ class Runner:
         :meth:`acall` never does.
         """
         token = _current.set(self)
+        bar = None
         try:
             bar = progress_bar(len(items), desc, progress)
             out: list[Any] = [None] * len(items)
@@ -635,11 +735,19 @@ class Runner:
                 if bar is not None:
                     bar.update(1)
 
-            await asyncio.gather(*(one(i, it) for i, it in enumerate(items)))
-            if bar is not None:
-                bar.close()
+            tasks = [asyncio.ensure_future(one(i, it)) for i, it in enumerate(items)]
+            if tasks:
+                done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+                failed = next((t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None), None)
+                if failed is not None:  # a configuration error (or a bug): stop the rest at once
+                    for t in pending:
+                        t.cancel()
+                    await asyncio.gather(*pending, return_exceptions=True)
+                    raise failed.exception()  # type: ignore[misc]
             return out
         finally:
+            if bar is not None:
+                bar.close()
             _current.reset(token)
             if isinstance(self._cache, CallCache):
                 self._cache.flush()

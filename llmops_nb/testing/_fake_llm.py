@@ -43,13 +43,16 @@ class FaultConfig:
     """Fault injection settings (rates are probabilities per request, drawn with ``seed``).
 
     ``plan``: a list of faults consumed one per request before the rates apply, each one of
-    ``"429" "500" "timeout" "malformed" "drop" None``.
+    ``"429" "500" "timeout" "malformed" "drop" None``, or a configuration error the way
+    OpenAI answers it: ``"401"`` (invalid key), ``"403"``, ``"404"`` (unknown model), ``"400"``.
+    ``rate_401``: the share of requests refused as unauthenticated.
     """
 
     rate_429: float = 0.0
     rate_500: float = 0.0
     rate_timeout: float = 0.0
     rate_malformed: float = 0.0
+    rate_401: float = 0.0
     timeout_s: float = 30.0
     requests_per_minute: int | None = None
     plan: list[str | None] = field(default_factory=list)
@@ -177,7 +180,8 @@ class FakeLLMServer:
             if f.plan:
                 return f.plan.pop(0)
             r = self._rng.random()
-            for name, rate in (("429", f.rate_429), ("500", f.rate_500), ("timeout", f.rate_timeout), ("malformed", f.rate_malformed)):
+            for name, rate in (("429", f.rate_429), ("500", f.rate_500), ("timeout", f.rate_timeout),
+                               ("malformed", f.rate_malformed), ("401", f.rate_401)):
                 if r < rate:
                     return name
                 r -= rate
@@ -192,6 +196,17 @@ class FakeLLMServer:
                 {"error": {"message": "Rate limit exceeded", "type": "rate_limit_error", "code": "rate_limit_exceeded"}},
                 status=429, headers={"retry-after": "1" if fault == "ratelimit" else "0"},
             )
+        config = {"401": ("Incorrect API key provided: sk-fa***. You can find your API key at "
+                          "https://platform.openai.com/account/api-keys.", "invalid_request_error", "invalid_api_key"),
+                  "403": ("You are not allowed to sample from this model", "invalid_request_error", "model_not_allowed"),
+                  "404": ("The model `nope` does not exist or you do not have access to it.", "invalid_request_error",
+                          "model_not_found"),
+                  "400": ("Invalid value for 'temperature': must be between 0 and 2.", "invalid_request_error", None)}
+        if fault in config:
+            code = int(fault)
+            self.status_counts[code] += 1
+            msg, typ, err_code = config[fault]
+            return web.json_response({"error": {"message": msg, "type": typ, "param": None, "code": err_code}}, status=code)
         if fault == "500":
             self.status_counts[500] += 1
             return web.json_response({"error": {"message": "Internal server error", "type": "server_error"}}, status=500)
