@@ -269,6 +269,11 @@ def build_dimensions(
             continue
         if not explicit and name in _NEVER:
             continue
+        derived = name in ("model", "tool") or name in _DERIVED_TEXT or name in frame.columns
+        key = name[9:] if name.startswith("metadata.") else None if derived else name
+        if not explicit and key is not None and key not in meta.columns:
+            skipped[name] = "a metadata key whose values are objects or lists, not categories"
+            continue
         kind, values = _source(frame, name, meta)
         if kind == "list":
             d = _listed(name, values, max_levels)

@@ -217,3 +217,13 @@ def test_slices_with_the_same_rows_are_one_row_listing_both_definitions():
     page = s._repr_html_()
     assert "<details><summary>5 of" in page and "same rows: " in page and "e-0" not in page
     assert "-0.0" not in text and "-0.0" not in page
+
+
+def test_metadata_keys_holding_objects_are_skipped_not_an_error():
+    """A store mixing sources: some traces carry a metadata key with a list of objects ('tools'),
+    and 'tools' is also a column: the default columns skip the key and say why."""
+    df = pd.DataFrame({"trace_id": [f"t{i}" for i in range(400)], "tools": [["lookup"]] * 400,
+                       "metadata": [{"tools": [{"name": "x"}], "cat": "ab"[i % 2]} for i in range(400)],
+                       "failed": np.arange(400) % 3 == 0})
+    s = lo.find_slices(df, outcome="failed")
+    assert "metadata.tools" in s.attrs["skipped"] and set(s["slice"]) == {"cat = a", "cat = b"}
