@@ -15,11 +15,18 @@ Example:
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# litellm downloads its price map from GitHub when it is imported, unless told not to: offline
+# (or behind a firewall) that is seconds of retries and warnings before the first judge call.
+# Prices then come from the map bundled with the installed litellm (reproducible costs); set
+# LITELLM_LOCAL_MODEL_COST_MAP=False before importing llmops_nb to fetch the latest instead.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 # public name -> module that defines it (declared once; each module re-exports with __all__)
 _LAZY: dict[str, str] = {
