@@ -61,6 +61,7 @@ TRANSPORT_KEYS = frozenset({"api_key", "api_base", "base_url", "timeout", "num_r
                             "extra_headers", "organization", "request_timeout", "stream_timeout"})
 """Transport and credential settings: they change where and how a call goes, never its answer,
 so they are part of neither the cache key nor an evaluator's identity."""
+_CREDENTIALS = frozenset({"api_key", "azure_ad_token", "aws_secret_access_key", "aws_session_token", "extra_headers"})
 # also not in the cache key: metadata, and mock answers (never cached)
 _TRANSPORT_KEYS = TRANSPORT_KEYS | {"metadata", "mock_response"}
 
@@ -188,6 +189,10 @@ class LLMCall:
     messages: list[dict[str, Any]]
     params: dict[str, Any] = field(default_factory=dict)
     accept: Callable[[str | None], bool] | None = field(default=None, compare=False, repr=False)
+
+    def __repr__(self) -> str:  # never shows a credential (an LLMCall may end up in a log or a traceback)
+        params = {k: ("***" if k in _CREDENTIALS else v) for k, v in self.params.items()}
+        return f"LLMCall(model={self.model!r}, messages=<{len(self.messages)} messages>, params={params!r})"
 
     def cache_key(self) -> str:
         p = {k: v for k, v in self.params.items() if k not in _TRANSPORT_KEYS}

@@ -418,6 +418,12 @@ def _read_traces(source: Any, format: str | None, errors: str, options: dict[str
                             e = NoTraceData(e.reason, file=file, record=where, expected=e.expected)
                         raise e from None
                     except Exception as e:
+                        if errors == "skip" and isinstance(unit, list) and len(unit) > 1:
+                            # a format that takes a whole list failed on it: keep the items it can
+                            # read one by one, skip the others (one bad record never drops the file)
+                            _each_item(fmt, unit, where, file, acc, fail,
+                                       lambda r: {**ctx, "record": r, "problem": _reporter(errors, problems, file, r)})
+                            continue
                         fail(e, file, where)
                         continue
                     if out:
@@ -455,6 +461,20 @@ def _read_traces(source: Any, format: str | None, errors: str, options: dict[str
     if errors == "skip":
         return df, LoadReport(pd.DataFrame(problems, columns=["file", "record", "error", "action"]))
     return df
+
+
+def _each_item(fmt: Format, unit: list[Any], where: Any, file: str, acc: _Columns, fail: Any,
+               ctx_of: Any) -> None:
+    """Parse the items of a list unit one at a time (each as a one-item list), skipping those that fail."""
+    for j, item in enumerate(unit):
+        ref = f"item {j}" if where is None else f"{where} item {j}"
+        try:
+            out = list(fmt.parse([item], ctx_of(ref)))
+        except Exception as e:  # noqa: BLE001 - reported per item
+            fail(e, file, ref)
+            continue
+        if out:
+            acc.extend(out, fmt.name, file, ref)
 
 
 _OPENERS = ("[", "{")

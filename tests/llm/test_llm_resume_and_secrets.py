@@ -257,3 +257,8 @@ def test_provider_errors_are_scrubbed_of_every_key(tmp_path, monkeypatch, caplog
     for secret in (key, env_key):
         leaked = [f for f in _fragments(secret) if f in blob]
         assert not leaked, (secret[:8], leaked)
+
+
+def test_a_call_never_shows_its_key():
+    call = LLMCall("openai/x", [{"role": "user", "content": "hi"}], {"api_key": "sk-repr-test-0123456789", "temperature": 0})
+    assert "sk-repr" not in repr(call) and "temperature" in repr(call) and "***" in repr(call)

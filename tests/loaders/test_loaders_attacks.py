@@ -365,3 +365,19 @@ def test_inspect_eval_zip_bomb_stops_at_the_limit(tmp_path):
         lo.read_traces(p, max_decompressed_bytes=2_000_000)
     assert str(p) in str(ei.value)
     assert len(lo.read_traces(p)) >= 3  # within the default limit it loads
+
+
+def test_a_format_reading_whole_lists_skips_only_the_bad_items(tmp_path):
+    """A third-party format that maps a whole list at once (and fails on it when one item is
+    bad) still keeps the other items under errors="skip": the plumbing retries item by item."""
+    def parse(doc, ctx):
+        return [{"trace_id": "t", "span_id": r["id"], "kind": "llm", "prompt_tokens": int(r["tokens"])} for r in doc]
+
+    lo.register_format(lo.Format("whole_list_test", "a list at once", parse=parse, whole_file=True), replace=True)
+    p = tmp_path / "x.json"
+    p.write_text(json.dumps([{"id": f"s{i}", "tokens": "many" if i == 3 else i} for i in range(8)]))
+    with pytest.raises(LoadError, match="many"):
+        lo.read_traces(p, format="whole_list_test")
+    got, report = lo.read_traces(p, format="whole_list_test", errors="skip")
+    assert sorted(got["span_id"]) == [f"s{i}" for i in range(8) if i != 3]
+    assert report["record"].tolist() == ["item 3"] and report["file"].tolist() == [str(p)]
