@@ -32,6 +32,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 _LAZY: dict[str, str] = {
     # foundation
     "read_traces": "llmops_nb.loaders",
+    "read_evaluations": "llmops_nb.loaders",
     "formats": "llmops_nb.loaders",
     "register_format": "llmops_nb.loaders",
     "Format": "llmops_nb.loaders",

@@ -10,7 +10,11 @@ Example:
 """
 
 from llmops_nb.connectors._base import Page, Source, get_source, register_source, sources
+from llmops_nb.connectors._datadog import datadog_metrics
 from llmops_nb.connectors._http import HttpClient, PullError, Retry, Secret, scrub
+from llmops_nb.connectors._langfuse import langfuse_scores
+from llmops_nb.connectors._langsmith import langsmith_feedback
+from llmops_nb.connectors._phoenix import phoenix_annotations
 from llmops_nb.connectors._pull import PullReport, pull
 
 __all__ = [
@@ -26,4 +30,8 @@ __all__ = [
     "HttpClient",
     "Secret",
     "scrub",
+    "datadog_metrics",
+    "langfuse_scores",
+    "langsmith_feedback",
+    "phoenix_annotations",
 ]

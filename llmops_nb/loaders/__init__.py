@@ -15,6 +15,7 @@ from llmops_nb.loaders._common import (
     to_utc,
 )
 from llmops_nb.loaders._cost import estimate_costs, price_per_token
+from llmops_nb.loaders._evaluations import Evaluations, read_evaluations
 from llmops_nb.loaders._profile import Profile, profile
 from llmops_nb.loaders._read import LoadReport, read_traces
 from llmops_nb.loaders._registry import (
@@ -41,6 +42,8 @@ __all__ = [
     "MAX_DECOMPRESSED_BYTES",
     "profile",
     "Profile",
+    "read_evaluations",
+    "Evaluations",
     "estimate_costs",
     "price_per_token",
 ]

@@ -571,6 +571,12 @@ def parse_http_log(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[d
         })
     if not rows:
         calls = ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+        from llmops_nb.loaders._evaluations import _payloads
+
+        if any(True for _ in _payloads(doc)):
+            raise NoTraceData(f"{len(exchanges)} recorded HTTP call(s) ({calls}) that carry evaluation payloads, "
+                              "not spans: read them with lo.read_evaluations(path)",
+                              expected="spans; evaluations are read by lo.read_evaluations")
         raise NoTraceData(f"{len(exchanges)} recorded HTTP call(s), none of them a model provider call or a trace "
                         f"payload ({calls or 'no calls'})",
                         expected="calls to OpenAI, Anthropic, Gemini/Vertex or Bedrock, or a trace export")
