@@ -542,6 +542,30 @@ def maybe_json_obj(v: str) -> Any:
         return None
 
 
+def _tool_message_content(v: Any) -> Any:
+    """A tool's result: the content of a serialised LangChain ``ToolMessage`` (as OpenInference's
+    LangChain instrumentor records a tool's output), else the value as it is."""
+    if isinstance(v, str) and v.startswith('{"'):
+        d = maybe_json_obj(v)
+        if isinstance(d, Mapping) and d.get("type") == "tool" and isinstance(d.get("data"), Mapping) and "content" in d["data"]:
+            return d["data"]["content"]
+    return v
+
+
+def _fill_call_ids(msgs: list[dict[str, Any]], raw: str) -> list[dict[str, Any]]:
+    """Tool-call ids an instrumentor left out of its flattened messages (OpenInference's LiteLLM
+    instrumentor drops a tool message's ``tool_call_id``) taken from the raw request it recorded."""
+    from llmops_nb.loaders._messages import normalize_messages
+
+    try:
+        full = normalize_messages(raw, "input") if raw.lstrip()[:1] == "{" else None
+    except Exception:
+        return msgs
+    if not full or len(full) != len(msgs) or any(a["role"] != b["role"] for a, b in zip(msgs, full)):
+        return msgs
+    return [dict(m, tool_call_id=f["tool_call_id"]) if m["tool_call_id"] is None else m for m, f in zip(msgs, full)]
+
+
 def _first(attrs: Mapping[str, Any], used: set[str], *keys: str) -> Any:
     for k in keys:
         v = attrs.get(k)
@@ -634,6 +658,8 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
 
         inp = inp if inp is not None else _msgs(in_value, "input")
         out = out if out is not None else _msgs(out_value, "output")
+    if inp and isinstance(in_value, str) and any(m["role"] == "tool" and m["tool_call_id"] is None for m in inp):
+        inp = _fill_call_ids(inp, in_value)
     for k in ("input.mime_type", "output.mime_type"):
         if k in a:
             used.add(k)
@@ -645,7 +671,7 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
         tool_args = _first(a, used, *keys("tool_arguments"))
         if tool_args is None and kind == "tool":
             tool_args = in_value
-        tool_result = out_value if kind == "tool" else None
+        tool_result = _tool_message_content(out_value) if kind == "tool" else None
         _first(a, used, "tool.description", "gen_ai.tool.description", "gen_ai.tool.call.id", "ai.toolCall.id", "gen_ai.tool.type")
 
     # documents

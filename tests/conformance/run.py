@@ -58,7 +58,7 @@ class Producer:
 PRODUCERS: list[Producer] = [
     Producer("openinference_openai", "otel", ("openai", *_OTEL, "openinference-instrumentation-openai"), otlp=True, ci=True),
     Producer("openinference_litellm", "otel", ("litellm", *_OTEL, "openinference-instrumentation-litellm"), otlp=True),
-    Producer("openinference_langchain", "otel", ("langchain-openai", *_OTEL, "openinference-instrumentation-langchain"),
+    Producer("openinference_langchain", "otel", ("langchain-openai", "numpy", *_OTEL, "openinference-instrumentation-langchain"),
              otlp=True),
     Producer("otel_genai_events", "otel", ("openai", *_OTEL, "opentelemetry-instrumentation-openai-v2", "opentelemetry-util-genai==0.4b0"), otlp=True,
              env={"GENAI_CONVENTION": "events"}, script="otel_genai", ci=True),
