@@ -387,12 +387,17 @@ def _oi_messages(attrs: Mapping[str, Any], prefix: str, used: set[str]) -> list[
     return msgs
 
 
-def _genai_parts_message(m: Mapping[str, Any]) -> dict[str, Any]:
+def _genai_parts_message(m: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Canonical messages of one gen_ai message (``role`` + ``parts``). Each ``tool_call_response``
+    part is a ``tool`` message of its own, whatever role carries it (pydantic-ai 2.x puts them in
+    ``user`` messages)."""
     parts = m.get("parts")
     if parts is None:
-        return message(m.get("role"), m.get("content"), m.get("tool_calls"), m.get("tool_call_id") or m.get("id"))
-    texts, calls, call_id = [], [], None
+        return [message(m.get("role"), m.get("content"), m.get("tool_calls"), m.get("tool_call_id") or m.get("id"))]
+    texts, calls, results = [], [], []
     for p in parts or []:
+        if not isinstance(p, Mapping):
+            continue
         t = p.get("type")
         if t in ("text", "reasoning") or (t is None and "content" in p):
             if isinstance(p.get("content"), str):
@@ -400,14 +405,15 @@ def _genai_parts_message(m: Mapping[str, Any]) -> dict[str, Any]:
         elif t == "tool_call":
             calls.append({"id": p.get("id"), "name": p.get("name"), "arguments": p.get("arguments")})
         elif t == "tool_call_response":
-            call_id = p.get("id")
             r = p.get("response", p.get("result"))
-            texts.append(r if isinstance(r, str) else json_text(r) or "")
+            results.append(message("tool", r if isinstance(r, str) else json_text(r) or "", None, p.get("id")))
         else:
             c = p.get("content")
             if isinstance(c, str):
                 texts.append(c)
-    return message(m.get("role"), "\n".join(texts) if texts else None, calls, call_id)
+    if results and not texts and not calls:
+        return results
+    return [*results, message(m.get("role"), "\n".join(texts) if texts else None, calls)]
 
 
 def _json_list(v: Any) -> list[Any] | None:
@@ -428,7 +434,7 @@ def _genai_messages(attrs: Mapping[str, Any], events: list[dict[str, Any]], used
     raw_in = _json_list(attrs.get("gen_ai.input.messages"))
     if raw_in is not None:
         used.add("gen_ai.input.messages")
-        inp = [_genai_parts_message(m) for m in raw_in if isinstance(m, Mapping)]
+        inp = [x for m in raw_in if isinstance(m, Mapping) for x in _genai_parts_message(m)]
     sysi = _json_list(attrs.get("gen_ai.system_instructions"))
     if sysi is not None:
         used.add("gen_ai.system_instructions")
@@ -437,7 +443,7 @@ def _genai_messages(attrs: Mapping[str, Any], events: list[dict[str, Any]], used
     raw_out = _json_list(attrs.get("gen_ai.output.messages"))
     if raw_out is not None:
         used.add("gen_ai.output.messages")
-        out = [_genai_parts_message(m) for m in raw_out if isinstance(m, Mapping)]
+        out = [x for m in raw_out if isinstance(m, Mapping) for x in _genai_parts_message(m)]
     if inp is None and any(k.startswith("gen_ai.prompt.") for k in attrs):
         used.update(k for k in attrs if k.startswith("gen_ai.prompt."))
         inp = []
@@ -472,11 +478,11 @@ def _genai_messages(attrs: Mapping[str, Any], events: list[dict[str, Any]], used
             used_events.add(i)
         elif name == "gen_ai.content.prompt" and "gen_ai.prompt" in a:
             raw = _json_list(a["gen_ai.prompt"])
-            ev_in.extend(_genai_parts_message(m) for m in raw or [] if isinstance(m, Mapping))
+            ev_in.extend(x for m in raw or [] if isinstance(m, Mapping) for x in _genai_parts_message(m))
             used_events.add(i)
         elif name == "gen_ai.content.completion" and "gen_ai.completion" in a:
             raw = _json_list(a["gen_ai.completion"])
-            ev_out.extend(_genai_parts_message(m) for m in raw or [] if isinstance(m, Mapping))
+            ev_out.extend(x for m in raw or [] if isinstance(m, Mapping) for x in _genai_parts_message(m))
             used_events.add(i)
     if inp is None and ev_in:
         inp = ev_in

@@ -72,7 +72,7 @@ PRODUCERS: list[Producer] = [
                                         "opentelemetry-instrumentation-threading", "opentelemetry-instrumentation-logging",
                                         "colorama", "cuid", "deprecated", "jinja2", "tenacity", "pydantic", "aiohttp", "httpx",
                                         ";", "--no-deps", "traceloop-sdk==0.62.4"), otlp=True, script="openllmetry"),
-    Producer("pydantic_ai", "pydantic-ai", ("pydantic-ai-slim[openai]", *_OTEL), otlp=True),
+    Producer("pydantic_ai", "pydantic-ai", ("pydantic-ai-slim[openai]", *_OTEL), otlp=True, script="pydanticai_agent"),
     Producer("langsmith", "langsmith", ("langsmith", "openai"), ingest=True, script="langsmith_sdk"),
     Producer("mlflow", "mlflow", ("mlflow", "openai"), script="mlflow_tracing"),
 ]

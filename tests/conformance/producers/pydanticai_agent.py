@@ -18,7 +18,8 @@ except ImportError:  # older releases
 
 provider = OpenAIProvider(base_url=c.URL, api_key="x")
 settings = InstrumentationSettings(tracer_provider=setup.provider, include_content=True)
-agent = Agent(ChatModel("fake-model", provider=provider), system_prompt=c.SYSTEM, instrument=settings, name="weather_agent")
+Agent.instrument_all(settings)  # what logfire.instrument_pydantic_ai() does
+agent = Agent(ChatModel("fake-model", provider=provider), system_prompt=c.SYSTEM, name="weather_agent")
 tools_log, errors = [], []
 
 
@@ -31,7 +32,7 @@ def get_weather(city: str) -> str:
 
 
 agent.run_sync(c.QUESTION)
-broken = Agent(ChatModel("fake-error", provider=provider), system_prompt=c.SYSTEM, instrument=settings, name="broken_agent")
+broken = Agent(ChatModel("fake-error", provider=provider), system_prompt=c.SYSTEM, name="broken_agent")
 try:
     broken.run_sync(c.QUESTION)
 except Exception as e:  # pydantic_ai.exceptions.ModelHTTPError
