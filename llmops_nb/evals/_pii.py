@@ -213,6 +213,25 @@ def _url_decoded(text: str) -> tuple[str, list[int]] | None:
 
 
 _GAP = re.compile(r"[ \u00a0/]+")
+_PN: Any = None
+
+
+def _phonenumbers() -> Any:
+    global _PN
+    if _PN is None:
+        from llmops_nb._optional import require
+
+        _PN = require("phonenumbers", "phone number detection")
+    return _PN
+
+
+_NON_DIGIT = re.compile(r"\D")
+_DIGIT_RUN = re.compile(r"\d+")
+_SSN_SHAPE = re.compile(r"\d{3}-\d{2}-\d{4}")
+_DATE_YMD = re.compile(r"(19|20)\d{2}[-./ ](0?[1-9]|1[0-2])[-./ ]\d{1,2}")
+_DATE_DMY = re.compile(r"\d{1,2}[-./ ](0?[1-9]|1[0-2])[-./ ](19|20)\d{2}")
+_DIGIT_SPACE_DIGIT = re.compile(r"\d \d")
+_FOUR_FOUR = re.compile(r"\d{4}[ -]\d{4}")
 _GROUPED = re.compile(r"\d[ \u00a0().-]+\d|^\(")
 
 
@@ -220,10 +239,7 @@ def _phone_spans(frag: str, regions: Iterable[str]) -> list[tuple[int, int]]:
     """The phone numbers inside a candidate run of digits and separators, as (start, end)
     offsets: the longest pieces (cut at separators) that ``phonenumbers`` finds valid, in the
     international form or in one of ``regions``' national forms."""
-    from llmops_nb._optional import require
-
-    phonenumbers = require("phonenumbers", "phone number detection")
-
+    phonenumbers = _phonenumbers()
     gaps = list(_GAP.finditer(frag))  # numbers inside a run are cut at spaces and slashes only
     cuts = [0] + [m.end() for m in gaps]
     ends = [m.start() for m in gaps] + [len(frag)]
@@ -248,24 +264,51 @@ def _phone_spans(frag: str, regions: Iterable[str]) -> list[tuple[int, int]]:
     return out
 
 
+_LENGTHS: dict[str, tuple[frozenset[int], str]] = {}
+
+
+def _length_fits(d: str, region: str, phonenumbers: Any) -> bool:
+    """Whether ``d`` (the digits of a national number) has a length ``region`` dials, with or
+    without its trunk prefix: spares a full parse for regions the number cannot belong to."""
+    got = _LENGTHS.get(region)
+    if got is None:
+        md = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        if md is None:
+            got = (frozenset(), "")
+        else:
+            got = (frozenset(md.general_desc.possible_length or ()), md.national_prefix or "")
+        _LENGTHS[region] = got
+    lengths, prefix = got
+    if not lengths:
+        return True
+    return len(d) in lengths or (bool(prefix) and d.startswith(prefix) and len(d) - len(prefix) in lengths)
+
+
 def _phone_valid(piece: str, regions: Iterable[str], phonenumbers: Any) -> bool:
-    d = re.sub(r"\D", "", piece)
+    d = _NON_DIGIT.sub("", piece)
     intl = piece.startswith(("+", "(+", "00"))
     if not 7 <= len(d) <= 17 or len(set(d)) <= 2:
         return False
-    if re.fullmatch(r"\d{3}-\d{2}-\d{4}", piece):  # the shape of a US SSN
+    if not intl and (len(d) < 8 or not (_GROUPED.search(piece) or (piece[0] == "0" and 10 <= len(d) <= 12))):
+        return False  # national numbers with their grouping, or a trunk 0 (ids and timestamps are not phones)
+    if _SSN_SHAPE.fullmatch(piece):  # the shape of a US SSN
         return False
-    if re.fullmatch(r"(19|20)\d{2}[-./ ](0?[1-9]|1[0-2])[-./ ]\d{1,2}", piece) or \
-            re.fullmatch(r"\d{1,2}[-./ ](0?[1-9]|1[0-2])[-./ ](19|20)\d{2}", piece):  # a date
+    if _DATE_YMD.fullmatch(piece) or _DATE_DMY.fullmatch(piece):  # a date
         return False
-    groups = re.findall(r"\d+", piece)
-    if sum(len(g) == 1 for g in groups) >= 3 or ("." in piece and re.search(r"\d \d", piece)):
+    groups = _DIGIT_RUN.findall(piece)
+    if sum(len(g) == 1 for g in groups) >= 3 or ("." in piece and _DIGIT_SPACE_DIGIT.search(piece)):
         return False  # counts (1 2 3 4 ...) and lists of decimals (0.91 0.87 ...)
     if len(groups) >= 2 and all(len(g) == 4 and g[:2] in ("19", "20") for g in groups):
         return False  # years (1999 2000)
-    if not intl and (len(d) < 8 or not (_GROUPED.search(piece) or (piece[0] == "0" and 10 <= len(d) <= 12))):
-        return False  # national numbers with their grouping, or a trunk 0 (ids and timestamps are not phones)
-    for region in ((None,) if piece.startswith("+") or piece.startswith("(+") else tuple(regions)):
+    if not intl and len(d) == 8 and piece[0] not in "0(" and not _FOUR_FOUR.fullmatch(piece):
+        return False  # 8 digits: with a trunk 0, or grouped 4-4 as in Singapore (not "reference 12 345 678")
+    if piece.startswith(("+", "(+")):
+        cands: tuple[str | None, ...] = (None,)
+    elif intl:  # 00 + country code: any region that dials out with 00 reads it
+        cands = ("DE",)
+    else:
+        cands = tuple(r for r in regions if _length_fits(d, r, phonenumbers))
+    for region in cands:
         try:
             num = phonenumbers.parse(piece, region)
         except phonenumbers.NumberParseException:
