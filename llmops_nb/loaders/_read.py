@@ -422,7 +422,7 @@ def _read_traces(source: Any, format: str | None, errors: str, options: dict[str
                             # a format that takes a whole list failed on it: keep the items it can
                             # read one by one, skip the others (one bad record never drops the file)
                             _each_item(fmt, unit, where, file, acc, fail,
-                                       lambda r: {**ctx, "record": r, "problem": _reporter(errors, problems, file, r)})
+                                       lambda r, c=ctx, f=file: {**c, "record": r, "problem": _reporter(errors, problems, f, r)})
                             continue
                         fail(e, file, where)
                         continue
