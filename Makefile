@@ -13,7 +13,7 @@ export PHOENIX_TELEMETRY_ENABLED := false
 export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo test lint typecheck lab bench clean conformance
+.PHONY: install demo test doctest lint typecheck lab bench clean conformance
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,8 +26,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/llmops-nb demo run
 
-test: $(STAMP)
+test: doctest
 	LLMOPS_NB_HOME=$(CURDIR)/.cache/nbval-store $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=900 tests notebooks $(PYTEST_ARGS)
+
+# the examples in the package's docstrings, run offline (about a minute)
+doctest: $(STAMP)
+	LLMOPS_NB_HOME=$(CURDIR)/.cache/doctest-store $(BIN)/python -m pytest -q --doctest-modules llmops_nb
 
 # Real producers write traces, read_traces reads them (tests/conformance/run.py --help); builds the
 # producer venvs under .cache/producers/ on first use. CONFORMANCE_ARGS=--ci runs the CI subset.

@@ -443,7 +443,7 @@ class Collector:
     # ------------------------------------------------------------------ parsing
     def _parse(self, enc: str, coding: str, body: bytes,
                limit: int | None = None) -> tuple[list[dict[str, Any]], int, str | None, int]:
-        from llmops_nb.loaders._common import LoadError
+        from llmops_nb.loaders import LoadError
         from llmops_nb.loaders.otlp import iter_otlp_json, iter_otlp_proto, map_span
 
         data = _decompress(body, coding, self.max_body_bytes if limit is None else limit)

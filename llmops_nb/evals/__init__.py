@@ -105,7 +105,7 @@ from llmops_nb.evals._trajectory import (
     trajectory_exact,
     trajectory_in_order,
 )
-from llmops_nb.llm._runner import (
+from llmops_nb.llm import (
     BudgetExhausted,
     CallCache,
     CallResult,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from llmops_nb.evals._base import Evaluator, JudgeOutput, row_get
-from llmops_nb.llm._runner import CallResult, LLMCall, Runner, current_runner
+from llmops_nb.llm import CallResult, LLMCall, Runner, current_runner
 
 __all__ = [
     "LLMJudge",
@@ -452,7 +452,7 @@ class LLMJudge(Evaluator):
 
     def evaluate_sync(self, row: dict[str, Any]) -> JudgeOutput:
         """Judge one row from sync code (a notebook cell included)."""
-        from llmops_nb.llm._runner import run_sync
+        from llmops_nb.llm import run_sync
 
         return run_sync(self.evaluate(row))
 

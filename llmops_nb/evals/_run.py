@@ -17,7 +17,7 @@ import pandas as pd
 
 from llmops_nb._secrets import scrub
 from llmops_nb.evals._base import EvaluationReason, Evaluator, load_evaluator, outputs_of
-from llmops_nb.llm._runner import CallCache, LLMConfigError, Runner, _current, progress_bar, run_sync
+from llmops_nb.llm import CallCache, LLMConfigError, Runner, bind_runner, progress_bar, run_sync
 from llmops_nb.schema import RESULTS, grain_of
 
 __all__ = ["evaluate", "aevaluate", "wide", "new_run_id"]
@@ -223,7 +223,7 @@ async def aevaluate(
                         max_retries=max_retries, timeout_s=timeout_s)
     done = _done_keys(store, run_id) if store is not None else set()
     sink = _Sink(store)
-    token = _current.set(runner)
+    unbind = bind_runner(runner)
     plans = []
     total = 0
     for ev in evs:
@@ -308,7 +308,7 @@ async def aevaluate(
                         bar.update(1)
                 sink.seal()
     finally:
-        _current.reset(token)
+        unbind()
         if bar is not None:
             bar.close()
         if store is not None:

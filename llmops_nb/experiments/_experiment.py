@@ -281,7 +281,7 @@ def _run_one(dataset: Any, task: Callable[..., Any] | None, *, prompt: Any, mode
     import llmops_nb
     from llmops_nb import prompts as lprompts
     from llmops_nb.evals import load_evaluator
-    from llmops_nb.llm._runner import LLMCall, Runner, run_sync
+    from llmops_nb.llm import LLMCall, Runner, run_sync
 
     st = _register(as_store(store))
     frame, ds_name, ds_version = _load_dataset(dataset, st)

@@ -21,13 +21,15 @@ from llmops_nb.llm._runner import (
     LLMCall,
     LLMConfigError,
     Runner,
+    bind_runner,
     current_runner,
     default_cache_path,
+    progress_bar,
     run_calls,
     run_sync,
 )
 
 __all__ = [
     "Runner", "LLMCall", "CallResult", "CallCache", "BudgetExhausted", "LLMConfigError", "run_calls", "run_sync",
-    "current_runner", "default_cache_path", "TRANSPORT_KEYS",
+    "current_runner", "bind_runner", "progress_bar", "default_cache_path", "TRANSPORT_KEYS",
 ]

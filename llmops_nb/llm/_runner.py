@@ -51,6 +51,8 @@ __all__ = [
     "run_calls",
     "run_sync",
     "current_runner",
+    "bind_runner",
+    "progress_bar",
     "default_cache_path",
     "TRANSPORT_KEYS",
 ]
@@ -74,8 +76,28 @@ _current: contextvars.ContextVar[Runner | None] = contextvars.ContextVar("llmops
 
 
 def current_runner() -> Runner | None:
-    """The runner of the enclosing :func:`llmops_nb.evaluate` call, if any."""
+    """The runner of the enclosing :func:`llmops_nb.evaluate` call, if any.
+
+    Example:
+        >>> current_runner() is None
+        True
+    """
     return _current.get()
+
+
+def bind_runner(runner: Runner) -> Callable[[], None]:
+    """Make ``runner`` the :func:`current_runner` of this context (evaluators started inside
+    share its cache, limits and budget); returns the function that restores the previous one.
+
+    Example:
+        >>> r = Runner(cache=False)
+        >>> unbind = bind_runner(r); current_runner() is r
+        True
+        >>> unbind(); current_runner() is None
+        True
+    """
+    token = _current.set(runner)
+    return lambda: _current.reset(token)
 
 
 def default_cache_path() -> Path:
@@ -762,6 +784,10 @@ def progress_bar(total: int, desc: str, progress: bool | None) -> Any:
     """A tqdm.auto bar (notebook widget or terminal), or None when disabled.
 
     ``progress=None`` shows it in notebooks and terminals for 100 items or more.
+
+    Example:
+        >>> progress_bar(10, "evaluate", None) is None  # few items, no terminal: no bar
+        True
     """
     if progress is False or total == 0:
         return None
