@@ -18,7 +18,7 @@ import llmops_nb
 
 PKG = Path(llmops_nb.__file__).resolve().parent
 
-# the flow, left to right: an area may import areas of a lower rank only (and itself)
+# the flow, left to right, one rank per stage: an area may import areas of its own stage or to its left
 RANK: dict[str, int] = {
     # the base: the table vocabulary, statistics, rules, the LLM runner, shared helpers
     "schema": 0, "stats": 0, "rules": 0, "llm": 0, "_optional": 0, "_compat": 0, "_secrets": 0,
@@ -26,7 +26,7 @@ RANK: dict[str, int] = {
     "traces": 1, "sessions": 1,  # tables derived from spans
     "store": 2,
     "results": 3,  # every view of the results table
-    "loaders": 4, "capture": 5, "connectors": 5,  # spans in
+    "loaders": 4, "capture": 4, "connectors": 4,  # spans in: one stage (files, live capture, platforms)
     "evals": 6,
     "monitor": 7,
     "analysis": 8,
