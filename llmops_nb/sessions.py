@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llmops_nb.schema import SESSIONS, conform, empty_frame, grain_of, is_missing
+from llmops_nb.schema import SESSIONS, empty_frame, grain_of, is_missing
 
 __all__ = ["to_sessions", "session_outcomes", "session_digest", "session_items", "is_sessions"]
 
@@ -57,9 +57,7 @@ def to_sessions(
     """
     if len(spans) == 0:
         return empty_frame(SESSIONS)
-    from llmops_nb.traces import to_traces
-
-    tr = to_traces(spans) if traces is None else traces
+    tr = _turns(spans) if traces is None else traces.reset_index(drop=True)
     sess = tr["session_id"]
     if singletons:
         sess = sess.where(sess.notna(), tr["trace_id"])
@@ -69,108 +67,200 @@ def to_sessions(
         sess = sess[keep]
     if len(tr) == 0:
         return empty_frame(SESSIONS)
-    # turn order: the session, then the first turn's start (turns without a start last)
-    order = pd.DataFrame({"s": sess.to_numpy(), "t": tr["start_time"].to_numpy(), "i": np.arange(len(tr))})
+    # turn order: the session, then the turn's start (turns without a start last)
+    order = pd.DataFrame({"s": pd.Series(sess.to_numpy(), dtype=object), "t": pd.to_datetime(tr["start_time"], utc=True).array,
+                          "i": np.arange(len(tr))})
     order = order.sort_values(["s", "t", "i"], kind="stable", na_position="last")
-    pos = order["i"].to_numpy()
-    tr = tr.iloc[pos].reset_index(drop=True)
+    tr = tr.iloc[order["i"].to_numpy()].reset_index(drop=True)
     sid = order["s"].to_numpy()
     brk = np.flatnonzero(sid[1:] != sid[:-1]) + 1
-    starts = np.concatenate([[0], brk])
-    ends = np.concatenate([brk, [len(sid)]])
+    starts = np.concatenate([[0], brk]).astype(np.int64)
+    ends = np.concatenate([brk, [len(sid)]]).astype(np.int64)
     n_turns = ends - starts
     keys = sid[starts]
     code = np.repeat(np.arange(len(keys)), n_turns)
 
     def lists(col: str) -> list[list[Any]]:
         vals = tr[col].tolist()
-        return [vals[a:b] for a, b in zip(starts, ends)]
+        return [vals[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
 
     trace_ids = lists("trace_id")
-    num = pd.DataFrame({c: tr[c] for c in ("n_spans", "n_llm", "n_tool", "n_errors", "prompt_tokens",
-                                            "completion_tokens", "total_tokens", "cost_usd")})
+    num = pd.DataFrame({c: pd.to_numeric(tr[c]).astype("float64") for c in (
+        "n_spans", "n_llm", "n_tool", "n_errors", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd")})
     num["_c"] = code
     sums = num.groupby("_c", sort=True).sum(min_count=1)
-    st = pd.to_datetime(tr["start_time"], utc=True)
-    en = pd.to_datetime(tr["end_time"], utc=True)
-    start = st.groupby(code).min()
-    end = en.groupby(code).max()
+    st = pd.Series(pd.to_datetime(tr["start_time"], utc=True).array, index=code)
+    en = pd.Series(pd.to_datetime(tr["end_time"], utc=True).array, index=code)
+    start = st.groupby(level=0).min()
+    end = en.groupby(level=0).max()
 
-    # tools in call order over the turns
     turn_of = {t: (k, j + 1) for k, ids in enumerate(trace_ids) for j, t in enumerate(ids)}
-    tool_names: list[list[str]] = [[] for _ in keys]
-    tool_calls: list[list[dict[str, Any]]] = [[] for _ in keys]
-    if "kind" in spans.columns and len(spans):
-        ts = spans[spans["kind"].to_numpy() == "tool"]
-        if len(ts):
-            ts = ts.assign(_o=np.arange(len(ts))).sort_values(["start_time", "_o"], kind="stable", na_position="last")
-            for t, name, args, status in zip(ts["trace_id"].tolist(), ts["tool_name"].tolist(),
-                                             ts["tool_arguments"].tolist(), ts["status"].tolist()):
-                kt = turn_of.get(t)
-                if kt is None:
-                    continue
-                k, turn = kt
-                nm = None if is_missing(name) else name
-                tool_names[k].append(nm)
-                tool_calls[k].append({"turn": turn, "name": nm, "arguments": None if is_missing(args) else args,
-                                      "status": status})
-            # calls sort by turn (start times may be missing; a turn's calls keep their order)
-            for k in range(len(keys)):
-                if len(tool_calls[k]) > 1:
-                    idx = sorted(range(len(tool_calls[k])), key=lambda i, k=k: tool_calls[k][i]["turn"])
-                    tool_calls[k] = [tool_calls[k][i] for i in idx]
-                    tool_names[k] = [tool_names[k][i] for i in idx]
-
-    def union(col: str) -> list[list[Any]]:
-        out = []
-        vals = tr[col].tolist()
-        for a, b in zip(starts, ends):
-            seen: dict[Any, None] = {}
-            for lst in vals[a:b]:
-                if lst is not None and not isinstance(lst, float):
-                    seen.update(dict.fromkeys(lst))
-            out.append(list(seen))
-        return out
-
+    tool_names, tool_calls = _tools(spans, turn_of, len(keys))
+    if traces is None:
+        models, tags = _models_tags(spans, turn_of, len(keys))
+    else:
+        models, tags = _union(tr["models"].tolist(), starts, ends), _union(tr["tags"].tolist(), starts, ends)
     users = tr["user_id"].tolist()
-    first_user = []
-    for a, b in zip(starts, ends):
-        first_user.append(next((u for u in users[a:b] if not is_missing(u)), None))
+    first_user = [next((u for u in users[a:b] if not is_missing(u)), None) for a, b in zip(starts.tolist(), ends.tolist())]
     meta = tr["metadata"].tolist()
     outs = tr["output_text"].tolist()
+
+    def ints(col: str) -> Any:
+        v = sums[col].to_numpy()
+        return pd.array([None if x != x else int(x) for x in v.tolist()], dtype="Int64")
+
+    start_a = pd.DatetimeIndex(start.to_numpy()).tz_localize("UTC") if start.dt.tz is None else pd.DatetimeIndex(start)
+    end_a = pd.DatetimeIndex(end.to_numpy()).tz_localize("UTC") if end.dt.tz is None else pd.DatetimeIndex(end)
     out = pd.DataFrame({
-        "session_id": keys,
-        "n_turns": n_turns,
+        "session_id": _obj(keys),
+        "n_turns": pd.array(n_turns, dtype="Int64"),
         "trace_ids": trace_ids,
         "user_inputs": lists("input_text"),
         "assistant_outputs": lists("output_text"),
-        "start_time": start.to_numpy(),
-        "end_time": end.to_numpy(),
-        "input_text": tr["input_text"].to_numpy()[starts],
-        "output_text": [outs[b - 1] for b in ends],
-        "n_spans": sums["n_spans"].to_numpy(),
-        "n_llm": sums["n_llm"].to_numpy(),
-        "n_tool": sums["n_tool"].to_numpy(),
-        "n_errors": sums["n_errors"].to_numpy(),
-        "models": union("models"),
+        "start_time": start_a.as_unit("us"),
+        "end_time": end_a.as_unit("us"),
+        "duration_ms": ((end_a - start_a).total_seconds() * 1000.0).to_numpy(dtype="float64"),
+        "input_text": _obj(tr["input_text"].to_numpy()[starts]),
+        "output_text": _obj([outs[b - 1] for b in ends.tolist()]),
+        "n_spans": ints("n_spans"),
+        "n_llm": ints("n_llm"),
+        "n_tool": ints("n_tool"),
+        "n_errors": ints("n_errors"),
+        "models": models,
         "tools": tool_names,
         "tool_calls": tool_calls,
-        "prompt_tokens": sums["prompt_tokens"].to_numpy(),
-        "completion_tokens": sums["completion_tokens"].to_numpy(),
-        "total_tokens": sums["total_tokens"].to_numpy(),
-        "cost_usd": sums["cost_usd"].to_numpy(),
-        "user_id": first_user,
-        "tags": union("tags"),
-        "metadata": [meta[a] if isinstance(meta[a], dict) else {} for a in starts],
-        "source_format": tr["source_format"].to_numpy()[starts],
+        "prompt_tokens": ints("prompt_tokens"),
+        "completion_tokens": ints("completion_tokens"),
+        "total_tokens": ints("total_tokens"),
+        "cost_usd": sums["cost_usd"].to_numpy(dtype="float64"),
+        "has_error": pd.array(sums["n_errors"].to_numpy() > 0, dtype="boolean"),
+        "user_id": _obj(first_user),
+        "tags": tags,
+        "metadata": [meta[a] if isinstance(meta[a], dict) else {} for a in starts.tolist()],
+        "source_format": _obj(tr["source_format"].to_numpy()[starts]),
     })
-    out["has_error"] = out["n_errors"] > 0
-    out["duration_ms"] = (pd.to_datetime(out["end_time"], utc=True)
-                          - pd.to_datetime(out["start_time"], utc=True)).dt.total_seconds() * 1000.0
-    out = conform(out, SESSIONS)
+    out = out[SESSIONS.names]
     if results is not None and len(results):
         out = session_outcomes(out, results, values=values)
     return out
+
+
+def _obj(values: Any) -> pd.Series:
+    a = pd.Series(list(values) if not hasattr(values, "dtype") else values, dtype=object)
+    return a.where(a.notna(), None)
+
+
+def _union(vals: list[Any], starts: np.ndarray, ends: np.ndarray) -> list[list[Any]]:
+    out = []
+    for a, b in zip(starts.tolist(), ends.tolist()):
+        seen: dict[Any, None] = {}
+        for lst in vals[a:b]:
+            if lst is not None and not isinstance(lst, float):
+                seen.update(dict.fromkeys(lst))
+        out.append(list(seen))
+    return out
+
+
+def _turns(spans: pd.DataFrame) -> pd.DataFrame:
+    """One row per trace with what the sessions table needs (the turn's root input and output,
+    times, counts, tokens, cost, session, user, the root's metadata), computed column-wise."""
+    df = spans
+    tid = df["trace_id"]
+    parent = df["parent_span_id"]
+    root = parent.isna().to_numpy().copy()
+    per = pd.Series(root).groupby(tid.to_numpy(), sort=False).any()
+    orphans = per.index[~per.to_numpy()]
+    if len(orphans):  # traces whose root has a parent outside the trace (partial traces)
+        sub = df[tid.isin(set(orphans)).to_numpy()]
+        ids = set(zip(sub["trace_id"], sub["span_id"]))
+        pos = np.flatnonzero(tid.isin(set(orphans)).to_numpy())
+        for i, t, p in zip(pos.tolist(), sub["trace_id"].tolist(), sub["parent_span_id"].tolist()):
+            if (t, p) not in ids:
+                root[i] = True
+    cols = ["trace_id", "start_time", "input_text", "output_text", "metadata", "source_format"]
+    roots = df.loc[root, cols].assign(_o=np.flatnonzero(root))
+    roots["trace_id"] = roots["trace_id"].astype(object)
+    roots = roots.sort_values(["trace_id", "start_time", "_o"], kind="stable", na_position="last")
+    roots = roots.drop_duplicates("trace_id", keep="first").set_index("trace_id")
+    kind = df["kind"].to_numpy()
+    is_model = (kind == "llm") | (kind == "embedding")
+    num = pd.DataFrame({
+        "n_spans": np.ones(len(df), dtype=np.int64),
+        "n_llm": (kind == "llm").astype(np.int64),
+        "n_tool": (kind == "tool").astype(np.int64),
+        "n_errors": (df["status"].to_numpy() == "error").astype(np.int64),
+        "prompt_tokens": pd.to_numeric(df["prompt_tokens"]).astype("float64").where(is_model),
+        "completion_tokens": pd.to_numeric(df["completion_tokens"]).astype("float64").where(is_model),
+        "total_tokens": pd.to_numeric(df["total_tokens"]).astype("float64").where(is_model),
+        "cost_usd": pd.to_numeric(df["cost_usd"]).astype("float64"),
+    })
+    num["trace_id"] = pd.Series(tid.to_numpy(), dtype=object)
+    g = num.groupby("trace_id", sort=False)
+    counts = g[["n_spans", "n_llm", "n_tool", "n_errors"]].sum()
+    toks = g[["prompt_tokens", "completion_tokens", "total_tokens", "cost_usd"]].sum(min_count=1)
+    idx = counts.index
+    tid_o = pd.Series(tid.to_numpy(), dtype=object, index=df.index)
+    times = pd.DataFrame({"trace_id": tid_o, "s": pd.to_datetime(df["start_time"], utc=True),
+                          "e": pd.to_datetime(df["end_time"], utc=True)}).groupby("trace_id", sort=False)
+    firsts = pd.DataFrame({"trace_id": tid_o, "session_id": df["session_id"].astype(object),
+                           "user_id": df["user_id"].astype(object)}).groupby("trace_id", sort=False).first()
+    r = roots.reindex(idx)
+    return pd.DataFrame({
+        "trace_id": pd.Series(idx.to_numpy(), dtype=object),
+        "session_id": pd.Series(firsts["session_id"].reindex(idx).to_numpy(), dtype=object),
+        "user_id": pd.Series(firsts["user_id"].reindex(idx).to_numpy(), dtype=object),
+        "start_time": times["s"].min().reindex(idx).array,
+        "end_time": times["e"].max().reindex(idx).array,
+        "input_text": pd.Series(r["input_text"].to_numpy(), dtype=object),
+        "output_text": pd.Series(r["output_text"].to_numpy(), dtype=object),
+        "metadata": pd.Series(r["metadata"].to_numpy(), dtype=object),
+        "source_format": pd.Series(r["source_format"].to_numpy(), dtype=object),
+        **{c: counts[c].to_numpy() for c in counts.columns},
+        **{c: toks[c].to_numpy() for c in toks.columns},
+    })
+
+
+def _tools(spans: pd.DataFrame, turn_of: dict[Any, tuple[int, int]], n: int) -> tuple[list[list[Any]], list[list[Any]]]:
+    """Tool names and calls per session, in call order over the turns."""
+    names: list[list[Any]] = [[] for _ in range(n)]
+    calls: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    ts = spans.loc[spans["kind"].to_numpy() == "tool", ["trace_id", "start_time", "tool_name", "tool_arguments", "status"]]
+    if not len(ts):
+        return names, calls
+    ts = ts.assign(_o=np.arange(len(ts))).sort_values(["start_time", "_o"], kind="stable", na_position="last")
+    found = []
+    for t, name, args, status in zip(ts["trace_id"].tolist(), ts["tool_name"].tolist(),
+                                     ts["tool_arguments"].tolist(), ts["status"].tolist()):
+        kt = turn_of.get(t)
+        if kt is not None:
+            found.append((kt[0], kt[1], None if is_missing(name) else name, None if is_missing(args) else args, status))
+    found.sort(key=lambda x: (x[0], x[1]))  # stable: a turn's calls keep their order
+    for k, turn, name, args, status in found:
+        names[k].append(name)
+        calls[k].append({"turn": turn, "name": name, "arguments": args, "status": status})
+    return names, calls
+
+
+def _models_tags(spans: pd.DataFrame, turn_of: dict[Any, tuple[int, int]], n: int) -> tuple[list[list[Any]], list[list[Any]]]:
+    """Distinct models (in order of first call) and the union of tags, per session."""
+    models: list[list[Any]] = [[] for _ in range(n)]
+    tags: list[list[Any]] = [[] for _ in range(n)]
+    m = spans.loc[spans["model"].notna().to_numpy(), ["trace_id", "start_time", "model"]]
+    if len(m):
+        k_of = {t: kt[0] for t, kt in turn_of.items()}
+        m = m.assign(_o=np.arange(len(m)), _k=m["trace_id"].map(k_of)).dropna(subset=["_k"])
+        m = m.sort_values(["start_time", "_o"], kind="stable", na_position="last").drop_duplicates(["_k", "model"])
+        for k, model in zip(m["_k"].astype(np.int64).tolist(), m["model"].tolist()):
+            models[k].append(model)
+    tg = spans.loc[spans["tags"].notna().to_numpy(), ["trace_id", "tags"]]
+    found = [(kt[0], kt[1], i, lst) for i, (t, lst) in enumerate(zip(tg["trace_id"].tolist(), tg["tags"].tolist()))
+             if (kt := turn_of.get(t)) is not None and lst is not None]
+    for k, _, _, lst in sorted(found, key=lambda x: x[:3]):  # in turn order
+        cur = tags[k]
+        for x in lst:
+            if x not in cur:
+                cur.append(x)
+    return models, tags
 
 
 def session_outcomes(sessions: pd.DataFrame, results: pd.DataFrame, *, values: str = "value") -> pd.DataFrame:

@@ -29,7 +29,7 @@ _CSS = """
 """
 
 
-def _session_rows(frame: pd.DataFrame | None, session_id: str) -> list[dict[str, Any]]:
+def _session_rows(frame: pd.DataFrame | None, session_id: Any) -> list[dict[str, Any]]:
     if frame is None or len(frame) == 0 or "session_id" not in frame.columns:
         return []
     sub = frame[frame["session_id"].eq(session_id)]

@@ -322,7 +322,8 @@ def _claims(text: str, says_fail: bool, u: float) -> dict[str, Any]:
     bad = max(range(len(sents)), key=lambda i: (sum(ch.isdigit() for ch in sents[i]), len(sents[i]))) if says_fail else -1
     claims = [{"claim": c, "supported": i != bad, "evidence": "not in the context" if i == bad else "context"}
               for i, c in enumerate(sents)]
-    return {"claims": claims, "answer": sum(c["supported"] for c in claims) / len(claims)}
+    n_ok = sum(1 for i in range(len(sents)) if i != bad)
+    return {"claims": claims, "answer": n_ok / len(sents)}
 
 
 # --------------------------------------------------------------------------- litellm

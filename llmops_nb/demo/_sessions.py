@@ -268,9 +268,9 @@ def plant_session_failures(data: Any, seed: int = 0, rates: Mapping[str, Any] | 
         g = got[s]
         if plan_idx.at[s, "eligible_forgets_order_id"]:
             q1 = ses.q(0)
-            m = _ORDER_RE.search(q1)
-            order = m.group(0) if m else f"ORD-{int(r.integers(1_000_000, 9_999_999))}"
-            if not m:
+            found = _ORDER_RE.search(q1)
+            order = found.group(0) if found else f"ORD-{int(r.integers(1_000_000, 9_999_999))}"
+            if not found:
                 ses.replace(q1, q1 + _GIVE_ORDER[lang].format(o=order))
             q3, a3 = ses.q(2), ses.a(2)
             ses.replace(q3, _FOLLOW[lang])
@@ -313,9 +313,9 @@ def _insert_loop(rows: pd.DataFrame, trace_id: str, r: np.random.Generator) -> p
     track_res = orjson.dumps({"order_id": order, "status": "in_transit", "last_scan": "regional hub"}).decode()
     t = pd.Timestamp(base["end_time"])
     new = []
-    for j, (name, a, res) in enumerate([(_TRACK, track_args, track_res), ("lookup_order", args, base["tool_result"]),
-                                        (_TRACK, track_args, track_res), ("lookup_order", args, base["tool_result"]),
-                                        (_TRACK, track_args, track_res)]):
+    for name, a, res in [(_TRACK, track_args, track_res), ("lookup_order", args, base["tool_result"]),
+                         (_TRACK, track_args, track_res), ("lookup_order", args, base["tool_result"]),
+                         (_TRACK, track_args, track_res)]:
         d = pd.Timedelta(microseconds=int(r.uniform(60, 250) * 1000))
         gap = pd.Timedelta(microseconds=int(r.uniform(300, 1500) * 1000))
         rec = base.to_dict()

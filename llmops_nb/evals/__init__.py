@@ -52,6 +52,16 @@ from llmops_nb.evals._metrics import (
     load_metric,
 )
 from llmops_nb.evals._pii import Match, find_injection, find_pii, iban_ok, luhn_ok, redact
+from llmops_nb.evals._retrieval import (
+    ClaimFaithfulness,
+    RetrievalMetrics,
+    hit_rate,
+    ndcg_at_k,
+    precision_at_k,
+    recall_at_k,
+    reciprocal_rank,
+    retrieved_ids,
+)
 from llmops_nb.evals._rules import (
     PII,
     Contains,
@@ -68,16 +78,6 @@ from llmops_nb.evals._rules import (
     Regex,
     TokenCount,
     ToolCallValid,
-)
-from llmops_nb.evals._retrieval import (
-    ClaimFaithfulness,
-    RetrievalMetrics,
-    hit_rate,
-    ndcg_at_k,
-    precision_at_k,
-    recall_at_k,
-    reciprocal_rank,
-    retrieved_ids,
 )
 from llmops_nb.evals._run import aevaluate, evaluate, new_run_id, wide
 from llmops_nb.evals._session import (

@@ -162,7 +162,7 @@ class RetrievalMetrics(Evaluator):
         (1.0, 0.667, 1.0, 1.0, 0.9197)
     """
 
-    level: ClassVar[str] = "span"  # type: ignore[misc]
+    level: ClassVar[Literal["span", "trace", "session"]] = "span"
     k: int = 5
     gold: str = "gold_doc_ids"
     gold_fn: Callable[[Mapping[str, Any]], Any] | None = None

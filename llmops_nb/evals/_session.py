@@ -10,7 +10,6 @@ call in ``tool_calls``, and the spans of all turns in ``row["spans"]``); their r
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import pandas as pd
 
 from llmops_nb.evals._base import EvaluationReason, Evaluator
 from llmops_nb.evals._judge import _MAX_FIELD, LLMJudge, _clip
+from llmops_nb.evals._trajectory import call_key, tool_calls_of
 
 __all__ = [
     "TurnCount",
@@ -136,16 +136,6 @@ class RepeatedUserMessages(Evaluator):
         return out
 
 
-def _call_key(c: Mapping[str, Any]) -> str:
-    a = c.get("arguments")
-    if isinstance(a, str):
-        try:
-            a = json.loads(a)
-        except ValueError:
-            pass
-    return f"{c.get('name')}({json.dumps(a, sort_keys=True, default=str)})"
-
-
 @dataclass(repr=False)
 class ToolLoop(Evaluator):
     """Detects a loop: the same tool called with the same arguments ``max_repeats`` times or
@@ -167,7 +157,7 @@ class ToolLoop(Evaluator):
         counts: dict[str, int] = {}
         for c in calls:
             if isinstance(c, Mapping):
-                k = _call_key(c)
+                k = call_key(c)
                 counts[k] = counts.get(k, 0) + 1
         worst = max(counts.items(), key=lambda kv: kv[1]) if counts else None
         if worst is not None and worst[1] >= self.max_repeats:
@@ -177,8 +167,6 @@ class ToolLoop(Evaluator):
     def evaluate(self, row: dict[str, Any]) -> Any:
         calls = row.get("tool_calls")
         if calls is None and row.get("spans") is not None:
-            from llmops_nb.evals._trajectory import tool_calls_of
-
             calls = tool_calls_of({"spans": row["spans"]})
         return self._check(_list(calls))
 
@@ -206,7 +194,7 @@ class EscalationReached(Evaluator):
 
     def _check(self, calls: Any, outputs: Any) -> Any:
         tools = set(self.tools)
-        for j, c in enumerate(_list(calls)):
+        for c in _list(calls):
             if isinstance(c, Mapping) and c.get("name") in tools:
                 return EvaluationReason(True, f"{c.get('name')} called (turn {c.get('turn', '?')})")
         low = [p.lower() for p in self.phrases]

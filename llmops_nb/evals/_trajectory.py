@@ -28,6 +28,7 @@ __all__ = [
     "trajectory_any_order",
     "tool_precision_recall",
     "redundant_calls",
+    "call_key",
     "TrajectoryMatch",
     "ToolErrorRate",
     "RedundantToolCalls",
@@ -173,6 +174,16 @@ def tool_precision_recall(actual: Sequence[ToolCall], expected: Sequence[ToolCal
     return (m / len(actual) if actual else None), (m / len(expected) if expected else None)
 
 
+def call_key(call: ToolCall) -> str:
+    """A call as ``name(arguments)`` with the arguments as sorted JSON: equal for the same call.
+
+    Example:
+        >>> call_key({"name": "a", "arguments": '{"y": 2, "x": 1}'})
+        'a({"x": 1, "y": 2})'
+    """
+    return f"{_name(call)}({json.dumps(_args(call), sort_keys=True, default=str)})"
+
+
 def redundant_calls(actual: Sequence[ToolCall]) -> int:
     """Calls that repeat an earlier call with the same name and the same arguments.
 
@@ -184,7 +195,7 @@ def redundant_calls(actual: Sequence[ToolCall]) -> int:
     seen: set[str] = set()
     n = 0
     for c in actual:
-        key = f"{_name(c)}\x1f{json.dumps(_args(c), sort_keys=True, default=str)}"
+        key = call_key(c)
         if key in seen:
             n += 1
         seen.add(key)
@@ -260,7 +271,7 @@ class TrajectoryMatch(Evaluator):
         (False, True, 0.5, 1.0)
     """
 
-    level: ClassVar[str] = "trace"  # type: ignore[misc]
+    level: ClassVar[Literal["span", "trace", "session"]] = "trace"
     expected: str = "expected"
     args: str = "exact"
     tools: list[str] | None = None
@@ -305,7 +316,7 @@ class ToolErrorRate(Evaluator):
         0.5
     """
 
-    level: ClassVar[str] = "trace"  # type: ignore[misc]
+    level: ClassVar[Literal["span", "trace", "session"]] = "trace"
     max_rate: float = 0.0
     name: str | None = None
 
@@ -329,7 +340,7 @@ class RedundantToolCalls(Evaluator):
         2
     """
 
-    level: ClassVar[str] = "trace"  # type: ignore[misc]
+    level: ClassVar[Literal["span", "trace", "session"]] = "trace"
     max_redundant: int = 0
     name: str | None = None
 

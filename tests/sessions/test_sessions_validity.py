@@ -57,7 +57,12 @@ def test_session_causes_rank_top3(demo):
 
 @pytest.mark.slow
 def test_simulated_session_judges_hit_the_configured_rates(demo):
-    from llmops_nb.demo import SIM_JUDGE_MODEL, SESSION_MODES, register_sim_judge, unregister_sim_judge
+    from llmops_nb.demo import (
+        SESSION_MODES,
+        SIM_JUDGE_MODEL,
+        register_sim_judge,
+        unregister_sim_judge,
+    )
     from llmops_nb.evals import (
         ConversationGoalCompletion,
         ConversationRelevance,
