@@ -208,7 +208,15 @@ class Collector:
             err, self._start_error = self._start_error, None
             raise OSError(f"could not listen on {self.host}:{self.port}: {err}; choose another --port") from err
         root = Path(self.wal_dir) if self.wal_dir is not None else wal_root(self.store)
-        self._wal = Wal(root).open()
+        try:
+            self._wal = Wal(root).open()
+        except Exception as e:  # nothing may be acknowledged without the log: stop serving
+            if self._loop is not None:
+                asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(30)
+                self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(30)
+            raise OSError(f"cannot write the receiver's write-ahead log under {root}: {e}; "
+                          "check that the store folder is writable") from e
         self._orphans = orphan_logs(root, own=self._wal.dir)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(self.max_inflight, 4)),
                                                            thread_name_prefix="llmops-collect-parse")
