@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import re
 import threading
@@ -519,10 +520,8 @@ class Collector:
                 self.stats.queued = self._pending
                 self._cond.notify_all()
             for _, _, (loop, fut) in group:
-                try:
+                with contextlib.suppress(RuntimeError):  # a stopped server: nobody waits for the answer
                     loop.call_soon_threadsafe(_resolve, fut, err)
-                except RuntimeError:  # the server is gone (stopped): nobody waits for the answer
-                    pass
 
     # ------------------------------------------------------------------ writing
     def _write_loop(self) -> None:
@@ -613,9 +612,8 @@ class Collector:
                 seg.unlink()
             else:  # pragma: no cover
                 seg.rename(seg.with_suffix(".unreadable"))
-        if not any(d.glob("*.wal")):
-            if not any(d.glob("*.unreadable")):
-                shutil.rmtree(d, ignore_errors=True)
+        if not any(d.glob("*.wal")) and not any(d.glob("*.unreadable")):
+            shutil.rmtree(d, ignore_errors=True)
         log.info("llmops_nb collector: replayed the write-ahead log %s", d)
         with self._cond:
             self._cond.notify_all()

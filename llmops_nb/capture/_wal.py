@@ -188,7 +188,7 @@ def orphan_logs(root: Path, own: Path | None = None) -> list[tuple[Path, Any]]:
     (release it after replaying). A folder whose lock is held belongs to a live receiver."""
     from filelock import FileLock, Timeout
 
-    out = []
+    out: list[tuple[Path, Any]] = []
     if not root.exists():
         return out
     for d in sorted(p for p in root.iterdir() if p.is_dir() and p != own):

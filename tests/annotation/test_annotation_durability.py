@@ -20,8 +20,7 @@ import pandas as pd
 import pytest
 
 import llmops_nb as lo
-from llmops_nb.annotation import Session, as_schema
-from llmops_nb.annotation import _labels
+from llmops_nb.annotation import Session, _labels, as_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -135,7 +134,7 @@ def test_sessions_in_another_pid_namespace_keep_their_logs(tmp_path):
     sharing the store) labels while sessions open here: none of its acknowledged decisions is lost."""
     path = tmp_path / "st"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen(["unshare", "--pid", "--fork", "sh", "-c", f'"$0" -c "$1" "$2" 40; true',
+    child = subprocess.Popen(["unshare", "--pid", "--fork", "sh", "-c", '"$0" -c "$1" "$2" 40; true',
                               sys.executable, _NS_CHILD, str(path)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     assert child.stdout is not None

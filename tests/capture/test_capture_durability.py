@@ -280,7 +280,7 @@ def _closed_by_server(s: socket.socket, wait_s: float) -> tuple[bool, bytes]:
             if not chunk:
                 return True, data
             data += chunk
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         return False, data
     except ConnectionResetError:
         return True, data
