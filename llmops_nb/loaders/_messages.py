@@ -44,6 +44,12 @@ _ROLE_ALIASES = {
 }
 
 
+_LC_CLASSES = {  # LangChain message class names written as "type" (model_dump of message chunks)
+    "AIMessageChunk": "ai", "AIMessage": "ai", "HumanMessage": "human", "HumanMessageChunk": "human",
+    "SystemMessage": "system", "SystemMessageChunk": "system", "ToolMessage": "tool", "ToolMessageChunk": "tool",
+}
+
+
 def maybe_json(v: Any) -> Any:
     """Parse text that holds a JSON object or array; anything else is returned unchanged.
 
@@ -109,7 +115,7 @@ def _content_blocks(content: list[Any]) -> tuple[list[str], list[dict[str, Any]]
             results.append((p.get("tool_use_id") or p.get("toolCallId") or p.get("id") or p.get("call_id"), out))
         elif "functionCall" in p or isinstance(p.get("function_call"), Mapping):  # Gemini (camel or snake case)
             fc = p.get("functionCall") or p.get("function_call") or {}
-            calls.append(_call(fc.get("id") or fc.get("name"), fc.get("name"), fc.get("args")))
+            calls.append(_call(fc.get("id"), fc.get("name"), fc.get("args")))
         elif "functionResponse" in p or isinstance(p.get("function_response"), Mapping):
             fr = p.get("functionResponse") or p.get("function_response") or {}
             results.append((fr.get("id") or fr.get("name"), fr.get("response")))
@@ -129,6 +135,10 @@ def _text(v: Any) -> str | None:
         return None
     if isinstance(v, str):
         return v
+    if isinstance(v, Mapping) and len(v) == 1:  # Gemini function_response {"content"|"result"|"output": text}
+        (k, only), = v.items()
+        if k in ("content", "result", "output") and isinstance(only, str):
+            return only
     if isinstance(v, list):
         texts, _, results = _content_blocks(v)
         if texts:
@@ -158,8 +168,8 @@ def _one(m: Mapping[str, Any], default_role: str | None) -> list[dict[str, Any]]
     if t == "reasoning":
         return []
     role = m.get("role")
-    if role is None and t in ("human", "ai", "system", "tool", "function", "chat", "generic", "AIMessageChunk"):
-        role = "ai" if t == "AIMessageChunk" else t
+    if role is None and t in ("human", "ai", "system", "tool", "function", "chat", "generic", *_LC_CLASSES):
+        role = _LC_CLASSES.get(t, t)
     role = _role(role, default_role)
     content = m.get("content")
     parts = m.get("parts")
@@ -191,7 +201,7 @@ def _one(m: Mapping[str, Any], default_role: str | None) -> list[dict[str, Any]]
     uniq = []
     for c in calls:
         key = (c["id"], c["name"])
-        if key in seen:
+        if c["id"] is not None and key in seen:  # calls without ids (Gemini) may repeat a name on purpose
             continue
         seen.add(key)
         uniq.append(c)
@@ -266,7 +276,8 @@ def _unwrap(obj: Any, side: str) -> Any:
             elif isinstance(p, list):
                 msgs.extend(p)
             return msgs
-        if "role" in obj or "type" in obj and obj.get("type") in ("human", "ai", "system", "tool", "message", "function_call", "function_call_output"):
+        if "role" in obj or "type" in obj and obj.get("type") in ("human", "ai", "system", "tool", "message", "function_call", "function_call_output",
+                                                                 *_LC_CLASSES):
             return [obj]
         if "lc" in obj and "kwargs" in obj:
             return [obj]

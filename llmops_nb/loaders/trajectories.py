@@ -393,6 +393,7 @@ def parse_claude_agent_sdk(doc: Any, ctx: Mapping[str, Any] | None = None) -> It
                     tool_rows[b.get("id")] = _tool_row(fmt, trace_id, tid, sid, b.get("name"), b.get("input"), None,
                                                        metadata={"tool_call_id": b.get("id")})
             got = normalize_messages([{"role": "assistant", "content": mm.get("content")}], "output")
+            got = [g for g in got or [] if g["content"] or g["tool_calls"]]  # a thinking-only entry says nothing
             if got:
                 context.setdefault(parent_tool, []).extend(got)
     rows = []
@@ -457,16 +458,25 @@ def parse_google_adk(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator
     inv_span: dict[Any, str] = {}
     rows: list[dict[str, Any]] = []
     log_by_event = {lg.get("event_id"): lg for lg in logs}
-    responses: dict[str, Any] = {}
-    for e in events:
+    responses: dict[str, list[tuple[int, Any]]] = {}  # call id (or name) -> [(event index, response)], in order
+    for n, e in enumerate(events):
         for p in as_map(e.get("content")).get("parts") or []:
             fr = as_map(p).get("function_response") or as_map(p).get("functionResponse")
             if isinstance(fr, Mapping):
-                responses[str(fr.get("id") or fr.get("name"))] = fr.get("response")
+                responses.setdefault(str(fr.get("id") or fr.get("name")), []).append((n, fr.get("response")))
+
+    def response_to(key: str, n: int) -> Any:
+        """The first response to ``key`` after event ``n`` (taken: each answers one call)."""
+        queue = responses.get(key) or []
+        for i, (m, resp) in enumerate(queue):
+            if m > n:
+                del queue[i]
+                return resp
+        return None
     history: list[dict[str, Any]] = []
     first_user = final = None
     times = [to_utc(e.get("timestamp")) for e in events if e.get("timestamp")]
-    for e in events:
+    for n_ev, e in enumerate(events):
         inv = e.get("invocation_id") or e.get("invocationId")
         if inv not in inv_span:
             inv_span[inv] = _hid(trace_id, "inv", inv)
@@ -499,7 +509,7 @@ def parse_google_adk(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator
             if isinstance(fc, Mapping):
                 key = str(fc.get("id") or fc.get("name"))
                 rows.append(_tool_row(fmt, trace_id, _hid(trace_id, "tool", e.get("id"), j), inv_span[inv], fc.get("name"),
-                                      fc.get("args"), responses.get(key), start_time=to_utc(e.get("timestamp")),
+                                      fc.get("args"), response_to(key, n_ev), start_time=to_utc(e.get("timestamp")),
                                       metadata={"tool_call_id": fc.get("id"), "author": author}))
         if msgs:
             history.extend(msgs)

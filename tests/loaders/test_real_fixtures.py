@@ -111,3 +111,41 @@ def test_real_file_matches_expected(name):
             _check_tokens(_tokens(roots), tokens, "root")
     elif tokens is None:
         assert llm["prompt_tokens"].isna().all() and llm["completion_tokens"].isna().all(), "tokens invented"
+
+
+def _load(name: str) -> pd.DataFrame:
+    return lo.read_traces(_real_dir() / name)
+
+
+def test_messages_and_tool_calls_survive_in_real_files():
+    # Gemini parts: function_call / function_response (snake case, ADK) are tool calls and results; role model
+    adk = _load("google-adk/flow_complex_spark.sample.session.json")
+    first = adk[adk["kind"] == "llm"].iloc[0]
+    call = first["output_messages"][0]["tool_calls"][0]
+    assert first["output_messages"][0]["role"] == "assistant"
+    assert (call["name"], json.loads(call["arguments"])) == ("transfer_to_other_agent", {"agent_name": "research_assistant"})
+    tools = adk[adk["kind"] == "tool"]
+    # each call gets the response that follows it (no call ids in this session: matched in order)
+    assert [json.loads(r)["target_agent_name"] for r in tools["tool_result"]] == ["research_assistant", "spark_assistant"]
+    # camelCase parts in a recorded Vertex request: the function call and the two responses as tool messages
+    vertex = _load("otel-genai-cassettes/vertexai-test_tool_events.yaml").iloc[0]
+    roles = [m["role"] for m in vertex["input_messages"]]
+    assert roles == ["user", "assistant", "tool", "tool"]
+    assert [c["name"] for c in vertex["input_messages"][1]["tool_calls"]] == ["get_current_weather"] * 2
+    assert vertex["output_text"].startswith("The current temperature in New Delhi is 35")
+    # a LangChain AIMessageChunk output inside a Langfuse export (Gemini through LangChain)
+    lf = _load("langfuse-seeder/google-vertex-tools-langchain-2025-09-19.json").iloc[0]
+    assert lf["output_text"] == "Thank you, John Smith. Which of our services are you interested in?"
+    # streamed Anthropic tool calls are reassembled from input_json_delta events
+    stream = _load("openinference-recordings/anthropic-multiple-tool-calling-streaming.yaml").iloc[0]
+    calls = stream["output_messages"][0]["tool_calls"]
+    assert [(c["name"], json.loads(c["arguments"])) for c in calls] == [
+        ("get_weather", {"location": "New York, NY"}), ("get_time", {"timezone": "America/New_York"})]
+    # the Claude Agent SDK subagent's call sits under the Task tool span that started it
+    sdk = _load("openinference-recordings/claude-agent-sdk-task-subagent.yaml").set_index("span_id")
+    sub = sdk[sdk["metadata"].map(lambda m: bool(m and m.get("subagent_of_tool_call")))]
+    assert len(sub) == 1 and sdk.loc[sub["parent_span_id"].iloc[0], "tool_name"] == "Agent"
+    # OpenHands: a tool span per action, with the observation's content as result
+    oh = _load("openhands/basic.json")
+    edit = oh[(oh["kind"] == "tool") & (oh["tool_name"] == "str_replace_editor")].iloc[0]
+    assert "game_2048.py" in edit["tool_result"]
