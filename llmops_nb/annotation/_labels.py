@@ -424,6 +424,10 @@ def flush_stale_logs(store: Any) -> int:
     for p in sorted(d.glob("*.jsonl" + _MOVING)):
         n += _flush_moved(store, p)
     me, now = host_id(), time.time()
+    for tmp in d.glob(".*.lease.*.tmp"):  # a lease renewal cut by a kill
+        with __import__("contextlib").suppress(FileNotFoundError):
+            if now - tmp.stat().st_mtime > LEASE_TTL_S:
+                tmp.unlink()
     for lp in d.glob("*.lease"):  # leases of sessions that flushed, then went away
         with __import__("contextlib").suppress(FileNotFoundError):
             if not lp.with_suffix(".jsonl").exists() and now - lp.stat().st_mtime > 2 * LEASE_TTL_S:

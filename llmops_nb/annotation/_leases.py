@@ -35,7 +35,10 @@ class Leases:
             return []
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
+        """Under the store's writer lock: any other ``.leases.*.tmp`` was left by a killed writer."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        for old in self.path.parent.glob(".leases.*.tmp"):
+            old.unlink(missing_ok=True)
         tmp = self.path.with_name(f".leases.{uuid.uuid4().hex}.tmp")
         with open(tmp, "wb") as f:  # no fsync: a lease lost in a crash only frees its item early
             f.write(orjson.dumps(rows))

@@ -231,3 +231,18 @@ def test_a_reader_during_flushes_sees_every_decision_exactly_once(tmp_path):
     assert counts == sorted(counts), "the count of decisions went down during a flush"
     assert len(final) == 150 and store.count("labels") == 150
     assert reads > 5
+
+
+def test_files_cut_by_a_kill_beside_the_logs_and_leases_are_removed(store):
+    a = _session(store, "alice")
+    a.submit(a.current, {"correct": True})
+    wal = _labels._wal_dir(store)
+    cut_lease = wal / f".{a._log.lease_path.name}.0badc0de.tmp"  # a heartbeat renewal cut by kill -9
+    cut_lease.write_bytes(b'{"host": ')
+    old = time.time() - _labels.LEASE_TTL_S - 1
+    os.utime(cut_lease, (old, old))
+    cut_leases = wal.parent / ".leases.0badc0de.tmp"  # a lease table rewrite cut by kill -9
+    cut_leases.write_bytes(b"[")
+    _session(store, "bob")  # opening a session sweeps stale logs and takes a lease
+    assert not cut_lease.exists() and not cut_leases.exists()
+    assert a._log.path.exists() and a._log.lease_path.exists()  # the live session is untouched
