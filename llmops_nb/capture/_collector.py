@@ -208,6 +208,9 @@ class Collector:
         if self._start_error is not None:
             err, self._start_error = self._start_error, None
             raise OSError(f"could not listen on {self.host}:{self.port}: {err}; choose another --port") from err
+        if self.wal_dir is None and getattr(self.store, "path", None) is None:
+            raise TypeError(f"the receiver keeps its write-ahead log in the store's folder, and "
+                            f"{type(self.store).__name__} has no .path; pass wal_dir=<a folder> or a Store")
         root = Path(self.wal_dir) if self.wal_dir is not None else wal_root(self.store)
         try:
             self._wal = Wal(root).open()

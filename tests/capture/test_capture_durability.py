@@ -195,6 +195,30 @@ def test_store_write_faults_answer_503_and_lose_nothing(tmp_path):
     assert load.statuses.get(200, 0) > 0 and set(load.statuses) <= {200, 503}
 
 
+def test_stopped_while_the_store_refuses_keeps_the_log_for_the_next_start(tmp_path):
+    """Ctrl-C while the store still refuses writes: what was acknowledged stays in the log and
+    the next receiver on the store writes it."""
+    store = _FlakyStore(tmp_path / "store")
+    store.failing.set()
+    try:
+        col = Collector(store, port=0, flush_interval_s=0.01).start()
+        r = httpx.post(col.endpoint, content=_body(0, 6), headers={"Content-Type": "application/x-protobuf"})
+        assert r.status_code == 200  # durable in the log, though the store refuses it
+        while not col.stats.store_failing:
+            time.sleep(0.01)
+        busy = httpx.post(col.endpoint, content=_body(6, 6), headers={"Content-Type": "application/x-protobuf"})
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+        col.stop(timeout=1)
+        assert col.stats.write_errors == 6
+    finally:
+        store.failing.clear()
+    assert len(list(wal_root(store).rglob("*.wal"))) >= 1 and store.count("spans") == 0
+    with Collector(lo.Store(store.path), port=0) as col2:
+        assert col2.flush(30) and col2.stats.replayed == 6
+    assert set(store.spans()["span_id"]) == _span_ids(0, 6)
+    assert not list(wal_root(store).rglob("*.wal"))
+
+
 def test_log_is_replayed_on_start_and_removed_once_stored(tmp_path):
     """A log left by a dead receiver (records written, lock released by the kernel) is replayed
     into the store when a receiver starts; spans already stored are not duplicated; a record cut
