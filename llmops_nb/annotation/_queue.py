@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["QUEUES", "items_from_frame", "order_items", "stable_hash"]
+__all__ = ["QUEUES", "column_values", "items_from_frame", "order_items", "stable_hash"]
 
 QUEUES = ("random", "stratified", "cluster", "uncertainty", "disagreement", "sequential")
 
@@ -59,6 +59,33 @@ def items_from_frame(frame: pd.DataFrame, level: str | None = None) -> pd.DataFr
     if dup.any():
         raise ValueError(f"item ids repeat, e.g. {df.loc[dup, 'item_id'].iloc[0]!r}; pass level='span' or unique ids")
     return df.reset_index(drop=True)
+
+
+def column_values(frame: pd.DataFrame, name: str, what: str = "by") -> pd.Series:
+    """The values of ``name`` for each row: a column of ``frame``, or a key of its ``metadata``
+    dicts (``"category"`` or ``"metadata.category"``), as ``find_slices`` reads them.
+
+    Example:
+        >>> df = pd.DataFrame({"trace_id": ["a", "b"], "metadata": [{"category": "x"}, {"category": "y"}]})
+        >>> column_values(df, "metadata.category").tolist(), column_values(df, "category").tolist()
+        (['x', 'y'], ['x', 'y'])
+    """
+    if name in frame.columns:
+        return frame[name]
+    key = name[len("metadata."):] if name.startswith("metadata.") else name
+    keys: dict[str, None] = {}
+    if "metadata" in frame.columns:
+        vals = [m.get(key) if isinstance(m, dict) else None for m in frame["metadata"]]
+        if any(v is not None for v in vals):
+            return pd.Series(vals, index=frame.index, name=key, dtype=object)
+        for m in frame["metadata"].head(1000):
+            if isinstance(m, dict):
+                keys.update(dict.fromkeys(map(str, m)))
+    raise ValueError(
+        f"{what}={name!r} is neither a column of the frame nor a metadata key; columns: "
+        f"{[c for c in frame.columns if c != 'metadata'][:20]}, metadata keys: {list(keys)[:20]}"
+        + (f"; e.g. {what}={next(iter(keys))!r}" if keys else "")
+    )
 
 
 def _round_robin(groups: dict[Any, list[int]]) -> list[int]:
@@ -109,31 +136,32 @@ def order_items(
         col = by or ("cluster" if queue == "cluster" else None)
         if col is None:
             raise ValueError("queue='stratified' needs by=<column>, e.g. by='category'")
-        if col not in items.columns:
-            raise ValueError(f"column {col!r} (by=) is not in the frame; columns: {list(items.columns)[:20]}")
-        vals = items[col].astype(object).where(items[col].notna(), "<missing>").tolist()
+        v = column_values(items, col)
+        vals = [x if not _missing(x) else "<missing>" for x in v.astype(object).tolist()]
         groups: dict[Any, list[int]] = {}
         for i in shuffled:
             groups.setdefault(vals[i], []).append(i)
         return [ids[i] for i in _round_robin(groups)]
     if queue == "uncertainty":
         col = by or "score"
-        if col not in items.columns:
-            raise ValueError(f"queue='uncertainty' needs a judge score column (by={col!r} is absent); "
-                             f"columns: {list(items.columns)[:20]}")
-        p = pd.to_numeric(items[col], errors="coerce").to_numpy(dtype=float)
+        try:
+            score = column_values(items, col)
+        except ValueError as e:
+            raise ValueError(f"queue='uncertainty' needs a judge score in [0, 1]: {e}") from None
+        p = pd.to_numeric(score, errors="coerce").to_numpy(dtype=float)
         u = np.abs(p - 0.5)
         u = np.where(np.isnan(u), np.inf, u)
         order = np.lexsort((h, u))
         return [ids[i] for i in order]
     # disagreement
     col = by or "passed"
-    if col not in items.columns:
-        raise ValueError(f"queue='disagreement' needs the judge verdict column (by={col!r} is absent); "
-                         f"columns: {list(items.columns)[:20]}")
+    try:
+        verdict = column_values(items, col)
+    except ValueError as e:
+        raise ValueError(f"queue='disagreement' needs the judge verdict: {e}") from None
     if human is None or len(human) == 0:
         return []
-    judge = items.set_index("item_id")[col]
+    judge = pd.Series(verdict.to_numpy(), index=items["item_id"])
     out = []
     for i in shuffled:
         iid = ids[i]
@@ -141,6 +169,10 @@ def order_items(
         if iid in human.index and j is not None and not pd.isna(j) and _norm(j) != _norm(human[iid]):
             out.append(iid)
     return out
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or v is pd.NaT
 
 
 def _norm(v: Any) -> Any:

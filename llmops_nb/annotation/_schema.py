@@ -26,6 +26,9 @@ class Question:
     level), ``text`` (a free note, for open coding) or ``turn`` (a turn picker for session items:
     "which turn went wrong?", turn numbers 1..9, optional; a turn past the session's last turn
     is refused).
+    Questions are optional: an item is submitted once at least one question is answered;
+    ``required=True`` makes the widget (and :meth:`Session.submit`) refuse an item until this
+    question has an answer (``as_schema({"correct": {"kind": "pass_fail", "required": True}})``).
 
     Example:
         >>> Question("quality", "ordinal", options=[1, 2, 3, 4, 5]).keys()
@@ -57,7 +60,7 @@ class Question:
             raise ValueError(f"question {self.name!r} has {len(self.options)} options; at most 10 fit the number keys 1-9, 0")
         object.__setattr__(self, "options", tuple(self.options))
         if self.required is None:
-            object.__setattr__(self, "required", self.kind not in ("text", "turn"))
+            object.__setattr__(self, "required", False)
 
     def keys(self) -> list[str]:
         """The number key of each option (1..9, then 0)."""

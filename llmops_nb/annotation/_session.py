@@ -71,6 +71,7 @@ class Session:
         self.lease_s = float(lease_s)
         self.queue = queue
         self.queue_name = queue_name or queue
+        self._names = set(schema.names)
         self._clock = LabelClock()
         self._leases = Leases(store)
         self.level = level
@@ -116,13 +117,23 @@ class Session:
         for r in cur.itertuples(index=False):
             iid = r.item_id if not is_missing(r.item_id) else r.trace_id
             if r.annotator == self.annotator:
+                if not self._counts(r.question, r.queue, mine=True):
+                    continue
                 self._mine.setdefault(iid, {})[r.question] = r.value
                 t = first_time.get(iid)
                 first_time[iid] = r.created_at if t is None or r.created_at < t else t
-            else:
+            elif self._counts(r.question, r.queue, mine=False):
                 self._others.setdefault(iid, set()).add(r.annotator)
         # navigation history: my decided items of this queue, in order of decision
         self._history = [i for i, _ in sorted(first_time.items(), key=lambda kv: kv[1]) if i in self._pos]
+
+    def _counts(self, question: Any, queue: Any, *, mine: bool) -> bool:
+        """Progress is per queue and schema: my answers to this schema's questions (from any
+        queue: a label is one per item, question and annotator), my skips and flags in this queue,
+        and other annotators' answers to this schema's questions in this queue."""
+        if question in self._names:
+            return mine or queue == self.queue_name
+        return mine and question in ("skip", "flag") and queue == self.queue_name
 
     def _signature(self) -> Any:
         return (self.store.count("labels"), wal_signature(self.store, exclude=self._log.path))
@@ -134,8 +145,8 @@ class Session:
         cur = resolve_labels(all_labels(self.store))
         self._label_count = n
         others: dict[str, set[str]] = {}
-        for iid, ann, item in zip(cur["item_id"], cur["annotator"], cur["trace_id"]):
-            if ann != self.annotator:
+        for iid, ann, item, q, qn in zip(cur["item_id"], cur["annotator"], cur["trace_id"], cur["question"], cur["queue"]):
+            if ann != self.annotator and self._counts(q, qn, mine=False):
                 others.setdefault(iid if not is_missing(iid) else item, set()).add(ann)
         self._others = others
 
@@ -175,7 +186,9 @@ class Session:
         return self._redo[-1] if self._redo else self._frontier
 
     def progress(self) -> dict[str, Any]:
-        """done / skipped / flagged by me, and items left in the queue (not finished by anyone)."""
+        """Of this queue's items (``total``): answered by me (``done``), skipped or flagged by
+        me, finished by other annotators (``by_others``, when ``overlap`` of them answered), and
+        ``left``; the five add up to ``total``. Counted for this queue and schema only."""
         done = skipped = flagged = 0
         for iid, ans in self._mine.items():
             if iid not in self._pos:
@@ -186,9 +199,10 @@ class Session:
                 skipped += 1
             elif ans.get("flag"):
                 flagged += 1
-        finished = sum(1 for iid in set(self._mine) | {i for i, s in self._others.items() if len(s) >= self.overlap}
-                       if iid in self._pos)
-        return {"done": done, "skipped": skipped, "flagged": flagged, "left": len(self.order) - finished,
+        by_others = sum(1 for i, s in self._others.items()
+                        if len(s) >= self.overlap and i in self._pos and i not in self._mine)
+        left = len(self.order) - done - skipped - flagged - by_others
+        return {"done": done, "skipped": skipped, "flagged": flagged, "by_others": by_others, "left": left,
                 "total": len(self.order), "annotator": self.annotator, "queue": self.queue_name}
 
     # ------------------------------------------------------------------ decisions
@@ -237,6 +251,8 @@ class Session:
         missing = [q.name for q in self.schema.questions if q.required and clean[q.name] in (None, [])]
         if missing:
             raise ValueError(f"answer {missing} before submitting (number keys choose; arrow up/down move between questions)")
+        if all(v in (None, []) for v in clean.values()) and not any(q in mine for q in self.schema.names):
+            raise ValueError(f"answer at least one of {self.schema.names} before submitting, or skip the item (s)")
         decisions = []
         for name, v in clean.items():
             prev = mine.get(name)

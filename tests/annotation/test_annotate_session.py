@@ -13,7 +13,7 @@ from llmops_nb.annotation import Question, Schema, Session, as_schema, leases
 
 SCHEMA = Schema([
     Question("correct", "pass_fail"),
-    Question("mode", "categorical", options=["billing", "tools", "language"], multi=True),
+    Question("mode", "categorical", options=["billing", "tools", "language"], multi=True, required=True),
     Question("quality", "ordinal", rubric={"1": "useless", "5": "perfect"}),
     Question("note", "text"),
 ])
@@ -68,7 +68,7 @@ def test_resume_after_restart_loses_nothing_acknowledged(store):
     del s  # the kernel dies
     s2 = _session(store)
     assert s2.current == nxt
-    assert s2.progress() == {"done": 4, "skipped": 1, "flagged": 0, "left": 7, "total": 12,
+    assert s2.progress() == {"done": 4, "skipped": 1, "flagged": 0, "by_others": 0, "left": 7, "total": 12,
                              "annotator": "alice", "queue": "random"}
     assert set(lo.labels(store, question="correct")["item_id"]) == set(done)
 
@@ -260,3 +260,81 @@ def test_a_killed_kernel_loses_nothing_acknowledged(tmp_path):
     assert s.current == "t002"  # resumes, and moved the dead log into the table
     assert store.count("labels") == 2
     assert len(lo.labels(store, history=True)) == 2
+
+
+def test_questions_are_optional_unless_declared_required(store):
+    schema = as_schema({"correct": "pass_fail", "mode": ["billing", "tools"], "note": "text"})
+    assert not any(q.required for q in schema.questions)
+    s = Session(_frame(4), schema=schema, store=store, annotator="alice")
+    with pytest.raises(ValueError, match="at least one"):
+        s.submit(s.current, {})  # an empty submit is refused: skip (s) says "not labelled"
+    first = s.current
+    s.submit(first, {"mode": "tools"})  # one optional answer is enough
+    assert s.current != first and s.progress()["done"] == 1
+    req = as_schema({"correct": {"kind": "pass_fail", "required": True}, "mode": ["billing", "tools"]})
+    s2 = Session(_frame(4), schema=req, store=store, annotator="bob")
+    with pytest.raises(ValueError, match="correct"):
+        s2.submit(s2.current, {"mode": "tools"})
+
+
+def test_progress_is_per_queue_and_schema(store):
+    frame = _frame(6)
+    a = Session(frame, schema=as_schema({"tone": ["polite", "rude"]}), store=store, annotator="alice", queue_name="tone")
+    for _ in range(3):
+        a.submit(a.current, {"tone": "polite"})
+    a.skip(a.current)
+    # a new queue with other questions: nothing is done there yet
+    b = Session(frame, schema=as_schema("correct"), store=store, annotator="alice", queue_name="correctness")
+    p = b.progress()
+    assert (p["done"], p["skipped"], p["left"], p["total"]) == (0, 0, 6, 6)
+    b.submit(b.current, {"correct": True})
+    p = b.progress()
+    assert (p["done"], p["left"]) == (1, 5)
+    # the same question in a third queue: my answer is one label per item and question, so done
+    c = Session(frame, schema=as_schema("correct"), store=store, annotator="alice", queue_name="again")
+    assert c.progress()["done"] == 1 and c.progress()["skipped"] == 0
+    # other annotators count toward the overlap of their queue only
+    for _ in range(6):
+        if b.current is None:
+            break
+        b.submit(b.current, {"correct": False})
+    d = Session(frame, schema=as_schema("correct"), store=store, annotator="dora", queue_name="fresh")
+    assert d.progress()["left"] == 6 and d.progress()["by_others"] == 0
+    e = Session(frame, schema=as_schema("correct"), store=store, annotator="erin", queue_name="correctness")
+    pe = e.progress()
+    assert pe["by_others"] == 6 and pe["left"] == 0 and e.current is None
+    for sess in (a, b, c, d, e):  # left, done and the bar agree: the parts add up to the total
+        q = sess.progress()
+        assert q["done"] + q["skipped"] + q["flagged"] + q["by_others"] + q["left"] == q["total"]
+
+
+def test_by_accepts_metadata_keys(store):
+    frame = _frame(9).assign(metadata=[{"category": c, "lang": "en"} for c in ["a", "b", "c"] * 3])
+    for by in ("category", "metadata.category"):
+        s = Session(frame.drop(columns="category"), schema=SCHEMA, store=store, annotator=f"x-{by}",
+                    queue="stratified", by=by)
+        cats = [frame.set_index("trace_id").loc[i, "metadata"]["category"] for i in s.order[:3]]
+        assert sorted(cats) == ["a", "b", "c"]  # every stratum early
+    with pytest.raises(ValueError, match=r"metadata keys: \['category', 'lang'\]"):
+        Session(frame.drop(columns="category"), schema=SCHEMA, store=store, annotator="y", queue="stratified", by="tenant")
+    u = Session(frame.assign(metadata=[{"p": i / 8} for i in range(9)]), schema=SCHEMA, store=store, annotator="z",
+                queue="uncertainty", by="metadata.p")
+    assert u.order[0] == "t004"  # p = 0.5 first
+
+
+def test_the_settle_hint_opens_exactly_the_disagreement_items(store):
+    from llmops_nb.annotate import disagreements
+
+    frame = _frame(10)
+    schema = as_schema("correct")
+    for who, flip in (("ann-a", {1, 4}), ("ann-b", {4, 7, 8})):
+        s = Session(frame, schema=schema, store=store, annotator=who, queue_name="simulated", overlap=2)
+        while s.current is not None:
+            i = int(s.current[1:])
+            s.submit(s.current, {"correct": (i % 2 == 0) != (i in flip)})
+    to_settle = disagreements(lo.labels(store, question="correct"), "correct")
+    assert set(to_settle["item_id"]) == {"t001", "t007", "t008"}
+    mine = Session(frame, schema=schema, store=store, annotator="you", queue_name="judge-alignment")
+    assert mine.progress()["left"] == 10  # the simulated queue did not take the human's items
+    settle = Session(to_settle, schema=schema, store=store, annotator="you", queue="sequential", queue_name="settle")
+    assert settle.order == list(to_settle["item_id"]) and settle.progress()["left"] == 3
