@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pandas as pd
 
 from llmops_nb.annotation._assets import asset_path, asset_text
@@ -20,6 +21,7 @@ from llmops_nb.annotation._html import (
     fmt_cost,
     fmt_ms,
     fmt_num,
+    fmt_value,
     is_missing,
     to_json_text,
 )
@@ -75,7 +77,10 @@ def _tree_order(spans: pd.DataFrame) -> list[tuple[int, int]]:
     return out
 
 
-def _messages_html(msgs: Any, limit: int) -> str:
+def _messages_html(msgs: Any, limit: int, seen: dict[str, str] | None = None, where: str = "") -> str:
+    """The messages as a chat. ``seen`` (message key -> where it was first shown) folds a
+    message repeated from an earlier span (a system prompt sent with every call, the history
+    of an agent loop) into a one-line expander."""
     if is_missing(msgs) or msgs is None or len(msgs) == 0:
         return ""
     parts = []
@@ -84,19 +89,32 @@ def _messages_html(msgs: Any, limit: int) -> str:
             parts.append(f'<div class="lo-msg">{clip(m, limit)}</div>')
             continue
         role = m.get("role") or "message"
-        body = clip(m.get("content"), limit) if not is_missing(m.get("content")) else ""
+        content = m.get("content")
+        body = clip(content, limit) if not is_missing(content) else ""
         calls = m.get("tool_calls")
         if calls is not None and len(calls):
             for c in list(calls):
                 c = c if isinstance(c, dict) else {}
                 body += (
-                    f'<div class="lo-toolcall"><span class="lo-badge lo-k-tool">tool call</span> '
+                    f'<div class="lo-toolcall"><span class="lo-tag">tool call</span> '
                     f'<b>{esc(c.get("name"))}</b> <span class="lo-dim">{esc(c.get("id"))}</span>'
                     f'{clip(c.get("arguments"), limit, cls="lo-code")}</div>'
                 )
         tcid = m.get("tool_call_id")
         if not is_missing(tcid):
             body = f'<div class="lo-dim">result of {esc(tcid)}</div>' + body
+        key = f"{role}\x00{to_json_text(content)}\x00{to_json_text(calls) if calls is not None else ''}"
+        first = seen.get(key) if seen is not None else None
+        if first is not None and body:
+            n = len(str(content)) if not is_missing(content) else 0
+            parts.append(
+                f'<details class="lo-msg lo-role-{esc(role)} lo-repeat"><summary><span class="lo-role">{esc(role)}</span> '
+                f'<span class="lo-dim">same as in {esc(first)}{f" ({n:,} characters)" if n else ""}</span></summary>'
+                f'{body}</details>'
+            )
+            continue
+        if seen is not None:
+            seen.setdefault(key, where)
         parts.append(f'<div class="lo-msg lo-role-{esc(role)}"><div class="lo-role">{esc(role)}</div>{body}</div>')
     return '<div class="lo-chat">' + "".join(parts) + "</div>"
 
@@ -110,46 +128,98 @@ def _documents_html(docs: Any, limit: int) -> str:
         score: Any = d.get("score")
         sc = f"{float(score):.3f}" if not is_missing(score) else ""
         rows.append(
-            f'<div class="lo-doc"><div class="lo-doc-h"><span class="lo-badge lo-k-retriever">doc {i + 1}</span> '
+            f'<div class="lo-doc"><div class="lo-doc-h"><span class="lo-tag lo-tag-doc">doc {i + 1}</span> '
             f'<span class="lo-dim">{esc(d.get("id"))}</span> <span class="lo-score">score {esc(sc)}</span></div>'
             f'{clip(d.get("content"), limit // 2)}</div>'
         )
     return '<div class="lo-docs">' + "".join(rows) + "</div>"
 
 
+def _result_shown(r: dict[str, Any]) -> str:
+    name = str(r.get("evaluator") or "")
+    if not is_missing(r.get("error")):
+        return "error"
+    label, score, value = r.get("label"), r.get("score"), r.get("value")
+    if not is_missing(label) and str(label) not in ("True", "False"):
+        return str(label)
+    if isinstance(value, (bool, str)) or (not is_missing(value) and isinstance(value, (list, tuple, dict))):
+        return fmt_value(value, name)
+    if not is_missing(score):
+        return fmt_value(score, name)
+    return fmt_value(value, name) if not is_missing(value) else (str(label) if not is_missing(label) else "")
+
+
 def _results_html(res: list[dict[str, Any]]) -> str:
+    """One chip per result; results of several runs show their run (newest first) and every
+    chip opens on click to the judge's reasoning (or the error)."""
     if not res:
         return ""
+    runs = {r.get("run_id") for r in res if not is_missing(r.get("run_id"))}
+    several = len(runs) > 1
+
+    def when(r: dict[str, Any]) -> Any:
+        t = _ts(r.get("created_at"))
+        return t.value if t is not None else 0
+
+    res = sorted(res, key=lambda r: (str(r.get("evaluator")), -when(r)))
     chips = []
     for r in res:
         passed = r.get("passed")
-        shown: Any
         cls = "lo-pass" if passed is True else "lo-fail" if passed is False else "lo-neutral"
         if not is_missing(r.get("error")):
-            cls, shown = "lo-err", "error"
-        elif not is_missing(r.get("label")):
-            shown = r.get("label")
-        elif not is_missing(r.get("score")):
-            shown = f"{float(r['score']):.3g}"
-        else:
-            shown = to_json_text(r.get("value"))
+            cls = "lo-err"
+        shown = _result_shown(r)
+        run = r.get("run_id")
+        t = _ts(r.get("created_at"))
+        run_txt = ""
+        if several and not is_missing(run):
+            run_txt = f'<span class="lo-run">run {esc(str(run)[:10])}{" · " + t.strftime("%m-%d %H:%M") if t is not None else ""}</span>'
         why = r.get("explanation") if not is_missing(r.get("explanation")) else r.get("error")
-        title = esc(why) if not is_missing(why) else ""
-        chips.append(
-            f'<span class="lo-chip {cls}" title="{title}"><b>{esc(r.get("evaluator"))}</b>: {esc(shown)}</span>'
-        )
+        facts = [f"{k} {v}" for k, v in (
+            ("model", r.get("judge_model")), ("run", run if not is_missing(run) else None),
+            ("latency", fmt_ms(r.get("latency_ms")) or None), ("cost", fmt_cost(r.get("cost_usd")) or None),
+            ("score", fmt_value(r.get("score"), str(r.get("evaluator") or "")) or None),
+            ("simulated", "yes" if r.get("simulated") is True else None),
+        ) if v is not None and not is_missing(v)]
+        head = f'<b>{esc(r.get("evaluator"))}</b>: {esc(shown)} {run_txt}'
+        inner = (clip(why, 2000) if not is_missing(why) else '<div class="lo-dim">no reasoning recorded</div>')
+        inner += f'<div class="lo-dim">{esc(" · ".join(facts))}</div>' if facts else ""
+        chips.append(f'<details class="lo-chip lo-res {cls}"><summary>{head}</summary><div class="lo-why">{inner}</div></details>')
     return '<div class="lo-results"><span class="lo-dim">results</span> ' + "".join(chips) + "</div>"
 
 
 def _labels_html(labs: list[dict[str, Any]]) -> str:
     if not labs:
         return ""
-    chips = [
-        f'<span class="lo-chip lo-label"><b>{esc(r.get("question"))}</b>: {esc(to_json_text(r.get("value")))} '
-        f'<span class="lo-dim">({esc(r.get("annotator"))})</span></span>'
-        for r in labs
-    ]
+    chips = []
+    for r in labs:
+        q, v = r.get("question"), r.get("value")
+        shown = ("skipped" if q == "skip" else "flagged") if q in ("skip", "flag") and v is True else fmt_value(v)
+        chips.append(f'<span class="lo-chip lo-label"><b>{esc(q)}</b>: {esc(shown)} '
+                     f'<span class="lo-dim">({esc(r.get("annotator"))})</span></span>')
     return '<div class="lo-results"><span class="lo-dim">labels</span> ' + "".join(chips) + "</div>"
+
+
+def _axis_html(total_ms: float | None) -> str:
+    """The waterfall's time axis: ticks at round milliseconds or seconds."""
+    if not total_ms or total_ms <= 0:
+        return ""
+    import math
+
+    raw = total_ms / 4
+    mag = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    ticks = []
+    k = 0
+    while k * step <= total_ms * 1.0001 and k < 12:
+        x = k * step
+        pos = x / total_ms * 100
+        label = (f"{x:g} ms" if total_ms < 2000 else f"{x / 1000:g} s")
+        align = "lo-tick-l" if k == 0 else "lo-tick-r" if pos > 92 else ""
+        ticks.append(f'<span class="lo-tick {align}" style="left:{pos:.2f}%">{esc(label)}</span>')
+        k += 1
+    return (f'<div class="lo-axis"><span></span><span class="lo-lat lo-dim">latency</span>'
+            f'<span class="lo-axis-ticks">{"".join(ticks)}</span></div>')
 
 
 def _by_span(frame: pd.DataFrame | None, trace_id: str, root_id: Any) -> dict[Any, list[dict[str, Any]]]:
@@ -219,6 +289,7 @@ def render_trace_html(
     )
     open_set = set([open_spans] if isinstance(open_spans, str) else open_spans)
     rows = []
+    seen: dict[str, str] = {}
     for pos, depth in order:
         r = rec[pos]
         kind = r.get("kind") or "unknown"
@@ -238,7 +309,7 @@ def render_trace_html(
         err = r.get("status") == "error"
         sid = r.get("span_id")
         is_open = ("root" in open_set and pos == order[0][0]) or "all" in open_set or sid in open_set or err
-        detail = _span_detail(r, limit)
+        detail = _span_detail(r, limit, seen)
         detail += _results_html(res.get(sid, []))
         detail += _labels_html(labs.get(sid, []))
         badges = ""
@@ -247,18 +318,47 @@ def render_trace_html(
             badges += f'<span class="lo-chip {"lo-fail" if fails else "lo-pass"}">{len(res[sid])} results{f", {fails} failed" if fails else ""}</span>'
         if labs.get(sid):
             badges += f'<span class="lo-chip lo-label">{len(labs[sid])} labels</span>'
+        par = r.get("parent_span_id")
         rows.append(
-            f'<details class="lo-span{" lo-error" if err else ""}" data-span-id="{esc(sid)}"'
+            f'<details class="lo-span{" lo-error" if err else ""}" data-span-id="{esc(sid)}" data-kind="{esc(kind)}"'
+            f' data-parent="{esc(par) if not is_missing(par) else ""}"'
             f'{" open" if is_open else ""}><summary><span class="lo-name" style="padding-left:{depth * 14}px">'
             f'<span class="lo-badge lo-k-{esc(kind)}">{esc(kind)}</span> {esc(r.get("name"))} {badges}</span>'
             f'<span class="lo-lat">{fmt_ms(r.get("latency_ms"))}</span>'
             f'<span class="lo-wf">{bar}</span></summary><div class="lo-body">{detail}</div></details>'
         )
     css = f"<style>{asset_text('trace_view.css')}</style>" if include_css else ""
-    return f'{css}<div class="lo-trace" data-trace-id="{esc(trace_id)}">{head}<div class="lo-spans">{"".join(rows)}</div></div>'
+    return (f'{css}<div class="lo-trace" data-trace-id="{esc(trace_id)}">{head}{_axis_html(total_ms)}'
+            f'<div class="lo-spans">{"".join(rows)}</div></div>')
 
 
-def _span_detail(r: dict[str, Any], limit: int) -> str:
+def _parsed(v: Any) -> Any:
+    if isinstance(v, str):
+        t = v.strip()
+        try:
+            return orjson.loads(t)
+        except orjson.JSONDecodeError:
+            pass
+        if t[:1] in "{[(":  # a Python repr of a dict or list, as some producers write them
+            import ast
+
+            try:
+                return ast.literal_eval(t)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                pass
+        return t
+    return v
+
+
+def _same_text(a: Any, b: Any) -> bool:
+    """True when two payloads say the same (a JSON string and the object it encodes count)."""
+    if is_missing(a) or is_missing(b):
+        return False
+    x, y = _parsed(a), _parsed(b)
+    return x == y or to_json_text(x).strip() == to_json_text(y).strip()
+
+
+def _span_detail(r: dict[str, Any], limit: int, seen: dict[str, str] | None = None) -> str:
     facts = []
     for label, val in (
         ("model", r.get("model")), ("provider", r.get("provider")),
@@ -272,17 +372,20 @@ def _span_detail(r: dict[str, Any], limit: int) -> str:
     out = '<div class="lo-facts">' + "".join(facts) + "</div>"
     if r.get("status") == "error" or not is_missing(r.get("error_message")):
         out += f'<div class="lo-errbox">{clip(r.get("error_message") or "error", limit)}</div>'
-    chat_in = _messages_html(r.get("input_messages"), limit)
-    chat_out = _messages_html(r.get("output_messages"), limit)
+    where = f"span {r.get('name') or r.get('span_id')}"
+    chat_in = _messages_html(r.get("input_messages"), limit, seen, where)
+    chat_out = _messages_html(r.get("output_messages"), limit, seen, where)
+    is_tool = not is_missing(r.get("tool_name"))
     if chat_in or chat_out:
         out += chat_in + (f'<div class="lo-sep">output</div>{chat_out}' if chat_out else "")
     else:
-        if not is_missing(r.get("input_text")):
+        # a tool span's input and output are usually its arguments and result: show them once
+        if not is_missing(r.get("input_text")) and not (is_tool and _same_text(r.get("input_text"), r.get("tool_arguments"))):
             out += f'<div class="lo-io"><div class="lo-dim">input</div>{clip(r.get("input_text"), limit)}</div>'
-        if not is_missing(r.get("output_text")):
+        if not is_missing(r.get("output_text")) and not (is_tool and _same_text(r.get("output_text"), r.get("tool_result"))):
             out += f'<div class="lo-io"><div class="lo-dim">output</div>{clip(r.get("output_text"), limit)}</div>'
-    if not is_missing(r.get("tool_name")):
-        out += (f'<div class="lo-toolcall"><span class="lo-badge lo-k-tool">tool</span> <b>{esc(r.get("tool_name"))}</b>'
+    if is_tool:
+        out += (f'<div class="lo-toolcall"><span class="lo-tag">tool</span> <b>{esc(r.get("tool_name"))}</b>'
                 f'{clip(r.get("tool_arguments"), limit, cls="lo-code")}'
                 + (f'<div class="lo-dim">result</div>{clip(r.get("tool_result"), limit, cls="lo-code")}'
                    if not is_missing(r.get("tool_result")) else "") + "</div>")

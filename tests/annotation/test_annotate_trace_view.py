@@ -65,7 +65,7 @@ def test_tree_waterfall_chat_documents_tokens_cost_errors():
     assert "doc-7" in html and "score 0.812" in html
     assert "120 in / 30 out / 150" in html and "$0.0021" in html
     assert "1 error" in html and "RateLimit" in html
-    assert 'class="lo-span lo-error" data-span-id="llm" open' in html  # errors open by default
+    assert 'class="lo-span lo-error" data-span-id="llm" data-kind="llm" data-parent="root" open' in html  # errors open
 
 
 def test_large_payload_is_truncated_with_an_offline_expander():
@@ -116,3 +116,66 @@ def test_real_fixture_trace_renders():
     html = show_trace(spans, tid).html
     assert f'data-trace-id="{tid}"' in html
     assert html.count("<details class=\"lo-span") == int((spans["trace_id"] == tid).sum())
+
+
+def test_kind_filter_reads_kinds_only():
+    html = show_trace(_spans(), "t1").html
+    import re
+
+    kinds = re.findall(r'<details class="lo-span[^"]*" data-span-id="[^"]*" data-kind="([^"]*)"', html)
+    assert kinds == ["agent", "retriever", "llm", "tool"]
+    # "doc 1", "tool call" and "tool" inside a span's body are tags, not kind badges
+    assert 'lo-badge lo-k-retriever">doc' not in html and 'lo-badge lo-k-tool">tool call' not in html
+    assert 'lo-tag lo-tag-doc">doc 1' in html and 'lo-tag">tool call' in html
+
+
+def test_tool_payload_shown_once_and_time_axis():
+    spans = lo.read_traces([
+        {"trace_id": "t", "span_id": "r", "kind": "agent", "start_time": "2024-05-01T10:00:00Z",
+         "end_time": "2024-05-01T10:00:03Z"},
+        {"trace_id": "t", "span_id": "w", "parent_span_id": "r", "kind": "tool", "name": "weather",
+         "start_time": "2024-05-01T10:00:01Z", "end_time": "2024-05-01T10:00:02Z",
+         "tool_name": "weather", "tool_arguments": {"city": "Paris"}, "input_text": '{"city": "Paris"}',
+         "tool_result": "sunny, 21 C", "output_text": "sunny, 21 C"},
+    ], format="records")
+    html = show_trace(spans, "t").html
+    assert html.count("Paris") == 1 and html.count("sunny, 21 C") == 1
+    axis = html[html.index('class="lo-axis"'):html.index('class="lo-spans"')]
+    assert ">0 s<" in axis and ">3 s<" in axis  # a 3 s trace: ticks 0 .. 3 s
+
+
+def test_repeated_messages_fold():
+    sys_prompt = "You are the support bot. " * 20
+    rows = [{"trace_id": "t", "span_id": "r", "kind": "agent"}]
+    for i in range(3):
+        rows.append({"trace_id": "t", "span_id": f"l{i}", "parent_span_id": "r", "kind": "llm", "name": f"call {i}",
+                     "start_time": f"2024-05-01T10:00:0{i}Z",
+                     "input_messages": [{"role": "system", "content": sys_prompt}, {"role": "user", "content": f"q{i}"}]})
+    html = show_trace(lo.read_traces(rows, format="records"), "t").html
+    assert html.count('class="lo-msg lo-role-system"') == 1  # shown in full once
+    assert html.count('lo-repeat"><summary>') == 2 and html.count("same as in span call 0") == 2
+    assert all(f">q{i}<" in html for i in range(3))  # the user turns differ: not folded
+
+
+def test_result_chips_show_run_reasoning_and_readable_numbers():
+    results = pd.DataFrame([
+        {"trace_id": "t1", "span_id": None, "evaluator": "helpfulness", "passed": True, "label": "pass", "value": True,
+         "score": 1.0, "run_id": "run-aaaa1111", "created_at": pd.Timestamp("2024-05-02T10:00Z"),
+         "explanation": "answers the question"},
+        {"trace_id": "t1", "span_id": None, "evaluator": "helpfulness", "passed": False, "label": "fail", "value": False,
+         "score": 0.0, "run_id": "run-bbbb2222", "created_at": pd.Timestamp("2024-05-03T10:00Z"),
+         "explanation": "misses the refund"},
+        {"trace_id": "t1", "span_id": None, "evaluator": "latency_ms", "value": 7740.2, "score": 7740.2,
+         "run_id": "run-bbbb2222", "created_at": pd.Timestamp("2024-05-03T10:00Z")},
+        {"trace_id": "t1", "span_id": None, "evaluator": "cost_usd", "value": 0.0000123, "score": 0.0000123,
+         "run_id": "run-bbbb2222", "created_at": pd.Timestamp("2024-05-03T10:00Z")},
+    ])
+    labels = pd.DataFrame([{"trace_id": "t1", "span_id": None, "question": "modes", "value": ["billing", "tools"],
+                            "annotator": "ann"}])
+    html = show_trace(_spans(), "t1", results=results, labels=labels).html
+    assert "run run-bbbb22" in html and "run run-aaaa11" in html  # two runs: each chip says which
+    assert html.index("run-bbbb22") < html.index("run-aaaa11")  # newest first
+    assert '<details class="lo-chip lo-res lo-fail"><summary>' in html and "misses the refund" in html
+    assert "7.74 s" in html and "e+03" not in html
+    assert "$0.000012" in html and "$0.0000<" not in html
+    assert "billing, tools" in html and '[\n' not in html  # a list label reads as a list
