@@ -23,6 +23,10 @@ function render({ model, el }) {
   let answers = {};
   let active = 0;
   let shownItem = undefined;
+  let dead = "";        // set once the kernel behind this widget restarted or died: input is refused
+  let sentAt = 0;       // when the decision awaiting its acknowledgement was sent
+  let idleSince = 0;    // since when the kernel has been idle while we wait
+  let spanCursor = 0;   // the span that o opens or closes (j / k move it)
 
   const style = h("style");
   style.textContent = model.get("trace_css");
@@ -39,7 +43,59 @@ function render({ model, el }) {
 
   const questions = () => model.get("schema").questions || [];
 
+  // ---- the kernel behind the widget: a restart or a death disconnects it for good
+  const manager = model.widget_manager;
+  const kernelNow = () => { try { return manager && manager.kernel ? manager.kernel : null; } catch (e) { return null; } };
+  const kernel0 = kernelNow();
+  const RESUME = "Re-run the cell to resume (every acknowledged label is saved in the store).";
+
+  function die(why) {
+    if (dead) return;
+    dead = why;
+    pending = 0;
+    root.classList.remove("lo-pending");
+    root.classList.add("lo-dead");
+    root.dataset.dead = "true";
+    status.classList.add("lo-error");
+    status.textContent = `${why} This widget no longer accepts input. ${RESUME}`;
+    root.querySelectorAll("button, textarea").forEach((b) => { b.disabled = true; });
+  }
+
+  function kernelGone() {
+    const k = kernelNow();
+    if (kernel0 && (k !== kernel0 || kernel0.isDisposed)) return "The notebook's kernel was replaced.";
+    const st = kernel0 && kernel0.status;
+    if (st === "dead") return "The kernel died.";
+    if (st === "restarting" || st === "autorestarting") return "The kernel restarted.";
+    return "";
+  }
+
+  const onStatus = (_k, st) => {
+    if (st === "restarting" || st === "autorestarting") die("The kernel restarted.");
+    else if (st === "dead") die("The kernel died.");
+  };
+  if (kernel0 && kernel0.statusChanged) kernel0.statusChanged.connect(onStatus);
+
+  // a decision (or the first ping) with no answer while the kernel sits idle: nobody is listening
+  const watchdog = setInterval(() => {
+    if (dead || !pending) { idleSince = 0; return; }
+    const gone = kernelGone();
+    if (gone) { die(gone); return; }
+    const st = kernel0 ? kernel0.status : "idle";
+    const now = performance.now();
+    if (st !== "idle") {
+      idleSince = 0;
+      if (now - sentAt > 3000) status.textContent = `waiting for the kernel (${st}: it finishes the running cell first)...`;
+      return;
+    }
+    if (!idleSince) idleSince = now;
+    if (now - sentAt > 5000 && now - idleSince > 3000) die("The kernel does not answer this widget (restarted since the cell ran?).");
+  }, 1000);
+
   function send(type, extra = {}) {
+    if (dead) { refuse(); return; }
+    const gone = kernelGone();
+    if (gone) { die(gone); return; }
     if (pending) {
       flash("saving... one moment");
       return;
@@ -47,9 +103,28 @@ function render({ model, el }) {
     const item = model.get("item");
     seq += 1;
     pending = seq;
+    sentAt = performance.now();
+    idleSince = 0;
     root.classList.add("lo-pending");
-    status.textContent = "saving...";
-    model.send({ type, seq, item_id: item.item_id, ...extra });
+    if (type !== "ping") status.textContent = "saving...";
+    try {
+      model.send({ type, seq, item_id: item.item_id, ...extra });
+    } catch (err) {
+      die(`The kernel connection is closed (${err && err.message ? err.message : err}).`);
+    }
+  }
+
+  function refuse() {
+    status.textContent = `${dead} This widget no longer accepts input. ${RESUME}`;
+    status.classList.add("lo-flash");
+    setTimeout(() => status.classList.remove("lo-flash"), 600);
+  }
+
+  function acked(ack) {
+    if (pending && ack >= pending) {
+      pending = 0;
+      root.classList.remove("lo-pending");
+    }
   }
 
   function flash(msg) {
@@ -59,6 +134,7 @@ function render({ model, el }) {
   }
 
   function choose(qi, oi) {
+    if (dead) { refuse(); return; }
     const q = questions()[qi];
     if (!q || q.kind === "text" || oi >= q.options.length) return;
     const v = q.options[oi];
@@ -82,14 +158,22 @@ function render({ model, el }) {
     drawPanel();
   }
 
+  const empty = (v) => v === undefined || v === null || (Array.isArray(v) && v.length === 0) ||
+    (typeof v === "string" && !v.trim());
+
   function submit() {
+    if (dead) { refuse(); return; }
     const qs = questions();
-    const missing = qs.filter((q) => q.required && (answers[q.name] === undefined || answers[q.name] === null ||
-      (Array.isArray(answers[q.name]) && answers[q.name].length === 0)));
+    const missing = qs.filter((q) => q.required && empty(answers[q.name]));
     if (missing.length) {
       active = qs.indexOf(missing[0]);
       drawPanel();
-      flash(`answer ${missing.map((q) => q.name).join(", ")} first`);
+      flash(`answer ${missing.map((q) => q.name).join(", ")} first (required)`);
+      return;
+    }
+    const it = model.get("item");
+    if (it.mode !== "review" && qs.every((q) => empty(answers[q.name]))) {
+      flash("answer at least one question first (number keys), or s to skip");
       return;
     }
     const out = {};
@@ -100,16 +184,22 @@ function render({ model, el }) {
   function drawTop() {
     const it = model.get("item");
     const p = it.progress || {};
-    const mode = it.mode === "review" ? h("span", { class: "lo-badge-review" }, `reviewing ${it.position}/${it.history}`) :
+    const mode = it.mode === "review" ? h("span", { class: "lo-badge-review" },
+      it.position ? `reviewing ${it.position}/${it.history}` : "reviewing") :
       it.mode === "empty" ? h("span", { class: "lo-badge-done" }, "queue finished") : h("span", { class: "lo-badge-new" }, "new");
+    const total = p.total || 0;
+    const left = p.left ?? 0;
+    const pct = total ? (100 * (total - left)) / total : 0;
     top.replaceChildren(
-      h("span", { class: "lo-prog" }, `done ${p.done ?? 0}`),
-      h("span", { class: "lo-prog" }, `skipped ${p.skipped ?? 0}`),
-      h("span", { class: "lo-prog" }, `flagged ${p.flagged ?? 0}`),
-      h("span", { class: "lo-prog" }, `left ${p.left ?? 0}`),
-      h("span", { class: "lo-bar-outer" }, h("span", { class: "lo-bar-inner", style: `width:${p.total ? (100 * (p.total - p.left) / p.total).toFixed(1) : 0}%` })),
+      h("span", { class: "lo-prog", "data-prog": "done" }, `done ${p.done ?? 0}`),
+      h("span", { class: "lo-prog", "data-prog": "skipped" }, `skipped ${p.skipped ?? 0}`),
+      h("span", { class: "lo-prog", "data-prog": "flagged" }, `flagged ${p.flagged ?? 0}`),
+      p.by_others ? h("span", { class: "lo-prog", "data-prog": "by_others", title: "finished by other annotators (overlap reached)" }, `by others ${p.by_others}`) : null,
+      h("span", { class: "lo-prog", "data-prog": "left" }, `left ${left}`),
+      h("span", { class: "lo-bar-outer", title: `${total - left} of ${total} finished (${pct.toFixed(0)}%)` },
+        h("span", { class: "lo-bar-inner", style: `width:${pct.toFixed(1)}%` })),
       mode,
-      h("span", { class: "lo-who" }, `${p.annotator ?? ""} · ${p.queue ?? ""}`),
+      p.annotator || p.queue ? h("span", { class: "lo-who" }, [p.annotator, p.queue].filter((x) => x).join(" · ")) : null,
       it.flagged ? h("span", { class: "lo-badge-flag" }, "flagged") : null,
     );
   }
@@ -151,25 +241,58 @@ function render({ model, el }) {
       }
       panel.append(box);
     });
-    const act = (key, label, fn) => h("button", { class: "lo-act", tabindex: "-1", onclick: (e) => { e.stopPropagation(); fn(); root.focus(); } },
-      h("kbd", {}, key), " ", label);
+    const act = (key, label, fn, title) => h("button", { class: "lo-act", tabindex: "-1", title,
+      onclick: (e) => { e.stopPropagation(); fn(); root.focus(); } }, h("kbd", {}, key), " ", label);
     panel.append(h("div", { class: "lo-acts" },
-      act("Enter", it.mode === "review" ? "save edit" : "submit", submit),
-      act("s", "skip", () => send("skip")),
-      act("f", it.flagged ? "unflag" : "flag", () => send("flag")),
-      act("⌫", "undo", () => send("undo")),
-      act("←", "back", () => send("back")),
-      act("→", "forward", () => send("forward")),
+      act("Enter", it.mode === "review" ? "save edit" : "submit", submit, "save the answers and show the next item"),
+      act("s", "skip", () => send("skip"), "not labelled; it does not come back in this queue"),
+      act("f", it.flagged ? "unflag" : "flag", () => send("flag"), "mark for a second look and move on"),
+      act("⌫", "undo", () => send("undo"), "undo your last labelled item and show it again"),
+      act("←", "back", () => send("back"), "review earlier items"),
+      act("→", "forward", () => send("forward"), "toward the newest item"),
     ));
+    panel.append(h("div", { class: "lo-legend" },
+      h("div", {}, h("b", {}, "f flag"), " marks the item for a second look (or an unclear case) and moves on; " +
+        "it counts as flagged, not labelled. Find flags with lo.labels(store, question=\"flag\"); f again unflags."),
+      h("div", {}, h("b", {}, "s skip"), " leaves it unlabelled; it does not come back in this queue."),
+      h("div", {}, h("b", {}, "j / k"), " move between spans, ", h("b", {}, "o"), " opens or closes one; " +
+        "questions marked (required) must be answered, the others are optional."),
+    ));
+    if (dead) panel.querySelectorAll("button, textarea").forEach((b) => { b.disabled = true; });
+  }
+
+  // ---- the spans of the trace on screen: j / k move, o opens or closes
+  function spans() {
+    return Array.from(itemBox.querySelectorAll("details.lo-span")).filter((d) => d.offsetParent !== null);
+  }
+
+  function markSpan() {
+    const all = spans();
+    itemBox.querySelectorAll("details.lo-span.lo-cur").forEach((d) => d.classList.remove("lo-cur"));
+    if (!all.length) return null;
+    spanCursor = Math.max(0, Math.min(spanCursor, all.length - 1));
+    const d = all[spanCursor];
+    d.classList.add("lo-cur");
+    const box = itemBox.getBoundingClientRect();
+    const r = d.querySelector("summary").getBoundingClientRect();
+    if (r.top < box.top || r.bottom > box.bottom) d.scrollIntoView({ block: "nearest" });
+    return d;
+  }
+
+  function moveSpan(step) {
+    spanCursor += step;
+    markSpan();
+  }
+
+  function toggleSpan() {
+    const d = markSpan();
+    if (d) d.open = !d.open;
   }
 
   function onItem() {
     const it = model.get("item");
-    if (pending && it.ack >= pending) {
-      pending = 0;
-      root.classList.remove("lo-pending");
-    }
-    if (it.item_id !== shownItem || it.t !== root.dataset.t) {
+    acked(it.ack);
+    if (it.item_id !== shownItem || String(it.t) !== root.dataset.t) {
       shownItem = it.item_id;
       answers = JSON.parse(JSON.stringify(it.answers || {}));
       active = 0;
@@ -178,6 +301,7 @@ function render({ model, el }) {
       active = first >= 0 ? first : 0;
       itemBox.innerHTML = it.html;  // built from escaped text on the Python side
       itemBox.scrollTop = 0;
+      spanCursor = 0;
     }
     root.dataset.itemId = it.item_id ?? "";
     root.dataset.mode = it.mode;
@@ -185,8 +309,12 @@ function render({ model, el }) {
     root.dataset.t = it.t;
     drawTop();
     drawPanel();
-    status.textContent = it.message || (it.mode === "review" ? "editing an earlier decision" : "");
-    status.classList.toggle("lo-error", (it.message || "").startsWith("error"));
+    if (dead) {
+      status.textContent = `${dead} This widget no longer accepts input. ${RESUME}`;
+    } else {
+      status.textContent = it.message || (it.mode === "review" ? "editing an earlier decision" : "");
+      status.classList.toggle("lo-error", (it.message || "").startsWith("error"));
+    }
     if (!root.contains(document.activeElement) || document.activeElement === document.body) root.focus({ preventScroll: true });
     root.dataset.renderedAt = String(performance.now());
   }
@@ -200,11 +328,20 @@ function render({ model, el }) {
       return;
     }
     if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const onSpan = e.target && e.target.closest && e.target.closest("summary, details.lo-more, details.lo-meta, .lo-ann-item a");
+    if (onSpan && (e.key === "Enter" || e.key === " ")) {
+      e.stopPropagation();  // a span has focus: Enter / Space open or close it (the browser's own), never submit
+      return;
+    }
     let handled = true;
     const k = e.key;
     const ki = KEYS.indexOf(k);
+    if (dead && k !== "j" && k !== "k" && k !== "o") { e.stopPropagation(); e.preventDefault(); refuse(); return; }
     if (ki >= 0) choose(active, ki);
     else if (k === "Enter") submit();
+    else if (k === "j") moveSpan(1);
+    else if (k === "k") moveSpan(-1);
+    else if (k === "o") toggleSpan();
     else if (k === "s" || k === "S") send("skip");
     else if (k === "f" || k === "F") send("flag");
     else if (k === "Backspace") send("undo");
@@ -226,8 +363,14 @@ function render({ model, el }) {
 
   model.on("change:item", onItem);
   model.on("change:trace_css", () => { style.textContent = model.get("trace_css"); });
+  model.on("msg:custom", (msg) => { if (msg && msg.type === "pong") acked(msg.ack); });
   onItem();
+  send("ping");  // is a kernel listening? (a view restored after a restart has nobody behind it)
   setTimeout(() => root.focus({ preventScroll: true }), 0);
+  return () => {
+    clearInterval(watchdog);
+    if (kernel0 && kernel0.statusChanged) kernel0.statusChanged.disconnect(onStatus);
+  };
 }
 
 export default { render };

@@ -46,6 +46,9 @@ def _widget_class() -> Any:
             kind = content.get("type")
             seq = int(content.get("seq") or 0)
             s = self.session
+            if kind == "ping":  # the view asks whether a kernel is listening
+                self.send({"type": "pong", "ack": seq})
+                return
             message = ""
             try:
                 iid = str(content.get("item_id"))
@@ -97,6 +100,14 @@ def _widget_class() -> Any:
             self._flush_handle = None
             return self.session.flush()
 
+        def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+            # the live view, plus a static snapshot (the item on screen and the questions) that
+            # exported notebooks and reports show where no kernel runs the widget
+            bundle = super()._repr_mimebundle_(**kwargs)
+            if isinstance(bundle, dict):
+                bundle["text/html"] = snapshot_html(self.session)
+            return bundle
+
         def labels(self, **kw: Any) -> pd.DataFrame:
             """The labels of this store (see :func:`llmops_nb.labels`)."""
             from llmops_nb.annotation._labels import labels
@@ -110,6 +121,42 @@ def _widget_class() -> Any:
 
     _widget_cls = AnnotationWidget
     return _widget_cls
+
+
+def snapshot_html(session: Session) -> str:
+    """The widget as static HTML (no script): progress, the item on screen through the trace
+    viewer, and the questions with their keys. Exported notebooks and reports show it."""
+    from llmops_nb.annotate._html import esc
+
+    it = session.payload()
+    p = it["progress"]
+    parts = [f"done {p['done']}", f"skipped {p['skipped']}", f"flagged {p['flagged']}"]
+    if p.get("by_others"):
+        parts.append(f"by others {p['by_others']}")
+    parts.append(f"left {p['left']}")
+    pct = 100.0 * (p["total"] - p["left"]) / p["total"] if p["total"] else 0.0
+    top = "".join(f"<span class='lo-prog'>{esc(x)}</span>" for x in parts) + (
+        f"<span class='lo-bar-outer'><span class='lo-bar-inner' style='width:{pct:.1f}%'></span></span>"
+        f"<span class='lo-who'>{esc(' · '.join(x for x in (p['annotator'], p['queue']) if x))}</span>")
+    qs = []
+    for q in session.schema.questions:
+        d = q.to_dict()
+        ans = it["answers"].get(q.name)
+        if q.kind == "text":
+            body = f"<div class='lo-note-static'>{esc(ans or '')}</div>"
+        else:
+            chosen = ans if isinstance(ans, list) else [ans]
+            body = "<div class='lo-opts'>" + "".join(
+                f"<span class='lo-opt-btn{' lo-on' if ans is not None and v in chosen else ''}'><kbd>{esc(k)}</kbd> {esc(lab)}</span>"
+                for v, k, lab in zip(d["options"], d["keys"], d["labels"])) + "</div>"
+        req = "" if q.required else " <span class='lo-opt'>(optional)</span>"
+        qs.append(f"<div class='lo-q'><div class='lo-q-name'>{esc(q.prompt or q.name)}{req}</div>{body}</div>")
+    note = ("<div class='lo-hint'>A static snapshot of the annotation widget: run the notebook to label "
+            "(keys 1-9 answer, Enter submits, s skips, f flags).</div>")
+    return (f"<style>{asset_text('annotate.css')}\n{asset_text('trace_view.css')}</style>"
+            f"<div class='lo-ann lo-ann-snapshot' data-item-id='{esc(it['item_id'] or '')}'>"
+            f"<div class='lo-ann-top'>{top}</div><div class='lo-ann-body'><div class='lo-ann-item'>{it['html']}</div>"
+            f"<div class='lo-ann-panel'>{''.join(qs)}{note}</div></div></div>")
 
 
 def AnnotationWidget(session: Session) -> Any:  # noqa: N802  the class is built lazily
@@ -149,10 +196,19 @@ def annotate(
     ``overlap``: how many annotators label each item (2+ for agreement); ``lease_s``: how long an
     item stays reserved for the annotator who has it open.
 
+    Questions are optional unless declared ``required=True`` (an item needs at least one answer);
+    ``by=`` names a column or a metadata key (``"category"`` or ``"metadata.category"``).
+    Progress is per queue (``queue_name``) and schema: items I answered for other questions or
+    skipped in another queue are still to do here.
+
     Keys: 1-9/0 choose for the active question (arrow up/down change question), Enter submits,
-    ``s`` skips, ``f`` flags, Backspace undoes the last labelled item, arrow left/right move
-    through earlier items (edits are recorded with the previous value), ``n`` writes a note.
-    Each decision is appended to the store before the next item shows; re-running resumes.
+    ``s`` skips (not labelled, not shown again in this queue), ``f`` flags for a second look and
+    moves on (``lo.labels(store, question="flag")`` lists flags; ``f`` again unflags), Backspace
+    undoes the last labelled item, arrow left/right move through earlier items (edits are
+    recorded with the previous value), ``n`` writes a note, ``j``/``k`` move between the spans of
+    the trace and ``o`` opens or closes one. Each decision is appended to the store before the
+    next item shows; re-running resumes. A widget whose kernel restarted or died says so and
+    stops accepting input: re-run the cell to resume.
 
     Example:
         >>> import llmops_nb as lo, tempfile, pandas as pd
