@@ -30,7 +30,7 @@ class Clusters:
     """What :func:`cluster` found.
 
     ``frame``: one row per input row (the input's columns plus ``cluster``, ``cluster_name``,
-    ``x``, ``y``); ``summary``: one row per cluster (``cluster``, ``name``, ``terms``,
+    ``x``, ``y``: the 2-D map, points that coincide jittered apart); ``summary``: one row per cluster (``cluster``, ``name``, ``terms``,
     ``size``, ``share``, ``failures``, ``failure_rate``, ``examples``); ``embeddings``: the
     vectors (rows aligned with ``frame``).
     """
@@ -74,15 +74,30 @@ class Clusters:
         c = df[col]
         if col == "cluster":
             c = df["cluster"].astype(str) + ": " + df["cluster_name"].astype(str)
+        groups = c.astype(str) if col != "failed" else c.map({True: "failed", False: "ok"}).fillna("unknown")
+        # legend entries stay short enough to be read in full beside the map
+        groups = groups.map(lambda t: t if len(t) <= 38 else t[:37] + "…")
+        x, y = df["x"].to_numpy(dtype=float), df["y"].to_numpy(dtype=float)
+        jittered = bool(self.settings.get("jittered"))
         hover = df["_id"].astype(str) + "<br>" + df["_text"].astype(str).str.slice(0, hover_chars).str.replace("\n", " ")
+        order = sorted(groups.unique(), key=lambda g: (len(g.split(":")[0]), g))
         fig = px.scatter(
-            x=df["x"], y=df["y"], color=c.astype(str) if col != "failed" else c.map({True: "failed", False: "ok"}).fillna("unknown"),
-            hover_name=hover, render_mode="webgl",
+            x=x, y=y, color=groups, hover_name=hover, render_mode="webgl",
+            category_orders={"color": order},
             labels={"x": "component 1", "y": "component 2", "color": color},
-            title=f"Clusters of {self.text} ({self.settings.get('projection', 'pca')} map), coloured by {color}",
+            title=f"Clusters of {self.text} ({self.settings.get('projection', 'pca')} map), coloured by {color}"
+                  + (" · points jittered where they coincide" if jittered else ""),
         )
-        fig.update_traces(marker={"size": 5, "opacity": 0.7})
-        fig.update_layout(legend={"itemsizing": "constant"})
+        n = len(df)
+        size = 6 if n < 500 else 5 if n < 5000 else 3
+        fig.update_traces(marker={"size": size, "opacity": 0.75 if n < 2000 else 0.45, "line": {"width": 0}})
+        n_items = len(order)
+        fig.update_layout(
+            height=max(480, min(900, 140 + 22 * n_items)),  # every legend entry fits, none scrolls
+            legend={"itemsizing": "constant", "font": {"size": 11}, "title": {"text": color},
+                    "yanchor": "top", "y": 1, "x": 1.01, "xanchor": "left"},
+            margin={"l": 50, "r": 10, "t": 60, "b": 50},
+        )
         return fig
 
     def _repr_html_(self) -> str:
@@ -103,6 +118,25 @@ class Clusters:
             f"{s.get('embedder')!r}, method={s.get('method')!r})\n"
             + self.summary.drop(columns=["examples"]).to_string(max_rows=30)
         )
+
+
+def _spread(x: np.ndarray, y: np.ndarray, *, share: float = 0.05) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Jitter points that sit on top of each other (identical texts map to one point; a band of
+    near-duplicates hides how many there are): when more than ``share`` of the points share a
+    position at 0.5% of the map's size, every point moves by up to 1% of it (seeded, so the
+    map is the same on every run)."""
+    n = len(x)
+    if n < 20:
+        return x, y, False
+    span_x = float(np.nanmax(x) - np.nanmin(x)) or 1.0
+    span_y = float(np.nanmax(y) - np.nanmin(y)) or 1.0
+    cells = np.stack([np.round(x / (0.005 * span_x)), np.round(y / (0.005 * span_y))], axis=1)
+    _, counts = np.unique(cells[~np.isnan(cells).any(axis=1)], axis=0, return_counts=True)
+    stacked = int(counts[counts > 1].sum())
+    if stacked <= share * n:
+        return x, y, False
+    rng = np.random.default_rng(0)
+    return (x + rng.normal(0, 0.01 * span_x, n), y + rng.normal(0, 0.01 * span_y, n), True)
 
 
 def distinctive_terms(texts: Sequence[str], labels: np.ndarray, n_terms: int = 5) -> dict[int, list[str]]:
@@ -366,9 +400,10 @@ def cluster(
         out["failed"] = pd.array([None if np.isnan(v) else bool(v > 0.5) for v in y], dtype="boolean")
     out["cluster"] = labels
     out["cluster_name"] = [name_of[c] for c in labels]
-    out["x"] = xy[:, 0]
-    out["y"] = xy[:, 1]
+    map_x, map_y, jittered = _spread(xy[:, 0], xy[:, 1])  # coinciding points spread apart on the map
+    out["x"] = map_x
+    out["y"] = map_y
     settings = {"embedder": emb.name, "method": method, "n_clusters": int(len(summary)),
-                "projection": projection, "random_state": random_state}
+                "projection": projection, "random_state": random_state, "jittered": jittered}
     text_name = text if isinstance(text, str) else ("+".join(text) if not callable(text) else "text")
     return Clusters(out, summary, E, text_name, settings, ids.reset_index(drop=True), texts.reset_index(drop=True))

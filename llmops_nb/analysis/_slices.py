@@ -366,27 +366,32 @@ def plot_slices(slices: pd.DataFrame, top: int = 20, *, only_significant: bool =
 
     s = slices[slices["significant"]] if only_significant else slices
     s = s.head(top).iloc[::-1]
-    colors = np.where(s["significant"], "#d62728", "#7f7f7f")
-    hover = [
+    sig = s["significant"].fillna(False).astype(bool).to_numpy()
+    hover = np.array([
         f"{name}<br>rate {r:.1%} [{lo:.1%}, {hi:.1%}]<br>n={n:,}<br>p_adj={pa:.2g}"
         for name, r, lo, hi, n, pa in zip(s["slice"], s["failure_rate"], s["ci_low"], s["ci_high"], s["size"], s["p_adjusted"])
-    ]
-    fig = go.Figure(
-        go.Scatter(
-            x=s["failure_rate"],
-            y=s["slice"],
+    ], dtype=object)
+    fig = go.Figure()
+    # one trace per colour: plotly colours the interval bars from a single colour, never from a
+    # per-point array (that logs "Invalid color specifier" in the browser and draws them black)
+    for mask, color, name in ((~sig, "#7f7f7f", "not significant"), (sig, "#d62728", "significant")):
+        part = s[mask]
+        if len(part) == 0:
+            continue
+        fig.add_trace(go.Scatter(
+            x=part["failure_rate"],
+            y=part["slice"],
             mode="markers",
-            marker={"color": colors, "size": 9},
+            marker={"color": color, "size": 9},
             error_x={
-                "type": "data", "symmetric": False,
-                "array": (s["ci_high"] - s["failure_rate"]).to_numpy(),
-                "arrayminus": (s["failure_rate"] - s["ci_low"]).to_numpy(),
+                "type": "data", "symmetric": False, "color": color, "thickness": 2, "width": 4,
+                "array": (part["ci_high"] - part["failure_rate"]).to_numpy(),
+                "arrayminus": (part["failure_rate"] - part["ci_low"]).to_numpy(),
             },
-            hovertext=hover,
+            hovertext=hover[mask],
             hoverinfo="text",
-            name="failure rate (95% Wilson)",
-        )
-    )
+            name=f"{name} (rate, 95% Wilson interval)",
+        ))
     baseline = slices.attrs.get("baseline")
     if baseline is not None:
         fig.add_vline(x=baseline, line_dash="dash", line_color="#1f77b4",
@@ -394,4 +399,5 @@ def plot_slices(slices: pd.DataFrame, top: int = 20, *, only_significant: bool =
     title = f"Top slices by evidence ({slices.attrs.get('outcome', 'outcome')}); red = significant"
     fig.update_layout(title=title, xaxis_title="failure rate", xaxis_tickformat=".0%",
                       height=max(300, 28 * len(s) + 120), margin={"l": 10}, showlegend=False)
+    fig.update_yaxes(categoryorder="array", categoryarray=list(s["slice"]))
     return fig
