@@ -104,8 +104,9 @@ def _widget_class() -> Any:
             # the live view, plus a static snapshot (the item on screen and the questions) that
             # exported notebooks and reports show where no kernel runs the widget
             bundle = super()._repr_mimebundle_(**kwargs)
-            if isinstance(bundle, dict):
-                bundle["text/html"] = snapshot_html(self.session)
+            data = bundle[0] if isinstance(bundle, tuple) else bundle  # anywidget: (data, metadata)
+            if isinstance(data, dict):
+                data["text/html"] = snapshot_html(self.session)
             return bundle
 
         def labels(self, **kw: Any) -> pd.DataFrame:

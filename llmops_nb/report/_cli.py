@@ -23,6 +23,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-o", "--output", default=None, help="the HTML file (default: NOTEBOOK with .html)")
     p.add_argument("--kernel", default=None, help="kernel name (default: the notebook's)")
     p.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    p.add_argument("--keep-executed", action="store_true",
+                   help="also keep the executed notebook beside the HTML (REPORT.executed.ipynb)")
     p.set_defaults(func=_run)
 
 
@@ -30,6 +32,7 @@ def _run(args: argparse.Namespace) -> int:
     from llmops_nb.report import render_report
 
     params = {k: _value(v) for k, v in args.parameter}
-    rep = render_report(args.notebook, args.output, parameters=params, kernel_name=args.kernel, timeout=args.timeout)
+    rep = render_report(args.notebook, args.output, parameters=params, kernel_name=args.kernel, timeout=args.timeout,
+                        keep_executed=args.keep_executed)
     print(f"report: {rep}")
     return 0

@@ -86,13 +86,79 @@ def _drop_cdn_mathjax(nb: Any) -> None:
                 data["text/html"] = _PLOTLY_MATHJAX.sub("", text)
 
 
-def _count_figures(nb: Any) -> int:
+_PLOTLY_MIME = "application/vnd.plotly.v1+json"
+
+
+def _figures_from_json(nb: Any) -> int:
+    """Draw every plotly figure from its JSON with the one plotly.js of the report.
+
+    Plotly's notebook renderer puts plotly.js into an output each time it is activated and
+    one script per figure; a report instead carries plotly.js once (gzipped, see
+    :func:`_plotly_loader`) and each figure as a JSON block that the loader draws. Returns the
+    number of figures."""
     n = 0
     for cell in nb.cells:
+        keep = []
         for out in cell.get("outputs", []):
-            if "application/vnd.plotly.v1+json" in (out.get("data") or {}):
+            data = out.get("data") or {}
+            if _PLOTLY_MIME in data:
+                fig = data.pop(_PLOTLY_MIME)
+                fig = json.loads(fig) if isinstance(fig, str) else fig
+                height = (fig.get("layout") or {}).get("height") or 450
+                blob = json.dumps(fig, separators=(",", ":"), default=str).replace("</", "<\\/")
+                data["text/html"] = (
+                    f"<div class='llmops-plotly' id='llmops-fig-{n}' style='min-height:{int(height)}px'>"
+                    "<div class='llmops-plotly-wait' style='color:#888;font:12px sans-serif'>drawing the figure...</div></div>"
+                    f"<script type='application/json' id='llmops-fig-{n}-json'>{blob}</script>")
+                data.pop("text/plain", None)
                 n += 1
+            else:
+                html = data.get("text/html")
+                text = "".join(html) if isinstance(html, list) else (html or "")
+                if "plotly.js v" in text or "window.PlotlyConfig" in text:
+                    continue  # the renderer's own copy of plotly.js: the report has one
+            keep.append(out)
+        if "outputs" in cell:
+            cell["outputs"] = keep
     return n
+
+
+def _plotly_loader() -> str:
+    """One copy of plotly.js, gzipped and base64-encoded (about 1.9 MB instead of 4.8 MB), that
+    the browser unpacks with its built-in DecompressionStream, then draws the figures."""
+    import base64
+    import gzip
+
+    from plotly.offline import get_plotlyjs
+
+    packed = base64.b64encode(gzip.compress(get_plotlyjs().encode("utf-8"), 9)).decode("ascii")
+    return (
+        f"<script type='application/octet-stream' id='llmops-plotlyjs-gz'>{packed}</script>\n"
+        "<script>\n(async () => {\n"
+        "  const figs = Array.from(document.querySelectorAll('.llmops-plotly'));\n"
+        "  if (!figs.length) return;\n"
+        "  try {\n"
+        "    if (!window.Plotly) {\n"
+        "      const b64 = document.getElementById('llmops-plotlyjs-gz').textContent;\n"
+        "      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));\n"
+        "      const code = await new Response(new Blob([bytes]).stream()"
+        ".pipeThrough(new DecompressionStream('gzip'))).text();\n"
+        "      const s = document.createElement('script');\n"
+        "      s.textContent = code;\n"
+        "      document.head.appendChild(s);\n"
+        "    }\n"
+        "    for (const div of figs) {\n"
+        "      const fig = JSON.parse(document.getElementById(div.id + '-json').textContent);\n"
+        "      div.replaceChildren();\n"
+        "      await window.Plotly.newPlot(div, fig.data || [], fig.layout || {}, "
+        "Object.assign({responsive: true, displaylogo: false}, fig.config || {}));\n"
+        "    }\n"
+        "  } catch (err) {\n"
+        "    for (const div of figs) div.textContent = 'This browser could not draw the figure (' + err + '); "
+        "reports need Chrome 80+, Firefox 113+ or Safari 16.4+.';\n"
+        "  }\n"
+        "})();\n</script>\n"
+    )
 
 
 def find_external_references(html_text: str) -> list[str]:
@@ -108,8 +174,9 @@ def find_external_references(html_text: str) -> list[str]:
 def export_html(nb: Any, output: str | os.PathLike[str], *, title: str | None = None, parameters: Mapping[str, Any] | None = None) -> Report:
     """Write an executed notebook (a path or a nbformat node) as one offline HTML file.
 
-    Plotly figures render from the plotly.js that the ``plotly_mimetype+notebook`` renderer
-    embedded; tables stay HTML; widgets become static snapshots. No CDN script is referenced.
+    Plotly figures are drawn from their JSON by one embedded, gzipped copy of plotly.js
+    (whatever the notebook's renderer embedded is dropped); tables stay HTML; widgets become
+    static snapshots. No CDN script is referenced.
     """
     import nbformat
     from nbconvert import HTMLExporter
@@ -118,7 +185,7 @@ def export_html(nb: Any, output: str | os.PathLike[str], *, title: str | None = 
     node = nbformat.read(str(nb), as_version=4) if isinstance(nb, (str, os.PathLike)) else copy.deepcopy(nb)
     n_widgets = _snapshot_widgets(node)
     _drop_cdn_mathjax(node)
-    n_figs = _count_figures(node)
+    n_figs = _figures_from_json(node)
     exporter = HTMLExporter(template_name="llmops_report", extra_template_basedirs=[str(REPORT_TEMPLATE_DIR)])
     exporter.require_js_url = ""
     exporter.mathjax_url = ""
@@ -130,6 +197,9 @@ def export_html(nb: Any, output: str | os.PathLike[str], *, title: str | None = 
         }
     }
     body, _ = exporter.from_notebook_node(node, resources=resources)
+    if n_figs:
+        at = body.rfind("</body>")
+        body = body[:at] + _plotly_loader() + body[at:] if at >= 0 else body + _plotly_loader()
     ext = find_external_references(body)
     if ext:
         raise RuntimeError(
@@ -142,6 +212,18 @@ def export_html(nb: Any, output: str | os.PathLike[str], *, title: str | None = 
     return Report(out, src, dict(parameters or {}), out.stat().st_size, n_figs, n_widgets)
 
 
+def _kernel_config() -> Any:
+    """Run the report's kernel over IPC (unix sockets in Jupyter's runtime folder): nothing
+    listens on a TCP port, and the kernel has no "running over TCP without encryption"
+    warning to print on the terminal."""
+    from traitlets.config import Config
+
+    cfg = Config()
+    if os.name == "posix":
+        cfg.KernelManager.transport = "ipc"
+    return cfg
+
+
 def render_report(
     notebook: str | os.PathLike[str],
     output: str | os.PathLike[str] | None = None,
@@ -151,9 +233,14 @@ def render_report(
     timeout: int = 900,
     executed_notebook: str | os.PathLike[str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
+    keep_executed: bool = False,
 ) -> Report:
     """Execute ``notebook`` with ``parameters`` (papermill: injected after the cell tagged
     ``parameters``) and write one self-contained HTML file that renders offline.
+
+    The executed notebook is kept only when asked: ``keep_executed=True`` writes it beside the
+    HTML (``report.executed.ipynb``), ``executed_notebook=`` names where; otherwise it lives in
+    a temporary folder that is removed.
 
     Example:
         >>> from llmops_nb.report import render_report
@@ -165,9 +252,18 @@ def render_report(
     nb_path = Path(notebook)
     if not nb_path.exists():
         raise FileNotFoundError(f"notebook {str(nb_path)!r} does not exist")
+    import tempfile
+
     output = Path(output) if output is not None else nb_path.with_suffix(".html")
-    executed = Path(executed_notebook) if executed_notebook else output.with_suffix(".executed.ipynb")
     output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = None
+    if executed_notebook:
+        executed = Path(executed_notebook)
+    elif keep_executed:
+        executed = output.with_suffix(".executed.ipynb")
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="llmops-report-")
+        executed = Path(tmp.name) / nb_path.name
     executed.parent.mkdir(parents=True, exist_ok=True)
     env_before = os.environ.get("LLMOPS_NB_REPORT")
     os.environ["LLMOPS_NB_REPORT"] = "1"
@@ -181,13 +277,16 @@ def render_report(
             progress_bar=False,
             cwd=str(cwd) if cwd is not None else str(nb_path.parent),
             log_output=False,
+            config=_kernel_config(),
         )
+        return export_html(executed, output, title=nb_path.stem, parameters=parameters)
     finally:
         if env_before is None:
             os.environ.pop("LLMOPS_NB_REPORT", None)
         else:
             os.environ["LLMOPS_NB_REPORT"] = env_before
-    return export_html(executed, output, title=nb_path.stem, parameters=parameters)
+        if tmp is not None:
+            tmp.cleanup()
 
 
 def render_demo_report(store: Any, output: str | os.PathLike[str] | None = None, *, timeout: int = 900) -> str:

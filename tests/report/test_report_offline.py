@@ -4,6 +4,7 @@ leaves the machine, widgets become static snapshots."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -108,3 +109,88 @@ def test_report_renders_offline_in_chromium(report):
     assert points == 25  # the scatter drew every injected point
     assert requests == [], f"requests left the machine: {requests}"
     assert errors == []
+
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "_artifacts"
+
+
+def _widget_notebook(path: Path) -> Path:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("store_path = 'store'")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        params,
+        nbformat.v4.new_code_cell(
+            "import plotly.io as pio, plotly.express as px, pandas as pd, llmops_nb as lo\n"
+            "pio.renderers.default = 'plotly_mimetype+notebook'\n"
+            "spans = lo.read_traces([\n"
+            "  {'trace_id': 't1', 'span_id': 'r', 'kind': 'agent', 'name': 'support agent',\n"
+            "   'start_time': '2024-05-01T10:00:00Z', 'end_time': '2024-05-01T10:00:02Z', 'input_text': 'where is my refund?'},\n"
+            "  {'trace_id': 't1', 'span_id': 'l', 'parent_span_id': 'r', 'kind': 'llm', 'name': 'answer',\n"
+            "   'start_time': '2024-05-01T10:00:00.5Z', 'end_time': '2024-05-01T10:00:01.8Z',\n"
+            "   'input_messages': [{'role': 'user', 'content': 'where is my refund?'}],\n"
+            "   'output_messages': [{'role': 'assistant', 'content': 'It was sent on Monday.'}]}], format='records')\n"
+            "px.scatter(x=[1, 2, 3], y=[3, 1, 2])"
+        ),
+        nbformat.v4.new_code_cell("px.bar(x=['a', 'b'], y=[1, 2])"),
+        nbformat.v4.new_code_cell(
+            "w = lo.annotate(spans, {'correct': 'pass_fail', 'modes': {'kind': 'categorical', 'options': ['billing', 'tone'], "
+            "'multi': True}}, store_path, 'you')\nw"
+        ),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_report_keeps_the_executed_notebook_only_when_asked_and_stays_quiet(tmp_path):
+    nb = _widget_notebook(tmp_path / "w.ipynb")
+    out = tmp_path / "out" / "w.html"
+    cmd = [sys.executable, "-m", "llmops_nb.cli", "report", str(nb), "-p", "store_path", str(tmp_path / "s"), "-o", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.parent.iterdir()) == ["w.html"]  # no executed notebook beside it
+    noise = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip() and not ln.startswith("report:")]
+    assert noise == [], noise  # no Jupyter transport or kernel warnings on the terminal
+    r = subprocess.run(cmd + ["--keep-executed"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.parent.iterdir()) == ["w.executed.ipynb", "w.html"]
+    html = out.read_text()
+    # plotly.js embedded once (gzipped); the notebook renderer's own copy is dropped
+    assert len(re.findall(r"id=.llmops-plotlyjs-gz.", html)) == 1 and "plotly.js v" not in html
+    assert len(re.findall(r"class=.llmops-plotly['\"]", html)) == 2
+
+
+def test_report_widget_snapshot_shows_the_trace(tmp_path):
+    nb = _widget_notebook(tmp_path / "snap.ipynb")
+    rep = render_report(nb, tmp_path / "snap.html", parameters={"store_path": str(tmp_path / "s")})
+    html = rep.path.read_text()
+    assert rep.n_widgets_snapshotted == 1
+    assert "Interactive widget (open the notebook" not in html  # not a placeholder line
+    assert "lo-ann-snapshot" in html and 'data-trace-id="t1"' in html
+    exe = _chromium()
+    if exe is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is not installed, and CI=true requires the browser tests to run")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        try:
+            ctx = browser.new_context(offline=True, viewport={"width": 1200, "height": 900})
+            page = ctx.new_page()
+            page.goto(rep.path.as_uri())
+            snap = page.locator(".lo-ann-snapshot")
+            snap.wait_for()
+            assert snap.locator(".lo-trace details.lo-span").count() == 2
+            assert snap.locator("summary", has_text="support agent").is_visible()
+            assert snap.locator(".lo-text", has_text="where is my refund?").first.is_visible()  # the root span is open
+            assert snap.locator(".lo-q-name", has_text="correct").is_visible()
+            assert snap.locator(".lo-q-name", has_text="modes").is_visible()
+            box = snap.locator(".lo-ann-item").bounding_box()
+            assert box is not None and box["width"] >= 400 and box["height"] >= 80
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            snap.screenshot(path=str(ARTIFACTS / "report-widget-snapshot.png"))
+        finally:
+            browser.close()
