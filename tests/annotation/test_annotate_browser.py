@@ -188,6 +188,44 @@ def keys(page, *seq: str) -> None:
         page.keyboard.press(k)
 
 
+WIDTHS = (1000, 1600)
+
+
+def shoot(page, locator, name: str) -> list[Path]:
+    """Screenshots of one output at each width in WIDTHS into tests/_artifacts/ (looked at by a
+    person: the layout at a laptop's and a wide screen's notebook width)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    size = page.viewport_size or {"width": 1400, "height": 1000}
+    out = []
+    try:
+        for w in WIDTHS:
+            page.set_viewport_size({"width": w, "height": 1000})
+            page.wait_for_timeout(700)  # plotly relayouts on resize (debounced)
+            locator.scroll_into_view_if_needed()
+            path = ARTIFACTS / f"{name}-{w}px.png"
+            locator.screenshot(path=str(path))
+            out.append(path)
+    finally:
+        page.set_viewport_size(size)
+    return out
+
+
+def wait_all_executed(page, timeout: float = 600_000) -> None:
+    """Every code cell of the notebook on screen has run (Run All finished) and the kernel is idle."""
+    page.wait_for_function(
+        "() => { const w = window.jupyterapp.shell.currentWidget; if (!w || !w.content) return false;"
+        " const k = w.sessionContext.session && w.sessionContext.session.kernel;"
+        " const cells = w.content.widgets.filter((c) => c.model.type === 'code');"
+        " return !!k && k.status === 'idle' && cells.every((c) => c.model.executionCount !== null"
+        "   && !c.node.querySelector('.jp-InputArea-prompt').textContent.includes('*')); }",
+        timeout=timeout)
+
+
+def notebook_errors(page) -> list[str]:
+    return page.eval_on_selector_all(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                                     "els => els.map((e) => e.innerText).filter((t) => /Error|Traceback/.test(t))")
+
+
 def setup_cell(store: Path, annotator: str, n: int = 6, extra: str = "") -> str:
     return (
         "import llmops_nb as lo, pandas as pd\n"
@@ -234,9 +272,21 @@ def test_keyboard_labelling_survives_a_kernel_restart(lab, page):
     wait_item(page, "t4")
     assert "done 3" in widget(page).inner_text() and "skipped 1" in widget(page).inner_text()
 
-    # restart the kernel, re-run: the queue resumes at t4
+    # restart the kernel: the old widget says so at once and refuses input (no "saving..." forever)
     lab.command(page, "kernelmenu:restart")
     lab.accept_dialog(page, 30_000)
+    page.wait_for_selector(".lo-ann[data-dead='true']", timeout=15_000)
+    status = page.locator(".lo-ann .lo-ann-status")
+    assert "kernel restarted" in status.inner_text() and "Re-run the cell to resume" in status.inner_text()
+    page.focus(".lo-ann")
+    keys(page, "1", "2", "Enter", "s")
+    page.wait_for_timeout(300)
+    assert "saving" not in status.inner_text() and "Re-run the cell" in status.inner_text()
+    assert page.locator(".lo-ann.lo-pending").count() == 0
+    assert page.locator(".lo-ann .lo-act").first.is_disabled()
+    assert page.get_attribute(".lo-ann", "data-item-id") == "t4"  # nothing moved
+    shoot(page, widget(page), "widget-after-kernel-restart")
+    # re-run: the queue resumes at t4
     page.wait_for_timeout(500)
     lab.wait_idle(page)
     lab.run_all(page)
@@ -327,6 +377,25 @@ def test_trace_viewer_renders_a_real_fixture_trace(lab, page):
     page.locator(".lo-tv-bar button", has_text="expand all").click()
     assert live.locator("details.lo-span[open]").count() == len(spans)
     assert page.locator("script", has_text="alert").count() == 0
+    # the kind filter offers the span kinds only, and keeps the ancestors of matches (dimmed)
+    sel = page.locator(".lo-tv-bar select")
+    values = sel.locator("option").evaluate_all("os => os.map((o) => o.value)")
+    assert values[0] == "" and sorted(values[1:]) == sorted(set(spans["kind"].fillna("unknown")))
+    leaf_kind = next(k for k in ("tool", "llm", "agent") if k in values)
+    sel.select_option(leaf_kind)
+    shown = live.locator("details.lo-span").evaluate_all(
+        "ds => ds.filter((d) => d.style.display !== 'none').map((d) => [d.dataset.kind, d.classList.contains('lo-context')])")
+    assert any(k == leaf_kind for k, _ in shown)
+    assert all(k == leaf_kind or ctx for k, ctx in shown)
+    n_match = int((spans["kind"] == leaf_kind).sum())
+    assert sum(1 for k, ctx in shown if not ctx) == n_match
+    roots = spans[spans["parent_span_id"].isna()]
+    if not (roots["kind"] == leaf_kind).all():  # the root is an ancestor of every match: it stays
+        assert any(ctx for _, ctx in shown)
+    sel.select_option("")
+    page.locator(".lo-tv-bar button", has_text="collapse all").click()
+    live.locator("details.lo-span").first.locator("summary").click()
+    shoot(page, page.locator(".jp-OutputArea-output .lo-trace").first, "trace-viewer")
 
 
 def test_selection_on_the_cluster_map_reaches_python(lab, page):
@@ -377,3 +446,86 @@ def test_selection_on_the_cluster_map_reaches_python(lab, page):
         time.sleep(0.2)
     assert got is not None, "the selection never reached the kernel"
     assert len(got["ids"]) >= 5 and set(got["ids"]) == inside  # exactly the points in the drawn box
+
+
+def _nb03_copy(lab, store: Path) -> str:
+    """notebooks/03 as written, with its parameters cell set small (papermill style)."""
+    nb = nbformat.read(ROOT / "notebooks" / "03_labels_and_judges.ipynb", as_version=4)
+    params = next(c for c in nb.cells if c.cell_type == "code" and "n_labelled" in c.source)
+    params.source = (f"store_path = {str(store)!r}\ngenerate_demo = True\nn_traces = 300\nseed = 0\n"
+                     "judge_model = 'llmops-sim/judge'\nn_labelled = 60")
+    nbformat.write(nb, lab.root / "nb03.ipynb")
+    return "nb03.ipynb"
+
+
+def test_notebook_03_run_all_leaves_the_human_items_and_settles_disagreements(lab, page):
+    import llmops_nb as lo
+    from llmops_nb.annotate import disagreements
+
+    store = lab.root / "store-nb03"
+    lab.open(page, _nb03_copy(lab, store))
+    lab.run_all(page)
+    wait_all_executed(page)
+    assert notebook_errors(page) == []
+    anns = page.locator(".lo-ann")
+    assert anns.count() == 2  # your queue, then the settle queue
+    mine, settle = anns.nth(0), anns.nth(1)
+    left = int(mine.locator("[data-prog='left']").inner_text().split()[-1])
+    assert left >= 20 and mine.get_attribute("data-item-id")  # the simulated annotators left you your items
+    assert mine.get_attribute("data-dead") is None
+    # the settle widget opens exactly the disagreement items
+    to_settle = disagreements(lo.labels(lo.Store(store), question="correct"), "correct")
+    assert len(to_settle) > 0
+    assert int(settle.locator("[data-prog='left']").inner_text().split()[-1]) == len(to_settle)
+    assert settle.get_attribute("data-item-id") in set(to_settle["item_id"])
+    # label two of yours with the keyboard: the header moves
+    mine.focus()
+    first = mine.get_attribute("data-item-id")
+    keys(page, "1", "Enter")
+    page.wait_for_selector(f".lo-ann[data-item-id]:not([data-item-id='{first}']):not(.lo-pending)")
+    assert "done 1" in mine.inner_text() and f"left {left - 1}" in mine.inner_text()
+    shoot(page, mine, "annotation-widget")
+
+
+def test_slices_table_plot_and_cluster_map_read_well(lab, page):
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text))
+    store = lab.root / "store-analysis"
+    nb = write_notebook(
+        lab.root / "analysis.ipynb",
+        "import plotly.io as pio, llmops_nb as lo\nfrom llmops_nb import analysis as la, demo\n"
+        "pio.renderers.default = 'plotly_mimetype+notebook'\n"
+        f"store = lo.Store({str(store)!r})\n"
+        "demo.write_store(demo.generate(400, seed=1), store)\ndemo.register_sim_judge(store, seed=1)\n"
+        "spans = store.spans()\ntraces = la.trace_features(spans)\n"
+        "results = lo.evaluate(traces, [lo.evals.Helpfulness(model='llmops-sim/judge')], store=store, progress=False)\n"
+        "traces['failed'] = traces.trace_id.map(la.outcome_from_results(results, 'helpfulness')).fillna(False).astype(bool)\n"
+        "digest = la.trace_digest(spans)\nfail = traces[traces.failed].assign(digest=lambda d: d.trace_id.map(digest))",
+        "slices = la.find_slices(traces, outcome='failed')\nslices.head(12)",
+        "la.plot_slices(slices, top=15)",
+        "la.cluster(fail, text='digest').plot()",
+    )
+    lab.open(page, nb)
+    lab.run_all(page)
+    wait_all_executed(page)
+    assert notebook_errors(page) == []
+    page.wait_for_function("document.querySelectorAll('.jp-OutputArea-output .js-plotly-plot .main-svg').length >= 2")
+    plots = page.locator(".jp-OutputArea-output .js-plotly-plot")
+    slices_plot, cmap = plots.nth(0), plots.nth(1)
+    assert not [m for m in console if "Invalid color specifier" in m], console
+    # the interval bars are drawn in the slice's colour (grey or red), not black
+    bar_colors = slices_plot.locator("g.errorbar path").evaluate_all("ps => ps.map((p) => getComputedStyle(p).stroke)")
+    assert bar_colors and set(bar_colors) <= {"rgb(127, 127, 127)", "rgb(214, 39, 40)"}, set(bar_colors)
+    # the cluster map: tall enough, the legend inside the figure
+    fig_box = cmap.bounding_box()
+    assert fig_box is not None and fig_box["height"] >= 450
+    legend = cmap.locator("g.legend")
+    lb = legend.bounding_box()
+    assert lb is not None
+    assert lb["x"] >= fig_box["x"] - 1 and lb["x"] + lb["width"] <= fig_box["x"] + fig_box["width"] + 1
+    assert lb["y"] >= fig_box["y"] - 1 and lb["y"] + lb["height"] <= fig_box["y"] + fig_box["height"] + 1
+    table = page.locator(".jp-OutputArea-output table").first
+    shoot(page, table, "slices-table")
+    shoot(page, slices_plot, "slices-plot")
+    shoot(page, cmap, "cluster-map")
+    assert not [m for m in console if "Invalid color specifier" in m], console
