@@ -127,7 +127,7 @@ def _widget_class() -> Any:
 def snapshot_html(session: Session) -> str:
     """The widget as static HTML (no script): progress, the item on screen through the trace
     viewer, and the questions with their keys. Exported notebooks and reports show it."""
-    from llmops_nb.annotate._html import esc
+    from llmops_nb.annotation._html import esc
 
     it = session.payload()
     p = it["progress"]

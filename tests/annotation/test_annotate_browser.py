@@ -460,7 +460,7 @@ def _nb03_copy(lab, store: Path) -> str:
 
 def test_notebook_03_run_all_leaves_the_human_items_and_settles_disagreements(lab, page):
     import llmops_nb as lo
-    from llmops_nb.annotate import disagreements
+    from llmops_nb.annotation import disagreements
 
     store = lab.root / "store-nb03"
     lab.open(page, _nb03_copy(lab, store))

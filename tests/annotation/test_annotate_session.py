@@ -323,7 +323,7 @@ def test_by_accepts_metadata_keys(store):
 
 
 def test_the_settle_hint_opens_exactly_the_disagreement_items(store):
-    from llmops_nb.annotate import disagreements
+    from llmops_nb.annotation import disagreements
 
     frame = _frame(10)
     schema = as_schema("correct")
