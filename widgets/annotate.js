@@ -190,7 +190,7 @@ function render({ model, el }) {
     const total = p.total || 0;
     const left = p.left ?? 0;
     const pct = total ? (100 * (total - left)) / total : 0;
-    top.replaceChildren(
+    top.replaceChildren(...[
       h("span", { class: "lo-prog", "data-prog": "done" }, `done ${p.done ?? 0}`),
       h("span", { class: "lo-prog", "data-prog": "skipped" }, `skipped ${p.skipped ?? 0}`),
       h("span", { class: "lo-prog", "data-prog": "flagged" }, `flagged ${p.flagged ?? 0}`),
@@ -201,7 +201,7 @@ function render({ model, el }) {
       mode,
       p.annotator || p.queue ? h("span", { class: "lo-who" }, [p.annotator, p.queue].filter((x) => x).join(" · ")) : null,
       it.flagged ? h("span", { class: "lo-badge-flag" }, "flagged") : null,
-    );
+    ].filter((x) => x));  // (a null here would print "null")
   }
 
   function drawPanel() {
@@ -214,7 +214,7 @@ function render({ model, el }) {
     qs.forEach((q, qi) => {
       const box = h("div", { class: "lo-q" + (qi === active ? " lo-active" : ""), "data-question": q.name,
         onclick: () => { active = qi; drawPanel(); } });
-      box.append(h("div", { class: "lo-q-name" }, q.prompt || q.name, q.required ? null : h("span", { class: "lo-opt" }, " (optional)")));
+      box.append(h("div", { class: "lo-q-name" }, q.prompt || q.name, q.required ? h("span", { class: "lo-req" }, " (required)") : null));
       if (q.kind === "text") {
         const ta = h("textarea", { class: "lo-note", rows: "2", placeholder: "n to write a note; Enter saves, Shift+Enter new line, Esc leaves" });
         ta.value = answers[q.name] ?? "";

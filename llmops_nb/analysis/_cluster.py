@@ -30,7 +30,7 @@ class Clusters:
     """What :func:`cluster` found.
 
     ``frame``: one row per input row (the input's columns plus ``cluster``, ``cluster_name``,
-    ``x``, ``y``: the 2-D map, points that coincide jittered apart); ``summary``: one row per cluster (``cluster``, ``name``, ``terms``,
+    ``x``, ``y``: the 2-D map, crowded bands stretched open, see ``settings["spread"]``); ``summary``: one row per cluster (``cluster``, ``name``, ``terms``,
     ``size``, ``share``, ``failures``, ``failure_rate``, ``examples``); ``embeddings``: the
     vectors (rows aligned with ``frame``).
     """
@@ -78,7 +78,7 @@ class Clusters:
         # legend entries stay short enough to be read in full beside the map
         groups = groups.map(lambda t: t if len(t) <= 38 else t[:37] + "…")
         x, y = df["x"].to_numpy(dtype=float), df["y"].to_numpy(dtype=float)
-        jittered = bool(self.settings.get("jittered"))
+        spread = self.settings.get("spread") or ""
         hover = df["_id"].astype(str) + "<br>" + df["_text"].astype(str).str.slice(0, hover_chars).str.replace("\n", " ")
         order = sorted(groups.unique(), key=lambda g: (len(g.split(":")[0]), g))
         fig = px.scatter(
@@ -86,17 +86,19 @@ class Clusters:
             category_orders={"color": order},
             labels={"x": "component 1", "y": "component 2", "color": color},
             title=f"Clusters of {self.text} ({self.settings.get('projection', 'pca')} map), coloured by {color}"
-                  + (" · points jittered where they coincide" if jittered else ""),
+                  + (f"<br><sup>{spread}</sup>" if spread else ""),
         )
         n = len(df)
         size = 6 if n < 500 else 5 if n < 5000 else 3
         fig.update_traces(marker={"size": size, "opacity": 0.75 if n < 2000 else 0.45, "line": {"width": 0}})
+        # the legend sits under the map, in rows: the map keeps the output's width at any width,
+        # and the figure grows with the entries so every one of them is shown (none scrolls)
         n_items = len(order)
         fig.update_layout(
-            height=max(480, min(900, 140 + 22 * n_items)),  # every legend entry fits, none scrolls
-            legend={"itemsizing": "constant", "font": {"size": 11}, "title": {"text": color},
-                    "yanchor": "top", "y": 1, "x": 1.01, "xanchor": "left"},
-            margin={"l": 50, "r": 10, "t": 60, "b": 50},
+            height=520 + 20 * ((n_items + 1) // 2),
+            legend={"itemsizing": "constant", "font": {"size": 11}, "title": {"text": f"{color} "},
+                    "orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "xanchor": "left"},
+            margin={"l": 50, "r": 10, "t": 70, "b": 40},
         )
         return fig
 
@@ -120,23 +122,43 @@ class Clusters:
         )
 
 
-def _spread(x: np.ndarray, y: np.ndarray, *, share: float = 0.05) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Jitter points that sit on top of each other (identical texts map to one point; a band of
-    near-duplicates hides how many there are): when more than ``share`` of the points share a
-    position at 0.5% of the map's size, every point moves by up to 1% of it (seeded, so the
-    map is the same on every run)."""
+def _stretch(v: np.ndarray) -> tuple[np.ndarray, bool]:
+    """An axis on which the middle 80% of the points crowd into less than a quarter of the range
+    (a dense band beside a few far clusters) is stretched: half its position, half its rank, so
+    the band opens up while the order of the points and the far clusters stay."""
+    ok = ~np.isnan(v)
+    if ok.sum() < 20:
+        return v, False
+    lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+    span = hi - lo
+    q10, q90 = np.nanquantile(v, [0.1, 0.9])
+    if span == 0 or (q90 - q10) >= 0.25 * span:
+        return v, False
+    rank = pd.Series(v).rank(pct=True).to_numpy()
+    return 0.5 * (v - lo) / span + 0.5 * rank, True
+
+
+def _spread(x: np.ndarray, y: np.ndarray, *, share: float = 0.05) -> tuple[np.ndarray, np.ndarray, str]:
+    """Points of the 2-D map spread so that they can be told apart: crowded axes stretched
+    (:func:`_stretch`), then, when more than ``share`` of the points still share a position at
+    0.5% of the map's size (identical texts map to one point), every point jittered by up to 1%
+    of it (seeded: the same map on every run). Returns x, y and a note of what was done."""
     n = len(x)
     if n < 20:
-        return x, y, False
+        return x, y, ""
+    x, sx = _stretch(np.asarray(x, dtype=float))
+    y, sy = _stretch(np.asarray(y, dtype=float))
+    notes = ["axes stretched where points crowd (half position, half rank)"] if sx or sy else []
     span_x = float(np.nanmax(x) - np.nanmin(x)) or 1.0
     span_y = float(np.nanmax(y) - np.nanmin(y)) or 1.0
     cells = np.stack([np.round(x / (0.005 * span_x)), np.round(y / (0.005 * span_y))], axis=1)
     _, counts = np.unique(cells[~np.isnan(cells).any(axis=1)], axis=0, return_counts=True)
-    stacked = int(counts[counts > 1].sum())
-    if stacked <= share * n:
-        return x, y, False
-    rng = np.random.default_rng(0)
-    return (x + rng.normal(0, 0.01 * span_x, n), y + rng.normal(0, 0.01 * span_y, n), True)
+    if int(counts[counts > 1].sum()) > share * n:
+        rng = np.random.default_rng(0)
+        x = x + rng.normal(0, 0.01 * span_x, n)
+        y = y + rng.normal(0, 0.01 * span_y, n)
+        notes.append("points that coincide jittered apart")
+    return x, y, "; ".join(notes)
 
 
 def distinctive_terms(texts: Sequence[str], labels: np.ndarray, n_terms: int = 5) -> dict[int, list[str]]:
@@ -400,10 +422,10 @@ def cluster(
         out["failed"] = pd.array([None if np.isnan(v) else bool(v > 0.5) for v in y], dtype="boolean")
     out["cluster"] = labels
     out["cluster_name"] = [name_of[c] for c in labels]
-    map_x, map_y, jittered = _spread(xy[:, 0], xy[:, 1])  # coinciding points spread apart on the map
+    map_x, map_y, spread = _spread(xy[:, 0], xy[:, 1])  # a readable map: crowded bands opened up
     out["x"] = map_x
     out["y"] = map_y
     settings = {"embedder": emb.name, "method": method, "n_clusters": int(len(summary)),
-                "projection": projection, "random_state": random_state, "jittered": jittered}
+                "projection": projection, "random_state": random_state, "spread": spread}
     text_name = text if isinstance(text, str) else ("+".join(text) if not callable(text) else "text")
     return Clusters(out, summary, E, text_name, settings, ids.reset_index(drop=True), texts.reset_index(drop=True))

@@ -150,7 +150,7 @@ def snapshot_html(session: Session) -> str:
             body = "<div class='lo-opts'>" + "".join(
                 f"<span class='lo-opt-btn{' lo-on' if ans is not None and v in chosen else ''}'><kbd>{esc(k)}</kbd> {esc(lab)}</span>"
                 for v, k, lab in zip(d["options"], d["keys"], d["labels"])) + "</div>"
-        req = "" if q.required else " <span class='lo-opt'>(optional)</span>"
+        req = " <span class='lo-req'>(required)</span>" if q.required else ""
         qs.append(f"<div class='lo-q'><div class='lo-q-name'>{esc(q.prompt or q.name)}{req}</div>{body}</div>")
     note = ("<div class='lo-hint'>A static snapshot of the annotation widget: run the notebook to label "
             "(keys 1-9 answer, Enter submits, s skips, f flags).</div>")

@@ -180,3 +180,18 @@ def test_llm_names_clusters_with_a_mock_model():
     assert bad.summary["llm_name"].isna().all()
     assert bad.summary["llm_description"].str.contains("naming failed").all()
     assert bad.frame["cluster_name"].notna().all()  # falls back to the terms
+
+
+def test_map_opens_crowded_bands_and_legend_fits():
+    # 90 near-identical texts crowd one spot beside a few far ones: the map stretches and jitters
+    texts = ["refund please now"] * 60 + ["refund please later"] * 30 + ["app crashes on login"] * 10
+    df = pd.DataFrame({"trace_id": [f"t{i}" for i in range(100)], "input_text": texts})
+    cl = lo.cluster(df, text="input_text", n_clusters=3)
+    assert "jittered" in cl.settings["spread"]
+    xy = cl.frame[["x", "y"]].round(3)
+    assert xy.drop_duplicates().shape[0] >= 90  # no longer 3 stacked points
+    fig = cl.plot()
+    plotted = sorted((round(float(x), 9), round(float(y), 9)) for tr in fig.data for x, y in zip(tr.x, tr.y))
+    assert plotted == sorted(zip(cl.frame["x"].round(9), cl.frame["y"].round(9)))  # the frame holds what is drawn
+    assert fig.layout.height >= 450 and fig.layout.legend.orientation == "h"
+    assert "jittered" in fig.layout.title.text

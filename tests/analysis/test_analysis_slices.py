@@ -175,8 +175,10 @@ def test_stats_match_scipy():
 def test_plot_slices_shows_intervals():
     s = lo.find_slices(synth(n=2000), outcome="failed")
     fig = plot_slices(s, top=10)
-    tr = fig.data[0]
-    assert len(tr.x) == 10 and tr.error_x.array is not None
+    assert sum(len(tr.x) for tr in fig.data) == 10 and all(tr.error_x.array is not None for tr in fig.data)
+    # the interval bars have one colour per trace (an array there logs "Invalid color specifier")
+    assert all(isinstance(tr.error_x.color, str) and tr.error_x.color == tr.marker.color for tr in fig.data)
+    assert list(fig.layout.yaxis.categoryarray) == list(s["slice"].head(10))[::-1]  # strongest on top
     assert "baseline" in str(fig.layout.annotations[0].text)
 
 

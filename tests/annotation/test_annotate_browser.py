@@ -72,6 +72,8 @@ class Lab:
         page.wait_for_selector(".jp-Notebook", timeout=60_000)
         page.wait_for_function("() => window.jupyterapp !== undefined", timeout=60_000)
         self.accept_dialog(page)  # "Select Kernel" (the preferred kernel is preselected)
+        # JupyterLab's own toasts (the "Jupyter news?" question) would cover the screenshots
+        page.add_style_tag(content=".Toastify { display: none !important; }")
         self.wait_idle(page)
         return page
 
@@ -110,6 +112,13 @@ def lab(tmp_path_factory):
                 "HF_EVALUATE_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "JUPYTER_RUNTIME_DIR": str(root / ".rt"),
                 "JUPYTER_CONFIG_DIR": str(root / ".cfg"), "PYTHONPATH": str(ROOT),
                 "PLOTLY_RENDERER": "plotly_mimetype+notebook"})
+    # user settings of this server: every cell stays rendered (no windowing, so the outputs of
+    # cells scrolled out of view are still in the page) and no "Jupyter news?" toast
+    settings = root / ".cfg" / "lab" / "user-settings" / "@jupyterlab"
+    for ext, name, value in (("notebook-extension", "tracker", {"windowingMode": "none"}),
+                             ("apputils-extension", "notification", {"fetchNews": "false"})):
+        (settings / ext).mkdir(parents=True, exist_ok=True)
+        (settings / ext / f"{name}.jupyterlab-settings").write_text(json.dumps(value))
     jupyter = Path(sys.executable).with_name("jupyter")
     log = open(root / "lab.log", "wb")  # noqa: SIM115  closed at teardown
     proc = subprocess.Popen(
@@ -219,6 +228,14 @@ def wait_all_executed(page, timeout: float = 600_000) -> None:
         " return !!k && k.status === 'idle' && cells.every((c) => c.model.executionCount !== null"
         "   && !c.node.querySelector('.jp-InputArea-prompt').textContent.includes('*')); }",
         timeout=timeout)
+
+
+def reveal_cells(page) -> None:
+    """Scroll through the notebook: JupyterLab renders the outputs of cells out of view lazily."""
+    page.evaluate(
+        "async () => { const nb = window.jupyterapp.shell.currentWidget.content;"
+        " for (let i = 0; i < nb.widgets.length; i++) {"
+        "   await nb.scrollToItem(i, 'start'); await new Promise((r) => setTimeout(r, 300)); } }")
 
 
 def notebook_errors(page) -> list[str]:
@@ -394,7 +411,7 @@ def test_trace_viewer_renders_a_real_fixture_trace(lab, page):
         assert any(ctx for _, ctx in shown)
     sel.select_option("")
     page.locator(".lo-tv-bar button", has_text="collapse all").click()
-    live.locator("details.lo-span").first.locator("summary").click()
+    live.locator("details.lo-span > summary").first.click()
     shoot(page, page.locator(".jp-OutputArea-output .lo-trace").first, "trace-viewer")
 
 
@@ -482,7 +499,8 @@ def test_notebook_03_run_all_leaves_the_human_items_and_settles_disagreements(la
     mine.focus()
     first = mine.get_attribute("data-item-id")
     keys(page, "1", "Enter")
-    page.wait_for_selector(f".lo-ann[data-item-id]:not([data-item-id='{first}']):not(.lo-pending)")
+    page.wait_for_function("(first) => { const e = document.querySelectorAll('.lo-ann')[0];"
+                           " return e.dataset.itemId !== first && !e.classList.contains('lo-pending'); }", arg=first)
     assert "done 1" in mine.inner_text() and f"left {left - 1}" in mine.inner_text()
     shoot(page, mine, "annotation-widget")
 
@@ -509,8 +527,10 @@ def test_slices_table_plot_and_cluster_map_read_well(lab, page):
     lab.run_all(page)
     wait_all_executed(page)
     assert notebook_errors(page) == []
-    page.wait_for_function("document.querySelectorAll('.jp-OutputArea-output .js-plotly-plot .main-svg').length >= 2")
-    plots = page.locator(".jp-OutputArea-output .js-plotly-plot")
+    reveal_cells(page)
+    # (the plotly renderer's output node is itself the .js-plotly-plot)
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 2")
+    plots = page.locator(".js-plotly-plot")
     slices_plot, cmap = plots.nth(0), plots.nth(1)
     assert not [m for m in console if "Invalid color specifier" in m], console
     # the interval bars are drawn in the slice's colour (grey or red), not black
@@ -524,7 +544,7 @@ def test_slices_table_plot_and_cluster_map_read_well(lab, page):
     assert lb is not None
     assert lb["x"] >= fig_box["x"] - 1 and lb["x"] + lb["width"] <= fig_box["x"] + fig_box["width"] + 1
     assert lb["y"] >= fig_box["y"] - 1 and lb["y"] + lb["height"] <= fig_box["y"] + fig_box["height"] + 1
-    table = page.locator(".jp-OutputArea-output table").first
+    table = page.locator(".jp-OutputArea-output:has(table)").first  # what the reader sees (it scrolls sideways)
     shoot(page, table, "slices-table")
     shoot(page, slices_plot, "slices-plot")
     shoot(page, cmap, "cluster-map")
