@@ -36,7 +36,7 @@ PROVIDER_KEY_VARS = (
     "WATSONX_APIKEY", "AI21_API_KEY", "NLP_CLOUD_API_KEY", "ALEPH_ALPHA_API_KEY", "CLOUDFLARE_API_KEY",
     "LITELLM_API_KEY", "LITELLM_MASTER_KEY", "OLLAMA_API_KEY",
 )
-_KEY_VAR = re.compile(r"(API_?KEY|SECRET|TOKEN|PASSWORD)", re.I)
+_KEY_VAR = re.compile(r"(API_?KEY|_KEY|TOKEN|SECRET|SECRET_ACCESS_KEY|PASSWORD|PASSWD)$", re.I)
 
 _LOCK = threading.Lock()
 _SECRETS: set[str] = set()
@@ -76,8 +76,16 @@ def register_secret(value: Any) -> None:
 
 def env_secrets() -> dict[str, str]:
     """The environment variables that hold credentials: the known provider variables
-    (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ...) and any ``*API_KEY*``, ``*SECRET*``,
-    ``*TOKEN*`` or ``*PASSWORD*`` variable whose value is 8 characters or more."""
+    (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ...) and any variable whose name ends in
+    ``API_KEY``, ``_KEY``, ``TOKEN``, ``SECRET`` or ``PASSWORD`` and whose value is 8 characters
+    or more (``TOKENIZERS_PARALLELISM`` or ``PASSWORD_STORE_DIR`` are not credentials).
+
+    Example:
+        >>> import os; os.environ["MY_GATEWAY_API_KEY"] = "gw-0123456789"
+        >>> env_secrets()["MY_GATEWAY_API_KEY"], "TOKENIZERS_PARALLELISM" in env_secrets()
+        ('gw-0123456789', False)
+        >>> del os.environ["MY_GATEWAY_API_KEY"]
+    """
     return {k: v for k, v in os.environ.items()
             if v and len(v) >= 8 and (k in PROVIDER_KEY_VARS or _KEY_VAR.search(k))}
 
