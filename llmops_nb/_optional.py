@@ -14,6 +14,7 @@ _HINTS = {
     "umap": 'pip install "llmops-nb[umap]"',
     "presidio_analyzer": 'pip install "llmops-nb[pii]"',
     "s3fs": 'pip install "llmops-nb[s3]"',
+    "brotli": 'pip install "llmops-nb[recordings]"',
     "playwright": 'pip install "llmops-nb[dev]"',
     "phonenumbers": "pip install phonenumbers",
 }

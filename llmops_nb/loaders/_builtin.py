@@ -210,6 +210,9 @@ register_format(
 
 from llmops_nb.loaders import http_logs, platforms, trajectories  # noqa: E402
 
+# whole_file: the format's records are lists (they must not be split item by item); the others read
+# one object each, so a file holding a list of them is read item by item
+_WHOLE = {"openhands", "claude_agent_sdk", "mastra", "datadog_apm", "http_log"}
 for _name, _desc, _parse, _detect, _ext, _prio in (
     ("atif", "Harbor ATIF agent trajectories (schema_version ATIF-v1.x): root with final_metrics, an llm span per "
      "agent step, a tool span per tool call", trajectories.parse_atif, trajectories.is_atif, (".json",), 44),
@@ -235,7 +238,24 @@ for _name, _desc, _parse, _detect, _ext, _prio in (
      "stream events; OpenAI chat/Responses, Anthropic, Gemini/Vertex, Bedrock; gzip/brotli/base64 bodies, SSE streams",
      http_logs.parse_http_log, http_logs.is_http_log, (".yaml", ".yml", ".har", ".json"), 35),
 ):
-    register_format(Format(_name, _desc, parse=_parse, detect=_detect, extensions=_ext, priority=_prio, whole_file=True))
+    register_format(Format(_name, _desc, parse=_parse, detect=_detect, extensions=_ext, priority=_prio,
+                           whole_file=_name in _WHOLE))
+
+register_format(  # also Claude Code transcripts and stream-json output as JSONL (read whole)
+    Format(
+        "claude_agent_sdk",
+        "Claude Agent SDK / Claude Code message logs ({messages: [...]}, lists, stream-json and transcript JSONL): an "
+        "llm span per assistant message id, tool spans, subagents under their Task tool, result.modelUsage totals on the root",
+        parse=trajectories.parse_claude_agent_sdk,
+        detect=trajectories.is_claude_agent_sdk,
+        read_file=trajectories.read_claude_jsonl,
+        sniff=trajectories.sniff_claude_jsonl,
+        extensions=(".jsonl", ".json", ".yaml"),
+        priority=41,
+        whole_file=True,
+    ),
+    replace=True,
+)
 
 register_format(
     Format(

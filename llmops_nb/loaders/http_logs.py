@@ -17,7 +17,8 @@ Providers and shapes read:
 
 Bodies may be gzip, deflate or brotli encoded (``Content-Encoding``), YAML ``!!binary``,
 base64, or Polly.JS lists of base64 chunks. A body that cannot be decoded (brotli without the
-``brotli`` package) still gives the call from its request, with ``llmops.body_undecoded`` set.
+``brotli`` package: ``pip install "llmops-nb[recordings]"``) still gives the call from its
+request, with ``llmops.body_undecoded`` set to the reason.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def _decompress(data: bytes, encoding: str | None) -> bytes:
             import brotli  # type: ignore[import-not-found]
         except ImportError:
             u = _Undecoded(data)
-            u.reason = "brotli body; pip install brotli to read it"
+            u.reason = 'brotli body: install brotli to read it (pip install "llmops-nb[recordings]")'
             return u
         return brotli.decompress(data)
     return data

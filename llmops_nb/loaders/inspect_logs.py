@@ -209,6 +209,10 @@ def parse_inspect(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[di
         >>> r["kind"], r["input_text"], r["output_text"], r["metadata"]["scores"]["match"]["value"]
         ('agent', '2+2?', '4', 'C')
     """
+    if isinstance(doc, list) and doc and all(is_inspect(d) for d in doc):  # several logs (records passed in)
+        for d in doc:
+            yield from parse_inspect(d, ctx)
+        return
     if not is_inspect(doc):
         raise LoadError("not an Inspect eval log", expected="{version, status, eval: {task, ...}, samples: [...]}")
     ev = doc["eval"]

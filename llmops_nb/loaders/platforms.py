@@ -55,8 +55,12 @@ _MASTRA_KINDS = {
 }
 
 
+def _type(s: Mapping[str, Any]) -> Any:
+    return s.get("type") or s.get("spanType")
+
+
 def _is_mastra_span(s: Any) -> bool:
-    return isinstance(s, Mapping) and s.get("type") in _MASTRA_KINDS and "traceId" in s and "id" in s
+    return isinstance(s, Mapping) and _type(s) in _MASTRA_KINDS and "traceId" in s and ("id" in s or "spanId" in s)
 
 
 def is_mastra(doc: Any) -> bool:
@@ -90,7 +94,7 @@ def parse_mastra(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[dic
     """
     nodes = doc.get("spans") if isinstance(doc, Mapping) else doc
     for s in _mastra_flat(nodes or []):
-        typ = s.get("type")
+        typ = _type(s)
         kind = _MASTRA_KINDS.get(typ, "unknown")
         a = dict(as_map(s.get("attributes")))
         meta = dict(as_map(s.get("metadata")))
@@ -110,8 +114,9 @@ def parse_mastra(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[dic
         cost = a.pop("cost", None) if kind == "llm" else None
         yield {
             "trace_id": str(s.get("traceId")),
-            "span_id": str(s.get("id")),
-            "parent_span_id": None if s.get("parentId") in (None, "") else str(s["parentId"]),
+            "span_id": str(s.get("id") or s.get("spanId")),
+            "parent_span_id": None if (s.get("parentId") or s.get("parentSpanId")) in (None, "") else str(
+                s.get("parentId") or s.get("parentSpanId")),
             "name": s.get("name"),
             "kind": kind,
             "start_time": to_utc(s.get("startTime")) if s.get("startTime") not in (None, "<date>") else None,

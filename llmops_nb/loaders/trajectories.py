@@ -334,9 +334,35 @@ def _sdk_messages(doc: Any) -> list[Any] | None:
     if not isinstance(msgs, list) or not msgs:
         return None
     typed = [m for m in msgs if isinstance(m, Mapping) and m.get("type") in _SDK_TYPES]
-    if not typed or not any(m.get("type") in ("result", "system") and m.get("session_id") for m in typed):
+    if not typed or not any((m.get("type") in ("result", "system") and m.get("session_id")) or m.get("sessionId")
+                            for m in typed):
         return None
     return msgs
+
+
+def sniff_claude_jsonl(path: str) -> bool:
+    """Whether a JSONL file is a Claude Code transcript or Agent SDK stream-json output (first line)."""
+    with open(path, "rb") as f:
+        line = f.readline(1 << 20)
+    try:
+        first = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(first, Mapping) and first.get("type") in (*_SDK_TYPES, "summary") and any(
+        k in first for k in ("sessionId", "session_id", "uuid"))
+
+
+def read_claude_jsonl(path: str) -> Iterator[Any]:
+    """The whole transcript as one record ``{messages: [...]}`` (one message per line)."""
+    msgs = []
+    with open(path, "rb") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    msgs.append(orjson.loads(line))
+                except orjson.JSONDecodeError as e:
+                    raise LoadError(f"invalid JSON ({e})", file=path, record=f"line {n}", expected="one JSON object per line") from None
+    yield {"messages": msgs}
 
 
 def is_claude_agent_sdk(doc: Any) -> bool:
@@ -349,7 +375,7 @@ def parse_claude_agent_sdk(doc: Any, ctx: Mapping[str, Any] | None = None) -> It
     """Spans rows from a Claude Agent SDK message log (``{messages: [...]}`` or a list)."""
     fmt = "claude_agent_sdk"
     msgs = [m for m in _sdk_messages(doc) or [] if isinstance(m, Mapping)]
-    session = next((m.get("session_id") for m in msgs if m.get("session_id")), None)
+    session = next((m.get("session_id") or m.get("sessionId") for m in msgs if m.get("session_id") or m.get("sessionId")), None)
     init = next((m for m in msgs if m.get("type") == "system" and m.get("subtype") == "init"), {})
     result = next((m for m in reversed(msgs) if m.get("type") == "result"), {})
     trace_id = _hid(fmt, session, _digest(msgs[:3])[:16], n=32)
@@ -381,7 +407,8 @@ def parse_claude_agent_sdk(doc: Any, ctx: Mapping[str, Any] | None = None) -> It
             if mid not in calls:
                 order.append(mid)
                 calls[mid] = {"model": mm.get("model"), "content": [], "usage": mm.get("usage"), "parent_tool": parent_tool,
-                              "input": list(context.get(parent_tool, [])), "error": m.get("error")}
+                              "input": list(context.get(parent_tool, [])), "error": m.get("error"),
+                              "time": to_utc(m.get("timestamp")) if m.get("timestamp") else None}
             c = calls[mid]
             c["content"].extend(b for b in mm.get("content") or [] if isinstance(b, Mapping))
             c["usage"] = mm.get("usage") or c["usage"]
@@ -397,11 +424,15 @@ def parse_claude_agent_sdk(doc: Any, ctx: Mapping[str, Any] | None = None) -> It
             if got:
                 context.setdefault(parent_tool, []).extend(got)
     rows = []
+    per_call_usage = not result  # a transcript without a result message: each message's own usage is all there is
     for mid in order:
         c = calls[mid]
         out = normalize_messages([{"role": "assistant", "content": c["content"]}], "output")
         parent = tool_span.get(c["parent_tool"], root) if c["parent_tool"] else root
+        u = as_map(c["usage"]) if per_call_usage else {}
+        cpt, cct = _i(u.get("input_tokens")), _i(u.get("output_tokens"))
         rows.append(_row(fmt, trace_id, _hid(trace_id, "llm", mid), parent, f"llm {c['model']}", "llm", model=c["model"],
+                         start_time=c["time"], prompt_tokens=cpt, completion_tokens=cct, total_tokens=_total(cpt, cct),
                          provider="anthropic", input_messages=c["input"] or None, output_messages=out,
                          status="error" if c["error"] else "ok", error_message=json_text(c["error"]) if c["error"] else None,
                          attributes={"message_id": mid, "stream_usage": c["usage"]} if c["usage"] else {"message_id": mid},
@@ -417,8 +448,12 @@ def parse_claude_agent_sdk(doc: Any, ctx: Mapping[str, Any] | None = None) -> It
                                "cache_creation_input_tokens": sum(_i(as_map(v).get("cacheCreationInputTokens")) or 0 for v in mu.values()) if mu else None,
                                }.items() if v is not None}
     is_err = bool(result.get("is_error"))
+    final = result.get("result") if isinstance(result.get("result"), str) else next(
+        (r["output_text"] for r in reversed(rows) if r.get("output_text") and r["parent_span_id"] == root), None)
+    times = [t for m in msgs if m.get("timestamp") and (t := to_utc(m["timestamp"])) is not None]
     yield _row(fmt, trace_id, root, None, "claude_agent_sdk.query", "agent", session_id=None if session is None else str(session),
-               input_text=first_user, output_text=result.get("result") if isinstance(result.get("result"), str) else None,
+               start_time=min(times) if times else None, end_time=max(times) if times else None,
+               input_text=first_user, output_text=final,
                prompt_tokens=pt, completion_tokens=ct, total_tokens=_total(pt, ct), cost_usd=_f(result.get("total_cost_usd")),
                status="error" if is_err else "ok", error_message=result.get("subtype") if is_err else None,
                metadata={k: v for k, v in {"model": init.get("model"), "permission_mode": init.get("permissionMode")}.items() if v} or None,
