@@ -651,21 +651,29 @@ _LOG_FILL = ("input_messages", "output_messages", "input_text", "output_text")
 
 
 def _merge_log_rows(acc: _Columns, keep: list[bool], problem: Any) -> None:
-    """Fold the partial rows of OTLP log records (GenAI message events) into their spans."""
+    """Fold partial rows into the span they complete, read from another record or file: the
+    OTLP log records of a span (GenAI message events), a LangSmith patch whose post came in an
+    earlier batch."""
+    from llmops_nb.loaders.langsmith import PATCH_ROWS, merge_patch
     from llmops_nb.loaders.otlp import LOG_ROWS
 
     cols = acc.cols
     sf = cols["source_format"]
-    logs = [i for i, f in enumerate(sf) if f == LOG_ROWS]
-    if not logs:
+    partial = [i for i, f in enumerate(sf) if f in (LOG_ROWS, PATCH_ROWS)]
+    if not partial:
         return
-    spans = {(cols["trace_id"][i], cols["span_id"][i]): i for i in range(acc.n) if sf[i] != LOG_ROWS and keep[i]}
-    for i in logs:
+    spans = {(cols["trace_id"][i], cols["span_id"][i]): i for i in range(acc.n) if sf[i] not in (LOG_ROWS, PATCH_ROWS) and keep[i]}
+    for i in partial:
         keep[i] = False
         j = spans.get((cols["trace_id"][i], cols["span_id"][i]))
         if j is None:
-            problem(i, f"log records of span {cols['span_id'][i]!r} in trace {cols['trace_id'][i]!r} have no span among the files read",
-                    "the traces file that holds their spans to be read too", "skipped")
+            what = "log records" if sf[i] == LOG_ROWS else "a LangSmith patch"
+            problem(i, f"{what} of span {cols['span_id'][i]!r} in trace {cols['trace_id'][i]!r} found no span among the records read",
+                    "the file that holds the span itself to be read too", "skipped")
+            continue
+        if sf[i] == PATCH_ROWS:
+            for c, v in merge_patch(acc.row(j), cols["attributes"][i]["langsmith.patch"]).items():
+                cols[c][j] = v
             continue
         for c in _LOG_FILL:
             if cols[c][j] is None and cols[c][i] is not None:

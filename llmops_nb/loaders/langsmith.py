@@ -164,9 +164,10 @@ def _run(r: Mapping[str, Any]) -> dict[str, Any]:
         tool_args = json_text(inputs.get("input", inputs) if isinstance(inputs, Mapping) else inputs)
         tool_res = readable(outputs.get("output", outputs) if isinstance(outputs, Mapping) else outputs)
     docs = None
-    if kind == "retriever" and isinstance(outputs, Mapping) and isinstance(outputs.get("documents"), list):
+    found = outputs.get("documents", outputs.get("output")) if isinstance(outputs, Mapping) else None
+    if kind == "retriever" and isinstance(found, list):  # LangChain retrievers; @traceable(run_type="retriever") returns
         docs = []
-        for i, d in enumerate(outputs["documents"]):
+        for i, d in enumerate(found):
             if isinstance(d, Mapping):
                 meta = d.get("metadata")
                 docs.append({"id": str(d.get("id") or (meta or {}).get("id") or i), "content": text_of(d.get("page_content", d.get("content"))),
@@ -204,6 +205,24 @@ def _run(r: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+PATCH_ROWS = "langsmith_patch"
+"""``source_format`` of the partial row a patch-only batch gives; ``read_traces`` merges it into its run."""
+_RUN_TYPES = {"llm": "llm", "chain": "chain", "tool": "tool", "retriever": "retriever", "embedding": "embedding", "agent": "agent"}
+
+
+def merge_patch(row: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns a later patch sets on the run ``row`` a post gave (its end, outputs, error, usage)."""
+    full = _run({**patch, "run_type": _RUN_TYPES.get(row.get("kind") or "", "chain"), "name": row.get("name")})
+    upd = {c: full[c] for c in ("end_time", "model", "output_messages", "output_text", "documents", "tool_result",
+                                "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "error_message")
+           if row.get(c) is None and full.get(c) is not None}
+    if patch.get("error") or patch.get("end_time"):
+        upd["status"] = full["status"]
+    if full.get("attributes"):
+        upd["attributes"] = {**(row.get("attributes") or {}), **full["attributes"]}
+    return upd
+
+
 def parse_langsmith(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
     """Spans rows from LangSmith runs (a run, a list of runs, or a post/patch payload).
 
@@ -223,6 +242,12 @@ def parse_langsmith(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[
         if not isinstance(post, list) or not isinstance(patch, list):
             raise LoadError("post/patch are not lists", expected="{post: [runs], patch: [runs]}")
         runs = _merge(post, patch, ctx)
+        posted = {_run_id(r) for r in post if isinstance(r, Mapping)}
+        for r in [r for r in runs if r.get("id") not in posted]:
+            # a patch whose post came in an earlier batch: completes that run when both are read
+            runs.remove(r)
+            yield {"trace_id": text_id(r.get("trace_id")) or r["id"], "span_id": r["id"], "kind": "unknown", "status": "unset",
+                   "source_format": PATCH_ROWS, "attributes": {"langsmith.patch": r}}
     elif isinstance(doc, Mapping) and isinstance(doc.get("runs"), list):
         runs = _merge(doc["runs"], [], ctx)
     elif isinstance(doc, Mapping):

@@ -146,7 +146,12 @@ class _Ingest:
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.end_headers()
-                self.wfile.write(b"{}")
+                # LangSmith's client asks /info how to send runs: JSON {post, patch} batches
+                body = {"version": "0.10.0", "batch_ingest_config": {
+                    "use_multipart_endpoint": False, "size_limit": 100, "size_limit_bytes": 20_971_520,
+                    "scale_up_nthreads_limit": 1, "scale_up_qsize_trigger": 1000, "scale_down_nempty_trigger": 4}} \
+                    if self.path.endswith("/info") else {}
+                self.wfile.write(json.dumps(body).encode())
 
         self.folder.mkdir(parents=True, exist_ok=True)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)

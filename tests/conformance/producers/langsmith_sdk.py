@@ -1,6 +1,7 @@
 """The LangSmith SDK (``langsmith``): ``@traceable`` functions and ``wrap_openai`` post their run
 trees to a local endpoint that records the payloads (``INGEST_URL``); the RunTree objects the
-SDK built are the truth (handed over by ``on_end``)."""
+SDK built are the truth. The endpoint's ``/info`` asks for JSON batches (``POST /runs/batch``
+with ``{post, patch}``), which the client sends when a server disables multipart ingestion."""
 
 import json
 import os
@@ -11,7 +12,7 @@ os.environ.update({"LANGSMITH_TRACING": "true", "LANGSMITH_ENDPOINT": os.environ
                    "LANGSMITH_PROJECT": "conformance"})
 
 import openai  # noqa: E402
-from langsmith import Client, traceable  # noqa: E402
+from langsmith import Client, get_current_run_tree, traceable, tracing_context  # noqa: E402
 from langsmith.wrappers import wrap_openai  # noqa: E402
 
 ls_client = Client(api_url=os.environ["INGEST_URL"], api_key="lsv2-x")
@@ -31,6 +32,7 @@ def get_weather(city: str) -> str:
 
 @traceable(run_type="chain", name="weather-agent")
 def agent(question: str) -> str:
+    roots.append(get_current_run_tree())
     docs = retrieve(question)
     messages = [{"role": "system", "content": c.SYSTEM + " Context: " + " ".join(d["page_content"] for d in docs)},
                 {"role": "user", "content": question}]
@@ -48,7 +50,8 @@ def agent(question: str) -> str:
     return r2.choices[0].message.content
 
 
-agent(c.QUESTION, langsmith_extra={"on_end": roots.append, "client": ls_client})
+with tracing_context(enabled=True, client=ls_client, project_name="conformance"):
+    agent(c.QUESTION)
 ls_client.flush()
 
 
