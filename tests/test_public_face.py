@@ -57,3 +57,20 @@ def test_one_gate_command_for_results_and_experiments():
     from llmops_nb.cli import COMMANDS
 
     assert COMMANDS["gate"] == COMMANDS["experiment"]
+
+
+def test_store_labels_and_lo_labels_agree_on_decisions_still_in_a_session_log(tmp_path):
+    from llmops_nb.annotation._labels import new_label_rows
+
+    store = lo.Store(tmp_path)
+    store.add_labels(new_label_rows([{"item_id": "i1", "trace_id": "i1", "question": "ok", "annotator": "ann",
+                                      "value": True}]))
+    log = store.label_log("bob")  # a running session: its decision is only in its log so far
+    log.append(new_label_rows([{"item_id": "i2", "trace_id": "i2", "question": "ok", "annotator": "bob",
+                                "value": False}]).to_dict("records"))
+    assert store.count("labels") == 1
+    mine = store.labels().sort_values("label_id")["item_id"].tolist()
+    assert mine == ["i1", "i2"]
+    assert lo.labels(store, history=True).sort_values("label_id")["item_id"].tolist() == mine
+    assert store.labels("annotator = ?", ["bob"])["item_id"].tolist() == ["i2"]
+    assert log.flush() == 1 and store.labels().shape[0] == 2  # moved, still seen once

@@ -16,11 +16,8 @@ import pandas as pd
 from llmops_nb.annotation._html import esc, is_missing
 from llmops_nb.annotation._labels import (
     LabelClock,
-    LabelLog,
     all_labels,
-    flush_stale_logs,
     resolve_labels,
-    wal_signature,
 )
 from llmops_nb.annotation._leases import Leases
 from llmops_nb.annotation._queue import items_from_frame, order_items
@@ -100,9 +97,9 @@ class Session:
         self._view: str | None = None
         self._label_count = -1
         self._others: dict[str, set[str]] = {}
-        self._log = LabelLog(store, annotator)
+        self._log = store.label_log(annotator)
         self.flush_every = 200  # rows kept in the session log before they move into the table
-        flush_stale_logs(store)  # decisions left by a killed kernel go into the table first
+        store.flush_label_logs()  # decisions left by a killed kernel go into the table first
         self._load_mine()
         self._advance(release=None)
 
@@ -136,7 +133,7 @@ class Session:
         return mine and question in ("skip", "flag") and queue == self.queue_name
 
     def _signature(self) -> Any:
-        return (self.store.count("labels"), wal_signature(self.store, exclude=self._log.path))
+        return (self.store.count("labels"), self.store.label_logs_signature(exclude=self._log.path))
 
     def _refresh_others(self) -> None:
         n = self._signature()

@@ -526,8 +526,75 @@ class Store:
         return self.read("results", where, params)
 
     def labels(self, where: str = "", params: Sequence[Any] = ()) -> pd.DataFrame:
-        """Stored human labels (one row per decision, append-only)."""
-        return self.read("labels", where, params)
+        """Every human decision (one row per decision, append-only): the labels table plus the
+        decisions of running annotation sessions still in their logs, each once. The same rows
+        as ``lo.labels(store, history=True)``; ``where`` filters both (SQL over LABELS columns).
+
+        Example:
+            >>> import tempfile
+            >>> Store(tempfile.mkdtemp()).labels().shape[0]
+            0
+        """
+        from llmops_nb.store._label_logs import pending_labels
+
+        pending = pending_labels(self)  # logs first, then the table: a row moving meanwhile is seen
+        table = self.read("labels", where, params)
+        if not len(pending):
+            return table
+        stored = table if not where else self.read("labels", "label_id IN (SELECT unnest(?))",
+                                                   [pending["label_id"].tolist()])
+        pending = pending[~pending["label_id"].isin(set(stored["label_id"]))]
+        if where and len(pending):
+            import duckdb
+
+            con = duckdb.connect()
+            con.register("labels", to_arrow(pending, LABELS))
+            clause = where if where.strip().upper().startswith("WHERE") else "WHERE " + where
+            keep = set(con.execute(f"SELECT label_id FROM labels {clause}", list(params)).df()["label_id"])
+            pending = pending[pending["label_id"].isin(keep)]
+        if not len(pending):
+            return table
+        if not len(table):
+            return pending.reset_index(drop=True)
+        return pd.concat([table, pending], ignore_index=True)
+
+    def label_log(self, annotator: str) -> Any:
+        """A new session log of ``annotator``'s decisions (fsynced appends, moved into the labels
+        table by :meth:`flush_label_logs` or when the session ends).
+
+        Example:
+            >>> import tempfile
+            >>> log = Store(tempfile.mkdtemp()).label_log("ann"); log.pending
+            0
+        """
+        from llmops_nb.store._label_logs import LabelLog
+
+        return LabelLog(self, annotator)
+
+    def flush_label_logs(self) -> int:
+        """Move the logs of annotation sessions that are gone (a killed kernel) into the labels
+        table; returns the rows moved.
+
+        Example:
+            >>> import tempfile
+            >>> Store(tempfile.mkdtemp()).flush_label_logs()
+            0
+        """
+        from llmops_nb.store._label_logs import flush_stale_logs
+
+        return flush_stale_logs(self)
+
+    def label_logs_signature(self, exclude: Any = None) -> tuple[tuple[str, int], ...]:
+        """(file, size) of every pending label log but ``exclude``: changes whenever someone decides.
+
+        Example:
+            >>> import tempfile
+            >>> Store(tempfile.mkdtemp()).label_logs_signature()
+            ()
+        """
+        from llmops_nb.store._label_logs import wal_signature
+
+        return wal_signature(self, exclude)
 
     def sql(self, query: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         """Run SQL (DuckDB dialect) over views named after the tables (``spans``, ``results``,

@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 
 import llmops_nb as lo
-from llmops_nb.annotation import Session, _labels, as_schema
+from llmops_nb.annotation import Session, as_schema
+from llmops_nb.store import _label_logs as _labels
 
 ROOT = Path(__file__).resolve().parents[2]
 
