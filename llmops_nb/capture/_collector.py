@@ -400,19 +400,14 @@ class Collector:
             body = await self._read_body(request)
         except asyncio.TimeoutError:
             self.stats.timed_out_requests += 1
-            resp = _status_response(408, enc, _DEADLINE_EXCEEDED, f"the body was not received within {self.read_timeout_s:g} s")
-            resp.force_close()
-            await resp.prepare(request)
-            await resp.write_eof()
-            if request.protocol is not None:  # drop the client now (no lingering read of its body)
-                request.protocol.force_close()
-            return resp
+            return await _drop(request, _status_response(408, enc, _DEADLINE_EXCEEDED,
+                                                         f"the body was not received within {self.read_timeout_s:g} s"))
         except (ConnectionError, asyncio.IncompleteReadError) as e:  # the client went away mid-body
             self.stats.aborted_requests += 1
             return _closing(_status_response(400, enc, _INVALID_ARGUMENT, f"the body was cut short ({e})"))
         except _BadRequest as e:
-            if e.status == 503:
-                return self._busy(enc, e.message, close=True)
+            if e.status == 503:  # refuse the body that would cross the budget, and drop it now
+                return await _drop(request, self._busy(enc, e.message))
             self.stats.too_large_requests += 1
             return _closing(_status_response(e.status, enc, _INVALID_ARGUMENT, e.message))
         assert self._sem is not None and self._pool is not None
@@ -625,6 +620,16 @@ class Collector:
 def _resolve(fut: asyncio.Future[Any], err: str | None) -> None:
     if not fut.done():
         fut.set_result(err)
+
+
+async def _drop(request: Any, resp: Any) -> Any:
+    """Send ``resp``, then close the connection at once (no lingering read of the unread body)."""
+    resp.force_close()
+    await resp.prepare(request)
+    await resp.write_eof()
+    if request.protocol is not None:
+        request.protocol.force_close()
+    return resp
 
 
 def _closing(resp: Any) -> Any:

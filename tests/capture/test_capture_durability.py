@@ -265,9 +265,21 @@ def test_a_live_receivers_log_is_not_replayed_by_another(tmp_path):
 
 
 def test_group_commit_shares_fsyncs_and_deletes_stored_segments(tmp_path):
+    """Requests that arrive while the log is syncing share the next fsync; log segments whose
+    spans are stored are deleted as the log rotates."""
     store = lo.Store(tmp_path / "store")
     with Collector(store, port=0, flush_interval_s=0.05) as col:
-        col._wal.segment_s = 0.05  # rotate often
+        wal = col._wal
+        wal.segment_s = 0.05  # rotate often
+        groups: list[int] = []
+        real_append = wal.append
+
+        def slow_append(records):  # a slow disk: 20 ms a sync
+            groups.append(len(records))
+            time.sleep(0.02)
+            return real_append(records)
+
+        wal.append = slow_append
         with _Load(col.endpoint, threads=6, per_body=10) as load:
             while len(load.acked) < 1500:
                 time.sleep(0.02)
@@ -275,13 +287,36 @@ def test_group_commit_shares_fsyncs_and_deletes_stored_segments(tmp_path):
         time.sleep(0.1)
         httpx.post(col.endpoint, content=_body(10**6, 4), headers={"Content-Type": "application/x-protobuf"})
         assert col.flush(30)
-        segs = col._wal.segments
+        segs = wal.segments
         syncs, accepted_requests = col.stats.wal_syncs, load.statuses[200] + 1
-    print(f"\n{accepted_requests} acknowledged requests shared {syncs} fsyncs")
-    assert syncs <= accepted_requests
+    print(f"\n{accepted_requests} acknowledged requests shared {syncs} fsyncs (largest group {max(groups)})")
+    assert sum(groups) == accepted_requests and syncs == len(groups)
+    assert max(groups) > 1 and syncs < accepted_requests
     assert len(segs) <= 1  # stored segments are deleted; only the open one may remain
     assert load.acked <= set(store.spans()["span_id"])
     assert not wal_root(store).exists() or not any(wal_root(store).iterdir())  # stop removes the log folder
+
+
+def test_bytes_being_received_are_bounded(store):
+    """Stalled bodies hold at most ``max_reading_bytes``: a body that would cross it is refused
+    with 503 + Retry-After (and dropped), so memory stays bounded and small requests still pass."""
+    with Collector(store, port=0, max_reading_bytes=64 * 1024, read_timeout_s=30) as col:
+        socks = []
+        for _ in range(5):  # 20 kB sent of a 100 kB body each, then nothing
+            s = socket.create_connection(("127.0.0.1", col.port))
+            s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                      b"Content-Length: 100000\r\n\r\n" + b"\n" * 20_000)
+            socks.append(s)
+            time.sleep(0.1)
+        refused = 0
+        for s in socks:
+            closed, data = _closed_by_server(s, 0.3)
+            refused += closed and b" 503 " in data.split(b"\r\n", 1)[0] and b"Retry-After: 1" in data
+        assert refused == 2 and col._reading_bytes == 3 * 20_000
+        r = httpx.post(col.endpoint, content=_body(0, 4), headers={"Content-Type": "application/x-protobuf"})
+        assert r.status_code == 200
+        for s in socks:
+            s.close()
 
 
 def _stall(port: int, n: int) -> list[socket.socket]:
