@@ -105,3 +105,24 @@ def test_retrieval_metrics_rows_on_retriever_spans():
     assert res["span_id"].eq("r").all()  # only the retriever span has documents
     gold_fn = RetrievalMetrics(k=1, gold_fn=lambda row: {"kb-1"})
     assert gold_fn.evaluate({"documents": [{"id": "kb-1"}]})["precision@1"] == 1.0
+
+
+def test_claim_faithfulness_scores_the_supported_share_and_lists_unsupported_claims():
+    from llmops_nb.evals import ClaimFaithfulness
+
+    reply = ('{"reasoning": "one claim is not in the context", "claims": ['
+             '{"claim": "Refunds take 5 business days", "supported": true, "evidence": "kb-1"},'
+             '{"claim": "Refunds are doubled after 120 days", "supported": false, "evidence": "not in the context"}],'
+             '"answer": 0.5}')
+    rows = lo.read_traces([{"trace_id": "t", "span_id": "s", "kind": "llm", "input_text": "refund?",
+                            "output_text": "Refunds take 5 business days. Refunds are doubled after 120 days.",
+                            "documents": [{"id": "kb-1", "content": "Refunds take 5 business days."}]}], format="records")
+    res = lo.evaluate(rows, ClaimFaithfulness(extra={"mock_response": reply}), cache=False, progress=False)
+    r = res.iloc[0]
+    assert r["value"] == 0.5 and r["score"] == 0.5 and r["passed"] == False  # noqa: E712
+    assert r["explanation"].startswith("1 of 2 claims supported; unsupported: Refunds are doubled after 120 days")
+    lenient = lo.evaluate(rows, ClaimFaithfulness(threshold=0.5, extra={"mock_response": reply}), cache=False,
+                          progress=False)
+    assert lenient.iloc[0]["passed"] == True  # noqa: E712
+    bad = lo.evaluate(rows, ClaimFaithfulness(extra={"mock_response": '{"answer": 1.0}'}), cache=False, progress=False)
+    assert "no 'claims' list" in bad.iloc[0]["error"]
