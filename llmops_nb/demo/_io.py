@@ -36,6 +36,8 @@ def _write_truth(data: DemoData, folder: Path) -> Path:
     _write_parquet(pa.Table.from_pandas(data.truth, preserve_index=False), d / "truth.parquet")
     _write_parquet(pa.Table.from_pandas(data.plan, preserve_index=False), d / "plan.parquet")
     (d / "config.json").write_bytes(orjson.dumps(data.config, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    if data.session_truth is not None:  # planted session failures: one row per session
+        _write_parquet(pa.Table.from_pandas(data.session_truth, preserve_index=False), d / "session_truth.parquet")
     return d / "truth.parquet"
 
 
@@ -98,6 +100,28 @@ def load_truth(where: Any) -> pd.DataFrame:
         f"no ground truth at {str(p)!r}: expected {p / TRUTH_DIR / 'truth.parquet'}. "
         "Write it with llmops_nb.demo.write_store(data, store) or write_otlp(data, out_dir)."
     )
+
+
+def load_session_truth(where: Any) -> pd.DataFrame | None:
+    """The session-level truth written beside simulated traces when session failures were
+    planted (one row per session), or None when there is none. ``where`` as for :func:`load_truth`.
+
+    Example:
+        >>> import tempfile, llmops_nb as lo
+        >>> from llmops_nb.demo import generate, plant_session_failures, write_store
+        >>> store = lo.Store(tempfile.mkdtemp())
+        >>> _ = write_store(plant_session_failures(generate(60, seed=0)), store)
+        >>> load_session_truth(store).columns[0]
+        'session_id'
+    """
+    p = Path(str(where.path)) if hasattr(where, "path") and hasattr(where, "spans") else Path(str(where))
+    for cand in (p / "session_truth.parquet", p / TRUTH_DIR / "session_truth.parquet",
+                 p.parent / "session_truth.parquet"):
+        if cand.is_file():
+            df = pd.read_parquet(cand)
+            df["session_id"] = df["session_id"].astype(object)
+            return df
+    return None
 
 
 def load_plan(where: Any) -> pd.DataFrame:

@@ -466,9 +466,11 @@ def register_sim_judge(
     elif isinstance(truth, pd.DataFrame):
         truth_df = truth
     else:
-        from llmops_nb.demo._io import load_truth
+        from llmops_nb.demo._io import load_session_truth, load_truth
 
         truth_df = load_truth(truth)
+        if session_truth is None:
+            session_truth = load_session_truth(truth)
         if spans is None:
             spans = _spans_from(truth)
     if spans is None:

@@ -295,6 +295,8 @@ def plant_session_failures(data: Any, seed: int = 0, rates: Mapping[str, Any] | 
         table = arrow
     truth = pd.DataFrame([{"session_id": s, **got[s]} for s in sess], columns=["session_id", *SESSION_MODES])
     truth["failed"] = truth[list(SESSION_MODES)].any(axis=1)
+    truth["session_id"] = truth["session_id"].astype(object)
+    session_plan["session_id"] = session_plan["session_id"].astype(object)
     config = {**data.config, "session_seed": int(seed), "session_rates": {m: list(v) for m, v in rate.items()},
               "session_planted": {m: {"column": SESSION_PLANTED[m]["column"], "value": SESSION_PLANTED[m]["value"]}
                                   for m in SESSION_MODES}}

@@ -60,3 +60,27 @@ def test_planting_is_deterministic(planted):
     pd.testing.assert_frame_equal(again.session_truth, data.session_truth)
     with pytest.raises(ValueError, match="unknown session failure mode"):
         plant_session_failures(base, rates={"nope": 0.5})
+
+
+def test_session_truth_travels_with_the_store(planted, tmp_path):
+    from llmops_nb.demo import (
+        SIM_JUDGE_MODEL,
+        load_session_truth,
+        register_sim_judge,
+        unregister_sim_judge,
+        write_store,
+    )
+    from llmops_nb.evals import KnowledgeRetention
+
+    _, data = planted
+    store = lo.Store(tmp_path / "s")
+    write_store(data, store)
+    pd.testing.assert_frame_equal(load_session_truth(store), data.session_truth)
+    judge = register_sim_judge(store, fpr=0.0, fnr=0.0)  # the session truth is read from the store
+    try:
+        sessions = lo.to_sessions(store.spans()).merge(data.session_truth, on="session_id")
+        bad = sessions[sessions["forgets_order_id"]].head(3)
+        res = lo.evaluate(bad, KnowledgeRetention(model=SIM_JUDGE_MODEL), cache=False, progress=False)
+        assert judge.session_truth is not None and res["passed"].eq(False).all()
+    finally:
+        unregister_sim_judge()
