@@ -208,7 +208,7 @@ def shoot(page, locator, name: str) -> list[Path]:
     out = []
     try:
         for w in WIDTHS:
-            page.set_viewport_size({"width": w, "height": 1000})
+            page.set_viewport_size({"width": w, "height": 1500})  # tall: long outputs fit whole
             page.wait_for_timeout(700)  # plotly relayouts on resize (debounced)
             locator.scroll_into_view_if_needed()
             path = ARTIFACTS / f"{name}-{w}px.png"
@@ -495,9 +495,33 @@ def test_notebook_03_run_all_leaves_the_human_items_and_settles_disagreements(la
     assert len(to_settle) > 0
     assert int(settle.locator("[data-prog='left']").inner_text().split()[-1]) == len(to_settle)
     assert settle.get_attribute("data-item-id") in set(to_settle["item_id"])
-    # label two of yours with the keyboard: the header moves
+    # spans by keyboard: o closes and opens the span under the cursor, j moves it; Enter on a
+    # focused span opens or closes it and never submits
     mine.focus()
     first = mine.get_attribute("data-item-id")
+    opened = mine.locator(".lo-ann-item details.lo-span[open]")
+    n_open = opened.count()
+    keys(page, "o")
+    assert opened.count() == n_open - 1
+    keys(page, "o", "j")
+    assert opened.count() == n_open
+    assert mine.locator("details.lo-span.lo-cur").get_attribute("data-span-id") == \
+        mine.locator("details.lo-span").nth(1).get_attribute("data-span-id")
+    second = mine.locator("details.lo-span > summary").nth(1)
+    second.focus()
+    was = mine.locator("details.lo-span").nth(1).get_attribute("open") is not None
+    keys(page, "Enter")
+    page.wait_for_timeout(300)
+    assert (mine.locator("details.lo-span").nth(1).get_attribute("open") is not None) != was
+    assert mine.get_attribute("data-item-id") == first and "saving" not in mine.inner_text()
+    assert "done 0" in mine.inner_text()
+    # the trace keeps a readable width beside the questions
+    item_box = mine.locator(".lo-ann-item").bounding_box()
+    panel_box = mine.locator(".lo-ann-panel").bounding_box()
+    assert item_box and panel_box
+    assert item_box["width"] >= 440 or panel_box["y"] >= item_box["y"] + item_box["height"] - 1  # or stacked
+    # label one of yours with the keyboard: the header moves
+    mine.focus()
     keys(page, "1", "Enter")
     page.wait_for_function("(first) => { const e = document.querySelectorAll('.lo-ann')[0];"
                            " return e.dataset.itemId !== first && !e.classList.contains('lo-pending'); }", arg=first)
