@@ -3,8 +3,11 @@
 ``Trace.to_json()`` (the truth is the ``Trace`` object's spans)."""
 
 import json
+import os
 
 import _common as c
+
+os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
 import mlflow  # noqa: E402
 import openai  # noqa: E402
 
@@ -39,6 +42,8 @@ def agent(question: str) -> str:
 
 
 agent(c.QUESTION)
+if hasattr(mlflow, "flush_trace_async_logging"):
+    mlflow.flush_trace_async_logging()
 trace = mlflow.get_trace(mlflow.get_last_active_trace_id())
 (c.OUT / "payload" / "trace.mlflow.json").write_text(trace.to_json())
 
@@ -54,7 +59,8 @@ def truth(span):
         "parent_span_id": format(span._span.parent.span_id, "016x") if getattr(span._span, "parent", None) else None,
         "name": span.name, "start_ns": span.start_time_ns, "end_ns": span.end_time_ns,
         "status": {"OK": "ok", "ERROR": "error"}.get(str(status), "unset"),
-        "error": span.status.description or None,
+        "error": span.status.description or next((e.attributes.get("exception.message") for e in span.events
+                                                  if e.name == "exception"), None),
         "declared": ["mlflow", span.span_type],
         "raw": d,
     }
