@@ -77,14 +77,14 @@ def main() -> int:
 
     def save_a():
         n_saves[0] += 1
-        return lds.save(a, f"bench{n_saves[0]}", message="100k examples", storage=root, author="bench")
+        return lds.save(a, f"bench{n_saves[0]}", message="100k examples", store=root, author="bench")
 
     t_save, _ = timed(save_a)
-    lds.save(b, "bench1", message="1k removed, 2k added, 5% changed", storage=root, author="bench")
-    t_diff, d = timed(lambda: lds.diff("bench1", 0, 1, storage=root))
+    lds.save(b, "bench1", message="1k removed, 2k added, 5% changed", store=root, author="bench")
+    t_diff, d = timed(lambda: lds.diff("bench1", 0, 1, store=root))
     t_base_diff, _ = timed(lambda: a[["example_id"]].merge(b[["example_id"]], on="example_id", how="outer", indicator=True))
-    t_load_hf, ds = timed(lambda: lds.load("bench1", 0, storage=root))
-    t_load_pd, df = timed(lambda: lds.load("bench1", 0, storage=root, as_="pandas"))
+    t_load_hf, ds = timed(lambda: lds.load("bench1", 0, store=root))
+    t_load_pd, df = timed(lambda: lds.load("bench1", 0, store=root, as_="pandas"))
     assert sum(len(x) for x in ds.values()) == N and len(df) == N
     assert (len(d.added), len(d.removed), len(d.changed)) == (2_000, 1_000, len(changed)), d.summary()
 

@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["deprecated_alias", "renamed_argument", "warn_deprecated"]
+__all__ = ["deprecated_alias", "renamed_argument", "removed_argument", "warn_deprecated"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,6 +71,34 @@ def renamed_argument(old: str, new: str, where: str) -> Callable[[F], F]:
                     raise TypeError(f"{where}: pass {new}= only ({old}= is its deprecated spelling)")
                 warn_deprecated(f"{where}({old}=...)", f"{where}({new}=...)")
                 kwargs[new] = kwargs.pop(old)
+            return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return deco
+
+
+def removed_argument(name: str, where: str, why: str) -> Callable[[F], F]:
+    """Decorator: still accept the keyword ``name`` (which never had an effect), warn, ignore it.
+
+    Example:
+        >>> import warnings
+        >>> @removed_argument("fast", "g", "it was never read")
+        ... def g(x):
+        ...     return x
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     g(1, fast=True)
+        1
+    """
+
+    def deco(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if name in kwargs:
+                kwargs.pop(name)
+                warnings.warn(f"{where}({name}=...) is deprecated and ignored ({why}); drop it "
+                              "(it goes away in the next release)", DeprecationWarning, stacklevel=2)
             return func(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

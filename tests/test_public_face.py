@@ -74,3 +74,16 @@ def test_store_labels_and_lo_labels_agree_on_decisions_still_in_a_session_log(tm
     assert lo.labels(store, history=True).sort_values("label_id")["item_id"].tolist() == mine
     assert store.labels("annotator = ?", ["bob"])["item_id"].tolist() == ["i2"]
     assert log.flush() == 1 and store.labels().shape[0] == 2  # moved, still seen once
+
+
+def test_old_argument_names_still_work_with_a_warning(tmp_path):
+    import pandas as pd
+
+    from llmops_nb import datasets as lds
+
+    df = pd.DataFrame({"example_id": ["a"], "input_text": ["hi"]})
+    with pytest.warns(DeprecationWarning, match=r"datasets.save\(store=...\)"):
+        v = lds.save(df, "old", message="m", storage=str(tmp_path))
+    assert lds.load("old", store=str(tmp_path), as_="pandas")["example_id"].tolist() == ["a"] and v.version == 0
+    with pytest.warns(DeprecationWarning, match="evaluate_missing"), pytest.raises(KeyError):
+        lo.load_experiment("none", store=tmp_path / "s", evaluate_missing=True)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llmops_nb._compat import removed_argument
 from llmops_nb.analysis._embed import Embedder, TfidfEmbedder, embed_texts, get_embedder
 from llmops_nb.analysis._frame import as_analysis_frame, text_series
 
@@ -418,6 +419,7 @@ def _mode_text(m: FailureMode) -> str:
     return " ".join([m.name.replace("_", " "), m.definition, *m.examples, " ".join(m.keywords)])
 
 
+@removed_argument("id_column", "llmops_nb.assign_failure_modes", "rows keep their own ids; it was never read")
 def assign_failure_modes(
     frame: pd.DataFrame,
     taxonomy: Taxonomy,
@@ -428,7 +430,6 @@ def assign_failure_modes(
     min_similarity: float | None = None,
     model: str | None = None,
     max_workers: int = 8,
-    id_column: str | None = None,
     grain: str = "auto",
     **llm_kwargs: Any,
 ) -> pd.DataFrame:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from llmops_nb.annotation._assets import asset_path, asset_text
 from llmops_nb.annotation._schema import as_schema
 from llmops_nb.annotation._session import Session
+
+if TYPE_CHECKING:  # pragma: no cover
+    import anywidget
 
 __all__ = ["annotate", "AnnotationWidget"]
 
@@ -180,7 +183,7 @@ def annotate(
     spans: pd.DataFrame | None = None,
     results: pd.DataFrame | None = None,
     queue_name: str | None = None,
-) -> Any:
+) -> anywidget.AnyWidget:
     """Label items in the notebook with the keyboard; returns a widget.
 
     ``frame``: the items (a traces frame, a spans frame, a frame of slice or cluster members, any

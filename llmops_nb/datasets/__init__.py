@@ -12,7 +12,7 @@ Example:
     >>> import tempfile, pandas as pd
     >>> from llmops_nb import datasets as lds
     >>> ex = lds.to_examples(pd.DataFrame({"input": ["2+2?"], "output": ["4"]}))
-    >>> v = lds.save(ex, "arith", message="first", storage=tempfile.mkdtemp())
+    >>> v = lds.save(ex, "arith", message="first", store=tempfile.mkdtemp())
     >>> v.version
     0
 """

@@ -8,7 +8,7 @@ from typing import Any
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("datasets", help="versioned test sets: list, history, diff, export")
-    p.add_argument("--storage", default=None,
+    p.add_argument("--store", "--storage", dest="storage", default=None,
                    help="dataset folder or URL (s3://bucket/prefix); default $LLMOPS_NB_HOME/datasets or ./.llmops/datasets")
     dsub = p.add_subparsers(dest="datasets_command", metavar="ACTION")
     ls = dsub.add_parser("list", help="list the datasets")
@@ -51,7 +51,7 @@ def _storage(args: argparse.Namespace) -> Any:
 def _list(args: argparse.Namespace) -> int:
     from llmops_nb.datasets import list_datasets
 
-    df = list_datasets(storage=_storage(args))
+    df = list_datasets(store=_storage(args))
     if not len(df):
         print("no datasets")
         return 0
@@ -63,7 +63,7 @@ def _list(args: argparse.Namespace) -> int:
 def _history(args: argparse.Namespace) -> int:
     from llmops_nb.datasets import history
 
-    df = history(args.name, storage=_storage(args))
+    df = history(args.name, store=_storage(args))
     df = df.assign(timestamp=df["timestamp"].map(lambda t: f"{t:%Y-%m-%d %H:%M:%S}"))
     print(df[["version", "timestamp", "rows", "author", "tags", "schema_version", "message"]].to_string(index=False))
     return 0
@@ -72,7 +72,7 @@ def _history(args: argparse.Namespace) -> int:
 def _diff(args: argparse.Namespace) -> int:
     from llmops_nb.datasets import diff
 
-    d = diff(args.name, args.a, args.b, storage=_storage(args))
+    d = diff(args.name, args.a, args.b, store=_storage(args))
     print(d.summary())
     for label, frame in (("added", d.added), ("removed", d.removed)):
         if len(frame):
@@ -91,14 +91,14 @@ def _export(args: argparse.Namespace) -> int:
     from llmops_nb.datasets import export
 
     export(args.name, args.format, args.out, version=args.version, split=args.split,
-           redact=not args.no_redact, storage=_storage(args))
+           redact=not args.no_redact, store=_storage(args))
     return 0
 
 
 def _tag(args: argparse.Namespace) -> int:
     from llmops_nb.datasets import tag
 
-    tag(args.name, args.version, args.tag, storage=_storage(args))
+    tag(args.name, args.version, args.tag, store=_storage(args))
     print(f"{args.name}: {args.tag} -> {args.version}")
     return 0
 
@@ -106,7 +106,7 @@ def _tag(args: argparse.Namespace) -> int:
 def _cleanup(args: argparse.Namespace) -> int:
     from llmops_nb.datasets import cleanup
 
-    out = cleanup(args.name, older_than_hours=args.older_than_hours, dry_run=args.dry_run, storage=_storage(args))
+    out = cleanup(args.name, older_than_hours=args.older_than_hours, dry_run=args.dry_run, store=_storage(args))
     n = int(out["deleted"].sum()) if len(out) else 0
     size = int(out.loc[out["deleted"], "bytes"].sum()) if len(out) else 0
     print(f"{args.name}: {len(out)} unreferenced files, {n} deleted ({size / 1e6:.1f} MB)"

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
+from llmops_nb._compat import renamed_argument
 from llmops_nb.datasets._redact import RedactResult
 from llmops_nb.datasets._redact import redact as _redact
 from llmops_nb.datasets._storage import (
@@ -131,6 +132,7 @@ def _source_frame(data: Any, version: Any, tag: str | None, split: str | None, s
     raise TypeError(f"export needs a dataset name or a DataFrame, got {type(data).__name__}")
 
 
+@renamed_argument("storage", "store", "llmops_nb.datasets.export")
 def export(
     data: str | pd.DataFrame,
     format: str,
@@ -140,7 +142,7 @@ def export(
     tag: str | None = None,
     split: str | None = None,
     redact: bool = True,
-    storage: Any = None,
+    store: Any = None,
     columns: Sequence[str] | None = None,
     verbose: bool = True,
 ) -> ExportReport:
@@ -161,7 +163,7 @@ def export(
     fmt = _ALIASES.get(format, format)
     if fmt not in FORMATS:
         raise DatasetError(f"unknown export format {format!r}; formats: {', '.join(FORMATS)}")
-    frame, source, _ = _source_frame(data, version, tag, split, storage)
+    frame, source, _ = _source_frame(data, version, tag, split, store)
     if columns is not None:
         keep = ["example_id"] + [c for c in columns if c != "example_id"]
         missing = [c for c in keep if c not in frame.columns]
@@ -258,6 +260,7 @@ Each row is one example: input (`input_messages` / `input_text`), `expected_outp
 """
 
 
+@renamed_argument("storage", "store", "llmops_nb.datasets.push_to_hub")
 def push_to_hub(
     name: str,
     repo_id: str,
@@ -267,7 +270,7 @@ def push_to_hub(
     token: str | None = None,
     private: bool = True,
     redact: bool = True,
-    storage: Any = None,
+    store: Any = None,
     endpoint: str | None = None,
     create_tag: bool = True,
     api: Any = None,
@@ -286,7 +289,7 @@ def push_to_hub(
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    st = resolve_storage(storage)
+    st = resolve_storage(store)
     table, json_cols, v, meta = _read(name, tag if tag is not None else version, st)
     frame = arrow_to_frame(table, json_cols)
     red: RedactResult | None = None

@@ -27,6 +27,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
+from llmops_nb._compat import renamed_argument
 from llmops_nb.datasets._examples import EXAMPLES
 from llmops_nb.schema import extra_to_arrow, json_text
 
@@ -429,13 +430,14 @@ def _lock(name: str, st: DatasetStorage) -> Any:
     return FileLock(str(d / f"{name}.lock"), timeout=600)
 
 
+@renamed_argument("storage", "store", "llmops_nb.datasets.save")
 def save(
     frame: pd.DataFrame,
     name: str,
     *,
     message: str,
     tags: Sequence[str] = (),
-    storage: Any = None,
+    store: Any = None,
     author: str | None = None,
     redact: bool | None = None,
     verbose: bool = True,
@@ -455,13 +457,13 @@ def save(
         >>> import tempfile, pandas as pd
         >>> root = tempfile.mkdtemp()
         >>> df = pd.DataFrame({"example_id": ["a", "b"], "input_text": ["hi", "bye"]})
-        >>> save(df, "smoke", message="first cut", storage=root, author="ana").version
+        >>> save(df, "smoke", message="first cut", store=root, author="ana").version
         0
     """
     from deltalake import CommitProperties, write_deltalake
     from deltalake.exceptions import CommitFailedError
 
-    st = resolve_storage(storage)
+    st = resolve_storage(store)
     _check_name(name)
     if not isinstance(message, str) or not message.strip():
         raise DatasetError("save(..., message=...) needs a non-empty message saying what changed")
@@ -542,7 +544,7 @@ def save(
     if mine is None:  # pragma: no cover - history not visible yet
         raise DatasetError(f"saved {name!r} but cannot find the commit {commit_id} in its history")
     for t in tags:
-        tag(name, int(mine["version"]), t, storage=st, author=author)
+        tag(name, int(mine["version"]), t, store=st, author=author)
     return _version_from(mine, name, st, {t: int(mine["version"]) for t in tags})
 
 
@@ -567,19 +569,20 @@ _TAG_SCHEMA = pa.schema(
 )
 
 
-def tags(name: str, *, storage: Any = None) -> dict[str, int]:
+@renamed_argument("storage", "store", "llmops_nb.datasets.tags")
+def tags(name: str, *, store: Any = None) -> dict[str, int]:
     """The current tags of a dataset: ``{tag: version}``.
 
     Example:
         >>> import tempfile, pandas as pd
         >>> root = tempfile.mkdtemp()
-        >>> _ = save(pd.DataFrame({"example_id": ["a"]}), "t", message="m", storage=root, tags=["gold"])
-        >>> tags("t", storage=root)
+        >>> _ = save(pd.DataFrame({"example_id": ["a"]}), "t", message="m", store=root, tags=["gold"])
+        >>> tags("t", store=root)
         {'gold': 0}
     """
     from deltalake import DeltaTable
 
-    st = resolve_storage(storage)
+    st = resolve_storage(store)
     uri = st.tags_uri(_check_name(name))
     if not DeltaTable.is_deltatable(uri, storage_options=st.delta_options()):
         return {}
@@ -594,7 +597,8 @@ def tags(name: str, *, storage: Any = None) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def tag(name: str, version: int | str | None, tag: str, *, storage: Any = None, author: str | None = None) -> None:
+@renamed_argument("storage", "store", "llmops_nb.datasets.tag")
+def tag(name: str, version: int | str | None, tag: str, *, store: Any = None, author: str | None = None) -> None:
     """Point ``tag`` at ``version`` of dataset ``name`` (tags move; ``version=None`` removes it).
 
     Tag moves are appended to a small Delta table beside the dataset, one atomic commit each,
@@ -603,13 +607,13 @@ def tag(name: str, version: int | str | None, tag: str, *, storage: Any = None, 
     Example:
         >>> import tempfile, pandas as pd
         >>> root = tempfile.mkdtemp()
-        >>> _ = save(pd.DataFrame({"example_id": ["a"]}), "t", message="m", storage=root)
-        >>> tag("t", 0, "baseline", storage=root); tags("t", storage=root)
+        >>> _ = save(pd.DataFrame({"example_id": ["a"]}), "t", message="m", store=root)
+        >>> tag("t", 0, "baseline", store=root); tags("t", store=root)
         {'baseline': 0}
     """
     from deltalake import write_deltalake
 
-    st = resolve_storage(storage)
+    st = resolve_storage(store)
     _check_tag(tag)
     dt = _open(name, st)
     if version is None:
@@ -648,7 +652,7 @@ def _resolve_version(name: str, version: int | str | None, st: DatasetStorage) -
             return int(version[1:])
         if version == "latest":
             return int(_open(name, st).version())
-        tmap = tags(name, storage=st)
+        tmap = tags(name, store=st)
         if version in tmap:
             return tmap[version]
         raise DatasetError(f"dataset {name!r} has no tag {version!r}; tags are {tmap or 'none'}")
@@ -657,20 +661,21 @@ def _resolve_version(name: str, version: int | str | None, st: DatasetStorage) -
 
 # --------------------------------------------------------------------------- read
 
-def history(name: str, *, storage: Any = None) -> pd.DataFrame:
+@renamed_argument("storage", "store", "llmops_nb.datasets.history")
+def history(name: str, *, store: Any = None) -> pd.DataFrame:
     """The versions of a dataset, newest first: one row per version (version, timestamp,
     message, author, rows, tags, schema_version, library_version).
 
     Example:
         >>> import tempfile, pandas as pd
         >>> root = tempfile.mkdtemp()
-        >>> _ = save(pd.DataFrame({"example_id": ["a"]}), "h", message="one", storage=root)
-        >>> history("h", storage=root)[["version", "message"]].values.tolist()
+        >>> _ = save(pd.DataFrame({"example_id": ["a"]}), "h", message="one", store=root)
+        >>> history("h", store=root)[["version", "message"]].values.tolist()
         [[0, 'one']]
     """
-    st = resolve_storage(storage)
+    st = resolve_storage(store)
     hist = _commit_info(name, st)
-    tmap = tags(name, storage=st)
+    tmap = tags(name, store=st)
     rows = []
     for h in hist:
         dv = _version_from(h, name, st, tmap)
@@ -714,6 +719,7 @@ def _read(name: str, version: int | str | None, st: DatasetStorage) -> tuple[pa.
     return table, list(json_cols), v, meta
 
 
+@renamed_argument("storage", "store", "llmops_nb.datasets.load")
 def load(
     name: str,
     version: int | str | None = None,
@@ -721,7 +727,7 @@ def load(
     tag: str | None = None,
     as_: Literal["datasets", "pandas", "arrow"] = "datasets",
     split: str | None = None,
-    storage: Any = None,
+    store: Any = None,
 ) -> Any:
     """Load a version (default the latest; a version number, ``tag=``, or ``"name@3"`` /
     ``"name@gold"`` for time travel).
@@ -736,11 +742,11 @@ def load(
     Example:
         >>> import tempfile, pandas as pd
         >>> root = tempfile.mkdtemp()
-        >>> _ = save(pd.DataFrame({"example_id": ["a"], "input_text": ["hi"]}), "l", message="m", storage=root)
-        >>> load("l", storage=root, as_="pandas").loc[0, "input_text"]
+        >>> _ = save(pd.DataFrame({"example_id": ["a"], "input_text": ["hi"]}), "l", message="m", store=root)
+        >>> load("l", store=root, as_="pandas").loc[0, "input_text"]
         'hi'
     """
-    st = resolve_storage(storage)
+    st = resolve_storage(store)
     if "@" in name and version is None and tag is None:  # "name@3", "name@gold"
         name, version = name.split("@", 1)
     if tag is not None and version is not None:
@@ -849,19 +855,20 @@ def _arrow_fs(st: DatasetStorage) -> tuple[Any, str]:
     return fs, path
 
 
-def list_datasets(*, storage: Any = None) -> pd.DataFrame:
+@renamed_argument("storage", "store", "llmops_nb.datasets.list_datasets")
+def list_datasets(*, store: Any = None) -> pd.DataFrame:
     """The datasets in a storage: one row per dataset (name, latest version, rows, last
     message, author, updated, tags, uri).
 
     Example:
         >>> import tempfile
-        >>> list_datasets(storage=tempfile.mkdtemp()).shape[0]
+        >>> list_datasets(store=tempfile.mkdtemp()).shape[0]
         0
     """
-    st = resolve_storage(storage)
+    st = resolve_storage(store)
     rows = []
     for nm in _list_names(st):
-        h = history(nm, storage=st)
+        h = history(nm, store=st)
         top = h.iloc[0]
         all_tags = sorted({t for ts in h["tags"] for t in ts})
         rows.append(
@@ -941,7 +948,8 @@ class DatasetDiff:
         )
 
 
-def diff(name: str, a: int | str, b: int | str | None = None, *, storage: Any = None) -> DatasetDiff:
+@renamed_argument("storage", "store", "llmops_nb.datasets.diff")
+def diff(name: str, a: int | str, b: int | str | None = None, *, store: Any = None) -> DatasetDiff:
     """Compare two versions (numbers or tags; ``b`` defaults to the latest) by ``example_id``.
 
     Runs as one DuckDB full outer join on the two Arrow snapshots (nested columns compared
@@ -950,15 +958,15 @@ def diff(name: str, a: int | str, b: int | str | None = None, *, storage: Any = 
     Example:
         >>> import tempfile, pandas as pd
         >>> root = tempfile.mkdtemp()
-        >>> _ = save(pd.DataFrame({"example_id": ["a", "b"], "input_text": ["x", "y"]}), "d", message="1", storage=root)
-        >>> _ = save(pd.DataFrame({"example_id": ["b", "c"], "input_text": ["Y", "z"]}), "d", message="2", storage=root)
-        >>> d = diff("d", 0, 1, storage=root)
+        >>> _ = save(pd.DataFrame({"example_id": ["a", "b"], "input_text": ["x", "y"]}), "d", message="1", store=root)
+        >>> _ = save(pd.DataFrame({"example_id": ["b", "c"], "input_text": ["Y", "z"]}), "d", message="2", store=root)
+        >>> d = diff("d", 0, 1, store=root)
         >>> d.added["example_id"].tolist(), d.removed["example_id"].tolist(), d.changed.values.tolist()
         (['c'], ['a'], [['b', ['input_text']]])
     """
     import duckdb
 
-    st = resolve_storage(storage)
+    st = resolve_storage(store)
     ta, ja, va, _ = _read(name, a, st)
     tb, jb, vb, _ = _read(name, b, st)
     cols_a = [c for c in ta.column_names if c != "example_id"]
@@ -1039,12 +1047,13 @@ def _remove_staging(name: str, st: DatasetStorage) -> list[str]:
     return out
 
 
+@renamed_argument("storage", "store", "llmops_nb.datasets.cleanup")
 def cleanup(
     name: str,
     *,
     older_than_hours: float = 1.0,
     dry_run: bool = False,
-    storage: Any = None,
+    store: Any = None,
 ) -> pd.DataFrame:
     """Delete data files that no version of ``name`` references: the leftovers of a killed save
     (data files, and the staging files ``...parquet#1`` of a write cut short) or of a write redone
@@ -1058,15 +1067,15 @@ def cleanup(
     Example:
         >>> import tempfile, pandas as pd
         >>> root = tempfile.mkdtemp()
-        >>> _ = save(pd.DataFrame({"example_id": ["a"]}), "c", message="m", storage=root)
-        >>> len(cleanup("c", storage=root, older_than_hours=0))
+        >>> _ = save(pd.DataFrame({"example_id": ["a"]}), "c", message="m", store=root)
+        >>> len(cleanup("c", store=root, older_than_hours=0))
         0
     """
     import contextlib
 
     from filelock import Timeout
 
-    st = resolve_storage(storage)
+    st = resolve_storage(store)
     _check_name(name)
     cols = ["path", "bytes", "age_hours", "deleted", "reason"]
     if not st.is_local:

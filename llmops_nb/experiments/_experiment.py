@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
+from llmops_nb._compat import removed_argument
 from llmops_nb.schema import Column, Table
 from llmops_nb.store import Store, as_store
 
@@ -141,13 +142,13 @@ def _load_dataset(dataset: Any, store: Store) -> tuple[pd.DataFrame, str, int | 
         if ref.isdigit():
             version = int(ref)
         elif ref:
-            known = lds.tags(name, storage=storage)
+            known = lds.tags(name, store=storage)
             if ref not in known:
                 raise KeyError(f"dataset {name!r} has no tag {ref!r}; tags: {known}")
             version = int(known[ref])
         else:
-            version = int(lds.history(name, storage=storage)["version"].max())
-        df = lds.load(name, version, as_="pandas", storage=storage)
+            version = int(lds.history(name, store=storage)["version"].max())
+        df = lds.load(name, version, as_="pandas", store=storage)
         return df.reset_index(drop=True), name, version
     try:
         import datasets as hf
@@ -235,7 +236,7 @@ def run_experiment(
     max_retries: int = 6,
     judge_concurrency: int | None = None,
     progress: bool | None = None,
-) -> Any:
+) -> Experiment | list[Experiment]:
     """Run a task over every example of a dataset version, record each run as a trace,
     evaluate the outputs and store the experiment (reproducible from its stored record).
 
@@ -396,11 +397,11 @@ def _run_one(dataset: Any, task: Callable[..., Any] | None, *, prompt: Any, mode
     with capture(store=st, metadata={"experiment_id": exp_id}):
         run_sync(run_all())
     status = "stopped" if runner.budget_stopped else "done"
-    exp = load_experiment(exp_id, store=st, evaluate_missing=False)
+    exp = load_experiment(exp_id, store=st)
     if evs:
         _evaluate_outputs(exp, evs, st, judge_concurrency or concurrency, cache, budget_usd and max(0.0, budget_usd - runner.spent_usd), progress)
     _save_record(st, exp_id, exp_name, config, status, created)
-    exp = load_experiment(exp_id, store=st, evaluate_missing=False)
+    exp = load_experiment(exp_id, store=st)
     exp.status = status
     if status == "stopped":
         exp.notes.append(f"stopped by the budget (${budget_usd}); run again with a larger budget_usd to resume")
@@ -478,8 +479,16 @@ def _save_record(st: Store, exp_id: str, name: str, config: Mapping[str, Any], s
     st.add("experiments", pd.DataFrame([row]), on_conflict="replace")
 
 
-def load_experiment(experiment: str, *, store: Store | str | None = None, evaluate_missing: bool = False) -> Experiment:
-    """An experiment from the store, by id or name (the latest with that name)."""
+@removed_argument("evaluate_missing", "llmops_nb.load_experiment", "it was never read")
+def load_experiment(experiment: str, *, store: Store | str | None = None) -> Experiment:
+    """An experiment from the store, by id or name (the latest with that name).
+
+    Example:
+        >>> import llmops_nb as lo, tempfile
+        >>> lo.load_experiment("nope", store=tempfile.mkdtemp())  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        KeyError: "no experiment 'nope' in ...; experiments: []"
+    """
     st = _register(as_store(store))
     rec = st.read("experiments", "WHERE experiment_id = ? OR name = ?", [experiment, experiment])
     if not len(rec):
@@ -534,7 +543,9 @@ def reproduce(experiment: str, *, task: Callable[..., Any] | None = None, datase
     if "model_params" in overrides:
         overrides["model_params"] = {**(c.get("model_params") or {}), **dict(overrides["model_params"] or {})}
     kwargs.update(overrides)
-    return run_experiment(ds, **kwargs)
+    out = run_experiment(ds, **kwargs)
+    assert isinstance(out, Experiment)  # one configuration: one experiment
+    return out
 
 
 def _now() -> _dt.datetime:

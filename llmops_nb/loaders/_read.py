@@ -298,7 +298,7 @@ def read_traces(
     max_decompressed_bytes: int | None | Literal["default"] = "default",
     estimate_cost: bool = True,
     **options: Any,
-) -> Any:
+) -> pd.DataFrame | tuple[pd.DataFrame, LoadReport]:
     """Load traces from files or records into the spans table (one row per span).
 
     ``source``: a path, a directory (read recursively), a glob, a list of paths, a DataFrame,

@@ -32,5 +32,5 @@ for i in range(n):
         "round": i,
     })
     print(f"saving {i}", flush=True)
-    v = lds.save(df, name, message=f"{who}-{i}", storage=root, author=who)
+    v = lds.save(df, name, message=f"{who}-{i}", store=root, author=who)
     print(f"saved {i} {v.version}", flush=True)

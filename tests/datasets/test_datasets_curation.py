@@ -241,9 +241,9 @@ def test_end_to_end_store_results_labels_to_saved_version(demo, store, tmp_path)
     assert e0["labels"] == {"pass_fail": False, "failure_mode": "pii_echo"} and e0["annotators"] == ["ana"]
     assert any(j.startswith("pii") for j in e0["judges"]) and "pii" in e0["results"]
     curated = lds.assign_splits(lds.dedupe(ex, threshold=0.95).kept)
-    v = lds.save(curated, "demo-tests", message="demo traces with pii judge", storage=store)
-    back = lds.load("demo-tests", storage=store)
+    v = lds.save(curated, "demo-tests", message="demo traces with pii judge", store=store)
+    back = lds.load("demo-tests", store=store)
     assert isinstance(back, datasets.DatasetDict) and sum(len(d) for d in back.values()) == len(curated)
-    df = lds.load("demo-tests", v.version, storage=store, as_="pandas")
+    df = lds.load("demo-tests", v.version, store=store, as_="pandas")
     assert df.set_index("example_id").loc[e0["example_id"], "labels"]["failure_mode"] == "pii_echo"
     assert (tmp_path / "store" / "datasets" / "demo-tests" / "_delta_log").is_dir()

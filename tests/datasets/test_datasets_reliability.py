@@ -17,9 +17,9 @@ WRITER = str(Path(__file__).with_name("_writer.py"))
 
 
 def _check_every_version_whole(root, name):
-    h = lds.history(name, storage=root)
+    h = lds.history(name, store=root)
     for rec in h.itertuples(index=False):
-        df = lds.load(name, rec.version, storage=root, as_="pandas")
+        df = lds.load(name, rec.version, store=root, as_="pandas")
         assert len(df) == rec.rows
         who = set(df["writer"])
         rnd = set(df["round"])
@@ -60,7 +60,7 @@ def test_two_writers_at_once_both_land_in_order(tmp_path):
 def test_killed_writer_leaves_earlier_versions_intact(tmp_path):
     root = str(tmp_path / "ds")
     df = pd.DataFrame({"example_id": ["e0"], "input_text": ["seed"], "writer": ["S"], "round": [0]})
-    lds.save(df, "qa", message="S-0", storage=root)
+    lds.save(df, "qa", message="S-0", store=root)
     killed_while_writing = 0
     for attempt, delay in enumerate((0.0, 0.01, 0.03)):
         p = subprocess.Popen([sys.executable, WRITER, root, "qa", f"K{attempt}", "50", "60000", "announce"],
@@ -86,15 +86,15 @@ def test_killed_writer_leaves_earlier_versions_intact(tmp_path):
         assert h["version"].tolist() == list(range(len(h) - 1, -1, -1))
     assert killed_while_writing >= 1
     # leftovers of the killed writes belong to no version; a new save still works
-    v = lds.save(df.assign(round=1, input_text="after"), "qa", message="S-1", storage=root)
-    assert lds.load("qa", storage=root, as_="pandas")["input_text"].tolist() == ["after"]
-    assert lds.load("qa", 0, storage=root, as_="pandas")["input_text"].tolist() == ["seed"]
-    assert v.version == len(lds.history("qa", storage=root)) - 1
-    before = {r.version: lds.load("qa", r.version, storage=root, as_="arrow").num_rows
-              for r in lds.history("qa", storage=root).itertuples()}
-    lds.cleanup("qa", storage=root, older_than_hours=0)
-    after = {r.version: lds.load("qa", r.version, storage=root, as_="arrow").num_rows
-             for r in lds.history("qa", storage=root).itertuples()}
+    v = lds.save(df.assign(round=1, input_text="after"), "qa", message="S-1", store=root)
+    assert lds.load("qa", store=root, as_="pandas")["input_text"].tolist() == ["after"]
+    assert lds.load("qa", 0, store=root, as_="pandas")["input_text"].tolist() == ["seed"]
+    assert v.version == len(lds.history("qa", store=root)) - 1
+    before = {r.version: lds.load("qa", r.version, store=root, as_="arrow").num_rows
+              for r in lds.history("qa", store=root).itertuples()}
+    lds.cleanup("qa", store=root, older_than_hours=0)
+    after = {r.version: lds.load("qa", r.version, store=root, as_="arrow").num_rows
+             for r in lds.history("qa", store=root).itertuples()}
     assert after == before
 
 
@@ -105,7 +105,7 @@ def test_cleanup_removes_unreferenced_files_but_never_under_a_writer(tmp_path):
 
     root = tmp_path / "ds"
     for i in range(3):
-        lds.save(pd.DataFrame({"example_id": ["a", "b"], "input_text": [f"x{i}", "y"]}), "qa", message=f"v{i}", storage=root)
+        lds.save(pd.DataFrame({"example_id": ["a", "b"], "input_text": [f"x{i}", "y"]}), "qa", message=f"v{i}", store=root)
     table_dir = root / "qa"
     referenced = sorted(p.name for p in table_dir.glob("*.parquet"))
     # what a save killed after writing its data file (before its commit) leaves behind
@@ -114,22 +114,22 @@ def test_cleanup_removes_unreferenced_files_but_never_under_a_writer(tmp_path):
     os.utime(orphan, (time.time() - 7200, time.time() - 7200))
     fresh = table_dir / "part-00000-11111111-dead-beef-0000-000000000000-c000.snappy.parquet#1"
     shutil.copy(table_dir / referenced[0], fresh)  # a staging file, as a save cut mid-write leaves it
-    dry = lds.cleanup("qa", storage=root, dry_run=True)
+    dry = lds.cleanup("qa", store=root, dry_run=True)
     assert sorted(dry["path"]) == sorted([orphan.name, fresh.name]) and not dry["deleted"].any()
     held = FileLock(str(root / ".locks" / "qa.lock"), timeout=0)
     held.acquire()  # a save in progress: nothing is touched, however old
     try:
-        busy = lds.cleanup("qa", storage=root)
+        busy = lds.cleanup("qa", store=root)
         assert sorted(busy["path"]) == sorted([orphan.name, fresh.name]) and not busy["deleted"].any()
         assert busy["reason"].str.contains("lock").all() and orphan.exists() and fresh.exists()
     finally:
         held.release()
-    out = lds.cleanup("qa", storage=root)  # no writer: every orphan goes, young or old
+    out = lds.cleanup("qa", store=root)  # no writer: every orphan goes, young or old
     assert out.set_index("path")["deleted"].to_dict() == {orphan.name: True, fresh.name: True}
     assert not orphan.exists() and not fresh.exists()
     assert sorted(p.name for p in table_dir.glob("*.parquet")) == referenced
     for v in range(3):
-        assert lds.load("qa", v, storage=root, as_="pandas")["input_text"].tolist() == [f"x{v}", "y"]
+        assert lds.load("qa", v, store=root, as_="pandas")["input_text"].tolist() == [f"x{v}", "y"]
 
 
 def _kill_mid_write(root: Path, name: str, rows: int) -> bool:
@@ -159,18 +159,18 @@ def test_killed_saves_leave_staging_files_that_cleanup_and_the_next_save_remove(
             staged = [q.name for q in (root / "qa").glob("*#*")]
             break
     assert staged, "could not kill the writer while a staging file existed"
-    out = lds.cleanup("qa", storage=root)  # works with no version at all
+    out = lds.cleanup("qa", store=root)  # works with no version at all
     assert set(out["path"]) >= set(staged) and out["deleted"].all()
     assert not list((root / "qa").glob("*#*"))
     lds.save(pd.DataFrame({"example_id": ["a"], "input_text": ["seed"], "writer": ["S"], "round": [0]}), "qa",
-             message="S-0", storage=root)
+             message="S-0", store=root)
     for _ in range(5):  # a later save killed mid-write: the next save removes what it left
         if _kill_mid_write(root, "qa", 400_000):
             break
     left = [q.name for q in (root / "qa").glob("*#*")]
     assert left
     lds.save(pd.DataFrame({"example_id": ["b"], "input_text": ["after"], "writer": ["S"], "round": [1]}), "qa",
-             message="S-1", storage=root)
+             message="S-1", store=root)
     assert not list((root / "qa").glob("*#*"))
     _check_every_version_whole(str(root), "qa")
-    assert lds.load("qa", storage=root, as_="pandas")["input_text"].tolist() == ["after"]
+    assert lds.load("qa", store=root, as_="pandas")["input_text"].tolist() == ["after"]

@@ -177,7 +177,7 @@ def test_dataset_version_from_versioned_storage(tmp_path, server):
                            {"role": "user", "content": "{{ question }}"}], model="openai/fake-small", message="v1", store=st)
     data = _dataset().head(12)
     ex = lds.to_examples(data.rename(columns={"input": "input_text"}), expected="expected", id_columns=["example_id"])
-    lds.save(ex, "sums", message="first 12", storage=st, redact=False, verbose=False)
+    lds.save(ex, "sums", message="first 12", store=st, redact=False, verbose=False)
     exp = run_experiment("sums@0", prompt="adder@1", model_params={"api_base": server.url, "api_key": "x"},
                          store=st, cache=False, evaluators=[ExactMatch()], progress=False)
     assert exp.config["dataset"] == "sums" and exp.config["dataset_version"] == 0
