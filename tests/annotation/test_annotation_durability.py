@@ -135,13 +135,17 @@ def test_sessions_in_another_pid_namespace_keep_their_logs(tmp_path):
     sharing the store) labels while sessions open here: none of its acknowledged decisions is lost."""
     path = tmp_path / "st"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen(["unshare", "--pid", "--fork", "sh", "-c", '"$0" -c "$1" "$2" 40; true',
+    # give the annotator there a PID that is free here, so its PID alone would say "dead"
+    target = next(p for p in range(60, 5000) if not _labels._pid_alive(p))
+    spin = f"i=2; while [ $i -lt {target} ]; do /bin/true; i=$((i+1)); done; "
+    child = subprocess.Popen(["unshare", "--pid", "--fork", "sh", "-c", spin + '"$0" -c "$1" "$2" 40; true',
                               sys.executable, _NS_CHILD, str(path)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     assert child.stdout is not None
     first = child.stdout.readline()
     assert first.startswith("pid "), first + child.stderr.read()
     ns_pid, log_name = int(first.split()[1]), first.split()[2]
+    assert not _labels._pid_alive(ns_pid)  # judged by its PID alone, this live session is dead here
     acked: list[str] = []
     opened = 0
     store = lo.Store(path)
@@ -159,7 +163,10 @@ def test_sessions_in_another_pid_namespace_keep_their_logs(tmp_path):
     print(f"\nannotator in another PID namespace (its PID there: {ns_pid}): {len(acked)} decisions acknowledged, "
           f"{ns_rows['item_id'].nunique()} kept, with {opened + 1} sessions opened beside it")
     assert sorted(ns_rows["item_id"]) == sorted(acked)
-    assert (_labels._wal_dir(store) / log_name).exists()  # its lease is fresh: the log was not touched
+    # its lease is fresh: nobody here took its log for stale (it never flushed, so none of its
+    # rows can be in the table unless a session here moved the log)
+    assert (_labels._wal_dir(store) / log_name).exists()
+    assert (store.read("labels")["annotator"] == "ns").sum() == 0  # the table alone, without the logs
 
 
 def _overlap_worker(path: str, name: str, seed: int, q) -> None:  # runs in another process
