@@ -279,11 +279,14 @@ def render_trace_html(
 
     n_err = sum(1 for r in rec if r.get("status") == "error")
     cost = num_sum("cost_usd")
+    tok_in, tok_out = tok_sum("prompt_tokens"), tok_sum("completion_tokens")
     head = (
         f'<div class="lo-head"><span class="lo-title">trace <code>{esc(trace_id)}</code></span>'
-        f'<span>{len(spans)} spans</span><span>{fmt_ms(total_ms)}</span>'
-        f'<span>{fmt_num(tok_sum("prompt_tokens"))} in / {fmt_num(tok_sum("completion_tokens"))} out tokens</span>'
-        f'<span>{fmt_cost(cost)}</span>'
+        f'<span>{len(spans)} spans</span>'
+        + (f'<span>{fmt_ms(total_ms)}</span>' if total_ms else "")
+        + (f'<span>{fmt_num(tok_in) or "?"} in / {fmt_num(tok_out) or "?"} out tokens</span>'
+           if tok_in is not None or tok_out is not None else "")
+        + (f'<span>{fmt_cost(cost)}</span>' if cost is not None else "")
         + (f'<span class="lo-errcount">{n_err} error{"s" if n_err != 1 else ""}</span>' if n_err else "")
         + "</div>"
     )

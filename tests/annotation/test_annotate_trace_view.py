@@ -140,6 +140,8 @@ def test_tool_payload_shown_once_and_time_axis():
     ], format="records")
     html = show_trace(spans, "t").html
     assert html.count("Paris") == 1 and html.count("sunny, 21 C") == 1
+    head = html[html.index('class="lo-head"'):html.index('class="lo-axis"')]
+    assert "tokens" not in head and "$" not in head and "<span></span>" not in head  # unknown: not shown
     axis = html[html.index('class="lo-axis"'):html.index('class="lo-spans"')]
     assert ">0 s<" in axis and ">3 s<" in axis  # a 3 s trace: ticks 0 .. 3 s
 
