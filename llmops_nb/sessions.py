@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,21 @@ def to_sessions(
     """
     if len(spans) == 0:
         return empty_frame(SESSIONS)
+    # building many small lists over a large heap of span objects: the cyclic garbage collector
+    # would rescan that heap again and again (nothing built here is cyclic), so it pauses
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        out = _sessions(spans, traces, singletons)
+    finally:
+        if enabled:
+            gc.enable()
+    if results is not None and len(results):
+        out = session_outcomes(out, results, values=values)
+    return out
+
+
+def _sessions(spans: pd.DataFrame, traces: pd.DataFrame | None, singletons: bool) -> pd.DataFrame:
     tr = _turns(spans) if traces is None else traces.reset_index(drop=True)
     sess = tr["session_id"]
     if singletons:
@@ -139,10 +155,7 @@ def to_sessions(
         "metadata": [meta[a] if isinstance(meta[a], dict) else {} for a in starts.tolist()],
         "source_format": _obj(tr["source_format"].to_numpy()[starts]),
     })
-    out = out[SESSIONS.names]
-    if results is not None and len(results):
-        out = session_outcomes(out, results, values=values)
-    return out
+    return out[SESSIONS.names]
 
 
 def _obj(values: Any) -> pd.Series:
