@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from llmops_nb.analysis._frame import (
     resolve_outcome,
     text_series,
 )
+from llmops_nb.analysis._llm import ask_json
 
 __all__ = ["cluster", "Clusters", "distinctive_terms", "name_clusters_with_llm"]
 
@@ -270,25 +270,22 @@ def name_clusters_with_llm(
     cluster, from its distinctive terms and example texts; returns ``summary`` with
     ``llm_name`` and ``llm_description`` columns (the reply's error when it is not JSON).
     """
-    import litellm
-
-    names, descs = [], []
+    prompts = []
     for c, terms in zip(summary["cluster"], summary["terms"]):
         examples = "\n".join(f"- {t[:300]}" for t in texts_by_cluster.get(int(c), [])[:8])
-        prompt = (
+        prompts.append(
             "You name groups of LLM application traces for an error analysis.\n"
             f"Distinctive terms: {', '.join(terms)}\nExample texts:\n{examples}\n\n"
             'Reply with JSON only: {"name": "<2 to 5 words>", "description": "<one sentence>"}'
         )
-        try:
-            resp = litellm.completion(model=model, messages=[{"role": "user", "content": prompt}], **llm_kwargs)
-            content = resp.choices[0].message.content or ""
-            data = json.loads(content[content.find("{"): content.rfind("}") + 1])
+    names, descs = [], []
+    for data, raw in ask_json(model, prompts, **llm_kwargs):
+        if data is None:  # a failing call leaves the cluster unnamed, never crashes the analysis
+            names.append(None)
+            descs.append(f"naming failed: {raw}"[:300])
+        else:
             names.append(str(data.get("name", "")).strip() or None)
             descs.append(str(data.get("description", "")).strip() or None)
-        except Exception as e:  # a failing call names the cluster "unnamed", never crashes the analysis
-            names.append(None)
-            descs.append(f"naming failed: {type(e).__name__}: {e}"[:300])
     out = summary.copy()
     out["llm_name"] = names
     out["llm_description"] = descs
@@ -334,7 +331,7 @@ def cluster(
       fitted neighbour's label).
     - ``outcome``: failures per cluster (a column, boolean Series or callable).
     - ``name_model``: a litellm model that also names each cluster (``llm_kwargs`` go to
-      ``litellm.completion``, e.g. ``api_base``).
+      ``litellm.acompletion`` through the shared runner, e.g. ``api_base``).
     - ``projection``: the 2-D map, ``"pca"`` or ``"umap"`` (``umap`` extra).
 
     Example:

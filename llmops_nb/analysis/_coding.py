@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import copy
 import html
-import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -18,6 +16,7 @@ import pandas as pd
 from llmops_nb._compat import removed_argument
 from llmops_nb.analysis._embed import Embedder, TfidfEmbedder, embed_texts, get_embedder
 from llmops_nb.analysis._frame import as_analysis_frame, text_series
+from llmops_nb.analysis._llm import ask_json
 
 __all__ = [
     "FailureMode",
@@ -308,14 +307,10 @@ def _slug(terms: Sequence[str]) -> str:
 
 
 def _llm_json(model: str, prompt: str, **llm_kwargs: Any) -> tuple[dict[str, Any], str]:
-    import litellm
-
-    resp = litellm.completion(model=model, messages=[{"role": "user", "content": prompt}], **llm_kwargs)
-    content = resp.choices[0].message.content or ""
-    start, end = content.find("{"), content.rfind("}")
-    if start < 0 or end <= start:
-        raise ValueError(f"the model {model!r} did not reply with JSON: {content[:300]!r}")
-    return json.loads(content[start : end + 1]), content
+    data, raw = ask_json(model, [prompt], **llm_kwargs)[0]
+    if data is None:
+        raise ValueError(raw)
+    return data, raw
 
 
 def propose_taxonomy(
@@ -339,7 +334,7 @@ def propose_taxonomy(
     a Series or a list of strings. ``method="cluster"`` (offline) clusters the notes and
     names each group by its distinctive terms; ``method="llm"`` asks ``model`` (any litellm
     model; ``llm_kwargs`` such as ``api_base`` or ``mock_response`` go to
-    ``litellm.completion``) for the modes as JSON. Edit the result as a plain object and
+    ``litellm.acompletion`` through the shared runner) for the modes as JSON. Edit the result as a plain object and
     :meth:`Taxonomy.save` it to keep a version.
 
     Example:
@@ -493,18 +488,23 @@ def assign_failure_modes(
             raise ValueError("method='llm' needs model=... (any litellm model)")
         listing = "\n".join(f"- {m.name}: {m.definition}" for m in taxonomy.modes)
 
-        def ask(t: str) -> tuple[str | None, str]:
-            if not t.strip():
-                return None, "empty text"
-            prompt = (
+        def prompt_of(t: str) -> str:
+            return (
                 "Which failure mode of this LLM application trace does the text show?\n"
                 f"Failure modes:\n{listing}\n- none: none of the above\n\nText:\n{t[:4000]}\n\n"
                 'Reply with JSON only: {"reasoning": "<one or two sentences>", "answer": "<mode name or none>"}'
             )
-            try:
-                data, raw = _llm_json(model, prompt, **llm_kwargs)
-            except Exception as e:  # a failed call is recorded, never crashes the run
-                return None, f"error: {type(e).__name__}: {e}"[:300]
+
+        asked = [i for i, t in enumerate(texts) if t.strip()]
+        replies = dict(zip(asked, ask_json(model, [prompt_of(texts[i]) for i in asked], concurrency=max_workers,
+                                           **llm_kwargs)))
+
+        def ask(i: int) -> tuple[str | None, str]:
+            if i not in replies:
+                return None, "empty text"
+            data, raw = replies[i]
+            if data is None:  # a failed call is recorded, never crashes the run
+                return None, f"error: {raw}"[:300]
             ans = str(data.get("answer", "")).strip()
             reasoning = str(data.get("reasoning", ""))
             if ans in names:
@@ -514,8 +514,7 @@ def assign_failure_modes(
                 return low[ans.lower()], reasoning
             return None, reasoning if ans.lower() == "none" else f"unknown answer {ans!r}: {reasoning}"
 
-        with ThreadPoolExecutor(max_workers=max_workers) as pool:
-            res = list(pool.map(ask, texts))
+        res = [ask(i) for i in range(len(texts))]
         out["failure_mode"] = pd.Series([r[0] for r in res], index=out.index, dtype=object)
         out["reasoning"] = [r[1] for r in res]
         out["evidence"] = out["reasoning"]

@@ -195,3 +195,26 @@ def test_map_opens_crowded_bands_and_legend_fits():
     assert plotted == sorted(zip(cl.frame["x"].round(9), cl.frame["y"].round(9)))  # the frame holds what is drawn
     assert fig.layout.height >= 450 and fig.layout.legend.orientation == "h"
     assert "jittered" in fig.layout.title.text
+
+
+def test_cluster_names_go_through_the_shared_runner():
+    """Analysis calls use the runner of the context: its limits, budget and ledger."""
+    from llmops_nb.llm import Runner, bind_runner
+
+    kw = {"mock_response": '{"name": "Refund denials", "description": "Refunds refused."}'}
+    runner = Runner(cache=False)
+    unbind = bind_runner(runner)
+    try:
+        res = lo.cluster(topic_frame(n_per=10), n_clusters=3, name_model="openai/gpt-4o-mini", llm_kwargs=kw)
+    finally:
+        unbind()
+    assert res.summary["llm_name"].tolist() == ["Refund denials"] * 3
+    assert runner.ledger().set_index("model").loc["openai/gpt-4o-mini", "calls"] == 3
+    broke = Runner(cache=False, budget_usd=0.0)  # a spent budget: the calls are refused, not made
+    unbind = bind_runner(broke)
+    try:
+        res = lo.cluster(topic_frame(n_per=10), n_clusters=3, name_model="openai/gpt-4o-mini", llm_kwargs=kw)
+    finally:
+        unbind()
+    assert res.summary["llm_name"].isna().all()
+    assert res.summary["llm_description"].str.contains("budget exhausted").all()
