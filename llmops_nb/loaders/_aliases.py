@@ -100,6 +100,12 @@ ALIASES: dict[str, dict[str, tuple[Alias, ...]]] = {
         "tool_name": (A("ai.toolCall.name", "fixture: openinference/vercel-v6/all-spans.json"),),
     },
     "langfuse": {
+        "model": (A("langfuse.observation.model.name", "conformance: langfuse 3.15.0"),),
+        "input": (A("langfuse.observation.input", "conformance: langfuse 3.15.0 (@observe: {args, kwargs} JSON)"),),
+        "output": (A("langfuse.observation.output", "conformance: langfuse 3.15.0"),),
+        "prompt_tokens": (A("langfuse.observation.usage_details{input|prompt_tokens}", "conformance: langfuse 3.15.0 (JSON)"),),
+        "completion_tokens": (A("langfuse.observation.usage_details{output|completion_tokens}", "conformance: langfuse 3.15.0 (JSON)"),),
+        "cost_usd": (A("langfuse.observation.cost_details{total}", "conformance: langfuse 3.15.0 (JSON)"),),
         "session_id": (A("langfuse.session.id", "Langfuse OTel attribute mapping"),),
         "user_id": (A("langfuse.user.id", "Langfuse OTel attribute mapping"),),
         "tags": (A("langfuse.trace.tags", "Langfuse OTel attribute mapping"),),

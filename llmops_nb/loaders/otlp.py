@@ -20,6 +20,7 @@ import orjson
 
 from llmops_nb.loaders._aliases import keys
 from llmops_nb.loaders._common import (
+    as_map,
     LoadError,
     assistant_text,
     json_text,
@@ -328,6 +329,8 @@ _OI_KINDS = {
     "EMBEDDING": "embedding", "RERANKER": "reranker", "GUARDRAIL": "guardrail", "EVALUATOR": "evaluator",
     "PROMPT": "chain", "UNKNOWN": "unknown",
 }
+_LANGFUSE_KINDS = {"generation": "llm", "embedding": "embedding", "agent": "agent", "tool": "tool", "retriever": "retriever",
+                   "chain": "chain", "evaluator": "evaluator", "guardrail": "guardrail", "span": "chain", "event": "chain"}
 _TRACELOOP_KINDS = {"workflow": "chain", "task": "chain", "agent": "agent", "tool": "tool", "unknown": "unknown"}
 
 
@@ -605,6 +608,10 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
     if kind is None and isinstance(op, str):
         used.add("gen_ai.operation.name")
         kind = _GENAI_OPS.get(op.lower())
+    lf_type = a.get("langfuse.observation.type")
+    if kind is None and isinstance(lf_type, str):
+        used.add("langfuse.observation.type")
+        kind = _LANGFUSE_KINDS.get(lf_type.lower(), "unknown")
     tl_kind = a.get("traceloop.span.kind")
     if kind is None and isinstance(tl_kind, str):
         used.add("traceloop.span.kind")
@@ -649,7 +656,7 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
 
     in_value = _first(a, used, *keys("input"))
     out_value = _first(a, used, *keys("output"))
-    if "traceloop.entity.input" in used or "traceloop.entity.output" in used:
+    if used & {"traceloop.entity.input", "traceloop.entity.output", "langfuse.observation.input", "langfuse.observation.output"}:
         in_value, out_value = _traceloop_value(in_value, True), _traceloop_value(out_value, False)
     if kind == "llm" and (inp is None or out is None):
         from llmops_nb.loaders._messages import normalize_messages
@@ -678,6 +685,8 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
         if tool_args is None and kind == "tool":
             tool_args = in_value
         tool_result = _tool_message_content(out_value) if kind == "tool" else None
+        if tool_name is None and kind == "tool":  # Langfuse tool observations, hand-made tool spans: the span's name
+            tool_name = raw.get("name")
         _first(a, used, "tool.description", "gen_ai.tool.description", "gen_ai.tool.call.id", "ai.toolCall.id", "gen_ai.tool.type")
 
     # documents
@@ -700,13 +709,31 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
             docs.append({"id": None if d.get("id") is None else str(d.get("id")), "content": text_of(d.get("content")),
                          "score": None if d.get("score") is None else float(d["score"]), "metadata": json_text(d.get("metadata"))})
 
+    if docs is None and kind == "retriever" and isinstance(out_value, str) and out_value.startswith("["):
+        found = maybe_json_obj(out_value)  # a retriever's output as a list of documents (Langfuse observations)
+        if isinstance(found, list) and found and all(isinstance(d, Mapping) and ("page_content" in d or "content" in d) for d in found):
+            docs = [{"id": None if (d.get("id") or as_map(d.get("metadata")).get("id")) is None else str(d.get("id") or d["metadata"]["id"]),
+                     "content": text_of(d.get("page_content", d.get("content"))), "score": None,
+                     "metadata": json_text(d.get("metadata"))} for d in found]
+
     # tokens and cost
     pt = _int(_first(a, used, *keys("prompt_tokens")))
     ct = _int(_first(a, used, *keys("completion_tokens")))
     tt = _int(_first(a, used, *keys("total_tokens")))
+    if pt is None and ct is None and isinstance(a.get("langfuse.observation.usage_details"), str):
+        ud = maybe_json_obj(a["langfuse.observation.usage_details"])
+        if isinstance(ud, Mapping):
+            used.add("langfuse.observation.usage_details")
+            pt, ct = _int(ud.get("input", ud.get("prompt_tokens"))), _int(ud.get("output", ud.get("completion_tokens")))
+            tt = _int(ud.get("total", ud.get("total_tokens")))
     if tt is None and (pt is not None or ct is not None):
         tt = (pt or 0) + (ct or 0)
     cost = _first(a, used, *keys("cost_usd"))
+    if cost is None and isinstance(a.get("langfuse.observation.cost_details"), str):
+        cd = maybe_json_obj(a["langfuse.observation.cost_details"])
+        if isinstance(cd, Mapping) and cd.get("total") is not None:
+            used.add("langfuse.observation.cost_details")
+            cost = cd["total"]
     cost = None if cost is None else float(cost)
 
     # session, user, tags, metadata
@@ -741,6 +768,9 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
             used_events.add(i)
             if status == "unset":
                 status = "error"
+    if a.get("langfuse.observation.level") == "ERROR":
+        used.update(k for k in ("langfuse.observation.level", "langfuse.observation.status_message") if k in a)
+        status, err = "error", err or a.get("langfuse.observation.status_message")
     if status != "error":
         err = err if status == "error" else None
 

@@ -30,6 +30,9 @@ DECLARED_KINDS: dict[str, dict[str, str]] = {
                               "execute_tool": "tool", "invoke_agent": "agent", "create_agent": "agent"},
     "traceloop.span.kind": {"workflow": "chain", "task": "chain", "agent": "agent", "tool": "tool"},
     "llm.request.type": {"chat": "llm", "completion": "llm", "embedding": "embedding"},
+    "langfuse.observation.type": {"generation": "llm", "embedding": "embedding", "agent": "agent", "tool": "tool",
+                                  "retriever": "retriever", "chain": "chain", "span": "chain", "event": "chain",
+                                  "evaluator": "evaluator", "guardrail": "guardrail"},
     "openai_agents": {"agent": "agent", "response": "llm", "generation": "llm", "function": "tool", "handoff": "chain",
                       "guardrail": "guardrail", "custom": "chain", "task": "chain", "turn": "chain", "mcp_tools": "tool"},
     "langsmith": {"llm": "llm", "chain": "chain", "tool": "tool", "retriever": "retriever", "embedding": "embedding",
@@ -69,7 +72,8 @@ def _declared(span: dict[str, Any]) -> str | None:
         conv, value = span["declared"]
         return DECLARED_KINDS.get(conv, {}).get(value, "unknown")
     attrs = (span.get("raw") or {}).get("attributes") or {}
-    for conv in ("openinference.span.kind", "gen_ai.operation.name", "traceloop.span.kind", "llm.request.type"):
+    for conv in ("openinference.span.kind", "gen_ai.operation.name", "traceloop.span.kind", "llm.request.type",
+                 "langfuse.observation.type"):
         v = attrs.get(conv)
         if isinstance(v, str) and v in DECLARED_KINDS[conv]:
             return DECLARED_KINDS[conv][v]
@@ -211,7 +215,7 @@ def compare(truth: dict[str, Any], exchanges: list[dict[str, Any]], frame: pd.Da
     res = Comparison(truth["producer"], payload, f"{main} {vers.get(main, '?')}", len(spans), len(frame))
     diff = res.diffs.append
     rows = {str(r["span_id"]): r for r in frame.to_dict("records")}
-    raw_of = {s["span_id"]: json.dumps(s.get("raw"), ensure_ascii=False, default=str) for s in spans}
+    raw_of = {s["span_id"]: json.dumps({"name": s.get("name"), "raw": s.get("raw")}, ensure_ascii=False, default=str) for s in spans}
 
     def check(fld: str, where: str, expected: Any, got: Any, raw_text: str | None = None) -> None:
         res.checked.add(fld)
@@ -234,7 +238,7 @@ def compare(truth: dict[str, Any], exchanges: list[dict[str, Any]], frame: pd.Da
                 diff(("span", f"{kind} {n}", s.get("name"), "missing"))
                 continue
             s["span_id"] = r["span_id"]
-            raw_of[r["span_id"]] = json.dumps(s.get("raw"), ensure_ascii=False, default=str)
+            raw_of[r["span_id"]] = json.dumps({"name": s.get("name"), "raw": s.get("raw")}, ensure_ascii=False, default=str)
             res.omitted.add("ids/parents (the producer's events carry none)")
             s["trace_id"], s["parent_span_id"] = r["trace_id"], _val(r["parent_span_id"])
         sid = s["span_id"]

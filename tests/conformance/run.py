@@ -76,6 +76,7 @@ PRODUCERS: list[Producer] = [
     Producer("langsmith", "langsmith", ("langsmith", "openai"), ingest=True, script="langsmith_sdk"),
     Producer("mlflow", "mlflow", ("mlflow", "openai"), script="mlflow_tracing"),
     Producer("inspect_ai", "inspect", ("inspect-ai", "openai"), script="inspect_mockllm"),
+    Producer("langfuse", "langfuse", ("langfuse>=3,<4", "openai"), otlp=True, script="langfuse_v3"),
 ]
 BY_NAME = {p.name: p for p in PRODUCERS}
 
