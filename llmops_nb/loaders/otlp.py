@@ -20,8 +20,8 @@ import orjson
 
 from llmops_nb.loaders._aliases import keys
 from llmops_nb.loaders._common import (
-    as_map,
     LoadError,
+    as_map,
     assistant_text,
     json_text,
     last_user_text,
