@@ -469,7 +469,7 @@ def is_google_adk(doc: Any) -> bool:
     if not isinstance(doc, Mapping) or not isinstance(doc.get("events"), list):
         return False
     evs = [e for e in doc["events"][:5] if isinstance(e, Mapping)]
-    return bool(evs) and all("author" in e and "invocation_id" in e or "invocationId" in e for e in evs)
+    return bool(evs) and all("author" in e and ("invocation_id" in e or "invocationId" in e) for e in evs)
 
 
 def _adk_usage(u: Any) -> tuple[int | None, int | None, int | None]:
@@ -556,10 +556,11 @@ def parse_google_adk(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator
         rows.insert(0, _row(fmt, trace_id, sid, root, f"invocation {inv}", "agent", start_time=min(ts) if ts else None,
                             end_time=max(ts) if ts else None,
                             metadata={"authors": list(dict.fromkeys(e.get("author") for e in evs))}))
-    yield _row(fmt, trace_id, root, None, doc.get("app_name") or "adk session", "agent",
+    user = doc.get("user_id") or doc.get("userId")
+    yield _row(fmt, trace_id, root, None, doc.get("app_name") or doc.get("appName") or "adk session", "agent",
                start_time=min(times) if times else None, end_time=max(times) if times else None,
                session_id=None if doc.get("id") is None else str(doc["id"]),
-               user_id=None if doc.get("user_id") is None else str(doc["user_id"]),
+               user_id=None if user is None else str(user),
                input_text=first_user, output_text=final,
                metadata={"state": doc.get("state") or doc.get("context")} if doc.get("state") or doc.get("context") else None)
     yield from rows

@@ -207,3 +207,28 @@ def test_older_inspect_logs_with_transcript_events():
     old = lo.read_traces([{**header, "samples": [old_sample]}], format="inspect")
     assert len(old) == len(new) == 23 and (old["kind"] == "llm").sum() == 6
     pd.testing.assert_frame_equal(old.drop(columns=["attributes", "metadata"]), new.drop(columns=["attributes", "metadata"]))
+
+
+def test_google_adk_camel_case_session():
+    """ADK's API server writes sessions in camelCase (appName, invocationId, usageMetadata, functionCall)."""
+    doc = {"id": "s1", "appName": "weather", "userId": "u1", "state": {}, "events": [
+        {"invocationId": "e-1", "author": "user", "id": "ev1", "timestamp": 1733043686.0,
+         "content": {"role": "user", "parts": [{"text": "Weather in Paris?"}]}},
+        {"invocationId": "e-1", "author": "weather_agent", "id": "ev2", "timestamp": 1733043687.0,
+         "usageMetadata": {"promptTokenCount": 50, "candidatesTokenCount": 5, "totalTokenCount": 55},
+         "content": {"role": "model", "parts": [{"functionCall": {"id": "adk-1", "name": "get_weather", "args": {"city": "Paris"}}}]}},
+        {"invocationId": "e-1", "author": "weather_agent", "id": "ev3", "timestamp": 1733043688.0,
+         "content": {"role": "user", "parts": [{"functionResponse": {"id": "adk-1", "name": "get_weather",
+                                                                     "response": {"result": "sunny"}}}]}},
+        {"invocationId": "e-1", "author": "weather_agent", "id": "ev4", "timestamp": 1733043689.0,
+         "usageMetadata": {"promptTokenCount": 70, "candidatesTokenCount": 6, "totalTokenCount": 76},
+         "content": {"role": "model", "parts": [{"text": "It is sunny in Paris."}]}}]}
+    df = lo.read_traces([doc])
+    assert set(df["source_format"]) == {"google_adk"}
+    llm = df[df["kind"] == "llm"]
+    assert llm["prompt_tokens"].tolist() == [50, 70] and llm["total_tokens"].tolist() == [55, 76]
+    assert llm.iloc[0]["output_messages"][0]["tool_calls"][0]["name"] == "get_weather"
+    tool = df[df["kind"] == "tool"].iloc[0]
+    assert json.loads(tool["tool_result"]) == {"result": "sunny"}
+    root = df[df["parent_span_id"].isna()].iloc[0]
+    assert (root["name"], root["user_id"], root["output_text"]) == ("weather", "u1", "It is sunny in Paris.")
