@@ -352,17 +352,23 @@ def sniff_claude_jsonl(path: str) -> bool:
         k in first for k in ("sessionId", "session_id", "uuid"))
 
 
+def _jsonl(path: str, expected: str) -> list[Any]:
+    """Every line of a JSONL file (gzip and the decompressed-size limit as for other files)."""
+    from llmops_nb.loaders._common import open_lines
+
+    out = []
+    for n, line in enumerate(open_lines(path), 1):
+        if line.strip():
+            try:
+                out.append(orjson.loads(line))
+            except orjson.JSONDecodeError as e:
+                raise LoadError(f"invalid JSON ({e})", file=path, record=f"line {n}", expected=expected) from None
+    return out
+
+
 def read_claude_jsonl(path: str) -> Iterator[Any]:
     """The whole transcript as one record ``{messages: [...]}`` (one message per line)."""
-    msgs = []
-    with open(path, "rb") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    msgs.append(orjson.loads(line))
-                except orjson.JSONDecodeError as e:
-                    raise LoadError(f"invalid JSON ({e})", file=path, record=f"line {n}", expected="one JSON object per line") from None
-    yield {"messages": msgs}
+    yield {"messages": _jsonl(path, "one JSON object per line")}
 
 
 def is_claude_agent_sdk(doc: Any) -> bool:
@@ -587,15 +593,7 @@ def sniff_anthropic_sessions(path: str) -> bool:
 
 def read_anthropic_sessions(path: str) -> Iterator[Any]:
     """The whole file as one record: the list of its ``[method, payload]`` lines."""
-    lines = []
-    with open(path, "rb") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    lines.append(orjson.loads(line))
-                except orjson.JSONDecodeError as e:
-                    raise LoadError(f"invalid JSON ({e})", file=path, record=f"line {n}", expected="one JSON array per line") from None
-    yield lines
+    yield _jsonl(path, "one JSON array per line")
 
 
 def parse_anthropic_sessions(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
