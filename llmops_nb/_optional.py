@@ -15,6 +15,7 @@ _HINTS = {
     "presidio_analyzer": 'pip install "llmops-nb[pii]"',
     "s3fs": 'pip install "llmops-nb[s3]"',
     "brotli": 'pip install "llmops-nb[recordings]"',
+    "zstandard": 'pip install "llmops-nb[recordings]"',
     "playwright": 'pip install "llmops-nb[dev]"',
     "phonenumbers": "pip install phonenumbers",
 }

@@ -36,6 +36,36 @@ def sniff_eval_file(path: str) -> bool:
         return f.read(4) == b"PK\x03\x04"
 
 
+_ZSTD = 93  # zip compression method of zstd, used by newer Inspect versions for .eval members
+
+
+def _member(z: Any, path: str, name: str) -> bytes:
+    """A zip member's bytes; zstd members (method 93, which Python's zipfile reads only from 3.14)
+    are decompressed with the ``zstandard`` package."""
+    info = z.getinfo(name)
+    if info.compress_type != _ZSTD:
+        return z.read(name)
+    import struct
+
+    try:
+        import zstandard
+    except ImportError:
+        raise LoadError(f"member {name} is zstd-compressed and the zstandard package is not installed", file=path,
+                        expected='zstandard to read it: pip install "llmops-nb[recordings]"') from None
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        head = f.read(30)
+        if len(head) < 30 or head[:4] != b"PK\x03\x04":
+            raise LoadError(f"member {name} has no local header", file=path, expected="a readable zip")
+        name_len, extra_len = struct.unpack("<HH", head[26:30])
+        f.seek(info.header_offset + 30 + name_len + extra_len)
+        raw = f.read(info.compress_size)
+    try:
+        return zstandard.ZstdDecompressor().decompress(raw, max_output_size=max(info.file_size, 1))
+    except zstandard.ZstdError as e:
+        raise LoadError(f"member {name}: corrupt zstd data ({e})", file=path, expected="a readable zip") from None
+
+
 def read_eval_file(path: str) -> Iterator[Any]:
     """An Inspect ``.eval`` log (a zip of ``header.json`` and ``samples/*.json``) as one
     ``EvalLog`` document, samples in the order of their names."""
@@ -52,7 +82,7 @@ def read_eval_file(path: str) -> Iterator[Any]:
         if "header.json" not in names and "_journal/start.json" not in names:
             raise LoadError(f"the zip holds no header.json (entries: {names[:6]})", file=path,
                             expected="an Inspect .eval log with header.json and samples/")
-        header = orjson.loads(z.read("header.json" if "header.json" in names else "_journal/start.json"))
+        header = orjson.loads(_member(z, path, "header.json" if "header.json" in names else "_journal/start.json"))
         samples = []
         limit = current_decompressed_limit()  # a zip bomb stops at the same settable limit as a .gz
         inflated = 0
@@ -60,7 +90,7 @@ def read_eval_file(path: str) -> Iterator[Any]:
             inflated += z.getinfo(n).file_size
             if limit is not None and inflated > limit:
                 raise too_big(path, limit)
-            samples.append(orjson.loads(z.read(n)))
+            samples.append(orjson.loads(_member(z, path, n)))
     doc = dict(header)
     doc.setdefault("status", "started")
     doc["samples"] = samples
@@ -112,7 +142,8 @@ def _sample(ev: Mapping[str, Any], s: Mapping[str, Any]) -> Iterator[dict[str, A
     out_msgs = normalize_messages(out, "output") if out.get("choices") else None
     raw_events = s.get("events") or as_map(s.get("transcript")).get("events") or []  # older logs: sample.transcript.events
     events = [e for e in raw_events if isinstance(e, Mapping)]
-    pool = s.get("message_pool") if isinstance(s.get("message_pool"), list) else None
+    pool = s.get("message_pool") or as_map(s.get("events_data")).get("messages")  # deduplicated message pools
+    pool = pool if isinstance(pool, list) else None
     spans = {e.get("id"): _hid(trace_id, "span", e.get("id")) for e in events if e.get("event") == "span_begin" and e.get("id")}
 
     def parent_of(e: Mapping[str, Any]) -> str:
@@ -161,7 +192,7 @@ def _sample(ev: Mapping[str, Any], s: Mapping[str, Any]) -> Iterator[dict[str, A
         elif kind == "model":
             o = as_map(e.get("output"))
             raw_in = e.get("input")
-            if not raw_in and pool is not None and e.get("input_refs"):  # deduplicated messages: ranges into message_pool
+            if not raw_in and pool is not None and e.get("input_refs"):  # deduplicated messages: [start, end) ranges into the pool
                 raw_in = [m for a, b in e["input_refs"] for m in pool[a:b]]
             im = normalize_messages(raw_in, "input") if raw_in else None
             om = normalize_messages(o, "output") if o.get("choices") else None

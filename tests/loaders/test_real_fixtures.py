@@ -232,3 +232,37 @@ def test_google_adk_camel_case_session():
     assert json.loads(tool["tool_result"]) == {"result": "sunny"}
     root = df[df["parent_span_id"].isna()].iloc[0]
     assert (root["name"], root["user_id"], root["output_text"]) == ("weather", "u1", "It is sunny in Paris.")
+
+
+def _zip_zstd(path: Path, members: dict[str, bytes]) -> None:
+    """A zip whose members are zstd-compressed (method 93), as newer Inspect versions write .eval logs."""
+    import struct
+    import zlib
+
+    zstandard = pytest.importorskip("zstandard")
+    out, central = bytearray(), bytearray()
+    for name, data in members.items():
+        comp, crc, nb = zstandard.ZstdCompressor().compress(data), zlib.crc32(data), name.encode()
+        off = len(out)
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 63, 0, 93, 0, 0x21, crc, len(comp), len(data), len(nb), 0) + nb + comp
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 63, 63, 0, 93, 0, 0x21, crc, len(comp), len(data),
+                               len(nb), 0, 0, 0, 0, 0, off) + nb
+    cd = len(out)
+    out += central + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), cd, 0)
+    path.write_bytes(bytes(out))
+
+
+def test_inspect_eval_with_zstd_members_and_an_events_data_pool(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(_real_dir() / "inspect-ai/log_message_deduplication.eval") as z:
+        header = z.read("header.json")
+        sample = json.loads(z.read("samples/0_epoch_1.json"))
+    # newer Inspect keeps the message pool under events_data.messages
+    sample["events_data"] = {"messages": sample.pop("message_pool")}
+    p = tmp_path / "zstd.eval"
+    _zip_zstd(p, {"header.json": header, "samples/0_epoch_1.json": json.dumps(sample).encode()})
+    df = lo.read_traces(p)
+    llm = df[df["kind"] == "llm"]
+    assert len(llm) == 6 and all(llm["input_messages"].map(bool))  # inputs resolved from the pool
+    assert llm.iloc[0]["input_messages"][0]["content"] == "Guess the number"
