@@ -67,6 +67,7 @@ _LAZY: dict[str, str] = {
     "queue_from_selection": "llmops_nb.annotation",
     # connectors
     "pull": "llmops_nb.connectors",
+    "push": "llmops_nb.connectors",
     # experiments
     "run_experiment": "llmops_nb.experiments",
     "compare": "llmops_nb.experiments",

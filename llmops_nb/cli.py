@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "gate": "llmops_nb.experiments._cli",
     "datasets": "llmops_nb.datasets._cli",
     "pull": "llmops_nb.connectors._cli",
+    "push": "llmops_nb.connectors._cli",
     "report": "llmops_nb.report._cli",
     "experiment": "llmops_nb.experiments._cli",
 }

@@ -1,6 +1,6 @@
 """Connectors: pull traces incrementally from running backends (Phoenix, Langfuse, LangSmith,
-MLflow, Datadog LLM Observability) into the store. OTLP collectors push instead, through
-``llmops-nb collect``.
+MLflow, Datadog LLM Observability) into the store, and push results, labels, failure modes and
+datasets back to them. OTLP collectors push spans instead, through ``llmops-nb collect``.
 
 Example:
     >>> import llmops_nb as lo
@@ -16,10 +16,26 @@ from llmops_nb.connectors._langfuse import langfuse_scores
 from llmops_nb.connectors._langsmith import langsmith_feedback
 from llmops_nb.connectors._phoenix import phoenix_annotations
 from llmops_nb.connectors._pull import PullReport, pull
+from llmops_nb.connectors._push import (
+    PushReport,
+    PushRow,
+    Target,
+    get_target,
+    push,
+    push_rows,
+    targets,
+)
 
 __all__ = [
     "pull",
     "PullReport",
+    "push",
+    "PushReport",
+    "PushRow",
+    "push_rows",
+    "Target",
+    "get_target",
+    "targets",
     "PullError",
     "Retry",
     "Source",

@@ -185,10 +185,12 @@ class HttpClient:
         allow_404: bool = False,
         raw: bool = False,
         accept: str | None = None,
+        hints: Mapping[int, str] | None = None,
     ) -> Any:
         """Send one request and return the decoded JSON, retrying what can be retried.
 
-        Raises :class:`PullError` naming the request, the last status or error and the fix.
+        Raises :class:`PullError` naming the request, the last status or error and the fix
+        (``hints``: the fix per status, for writes; the defaults are for reads).
         """
         import aiohttp
 
@@ -239,6 +241,8 @@ class HttpClient:
                                 400: "check since/until and filters",
                                 422: "check since/until and filters",
                             }.get(resp.status, "see the server's message")
+                            if hints and resp.status in hints:
+                                hint = hints[resp.status]
                             raise PullError(
                                 f"{label} failed: HTTP {resp.status}: "
                                 f"{excerpt(body, 300)}. Fix: {hint}."

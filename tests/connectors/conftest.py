@@ -1,5 +1,8 @@
 """A local fake of the Langfuse, LangSmith and Datadog read APIs (aiohttp on 127.0.0.1) serving
-the shared fixtures through each backend's documented shapes, with fault injection."""
+the shared fixtures through each backend's documented shapes, with fault injection; and of the
+write APIs of all five backends (Langfuse, Phoenix, LangSmith, MLflow, Datadog), which validate
+every request body against the JSON Schema derived from the backend's published API (schemas/,
+each with its source URL) and keep what was written so tests can read it back."""
 
 from __future__ import annotations
 
@@ -20,6 +23,15 @@ import yaml
 from aiohttp import web
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+
+
+def schema_validator(name: str) -> Any:
+    import jsonschema
+
+    schema = json.loads((SCHEMAS / f"{name}.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
 
 
 def fixture_dir(name: str) -> Path:
@@ -124,6 +136,20 @@ class FakeBackends:
         self.faults: dict[str, Any] = {"storm": 0, "fail_once": {}, "drop_once": {}, "fail_always": set(), "repeat": False,
                                        "claim_pages": None, "same_page": False, "cursor_cycle": False, "echo": False}
         self.hits: dict[str, int] = defaultdict(int)
+        # what the write endpoints received (validated bodies) and kept, per backend
+        self.writes: list[tuple[str, str, Any]] = []
+        self.schema_errors: list[str] = []
+        self.lf_datasets: dict[str, dict[str, Any]] = {}
+        self.lf_items: dict[str, dict[str, Any]] = {}
+        self.px_annotations: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        self.px_datasets: dict[str, dict[str, Any]] = {}
+        self.ls_pushed: dict[str, dict[str, Any]] = {}
+        self.ls_datasets: dict[str, dict[str, Any]] = {}
+        self.ls_examples: dict[str, dict[str, Any]] = {}
+        self.ml_assessments: dict[str, dict[str, Any]] = {}
+        self.ml_datasets: dict[str, dict[str, Any]] = {}
+        self.dd_metrics: list[dict[str, Any]] = []
+        self._validators: dict[str, Any] = {}
         self.log: list[str] = []
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -144,6 +170,23 @@ class FakeBackends:
             app.router.add_post("/runs/query", self.ls_query)
             app.router.add_get("/feedback", self.ls_feedback)
             app.router.add_post("/api/v2/llm-obs/v1/spans/events/search", self.dd_search)
+            # write APIs
+            app.router.add_post("/api/public/scores", self.lf_post_score)
+            app.router.add_post("/api/public/datasets", self.lf_post_dataset)
+            app.router.add_post("/api/public/dataset-items", self.lf_post_item)
+            app.router.add_post("/v1/span_annotations", self.px_post_annotations)
+            app.router.add_post("/v1/trace_annotations", self.px_post_annotations)
+            app.router.add_post("/v1/datasets/upload", self.px_upload)
+            app.router.add_post("/feedback", self.ls_post_feedback)
+            app.router.add_patch("/feedback/{id}", self.ls_patch_feedback)
+            app.router.add_post("/datasets", self.ls_post_dataset)
+            app.router.add_post("/examples", self.ls_post_example)
+            app.router.add_patch("/examples/{id}", self.ls_patch_example)
+            app.router.add_post("/api/3.0/mlflow/traces/{tid}/assessments", self.ml_post_assessment)
+            app.router.add_patch("/api/3.0/mlflow/traces/{tid}/assessments/{aid}", self.ml_patch_assessment)
+            app.router.add_post("/api/3.0/mlflow/datasets/create", self.ml_create_dataset)
+            app.router.add_post("/api/3.0/mlflow/datasets/{did}/records", self.ml_records)
+            app.router.add_post("/api/intake/llm-obs/v2/eval-metric", self.dd_eval_metric)
             self._runner = web.AppRunner(app)
             self._loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -279,6 +322,7 @@ class FakeBackends:
         fb = [{"id": f"fb-{r}", "run_id": r, "trace_id": r, "key": "correctness", "score": 1, "value": None,
                "comment": "looks right", "feedback_source": {"type": "api"}, "created_at": "2024-10-12T00:00:00Z"}
               for r in runs]
+        fb += [f for f in self.ls_pushed.values() if f.get("run_id") in runs]
         return web.json_response(fb)
 
     # ------------------------------------------------------------- Datadog
@@ -297,6 +341,184 @@ class FakeBackends:
         if self.faults["cursor_cycle"]:  # A -> B -> A
             meta = {"page": {"after": str(2 * limit if off == limit else limit)}}
         return web.json_response({"data": data, "meta": meta})
+
+
+    # ------------------------------------------------------------- write APIs
+    async def _body(self, request: web.Request, schema: str) -> Any:
+        """The request's JSON body, validated against ``schema``: an invalid body is a 400 (as the
+        real servers answer) and is recorded in ``schema_errors`` for the test to assert on."""
+        body = await request.json()
+        self.writes.append((request.method, request.path, body))
+        if schema not in self._validators:
+            self._validators[schema] = schema_validator(schema)
+        errors = sorted(self._validators[schema].iter_errors(body), key=lambda e: list(e.path))
+        if errors:
+            msg = "; ".join(f"{'/'.join(map(str, e.path)) or '(body)'}: {e.message}" for e in errors[:5])
+            self.schema_errors.append(f"{request.method} {request.path} [{schema}]: {msg}")
+            raise web.HTTPBadRequest(text=json.dumps({"message": msg}), content_type="application/json")
+        return body
+
+    async def lf_post_score(self, request: web.Request) -> web.Response:
+        self._lf_auth(request)
+        b = await self._body(request, "langfuse_score")
+        sid = b.get("id") or f"srv-{len(self.writes)}"
+        score = {"id": sid, "traceId": b.get("traceId"), "observationId": b.get("observationId"), "name": b["name"],
+                 "value": b["value"] if not isinstance(b["value"], str) else None,
+                 "stringValue": b["value"] if isinstance(b["value"], str) else None, "dataType": b.get("dataType"),
+                 "source": "API", "comment": b.get("comment"), "metadata": b.get("metadata"),
+                 "timestamp": "2024-01-01T00:00:00.000Z", "updatedAt": "2024-01-01T00:00:00.000Z"}
+        for t in self.lf:  # upsert on id, as Langfuse does
+            if t["id"] == b.get("traceId"):
+                t["scores"] = [x for x in t["scores"] if x["id"] != sid] + [score]
+        return web.json_response({"id": sid})
+
+    async def lf_post_dataset(self, request: web.Request) -> web.Response:
+        self._lf_auth(request)
+        b = await self._body(request, "langfuse_dataset")
+        self.lf_datasets.setdefault(b["name"], {"id": f"ds-{len(self.lf_datasets) + 1}", **b})
+        return web.json_response(self.lf_datasets[b["name"]])
+
+    async def lf_post_item(self, request: web.Request) -> web.Response:
+        self._lf_auth(request)
+        b = await self._body(request, "langfuse_dataset_item")
+        if b["datasetName"] not in self.lf_datasets:
+            return web.json_response({"message": f"dataset {b['datasetName']} not found"}, status=404)
+        iid = b.get("id") or f"item-{len(self.lf_items) + 1}"
+        self.lf_items[iid] = {**b, "id": iid}
+        return web.json_response(self.lf_items[iid])
+
+    async def px_post_annotations(self, request: web.Request) -> web.Response:
+        level = "span" if "span_" in request.path else "trace"
+        b = await self._body(request, f"phoenix_{level}_annotations")
+        out = []
+        for a in b["data"]:  # upsert on (name, span or trace, identifier)
+            key = (level, a[f"{level}_id"], a["name"], a.get("identifier", ""))
+            prev = self.px_annotations.get(key)
+            aid = prev["id"] if prev else f"{level}-ann-{len(self.px_annotations) + 1}"
+            self.px_annotations[key] = {**a, "id": aid}
+            out.append({"id": aid})
+        return web.json_response({"data": out})
+
+    async def px_upload(self, request: web.Request) -> web.Response:
+        b = await self._body(request, "phoenix_dataset_upload")
+        n = len(b["inputs"])
+        if any(len(b.get(k) or [{}] * n) != n for k in ("outputs", "metadata")):
+            return web.json_response({"message": "inputs, outputs and metadata differ in length"}, status=422)
+        ds = self.px_datasets.get(b["name"])
+        if b.get("action", "create") == "create" and ds is not None:
+            return web.json_response({"message": f"dataset {b['name']} exists"}, status=409)
+        if ds is None:
+            ds = self.px_datasets[b["name"]] = {"id": f"RGF0YXNldDo{len(self.px_datasets) + 1}", "versions": []}
+        ds["versions"].append([{"input": i, "output": o, "metadata": m} for i, o, m in
+                               zip(b["inputs"], b.get("outputs") or [{}] * n, b.get("metadata") or [{}] * n)])
+        return web.json_response({"data": {"dataset_id": ds["id"], "version_id": f"v{len(ds['versions'])}"}})
+
+    async def ls_post_feedback(self, request: web.Request) -> web.Response:
+        self._ls_auth(request)
+        b = await self._body(request, "langsmith_feedback_create")
+        if b.get("id") in self.ls_pushed:
+            return web.json_response({"detail": "Feedback already exists"}, status=409)
+        fid = b.get("id") or f"srv-{len(self.writes)}"
+        self.ls_pushed[fid] = {**b, "id": fid, "created_at": "2024-10-12T00:00:00Z"}
+        return web.json_response(self.ls_pushed[fid])
+
+    async def ls_patch_feedback(self, request: web.Request) -> web.Response:
+        self._ls_auth(request)
+        b = await self._body(request, "langsmith_feedback_update")
+        fid = request.match_info["id"]
+        if fid not in self.ls_pushed:
+            return web.json_response({"detail": "Feedback not found"}, status=404)
+        self.ls_pushed[fid].update(b)
+        return web.json_response(self.ls_pushed[fid])
+
+    async def ls_post_dataset(self, request: web.Request) -> web.Response:
+        self._ls_auth(request)
+        b = await self._body(request, "langsmith_dataset")
+        if any(d["name"] == b["name"] for d in self.ls_datasets.values()):
+            return web.json_response({"detail": "Dataset already exists"}, status=409)
+        did = f"7a1b2c3d-0000-4000-8000-{len(self.ls_datasets) + 1:012d}"
+        self.ls_datasets[did] = {**b, "id": did}
+        return web.json_response(self.ls_datasets[did])
+
+    async def ls_post_example(self, request: web.Request) -> web.Response:
+        self._ls_auth(request)
+        b = await self._body(request, "langsmith_example_create")
+        if b["dataset_id"] not in self.ls_datasets:
+            return web.json_response({"detail": "Dataset not found"}, status=404)
+        if b.get("id") in self.ls_examples:
+            return web.json_response({"detail": "Example already exists"}, status=409)
+        self.ls_examples[b["id"]] = dict(b)
+        return web.json_response(b)
+
+    async def ls_patch_example(self, request: web.Request) -> web.Response:
+        self._ls_auth(request)
+        b = await self._body(request, "langsmith_example_update")
+        eid = request.match_info["id"]
+        if eid not in self.ls_examples:
+            return web.json_response({"detail": "Example not found"}, status=404)
+        self.ls_examples[eid].update(b)
+        return web.json_response(self.ls_examples[eid])
+
+    async def ml_post_assessment(self, request: web.Request) -> web.Response:
+        b = await self._body(request, "mlflow_assessment_create")
+        a = b["assessment"]
+        if a["trace_id"] != request.match_info["tid"]:
+            return web.json_response({"error_code": "INVALID_PARAMETER_VALUE", "message": "trace_id differs from the path"}, status=400)
+        aid = f"a-{len(self.ml_assessments) + 1}"
+        self.ml_assessments[aid] = {**a, "assessment_id": aid, "create_time": "2025-01-01T00:00:00Z"}
+        return web.json_response({"assessment": self.ml_assessments[aid]})
+
+    async def ml_patch_assessment(self, request: web.Request) -> web.Response:
+        b = await self._body(request, "mlflow_assessment_update")
+        aid = request.match_info["aid"]
+        if aid not in self.ml_assessments:
+            return web.json_response({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no such assessment"}, status=404)
+        cur = self.ml_assessments[aid]
+        for field in b["update_mask"].split(","):
+            if field in b["assessment"]:
+                cur[field] = b["assessment"][field]
+        cur["last_update_time"] = "2025-01-02T00:00:00Z"
+        return web.json_response({"assessment": cur})
+
+    async def ml_create_dataset(self, request: web.Request) -> web.Response:
+        b = await self._body(request, "mlflow_dataset_create")
+        did = f"d-{len(self.ml_datasets) + 1}"
+        self.ml_datasets[did] = {**b, "dataset_id": did, "records": []}
+        return web.json_response({"dataset": {k: v for k, v in self.ml_datasets[did].items() if k != "records"}})
+
+    async def ml_records(self, request: web.Request) -> web.Response:
+        b = await self._body(request, "mlflow_dataset_records")
+        ds = self.ml_datasets.get(request.match_info["did"])
+        if ds is None:
+            return web.json_response({"error_code": "RESOURCE_DOES_NOT_EXIST"}, status=404)
+        records = json.loads(b["records"])
+        v = schema_validator("mlflow_dataset_record")
+        for r in records:
+            for e in v.iter_errors(r):
+                self.schema_errors.append(f"{request.path} record: {e.message}")
+        ins = upd = 0
+        for r in records:  # MLflow merges records that have the same inputs
+            same = [x for x in ds["records"] if x["inputs"] == r["inputs"]]
+            if same:
+                same[0].update(r)
+                upd += 1
+            else:
+                ds["records"].append(r)
+                ins += 1
+        return web.json_response({"inserted_count": ins, "updated_count": upd})
+
+    async def dd_eval_metric(self, request: web.Request) -> web.Response:
+        if request.headers.get("DD-API-KEY") != SECRETS["DD_API_KEY"]:
+            return web.json_response({"errors": ["Forbidden"]}, status=403)
+        b = await self._body(request, "datadog_eval_metric")
+        ms = b["data"]["attributes"]["metrics"]
+        self.dd_metrics += ms
+        for m in ms:  # shown on the span the next export reads
+            j = m["join_on"]["span"]
+            for s in self.dd:
+                if str(s["span_id"]) == j["span_id"] and str(s["trace_id"]) == j["trace_id"]:
+                    s.setdefault("evaluation_metrics", []).append(m)
+        return web.json_response({"data": {"type": "evaluation_metric", "attributes": {"metrics": ms}}}, status=202)
 
 
 def echo_body(request: web.Request) -> str:
