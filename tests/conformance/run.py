@@ -74,9 +74,10 @@ PRODUCERS: list[Producer] = [
                                         ";", "--no-deps", "traceloop-sdk==0.62.4"), otlp=True, script="openllmetry"),
     Producer("pydantic_ai", "pydantic-ai", ("pydantic-ai-slim[openai]", *_OTEL), otlp=True, script="pydanticai_agent"),
     Producer("langsmith", "langsmith", ("langsmith", "openai"), ingest=True, script="langsmith_sdk"),
-    Producer("mlflow", "mlflow", ("mlflow", "openai"), script="mlflow_tracing"),
+    Producer("mlflow", "mlflow", ("mlflow", "openai", "orjson"), script="mlflow_tracing"),
     Producer("inspect_ai", "inspect", ("inspect-ai", "openai"), script="inspect_mockllm"),
     Producer("langfuse", "langfuse", ("langfuse>=3,<4", "openai"), otlp=True, script="langfuse_v3"),
+    Producer("google_adk", "adk", ("google-adk", "litellm", "opentelemetry-exporter-otlp-proto-http"), otlp=True, script="google_adk"),
 ]
 BY_NAME = {p.name: p for p in PRODUCERS}
 
@@ -174,7 +175,7 @@ def produce(p: Producer, out: Path) -> str | None:
     scenario = Scenario()
     env = {**os.environ, **p.env, "OUT_DIR": str(out), "PYTHONPATH": str(HERE / "producers"),
            "OTEL_SDK_DISABLED": "false", "PYTHONDONTWRITEBYTECODE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-           "LANGCHAIN_TRACING_V2": "false"}
+           "LANGCHAIN_TRACING_V2": "false", "LLMOPS_NB_SRC": str(ROOT)}
     for k in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
         env.pop(k, None)
     store_dir = out / "_store"
@@ -231,6 +232,13 @@ def read_and_compare(folder: Path, *, with_store: bool = False) -> list[Comparis
             results.append(c)
             continue
         results.append(compare(truth, exchanges, frame, name))
+    if (folder / "read.trace-object.arrow").exists():  # read in the producer's own process (MLflow Trace objects)
+        import pyarrow.feather as feather
+
+        from llmops_nb.schema import SPANS, from_arrow
+
+        frame = from_arrow(feather.read_table(str(folder / "read.trace-object.arrow")), SPANS)
+        results.append(compare(truth, exchanges, frame, "Trace objects"))
     if with_store and (folder / "_store").exists():
         if any(f.name.startswith("logs.") for f in (folder / "payload").iterdir()):
             c = Comparison(truth["producer"], "llmops-nb collect", results[0].version if results else "?", len(truth["spans"]), 0)
@@ -288,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.save:
             dest = DATA / p.name
             shutil.rmtree(dest, ignore_errors=True)
-            shutil.copytree(out, dest, ignore=shutil.ignore_patterns("_store", "producer.log", "*.db", "mlruns"))
+            shutil.copytree(out, dest, ignore=shutil.ignore_patterns("_store", "producer.log", "*.db", "mlruns", "read.*"))
         print(f"# {p.name}: {time.time() - t0:.1f}s", file=sys.stderr)
     print_matrix(rows)
     return 1 if failed else 0

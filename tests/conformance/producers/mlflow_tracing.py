@@ -1,6 +1,9 @@
 """MLflow tracing: ``mlflow.openai.autolog()`` for the model calls, ``@mlflow.trace`` and
 ``mlflow.start_span`` for the agent, its retriever and its tool; the trace is exported with
-``Trace.to_json()`` (the truth is the ``Trace`` object's spans)."""
+``Trace.to_json()`` (the truth is the ``Trace`` object's spans). When ``LLMOPS_NB_SRC`` names the
+llmops_nb source tree, the ``Trace`` object itself is also read here, in MLflow's process
+(``read_traces([trace])``: objects cannot cross venvs), and that frame is written as Arrow
+(``read.trace-object.arrow``) for the harness to compare."""
 
 import json
 import os
@@ -46,6 +49,16 @@ if hasattr(mlflow, "flush_trace_async_logging"):
     mlflow.flush_trace_async_logging()
 trace = mlflow.get_trace(mlflow.get_last_active_trace_id())
 (c.OUT / "payload" / "trace.mlflow.json").write_text(trace.to_json())
+if os.environ.get("LLMOPS_NB_SRC"):
+    import sys
+
+    import pyarrow.feather as feather
+
+    sys.path.insert(0, os.environ["LLMOPS_NB_SRC"])
+    import llmops_nb as lo
+    from llmops_nb.schema import SPANS, to_arrow
+
+    feather.write_feather(to_arrow(lo.read_traces([trace]), SPANS), str(c.OUT / "read.trace-object.arrow"))
 
 
 def truth(span):
