@@ -112,7 +112,7 @@ def _payloads(rec: Any) -> Iterator[tuple[str, Any]]:
         if isinstance(ev, Mapping):
             ev = [{"label": k, **(v if isinstance(v, Mapping) else {"score_value": v})} for k, v in ev.items()]
         yield "datadog_span", (ev, rec.get("trace_id"), rec.get("span_id"))
-    trace = rec.get("trace") if isinstance(rec.get("trace"), Mapping) else rec
+    trace: Mapping[str, Any] = rec["trace"] if isinstance(rec.get("trace"), Mapping) else rec
     if isinstance(trace.get("scores"), list) and trace["scores"] and isinstance(trace["scores"][0], Mapping):
         yield "langfuse", trace["scores"]
     for key, kind in (("scores", "langfuse"), ("feedback", "langsmith"), ("annotations", "phoenix")):
@@ -184,9 +184,9 @@ def read_evaluations(source: Any, *, spans: pd.DataFrame | None = None,
                     raise rec
                 for kind, payload in _payloads(rec):
                     found = True
-                    r, lab = _rows(kind, payload, trace_of)
-                    results.extend(r)
-                    labels.extend(lab)
+                    got_results, got_labels = _rows(kind, payload, trace_of)
+                    results.extend(got_results)
+                    labels.extend(got_labels)
         except LoadError:
             if errors == "raise" and not isinstance(item, _InDir):
                 raise

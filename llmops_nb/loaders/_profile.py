@@ -148,7 +148,7 @@ def profile(spans: pd.DataFrame) -> Profile:
         c["cost_estimated"] += cost[i] and estimated
         c["input_messages"] += _has_list(col["input_messages"][i])
         c["output_messages"] += _has_list(col["output_messages"][i])
-        c["tool_calls"] += _tool_calls(col["kind"][i], col["output_messages"][i])
+        c["tool_calls"] += _tool_calls(str(col["kind"][i]), col["output_messages"][i])
         c["documents"] += _has_list(col["documents"][i])
         c["errors"] += col["status"][i] == "error"
         if isinstance(attrs, Mapping):

@@ -135,7 +135,7 @@ def parse_clickhouse_row(rec: Any, ctx: Mapping[str, Any] | None = None) -> Iter
     start = to_utc(rec.get("Timestamp"))
     dur = rec.get("Duration")
     end = None
-    if start is not None and not _missing(dur):
+    if start is not None and dur is not None and not _missing(dur):
         end = start + timedelta(microseconds=int(float(dur)) // 1000)
     attrs = {k: _number(v) for k, v in _map(rec.get("SpanAttributes")).items()}
     resource = _map(rec.get("ResourceAttributes"))

@@ -239,7 +239,7 @@ def _system_text(s: Any) -> str | None:
     if isinstance(s, str):
         return s
     if isinstance(s, list):
-        parts = [p.get("text") for p in s if isinstance(p, Mapping) and isinstance(p.get("text"), str)]
+        parts = [str(p["text"]) for p in s if isinstance(p, Mapping) and isinstance(p.get("text"), str)]
         return "\n".join(parts) or None
     if isinstance(s, Mapping):
         return _system_text(s.get("parts")) or s.get("text")
@@ -351,7 +351,7 @@ def _gemini_merge(chunks: list[Any]) -> dict[str, Any]:
             usage = dict(u)
     text = "".join(p.get("text", "") for p in parts if isinstance(p, Mapping) and isinstance(p.get("text"), str)
                    and not p.get("thought"))
-    merged = [{"text": text}] if text else []
+    merged: list[Any] = [{"text": text}] if text else []
     merged += [p for p in parts if isinstance(p, Mapping) and ("functionCall" in p or "function_call" in p)]
     return {"candidates": [{"content": {"role": "model", "parts": merged}}], "usageMetadata": usage,
             "modelVersion": model, "responseId": rid}

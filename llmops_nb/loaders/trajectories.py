@@ -121,7 +121,7 @@ def parse_atif(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[dict[
     pending: list[dict[str, Any]] = []  # messages since the last agent step
     rows: list[dict[str, Any]] = []
     first_user = last_agent = None
-    times = [to_utc(s.get("timestamp")) for s in doc["steps"] if isinstance(s, Mapping) and s.get("timestamp")]
+    times = [t for s in doc["steps"] if isinstance(s, Mapping) and (t := to_utc(s.get("timestamp"))) is not None]
     for s in doc["steps"]:
         if not isinstance(s, Mapping):
             raise LoadError("a step is not an object", expected="ATIF steps as objects")
@@ -276,7 +276,7 @@ def parse_openhands(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator[
     seen: dict[str, str] = {}
     history: list[dict[str, Any]] = []
     first_user = final = None
-    times = [to_utc(e.get("timestamp")) for e in events if e.get("timestamp")]
+    times = [t for e in events if (t := to_utc(e.get("timestamp"))) is not None]
     for e in events:
         src = e.get("source")
         if e.get("action") == "message":
@@ -398,8 +398,8 @@ def parse_claude_agent_sdk(doc: Any, ctx: Mapping[str, Any] | None = None) -> It
         mm = as_map(m.get("message"))
         if t == "user":
             for b in mm.get("content") or [] if isinstance(mm.get("content"), list) else []:
-                if isinstance(b, Mapping) and b.get("type") == "tool_result" and b.get("tool_use_id") in tool_rows:
-                    r = tool_rows[b["tool_use_id"]]
+                if isinstance(b, Mapping) and b.get("type") == "tool_result" and str(b.get("tool_use_id")) in tool_rows:
+                    r = tool_rows[str(b["tool_use_id"])]
                     res = text_of(b.get("content"))
                     r.update(tool_result=res, output_text=res, status="error" if b.get("is_error") else "ok",
                              error_message=res if b.get("is_error") else None)
@@ -422,8 +422,8 @@ def parse_claude_agent_sdk(doc: Any, ctx: Mapping[str, Any] | None = None) -> It
             for b in mm.get("content") or []:
                 if isinstance(b, Mapping) and b.get("type") == "tool_use":
                     tid = _hid(trace_id, "tool", b.get("id"))
-                    tool_span[b.get("id")] = tid
-                    tool_rows[b.get("id")] = _tool_row(fmt, trace_id, tid, sid, b.get("name"), b.get("input"), None,
+                    tool_span[str(b.get("id"))] = tid
+                    tool_rows[str(b.get("id"))] = _tool_row(fmt, trace_id, tid, sid, b.get("name"), b.get("input"), None,
                                                        metadata={"tool_call_id": b.get("id")})
             got = normalize_messages([{"role": "assistant", "content": mm.get("content")}], "output")
             got = [g for g in got or [] if g["content"] or g["tool_calls"]]  # a thinking-only entry says nothing
@@ -434,7 +434,7 @@ def parse_claude_agent_sdk(doc: Any, ctx: Mapping[str, Any] | None = None) -> It
     for mid in order:
         c = calls[mid]
         out = normalize_messages([{"role": "assistant", "content": c["content"]}], "output")
-        parent = tool_span.get(c["parent_tool"], root) if c["parent_tool"] else root
+        parent = tool_span.get(str(c["parent_tool"]), root) if c["parent_tool"] else root
         u = as_map(c["usage"]) if per_call_usage else {}
         cpt, cct = _i(u.get("input_tokens")), _i(u.get("output_tokens"))
         rows.append(_row(fmt, trace_id, _hid(trace_id, "llm", mid), parent, f"llm {c['model']}", "llm", model=c["model"],
@@ -516,7 +516,7 @@ def parse_google_adk(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator
         return None
     history: list[dict[str, Any]] = []
     first_user = final = None
-    times = [to_utc(e.get("timestamp")) for e in events if e.get("timestamp")]
+    times = [t for e in events if (t := to_utc(e.get("timestamp"))) is not None]
     for n_ev, e in enumerate(events):
         inv = e.get("invocation_id") or e.get("invocationId")
         if inv not in inv_span:
@@ -558,7 +558,7 @@ def parse_google_adk(doc: Any, ctx: Mapping[str, Any] | None = None) -> Iterator
             final = txt or final
     for inv, sid in inv_span.items():
         evs = [e for e in events if (e.get("invocation_id") or e.get("invocationId")) == inv]
-        ts = [to_utc(e.get("timestamp")) for e in evs if e.get("timestamp")]
+        ts = [t for e in evs if (t := to_utc(e.get("timestamp"))) is not None]
         rows.insert(0, _row(fmt, trace_id, sid, root, f"invocation {inv}", "agent", start_time=min(ts) if ts else None,
                             end_time=max(ts) if ts else None,
                             metadata={"authors": list(dict.fromkeys(e.get("author") for e in evs))}))
@@ -663,7 +663,7 @@ def parse_anthropic_sessions(doc: Any, ctx: Mapping[str, Any] | None = None) -> 
                 if res:
                     history.append(message("tool", text_of(res.get("content")), None, tu.get("id")))
             current = None
-    times = [to_utc(ev.get("processed_at")) for ev in events if ev.get("processed_at")]
+    times = [t for ev in events if (t := to_utc(ev.get("processed_at"))) is not None]
     yield _row(fmt, trace_id, root, None, agent.get("name") or "session", "agent", session_id=session.get("id"),
                start_time=min(times) if times else None, end_time=max(times) if times else None,
                input_text=first_user, output_text=final,
