@@ -97,7 +97,7 @@ class Clusters:
         fig.update_layout(
             height=520 + 20 * ((n_items + 1) // 2),
             legend={"itemsizing": "constant", "font": {"size": 11}, "title": {"text": f"{color} "},
-                    "orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "xanchor": "left"},
+                    "orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0, "x": 0, "xanchor": "left"},
             margin={"l": 50, "r": 10, "t": 70, "b": 40},
         )
         return fig
