@@ -123,16 +123,19 @@ class Clusters:
 
 
 def _stretch(v: np.ndarray) -> tuple[np.ndarray, bool]:
-    """An axis on which the middle 80% of the points crowd into less than a quarter of the range
-    (a dense band beside a few far clusters) is stretched: half its position, half its rank, so
-    the band opens up while the order of the points and the far clusters stay."""
-    ok = ~np.isnan(v)
-    if ok.sum() < 20:
+    """An axis on which more than a third of the points crowd into a tenth of the range (a dense
+    band beside a few far clusters) is stretched: half its position, half its rank, so the band
+    opens up while the order of the points and the far clusters stay."""
+    ok = v[~np.isnan(v)]
+    if len(ok) < 20:
         return v, False
-    lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+    lo, hi = float(ok.min()), float(ok.max())
     span = hi - lo
-    q10, q90 = np.nanquantile(v, [0.1, 0.9])
-    if span == 0 or (q90 - q10) >= 0.25 * span:
+    if span == 0:
+        return v, False
+    srt = np.sort(ok)
+    in_window = np.searchsorted(srt, srt + 0.1 * span, side="right") - np.arange(len(srt))
+    if in_window.max() <= len(srt) / 3:
         return v, False
     rank = pd.Series(v).rank(pct=True).to_numpy()
     return 0.5 * (v - lo) / span + 0.5 * rank, True
