@@ -5,11 +5,14 @@
     python connectors_peers.py phoenix-export URL PROJECT OUT.parquet   # prints seconds
     python connectors_peers.py mlflow-send URL EXPERIMENT N_TRACES
     python connectors_peers.py mlflow-export URL EXPERIMENT OUT.json
+    python connectors_peers.py phoenix-readback URL PROJECT SPAN_IDS.json DATASET OUT.json
+    python connectors_peers.py mlflow-readback URL EXPERIMENT DATASET OUT.json
 
 It sends traces with the backend's own client (Phoenix: phoenix.otel + OpenInference
 attributes; MLflow: mlflow tracing API) and exports them with the backend's own reader
 (Phoenix: Client().spans.get_spans_dataframe; MLflow: search_traces), so the connector's pull
-can be compared span by span.
+can be compared span by span; the readback commands read what ``push`` wrote (annotations,
+assessments, datasets) with the backend's own client.
 """
 
 from __future__ import annotations
@@ -154,6 +157,45 @@ def mlflow_export(url: str, experiment: str, out: str) -> None:
     print(json.dumps({"traces": len(traces)}))
 
 
+def phoenix_readback(url: str, project: str, span_ids_file: str, dataset: str, out: str) -> None:
+    from phoenix.client import Client
+
+    c = Client(base_url=url)
+    with open(span_ids_file) as f:
+        span_ids = json.load(f)
+    anns = c.spans.get_span_annotations(span_ids=span_ids, project_identifier=project)
+    rows = [a if isinstance(a, dict) else dict(a) for a in anns]
+    ds = c.datasets.get_dataset(dataset=dataset)
+    examples = [dict(e) for e in ds.examples] if ds is not None else []
+    with open(out, "w") as f:
+        json.dump({"annotations": rows, "examples": examples}, f, default=str)
+
+
+def mlflow_readback(url: str, experiment: str, dataset: str, out: str) -> None:
+    import mlflow
+
+    mlflow.set_tracking_uri(url)
+    exp = mlflow.get_experiment_by_name(experiment)
+    traces = mlflow.search_traces(experiment_ids=[exp.experiment_id], return_type="list", max_results=100_000)
+    rows = []
+    for t in traces:
+        for a in t.info.assessments or []:
+            d = a.to_dictionary()
+            d["trace_id"] = t.info.trace_id
+            rows.append(d)
+    records = None
+    try:
+        from mlflow.genai.datasets import search_datasets
+
+        found = [d for d in search_datasets(experiment_ids=[exp.experiment_id]) if d.name == dataset]
+        if found:
+            records = json.loads(found[0].to_df().to_json(orient="records"))
+    except ImportError:  # an MLflow without evaluation datasets
+        records = None
+    with open(out, "w") as f:
+        json.dump({"assessments": rows, "records": records}, f, default=str)
+
+
 if __name__ == "__main__":
     cmd, *a = sys.argv[1:]
     if cmd == "phoenix-send":
@@ -166,5 +208,9 @@ if __name__ == "__main__":
         mlflow_send(a[0], a[1], int(a[2]))
     elif cmd == "mlflow-export":
         mlflow_export(a[0], a[1], a[2])
+    elif cmd == "phoenix-readback":
+        phoenix_readback(a[0], a[1], a[2], a[3], a[4])
+    elif cmd == "mlflow-readback":
+        mlflow_readback(a[0], a[1], a[2], a[3])
     else:
         raise SystemExit(f"unknown command {cmd!r}")

@@ -233,7 +233,7 @@ class SpanIndex:
                 self.roots[t] = s
         self.of_trace: dict[str, Any] = {}
         for (t, _sid), am in self.by_span.items():
-            if any(isinstance(x, Mapping) for x in am) and t not in self.of_trace:
+            if any(isinstance(x, (Mapping, str)) for x in am) and t not in self.of_trace:
                 self.of_trace[t] = am
 
     def check(self, row: PushRow, *, need_trace: bool = True) -> None:
@@ -251,6 +251,11 @@ class SpanIndex:
         for any span of its trace when the row is about the whole trace."""
         am = self.by_span.get((row.trace_id, row.span_id)) if row.span_id else None
         for a in (am or ()) + tuple(self.of_trace.get(row.trace_id or "") or ()):
+            if isinstance(a, str) and a.startswith("{"):  # JSON text, as Store.sql returns it
+                try:
+                    a = orjson.loads(a)
+                except orjson.JSONDecodeError:
+                    continue
             if isinstance(a, Mapping) and a.get(key) is not None:
                 return a[key]
         return None
@@ -362,6 +367,11 @@ class Target:
         """(rows, method, path, body) for each request that writes ``rows``; ``sent`` holds what
         earlier pushes recorded per row key (``[hash, remote_id]``)."""
         raise NotImplementedError  # pragma: no cover - abstract
+
+    def fallback(self, req: tuple[list[PushRow], str, str, Any], error: str) -> tuple[list[PushRow], str, str, Any] | None:
+        """Another request for ``req`` after it failed with ``error`` (e.g. create -> update when
+        the item already exists), or None."""
+        return None
 
     def remote_ids(self, rows: list[PushRow], answer: Any) -> list[Any]:
         """The remote id of each row after its request (default: the id the body chose)."""
@@ -485,8 +495,9 @@ def push(
     ds = _frame(dataset, "dataset")
     if ds is not None:
         dataset_name = dataset_name or getattr(dataset, "name", None) or ds.attrs.get("name") or "llmops-nb"
-    if (rows or ds is not None) and spans is None:
-        spans = st.spans()
+    if (rows or ds is not None) and spans is None:  # the ids the target's spans kept, nothing more
+        spans = st.sql("SELECT trace_id, span_id, parent_span_id, source_format, metadata FROM spans "
+                       "WHERE source_format = ?", [src.format])
     return _run(_push(tgt, st, rows, left, spans, ds, dataset_name, dry_run, progress))
 
 
@@ -533,10 +544,15 @@ async def _push(tgt: Target, store: Any, rows: list[PushRow], left: list[dict[st
 
         bar = tqdm(total=len(todo), desc=f"push {tgt.name}", unit=" rows", leave=False)
 
-    def record(done: list[PushRow], remote: list[Any]) -> None:
-        if dry_run or not done:
+    pending: dict[str, list[Any]] = {}
+    last_flush = [time.monotonic()]
+
+    def flush() -> None:
+        """Write what was sent to the store's state (under its writer lock)."""
+        if not pending:
             return
-        upd = {r.key: [r.ids["hash"], rid] for r, rid in zip(done, remote)}
+        upd = dict(pending)
+        pending.clear()
 
         def apply(cur: Any) -> Any:
             cur = dict(cur or {})
@@ -545,7 +561,18 @@ async def _push(tgt: Target, store: Any, rows: list[PushRow], left: list[dict[st
             return cur
 
         store.update_state(key, apply, default={})
-        sent.update(upd)
+        last_flush[0] = time.monotonic()
+
+    def record(done: list[PushRow], remote: list[Any]) -> None:
+        """Remember rows as sent; the state is written at most every ``RECORD_EVERY_S`` (and at
+        the end, also after a failure), so a big push does not rewrite it per request."""
+        if dry_run or not done:
+            return
+        for r, rid in zip(done, remote):
+            pending[r.key] = [r.ids["hash"], rid]
+            sent[r.key] = pending[r.key]
+        if time.monotonic() - last_flush[0] >= RECORD_EVERY_S:
+            flush()
 
     try:
         async with client:
@@ -558,8 +585,15 @@ async def _push(tgt: Target, store: Any, rows: list[PushRow], left: list[dict[st
                     remote = [r.ids.get("remote_id") for r in rs]
                 else:
                     try:
-                        answer = await client.request(method, path, json=body, what=f"{len(rs)} {tgt.name} rows",
-                                                      hints=_WRITE_HINTS)
+                        try:
+                            answer = await client.request(method, path, json=body, what=f"{len(rs)} {tgt.name} rows",
+                                                          hints=_WRITE_HINTS)
+                        except PullError as e:  # the item exists (or is gone) remotely: the other verb
+                            alt = tgt.fallback(req, str(e))
+                            if alt is None:
+                                raise
+                            answer = await client.request(alt[1], alt[2], json=alt[3], what=f"{len(rs)} {tgt.name} rows",
+                                                          hints=_WRITE_HINTS)
                     except PullError as e:
                         for r in rs:
                             report.failed.append({"name": r.name, "trace_id": r.trace_id, "span_id": r.span_id,
@@ -599,6 +633,7 @@ async def _push(tgt: Target, store: Any, rows: list[PushRow], left: list[dict[st
     except PullError as e:  # a dataset request, or the client itself
         report.error = scrub(str(e))
     finally:
+        flush()
         if bar is not None:
             bar.close()
         report.requests = client.stats.requests
@@ -618,6 +653,9 @@ async def _push(tgt: Target, store: Any, rows: list[PushRow], left: list[dict[st
         raise err
     return report
 
+
+RECORD_EVERY_S = 0.5
+"""How often a push writes what it sent to the store's state (and once at its end)."""
 
 _WRITE_HINTS = {
     400: "the backend refused the body: see its message (a value type or name it does not accept)",

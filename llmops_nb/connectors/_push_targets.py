@@ -227,11 +227,23 @@ class LangSmithTarget(Target):
             if "previous_remote_id" in r.ids:  # an edit: the feedback exists, update it in place
                 out.append(([r], "PATCH", f"/feedback/{r.ids['remote_id']}", fields))
                 continue
-            src = {"type": "model" if r.annotator_kind == "LLM" else "api", "metadata": _meta(r)}
-            body = {"id": r.ids["remote_id"], "run_id": r.ids["run_id"], "trace_id": r.ids["trace_id"], "key": r.name,
-                    **fields, "feedback_source": src}
-            out.append(([r], "POST", "/feedback", body))
+            out.append(([r], "POST", "/feedback", self._create(r, fields)))
         return out
+
+    def fallback(self, req: tuple[list[PushRow], str, str, Any], error: str) -> tuple[list[PushRow], str, str, Any] | None:
+        rows, method, path, body = req
+        if method == "POST" and path == "/feedback" and "HTTP 409" in error:  # sent before, not recorded
+            fields = {k: body[k] for k in ("score", "value", "comment", "correction") if k in body}
+            return rows, "PATCH", f"/feedback/{body['id']}", fields
+        if method == "PATCH" and path.startswith("/feedback/") and "HTTP 404" in error:  # deleted in LangSmith
+            return rows, "POST", "/feedback", self._create(rows[0], body)
+        return None
+
+    @staticmethod
+    def _create(r: PushRow, fields: dict[str, Any]) -> dict[str, Any]:
+        src = {"type": "model" if r.annotator_kind == "LLM" else "api", "metadata": _meta(r)}
+        return {"id": r.ids["remote_id"], "run_id": r.ids["run_id"], "trace_id": r.ids["trace_id"], "key": r.name,
+                **fields, "feedback_source": src}
 
     async def send_dataset(self, client: HttpClient, name: str, items: list[dict[str, Any]], state: dict[str, Any],
                            report: PushReport, dry_run: bool) -> None:

@@ -1,6 +1,7 @@
 """Phoenix and MLflow, the real servers from PyPI, each in its own venv under .cache/
 (set up by benchmarks/setup_peers.sh): start the server on 127.0.0.1, send traces with the
-backend's own client, pull them, compare span by span with the backend's own export.
+backend's own client, pull them, compare span by span with the backend's own export; then push
+results, labels and a dataset back and read them with the backend's own client.
 
 These skip when the peer venv is absent (CI installs from scratch and does not build them:
 Phoenix is about 850 MB and MLflow pins pyarrow<26, so neither can share the main venv).
@@ -114,6 +115,7 @@ def test_phoenix_real_server(tmp_path, store):
         assert r3.complete and len(store.spans()) == 400
         assert store.labels()["question"].tolist() == ["correct"]
         assert store.results()["evaluator"].tolist() == ["relevance"]
+        _push_and_read_phoenix(py, url, env, tmp_path, store)
     finally:
         _stop(proc)
 
@@ -141,8 +143,82 @@ def test_mlflow_real_server(tmp_path, store):
         assert res[["evaluator", "judge_model"]].values.tolist() == [["relevance", "gpt-4o"]]
         r2 = lo.pull("mlflow", url=url, project="peer", store=store, progress=False)
         assert r2.complete and len(store.spans()) == 75
+        _push_and_read_mlflow(py, url, tmp_path, store)
     finally:
         _stop(proc)
+
+
+NOW = pd.Timestamp("2026-01-01", tz="UTC")
+
+
+def _examples(spans: pd.DataFrame, fmt: str) -> pd.DataFrame:
+    return pd.DataFrame({"example_id": ["e1", "e2"], "input_text": ["q1", "q2"], "expected_output": ["a1", "a2"],
+                         "source_trace_id": spans["trace_id"].tolist()[:2], "source_span_id": spans["span_id"].tolist()[:2],
+                         "source_format": [fmt, fmt]})
+
+
+def _push_and_read_phoenix(py: Path, url: str, env: dict, tmp_path: Path, store: lo.Store) -> None:
+    spans = store.spans()
+    llm = spans[spans["kind"] == "llm"].sort_values("span_id").head(3)
+    res = pd.DataFrame({"result_id": ["p0", "p1", "p2"], "run_id": "r", "trace_id": llm["trace_id"].tolist(),
+                        "span_id": llm["span_id"].tolist(), "evaluator": "short_answer", "value": [True, False, True],
+                        "explanation": "under 50 words", "created_at": NOW})
+    sid0, tid0 = llm["span_id"].iloc[0], llm["trace_id"].iloc[0]
+    labs = pd.DataFrame({"label_id": ["h1"], "trace_id": [tid0], "span_id": [sid0], "question": ["tone"],
+                         "value": ["polite"], "action": ["set"], "annotator": ["alice"], "created_at": [NOW]})
+    kw = dict(url=url, project="peer", store=store, progress=False)
+    r = lo.push("phoenix", results=res, labels=labs, dataset=_examples(llm, "phoenix"), dataset_name="regressions", **kw)
+    assert r.complete and r.created == 4 and r.dataset["created"] == 2 and r.unmapped == []
+    edit = labs.assign(label_id="h2", value="curt", action="edit", created_at=NOW + pd.Timedelta(hours=1))
+    r2 = lo.push("phoenix", results=res, labels=pd.concat([labs, edit]), **kw)
+    assert r2.updated == 1 and r2.unchanged == 3 and r2.created == 0
+    ids, out = tmp_path / "ids.json", tmp_path / "readback.json"
+    ids.write_text(json.dumps(llm["span_id"].tolist()))
+    subprocess.run([str(py), str(PEERS), "phoenix-readback", url, "peer", str(ids), "regressions", str(out)], env=env,
+                   check=True, timeout=600)
+    back = json.loads(out.read_text())
+    mine = [a for a in back["annotations"] if a["name"] in ("short_answer", "tone")]
+    by = {(a["span_id"], a["name"]): a for a in mine}
+    assert len(by) == len(mine) == 4  # the edit updated the annotation, it did not add one
+    for sid, v in zip(llm["span_id"], [True, False, True]):
+        a = by[(sid, "short_answer")]
+        assert a["annotator_kind"] == "CODE" and a["result"]["label"] == ("pass" if v else "fail")
+        assert a["result"]["score"] == float(v) and a["result"]["explanation"] == "under 50 words"
+    tone = by[(sid0, "tone")]
+    assert tone["annotator_kind"] == "HUMAN" and tone["result"]["label"] == "curt"
+    assert sorted(str(e["output"]) for e in back["examples"]) == ["{'expected_output': 'a1'}", "{'expected_output': 'a2'}"]
+
+
+def _push_and_read_mlflow(py: Path, url: str, tmp_path: Path, store: lo.Store) -> None:
+    spans = store.spans()
+    roots = spans[spans["parent_span_id"].isna()].sort_values("trace_id").head(2)
+    chat = spans[(spans["trace_id"] == roots["trace_id"].iloc[0]) & (spans["kind"] == "llm")].iloc[0]
+    tid0 = roots["trace_id"].iloc[0]
+    res = pd.DataFrame({"result_id": ["m1", "m2"], "run_id": "r", "trace_id": [tid0, tid0], "span_id": [None, chat["span_id"]],
+                        "evaluator": ["helpful", "fast"], "value": [0.8, True], "judge_model": ["gpt-4o-mini", None],
+                        "explanation": ["clear", None], "created_at": NOW})
+    labs = pd.DataFrame({"label_id": ["x1"], "trace_id": [tid0], "span_id": [None], "question": ["expected_output"],
+                         "value": ["answer to result for question 0"], "action": ["set"], "annotator": ["bob"], "created_at": [NOW]})
+    kw = dict(url=url, project="peer", store=store, progress=False)
+    r = lo.push("mlflow", results=res, labels=labs, dataset=_examples(roots, "mlflow"), dataset_name="regressions", **kw)
+    assert r.complete and r.created == 3 and r.dataset["created"] == 2 and r.dataset["unlinked"] == 0
+    rerun = res.assign(value=[0.9, True], created_at=NOW + pd.Timedelta(hours=1))
+    r2 = lo.push("mlflow", results=rerun, labels=labs, **kw)
+    assert r2.updated == 1 and r2.unchanged == 2  # PATCH on the real server
+    out = tmp_path / "readback.json"
+    subprocess.run([str(py), str(PEERS), "mlflow-readback", url, "peer", "regressions", str(out)], env=ENV, check=True,
+                   timeout=600)
+    back = json.loads(out.read_text())
+    mine = {a["assessment_name"]: a for a in back["assessments"] if a["assessment_name"] in ("helpful", "fast", "expected_output")}
+    tr0 = roots["metadata"].iloc[0]["mlflow_trace_id"]
+    assert {a["trace_id"] for a in mine.values()} == {tr0}
+    assert mine["helpful"]["feedback"]["value"] == 0.9 and mine["helpful"]["source"]["source_type"] == "LLM_JUDGE"
+    assert mine["helpful"]["rationale"] == "clear" and not mine["helpful"].get("span_id")
+    assert mine["fast"]["span_id"] == chat["span_id"] and mine["fast"]["source"]["source_type"] == "CODE"
+    assert mine["expected_output"]["expectation"]["value"] == "answer to result for question 0"
+    assert mine["expected_output"]["source"] == {"source_type": "HUMAN", "source_id": "bob"}
+    if back["records"] is not None:
+        assert sorted(rec["expectations"]["expected_output"] for rec in back["records"]) == ["a1", "a2"]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -344,3 +344,17 @@ def test_push_cli(backends, store, monkeypatch, capsys):
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["sent"] == 0
     assert main(["push", "langfuse", "--store", str(store.path)]) == 2
+
+
+def test_state_lost_after_send_is_recovered_not_duplicated(backends, store):
+    """A push killed after LangSmith answered but before the state was written: the next push
+    finds the feedback exists (409) and updates it instead of failing or adding a second one."""
+    spans = stored("langsmith", backends, store)
+    res, labs, _ = frames(spans)
+    first = push("langsmith", backends, store, results=res, labels=labs)
+    store.set_state("push/langsmith/default", {})  # the record is gone, the feedback is not
+    n = len(backends.ls_pushed)
+    again = push("langsmith", backends, store, results=res, labels=labs)
+    assert again.complete and again.failed == [] and again.sent == first.sent
+    assert len(backends.ls_pushed) == n
+    assert [m for m, p, _ in backends.writes[-first.sent:]] == ["PATCH"] * first.sent
