@@ -136,6 +136,11 @@ def _args(v: Any) -> Any:
 def _msg(role: str | None, content: Any, calls: list[tuple[Any, Any, Any]] | None = None, call_id: Any = None) -> dict[str, Any]:
     if isinstance(content, list):
         content = "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)) or None
+    if isinstance(content, str) and content[:1] in "{[":  # JSON text: equal when the JSON is (spacing is no content)
+        try:
+            content = json.dumps(json.loads(content), sort_keys=True)
+        except ValueError:
+            pass
     return {"role": role, "content": content or None,
             "tool_calls": [{"id": i, "name": n, "arguments": _args(a)} for i, n, a in calls or []] or None,
             "tool_call_id": call_id}

@@ -77,7 +77,8 @@ PRODUCERS: list[Producer] = [
     Producer("mlflow", "mlflow", ("mlflow", "openai", "orjson"), script="mlflow_tracing"),
     Producer("inspect_ai", "inspect", ("inspect-ai", "openai"), script="inspect_mockllm"),
     Producer("langfuse", "langfuse", ("langfuse>=3,<4", "openai"), otlp=True, script="langfuse_v3"),
-    Producer("google_adk", "adk", ("google-adk", "litellm", "opentelemetry-exporter-otlp-proto-http"), otlp=True, script="google_adk"),
+    Producer("google_adk", "adk", ("google-adk", "litellm", "opentelemetry-sdk==1.44.0", "opentelemetry-exporter-otlp-proto-http==1.44.0"),
+             otlp=True, script="google_adk"),
 ]
 BY_NAME = {p.name: p for p in PRODUCERS}
 

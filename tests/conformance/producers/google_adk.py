@@ -1,15 +1,19 @@
 """Google ADK (``google-adk``) with its built-in OpenTelemetry tracing: an LlmAgent with a
 ``get_weather`` function tool, on an OpenAI-compatible model through ADK's ``LiteLlm`` wrapper
-(the fake server), and an agent whose model the server refuses. ADK records the model request
-and response in Gemini shapes (``contents``/``parts`` with ``function_call`` and
-``function_response``, role ``model``) in its ``gcp.vertex.agent.*`` span attributes."""
+(the fake server), and an agent whose model the server refuses. With message content capture
+on, ADK 2.x writes the messages as gen_ai log records whose bodies are Gemini contents
+(``parts`` with ``text``, ``function_call``, ``function_response``; role ``model``), exported as
+OTLP logs beside the spans."""
 
 import asyncio
+import os
 
-import _common as c
-from _common import OTelSetup
+os.environ.setdefault("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")  # content as gen_ai log records
 
-setup = OTelSetup("google-adk")
+import _common as c  # noqa: E402
+from _common import OTelSetup  # noqa: E402
+
+setup = OTelSetup("google-adk", logs=True)
 
 from google.adk.agents import LlmAgent  # noqa: E402
 from google.adk.models.lite_llm import LiteLlm  # noqa: E402
