@@ -56,7 +56,12 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line; returns the exit code.
+
+    Example:
+        >>> main(["gate", "--rule", "correctness >= 0.9"])  # no results given: usage error, exit code 2
+        2
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if not a.startswith("-")), None)
     p = _parser(first if first in COMMANDS else None)

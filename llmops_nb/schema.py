@@ -110,6 +110,11 @@ class Column:
 
     ``kind`` is one of ``str int float bool time messages documents strings json``.
     ``json`` columns hold any JSON value: a dict or list in pandas, JSON text in Arrow.
+
+    Example:
+        >>> c = Column("score", "float", "the evaluator's number")
+        >>> c.name, c.required
+        ('score', False)
     """
 
     name: str
@@ -124,7 +129,12 @@ class Column:
 
 @dataclass(frozen=True)
 class Table:
-    """A declared table: a name, its row grain and its columns."""
+    """A declared table: a name, its row grain and its columns.
+
+    Example:
+        >>> SPANS.name, SPANS.grain
+        ('spans', 'one row per span')
+    """
 
     name: str
     grain: str
@@ -537,6 +547,10 @@ def from_arrow(data: pa.Table, table: Table) -> pd.DataFrame:
     """Convert Arrow data of ``table`` to pandas: JSON text becomes objects, lists become lists.
 
     Columns absent from ``data`` are added as nulls, so older stores still load.
+
+    Example:
+        >>> from_arrow(to_arrow(empty_frame(RESULTS), RESULTS), RESULTS).shape[0]
+        0
     """
     out: dict[str, Any] = {}
     n = data.num_rows

@@ -218,7 +218,12 @@ def benjamini_hochberg(p: np.ndarray | Sequence[float]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TestResult:
-    """A difference (b - a), its 95% interval, a p-value and the test's name."""
+    """A difference (b - a), its 95% interval, a p-value and the test's name.
+
+    Example:
+        >>> mcnemar([True, False, True], [True, True, True]).test
+        'mcnemar_exact'
+    """
 
     test: str
     diff: float
@@ -323,7 +328,13 @@ def two_proportions(a: Sequence[bool], b: Sequence[bool], *, level: float = 0.95
 
 
 def unpaired_bootstrap(a: Sequence[float], b: Sequence[float], *, n_boot: int = 10000, level: float = 0.95, seed: int = 0) -> TestResult:
-    """Unpaired scores (live traffic): Mann-Whitney U p-value, bootstrap interval of mean(b) - mean(a)."""
+    """Unpaired scores (live traffic): Mann-Whitney U p-value, bootstrap interval of mean(b) - mean(a).
+
+    Example:
+        >>> r = unpaired_bootstrap([1, 2, 3, 4], [2, 3, 4, 5], n_boot=200)
+        >>> r.test, r.diff
+        ('mann_whitney', 1.0)
+    """
     from scipy.stats import mannwhitneyu
 
     x = np.asarray(a, dtype=float)

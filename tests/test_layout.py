@@ -2,13 +2,16 @@
 
 - no module imports a private module or private name (``_x``) of another area; the root's own
   private helpers (``llmops_nb._optional``, ``_compat``, ``_secrets``) are shared by every area;
-- data flows one way: no area imports an area on its right (by ``import`` or ``import_module``).
+- data flows one way: no area imports an area on its right (by ``import`` or ``import_module``);
+- every public callable (each area's ``__all__``) has a docstring with an example.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
+import pkgutil
 import re
 from pathlib import Path
 
@@ -102,6 +105,26 @@ def test_no_import_runs_against_the_flow():
             if RANK[parts[0]] > RANK[area]:
                 bad.append(f"{path.relative_to(PKG.parent)}:{line} ({area}) imports {module} (to its right)")
     assert not bad, "imports against the flow:\n" + "\n".join(bad)
+
+
+def _public_callables() -> list[tuple[str, object]]:
+    mods = ["llmops_nb"] + [f"llmops_nb.{m.name}" for m in pkgutil.iter_modules(llmops_nb.__path__)
+                            if not m.name.startswith("_") and m.name not in ("annotate", "widgets", "metrics")]
+    seen: set[int] = set()
+    out = []
+    for name in mods:
+        mod = importlib.import_module(name)
+        for attr in getattr(mod, "__all__", []):
+            obj = getattr(mod, attr)
+            if callable(obj) and id(obj) not in seen:
+                seen.add(id(obj))
+                out.append((f"{name}.{attr}", obj))
+    return out
+
+
+def test_every_public_callable_has_a_docstring_with_an_example():
+    missing = [name for name, obj in _public_callables() if ">>>" not in (inspect.getdoc(obj) or "")]
+    assert not missing, f"{len(missing)} public callables lack a docstring example:\n" + "\n".join(missing)
 
 
 @pytest.mark.parametrize("name", ["annotate", "capture"])

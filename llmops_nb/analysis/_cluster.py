@@ -33,6 +33,14 @@ class Clusters:
     ``x``, ``y``: the 2-D map, crowded bands stretched open, see ``settings["spread"]``); ``summary``: one row per cluster (``cluster``, ``name``, ``terms``,
     ``size``, ``share``, ``failures``, ``failure_rate``, ``examples``); ``embeddings``: the
     vectors (rows aligned with ``frame``).
+
+    Example:
+        >>> import llmops_nb as lo, pandas as pd
+        >>> df = pd.DataFrame({"trace_id": [f"t{i}" for i in range(6)],
+        ...                    "output_text": ["refund denied by policy"] * 3 + ["login failed password"] * 3})
+        >>> res = lo.cluster(df, n_clusters=2, cache=False)
+        >>> sorted(res.summary["size"].tolist())
+        [3, 3]
     """
 
     frame: pd.DataFrame
@@ -272,6 +280,13 @@ def name_clusters_with_llm(
     """Ask an LLM (any litellm model) for a short name and a one-line description of each
     cluster, from its distinctive terms and example texts; returns ``summary`` with
     ``llm_name`` and ``llm_description`` columns (the reply's error when it is not JSON).
+
+    Example:
+        >>> import pandas as pd
+        >>> summary = pd.DataFrame({"cluster": [0], "terms": [["refund", "policy"]]})
+        >>> name_clusters_with_llm(summary, {0: ["no refunds after 30 days"]}, "openai/gpt-4o-mini",
+        ...     mock_response='{"name": "Refunds", "description": "Refund questions."}')["llm_name"].tolist()
+        ['Refunds']
     """
     prompts = []
     for c, terms in zip(summary["cluster"], summary["terms"]):

@@ -293,6 +293,11 @@ def dimension_mask(frame: pd.DataFrame, column: str, value: str, *, quantiles: S
     :func:`find_slices` shows it).
 
     Numeric buckets are recomputed from ``frame``; pass the frame the slices were found on.
+
+    Example:
+        >>> import pandas as pd
+        >>> dimension_mask(pd.DataFrame({"model": ["a", "b", "a"]}), "model", "a").tolist()
+        [True, False, True]
     """
     dims, skipped = build_dimensions(frame, [column], quantiles=quantiles, max_levels=10**9)
     if not dims:

@@ -21,6 +21,13 @@ class NextSteps(pd.DataFrame):
     """One row per failure mode: traces, share of failures, the slices where it concentrates,
     typical examples and suggested actions with their evidence. Shows itself as cards in a
     notebook; :meth:`to_markdown` gives the same as text.
+
+    Example:
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"trace_id": ["t1", "t2", "t3"], "failure_mode": ["made_up_policy", None, "made_up_policy"]})
+        >>> steps = suggest_next_steps(df)
+        >>> isinstance(steps, NextSteps), steps.loc[0, "mode"]
+        (True, 'made_up_policy')
     """
 
     @property

@@ -32,6 +32,14 @@ _COLUMNS = [
 class SliceTable(pd.DataFrame):
     """The slices :func:`find_slices` found: a DataFrame (one row per slice) whose ``attrs``
     carry the baseline, the size threshold and what was tested, and that shows itself.
+
+    Example:
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"trace_id": [f"t{i}" for i in range(40)], "model": ["a", "b"] * 20,
+        ...                    "failed": [i % 2 == 0 and i % 4 != 0 for i in range(40)]})
+        >>> s = find_slices(df, outcome="failed", columns=["model"])
+        >>> isinstance(s, SliceTable), s.iloc[0]["slice"]
+        (True, 'model = a')
     """
 
     @property

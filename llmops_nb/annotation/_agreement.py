@@ -196,7 +196,18 @@ def ratings_matrix(labels: pd.DataFrame, question: str) -> pd.DataFrame:
 
 @dataclass
 class Agreement:
-    """Agreement between annotators on one question (computed once, shown as HTML)."""
+    """Agreement between annotators on one question (computed once, shown as HTML).
+
+    Example:
+        >>> import pandas as pd
+        >>> from llmops_nb.schema import conform, LABELS
+        >>> rows = [{"label_id": f"{i}{a}", "item_id": str(i), "question": "ok", "value": v, "action": "set",
+        ...          "annotator": a, "created_at": pd.Timestamp("2024-01-01", tz="UTC")}
+        ...         for i, (x, y) in enumerate([(True, True), (False, False)]) for a, v in (("a", x), ("b", y))]
+        >>> ag = agreement(conform(pd.DataFrame(rows), LABELS), "ok")
+        >>> ag.n_items, ag.annotators
+        (2, ['a', 'b'])
+    """
 
     question: str
     n_items: int

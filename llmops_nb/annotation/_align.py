@@ -65,7 +65,14 @@ def rogan_gladen(p_obs: float, tpr: float, tnr: float) -> float:
 
 @dataclass
 class CorrectedRate:
-    """The bias-corrected pass rate of unlabelled items, with its bootstrap interval."""
+    """The bias-corrected pass rate of unlabelled items, with its bootstrap interval.
+
+    Example:
+        >>> r = corrected_pass_rate([True, True, False, False] * 25, [True, True, False, True] * 25,
+        ...                         [True] * 60 + [False] * 40, n_boot=200)
+        >>> isinstance(r, CorrectedRate), r.n_labelled, r.n_unlabelled
+        (True, 100, 100)
+    """
 
     estimate: float
     lo: float
@@ -162,6 +169,11 @@ class Alignment:
 
     ``metrics``: one row per metric with value and interval; ``pairs``: one row per labelled item
     (item_id, judge, human, split); ``unlabelled``: judge verdicts of items no human labelled.
+
+    Example:
+        >>> a = align([True, True, False, True], [True, False, False, True], n_boot=100)
+        >>> isinstance(a, Alignment), a["accuracy"]
+        (True, 0.75)
     """
 
     metrics: pd.DataFrame

@@ -18,6 +18,13 @@ class SelectionQueue:
     Rows are matched to points through the trace's ``customdata`` (its first value compared with
     ``frame[key]``), else through the point's x/y against ``frame[x]``/``frame[y]``, else (one
     trace) by position.
+
+    Example:
+        >>> import plotly.graph_objects as go, pandas as pd
+        >>> df = pd.DataFrame({"trace_id": ["a", "b"], "x": [0.0, 1.0], "y": [0.0, 1.0]})
+        >>> fig = go.FigureWidget(go.Scatter(x=df.x, y=df.y, mode="markers", customdata=df[["trace_id"]]))
+        >>> SelectionQueue(fig, df).selected.shape[0]
+        0
     """
 
     def __init__(self, fig: Any, frame: pd.DataFrame, *, key: str | None = None, x: str | None = None,

@@ -37,6 +37,14 @@ class Session:
     Every decision is appended to the store's labels table (atomic, fsynced) before the next
     item is returned, so nothing acknowledged is lost when the kernel dies; a new Session with
     the same store and annotator resumes after the last decision.
+
+    Example:
+        >>> import llmops_nb as lo, pandas as pd, tempfile
+        >>> from llmops_nb.annotation import as_schema
+        >>> s = Session(pd.DataFrame({"trace_id": ["t1", "t2"], "input_text": ["q1", "q2"]}), schema=as_schema("correct"),
+        ...             store=lo.Store(tempfile.mkdtemp()), annotator="ann", queue="sequential")
+        >>> s.current
+        't1'
     """
 
     def __init__(

@@ -92,6 +92,12 @@ class Capture:
     Build it with :func:`capture`. Settings are stored by the constructor; ``start()`` sets up
     the OpenTelemetry provider and wraps litellm, ``stop()`` unwraps it and flushes every span
     into the store (one segment per batch, not per span).
+
+    Example:
+        >>> import tempfile
+        >>> cap = Capture(tempfile.mkdtemp())
+        >>> cap  # doctest: +ELLIPSIS
+        Capture(stopped, store=..., spans=0, traces=0)
     """
 
     def __init__(

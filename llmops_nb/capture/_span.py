@@ -96,7 +96,12 @@ class SpanHandle:
 
 class Span:
     """A span definition, used as a decorator (sync or async function) or a context manager
-    (``with`` / ``async with``). Build it with :func:`span`."""
+    (``with`` / ``async with``). Build it with :func:`span`.
+
+    Example:
+        >>> with Span("tool", name="search") as s:   # no capture active: nothing is recorded
+        ...     s.set_output("3 results")
+    """
 
     def __init__(self, kind: str = "chain", name: str | None = None, *, session_id: str | None = None,
                  user_id: str | None = None, metadata: Mapping[str, Any] | None = None,

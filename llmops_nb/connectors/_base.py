@@ -40,6 +40,10 @@ class Page:
 
     ``watermark``: after this page (and every page before it) is stored, everything the
     backend holds up to this time (in the source's watermark field) has been fetched.
+
+    Example:
+        >>> Page(records=[{"id": "r1"}]).records
+        [{'id': 'r1'}]
     """
 
     records: list[Any] = field(default_factory=list)
@@ -72,7 +76,12 @@ def _load_builtins() -> None:
 
 
 def get_source(name: str) -> type[Source]:
-    """The source class called ``name``."""
+    """The source class called ``name``.
+
+    Example:
+        >>> get_source("langfuse").__name__
+        'LangfuseSource'
+    """
     _load_builtins()
     if name == "otlp":
         raise ValueError(
@@ -110,6 +119,11 @@ class Source:
 
     Constructors only store settings (``url``, ``credentials``, ``project``, ``filters``,
     ``page_size``); requests happen in :meth:`pages`.
+
+    Example:
+        >>> src = get_source("langfuse")(project="support-bot")  # nothing is requested yet
+        >>> src.name, src.format, src.project
+        ('langfuse', 'langfuse', 'support-bot')
     """
 
     name: ClassVar[str] = ""

@@ -42,7 +42,12 @@ def _otel(v: Any, n: int) -> Any:
 def datadog_metrics(metrics: list[dict[str, Any]], trace_id: Any = None, span_id: Any = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Datadog evaluation metrics (``metric_type`` score / categorical / boolean, joined on a
     span) as (results rows, labels rows); metrics whose ``source`` is ``human`` or that carry
-    an annotator are labels."""
+    an annotator are labels.
+
+    Example:
+        >>> datadog_metrics([])  # (results rows, labels rows)
+        ([], [])
+    """
     results, labels = [], []
     for m in metrics:
         if not isinstance(m, dict):

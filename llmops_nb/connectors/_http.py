@@ -52,7 +52,12 @@ def safe_url(url: str) -> str:
 class PullError(RuntimeError):
     """A pull that could not complete: says which request failed, why, and what to do.
 
-    The message never holds a credential (it is scrubbed)."""
+    The message never holds a credential (it is scrubbed).
+
+    Example:
+        >>> isinstance(PullError("HTTP 401 from https://cloud.langfuse.com: check the keys"), RuntimeError)
+        True
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__(scrub(message))
@@ -118,6 +123,10 @@ class HttpClient:
     for concurrency and an optional requests-per-second cap.
 
     Constructing it opens nothing; ``async with client:`` opens the session.
+
+    Example:
+        >>> HttpClient("https://api.example.com/").base_url
+        'https://api.example.com'
     """
 
     base_url: str

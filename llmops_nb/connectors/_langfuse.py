@@ -41,7 +41,12 @@ def _otel(v: Any, n: int) -> Any:
 
 def langfuse_scores(scores: list[dict[str, Any]], source: str = "langfuse") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Langfuse scores as (results rows, labels rows): ``source == "ANNOTATION"`` scores are
-    human labels, ``API`` / ``EVAL`` scores are results."""
+    human labels, ``API`` / ``EVAL`` scores are results.
+
+    Example:
+        >>> langfuse_scores([])  # (results rows, labels rows)
+        ([], [])
+    """
     results, labels = [], []
     for s in scores:
         if not isinstance(s, dict):

@@ -31,7 +31,12 @@ __all__ = ["LangSmithSource"]
 
 def langsmith_feedback(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """LangSmith feedback as (results rows, labels rows): feedback given in the app or an
-    annotation queue by a person is a label; API and model feedback are results."""
+    annotation queue by a person is a label; API and model feedback are results.
+
+    Example:
+        >>> langsmith_feedback([])  # (results rows, labels rows)
+        ([], [])
+    """
     results, labels = [], []
     for f in items:
         if not isinstance(f, dict):

@@ -57,7 +57,12 @@ async def _newest(client: HttpClient, path: str, order: str, end: str | None = N
 
 def phoenix_annotations(items: list[dict[str, Any]], trace_of: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Phoenix span annotations as (results rows, labels rows): ``HUMAN`` annotations are
-    labels, ``LLM`` and ``CODE`` annotations are results."""
+    labels, ``LLM`` and ``CODE`` annotations are results.
+
+    Example:
+        >>> phoenix_annotations([], {})  # (results rows, labels rows)
+        ([], [])
+    """
     results, labels = [], []
     for a in items:
         if not isinstance(a, dict):

@@ -54,6 +54,13 @@ class DedupeResult:
     ``kept``: the frame without near-duplicates (one row per example). ``dropped``: one row per
     dropped row: the row it duplicates (``kept_index``/``kept_id``), their ``similarity`` and the
     ``threshold`` used, and both texts.
+
+    Example:
+        >>> df = pd.DataFrame({"example_id": ["a", "b", "c"],
+        ...                    "input_text": ["reset my password please", "reset my password please", "refund"]})
+        >>> kept, dropped = dedupe(df)
+        >>> kept["example_id"].tolist(), len(dropped)
+        (['a', 'c'], 1)
     """
 
     kept: pd.DataFrame

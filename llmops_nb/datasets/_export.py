@@ -41,7 +41,15 @@ _ALIASES = {"json": "jsonl", "chat": "openai_chat", "chat_jsonl": "openai_chat",
 
 @dataclass
 class ExportReport:
-    """What an export wrote: where, in which format, how many rows, and the PII redaction."""
+    """What an export wrote: where, in which format, how many rows, and the PII redaction.
+
+    Example:
+        >>> import tempfile, os
+        >>> df = pd.DataFrame({"example_id": ["a"], "input_text": ["hi"], "expected_output": ["hello"]})
+        >>> rep = export(df, "jsonl", os.path.join(tempfile.mkdtemp(), "out.jsonl"), verbose=False)
+        >>> rep.format, rep.n_rows
+        ('jsonl', 1)
+    """
 
     path: str
     format: str
@@ -216,7 +224,13 @@ def export(
 
 @dataclass
 class HubPushResult:
-    """What :func:`push_to_hub` did: the repo, the commit and the tag it created."""
+    """What :func:`push_to_hub` did: the repo, the commit and the tag it created.
+
+    Example:
+        >>> res = push_to_hub("support-gold", "me/support-gold")  # doctest: +SKIP
+        >>> res.revision_tag  # doctest: +SKIP
+        'v3'
+    """
 
     repo_id: str
     commit_url: str | None

@@ -32,6 +32,11 @@ class RedactResult:
     ``example_id``, the ``column`` and ``path`` inside it (``[2].content`` for a chat message),
     the PII ``kind``, its ``start``/``end`` in the original text, the original ``text`` (kept
     in memory for review, never written) and its ``replacement``.
+
+    Example:
+        >>> frame, spans = redact(pd.DataFrame({"input_text": ["mail ann@corp.io"]}))
+        >>> frame["input_text"].tolist()
+        ['mail [EMAIL]']
     """
 
     frame: pd.DataFrame

@@ -64,11 +64,25 @@ JSON_COLUMNS = tuple(c.name for c in EXAMPLES.columns if c.kind == "json")
 
 
 class DatasetError(Exception):
-    """A dataset operation failed: unknown dataset, version or tag, bad input."""
+    """A dataset operation failed: unknown dataset, version or tag, bad input.
+
+    Example:
+        >>> import tempfile
+        >>> try:
+        ...     load("missing", store=tempfile.mkdtemp())
+        ... except DatasetError as e:
+        ...     print(type(e).__name__)
+        DatasetError
+    """
 
 
 class DatasetConflictError(DatasetError):
-    """Another writer committed a version at the same time and retries ran out."""
+    """Another writer committed a version at the same time and retries ran out.
+
+    Example:
+        >>> issubclass(DatasetConflictError, DatasetError)
+        True
+    """
 
 
 # --------------------------------------------------------------------------- storage
@@ -339,7 +353,14 @@ def _upgrade(table: pa.Table, schema_version: int, where: str) -> pa.Table:
 
 @dataclass(frozen=True)
 class DatasetVersion:
-    """One saved version of a dataset (what :func:`save` returns and :func:`history` lists)."""
+    """One saved version of a dataset (what :func:`save` returns and :func:`history` lists).
+
+    Example:
+        >>> import tempfile
+        >>> v = save(pd.DataFrame({"example_id": ["a", "b"]}), "dv", message="first", store=tempfile.mkdtemp())
+        >>> v.version, v.n_rows
+        (0, 2)
+    """
 
     name: str
     version: int
@@ -897,6 +918,15 @@ class DatasetDiff:
     ``added``: rows only in ``b``; ``removed``: rows only in ``a``; ``changed``: one row per
     example present in both whose content differs, with the list of ``changed_columns``.
     ``detail(example_id)`` shows the before and after values of one changed example.
+
+    Example:
+        >>> import tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> _ = save(pd.DataFrame({"example_id": ["a", "b"], "input_text": ["x", "y"]}), "dd", message="1", store=root)
+        >>> _ = save(pd.DataFrame({"example_id": ["b", "c"], "input_text": ["y", "z"]}), "dd", message="2", store=root)
+        >>> d = diff("dd", 0, 1, store=root)
+        >>> d.added["example_id"].tolist(), d.removed["example_id"].tolist()
+        (['c'], ['a'])
     """
 
     name: str

@@ -220,7 +220,13 @@ def _eq(a: Any, b: Any) -> bool:
 
 
 class FunctionEvaluator(Evaluator):
-    """An evaluator made from a plain function by :func:`evaluator` (see there)."""
+    """An evaluator made from a plain function by :func:`evaluator` (see there).
+
+    Example:
+        >>> ev = FunctionEvaluator(lambda row: len(row["output_text"] or "") < 100, name="short")
+        >>> ev.name
+        'short'
+    """
 
     def __init__(self, fn: Callable[..., Any], *, name: str | None = None, version: str = "1",
                  level: Literal["span", "trace", "session"] = "span", detector: bool = False,

@@ -19,7 +19,15 @@ __all__ = ["gate", "GateReport", "GateRule"]
 
 @dataclass
 class GateRule:
-    """One rule's outcome: the metric, the comparison, the value, its interval, n and pass / fail."""
+    """One rule's outcome: the metric, the comparison, the value, its interval, n and pass / fail.
+
+    Example:
+        >>> import pandas as pd
+        >>> res = pd.DataFrame({"evaluator": ["ok"] * 4, "passed": [True] * 4, "score": [1.0] * 4, "error": [None] * 4})
+        >>> r = gate(res, ["ok >= 0.5"]).rules[0]
+        >>> r.rule, r.value, r.passed
+        ('ok >= 0.5', 1.0, True)
+    """
 
     metric: str
     op: str
@@ -42,6 +50,14 @@ class GateReport:
     """The outcome of :func:`gate`: one :class:`GateRule` per rule; ``passed`` when all pass.
 
     Shows itself as a table in notebooks (``_repr_html_``) and as text elsewhere.
+
+    Example:
+        >>> import pandas as pd
+        >>> res = pd.DataFrame({"evaluator": ["ok"] * 4, "passed": [True, True, True, False], "score": [1.0] * 4,
+        ...                     "error": [None] * 4})
+        >>> rep = gate(res, {"ok": ">= 0.9"})
+        >>> bool(rep), rep.to_frame()["value"].tolist()
+        (False, [0.75])
     """
 
     rules: list[GateRule]

@@ -43,7 +43,12 @@ _MAX_FIELD = 6000
 
 
 class JudgeParseError(ValueError):
-    """The judge's answer could not be read; ``raw`` is the text it returned."""
+    """The judge's answer could not be read; ``raw`` is the text it returned.
+
+    Example:
+        >>> JudgeParseError("no JSON in the answer", raw="I think it is fine").raw
+        'I think it is fine'
+    """
 
     def __init__(self, message: str, raw: str | None) -> None:
         super().__init__(message)
@@ -520,7 +525,7 @@ class Groundedness(LLMJudge):
     """Is every claim of the output supported by the retrieved documents (faithfulness)?
 
     Example:
-        >>> "<context>" in Groundedness().messages({"output_text": "x", "documents": [{"content": "y"}]})[1]["content"]
+        >>> "<context>" in Groundedness().messages({"input_text": "q", "output_text": "x", "documents": [{"content": "y"}]})[1]["content"]
         True
     """
 

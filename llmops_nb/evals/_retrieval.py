@@ -202,7 +202,7 @@ class ClaimFaithfulness(LLMJudge):
 
     Example:
         >>> j = ClaimFaithfulness()
-        >>> "<context>" in j.messages({"output_text": "Refunds take 5 days.", "documents": [{"content": "5 days"}]})[1]["content"]
+        >>> "<context>" in j.messages({"input_text": "How long do refunds take?", "output_text": "Refunds take 5 days.", "documents": [{"content": "5 days"}]})[1]["content"]
         True
         >>> j.read_answer({"claims": [{"claim": "Refunds take 5 days", "supported": True},
         ...                           {"claim": "Refunds are doubled", "supported": False}]}, None)[:2]

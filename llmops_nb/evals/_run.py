@@ -214,7 +214,16 @@ async def aevaluate(
     max_retries: int = 8,
     timeout_s: float = 60.0,
 ) -> pd.DataFrame:
-    """The async form of :func:`evaluate` (same arguments), for code already in an event loop."""
+    """The async form of :func:`evaluate` (same arguments), for code already in an event loop.
+
+    Example:
+        >>> import asyncio, llmops_nb as lo
+        >>> from llmops_nb.evals import IsJSON
+        >>> spans = lo.read_traces([{"trace_id": "t", "span_id": "s", "kind": "llm", "output_text": "{}"}],
+        ...                        format="records")
+        >>> asyncio.run(aevaluate(spans, [IsJSON()], cache=False))["passed"].tolist()
+        [True]
+    """
     evs = _as_evaluators(evaluators)
     run_id = run_id or new_run_id()
     if runner is None:

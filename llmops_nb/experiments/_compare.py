@@ -87,7 +87,12 @@ def _is_binary(s: pd.Series) -> bool:
 
 def per_example_scores(exp: Any) -> pd.DataFrame:
     """One row per (example, evaluator): the example's score averaged over repeats
-    (``passed`` as 1/0 where the evaluator defines it, else ``score``)."""
+    (``passed`` as 1/0 where the evaluator defines it, else ``score``).
+
+    Example:
+        >>> per_example_scores(exp_v1).columns.tolist()[:2]  # doctest: +SKIP
+        ['example_id', 'evaluator']
+    """
     res = exp.results
     if res is None or len(res) == 0:
         return pd.DataFrame(columns=["example_id", "evaluator", "value"])
@@ -116,6 +121,10 @@ class Comparison:
     reaches the minimum effect; ``below min effect`` when significant but the whole interval is
     smaller. ``items``: one row per example, side by side.
     ``regressions`` / ``fixes``: the examples that went from pass to fail / fail to pass.
+
+    Example:
+        >>> cmp = lo.compare(exp_v1, exp_v2)  # doctest: +SKIP
+        >>> cmp.regressions[["example_id", "evaluator"]].head()  # doctest: +SKIP
     """
 
     a: str
@@ -297,7 +306,12 @@ def compare_traffic(
 
 def plot_quality_vs_cost(experiments: Sequence[Any], evaluator: str) -> Any:
     """A plotly scatter of every experiment: mean cost per example against the evaluator's
-    mean (pass rate or score), with a 95% bootstrap interval."""
+    mean (pass rate or score), with a 95% bootstrap interval.
+
+    Example:
+        >>> fig = plot_quality_vs_cost([exp_v1, exp_v2], "correctness")  # doctest: +SKIP
+        >>> fig.show()  # doctest: +SKIP
+    """
     import plotly.graph_objects as go
 
     xs, ys, lo, hi, names = [], [], [], [], []

@@ -508,7 +508,13 @@ def load_experiment(experiment: str, *, store: Store | str | None = None) -> Exp
 
 
 def list_experiments(*, store: Store | str | None = None) -> pd.DataFrame:
-    """One row per stored experiment (newest last)."""
+    """One row per stored experiment (newest last).
+
+    Example:
+        >>> import tempfile
+        >>> list_experiments(store=tempfile.mkdtemp()).shape[0]
+        0
+    """
     st = _register(as_store(store))
     if not st.count("experiments"):
         return pd.DataFrame(columns=[c.name for c in EXPERIMENTS.columns])
@@ -520,7 +526,13 @@ def reproduce(experiment: str, *, task: Callable[..., Any] | None = None, datase
     """Run an experiment again from its stored record (same dataset version, prompt version,
     model and parameters, evaluators) as a new experiment named ``<name> (reproduced)``.
     A function task must be passed again as ``task``, and an inline frame as ``dataset``;
-    secrets (``api_key``) are never stored, so pass them again in ``model_params``."""
+    secrets (``api_key``) are never stored, so pass them again in ``model_params``.
+
+    Example:
+        >>> exp = reproduce("baseline", store=".llmops")  # doctest: +SKIP
+        >>> exp.name  # doctest: +SKIP
+        'baseline'
+    """
     st = _register(as_store(store))
     exp = load_experiment(experiment, store=st)
     c = exp.config

@@ -20,7 +20,15 @@ _USAGE = ("cost_usd", "latency_ms", "p50_latency_ms", "p95_latency_ms", "p99_lat
 
 
 def _parse_rule(rule: str) -> tuple[str, str | None, float | None, bool]:
-    """Deprecated: the old tuple form, ``(metric, op, number as written, percent)``."""
+    """Deprecated: the old tuple form, ``(metric, op, number as written, percent)``.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", DeprecationWarning)
+        ...     _parse_rule("cost_increase <= 10%")
+        ('cost_increase', '<=', 10.0, True)
+    """
     warn_deprecated("llmops_nb.experiments.parse_rule", "llmops_nb.rules.parse_rule(rule, bare=True)")
     r = parse_rule(rule, bare=True)
     thr = None if r.threshold is None else (round(r.threshold * 100, 12) if r.percent else r.threshold)
@@ -30,7 +38,13 @@ def _parse_rule(rule: str) -> tuple[str, str | None, float | None, bool]:
 @dataclass
 class ExperimentGate:
     """The gate's verdict: one row per rule with the candidate's value, the baseline's, the
-    difference with its interval and p-value where paired, and pass / fail."""
+    difference with its interval and p-value where paired, and pass / fail.
+
+    Example:
+        >>> g = gate_experiments(exp_v1, exp_v2, ["correctness", "cost_increase <= 10%"])  # doctest: +SKIP
+        >>> g.exit_code  # doctest: +SKIP
+        0
+    """
 
     table: pd.DataFrame
     comparison: Comparison

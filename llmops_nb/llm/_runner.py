@@ -101,7 +101,12 @@ def bind_runner(runner: Runner) -> Callable[[], None]:
 
 
 def default_cache_path() -> Path:
-    """``$LLMOPS_NB_CACHE`` or ``~/.cache/llmops_nb/llm_cache.sqlite``."""
+    """``$LLMOPS_NB_CACHE`` or ``~/.cache/llmops_nb/llm_cache.sqlite``.
+
+    Example:
+        >>> default_cache_path().suffix
+        '.sqlite'
+    """
     env = os.environ.get("LLMOPS_NB_CACHE")
     if env:
         return Path(env)
@@ -109,7 +114,12 @@ def default_cache_path() -> Path:
 
 
 class BudgetExhausted(RuntimeError):
-    """Raised for a call refused because the run's budget is spent."""
+    """Raised for a call refused because the run's budget is spent.
+
+    Example:
+        >>> issubclass(BudgetExhausted, RuntimeError)
+        True
+    """
 
 
 class LLMConfigError(RuntimeError):
@@ -230,7 +240,13 @@ class LLMCall:
 @dataclass
 class CallResult:
     """What a call returned: text, tool calls, tokens, cost, latency, whether it was cached,
-    the number of attempts, and the error text when it failed after its retries."""
+    the number of attempts, and the error text when it failed after its retries.
+
+    Example:
+        >>> r = CallResult(text="hello", cost_usd=0.0)
+        >>> r.text, r.error is None
+        ('hello', True)
+    """
 
     text: str | None = None
     tool_calls: list[dict[str, Any]] | None = None

@@ -33,7 +33,13 @@ __all__ = [
 
 
 class LoadError(ValueError):
-    """A record could not be loaded: says which file, which record and what was expected."""
+    """A record could not be loaded: says which file, which record and what was expected.
+
+    Example:
+        >>> e = LoadError("span_id is missing", file="traces.jsonl", record=3)
+        >>> isinstance(e, ValueError)
+        True
+    """
 
     def __init__(self, message: str, *, file: str | None = None, record: Any = None, expected: str | None = None):
         self.file = file

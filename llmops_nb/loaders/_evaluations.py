@@ -31,7 +31,16 @@ __all__ = ["read_evaluations", "Evaluations"]
 @dataclass(frozen=True)
 class Evaluations:
     """Evaluation payloads read from files: ``results`` (the results table) and ``labels`` (the
-    labels table). Store them with ``store.add_results(ev.results)`` and ``store.add_labels(ev.labels)``."""
+    labels table). Store them with ``store.add_results(ev.results)`` and ``store.add_labels(ev.labels)``.
+
+    Example:
+        >>> import llmops_nb as lo
+        >>> ev = lo.read_evaluations([{"data": {"type": "evaluation_metric", "attributes": {"metrics": [
+        ...     {"join_on": {"span": {"trace_id": "1", "span_id": "2"}}, "metric_type": "score",
+        ...      "label": "faithfulness", "score_value": 0.9, "timestamp_ms": 1732568728793}]}}}])
+        >>> isinstance(ev, Evaluations), len(ev.results), len(ev.labels)
+        (True, 1, 0)
+    """
 
     results: pd.DataFrame
     labels: pd.DataFrame

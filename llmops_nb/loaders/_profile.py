@@ -63,6 +63,12 @@ class Profile:
     spans that carry a model, tokens, a cost from the source, an estimated cost, input and output
     messages, tool calls, documents, errors. ``unmapped``: attribute keys no mapping used, with
     their ``count`` per source format, most frequent first.
+
+    Example:
+        >>> import llmops_nb as lo
+        >>> spans = lo.read_traces([{"trace_id": "t", "span_id": "s", "kind": "llm"}], format="records")
+        >>> isinstance(lo.loaders.profile(spans), Profile)
+        True
     """
 
     frame: pd.DataFrame

@@ -40,7 +40,15 @@ class _Unknown(LoadError):
 
 class LoadReport(pd.DataFrame):
     """The records that ``read_traces(..., errors="skip")`` skipped or repaired:
-    one row per problem, with ``file``, ``record``, ``error`` and ``action``."""
+    one row per problem, with ``file``, ``record``, ``error`` and ``action``.
+
+    Example:
+        >>> import llmops_nb as lo
+        >>> spans, report = lo.read_traces([{"trace_id": "t", "span_id": "s", "kind": "llm"}], format="records",
+        ...                                errors="skip")
+        >>> len(spans), len(report)
+        (1, 0)
+    """
 
     @property
     def _constructor(self) -> type:

@@ -56,7 +56,14 @@ _LOADED_ENTRY_POINTS = False
 
 def register_format(fmt: Format, *, replace: bool = False) -> None:
     """Add a format to the registry (third parties can also use the ``llmops_nb.formats``
-    entry-point group, whose objects are :class:`Format` instances)."""
+    entry-point group, whose objects are :class:`Format` instances).
+
+    Example:
+        >>> fmt = get_format("records")
+        >>> register_format(fmt, replace=True)  # a new Format object registers the same way
+        >>> get_format("records") is fmt
+        True
+    """
     if fmt.name in _FORMATS and not replace:
         raise ValueError(f"a format named {fmt.name!r} is already registered; pass replace=True to override it")
     _FORMATS[fmt.name] = fmt
@@ -87,7 +94,12 @@ def _all() -> dict[str, Format]:
 
 
 def get_format(name: str) -> Format:
-    """The registered format called ``name``."""
+    """The registered format called ``name``.
+
+    Example:
+        >>> get_format("records").name
+        'records'
+    """
     fmts = _all()
     if name not in fmts:
         raise ValueError(f"unknown format {name!r}; valid formats: {sorted(fmts)}. See llmops_nb.formats().")

@@ -103,7 +103,14 @@ def timeseries(
 @dataclass
 class SLOReport:
     """SLO checks: one row per (period, group, metric) with the value, its 95% interval for
-    rates, the target and whether it was missed; ``alerts`` are the missed ones."""
+    rates, the target and whether it was missed; ``alerts`` are the missed ones.
+
+    Example:
+        >>> ts = pd.DataFrame({"period": [1, 2], "n": [100, 100], "errors": [1, 9], "error_rate": [0.01, 0.09]})
+        >>> rep = check_slos(ts, {"error_rate": "<= 0.05"})
+        >>> rep.checks["missed"].tolist()
+        [False, True]
+    """
 
     checks: pd.DataFrame
 
@@ -174,7 +181,13 @@ def check_slos(ts: pd.DataFrame, targets: Mapping[str, str], *, significant_only
 
 
 def plot_timeseries(ts: pd.DataFrame, metric: str, *, by: str | None = None, target: str | None = None, title: str | None = None) -> Any:
-    """A plotly line chart of one metric over time (one line per group), with the target line."""
+    """A plotly line chart of one metric over time (one line per group), with the target line.
+
+    Example:
+        >>> ts = pd.DataFrame({"period": [1, 2], "error_rate": [0.01, 0.09]})
+        >>> len(plot_timeseries(ts, "error_rate", target="<= 0.05").data)
+        1
+    """
     import plotly.express as px
 
     fig = px.line(ts, x="period", y=metric, color=by, markers=True, title=title or f"{metric} over time",
@@ -189,6 +202,13 @@ def overview_figures(spans: pd.DataFrame) -> dict[str, Any]:
     """Plotly figures for a first look at spans: cost, latency, tokens and errors by model.
 
     Returns ``{"cost": fig, "latency": fig, "tokens": fig, "errors": fig}``.
+
+    Example:
+        >>> import llmops_nb as lo
+        >>> spans = lo.read_traces([{"trace_id": "t", "span_id": "s", "kind": "llm", "model": "m", "cost_usd": 0.01}],
+        ...                        format="records")
+        >>> sorted(overview_figures(spans))
+        ['cost', 'errors', 'latency', 'tokens']
     """
     import plotly.express as px
 

@@ -250,7 +250,15 @@ def save(
 
 def get(ref: str, version: int | None = None, tag: str | None = None, *, store: Store | str | None = None) -> Prompt:
     """A prompt version by ``"name"`` (latest), ``"name@3"``, ``"name@production"``, or
-    ``version=`` / ``tag=``."""
+    ``version=`` / ``tag=``.
+
+    Example:
+        >>> import tempfile
+        >>> st = tempfile.mkdtemp()
+        >>> _ = save("greet", "Hello {name}", model="openai/gpt-4o-mini", store=st)
+        >>> get("greet@1", store=st).version
+        1
+    """
     st = _store(store)
     name, v, t = parse_ref(ref)
     version = version if version is not None else v
@@ -273,7 +281,15 @@ def get(ref: str, version: int | None = None, tag: str | None = None, *, store: 
 
 
 def history(name: str, *, store: Store | str | None = None) -> pd.DataFrame:
-    """Every version of a prompt, one row per version: version, message, author, time, tags."""
+    """Every version of a prompt, one row per version: version, message, author, time, tags.
+
+    Example:
+        >>> import tempfile
+        >>> st = tempfile.mkdtemp()
+        >>> _ = save("greet", "Hello {name}", store=st); _ = save("greet", "Hi {name}", store=st)
+        >>> history("greet", store=st)["version"].tolist()
+        [1, 2]
+    """
     st = _store(store)
     rows = _rows(st, name)
     tags = _tags(st).get(name, {})
@@ -282,7 +298,15 @@ def history(name: str, *, store: Store | str | None = None) -> pd.DataFrame:
 
 
 def diff(name: str, a: int | str, b: int | str, *, store: Store | str | None = None) -> str:
-    """A unified diff between two versions (or tags) of a prompt: messages, model and params."""
+    """A unified diff between two versions (or tags) of a prompt: messages, model and params.
+
+    Example:
+        >>> import tempfile
+        >>> st = tempfile.mkdtemp()
+        >>> _ = save("greet", "Hello {name}", store=st); _ = save("greet", "Hi {name}", store=st)
+        >>> "+Hi {name}" in diff("greet", 1, 2, store=st)
+        True
+    """
     pa_ = get(name, **({"version": a} if isinstance(a, int) else {"tag": a}), store=store)
     pb_ = get(name, **({"version": b} if isinstance(b, int) else {"tag": b}), store=store)
 
@@ -297,7 +321,15 @@ def diff(name: str, a: int | str, b: int | str, *, store: Store | str | None = N
 
 
 def tag(name: str, version: int, tag: str, *, store: Store | str | None = None) -> None:
-    """Point ``tag`` (for example ``production``) at a version; moving it back is a rollback."""
+    """Point ``tag`` (for example ``production``) at a version; moving it back is a rollback.
+
+    Example:
+        >>> import tempfile
+        >>> st = tempfile.mkdtemp()
+        >>> _ = save("greet", "Hello {name}", store=st)
+        >>> tag("greet", 1, "production", store=st); get("greet@production", store=st).version
+        1
+    """
     st = _store(store)
     get(name, version=version, store=st)  # must exist
     if not tag or tag.isdigit():
@@ -307,7 +339,15 @@ def tag(name: str, version: int, tag: str, *, store: Store | str | None = None) 
 
 
 def list_prompts(*, store: Store | str | None = None) -> pd.DataFrame:
-    """One row per prompt: name, latest version, its model and message, tags."""
+    """One row per prompt: name, latest version, its model and message, tags.
+
+    Example:
+        >>> import tempfile
+        >>> st = tempfile.mkdtemp()
+        >>> _ = save("greet", "Hello {name}", store=st)
+        >>> list_prompts(store=st)["name"].tolist()
+        ['greet']
+    """
     st = _store(store)
     rows = _rows(st)
     if not len(rows):
@@ -324,7 +364,14 @@ def list_prompts(*, store: Store | str | None = None) -> pd.DataFrame:
 
 
 def to_file(prompt: Prompt, path: str | os.PathLike[str]) -> Path:
-    """Write a prompt as YAML, so it can live in git."""
+    """Write a prompt as YAML, so it can live in git.
+
+    Example:
+        >>> import tempfile, os
+        >>> p = save("greet", "Hello {name}", store=tempfile.mkdtemp())
+        >>> to_file(p, os.path.join(tempfile.mkdtemp(), "greet.yaml")).suffix
+        '.yaml'
+    """
     import yaml
 
     d = {k: v for k, v in prompt.to_dict().items() if k in ("name", "model", "params", "messages", "message", "author")}
@@ -334,7 +381,14 @@ def to_file(prompt: Prompt, path: str | os.PathLike[str]) -> Path:
 
 
 def from_file(path: str | os.PathLike[str]) -> Prompt:
-    """Read a prompt from YAML (or JSON) written by :func:`to_file` or by hand."""
+    """Read a prompt from YAML (or JSON) written by :func:`to_file` or by hand.
+
+    Example:
+        >>> import tempfile, os
+        >>> p = save("greet", "Hello {name}", store=tempfile.mkdtemp())
+        >>> from_file(to_file(p, os.path.join(tempfile.mkdtemp(), "greet.yaml"))).name
+        'greet'
+    """
     import yaml
 
     p = Path(path)
@@ -349,7 +403,15 @@ def from_file(path: str | os.PathLike[str]) -> Prompt:
 
 
 def sync_dir(directory: str | os.PathLike[str], *, message: str = "synced from files", store: Store | str | None = None) -> list[Prompt]:
-    """Save every ``*.yaml`` / ``*.yml`` prompt file in a folder (a new version only where it changed)."""
+    """Save every ``*.yaml`` / ``*.yml`` prompt file in a folder (a new version only where it changed).
+
+    Example:
+        >>> import tempfile, os
+        >>> d = tempfile.mkdtemp()
+        >>> _ = to_file(save("greet", "Hello {name}", store=tempfile.mkdtemp()), os.path.join(d, "greet.yaml"))
+        >>> [p.name for p in sync_dir(d, store=tempfile.mkdtemp())]
+        ['greet']
+    """
     out = []
     for f in sorted(Path(directory).glob("*.y*ml")):
         p = from_file(f)

@@ -25,7 +25,13 @@ _EXTERNAL = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*?\b(?:src|href)\s*=
 
 @dataclass(frozen=True)
 class Report:
-    """A rendered report: where it is, how big, and what went into it."""
+    """A rendered report: where it is, how big, and what went into it.
+
+    Example:
+        >>> rep = lo.render_report("notebooks/02_error_analysis.ipynb", "report.html")  # doctest: +SKIP
+        >>> rep.n_figures  # doctest: +SKIP
+        6
+    """
 
     path: Path
     notebook: Path
@@ -177,6 +183,11 @@ def export_html(nb: Any, output: str | os.PathLike[str], *, title: str | None = 
     Plotly figures are drawn from their JSON by one embedded, gzipped copy of plotly.js
     (whatever the notebook's renderer embedded is dropped); tables stay HTML; widgets become
     static snapshots. No CDN script is referenced.
+
+    Example:
+        >>> rep = export_html("executed.ipynb", "report.html", title="Error analysis")  # doctest: +SKIP
+        >>> rep.path.name  # doctest: +SKIP
+        'report.html'
     """
     import nbformat
     from nbconvert import HTMLExporter
@@ -291,7 +302,13 @@ def render_report(
 
 def render_demo_report(store: Any, output: str | os.PathLike[str] | None = None, *, timeout: int = 900) -> str:
     """Render the error-analysis notebook over a store filled by ``llmops-nb demo run`` into
-    ``reports/error_analysis.html``; returns a short text saying where it is and what next."""
+    ``reports/error_analysis.html``; returns a short text saying where it is and what next.
+
+    Example:
+        >>> rep = render_demo_report(".llmops", "report.html")  # doctest: +SKIP
+        >>> rep.size_bytes > 0  # doctest: +SKIP
+        True
+    """
     import time
 
     nb = NOTEBOOKS_DIR / "02_error_analysis.ipynb"

@@ -43,13 +43,24 @@ _COMPACT_AFTER = 64  # segments
 
 
 def default_store_path() -> Path:
-    """``$LLMOPS_NB_HOME`` or ``./.llmops``."""
+    """``$LLMOPS_NB_HOME`` or ``./.llmops``.
+
+    Example:
+        >>> isinstance(default_store_path(), Path)
+        True
+    """
     return Path(os.environ.get("LLMOPS_NB_HOME") or ".llmops")
 
 
 @dataclass(frozen=True)
 class TableSpec:
-    """A table kept in the store: its declaration, its key columns and its sort column."""
+    """A table kept in the store: its declaration, its key columns and its sort column.
+
+    Example:
+        >>> from llmops_nb.schema import SPANS
+        >>> TableSpec(SPANS, ("trace_id", "span_id"), "start_time").key
+        ('trace_id', 'span_id')
+    """
 
     table: Table
     key: tuple[str, ...]

@@ -46,6 +46,10 @@ class FaultConfig:
     ``"429" "500" "timeout" "malformed" "drop" None``, or a configuration error the way
     OpenAI answers it: ``"401"`` (invalid key), ``"403"``, ``"404"`` (unknown model), ``"400"``.
     ``rate_401``: the share of requests refused as unauthenticated.
+
+    Example:
+        >>> FaultConfig(rate_429=0.2, seed=1).rate_429
+        0.2
     """
 
     rate_429: float = 0.0
