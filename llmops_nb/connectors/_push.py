@@ -43,7 +43,14 @@ EXPECTATION_QUESTIONS = ("expected_output", "expected", "reference", "correction
 class PushRow:
     """One score to write: what it is about (``trace_id``/``span_id``/``session_id`` as stored),
     its ``name`` and ``value``, a ``comment``, who made it (``annotator``, ``annotator_kind``
-    HUMAN / LLM / CODE) and ``key``, the identity an edit keeps."""
+    HUMAN / LLM / CODE) and ``key``, the identity an edit keeps.
+
+    Example:
+        >>> r = PushRow(key="res-1", origin="result", name="correctness", value=0.9, comment=None,
+        ...             annotator=None, annotator_kind="LLM", trace_id="t1", span_id=None)
+        >>> r.name, r.value
+        ('correctness', 0.9)
+    """
 
     key: str
     origin: str  # result, label or failure_mode
@@ -343,6 +350,10 @@ class Target:
     Subclasses set ``name``, ``can_update`` (an edit replaces the remote score) and implement
     :meth:`map_ids`, :meth:`send` and (where the backend has datasets) :meth:`send_dataset`.
     The connection (URL, credentials, retries) is the pull :class:`Source` of the same name.
+
+    Example:
+        >>> get_target("langfuse").can_update  # an edit replaces the remote score
+        True
     """
 
     name: ClassVar[str] = ""
@@ -393,7 +404,12 @@ def register_target(cls: type[Target]) -> type[Target]:
 
 
 def get_target(name: str) -> type[Target]:
-    """The target class called ``name``."""
+    """The target class called ``name``.
+
+    Example:
+        >>> get_target("langfuse").__name__
+        'LangfuseTarget'
+    """
     from llmops_nb.connectors import _push_targets  # noqa: F401
 
     if name not in _TARGETS:
