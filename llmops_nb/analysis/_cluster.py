@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llmops_nb._compat import renamed_argument
 from llmops_nb._optional import require
 from llmops_nb.analysis._embed import Embedder, embed_texts, get_embedder
 from llmops_nb.analysis._frame import (
@@ -310,6 +311,7 @@ def name_clusters_with_llm(
     return out
 
 
+@renamed_argument("random_state", "seed", "llmops_nb.cluster")
 def cluster(
     frame: pd.DataFrame,
     text: str | Sequence[str] | Callable[[pd.DataFrame], Any] = "output_text",
@@ -331,7 +333,7 @@ def cluster(
     grain: str = "auto",
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
-    random_state: int = 0,
+    seed: int = 0,
 ) -> Clusters:
     """Group rows by the meaning (or the words) of a text: embed, cluster, name each cluster
     by its distinctive terms (and optionally by an LLM), and map the rows in 2-D.
@@ -377,23 +379,23 @@ def cluster(
         from sklearn.cluster import KMeans
 
         if n_clusters is None:
-            k = _choose_k(E, range(2, max(3, min(max_k, n - 1) + 1)), random_state)
+            k = _choose_k(E, range(2, max(3, min(max_k, n - 1) + 1)), seed)
         else:
             if not 1 <= n_clusters <= n:
                 raise ValueError(f"n_clusters={n_clusters} must be between 1 and the number of rows ({n})")
             k = n_clusters
         n_init = 10 if n <= 50_000 else 3  # more restarts where they are cheap
-        labels = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit_predict(E)
+        labels = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(E)
     else:
         from sklearn.decomposition import PCA
 
         Z = E
         if E.shape[1] > reduce_to and n > reduce_to:
-            Z = PCA(n_components=reduce_to, random_state=random_state).fit_transform(E)
+            Z = PCA(n_components=reduce_to, random_state=seed).fit_transform(E)
         mcs = min_cluster_size or max(5, n // 100)
-        labels = _hdbscan(Z, mcs, max_fit, random_state)
+        labels = _hdbscan(Z, mcs, max_fit, seed)
     labels = np.asarray(labels, dtype=np.int64)
-    xy = _project(E, projection, random_state)
+    xy = _project(E, projection, seed)
 
     terms = distinctive_terms(texts.tolist(), labels, n_terms=n_terms)
     y = None
@@ -441,6 +443,6 @@ def cluster(
     out["x"] = map_x
     out["y"] = map_y
     settings = {"embedder": emb.name, "method": method, "n_clusters": int(len(summary)),
-                "projection": projection, "random_state": random_state, "spread": spread}
+                "projection": projection, "seed": seed, "spread": spread}
     text_name = text if isinstance(text, str) else ("+".join(text) if not callable(text) else "text")
     return Clusters(out, summary, E, text_name, settings, ids.reset_index(drop=True), texts.reset_index(drop=True))
