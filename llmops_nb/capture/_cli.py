@@ -35,15 +35,16 @@ def _collect(args: argparse.Namespace) -> int:
         Store(args.store), host=args.host, port=args.port, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
         max_queue_spans=args.max_queue_spans, flush_interval_s=args.flush_interval, read_timeout_s=args.read_timeout,
     )
-    col.start()
-    print(f"llmops-nb collect: listening on {col.endpoint} (protobuf and JSON), writing to {col.store.path}", flush=True)
     done = threading.Event()
 
     def _stop(signum: int, frame: Any) -> None:
         done.set()
 
+    # before announcing the endpoint: a stop signal sent as soon as it is announced must drain too
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    col.start()
+    print(f"llmops-nb collect: listening on {col.endpoint} (protobuf and JSON), writing to {col.store.path}", flush=True)
     last = -1
     while not done.wait(5.0):
         s = col.stats

@@ -9,7 +9,8 @@ deflate-compressed, and answers as the OTLP specification says:
   rejected (no trace or span id) and says why;
 - 400 with a ``google.rpc.Status`` body for a body that cannot be parsed; nothing of it is stored;
 - 408 for a body not received within ``read_timeout_s`` (a stalled client), then the
-  connection is closed;
+  connection is closed; a connection that sends no complete request headers within
+  ``read_timeout_s`` (or stays idle that long) is closed too;
 - 413 for a body (or its decompressed content) over ``max_body_bytes``;
 - 415 for a missing or unsupported content type, or an unsupported content encoding;
 - 503 with ``Retry-After`` (OTLP exporters retry) while the store cannot be written, while the
@@ -321,7 +322,9 @@ class Collector:
             app.router.add_post("/v1/traces", self._handle)
             app.router.add_get("/", self._health)
             app.router.add_get("/health", self._health)
-            runner = web.AppRunner(app, access_log=None, auto_decompress=False, handle_signals=False)
+            # keepalive_timeout also bounds a connection that never completes its headers
+            runner = web.AppRunner(app, access_log=None, auto_decompress=False, handle_signals=False,
+                                   keepalive_timeout=self.read_timeout_s)
             self._runner = runner
             loop.run_until_complete(runner.setup())
             site = web.TCPSite(runner, self.host, self.port, backlog=1024)

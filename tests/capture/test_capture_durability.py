@@ -374,6 +374,23 @@ def test_stalled_clients_do_not_block_ingestion(store):
     assert set(store.spans()["span_id"]) == _span_ids(0, 20)
 
 
+def test_clients_stalled_in_their_headers_are_dropped(store):
+    with Collector(store, port=0, read_timeout_s=1.0) as col:
+        socks = []
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", col.port))
+            s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Ty")  # ... and nothing more
+            socks.append(s)
+        r = httpx.post(col.endpoint, content=_body(0, 4), headers={"Content-Type": "application/x-protobuf"})
+        assert r.status_code == 200
+        t = time.monotonic()
+        closed = sum(_closed_by_server(s, max(0.1, 6 - (time.monotonic() - t)))[0] for s in socks)
+        print(f"\nclients stalled in their headers: {closed} of 20 dropped, in {time.monotonic() - t:.1f} s")
+        assert closed == 20
+        for s in socks:
+            s.close()
+
+
 def test_missing_content_type_is_415(store):
     with Collector(store, port=0) as col:
         s = socket.create_connection(("127.0.0.1", col.port))
