@@ -13,6 +13,7 @@ of the producer), not as a difference. Everything else that differs is a differe
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -137,10 +138,8 @@ def _msg(role: str | None, content: Any, calls: list[tuple[Any, Any, Any]] | Non
     if isinstance(content, list):
         content = "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)) or None
     if isinstance(content, str) and content[:1] in "{[":  # JSON text: equal when the JSON is (spacing is no content)
-        try:
+        with contextlib.suppress(ValueError):
             content = json.dumps(json.loads(content), sort_keys=True)
-        except ValueError:
-            pass
     return {"role": role, "content": content or None,
             "tool_calls": [{"id": i, "name": n, "arguments": _args(a)} for i, n, a in calls or []] or None,
             "tool_call_id": call_id}
