@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 DATA = ROOT / "tests" / "loaders" / "data" / "producers"
-VENVS = ROOT / ".cache" / "producers"
+VENVS = Path(os.environ.get("LLMOPS_NB_PRODUCER_VENVS") or ROOT / ".cache" / "producers")
 
 from _compare import Comparison, compare  # noqa: E402
 from _scenario import Scenario  # noqa: E402
@@ -60,9 +60,11 @@ PRODUCERS: list[Producer] = [
     Producer("openinference_litellm", "otel", ("litellm", *_OTEL, "openinference-instrumentation-litellm"), otlp=True),
     Producer("openinference_langchain", "otel", ("langchain-openai", "numpy", *_OTEL, "openinference-instrumentation-langchain"),
              otlp=True),
-    Producer("otel_genai_events", "otel", ("openai", *_OTEL, "opentelemetry-instrumentation-openai-v2", "opentelemetry-util-genai==0.4b0"), otlp=True,
+    Producer("otel_genai_events", "otel", ("openai", *_OTEL, "opentelemetry-instrumentation-openai-v2", "opentelemetry-util-genai==0.4b0",
+                                       "httpx"), otlp=True,
              env={"GENAI_CONVENTION": "events"}, script="otel_genai", ci=True),
-    Producer("otel_genai_json", "otel", ("openai", *_OTEL, "opentelemetry-instrumentation-openai-v2", "opentelemetry-util-genai==0.4b0"), otlp=True,
+    Producer("otel_genai_json", "otel", ("openai", *_OTEL, "opentelemetry-instrumentation-openai-v2", "opentelemetry-util-genai==0.4b0",
+                                       "httpx"), otlp=True,
              env={"GENAI_CONVENTION": "json"}, script="otel_genai", ci=True),
     Producer("openai_agents", "agents", ("openai-agents",), ingest=True, ci=True),
     # traceloop-sdk depends on ~40 unpinned instrumentations (pip backtracks for many minutes here):
@@ -228,7 +230,8 @@ def read_and_compare(folder: Path, *, with_store: bool = False) -> list[Comparis
         try:
             frame = lo.read_traces([str(f) for f in files])
         except Exception as e:  # a reading that fails is a row of the matrix, not a crash of it
-            c = Comparison(truth["producer"], name, truth.get("main") or "?", len(truth["spans"]), 0)
+            main = truth.get("main") or "?"
+            c = Comparison(truth["producer"], name, f"{main} {(truth.get('versions') or {}).get(main, '?')}", len(truth["spans"]), 0)
             c.diffs.append(("read", name, "a frame", f"{type(e).__name__}: {e}"[:300]))
             results.append(c)
             continue
