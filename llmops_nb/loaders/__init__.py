@@ -6,6 +6,7 @@ Example:
     True
 """
 
+from llmops_nb.loaders._aliases import aliases_frame as attribute_aliases
 from llmops_nb.loaders._common import (
     MAX_DECOMPRESSED_BYTES,
     LoadError,
@@ -46,4 +47,5 @@ __all__ = [
     "Evaluations",
     "estimate_costs",
     "price_per_token",
+    "attribute_aliases",
 ]

@@ -162,3 +162,32 @@ def test_protobuf_ids_of_wrong_length_are_reported(tmp_path):
         lo.read_traces(pb)
     spans, report = lo.read_traces(pb, errors="skip")
     assert len(spans) == 3 and report["action"].tolist() == ["repaired: spanId kept as written (0102)"]
+
+
+def test_the_alias_table_says_where_each_key_was_seen_and_feeds_the_mapping():
+    from llmops_nb.loaders import attribute_aliases
+    from llmops_nb.loaders._aliases import keys
+
+    t = attribute_aliases()
+    assert {"openinference", "gen_ai", "openllmetry", "vercel", "langfuse"} <= set(t["convention"])
+    assert t["seen_in"].str.len().min() > 0
+    renamed = t[t["field"] == "prompt_tokens"]["key"].tolist()
+    assert {"gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"} <= set(renamed)
+    assert keys("prompt_tokens").index("gen_ai.usage.input_tokens") < keys("prompt_tokens").index("gen_ai.usage.prompt_tokens")
+    # the older key still reads, through the same table
+    doc = _doc(_span("aaaaaaaaaaaaaaaa", attributes=[{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                                                       {"key": "gen_ai.usage.prompt_tokens", "value": {"intValue": "7"}}]))
+    assert lo.read_traces([doc], format="otlp_json")["prompt_tokens"].tolist() == [7]
+
+
+def test_otlp_log_records_without_their_spans_are_an_error_not_silence(tmp_path):
+    logs = {"resourceLogs": [{"scopeLogs": [{"logRecords": [{
+        "traceId": T, "spanId": "aaaaaaaaaaaaaaaa", "eventName": "gen_ai.user.message",
+        "body": {"kvlistValue": {"values": [{"key": "content", "value": {"stringValue": "hi"}}]}}}]}]}]}
+    p = _write(tmp_path, logs, "logs.json")
+    with pytest.raises(LoadError, match="log records of span 'aaaaaaaaaaaaaaaa'.*no span among the records read"):
+        lo.read_traces(p)
+    spans = _write(tmp_path, _doc(_span("aaaaaaaaaaaaaaaa", attributes=[
+        {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}}])), "spans.json")
+    f = lo.read_traces([spans, p])
+    assert len(f) == 1 and f["input_messages"][0][0]["content"] == "hi" and f["input_text"][0] == "hi"
