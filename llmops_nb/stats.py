@@ -2,7 +2,8 @@
 Wilcoxon, Mann-Whitney, paired bootstrap) and multiple-comparison adjustments (Benjamini-Hochberg,
 Holm). Written once here; slices, gates, alignment, monitoring and experiments all call these.
 
-``level`` is always the confidence level of an interval (0.95 for 95%). scipy loads on first use.
+``confidence`` is always the confidence level of an interval (0.95 for 95%); ``level`` names a
+grain elsewhere in llmops_nb, so here it is only a deprecated spelling. scipy loads on first use.
 
 Example:
     >>> from llmops_nb.stats import wilson
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any, overload
 
 import numpy as np
+
+from llmops_nb._compat import renamed_argument
 
 __all__ = [
     "wilson",
@@ -35,18 +38,19 @@ __all__ = [
 ]
 
 
-def _z(level: float) -> float:
+def _z(confidence: float) -> float:
     from scipy.stats import norm
 
-    return float(norm.ppf(0.5 + level / 2))
+    return float(norm.ppf(0.5 + confidence / 2))
 
 
 @overload
-def wilson(k: float, n: float, level: float = 0.95) -> tuple[float, float]: ...
+def wilson(k: float, n: float, confidence: float = 0.95) -> tuple[float, float]: ...
 @overload
-def wilson(k: np.ndarray, n: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]: ...
-def wilson(k: Any, n: Any, level: float = 0.95) -> tuple[Any, Any]:
-    """Wilson score interval of the proportion ``k / n`` at confidence ``level``, clipped to
+def wilson(k: np.ndarray, n: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]: ...
+@renamed_argument("level", "confidence", "llmops_nb.stats.wilson")
+def wilson(k: Any, n: Any, confidence: float = 0.95) -> tuple[Any, Any]:
+    """Wilson score interval of the proportion ``k / n`` at ``confidence``, clipped to
     [0, 1]; NaN where ``n`` is 0. Scalars give floats; arrays give arrays (one call for all slices).
 
     Example:
@@ -59,7 +63,7 @@ def wilson(k: Any, n: Any, level: float = 0.95) -> tuple[Any, Any]:
     scalar = np.ndim(k) == 0 and np.ndim(n) == 0
     kk = np.asarray(k, dtype=float)
     nn = np.asarray(n, dtype=float)
-    z = _z(level)
+    z = _z(confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(nn > 0, kk / nn, np.nan)
         den = 1 + z * z / nn
@@ -71,8 +75,9 @@ def wilson(k: Any, n: Any, level: float = 0.95) -> tuple[Any, Any]:
     return lo, hi
 
 
+@renamed_argument("level", "confidence", "llmops_nb.stats.bootstrap_interval")
 def bootstrap_interval(x: Sequence[float] | np.ndarray, *, stat: str = "mean", q: float | None = None,
-                       level: float = 0.95, seed: int = 0, n_boot: int | None = None) -> tuple[float, float]:
+                       confidence: float = 0.95, seed: int = 0, n_boot: int | None = None) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean (``stat="mean"``) or of the quantile ``q``
     (``stat="quantile"``, q from 0 to 1) of ``x``. ``n_boot`` resamples (default: 200 to 2,000,
     fewer for long inputs); resamples are drawn in chunks so memory stays bounded.
@@ -99,7 +104,7 @@ def bootstrap_interval(x: Sequence[float] | np.ndarray, *, stat: str = "mean", q
         m = min(chunk, b - s)
         sample = arr[rng.integers(0, n, size=(m, n))]
         stats[s:s + m] = sample.mean(axis=1) if stat == "mean" else np.quantile(sample, float(q or 0.5), axis=1)
-    a = (1 - level) / 2
+    a = (1 - confidence) / 2
     return (float(np.quantile(stats, a)), float(np.quantile(stats, 1 - a)))
 
 
@@ -233,7 +238,8 @@ class TestResult:
     n: int
 
 
-def mcnemar(a: Sequence[bool], b: Sequence[bool], *, level: float = 0.95, seed: int = 0, n_boot: int = 4000) -> TestResult:
+@renamed_argument("level", "confidence", "llmops_nb.stats.mcnemar")
+def mcnemar(a: Sequence[bool], b: Sequence[bool], *, confidence: float = 0.95, seed: int = 0, n_boot: int = 4000) -> TestResult:
     """McNemar's exact test for paired pass/fail outcomes; ``diff`` is pass rate of b minus a,
     with a paired bootstrap interval.
 
@@ -252,11 +258,12 @@ def mcnemar(a: Sequence[bool], b: Sequence[bool], *, level: float = 0.95, seed: 
     n10 = int((~x & y).sum())  # a failed, b passed
     p = 1.0 if n01 + n10 == 0 else float(binomtest(n10, n01 + n10, 0.5).pvalue)
     d = y.astype(float) - x.astype(float)
-    lo, hi = bootstrap_interval(d, level=level, seed=seed, n_boot=n_boot)
+    lo, hi = bootstrap_interval(d, confidence=confidence, seed=seed, n_boot=n_boot)
     return TestResult("mcnemar_exact", float(d.mean()) if len(d) else float("nan"), lo, hi, p, len(d))
 
 
-def wilcoxon(a: Sequence[float], b: Sequence[float], *, level: float = 0.95, seed: int = 0, n_boot: int = 4000) -> TestResult:
+@renamed_argument("level", "confidence", "llmops_nb.stats.wilcoxon")
+def wilcoxon(a: Sequence[float], b: Sequence[float], *, confidence: float = 0.95, seed: int = 0, n_boot: int = 4000) -> TestResult:
     """Wilcoxon signed-rank test for paired scores; ``diff`` is the mean of b - a with a paired
     bootstrap interval.
 
@@ -274,11 +281,12 @@ def wilcoxon(a: Sequence[float], b: Sequence[float], *, level: float = 0.95, see
     if len(d) == 0 or np.all(d == 0):
         return TestResult("wilcoxon", 0.0 if len(d) else float("nan"), 0.0, 0.0, 1.0, len(d))
     p = float(_w(d, zero_method="zsplit").pvalue)
-    lo, hi = bootstrap_interval(d, level=level, seed=seed, n_boot=n_boot)
+    lo, hi = bootstrap_interval(d, confidence=confidence, seed=seed, n_boot=n_boot)
     return TestResult("wilcoxon", float(d.mean()), lo, hi, p, len(d))
 
 
-def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, n_boot: int = 10000, level: float = 0.95, seed: int = 0) -> TestResult:
+@renamed_argument("level", "confidence", "llmops_nb.stats.paired_bootstrap")
+def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, n_boot: int = 10000, confidence: float = 0.95, seed: int = 0) -> TestResult:
     """Paired bootstrap of the mean difference b - a; the p-value is the two-sided share of
     resampled means on the other side of zero (shifted to the null).
 
@@ -298,11 +306,12 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, n_boot: int = 10
     obs = d.mean()
     centred = means - obs
     p = float((np.abs(centred) >= abs(obs)).mean())
-    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    lo, hi = np.quantile(means, [(1 - confidence) / 2, 1 - (1 - confidence) / 2])
     return TestResult("paired_bootstrap", float(obs), float(lo), float(hi), max(p, 1.0 / n_boot), len(d))
 
 
-def two_proportions(a: Sequence[bool], b: Sequence[bool], *, level: float = 0.95) -> TestResult:
+@renamed_argument("level", "confidence", "llmops_nb.stats.two_proportions")
+def two_proportions(a: Sequence[bool], b: Sequence[bool], *, confidence: float = 0.95) -> TestResult:
     """Unpaired pass rates (live traffic): Fisher's exact test, Newcombe's interval for b - a.
 
     Example:
@@ -317,8 +326,8 @@ def two_proportions(a: Sequence[bool], b: Sequence[bool], *, level: float = 0.95
     n1, n2 = len(x), len(y)
     k1, k2 = int(x.sum()), int(y.sum())
     p = float(fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue) if n1 and n2 else 1.0
-    l1, u1 = wilson(k1, n1, level)
-    l2, u2 = wilson(k2, n2, level)
+    l1, u1 = wilson(k1, n1, confidence)
+    l2, u2 = wilson(k2, n2, confidence)
     p1 = k1 / n1 if n1 else float("nan")
     p2 = k2 / n2 if n2 else float("nan")
     d = p2 - p1
@@ -327,7 +336,8 @@ def two_proportions(a: Sequence[bool], b: Sequence[bool], *, level: float = 0.95
     return TestResult("fisher_exact", float(d), float(lo), float(hi), p, n1 + n2)
 
 
-def unpaired_bootstrap(a: Sequence[float], b: Sequence[float], *, n_boot: int = 10000, level: float = 0.95, seed: int = 0) -> TestResult:
+@renamed_argument("level", "confidence", "llmops_nb.stats.unpaired_bootstrap")
+def unpaired_bootstrap(a: Sequence[float], b: Sequence[float], *, n_boot: int = 10000, confidence: float = 0.95, seed: int = 0) -> TestResult:
     """Unpaired scores (live traffic): Mann-Whitney U p-value, bootstrap interval of mean(b) - mean(a).
 
     Example:
@@ -346,7 +356,7 @@ def unpaired_bootstrap(a: Sequence[float], b: Sequence[float], *, n_boot: int = 
     rng = np.random.default_rng(seed)
     bx = x[rng.integers(0, len(x), size=(n_boot, len(x)))].mean(axis=1)
     by = y[rng.integers(0, len(y), size=(n_boot, len(y)))].mean(axis=1)
-    lo, hi = np.quantile(by - bx, [(1 - level) / 2, 1 - (1 - level) / 2])
+    lo, hi = np.quantile(by - bx, [(1 - confidence) / 2, 1 - (1 - confidence) / 2])
     return TestResult("mann_whitney", float(y.mean() - x.mean()), float(lo), float(hi), p, len(x) + len(y))
 
 

@@ -181,9 +181,9 @@ def _metric(results: pd.DataFrame, metric: str, confidence: float) -> tuple[floa
         return None, None, None, 0, "-", "no numeric results"
     if kind == "quantile":
         q = float(m.group(1)) / 100  # type: ignore[union-attr]
-        lo, hi = bootstrap_interval(x, stat="quantile", q=q, level=confidence)
+        lo, hi = bootstrap_interval(x, stat="quantile", q=q, confidence=confidence)
         return float(np.quantile(x, q)), lo, hi, len(x), "bootstrap", f"p{m.group(1)}"  # type: ignore[union-attr]
-    lo, hi = bootstrap_interval(x, level=confidence)
+    lo, hi = bootstrap_interval(x, confidence=confidence)
     return float(x.mean()), lo, hi, len(x), "bootstrap", "mean"
 
 
