@@ -137,7 +137,12 @@ def keys(field: str) -> tuple[str, ...]:
 
 
 def aliases_frame() -> Any:
-    """The whole table as a DataFrame (convention, field, key, seen_in), for a reader to audit."""
+    """The whole table as a DataFrame (convention, field, key, seen_in), for a reader to audit.
+
+    Example:
+        >>> aliases_frame().columns.tolist()
+        ['convention', 'field', 'key', 'seen_in']
+    """
     import pandas as pd
 
     return pd.DataFrame([{"convention": conv, "field": f, "key": a.key, "seen_in": a.seen_in}
