@@ -23,7 +23,14 @@ DATA = Path(__file__).resolve().parent / "data" / "producers"
 CASES = [(d.name, name) for d in sorted(DATA.iterdir()) if d.is_dir() for name, _ in readings(d)] if DATA.exists() else []
 
 
-@pytest.mark.parametrize(("producer", "payload"), CASES)
+def _version(producer: str) -> str:
+    truth = json.loads((DATA / producer / "truth.json").read_text())
+    main = truth.get("main") or next(iter(truth["versions"]))
+    return f"{main}=={truth['versions'][main]}"
+
+
+# the test ids name the producer version that wrote each payload (pytest -v shows them)
+@pytest.mark.parametrize(("producer", "payload"), CASES, ids=[f"{p}[{_version(p)}]-{n}" for p, n in CASES])
 def test_a_real_producer_payload_reads_as_the_producer_made_it(producer, payload):
     folder = DATA / producer
     truth = json.loads((folder / "truth.json").read_text())
