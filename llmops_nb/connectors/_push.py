@@ -553,7 +553,8 @@ async def _push(tgt: Target, store: Any, rows: list[PushRow], left: list[dict[st
             r.ids["previous_remote_id"] = prev[1] if len(prev) > 1 else None
         r.ids["hash"] = h
         todo.append(r)
-    client = tgt.client()
+    # a dry run opens no connection (and needs no credentials)
+    client: Any = _NoClient() if dry_run else tgt.client()
     bar = None
     if progress and todo:
         from tqdm.auto import tqdm
@@ -668,6 +669,24 @@ async def _push(tgt: Target, store: Any, rows: list[PushRow], left: list[dict[st
         err.report = report  # type: ignore[attr-defined]
         raise err
     return report
+
+
+class _NoClient:
+    """What a dry run uses instead of an :class:`HttpClient`: sends nothing."""
+
+    def __init__(self) -> None:
+        from llmops_nb.connectors._http import HttpStats
+
+        self.stats = HttpStats()
+
+    async def __aenter__(self) -> _NoClient:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+    async def request(self, *a: Any, **kw: Any) -> Any:  # pragma: no cover - a dry run never calls it
+        raise AssertionError("a dry run sends nothing")
 
 
 RECORD_EVERY_S = 0.5

@@ -247,7 +247,7 @@ def test_second_push_sends_nothing_and_edits_update(target, backends, store):
     assert fourth.sent == 0 and len(fourth.not_updated) == 1 and "withdrawn" in fourth.not_updated[0]["reason"]
 
 
-def test_dry_run_sends_and_records_nothing(backends, store):
+def test_dry_run_sends_and_records_nothing(backends, store, monkeypatch):
     spans = stored("langfuse", backends, store)
     res, labs, fm = frames(spans)
     r = push("langfuse", backends, store, results=res, labels=labs, dry_run=True)
@@ -255,6 +255,11 @@ def test_dry_run_sends_and_records_nothing(backends, store):
     assert {q["path"] for q in r.planned} == {"/api/public/scores"}
     assert "would send 7" in str(r)
     assert push("langfuse", backends, store, results=res, labels=labs).created == 7  # nothing was recorded
+    # a dry run needs no credentials: it opens no connection
+    monkeypatch.delenv("LANGFUSE_SECRET_KEY")
+    res2 = res.assign(value=[False, True, 0.5, "curt", None])
+    r2 = push("langfuse", backends, store, results=res2, dry_run=True)
+    assert r2.updated == 4 and r2.requests == 0
 
 
 @pytest.mark.parametrize("target", ["langfuse", "phoenix", "langsmith", "mlflow"])
