@@ -233,6 +233,7 @@ class SpanIndex:
         meta = df["metadata"] if "metadata" in df.columns else [None] * n
         self.by_span = {(t, s): (a, m) for t, s, a, m in zip(df["trace_id"], df["span_id"], attrs, meta)}
         self.traces = set(df["trace_id"])
+        self.sessions = set(df["session_id"].dropna()) if "session_id" in df.columns else set()
         self.roots: dict[str, str] = {}
         parent = df["parent_span_id"] if "parent_span_id" in df.columns else [None] * n
         for t, s, p in zip(df["trace_id"], df["span_id"], parent):
@@ -512,7 +513,7 @@ def push(
     if ds is not None:
         dataset_name = dataset_name or getattr(dataset, "name", None) or ds.attrs.get("name") or "llmops-nb"
     if (rows or ds is not None) and spans is None:  # the ids the target's spans kept, nothing more
-        spans = st.sql("SELECT trace_id, span_id, parent_span_id, source_format, metadata FROM spans "
+        spans = st.sql("SELECT trace_id, span_id, parent_span_id, session_id, source_format, metadata FROM spans "
                        "WHERE source_format = ?", [src.format])
     return _run(_push(tgt, st, rows, left, spans, ds, dataset_name, dry_run, progress))
 

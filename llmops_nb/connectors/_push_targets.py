@@ -61,7 +61,9 @@ class LangfuseTarget(Target):
     can_update = True
 
     def map_ids(self, row: PushRow, ix: SpanIndex) -> dict[str, Any]:
-        if row.trace_id is None and row.session_id is not None:
+        if row.trace_id is None and row.session_id is not None:  # Langfuse scores sessions too
+            if row.session_id not in ix.sessions:
+                raise Unmapped(f"session {row.session_id} was not loaded from langfuse")
             return {"sessionId": row.session_id, "remote_id": _rid("langfuse", row.key)}
         ix.check(row)
         ids = {"traceId": row.trace_id, "remote_id": _rid("langfuse", row.key)}

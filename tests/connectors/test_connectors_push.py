@@ -363,3 +363,18 @@ def test_state_lost_after_send_is_recovered_not_duplicated(backends, store):
     assert again.complete and again.failed == [] and again.sent == first.sent
     assert len(backends.ls_pushed) == n
     assert [m for m, p, _ in backends.writes[-first.sent:]] == ["PATCH"] * first.sent
+
+
+def test_session_rows_go_where_the_backend_scores_sessions(backends, store):
+    spans = stored("langfuse", backends, store)
+    sid = spans["session_id"].dropna().iloc[0]
+    res = pd.DataFrame([{"result_id": "s1", "run_id": "r", "trace_id": None, "span_id": None, "session_id": sid,
+                         "evaluator": "resolved", "value": True, "created_at": T0},
+                        {"result_id": "s2", "run_id": "r", "trace_id": None, "span_id": None, "session_id": "not-ours",
+                         "evaluator": "resolved", "value": True, "created_at": T0}])
+    r = push("langfuse", backends, store, results=res)
+    assert r.created == 1 and backends.writes[-1][2]["sessionId"] == sid and "traceId" not in backends.writes[-1][2]
+    assert [u["reason"] for u in r.unmapped] == ["session not-ours was not loaded from langfuse"]
+    assert backends.schema_errors == []
+    r2 = push("phoenix", backends, store, results=res.iloc[:1])
+    assert r2.sent == 0 and "session-level" in r2.unmapped[0]["reason"]
