@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llmops_nb.schema import is_missing
+
 __all__ = ["QUEUES", "column_values", "items_from_frame", "order_items", "stable_hash"]
 
 QUEUES = ("random", "stratified", "cluster", "uncertainty", "disagreement", "sequential")
@@ -137,7 +139,7 @@ def order_items(
         if col is None:
             raise ValueError("queue='stratified' needs by=<column>, e.g. by='category'")
         v = column_values(items, col)
-        vals = [x if not _missing(x) else "<missing>" for x in v.astype(object).tolist()]
+        vals = [x if not is_missing(x) else "<missing>" for x in v.astype(object).tolist()]
         groups: dict[Any, list[int]] = {}
         for i in shuffled:
             groups.setdefault(vals[i], []).append(i)
@@ -169,10 +171,6 @@ def order_items(
         if iid in human.index and j is not None and not pd.isna(j) and _norm(j) != _norm(human[iid]):
             out.append(iid)
     return out
-
-
-def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or v is pd.NaT
 
 
 def _norm(v: Any) -> Any:

@@ -22,6 +22,7 @@ import orjson
 
 from llmops_nb.loaders._common import LoadError, otel_id, to_utc
 from llmops_nb.loaders.otlp import map_span
+from llmops_nb.schema import is_missing
 
 __all__ = ["is_clickhouse_row", "parse_clickhouse_row", "sniff_clickhouse_csv", "read_clickhouse_csv"]
 
@@ -50,7 +51,8 @@ def read_clickhouse_csv(path: str) -> Iterator[Any]:
 
 
 def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and v == "")
+    return is_missing(v) or (isinstance(v, str) and v == "")  # ClickHouse writes absent text as ''
+
 
 
 def _literal(v: Any) -> Any:
