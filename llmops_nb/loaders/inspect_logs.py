@@ -127,6 +127,18 @@ def _resolve(v: Any, att: Mapping[str, Any]) -> Any:
     return v
 
 
+def _messages(v: Any, side: str) -> list[dict[str, Any]] | None:
+    """Canonical messages from Inspect ``ChatMessage`` dicts. A tool message whose call failed
+    has empty ``content`` and the failure in ``error: {type, message}``; the model is sent that
+    message (Inspect's Anthropic and Google providers send it as is, its OpenAI provider with an
+    ``Error:`` prefix), so it is the message's content here."""
+    if isinstance(v, list):
+        v = [{**m, "content": as_map(m["error"]).get("message") or json_text(m["error"])}
+             if isinstance(m, Mapping) and m.get("role") == "tool" and m.get("error") and not text_of(m.get("content")) else m
+             for m in v]
+    return normalize_messages(v, side)
+
+
 def _sample(ev: Mapping[str, Any], s: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     att = as_map(s.get("attachments"))
     if att:
@@ -135,9 +147,9 @@ def _sample(ev: Mapping[str, Any], s: Mapping[str, Any]) -> Iterator[dict[str, A
     sample_key = text_id(s.get("uuid")) or f"{text_id(s.get('id'))}:{s.get('epoch', 1)}"
     trace_id = f"inspect-{run}-{sample_key}"
     root = _hid(trace_id, "root")
-    msgs = normalize_messages(s.get("messages"), "input") if s.get("messages") else None
+    msgs = _messages(s.get("messages"), "input") if s.get("messages") else None
     inp = s.get("input")
-    in_msgs = normalize_messages(inp, "input") if isinstance(inp, list) else None
+    in_msgs = _messages(inp, "input") if isinstance(inp, list) else None
     out = as_map(s.get("output"))
     out_msgs = normalize_messages(out, "output") if out.get("choices") else None
     raw_events = s.get("events") or as_map(s.get("transcript")).get("events") or []  # older logs: sample.transcript.events
@@ -194,7 +206,7 @@ def _sample(ev: Mapping[str, Any], s: Mapping[str, Any]) -> Iterator[dict[str, A
             raw_in = e.get("input")
             if not raw_in and pool is not None and e.get("input_refs"):  # deduplicated messages: [start, end) ranges into the pool
                 raw_in = [m for a, b in e["input_refs"] for m in pool[a:b]]
-            im = normalize_messages(raw_in, "input") if raw_in else None
+            im = _messages(raw_in, "input") if raw_in else None
             om = normalize_messages(o, "output") if o.get("choices") else None
             ept, ect, ett = _usage(o.get("usage"))
             e_err = e.get("error")

@@ -449,6 +449,25 @@ def test_phoenix_dataframe_and_parquet(tmp_path):
 
 # ----------------------------------------------------------------------------- Inspect (eval logs)
 
+def test_inspect_failed_tool_message_reads_its_error_as_content():
+    # Inspect records a failed tool call's message with empty content and ``error``; the model is
+    # sent the error's message, so it is the content read (the pool of deduplicated messages too)
+    pool = [{"role": "user", "content": "Weather in Atlantis?"},
+            {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "function": "get_weather", "arguments": {"city": "Atlantis"}}]},
+            {"role": "tool", "content": "", "tool_call_id": "c1", "function": "get_weather",
+             "error": {"type": "unknown", "message": "no weather station in Atlantis"}}]
+    log = {"version": 2, "status": "success", "eval": {"task": "t", "run_id": "r"},
+           "samples": [{"id": "a", "epoch": 1, "input": "Weather in Atlantis?", "messages": pool, "events_data": {"messages": pool},
+                        "events": [{"event": "model", "model": "mockllm/model", "timestamp": "2026-01-01T00:00:00+00:00",
+                                    "input": [], "input_refs": [[0, 3]], "output": {"choices": []}}]}]}
+    df = lo.read_traces(log, format="inspect")
+    llm = df[df["kind"] == "llm"].iloc[0]
+    tool_msg = list(llm["input_messages"])[2]
+    assert (tool_msg["role"], tool_msg["content"], tool_msg["tool_call_id"]) == ("tool", "no weather station in Atlantis", "c1")
+    root = df[df["kind"] == "agent"].iloc[0]
+    assert list(root["input_messages"])[2]["content"] == "no weather station in Atlantis"
+
+
 def test_inspect_eval_logs():
     d = fixture_dir("inspect-logs")
     df = lo.read_traces(d)

@@ -5,9 +5,12 @@ fails (an error). Logs are written in both formats Inspect has: ``.eval`` (zip) 
 No HTTP goes over the wire here: the model calls the truth compares with are the ModelEvents of
 the EvalLog object (``exchanges.json`` written from them), the spans are its model and tool
 events (Inspect events carry no span ids the loader could keep: spans are matched by kind and order).
+Each format comes from its own ``eval`` run, so ``truth.json`` keeps each run's spans under
+``payloads[<log file name>]`` (times differ from run to run).
 """
 
 import json
+from pathlib import Path
 
 import _common as c
 from inspect_ai import Task, eval  # noqa: A004
@@ -60,14 +63,17 @@ def openai_message(m):
                            for tc in m.tool_calls]
     if m.role == "tool":
         d["tool_call_id"] = m.tool_call_id
-        d["content"] = m.text if not m.error else m.error.message
+        d["content"] = m.text if not m.error else m.error.message  # what Inspect's Anthropic/Google providers send
     return d
 
 
-log = logs["json"]
-spans, exchanges, tools_log, errors = [], [], [], []
-for e in sorted((e for s in log.samples for e in s.events), key=lambda e: e.timestamp):  # time order, across samples
-    if True:
+def truth_of(log):
+    """The spans (model and tool events, in time order across samples), the model calls, the
+    tools run and the errors met, from one run's own ``EvalLog``. Event times are Inspect's clock
+    times: ``timestamp`` (when the event occurred; a model or tool call's start) and ``completed``;
+    ``working_start`` is seconds of working time within the sample, not a clock time."""
+    spans, exchanges, tools_log, errors = [], [], [], []
+    for e in sorted((e for s in log.samples for e in s.events), key=lambda e: e.timestamp):
         if e.event == "model":
             o = e.output
             msg = o.choices[0].message
@@ -90,6 +96,16 @@ for e in sorted((e for s in log.samples for e in s.events), key=lambda e: e.time
                           "trace_id": None, "name": e.function, "start": e.timestamp.isoformat(),
                           "end": e.completed.isoformat() if e.completed else None, "status": "error" if err else "ok",
                           "error": err, "declared": ["inspect", "tool"], "raw": e.model_dump(mode="json")})
+    return {"spans": spans, "tools": tools_log, "errors": errors}, exchanges
 
+
+# each format is written by its own run: each payload is compared with the truth of its run
+truths = {fmt: truth_of(log) for fmt, log in logs.items()}
+if truths["eval"][1] != truths["json"][1]:
+    raise SystemExit("the two runs made different model calls: the scripted outputs are not deterministic")
+exchanges = truths["json"][1]
+payloads = {Path(log.location).name: truths[fmt][0] for fmt, log in logs.items()}
 (c.OUT / "exchanges.json").write_text(json.dumps(exchanges, indent=1, sort_keys=True))
-c.write_truth("inspect_ai", c.versions("inspect_ai"), spans, tools=tools_log, errors=errors, partial_spans=True)
+first = truths["json"][0]
+c.write_truth("inspect_ai", c.versions("inspect_ai"), first["spans"], tools=first["tools"], errors=first["errors"],
+              partial_spans=True, payloads=payloads)
