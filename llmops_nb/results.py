@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["read_results", "write_results"]
+__all__ = ["read_results", "write_results", "ResultView", "frame_markdown"]
 
 
 def read_results(source: str | Path | Any, run_id: str | None = None) -> pd.DataFrame:
@@ -86,3 +86,45 @@ def write_results(frame: pd.DataFrame, path: str | Path) -> None:
         frame.to_json(path, orient="records", lines=True, date_format="iso")
     else:
         raise ValueError(f"cannot write results to {str(path)!r}; valid suffixes: .parquet, .csv, .jsonl")
+
+
+def frame_markdown(frame: pd.DataFrame, *, max_rows: int = 50) -> str:
+    """A frame as a Markdown (GitHub) pipe table, for CI logs and PR comments; no extra package.
+
+    Example:
+        >>> print(frame_markdown(pd.DataFrame({"metric": ["ok"], "value": [0.91234]})))
+        | metric | value |
+        | --- | --- |
+        | ok | 0.9123 |
+    """
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return "" if v != v else f"{v:.4g}"
+        return "" if v is None else str(v).replace("|", "\\|").replace("\n", " ")
+
+    cols = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
+    for row in frame.head(max_rows).itertuples(index=False):
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    if len(frame) > max_rows:
+        lines.append(f"({len(frame) - max_rows} more rows)")
+    return "\n".join(lines)
+
+
+class ResultView:
+    """The protocol every rich result object follows: ``.frame`` (its main table as a
+    DataFrame), ``_repr_html_`` (notebooks) and plain-text ``repr``, and ``to_markdown()``.
+
+    Example:
+        >>> class Scores(ResultView):
+        ...     def __init__(self, frame): self.frame = frame
+        >>> Scores(pd.DataFrame({"a": [1]})).to_markdown().splitlines()[0]
+        '| a |'
+    """
+
+    frame: pd.DataFrame
+
+    def to_markdown(self) -> str:
+        """The main table as Markdown (see :func:`frame_markdown`)."""
+        return frame_markdown(self.frame)

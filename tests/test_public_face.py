@@ -8,6 +8,7 @@ import sys
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import llmops_nb as lo
@@ -77,8 +78,6 @@ def test_store_labels_and_lo_labels_agree_on_decisions_still_in_a_session_log(tm
 
 
 def test_old_argument_names_still_work_with_a_warning(tmp_path):
-    import pandas as pd
-
     from llmops_nb import datasets as lds
 
     df = pd.DataFrame({"example_id": ["a"], "input_text": ["hi"]})
@@ -87,3 +86,25 @@ def test_old_argument_names_still_work_with_a_warning(tmp_path):
     assert lds.load("old", store=str(tmp_path), as_="pandas")["example_id"].tolist() == ["a"] and v.version == 0
     with pytest.warns(DeprecationWarning, match="evaluate_missing"), pytest.raises(KeyError):
         lo.load_experiment("none", store=tmp_path / "s", evaluate_missing=True)
+
+
+def test_result_objects_share_one_protocol():
+    from llmops_nb.annotation import align
+    from llmops_nb.evals import gate
+    from llmops_nb.monitor import check_slos
+    from llmops_nb.results import ResultView
+
+    res = pd.DataFrame({"evaluator": ["ok"] * 4, "passed": [True, True, True, False], "score": [1.0] * 4,
+                        "error": [None] * 4})
+    ts = pd.DataFrame({"period": [1, 2], "n": [100, 100], "errors": [1, 9], "error_rate": [0.01, 0.09]})
+    spans = lo.read_traces([{"trace_id": "t", "span_id": "s", "kind": "llm"}], format="records")
+    objects = [gate(res, {"ok": ">= 0.9"}), check_slos(ts, {"error_rate": "<= 0.05"}),
+               align([True, True, False, True], [True, False, False, True], n_boot=50), lo.loaders.profile(spans)]
+    for obj in objects:
+        assert isinstance(obj, ResultView)
+        assert isinstance(obj.frame, pd.DataFrame) and len(obj.frame)
+        assert obj._repr_html_().strip().startswith("<") and repr(obj)
+        assert obj.to_markdown().startswith("|")
+    for cls in (lo.experiments.Comparison, lo.experiments.ExperimentGate, lo.datasets.DedupeResult,
+                lo.annotation.Agreement, lo.analysis.Clusters, lo.loaders.Evaluations):
+        assert issubclass(cls, ResultView) and hasattr(cls, "_repr_html_")

@@ -22,12 +22,13 @@ from llmops_nb.analysis._frame import (
     text_series,
 )
 from llmops_nb.analysis._llm import ask_json
+from llmops_nb.results import ResultView
 
 __all__ = ["cluster", "Clusters", "distinctive_terms", "name_clusters_with_llm"]
 
 
 @dataclass
-class Clusters:
+class Clusters(ResultView):
     """What :func:`cluster` found.
 
     ``frame``: one row per input row (the input's columns plus ``cluster``, ``cluster_name``,
@@ -297,7 +298,8 @@ def name_clusters_with_llm(
             f"Distinctive terms: {', '.join(terms)}\nExample texts:\n{examples}\n\n"
             'Reply with JSON only: {"name": "<2 to 5 words>", "description": "<one sentence>"}'
         )
-    names, descs = [], []
+    names: list[str | None] = []
+    descs: list[str | None] = []
     for data, raw in ask_json(model, prompts, **llm_kwargs):
         if data is None:  # a failing call leaves the cluster unnamed, never crashes the analysis
             names.append(None)

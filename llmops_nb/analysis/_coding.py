@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llmops_nb._compat import removed_argument
+from llmops_nb._compat import removed_argument, renamed_argument
 from llmops_nb.analysis._embed import Embedder, TfidfEmbedder, embed_texts, get_embedder
 from llmops_nb.analysis._frame import as_analysis_frame, text_series
 from llmops_nb.analysis._llm import ask_json
@@ -313,6 +313,7 @@ def _llm_json(model: str, prompt: str, **llm_kwargs: Any) -> tuple[dict[str, Any
     return data, raw
 
 
+@renamed_argument("random_state", "seed", "llmops_nb.propose_taxonomy")
 def propose_taxonomy(
     notes: Any,
     method: str = "cluster",
@@ -324,7 +325,7 @@ def propose_taxonomy(
     name: str = "default",
     max_notes: int = 300,
     n_examples: int = 3,
-    random_state: int = 0,
+    seed: int = 0,
     **llm_kwargs: Any,
 ) -> Taxonomy:
     """Group free-text notes ("the first thing that went wrong") into a handful of named
@@ -357,7 +358,7 @@ def propose_taxonomy(
         frame = pd.DataFrame({"note": texts})
         k = None if n_modes is None else min(n_modes, len(texts))
         res = cluster(frame, text="note", embedder=embedder, method="kmeans", n_clusters=k,
-                      max_k=min(12, len(texts) - 1), n_terms=6, random_state=random_state)
+                      max_k=min(12, len(texts) - 1), n_terms=6, seed=seed)
         E, labels = res.embeddings, res.labels
         modes: list[FailureMode] = []
         used: set[str] = set()
@@ -379,7 +380,7 @@ def propose_taxonomy(
     if method == "llm":
         if model is None:
             raise ValueError("method='llm' needs model=... (any litellm model, e.g. 'openai/gpt-4o-mini')")
-        rng = np.random.default_rng(random_state)
+        rng = np.random.default_rng(seed)
         pick = sorted(rng.choice(len(texts), min(max_notes, len(texts)), replace=False).tolist())
         listed = "\n".join(f"{i + 1}. {texts[j][:300]}" for i, j in enumerate(pick))
         want = f"exactly {n_modes}" if n_modes else "3 to 8"

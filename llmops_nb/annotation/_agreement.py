@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from llmops_nb.annotation._html import esc
+from llmops_nb.results import ResultView
 from llmops_nb.schema import is_missing
 
 __all__ = [
@@ -195,7 +196,7 @@ def ratings_matrix(labels: pd.DataFrame, question: str) -> pd.DataFrame:
 
 
 @dataclass
-class Agreement:
+class Agreement(ResultView):
     """Agreement between annotators on one question (computed once, shown as HTML).
 
     Example:
@@ -218,6 +219,11 @@ class Agreement:
     pairwise: pd.DataFrame
     confusions: dict[tuple[str, str], pd.DataFrame] = field(repr=False)
     per_label: pd.DataFrame = field(repr=False)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The main table (the result-object protocol: ``.frame``, ``_repr_html_``, ``to_markdown``)."""
+        return self.pairwise
 
     def _repr_html_(self) -> str:
         alpha_o = "" if self.krippendorff_alpha_ordinal is None else f", ordinal alpha {self.krippendorff_alpha_ordinal:.3f}"

@@ -15,6 +15,7 @@ import pandas as pd
 
 from llmops_nb.annotation._agreement import _key, cohen_kappa, confusion
 from llmops_nb.annotation._html import esc
+from llmops_nb.results import ResultView
 from llmops_nb.stats import wilson
 
 __all__ = [
@@ -164,7 +165,7 @@ def _kappa_codes(a: np.ndarray, b: np.ndarray, k: int) -> float:
 
 
 @dataclass
-class Alignment:
+class Alignment(ResultView):
     """A judge's agreement with human labels (computed once, shown as HTML).
 
     ``metrics``: one row per metric with value and interval; ``pairs``: one row per labelled item
@@ -183,6 +184,11 @@ class Alignment:
     unlabelled: pd.Series = field(repr=False)
     level: float = 0.95
     corrected: CorrectedRate | None = None
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The main table (the result-object protocol: ``.frame``, ``_repr_html_``, ``to_markdown``)."""
+        return self.metrics
 
     def __getitem__(self, metric: str) -> float:
         return float(self.metrics.loc[metric, "value"])

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llmops_nb.results import ResultView
 from llmops_nb.schema import none_if_missing
 
 __all__ = ["dedupe", "DedupeResult", "text_of"]
@@ -48,7 +49,7 @@ def text_of(v: Any) -> str:
 
 
 @dataclass
-class DedupeResult:
+class DedupeResult(ResultView):
     """What :func:`dedupe` kept and dropped. Unpacks as ``kept, dropped = dedupe(...)``.
 
     ``kept``: the frame without near-duplicates (one row per example). ``dropped``: one row per
@@ -67,6 +68,11 @@ class DedupeResult:
     dropped: pd.DataFrame
     threshold: float
     text: str
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The main table (the result-object protocol: ``.frame``, ``_repr_html_``, ``to_markdown``)."""
+        return self.kept
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         yield self.kept

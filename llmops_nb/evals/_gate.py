@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from llmops_nb.results import ResultView
 from llmops_nb.rules import OPS, rules_from
 from llmops_nb.stats import bootstrap_interval, wilson
 
@@ -46,7 +47,7 @@ class GateRule:
 
 
 @dataclass
-class GateReport:
+class GateReport(ResultView):
     """The outcome of :func:`gate`: one :class:`GateRule` per rule; ``passed`` when all pass.
 
     Shows itself as a table in notebooks (``_repr_html_``) and as text elsewhere.
@@ -62,6 +63,11 @@ class GateReport:
 
     rules: list[GateRule]
     confidence: float = 0.95
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The main table (the result-object protocol: ``.frame``, ``_repr_html_``, ``to_markdown``)."""
+        return self.to_frame()
 
     @property
     def passed(self) -> bool:

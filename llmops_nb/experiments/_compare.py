@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llmops_nb.results import ResultView
 from llmops_nb.stats import (
     holm,
     mcnemar,
@@ -111,7 +112,7 @@ def _per_example_usage(exp: Any) -> pd.DataFrame:
 
 
 @dataclass
-class Comparison:
+class Comparison(ResultView):
     """The comparison of a candidate (b) against a baseline (a).
 
     ``evaluators``: one row per evaluator (and cost / latency): mean of a, of b, the difference
@@ -135,6 +136,11 @@ class Comparison:
     fixes: pd.DataFrame
     alpha: float = 0.05
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The main table (the result-object protocol: ``.frame``, ``_repr_html_``, ``to_markdown``)."""
+        return self.evaluators
 
     @property
     def significant_regressions(self) -> list[str]:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from llmops_nb._compat import warn_deprecated
 from llmops_nb.experiments._compare import Comparison, compare
+from llmops_nb.results import ResultView
 from llmops_nb.rules import OPS, parse_rule
 
 __all__ = ["ExperimentGate", "gate_experiments"]
@@ -36,7 +37,7 @@ def _parse_rule(rule: str) -> tuple[str, str | None, float | None, bool]:
 
 
 @dataclass
-class ExperimentGate:
+class ExperimentGate(ResultView):
     """The gate's verdict: one row per rule with the candidate's value, the baseline's, the
     difference with its interval and p-value where paired, and pass / fail.
 
@@ -48,6 +49,11 @@ class ExperimentGate:
 
     table: pd.DataFrame
     comparison: Comparison
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The main table (the result-object protocol: ``.frame``, ``_repr_html_``, ``to_markdown``)."""
+        return self.table
 
     @property
     def passed(self) -> bool:

@@ -24,12 +24,13 @@ from typing import Any
 import pandas as pd
 
 from llmops_nb.loaders._common import LoadError
+from llmops_nb.results import ResultView
 
 __all__ = ["read_evaluations", "Evaluations"]
 
 
 @dataclass(frozen=True)
-class Evaluations:
+class Evaluations(ResultView):
     """Evaluation payloads read from files: ``results`` (the results table) and ``labels`` (the
     labels table). Store them with ``store.add_results(ev.results)`` and ``store.add_labels(ev.labels)``.
 
@@ -44,6 +45,11 @@ class Evaluations:
 
     results: pd.DataFrame
     labels: pd.DataFrame
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The main table (the result-object protocol: ``.frame``, ``_repr_html_``, ``to_markdown``)."""
+        return self.results
 
     def __repr__(self) -> str:
         def count(df: pd.DataFrame, col: str) -> str:

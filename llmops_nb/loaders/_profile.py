@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from llmops_nb.results import ResultView
 from llmops_nb.schema import COST_ESTIMATED_KEY
 
 __all__ = ["profile", "Profile", "RAW_COPY_KEYS"]
@@ -56,7 +57,7 @@ def _tool_calls(kind: str, out: Any) -> bool:
 
 
 @dataclass(frozen=True)
-class Profile:
+class Profile(ResultView):
     """The fidelity profile of a spans table.
 
     ``frame``: one row per (source_format, producer) with ``spans`` and the share (0 to 1) of

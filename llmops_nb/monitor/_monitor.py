@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llmops_nb.results import ResultView
 from llmops_nb.rules import rules_from
 from llmops_nb.stats import wilson
 
@@ -101,7 +102,7 @@ def timeseries(
 
 
 @dataclass
-class SLOReport:
+class SLOReport(ResultView):
     """SLO checks: one row per (period, group, metric) with the value, its 95% interval for
     rates, the target and whether it was missed; ``alerts`` are the missed ones.
 
@@ -113,6 +114,11 @@ class SLOReport:
     """
 
     checks: pd.DataFrame
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The main table (the result-object protocol: ``.frame``, ``_repr_html_``, ``to_markdown``)."""
+        return self.checks
 
     @property
     def alerts(self) -> pd.DataFrame:
