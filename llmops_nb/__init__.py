@@ -78,11 +78,14 @@ _LAZY: dict[str, str] = {
     "check_slos": "llmops_nb.monitor",
     # reports
     "render_report": "llmops_nb.report",
+    # views that link
+    "explore": "llmops_nb.views",
+    "compare_outputs": "llmops_nb.views",
 }
 _SUBMODULES = {
     "schema", "stats", "rules", "results", "store", "llm", "loaders", "capture", "evals", "analysis", "annotation", "datasets",
     "prompts", "experiments", "connectors", "report", "demo", "traces", "cli", "monitor", "testing",
-    "sessions",
+    "sessions", "views",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])

@@ -36,7 +36,7 @@ RANK: dict[str, int] = {
     "annotation": 9, "annotate": 9,
     "datasets": 10,
     "prompts": 11,
-    "experiments": 12,
+    "experiments": 12, "views": 12,  # views link analysis, annotation, datasets and experiments
     "report": 13,
     "demo": 14,
     "cli": 15,

@@ -1,0 +1,171 @@
+"""lo.explore on the Python side: paging, filters (columns, metadata keys, result values),
+search, sort orders, selection into a DataFrame, a queue and a dataset, the static snapshot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import llmops_nb as lo
+from llmops_nb.views import Explorer
+
+
+def _traces(n: int = 250) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({
+        "trace_id": [f"t{i:04d}" for i in range(n)],
+        "name": ["agent"] * n,
+        "input_text": [("refund my order" if i % 5 == 0 else "where is my parcel") + f" #{i}" for i in range(n)],
+        "output_text": [f"answer {i}" for i in range(n)],
+        "latency_ms": rng.uniform(10, 1000, n).round(1),
+        "has_error": [i % 7 == 0 for i in range(n)],
+        "cost_usd": [None if i % 11 == 0 else 0.001 * i for i in range(n)],
+        "metadata": [{"customer_tier": ["free", "pro", "enterprise"][i % 3], "region": "eu" if i % 2 else "us",
+                      "turns": i % 4} for i in range(n)],
+    })
+
+
+def _results(traces: pd.DataFrame) -> pd.DataFrame:
+    ids = traces["trace_id"].tolist()
+    return pd.DataFrame({
+        "trace_id": ids + ids,
+        "span_id": [None] * (2 * len(ids)),
+        "evaluator": ["correct"] * len(ids) + ["tone"] * len(ids),
+        "passed": [i % 3 != 0 for i in range(len(ids))] + [None] * len(ids),
+        "score": [float(i % 3 != 0) for i in range(len(ids))] + [(i % 10) / 10 for i in range(len(ids))],
+        "label": [None] * (2 * len(ids)),
+        "error": [None] * (2 * len(ids)),
+    })
+
+
+@pytest.fixture
+def ex() -> Explorer:
+    t = _traces()
+    return Explorer(t, results=_results(t), page_size=20)
+
+
+def test_pages_cover_every_row_once_in_sort_order(ex):
+    seen = []
+    for off in range(0, 250, 20):
+        p = ex.page({"sort": "latency_ms", "desc": True, "offset": off})
+        assert p["total"] == 250 and p["matching"] == 250 and p["offset"] == off
+        seen += [(r["trace_id"], r["latency_ms"]) for r in p["rows"]]
+    assert len(seen) == 250 and len({t for t, _ in seen}) == 250
+    lat = [x for _, x in seen]
+    assert lat == sorted(lat, reverse=True)
+    # the page is built from the visible rows only and stays small
+    assert all(len(ex.page({"offset": o})["rows"]) <= 20 for o in (0, 240))
+
+
+def test_sort_keeps_nulls_last_both_ways(ex):
+    for desc in (False, True):
+        pos = ex.engine.positions({"sort": "cost_usd", "desc": desc})
+        vals = ex.frame["cost_usd"].to_numpy()[pos]
+        k = int(np.isnan(vals.astype(float)).sum())
+        assert k == 23 and np.isnan(vals[-k:].astype(float)).all()
+        body = vals[:-k].astype(float)
+        assert (np.diff(body) <= 0).all() if desc else (np.diff(body) >= 0).all()
+
+
+def test_filters_on_metadata_keys_results_and_columns_combine(ex):
+    t = ex.traces
+    p = ex.page({"filters": [{"column": "metadata.customer_tier", "op": "=", "value": "free"},
+                             {"column": "result.correct", "op": "=", "value": 0},
+                             {"column": "latency_ms", "op": ">", "value": "200"}], "offset": 0, "size": 500})
+    tier = t["metadata"].map(lambda m: m["customer_tier"])
+    want = t[(tier == "free") & (np.arange(250) % 3 == 0) & (t["latency_ms"] > 200)]["trace_id"]
+    assert p["matching"] == len(want) > 0
+    assert sorted(r["trace_id"] for r in p["rows"]) == sorted(want)
+    # numeric metadata, result scores that are not pass/fail, nulls, text contains
+    assert ex.page({"filters": [{"column": "metadata.turns", "op": ">=", "value": 3}]})["matching"] == int((np.arange(250) % 4 == 3).sum())
+    assert ex.page({"filters": [{"column": "result.tone", "op": ">", "value": 0.75}]})["matching"] == int((np.arange(250) % 10 >= 8).sum())
+    assert ex.page({"filters": [{"column": "cost_usd", "op": "is null"}]})["matching"] == 23
+    assert ex.page({"filters": [{"column": "has_error", "op": "=", "value": "true"}]})["matching"] == 36
+
+
+def test_search_is_case_insensitive_over_text_columns_and_words_and(ex):
+    p = ex.page({"filters": [], "search": "REFUND order", "offset": 0})
+    assert p["matching"] == 50
+    assert ex.page({"search": "refund #15"})["matching"] == 3  # every word must match: #15, #150, #155
+    assert ex.page({"search": "t0007"})["matching"] == 1  # ids are searched
+
+
+def test_bad_filters_name_the_column_and_the_choices(ex):
+    with pytest.raises(KeyError, match="no column 'nope'"):
+        ex.page({"filters": [{"column": "nope", "op": "=", "value": 1}], "search": ""})
+    with pytest.raises(ValueError, match="unknown filter op"):
+        ex.page({"filters": [{"column": "latency_ms", "op": "~", "value": 1}]})
+    with pytest.raises(ValueError, match="needs a number"):
+        ex.page({"filters": [{"column": "latency_ms", "op": ">", "value": "fast"}]})
+
+
+def test_selection_becomes_a_frame_a_queue_and_examples(ex, tmp_path):
+    ex.query = {**ex.query, "filters": [{"column": "metadata.region", "op": "=", "value": "eu"}], "search": "refund"}
+    ex.select_matching()
+    sel = ex.selected
+    assert len(sel) == 25 and set(sel.columns) == set(ex.traces.columns)  # the traces rows, unchanged
+    assert sel["metadata"].map(lambda m: m["region"]).eq("eu").all()
+    ex.select(["t0001", "t0002"], add=True)
+    assert len(ex.selected) == 27
+    with pytest.raises(KeyError, match="not in the table"):
+        ex.select(["zzz"])
+    w = ex.annotate({"ok": "pass_fail"}, lo.Store(tmp_path / "s"), "alice")
+    assert w.session.progress()["total"] == 27
+    examples = ex.to_examples()
+    assert len(examples) == 27 and set(examples["source_trace_id"]) == set(ex.selected["trace_id"])
+
+
+def test_widget_round_trip_query_and_selection_and_snapshot(tmp_path):
+    t = _traces(60)
+    w = lo.explore(t, results=_results(t), page_size=10)
+    assert len(w.page["rows"]) == 10 and w.page["matching"] == 60
+    w.query = {**w.query, "sort": "latency_ms", "offset": 10}  # what the view sends
+    lat = [r["latency_ms"] for r in w.page["rows"]]
+    assert w.page["offset"] == 10 and lat == sorted(lat) and lat[0] >= sorted(t["latency_ms"])[10]
+    w.query = {**w.query, "filters": [{"column": "nope", "op": "="}]}
+    assert "no column 'nope'" in w.page["error"]
+    w.selected_ids = ["t0003", "t0005"]  # ticked in the view
+    assert w.selected["trace_id"].tolist() == ["t0003", "t0005"]
+    w.select(["t0001"])
+    assert w.selected_ids == ["t0001"]
+    w.focus = "t0001"
+    assert "t0001" in w.trace_html
+    data, _meta = w._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert "lo-ex-snapshot" in data["text/html"] and "<script" not in data["text/html"]
+    assert data["text/plain"].startswith("ExploreWidget(60 traces")
+
+
+def test_trace_pane_uses_the_trace_viewer_with_spans():
+    spans = lo.read_traces([{"trace_id": "t1", "span_id": "s1", "kind": "llm", "input_text": "<b>hi</b>"},
+                            {"trace_id": "t2", "span_id": "s2", "kind": "tool", "input_text": "x"}], format="records")
+    w = lo.explore(lo.to_traces(spans), spans=spans)
+    w.focus = "t1"
+    assert "&lt;b&gt;hi&lt;/b&gt;" in w.trace_html and "lo-span" in w.trace_html
+
+
+def test_slice_row_selects_its_members():
+    df = pd.DataFrame({"trace_id": [f"t{i}" for i in range(80)], "metadata": [{"c": "a" if i % 2 else "b"} for i in range(80)],
+                       "failed": [i % 2 == 1 and i % 3 != 0 for i in range(80)]})
+    s = lo.find_slices(df, "failed", min_size=5)
+    w = lo.explore(df, slices=s)
+    i = int(np.flatnonzero(s["slice"].str.contains("= a"))[0])
+    w.select_slice(i)
+    assert set(w.selected["trace_id"]) == {f"t{j}" for j in range(80) if j % 2}
+
+
+def test_lasso_on_a_linked_map_selects_here():
+    import plotly.graph_objects as go
+
+    t = _traces(30).assign(x=np.arange(30.0), y=np.arange(30.0))
+    w = lo.explore(t)
+    fig = go.FigureWidget(go.Scatter(x=t.x, y=t.y, mode="markers", customdata=t[["trace_id"]]))
+    sq = w.link(fig, t)
+    # what plotly calls on a lasso: the selected points of the trace
+    from plotly.callbacks import Points
+
+    fig.data[0]._dispatch_on_selection(Points(point_inds=[2, 4], xs=[2.0, 4.0], ys=[2.0, 4.0], trace_name="",
+                                              trace_index=0), None)
+    assert w.selected["trace_id"].tolist() == ["t0002", "t0004"] and w.selected_ids == ["t0002", "t0004"]
+    assert len(sq.selected) == 2
