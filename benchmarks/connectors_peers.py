@@ -186,14 +186,13 @@ def mlflow_readback(url: str, experiment: str, dataset: str, out: str) -> None:
     records = None
     try:
         from mlflow.genai.datasets import search_datasets
-
+    except ImportError:  # an MLflow without evaluation datasets (before 3.4)
+        search_datasets = None
+    if search_datasets is not None:
         found = [d for d in search_datasets(experiment_ids=[exp.experiment_id]) if d.name == dataset]
-        if found:
-            records = json.loads(found[0].to_df().to_json(orient="records"))
-    except ImportError:  # an MLflow without evaluation datasets
-        records = None
+        records = json.loads(found[0].to_df().to_json(orient="records")) if found else []
     with open(out, "w") as f:
-        json.dump({"assessments": rows, "records": records}, f, default=str)
+        json.dump({"assessments": rows, "records": records, "datasets_api": search_datasets is not None}, f, default=str)
 
 
 if __name__ == "__main__":
