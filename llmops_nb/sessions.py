@@ -177,7 +177,9 @@ def _union(vals: list[Any], starts: np.ndarray, ends: np.ndarray) -> list[list[A
 def _turns(spans: pd.DataFrame) -> pd.DataFrame:
     """One row per trace with what the sessions table needs (the turn's root input and output,
     times, counts, tokens, cost, session, user, the root's metadata), computed column-wise."""
-    df = spans
+    # positional throughout: a frame filtered or concatenated from store segments has an index
+    # that is not 0..n-1, and the per-span columns built below must line up with each other
+    df = spans.reset_index(drop=True)
     tid = df["trace_id"]
     parent = df["parent_span_id"]
     root = parent.isna().to_numpy().copy()

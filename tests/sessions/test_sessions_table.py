@@ -63,6 +63,22 @@ def test_one_row_per_session_with_turns_in_order(spans):
     assert b["models"] == ["gpt-4o-mini"] and b["user_id"] == "u1" and b["tags"] == ["t5", "t7"]
 
 
+def test_the_index_of_the_spans_frame_does_not_matter(spans, tmp_path):
+    """A frame from the store, filtered or concatenated, has an index that is not 0..n-1 (here
+    reversed labels, then repeated labels): the table is the same as from a fresh frame."""
+    want = lo.to_sessions(spans)
+    shuffled = spans.set_axis(list(range(len(spans) * 10, 0, -10)))
+    repeated = pd.concat([spans.iloc[:5], spans.iloc[5:]])  # labels 0..4 then 5..n, as is
+    repeated.index = [i % 3 for i in range(len(spans))]
+    store = lo.Store(tmp_path / "s")
+    store.add_spans(spans)
+    for frame in (shuffled, repeated, store.spans()):
+        got = lo.to_sessions(frame)
+        assert got["session_id"].tolist() == want["session_id"].tolist()
+        assert got["n_turns"].tolist() == want["n_turns"].tolist()
+        assert got["total_tokens"].tolist() == want["total_tokens"].tolist()
+
+
 def test_singletons_only_when_asked(spans):
     assert "solo" not in set(lo.to_sessions(spans)["session_id"])
     s = lo.to_sessions(spans, singletons=True).set_index("session_id")
