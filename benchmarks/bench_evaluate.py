@@ -130,9 +130,11 @@ def bench_cache(quick: bool) -> None:
         path = os.path.join(d, "c.sqlite")
         _, _, wall1 = cpu_wall(lambda: lo.evaluate(rows, judge(srv), concurrency=64, progress=False, cache=path))
         calls = sum(srv.status_counts.values())
-        res, _, wall2 = cpu_wall(lambda: lo.evaluate(rows, judge(srv), concurrency=64, progress=False, cache=path))
+        res, cpu2, wall2 = cpu_wall(lambda: lo.evaluate(rows, judge(srv), concurrency=64, progress=False, cache=path))
         again = sum(srv.status_counts.values()) - calls
-        print(f"first run: {n / wall1:,.0f} rows/s ({calls:,} server calls); cached rerun: {n / wall2:,.0f} rows/s, "
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(f"first run: {n / wall1:,.0f} rows/s ({calls:,} server calls); cached rerun: {n / wall2:,.0f} rows/s "
+              f"({n / cpu2:,.0f} rows per CPU second; load average {load:.1f} on {os.cpu_count()} cores), "
               f"server calls = {again}, cost = ${res['cost_usd'].sum():.4f}")
     print("targets: >= 5,000 rows/s, zero server calls")
 

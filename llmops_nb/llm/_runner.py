@@ -612,7 +612,6 @@ class Runner:
         is an authentication or configuration error (:class:`LLMConfigError`): it is raised at
         once, not retried, and every later call of this runner raises it too, so a run stops
         instead of failing each row."""
-        _register_keys(call.params)
         if self._fatal is not None:
             raise self._fatal
         key = call.cache_key()
@@ -629,6 +628,7 @@ class Runner:
                                   prompt_tokens=hit.get("prompt_tokens"), completion_tokens=hit.get("completion_tokens"),
                                   cost_usd=0.0, latency_ms=0.0, cached=True, attempts=0, model=call.model,
                                   simulated=simulated)
+        _register_keys(call.params)  # a call will reach the provider: scrub its keys from what it says
         async with self._semaphore():
             reserve = 0.0
             if self.budget_usd is not None:
