@@ -312,8 +312,10 @@ def _run_blocks(blocks: list[Block], tmp: Path) -> None:
     env = _base_env(tmp)
     fakes = Fakes(tmp)
     session = Session(tmp, env)
+    took = []
     try:
         for block in blocks:
+            t0 = time.perf_counter()
             extra = fakes.env(block.marks, block.code)
             if block.lang == "python":
                 session.set_env(extra)
@@ -321,9 +323,11 @@ def _run_blocks(blocks: list[Block], tmp: Path) -> None:
                 session.set_env(extra, unset=True)
             else:
                 _run_bash(block, tmp, {**env, **extra})
+            took.append(f"{block}: {time.perf_counter() - t0:.1f} s")
     finally:
         session.close()
         fakes.stop()
+        print("\n".join(took))
 
 
 @pytest.mark.slow
