@@ -287,7 +287,7 @@ class Session:
         try:
             self.client.execute_cell(cell, len(self.nb.cells) - 1)
         except CellExecutionError as e:
-            raise AssertionError(f"{where} raised:\n{code}\n---\n{str(e)[-4000:]}") from None
+            raise AssertionError(f"{where} raised:\n{code}\n---\n{str(e)[-6000:]}") from None
         return [o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream"]
 
     def set_env(self, env: dict[str, str], unset: bool = False) -> None:
