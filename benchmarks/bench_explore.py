@@ -121,6 +121,7 @@ def main() -> None:
     print(f"explore over {n:,} traces ({len(results):,} result rows; synthetic data built in {time.perf_counter() - t0:.1f} s)")
 
     build, first, head, warm, cold, base, sizes = [], [], [], [], [], [], []
+    per: dict[str, list[float]] = {}
     for rep in range(args.repeat):
         t0 = time.perf_counter()
         ex = Explorer(traces, results=results)
@@ -140,11 +141,13 @@ def main() -> None:
             p = ex.page(q)
             dt = (time.perf_counter() - t) * 1000
             (cold if "cold" in name else warm).append(dt)
+            per.setdefault(name, []).append(dt)
             sizes.append(len(json.dumps(p, default=str)))
             if rep == 0:  # the baseline: the same request done the plain pandas way
                 t = time.perf_counter()
                 pandas_request(ex.frame, ex.query)
                 base.append((time.perf_counter() - t) * 1000)
+                per.setdefault(name + " [pandas]", []).append(base[-1])
         if rep == 0:
             print(f"  last request matched {p['matching']:,} rows; page of {len(p['rows'])} rows")
 
@@ -157,6 +160,9 @@ def main() -> None:
     print(f"   explore first sort of a column (cold)  p50 {pct(cold, 50):8.1f}   max {max(cold):8.1f}")
     print(f"   baseline pandas mask+sort_values+slice  p50 {pct(base, 50):8.1f}   p95 {pct(base, 95):8.1f}   "
           f"max {max(base):8.1f}")
+    print("   per request (ms; explore median over passes | pandas):")
+    for name, _ in REQUESTS:
+        print(f"     {name:28s} {np.median(per[name]):8.1f} | {per[name + ' [pandas]'][0]:8.1f}")
     print(f"\n3. page message to the browser: max {max(sizes) / 1024:.1f} KiB (the whole table as JSON would be "
           f"~{len(traces.head(1000).to_json(orient='records', date_format='iso')) * n / 1000 / 2**20:,.0f} MiB)")
 

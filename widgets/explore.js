@@ -1,6 +1,6 @@
 // llmops_nb explore widget: a trace table paged, sorted and filtered in Python (only the visible
 // page comes here) beside the trace viewer of the clicked row. The selection (ticked rows, a slice,
-// "all matching") is synced to Python as trace ids.
+// "all matching") lives in Python; the view gets its size and which rows of the page are in it.
 function h(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -62,8 +62,7 @@ function render({ model, el }) {
   const trace = h("div", { class: "lo-ex-trace" });
   root.append(h("div", { class: "lo-ex-body" }, left, trace));
 
-  const selected = () => new Set(model.get("selected_ids") || []);
-  const setSelected = (s) => { model.set("selected_ids", [...s]); model.save_changes(); };
+  const selected = () => new Set(model.get("page_selected") || []);  // the selected rows of this page
 
   function drawChips() {
     const fs = q().filters || [];
@@ -85,7 +84,7 @@ function render({ model, el }) {
       const id = String(r.trace_id);
       const cb = h("input", { type: "checkbox", "aria-label": `select ${id}` });
       cb.checked = sel.has(id);
-      cb.addEventListener("click", (e) => { e.stopPropagation(); const s = selected(); cb.checked ? s.add(id) : s.delete(id); setSelected(s); });
+      cb.addEventListener("click", (e) => { e.stopPropagation(); model.send({ type: "toggle", id, on: cb.checked }); });
       const tr = h("tr", { "data-id": id, class: (focus === id ? "lo-ex-focus " : "") + (sel.has(id) ? "lo-ex-sel" : ""),
         onclick: () => { model.set("focus", id); model.save_changes(); } },
         h("td", { class: "lo-ex-check" }, cb),
@@ -102,7 +101,7 @@ function render({ model, el }) {
     root.dataset.matching = p.matching;
   }
   function drawSel() {
-    const n = (model.get("selected_ids") || []).length;
+    const n = model.get("selected_count") || 0;
     selInfo.textContent = `${n.toLocaleString()} selected`;
     root.dataset.selected = n;
   }
@@ -117,7 +116,8 @@ function render({ model, el }) {
   const drawTrace = () => { trace.innerHTML = model.get("trace_html"); };  // escaped on the Python side
   model.on("change:page", drawTable);
   model.on("change:query", drawChips);
-  model.on("change:selected_ids", () => { drawSel(); drawTable(); });
+  model.on("change:selected_count", drawSel);
+  model.on("change:page_selected", drawTable);
   model.on("change:focus", drawTable);
   model.on("change:trace_html", drawTrace);
   model.on("change:slices", drawSlices);

@@ -65,6 +65,7 @@ class Explorer:
         self.slices = slices
         self._slice_masks: Any = None
         self._selected: list[str] = []
+        self._selected_set: set[str] = set()
         self.focus: str | None = None
 
     # ---- the table
@@ -94,11 +95,20 @@ class Explorer:
         if unknown:
             raise KeyError(f"trace ids not in the table: {unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
         base = self._selected if add else []
-        self._selected = list(dict.fromkeys([*base, *ids]))
+        self._set_selection(list(dict.fromkeys([*base, *ids])))
+
+    def unselect(self, trace_ids: Iterable[Any]) -> None:
+        """Take these traces out of the selection."""
+        drop = {str(t) for t in trace_ids}
+        self._set_selection([t for t in self._selected if t not in drop])
+
+    def _set_selection(self, ids: list[str]) -> None:
+        self._selected = ids
+        self._selected_set = set(ids)
 
     def select_matching(self) -> None:
         """Select every row that matches the current filters and search."""
-        self._selected = self.matching["trace_id"].astype(str).tolist()
+        self._set_selection(self.matching["trace_id"].astype(str).tolist())
 
     def select_slice(self, i: int) -> None:
         """Select the members of slice ``i`` (a row of the ``slices`` table passed to explore)."""
@@ -111,11 +121,11 @@ class Explorer:
 
             self._slice_masks = slice_masks(self.frame, self.slices)
         m = np.asarray(self._slice_masks[:, i], dtype=bool)
-        self._selected = self.frame.loc[m, "trace_id"].astype(str).tolist()
+        self._set_selection(self.frame.loc[m, "trace_id"].astype(str).tolist())
 
     def clear(self) -> None:
         """Empty the selection."""
-        self._selected = []
+        self._set_selection([])
 
     @property
     def selected(self) -> pd.DataFrame:
@@ -195,7 +205,9 @@ def _widget_class() -> Any:
         shown = traitlets.List().tag(sync=True)  # the columns of the table
         query = traitlets.Dict().tag(sync=True)  # from the view: filters, search, sort, desc, offset, size
         page = traitlets.Dict().tag(sync=True)  # to the view: rows, matching, total, offset, ms, error
-        selected_ids = traitlets.List().tag(sync=True)
+        # the selection stays in Python: the view gets its size and which rows of the page are in it
+        selected_count = traitlets.Int(0).tag(sync=True)
+        page_selected = traitlets.List().tag(sync=True)
         focus = traitlets.Unicode("").tag(sync=True)
         trace_html = traitlets.Unicode("").tag(sync=True)
         slices = traitlets.List().tag(sync=True)
@@ -213,23 +225,21 @@ def _widget_class() -> Any:
             self.page = ex.page()
             self.trace_html = ex.trace_html(None)
             self.observe(self._on_query, "query")
-            self.observe(self._on_selected, "selected_ids")
             self.observe(self._on_focus, "focus")
             self.on_msg(self._on_msg)
 
         def _on_query(self, change: Any) -> None:
             try:
-                self.page = self.explorer.page(dict(change["new"]))
+                page = self.explorer.page(dict(change["new"]))
             except (KeyError, ValueError, TypeError) as e:
                 self.page = {**self.page, "error": str(e).strip("'\"")}
+                return
+            self.page_selected = self._page_selected(page)
+            self.page = page
 
-        def _on_selected(self, change: Any) -> None:
-            ids = [str(x) for x in change["new"]]
-            if ids != self.explorer._selected:
-                try:
-                    self.explorer.select(ids)
-                except KeyError:
-                    self.explorer.select([i for i in ids if len(self.explorer.engine.rows_of([i]))])
+        def _page_selected(self, page: dict[str, Any]) -> list[str]:
+            sel = self.explorer._selected_set
+            return [str(r["trace_id"]) for r in page.get("rows", []) if str(r["trace_id"]) in sel]
 
         def _on_focus(self, change: Any) -> None:
             try:
@@ -242,7 +252,13 @@ def _widget_class() -> Any:
         def _on_msg(self, _w: Any, content: dict[str, Any], _buffers: Any) -> None:
             kind = content.get("type")
             try:
-                if kind == "select_matching":
+                if kind == "toggle":
+                    tid = str(content.get("id"))
+                    if content.get("on"):
+                        self.explorer.select([tid], add=True)
+                    else:
+                        self.explorer.unselect([tid])
+                elif kind == "select_matching":
                     self.explorer.select_matching()
                 elif kind == "select_slice":
                     self.explorer.select_slice(int(content.get("index", -1)))
@@ -253,7 +269,8 @@ def _widget_class() -> Any:
                 self.page = {**self.page, "error": str(e).strip("'\"")}
 
         def _push_selection(self) -> None:
-            self.selected_ids = list(self.explorer._selected)
+            self.page_selected = self._page_selected(self.page)
+            self.selected_count = len(self.explorer._selected)
 
         # ---- the Python side of the selection
         @property

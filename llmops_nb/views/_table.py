@@ -171,7 +171,7 @@ class TableEngine:
         self._orders: dict[str, np.ndarray] = {}
         self._nulls: dict[str, int] = {}
         self._masks: dict[str, np.ndarray] = {}
-        self._blob: np.ndarray | None = None
+        self._texts: dict[str, Any] = {}
         self._keys: np.ndarray = self.frame[key].astype(str).to_numpy(dtype=object)
         self._pos: dict[str, int] | None = None
         self.last_ms: float = 0.0
@@ -232,8 +232,7 @@ class TableEngine:
         elif op == "not null":
             m = s.notna().to_numpy()
         elif op in ("contains", "not contains"):
-            txt = s if kind == "str" else s.astype(str)
-            m = txt.astype(str).str.contains(str(val), case=False, regex=False, na=False).to_numpy() & s.notna().to_numpy()
+            m = self._contains(col, str(val)) & s.notna().to_numpy()
             if op == "not contains":
                 m = ~m
         else:
@@ -276,20 +275,64 @@ class TableEngine:
             return pd.Timestamp(val, tz="UTC") if pd.Timestamp(val).tzinfo is None else pd.Timestamp(val)
         return val
 
+    def _text(self, column: str) -> Any:
+        """The column lower-cased as an Arrow string array (built once): substring search then
+        runs in Arrow's C++ (a plain memmem, no case-folding per request)."""
+        if column not in self._texts:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            s = self.frame[column]
+            arr = None
+            if self.kinds.get(column) == "str":
+                try:
+                    arr = pa.array(s, from_pandas=True)
+                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    arr = None
+                if arr is not None and not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+                    arr = None
+            if arr is None:
+                vals = [None if v is None or (isinstance(v, float) and math.isnan(v)) else _cell(v, 10**6) for v in s.tolist()]
+                arr = pa.array(vals, type=pa.string())
+            self._texts[column] = pc.utf8_lower(arr)
+        return self._texts[column]
+
+    def _blob(self) -> Any:
+        """The search columns joined (lower-cased), built once."""
+        if "\x00blob" not in self._texts:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            cols = [pc.fill_null(self._text(c), "") for c in self.search_columns]
+            if not cols:
+                self._texts["\x00blob"] = pa.array([""] * len(self.frame), type=pa.string())
+            elif len(cols) == 1:
+                self._texts["\x00blob"] = cols[0]
+            else:
+                self._texts["\x00blob"] = pc.binary_join_element_wise(*[c.cast(pa.large_string()) for c in cols], pa.scalar("\x1f", pa.large_string()))
+        return self._texts["\x00blob"]
+
+    def _match(self, key: str, word: str) -> np.ndarray:
+        """Rows whose lower-cased text (a column, or the search blob) contains ``word``: Python's
+        substring test over a list of str built once (faster here than Arrow's match_substring)."""
+        lk = "\x00list\x00" + key
+        if lk not in self._texts:
+            arr = self._blob() if key == "\x00blob" else self._text(key)
+            self._texts[lk] = [v if v is not None else "" for v in arr.to_pylist()]
+        vals = self._texts[lk]
+        w = word.lower()
+        return np.fromiter((w in v for v in vals), dtype=bool, count=len(vals))
+
+    def _contains(self, column: str, word: str) -> np.ndarray:
+        return self._match(column, word)
+
     def _search_mask(self, text: str) -> np.ndarray:
         ck = "\x00search\x00" + text
         if ck in self._masks:
             return self._masks[ck]
-        if self._blob is None:
-            parts = [self.frame[c].fillna("").astype(str) for c in self.search_columns] or [pd.Series([""] * len(self.frame))]
-            blob = parts[0]
-            for p in parts[1:]:
-                blob = blob + "\x1f" + p
-            self._blob = blob.str.lower().to_numpy(dtype=object)
         m = np.ones(len(self.frame), dtype=bool)
-        s = pd.Series(self._blob, copy=False)
-        for word in text.lower().split():
-            m &= s.str.contains(word, regex=False).to_numpy()
+        for word in text.split():
+            m &= self._match("\x00blob", word)
         self._masks[ck] = m
         return m
 

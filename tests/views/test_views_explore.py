@@ -125,10 +125,16 @@ def test_widget_round_trip_query_and_selection_and_snapshot(tmp_path):
     assert w.page["offset"] == 10 and lat == sorted(lat) and lat[0] >= sorted(t["latency_ms"])[10]
     w.query = {**w.query, "filters": [{"column": "nope", "op": "="}]}
     assert "no column 'nope'" in w.page["error"]
-    w.selected_ids = ["t0003", "t0005"]  # ticked in the view
+    w.query = {**w.query, "filters": [], "sort": None, "offset": 0}
+    for tid in ("t0003", "t0005", "t0007"):  # ticked in the view
+        w._on_msg(w, {"type": "toggle", "id": tid, "on": True}, [])
+    w._on_msg(w, {"type": "toggle", "id": "t0007", "on": False}, [])
     assert w.selected["trace_id"].tolist() == ["t0003", "t0005"]
+    assert w.selected_count == 2 and w.page_selected == ["t0003", "t0005"]
+    w._on_msg(w, {"type": "select_matching"}, [])
+    assert w.selected_count == 60 and len(w.page_selected) == 10  # the view gets a count and one page's ticks
     w.select(["t0001"])
-    assert w.selected_ids == ["t0001"]
+    assert w.selected_count == 1 and w.page_selected == ["t0001"]
     w.focus = "t0001"
     assert "t0001" in w.trace_html
     data, _meta = w._repr_mimebundle_()
@@ -167,5 +173,5 @@ def test_lasso_on_a_linked_map_selects_here():
 
     fig.data[0]._dispatch_on_selection(Points(point_inds=[2, 4], xs=[2.0, 4.0], ys=[2.0, 4.0], trace_name="",
                                               trace_index=0), None)
-    assert w.selected["trace_id"].tolist() == ["t0002", "t0004"] and w.selected_ids == ["t0002", "t0004"]
+    assert w.selected["trace_id"].tolist() == ["t0002", "t0004"] and w.selected_count == 2
     assert len(sq.selected) == 2
