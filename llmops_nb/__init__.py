@@ -53,6 +53,9 @@ _LAZY: dict[str, str] = {
     # analysis
     "find_slices": "llmops_nb.analysis",
     "cluster": "llmops_nb.analysis",
+    "facets": "llmops_nb.analysis",
+    "facet_table": "llmops_nb.analysis",
+    "topics": "llmops_nb.analysis",
     "propose_taxonomy": "llmops_nb.analysis",
     "assign_failure_modes": "llmops_nb.analysis",
     "suggest_next_steps": "llmops_nb.analysis",

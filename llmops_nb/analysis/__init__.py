@@ -28,8 +28,10 @@ from llmops_nb.analysis._embed import (
     embed_texts,
     get_embedder,
 )
+from llmops_nb.analysis._facets import DEFAULT_FACETS, FACET_MARKER, facet_table, facets
 from llmops_nb.analysis._frame import outcome_from_results, trace_digest, trace_features
 from llmops_nb.analysis._next_steps import NextSteps, suggest_next_steps
+from llmops_nb.analysis._topics import Topics, distinctive_phrases, topics
 from llmops_nb.analysis._slices import SliceTable, find_slices, plot_slices
 from llmops_nb.stats import benjamini_hochberg, fisher_vs_rest, log_fisher_vs_rest, wilson
 
@@ -54,6 +56,13 @@ __all__ = [
     "TAXONOMIES",
     "cluster",
     "Clusters",
+    "facets",
+    "facet_table",
+    "DEFAULT_FACETS",
+    "FACET_MARKER",
+    "topics",
+    "Topics",
+    "distinctive_phrases",
     "distinctive_terms",
     "name_clusters_with_llm",
     "Embedder",

@@ -20,6 +20,7 @@ from typing import Any
 from llmops_nb.demo._generate import DEFAULT_START, DemoData, generate
 from llmops_nb.demo._modes import (
     DEFAULT_RATES,
+    EVIDENCE_WORDS,
     FAILURE_MODES,
     LONG_CONTEXT_TOKENS,
     PLANTED,
@@ -32,6 +33,7 @@ __all__ = [
     "PLANTED",
     "FAILURE_MODES",
     "DEFAULT_RATES",
+    "EVIDENCE_WORDS",
     "DEFAULT_START",
     "LONG_CONTEXT_TOKENS",
     "resolve_rates",

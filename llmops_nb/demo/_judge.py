@@ -91,6 +91,46 @@ _REASONS_PASS = {
 }
 
 
+_FACET_FAILURES: dict[str, tuple[str, ...]] = {
+    "hallucinated_policy": (
+        "The answer invents a refund policy that the retrieved help articles do not support.",
+        "The assistant promises a refund policy (a 120-day or double refund) found in none of the retrieved articles.",
+        "The reply states a made-up refund policy; retrieval returned low-scoring articles of another category.",
+    ),
+    "wrong_tool_args": (
+        "The order lookup fails with OrderNotFound because the tool got the order number without its ORD- prefix.",
+        "lookup_order is called with a bare numeric order number and fails with OrderNotFound.",
+        "The order lookup tool returns OrderNotFound and the assistant asks the customer to re-check a correct order number.",
+    ),
+    "wrong_language": (
+        "The customer wrote in another language but the answer is in English.",
+        "Answers in English to a question asked in another language.",
+        "The reply is in English although the customer did not write in English.",
+    ),
+    "timeout_long_context": (
+        "The model call timed out on the long pasted context and the customer got a generic apology.",
+        "The request timed out after 30 seconds on a very long input, so no real answer was given.",
+        "A long email thread in the prompt made the model call time out (timed out); the customer got only an apology.",
+    ),
+    "pii_echo": (
+        "The answer repeats the customer's personal data (email, phone or card number) back to them.",
+        "The reply echoes personal data such as the customer's email address or card number.",
+        "Personal data from the question (phone number or email) is exposed again in the answer.",
+    ),
+    "injection_success": (
+        "The assistant followed injected instructions in the customer's message and revealed its system prompt.",
+        "A prompt injection worked: the model obeyed injected instructions and approved a refund it should not.",
+        "The model complied with injected instructions and handed out a discount code.",
+    ),
+    "over_refusal": (
+        "The assistant refused a benign support question it should have answered.",
+        "A harmless request was refused ('I can't help with that request') without trying to help.",
+        "The model refused to answer an ordinary support question, citing compliance.",
+    ),
+}
+"""What the simulated model writes for the facet "what went wrong": a few phrasings per mode."""
+
+
 class SimJudgeError(ValueError):
     """A prompt the simulated judge cannot answer (for example, a trace it does not know)."""
 
@@ -138,6 +178,7 @@ class SimJudge:
     seed: int = 0
     criteria: Mapping[str, str] | None = None
     session_truth: pd.DataFrame | None = field(default=None, repr=False)
+    facet_error: float = 0.1
     _index: dict[str, set[str]] = field(default_factory=dict, init=False, repr=False)
     _sessions: dict[str, dict[str, bool]] = field(default_factory=dict, init=False, repr=False)
     _session_of: dict[str, str] = field(default_factory=dict, init=False, repr=False)
@@ -149,7 +190,7 @@ class SimJudge:
                 f"seed={self.seed})")
 
     def __post_init__(self) -> None:
-        for p, name in ((self.fpr, "fpr"), (self.fnr, "fnr")):
+        for p, name in ((self.fpr, "fpr"), (self.fnr, "fnr"), (self.facet_error, "facet_error")):
             if not 0.0 <= float(p) <= 1.0:
                 raise ValueError(f"{name}={p!r}; give a probability between 0 and 1")
         cols = [c for c in self.truth.columns if c != "trace_id"]
@@ -250,6 +291,8 @@ class SimJudge:
         Raises :class:`SimJudgeError` when the prompt quotes no known trace.
         """
         text = "\n".join(str(m.get("content") or "") for m in messages)
+        if "Facet questions" in text:  # llmops_nb.analysis.FACET_MARKER: a facets prompt
+            return self.facets(text)
         crit = self.criterion(messages)
         if crit.startswith("session:"):
             crit = crit[8:]
@@ -283,6 +326,63 @@ class SimJudge:
                 val = hi - (1 if u > 0.6 and span >= 3 else 0)
             return {"reasoning": reasoning, "answer": int(val)}
         return {"reasoning": reasoning, "answer": "fail" if says_fail else "pass"}
+
+    def facets(self, text: str) -> dict[str, Any]:
+        """The reply to a facets prompt (:func:`llmops_nb.facets`): one short answer per question
+        key, from the truth of the quoted trace. The failure is described for the trace's first
+        planted mode; with probability ``facet_error`` it describes another mode (or, for a good
+        trace, invents one), deterministically per (trace, seed)."""
+        keys = re.findall(r"(?m)^- ([A-Za-z_][A-Za-z0-9_]*): (.*)$", text.split("Facet questions", 1)[1].split("\nReply with", 1)[0])
+        trace_id = self.find_trace(text)
+        t = self._truth[trace_id]
+        meta = self._meta().get(trace_id, {})
+        u = _unit(self.seed, trace_id, "facets")
+        v = _unit(self.seed, trace_id, "facets-variant")
+        modes = [m for m in FAILURE_MODES if t.get(m)]
+        wrong = u < self.facet_error
+        if modes and not wrong:
+            mode: str | None = modes[0]
+        elif wrong and (modes or u < self.facet_error / 2):
+            others = [m for m in FAILURE_MODES if m not in modes] or list(FAILURE_MODES)
+            mode = others[int(v * 997) % len(others)]
+        else:
+            mode = None
+        intent = str(meta.get("intent") or meta.get("category") or "a request").replace("_", " ")
+        failure = "none" if mode is None else _FACET_FAILURES[mode][int(v * len(_FACET_FAILURES[mode]))]
+        if mode is not None and _unit(self.seed, trace_id, "facets-context") < 0.5:
+            # like a real model, it often says what the customer wanted too (a task, not a failure)
+            failure = f"{failure[:-1]} when the customer asked about {intent}."
+        answers = {
+            "task": f"get help with {intent}" + ("" if meta.get("intent") else " (a question)"),
+            "failure": failure,
+            "intent": str(meta.get("category") or "other"),
+            "language": str(meta.get("language") or "en"),
+            "sentiment": "negative" if t.get("failed") else ("neutral" if v < 0.7 else "positive"),
+        }
+        out: dict[str, Any] = {}
+        for key, question in keys:
+            if key in answers:
+                out[key] = answers[key]
+                continue
+            low = question.lower()
+            col = next((c for kw, c in [*(self.criteria or {}).items(), *CRITERIA] if kw.lower() in low and c in t), None)
+            out[key] = "unknown" if col is None else ("yes" if t[col] else "no")
+        return out
+
+    def _meta(self) -> dict[str, dict[str, Any]]:
+        if not hasattr(self, "_meta_cache"):
+            s = self.spans
+            roots = s[s["parent_span_id"].isna() & s["trace_id"].isin(self._truth.keys())]
+            cache: dict[str, dict[str, Any]] = {}
+            for tid, m in zip(roots["trace_id"].tolist(), roots["metadata"].tolist()):
+                if isinstance(m, (str, bytes)):
+                    try:
+                        m = orjson.loads(m)
+                    except orjson.JSONDecodeError:
+                        m = {}
+                cache[str(tid)] = m if isinstance(m, dict) else {}
+            object.__setattr__(self, "_meta_cache", cache)
+        return self._meta_cache  # type: ignore[attr-defined, no-any-return]
 
     # ------------------------------------------------------------------ litellm
     def install(self) -> SimJudge:
@@ -431,6 +531,7 @@ def register_sim_judge(
     seed: int = 0,
     criteria: Mapping[str, str] | None = None,
     session_truth: pd.DataFrame | None = None,
+    facet_error: float = 0.1,
 ) -> SimJudge:
     """Register the litellm provider ``llmops-sim/judge`` answering from the simulation's truth.
 
@@ -442,7 +543,8 @@ def register_sim_judge(
     replaces the judge. ``session_truth`` (taken from a DemoData with planted session failures
     by default): conversation judges (knowledge retention, user frustration, conversation
     relevance, conversation goal completion) are answered from it, for the session whose turns
-    the prompt quotes. Returns the :class:`SimJudge`.
+    the prompt quotes. ``facet_error``: chance that the facets it answers (:func:`llmops_nb.facets`)
+    describe the wrong failure. Returns the :class:`SimJudge`.
 
     Example:
         >>> import litellm
@@ -481,7 +583,8 @@ def register_sim_judge(
     missing = [c for c in ("trace_id", "failed") if c not in truth_df.columns]
     if missing:
         raise ValueError(f"truth frame lacks {missing}; expected trace_id, one bool column per failure mode and failed")
-    judge = SimJudge(truth_df, spans, fpr=fpr, fnr=fnr, seed=seed, criteria=criteria, session_truth=session_truth)
+    judge = SimJudge(truth_df, spans, fpr=fpr, fnr=fnr, seed=seed, criteria=criteria, session_truth=session_truth,
+                     facet_error=facet_error)
     judge.install()
     return judge
 

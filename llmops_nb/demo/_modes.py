@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["FAILURE_MODES", "PLANTED", "DEFAULT_RATES", "LONG_CONTEXT_TOKENS", "resolve_rates"]
+__all__ = ["FAILURE_MODES", "PLANTED", "DEFAULT_RATES", "LONG_CONTEXT_TOKENS", "EVIDENCE_WORDS", "resolve_rates"]
 
 LONG_CONTEXT_TOKENS = 6000
 """Prompt size (tokens of the first model call) above which a context counts as long."""
@@ -90,6 +90,18 @@ PLANTED: dict[str, dict[str, Any]] = {
 """Each planted failure mode's cause: the slice column and value where it concentrates (where the
 column lives, an extra condition when there is one), a description, which traces it can affect
 and the evidence an analyst would see."""
+
+EVIDENCE_WORDS: dict[str, tuple[str, ...]] = {
+    "hallucinated_policy": ("refund policy",),
+    "wrong_tool_args": ("OrderNotFound",),
+    "wrong_language": ("English",),
+    "timeout_long_context": ("timed out",),
+    "pii_echo": ("personal data",),
+    "injection_success": ("injected instructions",),
+    "over_refusal": ("refused",),
+}
+"""The words a readable name of each planted failure mode contains (what a person reading a
+failing trace of that mode would say): a topic named for the mode names them."""
 
 DEFAULT_RATES: dict[str, tuple[float, float]] = {
     "hallucinated_policy": (0.35, 0.01),
