@@ -78,6 +78,8 @@ def check_id(value: Any, nbytes: int, what: str, where: str, problem: Problem | 
         >>> check_id("0" * 16, 8, "parentSpanId", "spans[0]", None, lambda: "x") is None
         True
     """
+    if type(value) is str and len(value) == 2 * nbytes and value.strip("0") and _HEXDIGITS.issuperset(value):
+        return value  # fast path: the valid lowercase hex of almost every span
     if value is None or value == "" or value == b"":
         return None
     if problem is None or not isinstance(value, (str, bytes, bytearray, memoryview)):
@@ -584,6 +586,44 @@ def _first(attrs: Mapping[str, Any], used: set[str], *keys: str) -> Any:
     return None
 
 
+_FIELDS = ("model", "provider", "input", "output", "tool_name", "tool_arguments", "prompt_tokens", "completion_tokens",
+           "total_tokens", "cost_usd", "session_id", "user_id", "tags")
+_KEY_FIELDS: dict[str, tuple[tuple[str, int], ...]] | None = None
+
+
+def _aliased(a: Mapping[str, Any]) -> dict[str, tuple[int, str, Any]]:
+    """For each spans field, the alias key :func:`_first` would pick over ``keys(field)`` (the first
+    in order holding a value that is neither None nor ""), found in one pass over the span's
+    attributes instead of one lookup per alias: {field: (rank, key, value)}."""
+    global _KEY_FIELDS
+    if _KEY_FIELDS is None:
+        index: dict[str, list[tuple[str, int]]] = {}
+        for f in _FIELDS:
+            for rank, k in enumerate(keys(f)):
+                index.setdefault(k, []).append((f, rank))
+        _KEY_FIELDS = {k: tuple(v) for k, v in index.items()}
+    best: dict[str, tuple[int, str, Any]] = {}
+    kf = _KEY_FIELDS
+    for k, v in a.items():
+        hits = kf.get(k)
+        if hits is None or v is None or v == "":
+            continue
+        for f, rank in hits:
+            b = best.get(f)
+            if b is None or rank < b[0]:
+                best[f] = (rank, k, v)
+    return best
+
+
+def _pick(best: Mapping[str, tuple[int, str, Any]], used: set[str], field: str) -> Any:
+    """``_first(a, used, *keys(field))`` from :func:`_aliased`'s answer."""
+    b = best.get(field)
+    if b is None:
+        return None
+    used.add(b[1])
+    return b[2]
+
+
 def _int(v: Any) -> int | None:
     try:
         return None if v is None else int(v)
@@ -598,6 +638,7 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
     used: set[str] = set()
     used_events: set[int] = set()
     ns = {k.partition(".")[0] for k in a}  # attribute namespaces present: gate each convention
+    best = _aliased(a)
 
     # kind
     kind = None
@@ -632,13 +673,13 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
         kind = a["llmops.kind"]
         used.add("llmops.kind")
 
-    model = _first(a, used, *keys("model"))
+    model = _pick(best, used, "model")
     if model is None and isinstance(a.get("llm.invocation_parameters"), str):  # OpenInference error spans
         inv = maybe_json_obj(a["llm.invocation_parameters"])
         model = inv.get("model") or inv.get("model_name") if isinstance(inv, Mapping) else None
     if "gen_ai.request.model" in a:
         used.add("gen_ai.request.model")
-    provider = _first(a, used, *keys("provider"))
+    provider = _pick(best, used, "provider")
 
     # messages
     inp = out = None
@@ -654,8 +695,8 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
         inp = inp if inp is not None else vi
         out = out if out is not None else vo
 
-    in_value = _first(a, used, *keys("input"))
-    out_value = _first(a, used, *keys("output"))
+    in_value = _pick(best, used, "input")
+    out_value = _pick(best, used, "output")
     if used & {"traceloop.entity.input", "traceloop.entity.output", "langfuse.observation.input", "langfuse.observation.output"}:
         in_value, out_value = _traceloop_value(in_value, True), _traceloop_value(out_value, False)
     if kind == "llm" and (inp is None or out is None):
@@ -680,8 +721,8 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
     # tools
     tool_name = tool_args = tool_result = None
     if kind == "tool" or "tool.name" in a or "gen_ai.tool.name" in a or "ai.toolCall.name" in a:
-        tool_name = _first(a, used, *keys("tool_name"))
-        tool_args = _first(a, used, *keys("tool_arguments"))
+        tool_name = _pick(best, used, "tool_name")
+        tool_args = _pick(best, used, "tool_arguments")
         if tool_args is None and kind == "tool":
             tool_args = in_value
         tool_result = _tool_message_content(out_value) if kind == "tool" else None
@@ -717,9 +758,9 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
                      "metadata": json_text(d.get("metadata"))} for d in found]
 
     # tokens and cost
-    pt = _int(_first(a, used, *keys("prompt_tokens")))
-    ct = _int(_first(a, used, *keys("completion_tokens")))
-    tt = _int(_first(a, used, *keys("total_tokens")))
+    pt = _int(_pick(best, used, "prompt_tokens"))
+    ct = _int(_pick(best, used, "completion_tokens"))
+    tt = _int(_pick(best, used, "total_tokens"))
     if pt is None and ct is None and isinstance(a.get("langfuse.observation.usage_details"), str):
         ud = maybe_json_obj(a["langfuse.observation.usage_details"])
         if isinstance(ud, Mapping):
@@ -728,7 +769,7 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
             tt = _int(ud.get("total", ud.get("total_tokens")))
     if tt is None and (pt is not None or ct is not None):
         tt = (pt or 0) + (ct or 0)
-    cost = _first(a, used, *keys("cost_usd"))
+    cost = _pick(best, used, "cost_usd")
     if cost is None and isinstance(a.get("langfuse.observation.cost_details"), str):
         cd = maybe_json_obj(a["langfuse.observation.cost_details"])
         if isinstance(cd, Mapping) and cd.get("total") is not None:
@@ -737,9 +778,9 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
     cost = None if cost is None else float(cost)
 
     # session, user, tags, metadata
-    session = _first(a, used, *keys("session_id"))
-    user = _first(a, used, *keys("user_id"))
-    tags = _first(a, used, *keys("tags"))
+    session = _pick(best, used, "session_id")
+    user = _pick(best, used, "user_id")
+    tags = _pick(best, used, "tags")
     if isinstance(tags, str):
         tags = _json_list(tags) or [tags]
     meta: dict[str, Any] = {}
