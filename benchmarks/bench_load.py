@@ -166,6 +166,7 @@ import llmops_nb.loaders._builtin, duckdb
 gc.collect()
 base = rss_mb()
 t = time.perf_counter()
+c = time.process_time()
 out = {}
 if mode == "floor":
     n = 0
@@ -185,6 +186,7 @@ elif mode == "naive":
 elif mode == "read":
     df = read_traces(path)
     out["seconds"] = time.perf_counter() - t
+    out["cpu"] = time.process_time() - c
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
     out["n"] = len(df)
     # the frame's real size: pandas' deep=True counts a dict or list cell as its shell only, so
@@ -217,11 +219,13 @@ elif mode == "query":
     s = Store(store_dir)
     s.sql("SELECT 1")
     t = time.perf_counter()
+    c = time.process_time()
     q = s.sql("SELECT model, avg(CASE WHEN status = 'error' THEN 1.0 ELSE 0.0 END) AS error_rate, "
               "quantile_cont(latency_ms, 0.95) AS p95_latency_ms, count(*) AS n "
               "FROM spans WHERE kind = 'llm' GROUP BY model ORDER BY model")
     out["n"] = int(q["n"].sum())
 out["seconds"] = time.perf_counter() - t
+out["cpu"] = time.process_time() - c
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 out["peak_mb"] = peak - base
 print(json.dumps(out))
@@ -270,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             r = _run(mode, f, store_dir)
             row[mode] = r
-            print(f"  {n:>9,} {mode:<6} {r['seconds']:8.2f}s  peak +{r['peak_mb']:8.0f} MB", flush=True)
+            print(f"  {n:>9,} {mode:<6} {r['seconds']:8.2f}s wall {r['cpu']:8.2f}s CPU  peak +{r['peak_mb']:8.0f} MB", flush=True)
         results.append(row)
     imp = import_time()
 
@@ -278,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'spans':>10} {'file MB':>8} {'floor s':>8} {'naive s':>8} {'read s':>8} {'store s':>8} "
           f"{'spans/s e2e':>12} {'x floor':>8} {'peak MB':>8} {'frame MB':>9} {'peak/frame':>10} {'query s':>8}")
     ok_all = {}
+    cpu_all: dict[int, tuple[float, float]] = {}
     for r in results:
         e2e = r["n"] / r["store"]["seconds"]
         xf = r["read"]["seconds"] / r["floor"]["seconds"]
@@ -287,11 +292,19 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['store']['seconds']:>8.2f} {e2e:>12,.0f} {xf:>8.1f} {r['read']['peak_mb']:>8.0f} {r['read']['frame_mb']:>9.0f} "
               f"{ratio:>10.1f} {r['query']['seconds']:>8.3f}")
         ok_all[r["n"]] = (e2e, xf, ratio, r["query"]["seconds"])
+        cpu_rate = r["n"] / r["read"]["cpu"]
+        cpu_xf = r["read"]["cpu"] / r["floor"]["cpu"]
+        print(f"{'':>10} CPU time (one core; wall time is noisy on a shared machine): floor {r['floor']['cpu']:.2f}s, "
+              f"read {r['read']['cpu']:.2f}s = {cpu_rate:,.0f} spans/s per core, {cpu_xf:.1f}x floor")
+        cpu_all[r["n"]] = (cpu_rate, cpu_xf)
     biggest = max(ok_all)
     e2e, xf, ratio, q = ok_all[biggest]
     print()
     print(f"targets (at {biggest:,} spans):")
+    cpu_rate, cpu_xf = cpu_all[biggest]
     checks = [
+        (">= 100,000 spans/s per core, file -> DataFrame (CPU time)", f"{cpu_rate:,.0f} spans/s", cpu_rate >= 100_000),
+        ("file -> DataFrame within 3x of the parse floor (CPU time)", f"{cpu_xf:.1f}x", cpu_xf <= 3),
         (">= 100,000 spans/s end to end (file -> store)", f"{e2e:,.0f} spans/s", e2e >= 100_000),
         ("file -> DataFrame within 3x of the parse floor", f"{xf:.1f}x", xf <= 3),
         ("peak memory <= 2x the final DataFrame", f"{ratio:.1f}x", ratio <= 2),

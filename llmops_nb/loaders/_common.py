@@ -56,6 +56,13 @@ class LoadError(ValueError):
             text += f" (expected {expected})"
         super().__init__(text)
 
+    def __reduce__(self) -> Any:  # picklable with its keyword arguments (raised in read_traces' worker processes)
+        return _rebuild_error, (type(self), self.reason, self.file, self.record, self.expected)
+
+
+def _rebuild_error(cls: type[LoadError], message: str, file: str | None, record: Any, expected: str | None) -> LoadError:
+    return cls(message, file=file, record=record, expected=expected)
+
 
 class NoTraceData(LoadError):
     """A file of a known container (a cassette, a HAR file) that holds no trace data: an error

@@ -305,6 +305,7 @@ def read_traces(
     errors: Literal["raise", "skip"] = "raise",
     max_decompressed_bytes: int | None | Literal["default"] = "default",
     estimate_cost: bool = True,
+    workers: int | None = None,
     **options: Any,
 ) -> pd.DataFrame | tuple[pd.DataFrame, LoadReport]:
     """Load traces from files or records into the spans table (one row per span).
@@ -327,6 +328,11 @@ def read_traces(
     ``cost_usd`` from litellm's price map, flagged ``metadata["cost_estimated"] = True``
     (:data:`llmops_nb.schema.COST_ESTIMATED_KEY`); a source's own cost is never replaced.
 
+    ``workers``: processes reading several files at once (default None: one per core when the
+    files add up to :data:`PARALLEL_MIN_BYTES` or more, else this process; ``1``: this process).
+    The frame and the report are the same as one worker's: files are read in contiguous chunks
+    and put back in order before ids, trees and log records are checked across files.
+
     A file named directly that yields no spans is a :class:`LoadError` saying what was found;
     files found by walking a directory that hold no traces are skipped.
 
@@ -347,15 +353,99 @@ def read_traces(
     gc.disable()
     try:
         if max_decompressed_bytes == "default":
-            return _read_traces(source, format, errors, options, estimate_cost)
+            return _read_traces(source, format, errors, options, estimate_cost, workers)
         with decompressed_limit(max_decompressed_bytes):  # type: ignore[arg-type]
-            return _read_traces(source, format, errors, options, estimate_cost)
+            return _read_traces(source, format, errors, options, estimate_cost, workers, max_decompressed_bytes)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _read_traces(source: Any, format: str | None, errors: str, options: dict[str, Any], estimate_cost: bool = True) -> Any:
+def _read_traces(source: Any, format: str | None, errors: str, options: dict[str, Any], estimate_cost: bool = True,
+                 workers: int | None = 1, limit: Any = "default") -> Any:
+    items = _expand(source)
+    n_workers = _n_workers(items, workers)
+    if n_workers > 1:
+        acc, problems, ignored = _read_parallel(items, format, errors, options, n_workers, limit)
+    else:
+        acc, problems, ignored = _read_items(items, format, errors, options)
+    df = _finish(acc, errors, problems)
+    if estimate_cost:
+        from llmops_nb.loaders._cost import estimate_costs
+
+        df = estimate_costs(df)
+    if errors == "skip":
+        return df, LoadReport(pd.DataFrame(problems, columns=["file", "record", "error", "action"]))
+    return df
+
+
+PARALLEL_MIN_BYTES = 32 * 2**20
+"""With the default ``workers=None``, files are read on several processes only when they add up to
+at least this many bytes (starting a process costs more than reading a few small files)."""
+
+
+def _n_workers(items: list[Any], workers: int | None) -> int:
+    """How many processes read ``items``: 1 unless there are several files (records and frames are
+    read in this process)."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers={workers!r}; valid: None (one per core) or a whole number >= 1")
+    files = [i for i in items if isinstance(i, (str, os.PathLike))]
+    if len(files) < 2 or len(files) != len(items) or workers == 1:
+        return 1
+    if workers is None:
+        total = 0
+        for f in files:
+            try:
+                total += os.path.getsize(f)
+            except OSError:
+                pass
+        if total < PARALLEL_MIN_BYTES:
+            return 1
+        workers = os.cpu_count() or 1
+    return max(1, min(workers, len(files)))
+
+
+def _read_chunk(items: list[Any], format: str | None, errors: str, options: dict[str, Any], limit: Any) -> Any:
+    """A worker process: the columns, problems and ignored files of ``items`` (read as one worker would)."""
+    import gc
+
+    gc.disable()
+    if limit == "default":
+        return _read_items(items, format, errors, options)
+    with decompressed_limit(limit):
+        return _read_items(items, format, errors, options)
+
+
+def _read_parallel(items: list[Any], format: str | None, errors: str, options: dict[str, Any], n_workers: int,
+                   limit: Any) -> tuple[_Columns, list[dict[str, Any]], list[str]]:
+    """Read files on ``n_workers`` processes, in contiguous chunks concatenated in file order: the
+    columns and problems are those one worker gives (so is the frame :func:`_finish` builds); an
+    error raised under ``errors="raise"`` is the first one in file order, as with one worker."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    n_chunks = min(len(items), 4 * n_workers)  # several chunks per worker: a big file does not hold the rest
+    bounds = [round(i * len(items) / n_chunks) for i in range(n_chunks + 1)]
+    chunks = [items[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    method = "fork" if sys.platform == "linux" and "fork" in mp.get_all_start_methods() else "spawn"
+    acc = _Columns()
+    problems: list[dict[str, Any]] = []
+    ignored: list[str] = []
+    with ProcessPoolExecutor(n_workers, mp_context=mp.get_context(method)) as pool:
+        futures = [pool.submit(_read_chunk, c, format, errors, options, limit) for c in chunks]
+        try:
+            for fut in futures:
+                part, part_problems, part_ignored = fut.result()
+                acc.merge(part)
+                problems.extend(part_problems)
+                ignored.extend(part_ignored)
+        finally:
+            for fut in futures:
+                fut.cancel()
+    return acc, problems, ignored
+
+
+def _read_items(items: list[Any], format: str | None, errors: str, options: dict[str, Any]) -> tuple[_Columns, list[dict[str, Any]], list[str]]:
     fixed = get_format(format) if format else None
     problems: list[dict[str, Any]] = []
     acc = _Columns()
@@ -376,7 +466,7 @@ def _read_traces(source: Any, format: str | None, errors: str, options: dict[str
         problems.append({"file": err.file, "record": None if err.record is None else str(err.record),
                          "error": str(err), "action": "skipped"})
 
-    for item in _expand(source):
+    for item in items:
         file = str(item) if isinstance(item, (str, os.PathLike)) else "<records>"
         rows_before, problems_before = acc.n, len(problems)
         found: list[str] = []
@@ -461,14 +551,7 @@ def _read_traces(source: Any, format: str | None, errors: str, options: dict[str
             if errors == "raise":
                 raise err
             problems.append({"file": file, "record": None, "error": str(err), "action": "no spans"})
-    df = _finish(acc, errors, problems)
-    if estimate_cost:
-        from llmops_nb.loaders._cost import estimate_costs
-
-        df = estimate_costs(df)
-    if errors == "skip":
-        return df, LoadReport(pd.DataFrame(problems, columns=["file", "record", "error", "action"]))
-    return df
+    return acc, problems, ignored
 
 
 def _each_item(fmt: Format, unit: list[Any], where: Any, file: str, acc: _Columns, fail: Any,
@@ -563,6 +646,14 @@ class _Columns:
             if sf[i] is None:
                 sf[i] = fmt_name
         self.n += m
+
+    def merge(self, other: _Columns) -> None:
+        """Append another reader's columns (rows, units and their positions), as if read here."""
+        for name, lst in self.cols.items():
+            lst.extend(other.cols[name])
+        self.starts.extend(s + self.n for s in other.starts)
+        self.units.extend(other.units)
+        self.n += other.n
 
     def where(self, i: int) -> tuple[str, Any]:
         import bisect
