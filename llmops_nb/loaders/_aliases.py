@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 __all__ = ["Alias", "ALIASES", "READ_ORDER", "keys", "aliases_frame"]
@@ -127,7 +127,7 @@ READ_ORDER: tuple[str, ...] = ("openinference", "gen_ai", "openllmetry", "vercel
 """Conventions in the order :func:`keys` tries them (any_agent keys are rewritten by its loader first)."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def keys(field: str) -> tuple[str, ...]:
     """Every plain attribute key feeding ``field``, conventions in :data:`READ_ORDER` (computed once per field:
     the table is constant; it is read for every span)."""

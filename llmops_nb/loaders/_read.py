@@ -393,12 +393,7 @@ def _n_workers(items: list[Any], workers: int | None) -> int:
     if len(files) < 2 or len(files) != len(items) or workers == 1:
         return 1
     if workers is None:
-        total = 0
-        for f in files:
-            try:
-                total += os.path.getsize(f)
-            except OSError:
-                pass
+        total = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
         if total < PARALLEL_MIN_BYTES:
             return 1
         workers = os.cpu_count() or 1

@@ -7,8 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from llmops_nb.loaders import LoadError, read_traces
-from llmops_nb.loaders import _read
+from llmops_nb.loaders import LoadError, _read, read_traces
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCERS = ROOT / "tests" / "loaders" / "data" / "producers"
