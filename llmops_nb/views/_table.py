@@ -331,8 +331,11 @@ class TableEngine:
         if ck in self._masks:
             return self._masks[ck]
         m = np.ones(len(self.frame), dtype=bool)
-        for word in text.split():
-            m &= self._match("\x00blob", word)
+        for word in text.lower().split():  # one mask per word, kept: typing on reuses the words before
+            wk = "\x00word\x00" + word
+            if wk not in self._masks:
+                self._masks[wk] = self._match("\x00blob", word)
+            m &= self._masks[wk]
         self._masks[ck] = m
         return m
 
