@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -477,13 +478,22 @@ class Store:
         source_format: str | Sequence[str] | None = None,
         whole_traces: bool = False,
         limit: int | None = None,
-    ) -> pd.DataFrame:
+        lazy: bool = False,
+    ) -> Any:
         """Stored spans (one row per span), filtered; ``whole_traces=True`` returns every span
         of each trace that has a matching span.
+
+        ``lazy=True`` returns a DuckDB relation instead of a DataFrame: nothing is read until it is
+        consumed, so selecting columns, filtering and aggregating happen in DuckDB over the
+        Parquet segments (``.df()``, ``.arrow()`` or ``.fetch_record_batch()`` to materialise).
+        Nested columns are DuckDB lists/structs and JSON text there.
 
         Example:
             >>> Store("/tmp/empty-store").spans(kind="llm", status="error").shape[0]
             0
+            >>> rel = Store("/tmp/empty-store").spans(lazy=True, kind="llm")
+            >>> rel.aggregate("count(*) AS n").fetchall()
+            [(0,)]
         """
         clauses: list[str] = []
         params: list[Any] = []
@@ -521,6 +531,9 @@ class Store:
         order = "ORDER BY start_time, trace_id, span_id"
         if limit is not None:
             order += f" LIMIT {int(limit)}"
+        if lazy:
+            sql = f"SELECT * FROM {self._source_sql('spans')} t {where} {order}"
+            return self._connection().sql(sql, params=params or None)
         data = self._read_arrow("spans", where, params, order=order)
         return from_arrow(data, SPANS)
 
@@ -619,6 +632,28 @@ class Store:
         for name in self._specs:
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {self._source_sql(name)}")
         return con.execute(query, list(params)).df()
+
+    def query(self, query: str, params: Sequence[Any] = ()) -> Any:
+        """Like :meth:`sql`, but lazy: a DuckDB relation over the table views (``spans``,
+        ``results``, ``labels``...), run only when consumed: ``.df()`` for pandas, ``.arrow()``
+        for an Arrow table, ``.fetch_record_batch(n)`` for an Arrow reader of ``n``-row batches.
+        The relation reads the segments stored when it was made (rows added later are not in it).
+
+        Example:
+            >>> rel = Store("/tmp/empty-store").query("SELECT kind, count(*) AS n FROM spans GROUP BY kind")
+            >>> rel.columns
+            ['kind', 'n']
+        """
+        # the tables as common table expressions of this query (not shared views): the relation
+        # keeps reading the segments it was made over, whatever is queried later
+        ctes = ", ".join(f"{name} AS (SELECT * FROM {self._source_sql(name)})" for name in self._specs)
+        head = query.lstrip()
+        m = re.match(r"(?is)with(\s+recursive)?\s", head)
+        if m:
+            full = f"WITH{m.group(1) or ''} {ctes}, {head[m.end():]}"
+        else:
+            full = f"WITH {ctes} {head}"
+        return self._connection().sql(full, params=list(params) or None)
 
     # ------------------------------------------------------------------ small state
     def get_state(self, key: str, default: Any = None) -> Any:
