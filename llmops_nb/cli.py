@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "push": "llmops_nb.connectors._cli",
     "report": "llmops_nb.report._cli",
     "experiment": "llmops_nb.experiments._cli",
+    "monitor": "llmops_nb.monitor._cli",
 }
 
 

@@ -24,6 +24,8 @@ def add_parser(sub: Any) -> None:
                    help="seconds a client has to send its whole body (a stalled client gets 408, then is dropped)")
     p.add_argument("--flush-interval", type=float, default=1.0, help="seconds between store writes under load")
     p.add_argument("--quiet", action="store_true", help="print only the start and final lines")
+    p.add_argument("--redact", default=None, choices=["pii", "pii+names"],
+                   help="replace PII before anything is written (kept in the store: every later writer redacts too)")
     p.set_defaults(func=_collect)
 
 
@@ -32,7 +34,7 @@ def _collect(args: argparse.Namespace) -> int:
     from llmops_nb.store import Store
 
     col = Collector(
-        Store(args.store), host=args.host, port=args.port, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        Store(args.store, redact=args.redact), host=args.host, port=args.port, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
         max_queue_spans=args.max_queue_spans, flush_interval_s=args.flush_interval, read_timeout_s=args.read_timeout,
     )
     done = threading.Event()

@@ -433,7 +433,12 @@ class Collector:
             if busy:
                 return self._busy(enc)
             done: asyncio.Future[str | None] = loop.create_future()
-            record = WalRecord(enc, coding, body, decoded).encode()
+            if getattr(self.store, "redaction", None) is not None:
+                # the store redacts PII at ingest: the log holds the redacted rows, never the raw body
+                rows, ipc = await loop.run_in_executor(self._pool, _redacted, self.store.redaction, rows)
+                record = WalRecord("arrow", "identity", ipc, len(ipc)).encode()
+            else:
+                record = WalRecord(enc, coding, body, decoded).encode()
             with self._log_cond:
                 self._to_log.append((record, rows, (loop, done)))
                 self._log_cond.notify()
@@ -456,6 +461,13 @@ class Collector:
         from llmops_nb.loaders import LoadError
         from llmops_nb.loaders.otlp import iter_otlp_json, iter_otlp_proto, map_span
 
+        if enc == "arrow":  # a logged record of redacted rows
+            import pyarrow as pa
+
+            from llmops_nb.schema import SPANS, from_arrow
+
+            table = pa.ipc.open_stream(body).read_all()
+            return from_arrow(table, SPANS).to_dict("records"), 0, None, len(body)
         data = _decompress(body, coding, self.max_body_bytes if limit is None else limit)
         source = "otlp_proto" if enc == "proto" else "otlp_json"
         try:
@@ -618,6 +630,20 @@ class Collector:
         log.info("llmops_nb collector: replayed the write-ahead log %s", d)
         with self._cond:
             self._cond.notify_all()
+
+
+def _redacted(redaction: Any, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bytes]:
+    """Rows with PII replaced, and the same rows as an Arrow IPC stream (what the log keeps)."""
+    import pyarrow as pa
+
+    from llmops_nb.schema import SPANS, from_arrow, to_arrow
+
+    frame = redaction.frame(from_arrow(rows_to_arrow(rows), SPANS))
+    table = to_arrow(frame, SPANS)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return frame.to_dict("records"), sink.getvalue().to_pybytes()
 
 
 def _resolve(fut: asyncio.Future[Any], err: str | None) -> None:

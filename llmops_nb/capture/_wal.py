@@ -34,7 +34,7 @@ __all__ = ["Wal", "WalRecord", "wal_root", "read_segment"]
 
 _MAGIC = b"LOW1"
 _HEAD = struct.Struct("<4sIIIBB")
-_ENCODINGS = ("proto", "json")
+_ENCODINGS = ("proto", "json", "arrow")  # arrow: spans already mapped (and PII-redacted), Arrow IPC
 _CODINGS = ("identity", "gzip", "deflate")
 
 
@@ -47,7 +47,7 @@ def wal_root(store: Any) -> Path:
 class WalRecord:
     """One accepted request body as received (still compressed when it was)."""
 
-    enc: str  # "proto" | "json"
+    enc: str  # "proto" | "json" | "arrow" (mapped, redacted rows when the store redacts PII)
     coding: str  # "identity" | "gzip" | "deflate"
     body: bytes
     decoded_size: int

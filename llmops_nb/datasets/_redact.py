@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 __all__ = ["redact", "RedactResult", "NEVER_REDACTED"]
@@ -95,38 +94,17 @@ def redact(
     ids = frame["example_id"].tolist() if "example_id" in frame.columns else [None] * len(frame)
     index = list(frame.index)
 
+    from llmops_nb.pii import redact_value
+
+    def detect(text: str) -> list[Any]:
+        return find(text, kinds) if kinds is not None else find(text)
+
     def fix(v: Any, row: int, col: str, path: str) -> Any:
-        if isinstance(v, str):
-            found = find(v, kinds) if kinds is not None else find(v)
-            if not found:
-                return v
-            parts: list[str] = []
-            pos = 0
-            for m in found:
-                rep = template.format(kind=m.kind.upper())
-                parts.append(v[pos:m.start])
-                parts.append(rep)
-                pos = m.end
-                spans.append({"row": index[row], "example_id": ids[row], "column": col, "path": path,
-                              "kind": m.kind, "start": m.start, "end": m.end, "text": m.text, "replacement": rep})
-            parts.append(v[pos:])
-            return "".join(parts)
-        if isinstance(v, dict):
-            # keys are text too (an email used as a key): redacted like values, kept distinct
-            out_d: dict[Any, Any] = {}
-            for k, x in v.items():
-                sub = fix(x, row, col, f"{path}.{k}" if path else str(k))
-                nk = fix(k, row, col, f"{path}.<key>" if path else "<key>") if isinstance(k, str) else k
-                if nk != k:
-                    base, n = nk, 2
-                    while nk in out_d or (nk in v and nk != k):
-                        nk, n = f"{base}#{n}", n + 1
-                out_d[nk] = sub
-            return out_d
-        if isinstance(v, (list, tuple, np.ndarray)):
-            vals = v.tolist() if isinstance(v, np.ndarray) else v
-            return [fix(x, row, col, f"{path}[{i}]") for i, x in enumerate(vals)]
-        return v
+        def seen(p: str, m: Any, rep: str) -> None:
+            spans.append({"row": index[row], "example_id": ids[row], "column": col, "path": p,
+                          "kind": m.kind, "start": m.start, "end": m.end, "text": m.text, "replacement": rep})
+
+        return redact_value(v, detect, template=template, on_match=seen, path=path)
 
     for c in cols:
         s = frame[c]

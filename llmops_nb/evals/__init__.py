@@ -51,7 +51,7 @@ from llmops_nb.evals._metrics import (
     Rouge,
     load_metric,
 )
-from llmops_nb.evals._pii import Match, find_injection, find_pii, iban_ok, luhn_ok, redact
+from llmops_nb.pii import Match, find_injection, find_pii, iban_ok, luhn_ok, redact
 from llmops_nb.evals._retrieval import (
     ClaimFaithfulness,
     RetrievalMetrics,

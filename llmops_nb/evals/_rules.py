@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from llmops_nb.evals._base import EvaluationReason, Evaluator, row_get
-from llmops_nb.evals._pii import PII_KINDS, find_injection, find_pii, pii_gates
+from llmops_nb.pii import PII_KINDS, find_injection, find_pii, pii_gates
 
 __all__ = [
     "Regex",

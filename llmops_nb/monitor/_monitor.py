@@ -15,7 +15,7 @@ from llmops_nb.results import ResultView
 from llmops_nb.rules import rules_from
 from llmops_nb.stats import wilson
 
-__all__ = ["timeseries", "check_slos", "plot_timeseries", "overview_figures", "SLOReport", "group_column"]
+__all__ = ["timeseries", "check_slos", "plot_timeseries", "overview_figures", "SLOReport", "group_column", "interval_of"]
 
 def group_column(frame: pd.DataFrame, by: str) -> pd.Series:
     """A grouping column: a column of the frame, ``model`` (first model of a trace), or a
@@ -186,8 +186,34 @@ def check_slos(ts: pd.DataFrame, targets: Mapping[str, str], *, significant_only
     return SLOReport(pd.DataFrame(rows))
 
 
-def plot_timeseries(ts: pd.DataFrame, metric: str, *, by: str | None = None, target: str | None = None, title: str | None = None) -> Any:
-    """A plotly line chart of one metric over time (one line per group), with the target line.
+def interval_of(ts: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The 95% Wilson interval of a rate column of a :func:`timeseries` frame (``error_rate``
+    or ``pass_rate:<evaluator>``), or None for other metrics.
+
+    Example:
+        >>> lo, hi = interval_of(pd.DataFrame({"n": [100], "errors": [10], "error_rate": [0.1]}), "error_rate")
+        >>> round(float(lo[0]), 3), round(float(hi[0]), 3)
+        (0.055, 0.174)
+    """
+    if metric == "error_rate" and "errors" in ts.columns:
+        k, n = ts["errors"].astype(float).to_numpy(), ts["n"].astype(float).to_numpy()
+    elif metric.startswith("pass_rate:") and f"n_{metric}" in ts.columns:
+        n = ts[f"n_{metric}"].astype(float).to_numpy()
+        k = ts[metric].astype(float).to_numpy() * n
+    else:
+        return None
+    ok = n > 0
+    lo, hi = np.full(len(n), np.nan), np.full(len(n), np.nan)
+    if ok.any():
+        a, b = wilson(k[ok], n[ok])
+        lo[ok], hi[ok] = a, b
+    return lo, hi
+
+
+def plot_timeseries(ts: pd.DataFrame, metric: str, *, by: str | None = None, target: str | None = None,
+                    title: str | None = None, band: bool = True) -> Any:
+    """A plotly line chart of one metric over time (one line per group), with the target line
+    and, for rates, their 95% interval as a shaded band.
 
     Example:
         >>> ts = pd.DataFrame({"period": [1, 2], "error_rate": [0.01, 0.09]})
@@ -195,9 +221,21 @@ def plot_timeseries(ts: pd.DataFrame, metric: str, *, by: str | None = None, tar
         1
     """
     import plotly.express as px
+    import plotly.graph_objects as go
 
     fig = px.line(ts, x="period", y=metric, color=by, markers=True, title=title or f"{metric} over time",
                   template="plotly_white")
+    iv = interval_of(ts, metric) if band else None
+    if iv is not None:
+        d = ts.assign(_lo=iv[0], _hi=iv[1])
+        for tr in list(fig.data):
+            g = d if by is None else d[d[by].astype(str) == str(tr.name)]
+            colour = tr.line.color or "#636efa"
+            fig.add_trace(go.Scatter(x=g["period"], y=g["_hi"], mode="lines", line={"width": 0}, showlegend=False,
+                                     hoverinfo="skip", legendgroup=tr.legendgroup))
+            fig.add_trace(go.Scatter(x=g["period"], y=g["_lo"], mode="lines", line={"width": 0}, fill="tonexty",
+                                     fillcolor=colour, opacity=0.2, showlegend=False, hoverinfo="skip",
+                                     legendgroup=tr.legendgroup, name=f"{tr.name} 95% interval"))
     if target:
         thr = rules_from({metric: target})[0].threshold
         fig.add_hline(y=thr, line_dash="dash", line_color="red", annotation_text=f"target {target}")

@@ -41,6 +41,7 @@ __all__ = ["Store", "default_store_path", "TableSpec", "as_store"]
 
 FORMAT_VERSION = 1
 _COMPACT_AFTER = 64  # segments
+_UNSET: Any = object()
 
 
 def default_store_path() -> Path:
@@ -102,11 +103,48 @@ class Store:
         1
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, redact: Any = None) -> None:
         self.path = Path(path) if path is not None else default_store_path()
         self._specs: dict[str, TableSpec] = dict(_BUILTIN)
         self._con: Any = None
         self._swept = False
+        self._redact_arg = redact
+        self._redaction: Any = _UNSET
+        if redact is not None:
+            from llmops_nb.pii import Redaction
+
+            Redaction.of(redact)  # a bad value or a missing extra fails here, with its fix
+
+    @property
+    def redaction(self) -> Any:
+        """The PII redaction applied to every row before it is written, or None.
+
+        ``Store(path, redact="pii")`` (or ``"pii+names"``, with the ``pii`` extra) turns it on and
+        records it in the store's ``store.json``, so every later process that opens the store
+        (the collector, ``pull``, ``capture``, the monitor) redacts too: raw values never reach
+        its files. It cannot be turned off for that store again.
+
+        Example:
+            >>> import tempfile, llmops_nb as lo
+            >>> st = Store(tempfile.mkdtemp(), redact="pii")
+            >>> _ = st.add_spans(lo.read_traces([{"trace_id": "t", "span_id": "s", "kind": "llm",
+            ...     "input_text": "I am ann@corp.io"}], format="records"))
+            >>> Store(st.path).spans()["input_text"].tolist(), Store(st.path).redaction.mode
+            (['I am [EMAIL]'], 'pii')
+        """
+        if self._redaction is _UNSET:
+            from llmops_nb.pii import Redaction
+
+            try:
+                stored = orjson.loads((self.path / "store.json").read_bytes()).get("redact")
+            except FileNotFoundError:
+                stored = None
+            arg = self._redact_arg
+            if stored and arg is not None and Redaction.of(arg) is None:
+                raise ValueError(f"store {self.path} redacts PII at ingest (store.json: redact={stored!r}); "
+                                 f"redact={arg!r} cannot turn that off. Use another store folder for raw traces.")
+            self._redaction = Redaction.of(arg if arg is not None else stored)
+        return self._redaction
 
     # ------------------------------------------------------------------ layout
     def __repr__(self) -> str:
@@ -136,8 +174,17 @@ class Store:
     def _ensure(self) -> None:
         (self.path / "tables").mkdir(parents=True, exist_ok=True)
         meta = self.path / "store.json"
+        red = self.redaction
         if not meta.exists():
-            _atomic_write_bytes(meta, orjson.dumps({"format_version": FORMAT_VERSION}))
+            doc: dict[str, Any] = {"format_version": FORMAT_VERSION}
+            if red is not None:
+                doc["redact"] = red.mode
+            _atomic_write_bytes(meta, orjson.dumps(doc))
+        elif red is not None:
+            doc = orjson.loads(meta.read_bytes())
+            if doc.get("redact") != red.mode:
+                doc["redact"] = red.mode
+                _atomic_write_bytes(meta, orjson.dumps(doc))
 
     def _dir(self, name: str) -> Path:
         return self.path / "tables" / name
@@ -275,6 +322,10 @@ class Store:
         if on_conflict not in ("ignore", "replace"):
             raise ValueError(f"on_conflict={on_conflict!r}; valid: 'ignore', 'replace'")
         spec = self.spec(name)
+        red = self.redaction
+        if red is not None:  # PII replaced before anything is written
+            self._ensure()
+            df = red.frame(from_arrow(df, spec.table) if isinstance(df, pa.Table) else df)
         data = df if isinstance(df, pa.Table) else to_arrow(df, spec.table)
         if data.schema != spec.table.arrow_schema:
             data = data.select(spec.table.names).cast(spec.table.arrow_schema)

@@ -46,7 +46,7 @@ def test_every_default_region_in_every_format():
     from phonenumbers import PhoneNumberFormat as F
     from phonenumbers import PhoneNumberType as T
 
-    from llmops_nb.evals._pii import PHONE_REGIONS
+    from llmops_nb.pii import PHONE_REGIONS
 
     assert len(PHONE_REGIONS) >= 10
     checked = 0

@@ -3,6 +3,10 @@
 Each detector is a regex for candidates plus a validator (Luhn for cards, mod-97 for IBANs,
 the invalid ranges of US SSNs, octet bounds for IPv4, ...), so numbers that only look like a
 card or an IBAN are not reported. Cheap substring pre-checks skip the regexes a text cannot match.
+
+The same detectors serve the PII evaluator, dataset export (:func:`llmops_nb.datasets.redact`)
+and redaction at ingest (``Store(redact="pii")``: :class:`Redaction`). Names and addresses come
+from Microsoft Presidio (the ``pii`` extra) with ``"pii+names"``.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Match", "find_pii", "pii_gates", "redact", "PII_KINDS", "PHONE_REGIONS", "find_injection", "INJECTION_RULES", "luhn_ok", "iban_ok"]
+__all__ = ["Match", "find_pii", "find_names", "pii_gates", "redact", "redact_value", "Redaction", "PII_KINDS", "PHONE_REGIONS", "find_injection", "INJECTION_RULES", "luhn_ok", "iban_ok"]
 
 
 @dataclass(frozen=True)
@@ -479,3 +483,183 @@ def find_injection(text: str | None) -> list[Match]:
         if m:
             out.append(Match(k, m.start(), m.end(), m.group(0)))
     return out
+
+
+# ---------------------------------------------------------------------- names and addresses (presidio)
+
+NAME_ENTITIES: tuple[str, ...] = ("PERSON", "LOCATION", "NRP")
+"""Presidio entities :func:`find_names` reports (people, places and addresses, nationalities/religious/political groups)."""
+
+_PRESIDIO: dict[str, Any] = {}
+
+
+def _presidio(model: str) -> Any:
+    if model not in _PRESIDIO:
+        try:
+            from presidio_analyzer import AnalyzerEngine
+            from presidio_analyzer.nlp_engine import NlpEngineProvider
+        except ImportError:
+            raise ImportError("names and addresses need Microsoft Presidio: pip install 'llmops-nb[pii]' "
+                              f"and a spaCy model: python -m spacy download {model}") from None
+        try:
+            nlp = NlpEngineProvider(nlp_configuration={"nlp_engine_name": "spacy", "models": [
+                {"lang_code": "en", "model_name": model}]}).create_engine()
+        except (OSError, ImportError) as e:
+            raise ImportError(f"names and addresses need the spaCy model {model!r} ({e}); install it with "
+                              f"python -m spacy download {model}") from None
+        _PRESIDIO[model] = AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])
+    return _PRESIDIO[model]
+
+
+def find_names(text: str | None, *, entities: Iterable[str] = NAME_ENTITIES, model: str = "en_core_web_sm",
+               min_score: float = 0.5) -> list[Match]:
+    """People's names, places and addresses in ``text`` found by Presidio's named-entity
+    recogniser (kinds ``person``, ``location``, ``nrp``); needs the ``pii`` extra and a spaCy model.
+
+    Example:
+        >>> [m.kind for m in find_names("Please call Maria Gonzalez in Barcelona")]  # doctest: +SKIP
+        ['person', 'location']
+    """
+    if not text:
+        return []
+    res = _presidio(model).analyze(text=text, entities=list(entities), language="en")
+    found = sorted((r for r in res if r.score >= min_score), key=lambda r: (r.start, -r.end))
+    out: list[Match] = []
+    for r in found:
+        if out and r.start < out[-1].end:
+            continue
+        out.append(Match(r.entity_type.lower(), r.start, r.end, text[r.start:r.end]))
+    return out
+
+
+# ---------------------------------------------------------------------- redaction of values and tables
+
+def redact_value(
+    v: Any,
+    find: Callable[[str], list[Match]] = find_pii,
+    *,
+    template: str = "[{kind}]",
+    on_match: Callable[[str, Match, str], None] | None = None,
+    path: str = "",
+) -> Any:
+    """``v`` with PII replaced in every string inside it (dicts, their keys too, lists, arrays);
+    ``on_match(path, match, replacement)`` sees each finding (``path`` like ``[2].content``).
+
+    Example:
+        >>> redact_value({"to": ["ann@corp.io"], "note": "ok"})
+        {'to': ['[EMAIL]'], 'note': 'ok'}
+    """
+    if isinstance(v, str):
+        found = find(v)
+        if not found:
+            return v
+        parts: list[str] = []
+        pos = 0
+        for m in found:
+            rep = template.format(kind=m.kind.upper())
+            parts.append(v[pos:m.start])
+            parts.append(rep)
+            pos = m.end
+            if on_match is not None:
+                on_match(path, m, rep)
+        parts.append(v[pos:])
+        return "".join(parts)
+    if isinstance(v, dict):
+        out: dict[Any, Any] = {}
+        for k, x in v.items():
+            sub = redact_value(x, find, template=template, on_match=on_match, path=f"{path}.{k}" if path else str(k))
+            nk = redact_value(k, find, template=template, on_match=on_match,
+                              path=f"{path}.<key>" if path else "<key>") if isinstance(k, str) else k
+            if nk != k:  # keys stay distinct
+                base, n = nk, 2
+                while nk in out or (nk in v and nk != k):
+                    nk, n = f"{base}#{n}", n + 1
+            out[nk] = sub
+        return out
+    if isinstance(v, (list, tuple)) or type(v).__name__ == "ndarray":
+        vals = v.tolist() if hasattr(v, "tolist") else v
+        return [redact_value(x, find, template=template, on_match=on_match, path=f"{path}[{i}]") for i, x in enumerate(vals)]
+    return v
+
+
+_NEVER_REDACT = ("kind", "status", "otel_kind", "source_format", "model", "provider", "run_id", "evaluator",
+                 "evaluator_version", "params_hash", "judge_model", "monitor", "reason", "start_time", "end_time",
+                 "created_at")
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """PII redaction applied to rows before they are stored: ``"pii"`` (the checksummed
+    detectors of :func:`find_pii`, the same as dataset export) or ``"pii+names"`` (also
+    people, places and addresses through Presidio: the ``pii`` extra). Ids and enumerations
+    (``*_id`` columns, ``kind``, ``status``, ``model``, ...) are never touched.
+
+    Example:
+        >>> import pandas as pd
+        >>> r = Redaction.of("pii")
+        >>> r.frame(pd.DataFrame({"trace_id": ["t1"], "input_text": ["call +44 20 7946 0958"]}))["input_text"].tolist()
+        ['call [PHONE]']
+    """
+
+    mode: str = "pii"
+    template: str = "[{kind}]"
+    names_model: str = "en_core_web_sm"
+
+    MODES = ("pii", "pii+names")
+
+    @classmethod
+    def of(cls, spec: Any) -> Redaction | None:
+        """A redaction from ``None``/``False`` (none), ``"pii"``, ``"pii+names"`` or a Redaction."""
+        if spec is None or spec is False:
+            return None
+        if isinstance(spec, Redaction):
+            return spec
+        if spec is True:
+            spec = "pii"
+        if isinstance(spec, str) and spec in cls.MODES:
+            r = cls(spec)
+            if spec == "pii+names":
+                _presidio(r.names_model)  # fail now, with the install hint, not at the first write
+            return r
+        raise ValueError(f"redact={spec!r} is not valid; valid: None, 'pii', 'pii+names' (names and addresses "
+                         "need pip install 'llmops-nb[pii]')")
+
+    def find(self, text: str) -> list[Match]:
+        """The findings to replace in ``text`` (names first give way to checksummed kinds)."""
+        found = find_pii(text)
+        if self.mode == "pii+names":
+            taken = [(m.start, m.end) for m in found]
+            found += [m for m in find_names(text, model=self.names_model)
+                      if not any(m.start < e and s < m.end for s, e in taken)]
+            found.sort(key=lambda m: m.start)
+        return found
+
+    def text(self, text: Any) -> Any:
+        """One value (a string or anything nested) with its PII replaced."""
+        return redact_value(text, self.find, template=self.template)
+
+    def columns(self, frame: Any) -> list[str]:
+        """The columns this redaction rewrites: every text-holding column but ids and enumerations."""
+        return [c for c in frame.columns if c not in _NEVER_REDACT and not c.endswith("_id") and c != "id"
+                and (str(frame[c].dtype) in ("object", "string", "str") or str(frame[c].dtype).startswith("string"))]
+
+    def frame(self, frame: Any) -> Any:
+        """A copy of ``frame`` with PII replaced in its text columns; a fast pre-check (one
+        regex pass per column over the JSON of each value) skips values with nothing to find."""
+        import numpy as np
+        import orjson
+
+        out = frame.copy()
+        for c in self.columns(frame):
+            vals = frame[c].tolist()
+            texts = [v if isinstance(v, str) else (orjson.dumps(v, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+                                                  if v is not None and not (isinstance(v, float) and v != v) else None)
+                     for v in vals]
+            cand = pii_gates(texts).any(axis=0) if self.mode == "pii" else np.array([t is not None for t in texts])
+            if not cand.any():
+                continue
+            new = list(vals)
+            for i in np.flatnonzero(cand):
+                new[i] = self.text(vals[i])
+            out[c] = new
+        return out
