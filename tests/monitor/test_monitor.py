@@ -61,7 +61,14 @@ def test_figures_render():
     traces, results = _traces()
     ts = timeseries(traces, results=results, by="model")
     fig = plot_timeseries(ts, "error_rate", by="model", target="<= 0.05")
-    assert len(fig.data) == 2
+    lines = [t for t in fig.data if t.hoverinfo != "skip"]
+    bands = [t for t in fig.data if t.fill == "tonexty"]
+    assert len(lines) == 2 and len(bands) == 2  # one line and one 95% interval band per model
+    from llmops_nb.monitor import interval_of
+
+    lo_, hi_ = interval_of(ts, "error_rate")
+    assert (lo_ <= ts["error_rate"]).all() and (ts["error_rate"] <= hi_).all()
+    assert len(plot_timeseries(ts, "error_rate", by="model", band=False).data) == 2
     spans = pd.DataFrame({
         "span_id": ["a", "b", "c"], "kind": ["llm", "llm", "tool"], "model": ["m1", "m2", None], "cost_usd": [0.1, 0.2, None],
         "latency_ms": [100.0, 200.0, 5.0], "prompt_tokens": [10, 20, None], "completion_tokens": [5, 6, None],
