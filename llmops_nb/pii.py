@@ -404,7 +404,12 @@ def pii_gates(texts: list[Any]) -> Any:
     """A (detectors x texts) boolean matrix: which detectors can match which texts.
 
     One Arrow RE2 pass with every gate finds the candidate texts; each gate then runs on the
-    candidates only."""
+    candidates only.
+
+    Example:
+        >>> pii_gates(["mail ann@corp.io", "hello"]).any(axis=0).tolist()
+        [True, False]
+    """
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc

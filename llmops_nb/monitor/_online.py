@@ -175,7 +175,13 @@ def _decide(traces: pd.DataFrame, sampling: Mapping[str, Any]) -> pd.DataFrame:
 
 @dataclass
 class MonitorRun:
-    """What one monitor pass did."""
+    """What one monitor pass did: how many new traces it considered, sampled and evaluated, the
+    alerts it fired and resolved and how many events it delivered.
+
+    Example:
+        >>> MonitorRun("m", "monitor:m:000001", False, 10, 4, 4, 4, 0.0, [], [], 0, 0)
+        MonitorRun(monitor:m:000001: 10 new traces, 4 sampled, 4 evaluated (4 results, $0.0000), 0 alert(s) fired, 0 resolved, 0 delivered)
+    """
 
     monitor: str
     run_id: str
@@ -474,7 +480,13 @@ def _drift(st: Store, traces: pd.DataFrame, cfg: MonitorConfig) -> pd.DataFrame:
 @dataclass
 class MonitorOverview:
     """What a monitor wrote: ``timeseries``, SLO ``checks`` (values, intervals, targets),
-    ``alerts`` (every fired/resolved event), ``active`` alerts, ``drift`` and the ``runs``."""
+    ``alerts`` (every fired/resolved event), ``active`` alerts, ``drift`` and the ``runs``.
+
+    Example:
+        >>> import tempfile
+        >>> read_monitor(tempfile.mkdtemp(), "prod")
+        MonitorOverview('prod': 0 runs, 0 periods, 0 alert events, firing: none)
+    """
 
     monitor: str
     timeseries: pd.DataFrame
