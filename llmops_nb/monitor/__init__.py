@@ -9,6 +9,7 @@ Example:
     0
 """
 
+from llmops_nb.monitor._drift import drift, psi
 from llmops_nb.monitor._monitor import (
     SLOReport,
     check_slos,
@@ -18,7 +19,6 @@ from llmops_nb.monitor._monitor import (
     plot_timeseries,
     timeseries,
 )
-from llmops_nb.monitor._drift import drift, psi
 from llmops_nb.monitor._notify import alert_text, notify
 from llmops_nb.monitor._online import (
     MONITOR_SAMPLES,

@@ -13,7 +13,7 @@ import pandas as pd
 __all__ = ["psi", "drift"]
 
 
-def psi(ref_counts: Sequence[float], cur_counts: Sequence[float], eps: float = 1e-4) -> float:
+def psi(ref_counts: Sequence[float] | np.ndarray, cur_counts: Sequence[float] | np.ndarray, eps: float = 1e-4) -> float:
     """Population stability index between two histograms over the same bins (< 0.1 stable,
     0.1-0.25 moderate shift, > 0.25 large shift).
 

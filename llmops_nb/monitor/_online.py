@@ -365,7 +365,8 @@ def run_monitor(config: Any, *, store: Any = None) -> MonitorRun:
         alerts = dict(s.get("alerts") or {})
         outbox = list(s.get("outbox") or [])
         hist = list(s.get("alert_history") or [])
-        fired.clear(), resolved.clear()
+        fired.clear()
+        resolved.clear()
         for k, row in latest.items():
             cur = alerts.get(k) or {}
             firing = cur.get("status") == "firing"
@@ -404,12 +405,10 @@ def run_monitor(config: Any, *, store: Any = None) -> MonitorRun:
                 continue
             sent.add(str(i))
             eid = event["event_id"]
-            st.update_state(key, lambda s, eid=eid, sent=sorted(sent): {**s, "outbox": [
-                {**e, "_sent": sent} if e["event_id"] == eid else e for e in s.get("outbox") or []]})
+            st.update_state(key, _mark_sent(eid, sorted(sent)))
         if len(sent) == len(cfg.notify):
             delivered += 1
-            eid = event["event_id"]
-            st.update_state(key, lambda s, eid=eid: {**s, "outbox": [e for e in s.get("outbox") or [] if e["event_id"] != eid]})
+            st.update_state(key, _drop_event(event["event_id"]))
     left = len((st.get_state(key) or {}).get("outbox") or [])
 
     # ---- finish: advance the watermark, account the spend, clear the pending run
@@ -438,6 +437,18 @@ def run_monitor(config: Any, *, store: Any = None) -> MonitorRun:
     return MonitorRun(monitor=name, run_id=run_id, resumed=resumed, considered=len(ledger), sampled=len(todo),
                       evaluated=evaluated, results=len(results_run), cost_usd=cost, fired=list(fired),
                       resolved=list(resolved), delivered=delivered, undelivered=left, pushed=pushed, checks=checks, drift=dr)
+
+
+def _mark_sent(eid: str, sent: list[str]) -> Any:
+    def update(s: dict[str, Any]) -> dict[str, Any]:
+        return {**s, "outbox": [{**e, "_sent": sent} if e["event_id"] == eid else e for e in s.get("outbox") or []]}
+    return update
+
+
+def _drop_event(eid: str) -> Any:
+    def update(s: dict[str, Any]) -> dict[str, Any]:
+        return {**s, "outbox": [e for e in s.get("outbox") or [] if e["event_id"] != eid]}
+    return update
 
 
 def _latest(checks: pd.DataFrame, by: list[str]) -> dict[str, dict[str, Any]]:

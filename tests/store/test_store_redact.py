@@ -80,10 +80,9 @@ def test_bad_redact_value_names_the_choices(tmp_path):
 
 def test_capture_spans_are_redacted(tmp_path):
     st = lo.Store(tmp_path / "s", redact="pii")
-    with lo.capture(st):
-        with lo.span("chain", name="support") as s:
-            s.set_input("my card is 4111 1111 1111 1111, mail ann.lee@corp.io")
-            s.set_output("we will write to ann.lee@corp.io")
+    with lo.capture(st), lo.span("chain", name="support") as s:
+        s.set_input("my card is 4111 1111 1111 1111, mail ann.lee@corp.io")
+        s.set_output("we will write to ann.lee@corp.io")
     spans = st.spans()
     assert len(spans) == 1 and spans["input_text"].iloc[0] == "my card is [CREDIT_CARD], mail [EMAIL]"
     assert _scan(st.path, {"4111 1111 1111 1111", "ann.lee@corp.io"}) == set()
