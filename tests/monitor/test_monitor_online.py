@@ -236,3 +236,48 @@ def test_cli_one_pass(tmp_path):
     assert main(["monitor", "run", "--config", str(cfg)]) == 0
     assert read_monitor(store, "cli").runs["considered"].tolist() == [30, 0]
     assert pd.read_parquet(store / "monitor" / "cli" / "timeseries.parquet")["n"].sum() == 30
+
+
+def test_email_channel_through_a_local_smtp_server():
+    """The email channel speaks SMTP to a minimal server on 127.0.0.1 (stdlib socketserver)."""
+    import socketserver
+
+    got: list[bytes] = []
+
+    class Smtp(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(b"220 localhost test\r\n")
+            while line := self.rfile.readline():
+                cmd = line.strip().upper()
+                if cmd.startswith(b"DATA"):
+                    self.wfile.write(b"354 go on\r\n")
+                    body = b""
+                    while (ln := self.rfile.readline()) not in (b".\r\n", b""):
+                        body += ln
+                    got.append(body)
+                    self.wfile.write(b"250 queued\r\n")
+                elif cmd.startswith(b"QUIT"):
+                    self.wfile.write(b"221 bye\r\n")
+                    return
+                else:
+                    self.wfile.write(b"250 ok\r\n")
+
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Smtp)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        from llmops_nb.monitor import notify
+
+        event = {"event_id": "prod:pass_rate:x|:2026-03-04:firing", "event": "firing", "monitor": "prod",
+                 "metric": "pass_rate:x", "value": 0.7, "ci_low": 0.6, "ci_high": 0.8, "target": ">= 0.9",
+                 "period": "2026-03-04"}
+        notify({"email": {"host": "127.0.0.1", "port": srv.server_address[1], "to": ["oncall@corp.io"]}}, event)
+    finally:
+        srv.shutdown()
+    assert len(got) == 1
+    from email import message_from_bytes, policy
+
+    msg = message_from_bytes(got[0], policy=policy.default)
+    assert msg["Subject"] == ":red_circle: [prod] pass_rate:x = 0.7 (95% CI 0.6-0.8) misses target >= 0.9 in period 2026-03-04"
+    assert msg["To"] == "oncall@corp.io"
+    body = msg.get_content()
+    assert json.loads(body[body.index("{"):])["event_id"] == "prod:pass_rate:x|:2026-03-04:firing"
