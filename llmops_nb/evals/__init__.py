@@ -51,7 +51,6 @@ from llmops_nb.evals._metrics import (
     Rouge,
     load_metric,
 )
-from llmops_nb.pii import Match, find_injection, find_pii, iban_ok, luhn_ok, redact
 from llmops_nb.evals._retrieval import (
     ClaimFaithfulness,
     RetrievalMetrics,
@@ -116,6 +115,7 @@ from llmops_nb.llm import (
     run_calls,
     run_sync,
 )
+from llmops_nb.pii import Match, find_injection, find_pii, iban_ok, luhn_ok, redact
 
 __all__ = [
     "Evaluator", "EvaluationReason", "JudgeOutput", "FunctionEvaluator", "evaluator", "load_evaluator",

@@ -6,7 +6,13 @@ import pandas as pd
 import pytest
 
 import llmops_nb as lo
-from llmops_nb.demo import EVIDENCE_WORDS, FAILURE_MODES, generate, register_sim_judge, unregister_sim_judge
+from llmops_nb.demo import (
+    EVIDENCE_WORDS,
+    FAILURE_MODES,
+    generate,
+    register_sim_judge,
+    unregister_sim_judge,
+)
 from llmops_nb.llm import Runner
 from llmops_nb.schema import RESULTS
 
