@@ -54,6 +54,7 @@ def timeseries(
     by: str | Sequence[str] | None = None,
     freq: str = "1D",
     time: str = "start_time",
+    sample_probs: Mapping[str, float] | pd.Series | None = None,
 ) -> pd.DataFrame:
     """Quality, cost and latency per period (and per group): one row per (period, group) with
     n, error_rate, p50/p95 latency, cost (total and per trace), tokens, and one
@@ -61,6 +62,11 @@ def timeseries(
 
     ``frame`` is a traces table (or spans: then ``kind == 'llm'`` rows are used for latency and
     cost per call). ``by``: columns or metadata keys such as ``model`` or ``prompt_version``.
+
+    ``sample_probs`` (trace_id -> the probability that the trace was sampled for evaluation):
+    each pass rate is then the Hajek estimate (results weighted by 1 / probability) and its
+    ``n_pass_rate:`` count the Kish effective sample size, so intervals on it stay honest;
+    traces not in it count with probability 1.
 
     Example:
         >>> import llmops_nb as lo
@@ -91,10 +97,30 @@ def timeseries(
         "mean_cost_usd": ("cost_usd", "mean"),
         "total_tokens": ("total_tokens", lambda s: s.astype(float).sum()),
     }
+    if sample_probs is not None:
+        prob = pd.Series(sample_probs, dtype=float).reindex(df["trace_id"].to_numpy()).to_numpy(float)
+        if (prob[~np.isnan(prob)] <= 0).any():
+            raise ValueError("sample_probs: every sampled trace needs a probability > 0 (it was sampled)")
+        w = 1.0 / np.where(np.isnan(prob), 1.0, prob)
     for c in pass_cols:
-        agg[c] = (c, "mean")
-        agg[f"n_{c}"] = (c, "count")
+        if sample_probs is None:
+            agg[c] = (c, "mean")
+            agg[f"n_{c}"] = (c, "count")
+            continue
+        has = df[c].notna().to_numpy()
+        df[f"_wy_{c}"] = np.where(has, df[c].to_numpy(float) * w, 0.0)
+        df[f"_w_{c}"] = np.where(has, w, 0.0)
+        df[f"_w2_{c}"] = np.where(has, w * w, 0.0)
+        for part in ("_wy_", "_w_", "_w2_"):
+            agg[f"{part}{c}"] = (f"{part}{c}", "sum")
     out = df.groupby(keys, dropna=False).agg(**agg).reset_index()
+    if sample_probs is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for c in pass_cols:
+                sw, sw2 = out.pop(f"_w_{c}").to_numpy(float), out.pop(f"_w2_{c}").to_numpy(float)
+                swy = out.pop(f"_wy_{c}").to_numpy(float)
+                out[c] = np.where(sw > 0, swy / sw, np.nan)  # Hajek ratio estimator
+                out[f"n_{c}"] = np.where(sw2 > 0, sw * sw / sw2, 0.0)  # Kish effective sample size
     out["error_rate"] = out["errors"] / out["n"]
     out = out.rename(columns={"_period": "period", **{f"_g_{g}": g for g in groups}})
     first = ["period", *groups, "n", "error_rate", "errors", "p50_latency_ms", "p95_latency_ms", "cost_usd", "mean_cost_usd", "total_tokens"]

@@ -36,6 +36,7 @@ MONITOR_SAMPLES = Table(
         Column("sampled", "bool", "Whether it was evaluated."),
         Column("reason", "str", "Why: 'always: <rule>', 'slice: <key>', 'rate', 'not sampled' or 'over budget'."),
         Column("start_time", "time", "The trace's start."),
+        Column("inclusion_prob", "float", "The probability the design gave it of being evaluated (1 for always-included)."),
         Column("created_at", "time", "When the run considered it, UTC."),
     ),
 )
@@ -169,8 +170,9 @@ def _decide(traces: pd.DataFrame, sampling: Mapping[str, Any]) -> pd.DataFrame:
     reason[by_rate & ~always & ~matched] = "rate"
     reason[~by_rate & ~always] = "not sampled"
     sampled = always | by_rate
+    prob = np.where(always, 1.0, np.clip(rates, 0.0, 1.0))
     return pd.DataFrame({"trace_id": traces["trace_id"].to_numpy(), "sampled": sampled, "reason": reason,
-                         "_always": always, "_u": u, "start_time": traces["start_time"].to_numpy()})
+                         "_always": always, "_u": u, "inclusion_prob": prob, "start_time": traces["start_time"].to_numpy()})
 
 
 @dataclass
@@ -209,8 +211,25 @@ class MonitorRun:
         return f"<div><b>Monitor run</b> {html.escape(repr(self))}</div>"
 
 
-def _register(st: Store) -> None:
-    st.register("monitor_samples", MONITOR_SAMPLES, key=["monitor", "trace_id"])
+_OLD_SAMPLES = Table(MONITOR_SAMPLES.name, MONITOR_SAMPLES.grain,
+                     tuple(c for c in MONITOR_SAMPLES.columns if c.name != "inclusion_prob"))
+
+
+def _register(st: Store) -> Table:
+    """Declare the ledger; a ledger written before ``inclusion_prob`` existed keeps its columns
+    (its traces then count with probability 1, as they did)."""
+    table = MONITOR_SAMPLES
+    try:
+        files = st.files("monitor_samples")
+    except Exception:  # no ledger yet
+        files = []
+    if files:
+        import pyarrow.parquet as pq
+
+        if "inclusion_prob" not in pq.read_schema(files[0]).names:
+            table = _OLD_SAMPLES
+    st.register("monitor_samples", table, key=["monitor", "trace_id"])
+    return table
 
 
 def _dir(st: Store, name: str) -> Path:
@@ -255,7 +274,7 @@ def run_monitor(config: Any, *, store: Any = None) -> MonitorRun:
     cfg = load_config(config)
     st = as_store(store if store is not None else cfg.store)
     st.ensure()
-    _register(st)
+    ledger_table = _register(st)
     name = cfg.name
     key = f"monitor/{name}"
     if cfg.source:
@@ -297,7 +316,17 @@ def run_monitor(config: Any, *, store: Any = None) -> MonitorRun:
             over = order[cap:]
             dec.loc[over, "sampled"] = False
             dec.loc[over, "reason"] = "over budget"
+            # the cap keeps the lowest hash positions of the class it cuts into: a trace of that
+            # class is kept when its position is below the last one kept (the hash is uniform)
+            for cls in (True, False):
+                cut = dec.loc[over, "_always"].to_numpy(bool) == cls
+                kept = dec["sampled"].to_numpy(bool) & (dec["_always"].to_numpy(bool) == cls)
+                if cut.any():
+                    last = float(dec.loc[kept, "_u"].max()) if kept.any() else 0.0
+                    dec.loc[dec["_always"] == cls, "inclusion_prob"] = np.minimum(
+                        dec.loc[dec["_always"] == cls, "inclusion_prob"], last)
         ledger = dec.drop(columns=["_always", "_u"]).assign(monitor=name, run_id=run_id, created_at=_now())
+        ledger = ledger[[c for c in ledger.columns if c in ledger_table.names]]
         if len(ledger):
             st.add("monitor_samples", ledger)
     if len(ledger):
@@ -347,7 +376,14 @@ def run_monitor(config: Any, *, store: Any = None) -> MonitorRun:
         traces_all = st.traces(start=t - pd.Timedelta(cfg.history))
     mine = st.read("results", "run_id LIKE ?", [f"monitor:{name}:%"])
     d = _dir(st, name)
-    ts = timeseries(traces_all, results=mine, by=list(cfg.by) or None, freq=cfg.freq) if len(traces_all) else pd.DataFrame()
+    # pass rates weighted by 1 / inclusion probability: slices sampled at other rates and
+    # always-included traces do not skew them (ledgers written before the column count as 1)
+    led = st.read("monitor_samples", "monitor = ? AND sampled", [name])
+    probs = (pd.Series(pd.to_numeric(led["inclusion_prob"], errors="coerce").fillna(1.0).to_numpy(float),
+                       index=led["trace_id"].to_numpy()) if "inclusion_prob" in led.columns else pd.Series(dtype=float))
+    probs = probs[probs > 0]
+    ts = (timeseries(traces_all, results=mine, by=list(cfg.by) or None, freq=cfg.freq, sample_probs=probs)
+          if len(traces_all) else pd.DataFrame())
     checks = check_slos(ts, cfg.slos, significant_only=cfg.significant_only).checks if len(ts) and cfg.slos else pd.DataFrame()
     _write_parquet(ts, d / "timeseries.parquet")
     _write_parquet(checks, d / "slo.parquet")
