@@ -230,7 +230,7 @@ class RssWatch:
 
 def baseline(rng: random.Random, n: int = 20_000, batch: int = 512) -> float:
     """Spans/s of parse + map + store write in-process, no HTTP (the pipeline's ceiling)."""
-    from llmops_nb.capture._otel import finish_row, rows_to_arrow
+    from llmops_nb.tracing._otel import finish_row, rows_to_arrow
     from llmops_nb.loaders.otlp import iter_otlp_proto, map_span
     from llmops_nb.store import Store
 

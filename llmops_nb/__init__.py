@@ -42,8 +42,8 @@ _LAZY: dict[str, str] = {
     "to_traces": "llmops_nb.traces",
     "to_sessions": "llmops_nb.sessions",
     # capture
-    "capture": "llmops_nb.capture",
-    "span": "llmops_nb.capture",
+    "capture": "llmops_nb.tracing",
+    "span": "llmops_nb.tracing",
     # evaluation
     "evaluate": "llmops_nb.evals",
     "evaluator": "llmops_nb.evals",
@@ -86,7 +86,7 @@ _LAZY: dict[str, str] = {
     "compare_outputs": "llmops_nb.views",
 }
 _SUBMODULES = {
-    "schema", "stats", "rules", "results", "store", "llm", "loaders", "capture", "evals", "analysis", "annotation", "datasets",
+    "schema", "stats", "rules", "results", "store", "llm", "loaders", "tracing", "evals", "analysis", "annotation", "datasets",
     "prompts", "experiments", "connectors", "report", "demo", "traces", "cli", "monitor", "testing",
     "sessions", "views",
 }
@@ -122,10 +122,12 @@ def _verb(name: str) -> property:
 
 
 class _Package(types.ModuleType):
-    """``lo.annotate`` is always the function, even once the deprecated module alias
-    ``llmops_nb.annotate`` is imported (Python would bind the module there)."""
+    """``lo.annotate`` and ``lo.capture`` are always the functions, even once the deprecated
+    module aliases ``llmops_nb.annotate`` / ``llmops_nb.capture`` are imported (Python would bind
+    the module there)."""
 
     annotate = _verb("annotate")
+    capture = _verb("capture")
 
 
 sys.modules[__name__].__class__ = _Package

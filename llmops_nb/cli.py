@@ -19,7 +19,7 @@ COMMANDS: dict[str, str] = {
     "load": "llmops_nb.loaders._cli",
     "formats": "llmops_nb.loaders._cli",
     "demo": "llmops_nb.demo._cli",
-    "collect": "llmops_nb.capture._cli",
+    "collect": "llmops_nb.tracing._cli",
     "evaluate": "llmops_nb.evals._cli",
     "gate": "llmops_nb.experiments._cli",
     "datasets": "llmops_nb.datasets._cli",

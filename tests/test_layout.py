@@ -29,7 +29,7 @@ RANK: dict[str, int] = {
     "traces": 1, "sessions": 1,  # tables derived from spans
     "store": 2,
     "results": 3,  # every view of the results table
-    "loaders": 4, "capture": 4, "connectors": 4,  # spans in: one stage (files, live capture, platforms)
+    "loaders": 4, "tracing": 4, "capture": 4, "connectors": 4,  # spans in: one stage (files, live capture, platforms)
     "evals": 6,
     "monitor": 7,
     "analysis": 8,
@@ -109,7 +109,7 @@ def test_no_import_runs_against_the_flow():
 
 def _public_callables() -> list[tuple[str, object]]:
     mods = ["llmops_nb"] + [f"llmops_nb.{m.name}" for m in pkgutil.iter_modules(llmops_nb.__path__)
-                            if not m.name.startswith("_") and m.name not in ("annotate", "widgets", "metrics")]
+                            if not m.name.startswith("_") and m.name not in ("annotate", "capture", "widgets", "metrics")]
     seen: set[int] = set()
     out = []
     for name in mods:
@@ -129,4 +129,4 @@ def test_every_public_callable_has_a_docstring_with_an_example():
 
 @pytest.mark.parametrize("name", ["annotate", "capture"])
 def test_verbs_are_functions(name):
-    assert inspect.isfunction(getattr(llmops_nb, name)) or callable(getattr(llmops_nb, name))
+    assert inspect.isfunction(getattr(llmops_nb, name))

@@ -28,6 +28,55 @@ def test_annotate_is_the_function_even_after_the_old_module_is_imported():
         from llmops_nb.annotate import queue_from_selection  # noqa: F401
 
 
+def test_capture_is_the_function_even_after_the_old_module_is_imported():
+    sys.modules.pop("llmops_nb.capture", None)
+    with pytest.warns(DeprecationWarning, match="llmops_nb.tracing"):
+        old = importlib.import_module("llmops_nb.capture")
+    from llmops_nb.tracing import Collector, attributes, capture
+
+    assert old.Collector is Collector and old.capture is capture  # the old module path works for one release
+    assert lo.capture is capture and lo.tracing.capture is capture
+    assert "function capture" in pydoc.render_doc(lo.capture)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from llmops_nb.capture import span  # noqa: F401
+    # what the package offered as lo.capture.<name> still works, with a warning naming the new place
+    with pytest.warns(DeprecationWarning, match=r"lo\.tracing\.attributes"):
+        with lo.capture.attributes(session_id="chat-1") as a:
+            assert a.session_id == "chat-1"
+    with attributes(session_id="chat-2") as a:
+        assert a.session_id == "chat-2"
+
+
+_EVERY_MODULE = """
+import importlib, inspect, json, pkgutil, pydoc, warnings
+import llmops_nb as lo
+warnings.simplefilter("ignore")
+failed = {}
+for m in pkgutil.walk_packages(lo.__path__, "llmops_nb."):
+    try:
+        importlib.import_module(m.name)
+    except ImportError as e:  # an optional dependency that is not installed
+        failed[m.name] = str(e)
+wrong = {name: repr(getattr(lo, name)) for name, mod in lo._LAZY.items()
+         if getattr(lo, name) is not getattr(importlib.import_module(mod), name)}
+print(json.dumps({"failed": failed, "wrong": wrong,
+                  "capture": inspect.isfunction(lo.capture) and "function capture" in pydoc.render_doc(lo.capture),
+                  "annotate": inspect.isfunction(lo.annotate) and "function annotate" in pydoc.render_doc(lo.annotate)}))
+"""
+
+
+def test_no_submodule_shadows_a_public_name_after_importing_every_submodule():
+    import json
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", _EVERY_MODULE], capture_output=True, text=True, timeout=300, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["wrong"] == {}, got["wrong"]
+    assert got["capture"] and got["annotate"]
+    assert "llmops_nb.capture" not in got["failed"] and "llmops_nb.tracing" not in got["failed"]
+
+
 def test_the_annotation_package_is_reachable_under_its_new_name():
     assert lo.annotation.__name__ == "llmops_nb.annotation"
     assert "annotate" in lo.annotation.__all__

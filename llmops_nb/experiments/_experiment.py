@@ -353,7 +353,7 @@ def _run_one(dataset: Any, task: Callable[..., Any] | None, *, prompt: Any, mode
                 "expected": _expected_of(row), "created_at": pd.Timestamp.now(tz="UTC")}
         meta = {"experiment_id": exp_id, "experiment": exp_name, "example_id": ex_id, "repeat": rep,
                 "dataset": ds_name, "dataset_version": ds_version, "prompt": config["prompt"], "model": model}
-        from llmops_nb.capture import span
+        from llmops_nb.tracing import span
 
         try:
             with span("chain", name=f"experiment:{exp_name}", metadata=meta) as s:
@@ -382,7 +382,7 @@ def _run_one(dataset: Any, task: Callable[..., Any] | None, *, prompt: Any, mode
             return {**base, "trace_id": locals().get("trace_id"), "output_text": None, "error": f"{type(e).__name__}: {e}",
                     "prompt_tokens": None, "completion_tokens": None, "cost_usd": None, "latency_ms": None}
 
-    from llmops_nb.capture import capture
+    from llmops_nb.tracing import capture
 
     async def run_all() -> None:
         chunk = max(concurrency * 4, 32)

@@ -186,7 +186,7 @@ def produce(p: Producer, out: Path) -> str | None:
         env["FAKE_LLM_URL"] = srv.url
         env["OPENAI_BASE_URL"] = srv.url
         env["OPENAI_API_KEY"] = "sk-conformance"
-        collector = lo.capture.Collector(lo.Store(store_dir), port=0) if p.otlp else None
+        collector = lo.tracing.Collector(lo.Store(store_dir), port=0) if p.otlp else None
         ingest = _Ingest(out / "payload" / "ingest") if p.ingest else None
         try:
             if collector is not None:

@@ -111,7 +111,7 @@ def test_three_windows_one_alert_in_the_third_run(tmp_path, webhook):
     store = tmp_path / "store"
     cfg = _config(store, hook)
     runs, windows = [], []
-    with lo.capture.Collector(lo.Store(store), port=0) as col:
+    with lo.tracing.Collector(lo.Store(store), port=0) as col:
         for day in range(3):
             windows.append(_send_window(col, tmp_path, day))
             runs.append(run_monitor(cfg))
@@ -181,7 +181,7 @@ _KILL = textwrap.dedent("""
 def test_killed_run_resumes_to_the_same_state(tmp_path, webhook, where):
     hook, received = webhook
     store = tmp_path / "store"
-    with lo.capture.Collector(lo.Store(store), port=0) as col:
+    with lo.tracing.Collector(lo.Store(store), port=0) as col:
         for day in range(2):
             _send_window(col, tmp_path, day)
             run_monitor(_config(store, hook))

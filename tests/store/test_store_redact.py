@@ -94,7 +94,7 @@ _DYING_COLLECTOR = textwrap.dedent("""
     def refuse(self, *a, **k):
         raise OSError("disk full (test)")
     lo.Store.add = refuse            # the store refuses: accepted spans stay in the write-ahead log
-    col = lo.capture.Collector(lo.Store(sys.argv[1]), port=0).start()
+    col = lo.tracing.Collector(lo.Store(sys.argv[1]), port=0).start()
     print(col.endpoint, flush=True)
     time.sleep(600)
 """)
@@ -129,7 +129,7 @@ def test_collector_log_and_store_hold_no_raw_pii(tmp_path, redact):
     found = _scan(store, values)
     assert (found == set()) if redact else found  # raw values in the log only when redaction is off
     # a new receiver replays the log into the store: the spans arrive, still without raw values
-    with lo.capture.Collector(lo.Store(store), port=0) as col:
+    with lo.tracing.Collector(lo.Store(store), port=0) as col:
         assert col.flush(60)
     got = lo.Store(store).spans()
     assert len(got) > 0 and set(got["trace_id"]) <= set(data.spans["trace_id"])

@@ -48,7 +48,7 @@ def llm_kwargs(llm_server):
 def _no_capture_left_running():
     """Every test leaves litellm unwrapped and no capture recording."""
     yield
-    from llmops_nb.capture import _context
+    from llmops_nb.tracing import _context
 
     left = list(_context._STACK)
     for cap in left:

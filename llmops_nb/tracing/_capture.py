@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmops_nb.capture._context import (
+from llmops_nb.tracing._context import (
     _CAPTURE,
     _STACK,
     _STACK_LOCK,
@@ -32,7 +32,7 @@ from llmops_nb.capture._context import (
     current_attrs,
     current_capture,
 )
-from llmops_nb.capture._otel import (
+from llmops_nb.tracing._otel import (
     as_dict,
     invocation_parameters,
     json_value,
@@ -40,7 +40,7 @@ from llmops_nb.capture._otel import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from llmops_nb.capture._exporter import StoreSpanExporter
+    from llmops_nb.tracing._exporter import StoreSpanExporter
 
 __all__ = ["Capture", "capture"]
 
@@ -84,6 +84,27 @@ def capture(
     """
     return Capture(store, session_id=session_id, user_id=user_id, metadata=metadata, tags=tags,
                    exporter=exporter, set_global=set_global, service_name=service_name)
+
+
+def _old_module_attribute(name: str) -> Any:
+    """``lo.capture.<name>`` as it worked while ``lo.capture`` was the (callable) package:
+    the same object called through, with a DeprecationWarning naming ``lo.tracing.<name>``."""
+    from llmops_nb._compat import warn_deprecated
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        import llmops_nb.tracing as tracing
+
+        warn_deprecated(f"lo.capture.{name}", f"lo.tracing.{name}")
+        return getattr(tracing, name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"Deprecated: use ``lo.tracing.{name}`` (this alias goes away in the next release)."
+    return call
+
+
+for _name in ("Capture", "span", "Span", "SpanHandle", "attributes", "Collector", "StoreSpanExporter"):
+    setattr(capture, _name, _old_module_attribute(_name))
+del _name
 
 
 class Capture:
@@ -142,7 +163,7 @@ class Capture:
         from opentelemetry.sdk.trace import SpanLimits, TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        from llmops_nb.capture._exporter import StoreSpanExporter
+        from llmops_nb.tracing._exporter import StoreSpanExporter
         from llmops_nb.store import Store
 
         if self.store is None or isinstance(self.store, (str, Path)):

@@ -12,8 +12,8 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
-from llmops_nb.capture._context import _ATTRS, SpanAttrs, current_attrs, current_capture
-from llmops_nb.capture._otel import document_attributes, json_value
+from llmops_nb.tracing._context import _ATTRS, SpanAttrs, current_attrs, current_capture
+from llmops_nb.tracing._otel import document_attributes, json_value
 
 __all__ = ["span", "Span", "SpanHandle"]
 

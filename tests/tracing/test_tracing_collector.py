@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 import llmops_nb as lo
-from llmops_nb.capture import Collector
+from llmops_nb.tracing import Collector
 
 COMPARED = ["trace_id", "span_id", "parent_span_id", "name", "kind", "start_time", "end_time", "latency_ms",
             "status", "error_message", "model", "provider", "input_messages", "output_messages", "input_text",
@@ -52,7 +52,7 @@ def _app_spans(provider) -> None:
 
 
 def _sdk_rows(spans) -> list[dict]:
-    from llmops_nb.capture._otel import spans_to_rows
+    from llmops_nb.tracing._otel import spans_to_rows
     from llmops_nb.schema import SPANS, conform
 
     return conform(spans_to_rows(spans), SPANS).sort_values("span_id").to_dict("records")

@@ -11,10 +11,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from llmops_nb.capture._otel import json_value
+from llmops_nb.tracing._otel import json_value
 
 if TYPE_CHECKING:  # pragma: no cover
-    from llmops_nb.capture._capture import Capture
+    from llmops_nb.tracing._capture import Capture
 
 __all__ = ["attributes", "current_capture", "SpanAttrs"]
 
@@ -86,7 +86,7 @@ def attributes(*, session_id: str | None = None, user_id: str | None = None,
     Works across ``await`` and stays inside its asyncio task.
 
     Example:
-        >>> import llmops_nb.capture as cap
+        >>> import llmops_nb.tracing as cap
         >>> with cap.attributes(session_id="chat-42", user_id="u1") as a:
         ...     a.session_id
         'chat-42'

@@ -11,7 +11,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from llmops_nb.capture._otel import rows_to_arrow, spans_to_rows
+from llmops_nb.tracing._otel import rows_to_arrow, spans_to_rows
 
 __all__ = ["StoreSpanExporter"]
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 
 import llmops_nb as lo
-from llmops_nb.capture import Collector
-from llmops_nb.capture._wal import Wal, WalRecord, read_segment, wal_root
+from llmops_nb.tracing import Collector
+from llmops_nb.tracing._wal import Wal, WalRecord, read_segment, wal_root
 
 
 def _body(first: int, n: int) -> bytes:

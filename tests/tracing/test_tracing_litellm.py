@@ -207,7 +207,7 @@ def test_start_stop_restores_litellm_and_records_nothing_after(store, llm_kwargs
         cap.stop()
     assert litellm.completion is original
     # litellm's callback lists are left as they were
-    from llmops_nb.capture import _capture
+    from llmops_nb.tracing import _capture
 
     for name in _capture._CALLBACK_LISTS:
         assert _capture._CALLBACK not in (getattr(litellm, name, None) or [])

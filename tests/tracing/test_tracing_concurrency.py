@@ -21,7 +21,7 @@ def test_50_concurrent_tasks_no_span_in_the_wrong_trace(store, llm_kwargs):
 
     @lo.span("agent", name="task")
     async def task(i: int) -> str:
-        with lo.capture.attributes(session_id=f"session-{i}", user_id=f"user-{i % 5}"):
+        with lo.tracing.attributes(session_id=f"session-{i}", user_id=f"user-{i % 5}"):
             await asyncio.sleep(0.001 * ((50 - i) % 5))  # interleave the tasks
             await lookup(i)
             resp = await litellm.acompletion(messages=[{"role": "user", "content": f"echo:task-{i}"}], **llm_kwargs)

@@ -20,7 +20,7 @@ deflate-compressed, and answers as the OTLP specification says:
 Nothing acknowledged is lost: each accepted body is appended to a write-ahead log and fsynced
 before the 200 (requests arriving together share one fsync), the log is replayed when a receiver
 starts on the same store, and a log segment is deleted only once its spans are committed to the
-store (see :mod:`llmops_nb.capture._wal`). The receiver is asynchronous (aiohttp): a client that
+store (see :mod:`llmops_nb.tracing._wal`). The receiver is asynchronous (aiohttp): a client that
 stalls mid-body holds only the bytes it sent, for at most ``read_timeout_s``.
 
 Parsing uses :mod:`llmops_nb.loaders.otlp` (``iter_otlp_proto`` / ``iter_otlp_json`` and
@@ -46,8 +46,8 @@ from typing import Any
 
 import orjson
 
-from llmops_nb.capture._otel import finish_row, rows_to_arrow
-from llmops_nb.capture._wal import Wal, WalRecord, orphan_logs, read_segment, wal_root
+from llmops_nb.tracing._otel import finish_row, rows_to_arrow
+from llmops_nb.tracing._wal import Wal, WalRecord, orphan_logs, read_segment, wal_root
 
 __all__ = ["Collector", "CollectorStats"]
 
@@ -123,7 +123,7 @@ class Collector:
     Example:
         >>> import llmops_nb as lo, tempfile  # doctest: +SKIP
         >>> store = lo.Store(tempfile.mkdtemp())  # doctest: +SKIP
-        >>> with lo.capture.Collector(store, port=0) as col:  # doctest: +SKIP
+        >>> with lo.tracing.Collector(store, port=0) as col:  # doctest: +SKIP
         ...     print(col.endpoint)   # point OTEL_EXPORTER_OTLP_TRACES_ENDPOINT here
         ...     ...                   # run the instrumented app
         >>> store.spans()  # doctest: +SKIP

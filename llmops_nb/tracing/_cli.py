@@ -30,7 +30,7 @@ def add_parser(sub: Any) -> None:
 
 
 def _collect(args: argparse.Namespace) -> int:
-    from llmops_nb.capture._collector import Collector
+    from llmops_nb.tracing._collector import Collector
     from llmops_nb.store import Store
 
     col = Collector(
