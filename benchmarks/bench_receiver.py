@@ -230,9 +230,9 @@ class RssWatch:
 
 def baseline(rng: random.Random, n: int = 20_000, batch: int = 512) -> float:
     """Spans/s of parse + map + store write in-process, no HTTP (the pipeline's ceiling)."""
-    from llmops_nb.tracing._otel import finish_row, rows_to_arrow
     from llmops_nb.loaders.otlp import iter_otlp_proto, map_span
     from llmops_nb.store import Store
+    from llmops_nb.tracing._otel import finish_row, rows_to_arrow
 
     bodies = [make_body(rng, batch, 10**9 + i * batch) for i in range(n // batch)]
     store = Store(tempfile.mkdtemp(prefix="bench-recv-base-"))

@@ -41,9 +41,9 @@ def test_capture_is_the_function_even_after_the_old_module_is_imported():
         warnings.simplefilter("ignore", DeprecationWarning)
         from llmops_nb.capture import span  # noqa: F401
     # what the package offered as lo.capture.<name> still works, with a warning naming the new place
-    with pytest.warns(DeprecationWarning, match=r"lo\.tracing\.attributes"):
-        with lo.capture.attributes(session_id="chat-1") as a:
-            assert a.session_id == "chat-1"
+    with pytest.warns(DeprecationWarning, match=r"lo\.tracing\.attributes"), \
+            lo.capture.attributes(session_id="chat-1") as a:
+        assert a.session_id == "chat-1"
     with attributes(session_id="chat-2") as a:
         assert a.session_id == "chat-2"
 

@@ -163,8 +163,8 @@ class Capture:
         from opentelemetry.sdk.trace import SpanLimits, TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        from llmops_nb.tracing._exporter import StoreSpanExporter
         from llmops_nb.store import Store
+        from llmops_nb.tracing._exporter import StoreSpanExporter
 
         if self.store is None or isinstance(self.store, (str, Path)):
             self.store = Store(self.store)

@@ -30,8 +30,8 @@ def add_parser(sub: Any) -> None:
 
 
 def _collect(args: argparse.Namespace) -> int:
-    from llmops_nb.tracing._collector import Collector
     from llmops_nb.store import Store
+    from llmops_nb.tracing._collector import Collector
 
     col = Collector(
         Store(args.store, redact=args.redact), host=args.host, port=args.port, max_body_bytes=int(args.max_body_mb * 1024 * 1024),

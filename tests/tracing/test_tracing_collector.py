@@ -52,8 +52,8 @@ def _app_spans(provider) -> None:
 
 
 def _sdk_rows(spans) -> list[dict]:
-    from llmops_nb.tracing._otel import spans_to_rows
     from llmops_nb.schema import SPANS, conform
+    from llmops_nb.tracing._otel import spans_to_rows
 
     return conform(spans_to_rows(spans), SPANS).sort_values("span_id").to_dict("records")
 
