@@ -57,6 +57,9 @@ _ATTRS: contextvars.ContextVar[SpanAttrs | None] = contextvars.ContextVar("llmop
 _CAPTURE: contextvars.ContextVar[Capture | None] = contextvars.ContextVar("llmops_nb_capture", default=None)
 _STACK: list[Capture] = []  # captures started, innermost last (start()/stop() in notebooks)
 _STACK_LOCK = threading.RLock()
+# set while a litellm call is being recorded: nested litellm calls (``acompletion`` runs
+# ``completion`` in a thread) and litellm's callback for the same call record nothing again
+IN_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("llmops_nb_in_llm_call", default=False)
 
 
 def current_capture() -> Capture | None:

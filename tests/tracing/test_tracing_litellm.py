@@ -157,6 +157,27 @@ def test_errors_are_recorded_and_raised(store, llm_server, llm_kwargs):
     assert llm["parent_span_id"] == chain["span_id"] and llm["prompt_tokens"] is None
 
 
+def test_a_span_that_cannot_start_never_breaks_the_call(store, llm_kwargs, monkeypatch):
+    import litellm
+
+    from llmops_nb.tracing import _patch
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("recording broke")
+
+    monkeypatch.setattr(_patch, "start_llm_span", broken)
+
+    async def both() -> tuple[str, str]:
+        sync = litellm.completion(messages=[{"role": "user", "content": "echo:a"}], **llm_kwargs)
+        other = await litellm.acompletion(messages=[{"role": "user", "content": "echo:b"}], **llm_kwargs)
+        return sync.choices[0].message.content, other.choices[0].message.content
+
+    with lo.capture(store), lo.span("chain", name="outer"):
+        answers = asyncio.run(both())
+    assert answers == ("answer to a", "answer to b")  # the calls answered as without a capture
+    assert store.spans()["name"].tolist() == ["outer"]  # and nothing half-recorded
+
+
 def test_user_step_error_and_handle(store):
     with lo.capture(store):
         with pytest.raises(KeyError), lo.span("tool", name="refund") as s:
@@ -207,10 +228,10 @@ def test_start_stop_restores_litellm_and_records_nothing_after(store, llm_kwargs
         cap.stop()
     assert litellm.completion is original
     # litellm's callback lists are left as they were
-    from llmops_nb.tracing import _capture
+    from llmops_nb.tracing import _callbacks
 
-    for name in _capture._CALLBACK_LISTS:
-        assert _capture._CALLBACK not in (getattr(litellm, name, None) or [])
+    for name in _callbacks._CALLBACK_LISTS:
+        assert _callbacks._CALLBACK not in (getattr(litellm, name, None) or [])
     litellm.completion(messages=[{"role": "user", "content": "echo:2"}], **llm_kwargs)
     spans = store.spans()
     assert len(spans) == 1
