@@ -1,6 +1,9 @@
 // llmops_nb explore widget: a trace table paged, sorted and filtered in Python (only the visible
 // page comes here) beside the trace viewer of the clicked row. The selection (ticked rows, a slice,
 // "all matching") lives in Python; the view gets its size and which rows of the page are in it.
+// Each query the view sends carries a sequence number that the page echoes; the time from the user
+// action to that page painted is kept in root.__timings (read by the browser benchmark) and the last
+// painted number in root.dataset.seq.
 function h(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -21,12 +24,21 @@ function render({ model, el }) {
   const root = h("div", { class: "lo-ex", "data-lm-suppress-shortcuts": "true" });
   el.append(style, root);
   const q = () => ({ ...model.get("query") });
-  const send = (patch) => { model.set("query", { ...q(), ...patch }); model.save_changes(); };
+  let seq = Number(q().seq) || 0;
+  const pending = new Map();  // seq -> {t0, action}
+  root.__timings = [];
+  const heap = () => (performance.memory ? performance.memory.usedJSHeapSize : null);
+  const afterPaint = (f) => requestAnimationFrame(() => setTimeout(f, 0));
+  const send = (patch, action) => {
+    seq = Math.max(seq, Number(q().seq) || 0) + 1;
+    pending.set(seq, { t0: performance.now(), action: action || Object.keys(patch).filter((k) => k !== "offset").join("+") || "page" });
+    model.set("query", { ...q(), ...patch, seq }); model.save_changes();
+  };
 
   // ---- toolbar: search, filter builder, paging
   const search = h("input", { class: "lo-ex-search", type: "search", placeholder: "search ids, names, inputs, outputs", "aria-label": "search" });
   let searchTimer = 0;
-  search.addEventListener("input", () => { clearTimeout(searchTimer); searchTimer = setTimeout(() => send({ search: search.value, offset: 0 }), 250); });
+  search.addEventListener("input", () => { clearTimeout(searchTimer); searchTimer = setTimeout(() => send({ search: search.value, offset: 0 }, "search"), 250); });
   const colSel = h("select", { class: "lo-ex-fcol", "aria-label": "filter column" });
   const opSel = h("select", { class: "lo-ex-fop", "aria-label": "filter op" });
   const valIn = h("input", { class: "lo-ex-fval", placeholder: "value", "aria-label": "filter value" });
@@ -36,14 +48,14 @@ function render({ model, el }) {
   colSel.addEventListener("change", setOps); setOps();
   const addFilter = () => {
     const f = { column: colSel.value, op: opSel.value, value: valIn.value };
-    send({ filters: [...(q().filters || []), f], offset: 0 });
+    send({ filters: [...(q().filters || []), f], offset: 0 }, "filter");
     valIn.value = "";
   };
   valIn.addEventListener("keydown", (e) => { if (e.key === "Enter") addFilter(); });
   const addBtn = h("button", { class: "lo-ex-fadd", onclick: addFilter }, "add filter");
   const chips = h("span", { class: "lo-ex-chips" });
-  const prev = h("button", { class: "lo-ex-prev", onclick: () => { const p = model.get("page"); send({ offset: Math.max(0, p.offset - p.size) }); } }, "‹ prev");
-  const next = h("button", { class: "lo-ex-next", onclick: () => { const p = model.get("page"); if (p.offset + p.size < p.matching) send({ offset: p.offset + p.size }); } }, "next ›");
+  const prev = h("button", { class: "lo-ex-prev", onclick: () => { const p = model.get("page"); send({ offset: Math.max(0, p.offset - p.size) }, "page"); } }, "‹ prev");
+  const next = h("button", { class: "lo-ex-next", onclick: () => { const p = model.get("page"); if (p.offset + p.size < p.matching) send({ offset: p.offset + p.size }, "page"); } }, "next ›");
   const count = h("span", { class: "lo-ex-count", role: "status" });
   const bar = h("div", { class: "lo-ex-bar" }, search, colSel, opSel, valIn, addBtn, chips);
   const pager = h("div", { class: "lo-ex-bar" }, prev, next, count);
@@ -68,7 +80,7 @@ function render({ model, el }) {
     const fs = q().filters || [];
     chips.replaceChildren(...fs.map((f, i) => h("span", { class: "lo-ex-chip" },
       `${f.column} ${f.op}${f.op.includes("null") ? "" : " " + f.value}`,
-      h("button", { class: "lo-ex-chipx", "aria-label": "remove filter", onclick: () => send({ filters: fs.filter((_, j) => j !== i), offset: 0 }) }, "×"))));
+      h("button", { class: "lo-ex-chipx", "aria-label": "remove filter", onclick: () => send({ filters: fs.filter((_, j) => j !== i), offset: 0 }, "unfilter") }, "×"))));
   }
   function drawTable() {
     const p = model.get("page") || { rows: [] };
@@ -77,7 +89,7 @@ function render({ model, el }) {
     const sel = selected();
     const head = h("tr", {}, h("th", { class: "lo-ex-check" }, ""), ...shown.map((c) => {
       const arrow = qq.sort === c ? (qq.desc ? " ▼" : " ▲") : "";
-      return h("th", { "data-col": c, title: "sort", onclick: () => send({ sort: c, desc: qq.sort === c ? !qq.desc : false, offset: 0 }) }, c + arrow);
+      return h("th", { "data-col": c, title: "sort", onclick: () => send({ sort: c, desc: qq.sort === c ? !qq.desc : false, offset: 0 }, "sort") }, c + arrow);
     }));
     const focus = model.get("focus");
     const rows = (p.rows || []).map((r) => {
@@ -92,6 +104,19 @@ function render({ model, el }) {
       return tr;
     });
     table.replaceChildren(h("thead", {}, head), h("tbody", {}, ...rows));
+    const got = pending.get(p.seq);
+    if (got) {
+      pending.delete(p.seq);
+      afterPaint(() => {
+        root.__timings.push({ seq: p.seq, action: got.action, ms: performance.now() - got.t0, server_ms: p.ms,
+          rows: table.tBodies[0].rows.length, bytes: JSON.stringify(p).length, heap: heap(), error: p.error || null });
+        root.dataset.seq = p.seq;
+      });
+    }
+    if (!root.dataset.firstPaint && rows.length) {
+      root.dataset.firstPaint = "pending";
+      afterPaint(() => { root.dataset.firstPaint = String(performance.timeOrigin + performance.now()); root.dataset.firstHeap = heap(); });
+    }
     const a = p.matching ? p.offset + 1 : 0, b = Math.min(p.offset + p.size, p.matching);
     count.textContent = `${a.toLocaleString()}–${b.toLocaleString()} of ${Number(p.matching).toLocaleString()} matching (${Number(p.total).toLocaleString()} traces) · ${p.ms} ms`;
     prev.disabled = p.offset <= 0;

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from llmops_nb.views._assets import asset_path, asset_text
-from llmops_nb.views._table import TableEngine, flatten_metadata, result_columns
+from llmops_nb.views._table import Derived, MetadataColumns, ResultColumns, TableEngine
 
 __all__ = ["explore", "Explorer"]
 
@@ -47,19 +47,29 @@ class Explorer:
                 raise ValueError("explore takes the traces table (one row per trace): pass lo.to_traces(spans) "
                                  "and spans=spans")
             raise ValueError(f"traces has no 'trace_id' column; columns: {list(traces.columns)[:20]}")
-        self.traces = traces.reset_index(drop=True)
+        idx = traces.index
+        plain = isinstance(idx, pd.RangeIndex) and idx.start == 0 and idx.step == 1
+        self.traces = traces if plain else traces.reset_index(drop=True)  # copy-on-write: no data copied
         self.spans, self.results, self.labels = spans, results, labels
-        extra = [flatten_metadata(self.traces), result_columns(results, self.traces["trace_id"].astype(str))]
-        frame = pd.concat([self.traces, *extra], axis=1)
-        frame = frame.loc[:, ~frame.columns.duplicated()]
-        self.engine = TableEngine(frame)
-        shown = list(columns) if columns is not None else [c for c in _DEFAULT_COLUMNS if c in frame.columns]
+        # metadata keys and result values are columns the view can show, filter and sort, built
+        # lazily: only their names and kinds now, a page's rows when shown, a whole column when
+        # a filter or a sort first needs it (see views/_table.py)
+        derived: dict[str, Derived] = {}
+        if "metadata" in self.traces.columns and len(self.traces):
+            meta = MetadataColumns(self.traces["metadata"])
+            derived.update({f"metadata.{k}": meta.column(k) for k in meta.kinds})
+        if results is not None and len(results) and {"evaluator", "trace_id"} <= set(results.columns):
+            res = ResultColumns(results, self.traces["trace_id"])
+            derived.update({f"result.{e}": res.column(e) for e in res.kinds})
+        self.engine = TableEngine(self.traces, derived=derived)
+        cols = self.engine.columns
+        shown = list(columns) if columns is not None else [c for c in _DEFAULT_COLUMNS if c in cols]
         for c in shown:
             self.engine._check(c)
         if "trace_id" not in shown:
             shown.insert(0, "trace_id")
-        derived = [c for c in frame.columns if c.startswith(("result.", "metadata."))]
-        self.shown = shown + [c for c in derived if c not in shown and columns is None][:12]
+        names = [c for c in cols if c.startswith(("result.", "metadata."))]
+        self.shown = shown + [c for c in names if c not in shown and columns is None][:12]
         self.query: dict[str, Any] = {"filters": [], "search": "", "sort": None, "desc": False, "offset": 0,
                                       "size": page_size}
         self.slices = slices
@@ -72,19 +82,21 @@ class Explorer:
     def page(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         """Apply ``query`` (merged into the current one) and return the visible page."""
         q = {**self.query, **(query or {})}
-        page = self.engine.page(q)  # raises on a bad query, which is then not kept
+        page = self.engine.page(q, self.shown)  # raises on a bad query, which is then not kept
         self.query = q
         return page
 
     @property
     def frame(self) -> pd.DataFrame:
-        """The table (traces plus ``metadata.*`` and ``result.*`` columns)."""
-        return self.engine.frame
+        """The whole table: the traces plus every ``metadata.*`` and ``result.*`` column (each
+        built here if no filter or sort has built it yet: slow on a big table; the view never
+        builds it)."""
+        return self.engine.materialize()
 
     @property
     def matching(self) -> pd.DataFrame:
-        """Every row matching the current filters and search, in the current sort order."""
-        return self.frame.iloc[self.engine.positions(self.query)]
+        """The traces matching the current filters and search, in the current sort order."""
+        return self.traces.iloc[self.engine.positions(self.query)]
 
     # ---- the selection
     def select(self, trace_ids: Iterable[Any], *, add: bool = False) -> None:
@@ -119,9 +131,13 @@ class Explorer:
         if self._slice_masks is None:
             from llmops_nb.analysis import slice_masks
 
-            self._slice_masks = slice_masks(self.frame, self.slices)
+            needed = {*self.slices.get("column", pd.Series(dtype=object)).dropna(),
+                      *self.slices.get("column_2", pd.Series(dtype=object)).dropna()}
+            extra = {c: self.engine.column(c) for c in needed if c in self.engine.derived}
+            frame = self.traces.assign(**extra) if extra else self.traces
+            self._slice_masks = slice_masks(frame, self.slices)
         m = np.asarray(self._slice_masks[:, i], dtype=bool)
-        self._set_selection(self.frame.loc[m, "trace_id"].astype(str).tolist())
+        self._set_selection(self.traces.loc[m, "trace_id"].astype(str).tolist())
 
     def clear(self) -> None:
         """Empty the selection."""
@@ -175,14 +191,14 @@ class Explorer:
         row = self.engine.rows_of([trace_id])
         if len(row) == 0:
             return f"<div class='lo-ex-empty'>trace {_esc(trace_id)} is not in the table</div>"
-        r = row.iloc[0]
-        items = "".join(f"<tr><th>{_esc(c)}</th><td>{_esc(r[c])}</td></tr>" for c in self.engine.columns
-                        if r[c] is not None and not (isinstance(r[c], float) and np.isnan(r[c])))
+        r = self.engine.row(int(row.index[0]))
+        items = "".join(f"<tr><th>{_esc(c)}</th><td>{_esc(v)}</td></tr>" for c, v in r.items()
+                        if v is not None and not (isinstance(v, float) and np.isnan(v)) and v is not pd.NA)
         return f"<table class='lo-ex-detail'>{items}</table>"
 
     def __repr__(self) -> str:
         p = self.engine.positions(self.query)
-        return (f"Explorer({len(self.frame):,} traces, {len(p):,} matching, {len(self._selected):,} selected, "
+        return (f"Explorer({len(self.traces):,} traces, {len(p):,} matching, {len(self._selected):,} selected, "
                 f"{len(self.shown)} columns shown)")
 
 
@@ -229,11 +245,13 @@ def _widget_class() -> Any:
             self.on_msg(self._on_msg)
 
         def _on_query(self, change: Any) -> None:
+            new = dict(change["new"])
             try:
-                page = self.explorer.page(dict(change["new"]))
+                page = self.explorer.page(new)
             except (KeyError, ValueError, TypeError) as e:
-                self.page = {**self.page, "error": str(e).strip("'\"")}
+                self.page = {**self.page, "error": str(e).strip("'\""), "seq": new.get("seq")}
                 return
+            page["seq"] = new.get("seq")  # the view times its request to this page
             self.page_selected = self._page_selected(page)
             self.page = page
 

@@ -5,6 +5,12 @@ Sort orders are computed once per column (a stable argsort, cached); a filter is
 (cached per filter); a page is ``order[mask[order]][offset:offset + size]``, O(rows) numpy work
 with no re-sort. Metadata keys become ``metadata.<key>`` columns and evaluator results
 ``result.<evaluator>`` columns, so any of them can be filtered and sorted on.
+
+Nothing heavy happens before the first page: the traces frame is used as it is (no copy), the
+derived columns are only named and typed (from a sample of the metadata, one factorize of the
+evaluators), a page computes the derived values of its own rows, and every index (a sort order,
+a filter mask, a whole derived column, the lower-cased search text, the key index) is built on
+its first use and cached.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["TableEngine", "OPS", "flatten_metadata", "result_columns"]
+__all__ = ["TableEngine", "OPS", "Derived", "MetadataColumns", "ResultColumns"]
 
 OPS = ("=", "!=", ">", ">=", "<", "<=", "contains", "not contains", "is null", "not null")
 _SEARCH_COLUMNS = ("trace_id", "name", "input_text", "output_text")
@@ -27,6 +33,8 @@ _HIDDEN = ("metadata",)
 
 
 def _as_dict(v: Any) -> dict[str, Any] | None:
+    if isinstance(v, dict):
+        return v
     if isinstance(v, Mapping):
         return dict(v)
     if isinstance(v, str) and v[:1] == "{":
@@ -38,60 +46,289 @@ def _as_dict(v: Any) -> dict[str, Any] | None:
     return None
 
 
-def flatten_metadata(frame: pd.DataFrame, *, column: str = "metadata", sample: int = 20000,
-                     max_keys: int = 50) -> pd.DataFrame:
-    """``metadata.<key>`` columns for the keys seen in (a sample of) ``frame[column]``; values
-    that are dicts or lists become JSON text so every column can be sorted and filtered."""
-    if column not in frame.columns or len(frame) == 0:
-        return pd.DataFrame(index=frame.index)
-    dicts = [_as_dict(v) for v in frame[column].tolist()]
-    seen: dict[str, int] = {}
-    step = max(1, len(dicts) // sample)
-    for d in dicts[::step]:
-        if d:
-            for k in d:
-                seen[k] = seen.get(k, 0) + 1
-    keys = sorted(seen, key=lambda k: (-seen[k], k))[:max_keys]
-    out: dict[str, Any] = {}
-    for k in keys:
-        vals = [d.get(k) if d else None for d in dicts]
-        if any(isinstance(v, (dict, list, tuple)) for v in vals[::step]):
-            vals = [json.dumps(v, default=str) if isinstance(v, (dict, list, tuple)) else v for v in vals]
-        s = pd.Series(vals, index=frame.index, dtype=object)
-        num = pd.to_numeric(s, errors="coerce")
-        if num.notna().sum() == s.notna().sum() and s.notna().any() and not s.dropna().map(type).eq(bool).all():
-            s = num
-        out[f"{column}.{k}"] = s
-    return pd.DataFrame(out, index=frame.index)
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
-def result_columns(results: pd.DataFrame | None, trace_ids: pd.Series) -> pd.DataFrame:
-    """One ``result.<evaluator>`` column per evaluator, aligned with ``trace_ids``: the mean of
-    ``passed`` (1/0) where the evaluator defines it, else of ``score``, else its first ``label``;
-    trace-level rows win over span-level ones; failed evaluations (``error``) are left out."""
-    idx = trace_ids.index
-    if results is None or len(results) == 0 or "evaluator" not in results.columns or "trace_id" not in results.columns:
-        return pd.DataFrame(index=idx)
-    r = results
-    if "error" in r.columns:
-        r = r[r["error"].isna()]
-    if "span_id" in r.columns:
-        lvl = r["span_id"].isna()
-        has_trace_level = lvl.groupby(r["evaluator"]).transform("any")
-        r = r[lvl | ~has_trace_level]
-    passed = r["passed"].astype("Float64").astype(float) if "passed" in r.columns else pd.Series(np.nan, index=r.index)
-    score = pd.to_numeric(r["score"], errors="coerce") if "score" in r.columns else pd.Series(np.nan, index=r.index)
-    num = passed.where(passed.notna(), score)
-    out: dict[str, Any] = {}
-    for ev, g in r.assign(_v=num).groupby("evaluator", sort=True):
-        col = f"result.{ev}"
-        if g["_v"].notna().any():
-            m = g.groupby("trace_id")["_v"].mean()
-            out[col] = trace_ids.map(m).astype(float)
-        elif "label" in g.columns:
-            m = g.dropna(subset=["label"]).groupby("trace_id")["label"].first()
-            out[col] = trace_ids.map(m)
-    return pd.DataFrame(out, index=idx)
+def _convert(values: list[Any], kind: str) -> Any:
+    """Metadata values as one typed array: floats (NaN for the rest), nullable booleans, or text
+    (dicts and lists as JSON)."""
+    if kind == "num":
+        try:  # C speed when every value is a number or None
+            return np.array(values, dtype=float)
+        except (TypeError, ValueError):
+            return np.array([float(v) if _is_num(v) else np.nan for v in values], dtype=float)
+    if kind == "bool":
+        return pd.array([v if isinstance(v, (bool, np.bool_)) else None for v in values], dtype="boolean")
+    if not all(v is None or type(v) is str for v in values):
+        values = [v if v is None or isinstance(v, str) else json.dumps(v, default=str)
+                  if isinstance(v, (dict, list, tuple)) else str(v) for v in values]
+    return pd.array(values, dtype="str")
+
+
+def _arrow_text(s: pd.Series) -> Any:
+    """A column as an Arrow string array (zero-copy when it already is one)."""
+    import pyarrow as pa
+
+    try:
+        arr = pa.array(s, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = pa.array(s.astype("str"), type=pa.string(), from_pandas=True)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+class Derived:
+    """A column of the table that is not a column of the traces frame (``metadata.<key>``,
+    ``result.<evaluator>``): its kind is known up front, its values are computed only for the
+    rows of a page until a filter or sort needs the whole column (then built once, cached)."""
+
+    kind: str = "str"
+
+    def take(self, pos: np.ndarray) -> list[Any]:
+        """The values at these row positions."""
+        raise NotImplementedError
+
+    def full(self) -> pd.Series:
+        """The whole column (RangeIndex, aligned with the traces)."""
+        raise NotImplementedError
+
+
+class MetadataColumns:
+    """``metadata.<key>`` columns from a column of dicts (or JSON text): the keys and their kinds
+    come from an evenly spaced sample of rows; a page parses only its own rows; a whole column is
+    parsed on its first filter or sort (every row's dict parsed once and shared by all keys).
+
+    Example:
+        >>> m = MetadataColumns(pd.Series([{"tier": "pro", "turns": 2}, '{"tier": "free"}']))
+        >>> m.kinds, m.column("tier").take(np.array([1]))
+        ({'tier': 'str', 'turns': 'num'}, ['free'])
+    """
+
+    def __init__(self, series: pd.Series, *, sample: int = 5000, max_keys: int = 50,
+                 prefix: str = "metadata") -> None:
+        self.series = series.reset_index(drop=True)
+        self.prefix = prefix
+        n = len(self.series)
+        step = max(1, n // sample)
+        seen: dict[str, int] = {}
+        vals: dict[str, list[Any]] = {}
+        for v in self.series.iloc[::step].tolist():
+            d = _as_dict(v)
+            if d:
+                for k, x in d.items():
+                    seen[k] = seen.get(k, 0) + 1
+                    if x is not None:
+                        vals.setdefault(k, []).append(x)
+        keys = sorted(seen, key=lambda k: (-seen[k], k))[:max_keys]
+        self.kinds: dict[str, str] = {}
+        for k in keys:
+            xs = vals.get(k, [])
+            if xs and all(isinstance(x, (bool, np.bool_)) for x in xs):
+                self.kinds[k] = "bool"
+            elif xs and all(_is_num(x) for x in xs):
+                self.kinds[k] = "num"
+            else:
+                self.kinds[k] = "str"
+        self._dicts: list[dict[str, Any] | None] | None = None
+
+    def names(self) -> list[str]:
+        return [f"{self.prefix}.{k}" for k in self.kinds]
+
+    def dicts(self) -> list[dict[str, Any] | None]:
+        """Every row's metadata as a dict (parsed once)."""
+        if self._dicts is None:
+            vals = self.series.tolist()
+            if all(type(v) is dict or v is None for v in vals):
+                self._dicts = vals
+            else:
+                self._dicts = [_as_dict(v) for v in vals]
+        return self._dicts
+
+    def column(self, key: str) -> _MetadataKey:
+        return _MetadataKey(self, key)
+
+
+class _MetadataKey(Derived):
+    def __init__(self, parent: MetadataColumns, key: str) -> None:
+        self.parent, self.key, self.kind = parent, key, parent.kinds[key]
+
+    def take(self, pos: np.ndarray) -> list[Any]:
+        if self.parent._dicts is not None:
+            ds = [self.parent._dicts[i] for i in pos.tolist()]
+        else:
+            ds = [_as_dict(v) for v in self.parent.series.iloc[pos].tolist()]
+        return list(_convert([d.get(self.key) if d else None for d in ds], self.kind))
+
+    def full(self) -> pd.Series:
+        k = self.key
+        vals = [d.get(k) if d else None for d in self.parent.dicts()]
+        return pd.Series(_convert(vals, self.kind), name=f"{self.parent.prefix}.{k}")
+
+
+class ResultColumns:
+    """``result.<evaluator>`` columns from a results table, aligned with the traces' ids: the
+    mean of ``passed`` (1/0) where the evaluator defines it, else of ``score``, else its first
+    ``label``; trace-level rows win over span-level ones; failed evaluations (``error``) are left
+    out. Up front only the evaluator names and kinds are computed (one factorize); a page looks up
+    its own traces' rows; a whole column (for a filter or sort) maps every result row to its
+    trace once (Arrow hash join) and averages with ``bincount``.
+
+    Example:
+        >>> r = pd.DataFrame({"trace_id": ["a", "b", "a"], "evaluator": ["ok", "ok", "tone"],
+        ...                   "passed": [True, False, None], "score": [1.0, 0.0, None], "label": [None, None, "calm"]})
+        >>> rc = ResultColumns(r, pd.Series(["a", "b"]))
+        >>> rc.kinds, rc.column("ok").full().tolist(), rc.column("tone").take(np.array([0, 1]))
+        ({'ok': 'num', 'tone': 'str'}, [1.0, 0.0], ['calm', nan])
+    """
+
+    def __init__(self, results: pd.DataFrame, trace_ids: pd.Series, *, prefix: str = "result") -> None:
+        self.prefix = prefix
+        self.trace_ids = trace_ids.reset_index(drop=True)
+        r = results
+        self.r = r
+        n = len(r)
+        codes, names = pd.factorize(r["evaluator"], use_na_sentinel=True)
+        self.codes = np.asarray(codes)
+        keep = self.codes >= 0
+        if "error" in r.columns:
+            keep &= r["error"].isna().to_numpy()
+        if "span_id" in r.columns:
+            trace_level = r["span_id"].isna().to_numpy()
+            has = np.bincount(self.codes[keep & trace_level], minlength=len(names)) > 0
+            keep &= trace_level | ~has[np.where(self.codes >= 0, self.codes, 0)]
+        self.keep = keep
+        self._passed_notna = r["passed"].notna().to_numpy() if "passed" in r.columns else np.zeros(n, dtype=bool)
+        if "score" in r.columns:
+            sc = r["score"]
+            self._score = (sc.to_numpy(dtype=float, na_value=np.nan) if pd.api.types.is_numeric_dtype(sc)
+                           else pd.to_numeric(sc, errors="coerce").to_numpy(dtype=float, na_value=np.nan))
+        else:
+            self._score = np.full(n, np.nan)
+        has_num = self._passed_notna | ~np.isnan(self._score)
+        label = r["label"].notna().to_numpy() if "label" in r.columns else np.zeros(n, dtype=bool)
+        k = len(names)
+        num_any = np.bincount(self.codes[keep & has_num], minlength=k) > 0
+        lab_any = np.bincount(self.codes[keep & label], minlength=k) > 0
+        order = sorted(range(k), key=lambda i: str(names[i]))
+        self.code_of: dict[str, int] = {}
+        self.kinds: dict[str, str] = {}
+        for i in order:
+            if num_any[i] or lab_any[i]:
+                self.code_of[str(names[i])] = i
+                self.kinds[str(names[i])] = "num" if num_any[i] else "str"
+        self._tpos: np.ndarray | None = None
+        self._num: np.ndarray | None = None
+        self._last: tuple[bytes, np.ndarray, np.ndarray] | None = None
+        self._csr: tuple[np.ndarray, np.ndarray] | None = None
+        self._rid: Any = None
+
+    def names(self) -> list[str]:
+        return [f"{self.prefix}.{e}" for e in self.kinds]
+
+    def column(self, evaluator: str) -> _ResultColumn:
+        return _ResultColumn(self, evaluator)
+
+    def numbers(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """``passed`` as 1/0 where set, else ``score``, for these result rows (all when None)."""
+        if rows is None:
+            if self._num is None:
+                self._num = self.numbers(np.arange(len(self.r)))
+            return self._num
+        if self._num is not None:
+            return self._num[rows]
+        out = self._score[rows].copy()
+        if "passed" in self.r.columns:
+            p = self._passed_notna[rows]
+            if p.any():
+                vals = self.r["passed"].to_numpy(dtype=object)[rows[p]]
+                try:
+                    out[p] = vals.astype(float)
+                except (TypeError, ValueError):
+                    out[p] = pd.to_numeric(pd.Series(vals, dtype=object).map(
+                        lambda v: {"true": 1.0, "false": 0.0}.get(v.lower(), v) if isinstance(v, str) else v),
+                        errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        return out
+
+    def _result_ids(self) -> Any:
+        """The results' trace ids as an Arrow string array (converted once)."""
+        if self._rid is None:
+            self._rid = _arrow_text(self.r["trace_id"])
+        return self._rid
+
+    def trace_positions(self) -> np.ndarray:
+        """Each result row's position in the traces (-1: not there), computed once."""
+        if self._tpos is None:
+            import pyarrow.compute as pc
+
+            ids = _arrow_text(self.trace_ids)
+            self._tpos = pc.index_in(self._result_ids(), value_set=ids).to_numpy(zero_copy_only=False)
+            self._tpos = np.where(np.isnan(self._tpos.astype(float)), -1, self._tpos).astype(np.int64)
+        return self._tpos
+
+    def rows_for(self, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The result rows of the traces at ``pos`` and, for each, its index into ``pos``; the
+        last answer is kept (the evaluator columns of one page share it)."""
+        key = pos.tobytes()
+        if self._last is not None and self._last[0] == key:
+            return self._last[1], self._last[2]
+        if self._tpos is not None:  # a whole column was built: index the rows by trace (once)
+            if self._csr is None:
+                order = np.argsort(self._tpos, kind="stable")
+                starts = np.searchsorted(self._tpos[order], np.arange(len(self.trace_ids) + 1))
+                self._csr = (order, starts)
+            order, starts = self._csr
+            a, b = starts[pos], starts[pos + 1]
+            rows = np.concatenate([order[i:j] for i, j in zip(a.tolist(), b.tolist())]) if len(pos) else a
+            target = np.repeat(np.arange(len(pos)), b - a)
+        else:  # before any whole column is built: scan for this page's traces only
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            ids = [str(t) for t in self.trace_ids.iloc[pos].tolist()]
+            rid = self._result_ids()
+            hit = pc.is_in(rid, value_set=pa.array(ids, type=pa.string()))
+            rows = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
+            where_id = {t: i for i, t in enumerate(ids)}
+            target = np.array([where_id[t] for t in rid.take(pa.array(rows)).to_pylist()], dtype=np.int64)
+        self._last = (key, rows, target)
+        return rows, target
+
+    def values(self, code: int, kind: str, rows: np.ndarray, target: np.ndarray, m: int) -> Any:
+        """One evaluator's value for ``m`` outputs from result ``rows`` landing on ``target``."""
+        sel = (self.codes[rows] == code) & self.keep[rows]
+        rows, target = rows[sel], target[sel]
+        if kind == "num":
+            v = self.numbers(rows)
+            ok = ~np.isnan(v)
+            sums = np.bincount(target[ok], weights=v[ok], minlength=m)
+            cnt = np.bincount(target[ok], minlength=m)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(cnt > 0, sums / np.maximum(cnt, 1), np.nan)
+        labels = self.r["label"].to_numpy(dtype=object)[rows]
+        ok = pd.notna(labels)
+        t, lab = target[ok], labels[ok]
+        out = np.full(m, None, dtype=object)
+        first_t, first_i = np.unique(t, return_index=True)
+        out[first_t] = [str(x) for x in lab[first_i]]
+        return pd.array(out, dtype="str")
+
+
+class _ResultColumn(Derived):
+    def __init__(self, parent: ResultColumns, evaluator: str) -> None:
+        self.parent, self.evaluator = parent, evaluator
+        self.code, self.kind = parent.code_of[evaluator], parent.kinds[evaluator]
+
+    def take(self, pos: np.ndarray) -> list[Any]:
+        p = self.parent
+        rows, target = p.rows_for(pos)
+        return list(p.values(self.code, self.kind, rows, target, len(pos)))
+
+    def full(self) -> pd.Series:
+        p = self.parent
+        tpos = p.trace_positions()
+        rows = np.flatnonzero(tpos >= 0)
+        vals = p.values(self.code, self.kind, rows, tpos[rows], len(p.trace_ids))
+        return pd.Series(vals, name=f"{p.prefix}.{self.evaluator}")
 
 
 def _kind(s: pd.Series) -> str:
@@ -159,22 +396,54 @@ class TableEngine:
     """
 
     def __init__(self, frame: pd.DataFrame, *, key: str = "trace_id",
-                 search_columns: Sequence[str] | None = None) -> None:
+                 search_columns: Sequence[str] | None = None, derived: Mapping[str, Derived] | None = None) -> None:
         if key not in frame.columns:
             raise ValueError(f"the table has no {key!r} column; columns: {list(frame.columns)[:20]}")
-        self.frame = frame.reset_index(drop=True)
+        idx = frame.index
+        plain = isinstance(idx, pd.RangeIndex) and idx.start == 0 and idx.step == 1
+        self.frame = frame if plain else frame.reset_index(drop=True)  # copy-on-write: no data copied
         self.key = key
-        self.columns = [c for c in self.frame.columns if c not in _HIDDEN]
-        self.kinds = {c: _kind(self.frame[c]) for c in self.columns}
+        self.derived: dict[str, Derived] = {k: v for k, v in (derived or {}).items() if k not in frame.columns}
+        self.columns = [c for c in self.frame.columns if c not in _HIDDEN] + list(self.derived)
+        self.kinds = {c: _kind(self.frame[c]) for c in self.frame.columns if c not in _HIDDEN}
+        self.kinds.update({c: d.kind for c, d in self.derived.items()})
         cols = search_columns if search_columns is not None else [c for c in _SEARCH_COLUMNS if c in self.frame.columns]
         self.search_columns = list(cols)
         self._orders: dict[str, np.ndarray] = {}
         self._nulls: dict[str, int] = {}
         self._masks: dict[str, np.ndarray] = {}
         self._texts: dict[str, Any] = {}
-        self._keys: np.ndarray = self.frame[key].astype(str).to_numpy(dtype=object)
+        self._full: dict[str, pd.Series] = {}
         self._pos: dict[str, int] | None = None
         self.last_ms: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def column(self, name: str) -> pd.Series:
+        """A whole column: a column of the frame, or a derived one (built on first use, cached)."""
+        self._check(name)
+        if name in self.derived:
+            if name not in self._full:
+                self._full[name] = self.derived[name].full()
+            return self._full[name]
+        return self.frame[name]
+
+    def values(self, name: str, pos: np.ndarray) -> list[Any]:
+        """The values of one column at these row positions (a derived column not yet built
+        computes just these rows)."""
+        if name in self.derived and name not in self._full:
+            return self.derived[name].take(pos)
+        return self.column(name).iloc[pos].tolist()
+
+    def built(self) -> list[str]:
+        """The derived columns built whole so far (by a filter or a sort on them)."""
+        return list(self._full)
+
+    def materialize(self) -> pd.DataFrame:
+        """The frame with every derived column built (slow on big tables: the view never needs it)."""
+        extra = {c: self.column(c) for c in self.derived}
+        return pd.concat([self.frame, pd.DataFrame(extra, index=self.frame.index)], axis=1) if extra else self.frame
 
     # ---- building blocks
     def order(self, column: str | None, desc: bool = False) -> np.ndarray:
@@ -184,8 +453,8 @@ class TableEngine:
             return np.arange(n)
         self._check(column)
         if column not in self._orders:
-            s = self.frame[column]
-            if self.kinds[column] == "str":
+            s = self.column(column)
+            if self.kinds[column] == "str" and s.dtype == object:
                 s = s.map(lambda v: v if v is None or isinstance(v, str) else _cell(v, 10**6))
             try:  # the frame has a RangeIndex: the sorted index is the order of positions
                 o = s.sort_values(kind="stable", na_position="last").index.to_numpy()
@@ -225,7 +494,7 @@ class TableEngine:
         ck = json.dumps([col, op, val], default=str)
         if ck in self._masks:
             return self._masks[ck]
-        s = self.frame[col]
+        s = self.column(col)
         kind = self.kinds[col]
         if op == "is null":
             m = s.isna().to_numpy()
@@ -282,7 +551,7 @@ class TableEngine:
             import pyarrow as pa
             import pyarrow.compute as pc
 
-            s = self.frame[column]
+            s = self.column(column)
             arr = None
             if self.kinds.get(column) == "str":
                 try:
@@ -346,28 +615,35 @@ class TableEngine:
         m = self.mask(q.filters, q.search)
         return o if m is None else o[m[o]]
 
-    def page(self, query: Mapping[str, Any] | Query | None = None) -> dict[str, Any]:
-        """The page the query asks for: ``rows`` (JSON-safe cells, the visible columns only),
-        ``matching`` (rows matching), ``total``, ``offset``, ``ms`` (server time)."""
+    def page(self, query: Mapping[str, Any] | Query | None = None,
+             columns: Sequence[str] | None = None) -> dict[str, Any]:
+        """The page the query asks for: ``rows`` (JSON-safe cells of ``columns``, default all,
+        and the key), ``matching`` (rows matching), ``total``, ``offset``, ``ms`` (server time)."""
         t0 = time.perf_counter()
         q = query if isinstance(query, Query) else Query.of(query)
         pos = self.positions(q)
         off = min(q.offset, max(0, (len(pos) - 1) // q.size * q.size)) if len(pos) else 0
-        sel = pos[off: off + q.size]
-        sub = self.frame.iloc[sel]
-        cols = self.columns
-        data = {c: sub[c].tolist() for c in cols}
+        sel = np.asarray(pos[off: off + q.size])
+        cols = list(dict.fromkeys([self.key, *(columns if columns is not None else self.columns)]))
+        data = {c: self.values(c, sel) for c in cols}
         rows = [{c: _cell(data[c][i]) for c in cols} for i in range(len(sel))]
         self.last_ms = (time.perf_counter() - t0) * 1000
         return {"rows": rows, "matching": int(len(pos)), "total": int(len(self.frame)), "offset": int(off),
                 "size": q.size, "ms": round(self.last_ms, 2)}
 
     def rows_of(self, keys: Iterable[Any]) -> pd.DataFrame:
-        """The rows whose key is in ``keys``, in that order (unknown keys are ignored)."""
+        """The rows of the frame whose key is in ``keys``, in that order (unknown keys are
+        ignored); the key index is built on first use."""
         if self._pos is None:
-            self._pos = {k: i for i, k in enumerate(self._keys.tolist())}
+            ks = self.frame[self.key].astype("str").tolist()
+            self._pos = {k: i for i, k in enumerate(ks)}
         p = [self._pos[str(k)] for k in keys if str(k) in self._pos]
         return self.frame.iloc[p]
+
+    def row(self, position: int) -> dict[str, Any]:
+        """Every column's value in one row (derived ones included)."""
+        at = np.array([position])
+        return {c: self.values(c, at)[0] for c in self.columns}
 
     def catalog(self) -> list[dict[str, str]]:
         """The columns the view may show, filter and sort on, with their kind."""
