@@ -22,6 +22,7 @@ Usage: ``python benchmarks/bench_load.py [--sizes 10000,100000,1000000] [--dir D
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import random
@@ -29,7 +30,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SPANS_PER_LINE = 500
@@ -130,24 +133,127 @@ def _trace_spans(rng: random.Random, t: int, t0: int) -> list[dict]:
     return spans
 
 
-def generate(path: Path, n_spans: int, seed: int = 0) -> None:
-    """Write ``n_spans`` spans of OTLP/JSON as JSONL (one export per line)."""
+def documents(n_spans: int, seed: int = 0, per_export: int = SPANS_PER_LINE) -> Iterator[dict]:
+    """``n_spans`` generated spans as OTLP/JSON exports of ``per_export`` spans each."""
     rng = random.Random(seed)
     t0 = 1_735_689_600_000_000_000
     buf: list[dict] = []
     t = 0
     written = 0
+    while written < n_spans:
+        spans = _trace_spans(rng, t, t0)[: n_spans - written]
+        t += 1
+        buf.extend(spans)
+        written += len(spans)
+        if len(buf) >= per_export or written >= n_spans:
+            yield {"resourceSpans": [{"resource": {"attributes": [_kv("service.name", "support-bot")]},
+                                      "scopeSpans": [{"scope": {"name": "bench"}, "spans": buf}]}]}
+            buf = []
+
+
+def generate(path: Path, n_spans: int, seed: int = 0) -> None:
+    """Write ``n_spans`` spans of OTLP/JSON as JSONL (one export per line)."""
     with open(path, "w") as f:
-        while written < n_spans:
-            spans = _trace_spans(rng, t, t0)[: n_spans - written]
-            t += 1
-            buf.extend(spans)
-            written += len(spans)
-            if len(buf) >= SPANS_PER_LINE or written >= n_spans:
-                doc = {"resourceSpans": [{"resource": {"attributes": [_kv("service.name", "support-bot")]},
-                                          "scopeSpans": [{"scope": {"name": "bench"}, "spans": buf}]}]}
-                f.write(json.dumps(doc, separators=(",", ":")) + "\n")
-                buf = []
+        for doc in documents(n_spans, seed):
+            f.write(json.dumps(doc, separators=(",", ":")) + "\n")
+
+
+def generate_proto(path: Path, n_spans: int, seed: int = 0, per_export: int = 512) -> None:
+    """Write the same spans as OTLP protobuf exports of ``per_export`` spans (each prefixed by its 4-byte length)."""
+    with open(path, "wb") as f:
+        for doc in documents(n_spans, seed, per_export):
+            data = to_proto(doc).SerializeToString()
+            f.write(len(data).to_bytes(4, "little") + data)
+
+
+def read_proto_batches(path: str) -> list[bytes]:
+    """The serialised exports :func:`generate_proto` wrote."""
+    data = Path(path).read_bytes()
+    out, i = [], 0
+    while i < len(data):
+        n = int.from_bytes(data[i:i + 4], "little")
+        out.append(data[i + 4:i + 4 + n])
+        i += 4 + n
+    return out
+
+
+class _NotConvertible(ValueError):
+    pass
+
+
+def _any_value(pb: Any, v: Any) -> None:
+    if not isinstance(v, dict):
+        raise _NotConvertible(f"value {v!r}")
+    if "stringValue" in v:
+        pb.string_value = v["stringValue"]
+    elif "intValue" in v:
+        pb.int_value = int(v["intValue"])
+    elif "doubleValue" in v:
+        pb.double_value = float(v["doubleValue"])
+    elif "boolValue" in v:
+        pb.bool_value = bool(v["boolValue"])
+    elif "arrayValue" in v:
+        pb.array_value.SetInParent()
+        for x in (v["arrayValue"] or {}).get("values") or []:
+            _any_value(pb.array_value.values.add(), x)
+    elif "kvlistValue" in v:
+        pb.kvlist_value.SetInParent()
+        for kv in (v["kvlistValue"] or {}).get("values") or []:
+            item = pb.kvlist_value.values.add(key=kv["key"])
+            _any_value(item.value, kv.get("value") or {})
+    elif "bytesValue" in v:
+        pb.bytes_value = base64.b64decode(v["bytesValue"], validate=True)
+    elif v:
+        raise _NotConvertible(f"value {v!r}")
+
+
+def _attributes(target: Any, kvs: Any) -> None:
+    if not isinstance(kvs, list):
+        raise _NotConvertible("attributes")
+    for kv in kvs:
+        item = target.add(key=kv["key"])
+        if kv.get("value") is not None:
+            _any_value(item.value, kv["value"])
+
+
+def _id(v: Any) -> bytes:
+    if not v:
+        return b""
+    if not isinstance(v, str):
+        raise _NotConvertible(f"id {v!r}")
+    return bytes.fromhex(v)
+
+
+def to_proto(doc: dict, strict: bool = True) -> Any:
+    """An OTLP/JSON export as the protobuf ``ExportTraceServiceRequest`` (hex ids to bytes). A document
+    using something the conversion does not know raises, or gives None when not ``strict``."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    req = ExportTraceServiceRequest()
+    try:
+        for rs in doc["resourceSpans"]:
+            prs = req.resource_spans.add()
+            _attributes(prs.resource.attributes, (rs.get("resource") or {}).get("attributes") or [])
+            for ss in rs.get("scopeSpans") or []:
+                pss = prs.scope_spans.add()
+                pss.scope.name = (ss.get("scope") or {}).get("name") or ""
+                for sp in ss.get("spans") or []:
+                    p = pss.spans.add(trace_id=_id(sp.get("traceId")), span_id=_id(sp.get("spanId")),
+                                      parent_span_id=_id(sp.get("parentSpanId")), name=sp.get("name") or "",
+                                      kind=int(sp.get("kind") or 0), start_time_unix_nano=int(sp.get("startTimeUnixNano") or 0),
+                                      end_time_unix_nano=int(sp.get("endTimeUnixNano") or 0))
+                    _attributes(p.attributes, sp.get("attributes") or [])
+                    for e in sp.get("events") or []:
+                        pe = p.events.add(name=e.get("name") or "", time_unix_nano=int(e.get("timeUnixNano") or 0))
+                        _attributes(pe.attributes, e.get("attributes") or [])
+                    st = sp.get("status") or {}
+                    p.status.code = int(st.get("code") or 0)
+                    p.status.message = st.get("message") or ""
+    except (_NotConvertible, KeyError, TypeError, ValueError, AttributeError):
+        if strict:
+            raise
+        return None
+    return req
 
 
 _CHILD = r'''

@@ -25,7 +25,7 @@ register_format(
         "otlp_json",
         "OTLP/JSON traces export (resourceSpans/scopeSpans/spans; .json, .jsonl one export per line, .gz); "
         "OpenInference, gen_ai and Vercel AI SDK attributes",
-        parse=otlp.parse_otlp_json,
+        parse=otlp.map_otlp_json,
         detect=otlp.is_otlp_json,
         extensions=(".json", ".jsonl"),
         priority=100,
@@ -46,7 +46,7 @@ register_format(
     Format(
         "otlp_proto",
         "OTLP protobuf ExportTraceServiceRequest (.pb, .bin, .protobuf, .gz)",
-        parse=otlp.parse_otlp_proto,
+        parse=otlp.map_otlp_proto,
         detect=otlp._is_proto,
         read_file=otlp._read_proto_file,
         extensions=(".pb", ".bin", ".protobuf"),

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from llmops_nb.schema import SPANS
+
 __all__ = [
     "LoadError",
     "NoTraceData",
@@ -29,6 +31,7 @@ __all__ = [
     "json_text",
     "last_user_text",
     "assistant_text",
+    "SpanColumns",
 ]
 
 
@@ -442,3 +445,48 @@ def per_record(ctx: Mapping[str, Any] | None, ref: Any, fn: Callable[..., Any], 
             raise err from e
         skip(err)
         return None
+
+
+SPAN_NAMES: tuple[str, ...] = tuple(SPANS.names)
+"""The spans table's columns, in order."""
+
+
+class SpanColumns:
+    """Spans rows held column by column (``columns``: spans column -> list, every list ``n`` long).
+
+    Iterating gives the row dicts (the mapping's rows, in order), so code that takes a loader's
+    rows takes this too; :func:`llmops_nb.read_traces` takes the columns as they are.
+
+    Example:
+        >>> from llmops_nb.loaders.otlp import map_otlp_json
+        >>> doc = {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "5b8efff798038103d269b633813fc60c",
+        ...     "spanId": "d269b633813fc60c", "name": "chat", "attributes": [
+        ...     {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}}]}]}]}]}
+        >>> cols = map_otlp_json(doc)
+        >>> cols.n, cols.columns["model"], next(iter(cols))["kind"]
+        (1, ['gpt-4o'], 'llm')
+    """
+
+    __slots__ = ("columns", "n")
+
+    def __init__(self, columns: dict[str, list[Any]], n: int) -> None:
+        self.columns = columns
+        self.n = n
+
+    @classmethod
+    def from_tuples(cls, rows: list[tuple[Any, ...]]) -> SpanColumns:
+        if not rows:
+            return cls({name: [] for name in SPAN_NAMES}, 0)
+        return cls(dict(zip(SPAN_NAMES, map(list, zip(*rows)))), len(rows))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        cols = [self.columns[name] for name in SPAN_NAMES]
+        for i in range(self.n):
+            yield {name: c[i] for name, c in zip(SPAN_NAMES, cols)}
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows as dicts (every spans column, in the table's order)."""
+        return list(self)

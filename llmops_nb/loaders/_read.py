@@ -17,6 +17,7 @@ import pandas as pd
 from llmops_nb.loaders._common import (
     LoadError,
     NoTraceData,
+    SpanColumns,
     decompressed_limit,
     open_lines,
     read_bytes,
@@ -505,7 +506,8 @@ def _read_items(items: list[Any], format: str | None, errors: str, options: dict
                 for sub_ref, unit in _iter_units(rec, fmt):
                     where = sub_ref if ref in (None, "document") else (ref if sub_ref is None else f"{ref} {sub_ref}")
                     try:
-                        out = list(fmt.parse(unit, {**ctx, "record": where, "problem": _reporter(errors, problems, file, where)}))
+                        res = fmt.parse(unit, {**ctx, "record": where, "problem": _reporter(errors, problems, file, where)})
+                        out = res if isinstance(res, SpanColumns) else list(res)
                     except NoTraceData as e:
                         if e.file is None:
                             e = NoTraceData(e.reason, file=file, record=where, expected=e.expected)
@@ -622,7 +624,18 @@ class _Columns:
         self.units: list[tuple[str, Any]] = []
         self.n = 0
 
-    def extend(self, out: list[dict[str, Any]], fmt_name: str, file: str, where: Any) -> None:
+    def extend(self, out: list[dict[str, Any]] | SpanColumns, fmt_name: str, file: str, where: Any) -> None:
+        if isinstance(out, SpanColumns):  # a loader's rows already column by column
+            self.starts.append(self.n)
+            self.units.append((file, where))
+            for name, lst in self.cols.items():
+                lst.extend(out.columns[name])
+            sf = self.cols["source_format"]
+            for i in range(self.n, self.n + out.n):
+                if sf[i] is None:
+                    sf[i] = fmt_name
+            self.n += out.n
+            return
         keys = set().union(*out)
         extra = keys - _COLS.keys()
         if extra:

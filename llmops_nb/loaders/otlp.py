@@ -21,6 +21,7 @@ import orjson
 from llmops_nb.loaders._aliases import keys
 from llmops_nb.loaders._common import (
     LoadError,
+    SpanColumns,
     as_map,
     assistant_text,
     json_text,
@@ -33,8 +34,11 @@ from llmops_nb.loaders._common import (
 )
 
 __all__ = [
+    "SpanColumns",
     "iter_otlp_json",
     "iter_otlp_proto",
+    "map_otlp_json",
+    "map_otlp_proto",
     "map_span",
     "parse_otlp_json",
     "parse_otlp_proto",
@@ -285,6 +289,18 @@ def _pb_attrs(kvs: Any) -> dict[str, Any]:
 def iter_otlp_proto(data: bytes | Any, problem: Problem | None = None, salt: str = "") -> Iterator[dict[str, Any]]:
     """Flat span records from an OTLP protobuf ``ExportTraceServiceRequest`` (bytes or message);
     ids validated as :func:`iter_otlp_json` does when ``problem`` is given."""
+    req = _proto_request(data)
+    reps = _replacements(salt)
+    for ri, rs in enumerate(req.resource_spans):
+        resource = _pb_attrs(rs.resource.attributes)
+        for si, ss in enumerate(rs.scope_spans):
+            for i, sp in enumerate(ss.spans):
+                yield _raw_proto_span(sp, f"resourceSpans[{ri}].scopeSpans[{si}].spans[{i}]", resource, ss.scope.name or None,
+                                      problem, reps)
+
+
+def _proto_request(data: bytes | Any) -> Any:
+    """An ``ExportTraceServiceRequest`` from its bytes (or the message itself)."""
     from google.protobuf.message import DecodeError
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -294,34 +310,33 @@ def iter_otlp_proto(data: bytes | Any, problem: Problem | None = None, salt: str
             req.ParseFromString(bytes(data))
         except DecodeError as e:
             raise LoadError(f"not a valid OTLP protobuf message ({e})", expected="an ExportTraceServiceRequest") from None
-    else:
-        req = data
-    new_trace, new_span = _replacements(salt)
-    for ri, rs in enumerate(req.resource_spans):
-        resource = _pb_attrs(rs.resource.attributes)
-        for si, ss in enumerate(rs.scope_spans):
-            for i, sp in enumerate(ss.spans):
-                code = sp.status.code
-                status = "error" if code == 2 else "ok" if code == 1 else "unset"
-                where = f"resourceSpans[{ri}].scopeSpans[{si}].spans[{i}]"
-                yield {
-                    "trace_id": check_id(sp.trace_id, 16, "traceId", where, problem, new_trace),
-                    "span_id": check_id(sp.span_id, 8, "spanId", where, problem, new_span(where)),
-                    "parent_span_id": check_id(sp.parent_span_id, 8, "parentSpanId", where, problem, new_span(where)),
-                    "name": sp.name,
-                    "start_time": _ns_time(sp.start_time_unix_nano),
-                    "end_time": _ns_time(sp.end_time_unix_nano),
-                    "status": status,
-                    "status_message": sp.status.message or None,
-                    "otel_kind": span_kind(sp.kind),
-                    "attributes": _pb_attrs(sp.attributes),
-                    "events": [
-                        {"name": e.name, "time": _ns_time(e.time_unix_nano), "attributes": _pb_attrs(e.attributes)}
-                        for e in sp.events
-                    ],
-                    "resource": resource,
-                    "scope": ss.scope.name or None,
-                }
+        return req
+    return data
+
+
+def _raw_proto_span(sp: Any, where: str, resource: dict[str, Any], scope: str | None, problem: Problem | None,
+                    replacements: Any) -> dict[str, Any]:
+    """The flat record of one protobuf span (``where``: its position, for id problems)."""
+    new_trace, new_span = replacements
+    code = sp.status.code
+    return {
+        "trace_id": check_id(sp.trace_id, 16, "traceId", where, problem, new_trace),
+        "span_id": check_id(sp.span_id, 8, "spanId", where, problem, new_span(where)),
+        "parent_span_id": check_id(sp.parent_span_id, 8, "parentSpanId", where, problem, new_span(where)),
+        "name": sp.name,
+        "start_time": _ns_time(sp.start_time_unix_nano),
+        "end_time": _ns_time(sp.end_time_unix_nano),
+        "status": "error" if code == 2 else "ok" if code == 1 else "unset",
+        "status_message": sp.status.message or None,
+        "otel_kind": span_kind(sp.kind),
+        "attributes": _pb_attrs(sp.attributes),
+        "events": [
+            {"name": e.name, "time": _ns_time(e.time_unix_nano), "attributes": _pb_attrs(e.attributes)}
+            for e in sp.events
+        ],
+        "resource": resource,
+        "scope": scope,
+    }
 
 
 # ---------------------------------------------------------------------------------- mapping
@@ -577,6 +592,28 @@ def _fill_call_ids(msgs: list[dict[str, Any]], raw: str) -> list[dict[str, Any]]
     return [dict(m, tool_call_id=f["tool_call_id"]) if m["tool_call_id"] is None else m for m, f in zip(msgs, full)]
 
 
+def _value_messages(v: Any, side: str) -> list[dict[str, Any]] | None:
+    """Messages read from an LLM span's input or output value when it is a JSON request/response."""
+    if isinstance(v, str) and v.lstrip()[:1] in ("{", "["):
+        from llmops_nb.loaders._messages import normalize_messages
+
+        try:
+            return normalize_messages(v, side)
+        except Exception:
+            return None
+    return None
+
+
+def _output_documents(out_value: str) -> list[dict[str, Any]] | None:
+    """A retriever's output as a list of documents (Langfuse observations), else None."""
+    found = maybe_json_obj(out_value)
+    if isinstance(found, list) and found and all(isinstance(d, Mapping) and ("page_content" in d or "content" in d) for d in found):
+        return [{"id": None if (d.get("id") or as_map(d.get("metadata")).get("id")) is None else str(d.get("id") or d["metadata"]["id"]),
+                 "content": text_of(d.get("page_content", d.get("content"))), "score": None,
+                 "metadata": json_text(d.get("metadata"))} for d in found]
+    return None
+
+
 def _first(attrs: Mapping[str, Any], used: set[str], *keys: str) -> Any:
     for k in keys:
         v = attrs.get(k)
@@ -700,18 +737,8 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
     if used & {"traceloop.entity.input", "traceloop.entity.output", "langfuse.observation.input", "langfuse.observation.output"}:
         in_value, out_value = _traceloop_value(in_value, True), _traceloop_value(out_value, False)
     if kind == "llm" and (inp is None or out is None):
-        from llmops_nb.loaders._messages import normalize_messages
-
-        def _msgs(v: Any, side: str) -> list[dict[str, Any]] | None:
-            if isinstance(v, str) and v.lstrip()[:1] in ("{", "["):
-                try:
-                    return normalize_messages(v, side)
-                except Exception:
-                    return None
-            return None
-
-        inp = inp if inp is not None else _msgs(in_value, "input")
-        out = out if out is not None else _msgs(out_value, "output")
+        inp = inp if inp is not None else _value_messages(in_value, "input")
+        out = out if out is not None else _value_messages(out_value, "output")
     if inp and isinstance(in_value, str) and any(m["role"] == "tool" and m["tool_call_id"] is None for m in inp):
         inp = _fill_call_ids(inp, in_value)
     for k in ("input.mime_type", "output.mime_type"):
@@ -751,11 +778,7 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
                          "score": None if d.get("score") is None else float(d["score"]), "metadata": json_text(d.get("metadata"))})
 
     if docs is None and kind == "retriever" and isinstance(out_value, str) and out_value.startswith("["):
-        found = maybe_json_obj(out_value)  # a retriever's output as a list of documents (Langfuse observations)
-        if isinstance(found, list) and found and all(isinstance(d, Mapping) and ("page_content" in d or "content" in d) for d in found):
-            docs = [{"id": None if (d.get("id") or as_map(d.get("metadata")).get("id")) is None else str(d.get("id") or d["metadata"]["id"]),
-                     "content": text_of(d.get("page_content", d.get("content"))), "score": None,
-                     "metadata": json_text(d.get("metadata"))} for d in found]
+        docs = _output_documents(out_value)
 
     # tokens and cost
     pt = _int(_pick(best, used, "prompt_tokens"))
@@ -967,3 +990,41 @@ def parse_otlp_logs_json(doc: Mapping[str, Any], ctx: Mapping[str, Any] | None =
 
 LOG_ROWS = "otlp_logs_json"
 """``source_format`` of the partial rows :func:`parse_otlp_logs_json` yields (merged into their spans)."""
+
+
+# ---------------------------------------------------------------------------------- batches, column-wise
+
+def map_otlp_json(doc: Mapping[str, Any], ctx: Mapping[str, Any] | None = None) -> SpanColumns:
+    """The spans rows of one OTLP/JSON ``ExportTraceServiceRequest``, column by column: the rows
+    :func:`~llmops_nb.loaders.otlp.parse_otlp_json` yields (ids validated and a bad span failing
+    or skipped alone as there, by ``ctx``), computed column-wise for the common conventions.
+
+    Example:
+        >>> doc = {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "5b8efff798038103d269b633813fc60c",
+        ...     "spanId": "d269b633813fc60c", "name": "retrieve", "attributes": [
+        ...     {"key": "openinference.span.kind", "value": {"stringValue": "RETRIEVER"}}]}]}]}]}
+        >>> map_otlp_json(doc).columns["kind"]
+        ['retriever']
+    """
+    from llmops_nb.loaders._otlp_fast import map_json
+
+    return map_json(doc, ctx)
+
+
+def map_otlp_proto(data: bytes | Any, ctx: Mapping[str, Any] | None = None) -> SpanColumns:
+    """The spans rows of one OTLP protobuf ``ExportTraceServiceRequest`` (its bytes or the parsed
+    message), column by column: the rows :func:`~llmops_nb.loaders.otlp.parse_otlp_proto` yields
+    (ids validated when ``ctx`` has a ``problem`` reporter), computed column-wise.
+
+    Example:
+        >>> from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+        >>> req = ExportTraceServiceRequest()
+        >>> sp = req.resource_spans.add().scope_spans.add().spans.add(name="chat", trace_id=bytes(range(1, 17)), span_id=bytes(range(1, 9)))
+        >>> kv = sp.attributes.add(key="gen_ai.request.model"); kv.value.string_value = "gpt-4o"
+        >>> cols = map_otlp_proto(req.SerializeToString())
+        >>> cols.columns["span_id"], cols.columns["model"]
+        (['0102030405060708'], ['gpt-4o'])
+    """
+    from llmops_nb.loaders._otlp_fast import map_proto
+
+    return map_proto(data, ctx)

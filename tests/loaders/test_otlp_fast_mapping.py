@@ -1,10 +1,13 @@
 """The fast OTLP mapping gives the same frame as the reference mapping on every fixture.
 
-``map_span`` picks each aliased field (model, tokens, input, session...) in one pass over a
-span's attributes (``otlp._aliased``) instead of one lookup per alias key (``otlp._first`` over
-``keys(field)``, the reference), and ``check_id`` returns valid lowercase hex ids at once. Here
-the reference is put back (monkeypatched) and the frames of every trace fixture under
-../shared/fixtures and every committed producer trace are compared, cell for cell.
+Two layers are fast: the column-wise mapping (``loaders/_otlp_fast.py``: keys classified once,
+OpenInference and gen_ai spans mapped straight from the export into columns, anything else by
+the reference per span) and, inside the reference, ``map_span``'s one-pass alias pick
+(``otlp._aliased`` instead of ``otlp._first`` over ``keys(field)``) and ``check_id``'s fast path
+for valid lowercase hex ids. Here the reference is put back (monkeypatched: every span through
+``iter_otlp_*`` + ``map_span`` with the slow pick) and the frames of every trace fixture under
+../shared/fixtures, every committed producer trace, spans of the load benchmark's generator and
+all of these as OTLP protobuf are compared, cell for cell.
 """
 
 from __future__ import annotations
@@ -15,14 +18,44 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from llmops_nb.loaders import otlp, read_traces
+from llmops_nb.loaders import _otlp_fast, otlp, read_traces
 from llmops_nb.loaders._aliases import keys
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT.parent / "shared" / "fixtures"  # read in place, never copied
 PRODUCERS = ROOT / "tests" / "loaders" / "data" / "producers"
-DIRS = [FIXTURES / d for d in ("otlp-examples", "otel-genai-semconv", "openinference", "any-agent", "langfuse", "langsmith",
-                               "datadog", "real")] + [PRODUCERS]
+DIRS = [FIXTURES / d for d in ("otlp-examples", "otel-genai-semconv", "otel-openai-cassettes", "openinference", "any-agent",
+                               "langfuse", "langsmith", "datadog", "real")] + [PRODUCERS]
+
+
+def _bench() -> Any:
+    """benchmarks/bench_load.py (its span generator and OTLP/JSON -> protobuf conversion)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_load", ROOT / "benchmarks" / "bench_load.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+FAST: list[int] = []
+
+
+def _counting_map(*args: Any) -> Any:
+    row = _slow_fast_map(*args)
+    FAST.append(row is not None)
+    return row
+
+
+_slow_fast_map = _otlp_fast._map
+
+
+def _use_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every span through the reference: ``iter_otlp_*`` records + ``map_span`` with the slow pick."""
+    monkeypatch.setattr(_otlp_fast, "_map", lambda *a: None)
+    monkeypatch.setattr(otlp, "_aliased", _reference_aliased)
+    monkeypatch.setattr(otlp, "check_id", _reference_check_id)
 
 
 def _files() -> list[Path]:
@@ -80,9 +113,11 @@ def test_fast_mapping_equals_reference_on_every_fixture(monkeypatch: pytest.Monk
     files = _files()
     if not any(str(p).startswith(str(FIXTURES)) for p in files):
         pytest.skip(f"shared fixtures not found at {FIXTURES}")
-    fast = {p: _read(p) for p in files}
-    monkeypatch.setattr(otlp, "_aliased", _reference_aliased)
-    monkeypatch.setattr(otlp, "check_id", _reference_check_id)
+    FAST.clear()
+    with monkeypatch.context() as m:
+        m.setattr(_otlp_fast, "_map", _counting_map)
+        fast = {p: _read(p) for p in files}
+    _use_reference(monkeypatch)
     n_spans = 0
     for p in files:
         ref = _read(p)
@@ -92,6 +127,54 @@ def test_fast_mapping_equals_reference_on_every_fixture(monkeypatch: pytest.Monk
         elif isinstance(ref, tuple):
             n_spans += sum(len(x) for x in ref if isinstance(x, pd.DataFrame))
     assert n_spans > 500 and len(CALLS) > 200  # the reference mapped the OTLP spans (242 today), not only empty files
+    assert sum(FAST) > 50  # and the fast path mapped OTLP spans of the fixtures itself (not all fell back)
+
+
+def _otlp_docs() -> list[Any]:
+    """Every OTLP/JSON export among the fixtures (files and JSONL lines), parsed."""
+    import orjson
+
+    docs = []
+    for p in _files():
+        if p.suffix not in (".json", ".jsonl"):
+            continue
+        try:
+            data = p.read_bytes()
+            lines = [data] if p.suffix == ".json" else [x for x in data.splitlines() if x.strip()]
+            parsed = [orjson.loads(x) for x in lines]
+        except (ValueError, OSError):
+            continue
+        docs += [d for d in parsed if otlp.is_otlp_json(d)]
+    return docs
+
+
+def test_fast_protobuf_mapping_equals_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    bench = _bench()
+    converted = [r for r in (bench.to_proto(d, strict=False) for d in _otlp_docs()) if r is not None]
+    reqs = converted + [bench.to_proto(d) for d in bench.documents(3000, seed=5)]
+    FAST.clear()
+    with monkeypatch.context() as m:
+        m.setattr(_otlp_fast, "_map", _counting_map)
+        fast = [otlp.map_otlp_proto(r.SerializeToString()).rows() for r in reqs]
+    _use_reference(monkeypatch)
+    ref = [[{**row, "latency_ms": None} for row in otlp.parse_otlp_proto(r.SerializeToString())] for r in reqs]
+    assert fast == ref
+    assert sum(FAST) >= 3000 and len(converted) > 5
+    pd.testing.assert_frame_equal(read_traces(fast[-1]), read_traces(ref[-1]))
+
+
+def test_fast_json_mapping_equals_reference_on_generated_spans(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    bench = _bench()
+    path = tmp_path / "spans.jsonl"
+    bench.generate(path, 3000, seed=7)
+    FAST.clear()
+    with monkeypatch.context() as m:
+        m.setattr(_otlp_fast, "_map", _counting_map)
+        fast = read_traces(str(path))
+    assert sum(FAST) == 3000  # every generated span took the fast path
+    _use_reference(monkeypatch)
+    pd.testing.assert_frame_equal(fast, read_traces(str(path)))
+    assert fast["kind"].value_counts().to_dict().keys() >= {"llm", "tool", "retriever", "chain", "agent"}
 
 
 def test_aliased_pick_order_and_empty_values() -> None:

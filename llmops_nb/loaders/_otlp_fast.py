@@ -1,0 +1,498 @@
+"""OTLP exports (JSON and protobuf) mapped column-wise onto the spans table, fast.
+
+The reference mapping builds a flat record per span (:func:`~llmops_nb.loaders.otlp.iter_otlp_json`)
+and maps it with :func:`~llmops_nb.loaders.otlp.map_span`, which tries every convention on every
+span. Here each attribute key is classified once (cached: keys repeat across spans) into the role
+the reference would give it (an aliased field with its rank, an OpenInference message or document
+part, a key the reference reads specially, or a plain key kept in ``attributes``), and the spans
+of the common conventions (OpenInference, OpenTelemetry gen_ai) are mapped from that with no
+intermediate record, straight into one tuple per span, transposed into columns per export.
+
+Any span outside what this path knows (events, Vercel AI SDK, Langfuse, OpenLLMetry keys,
+indexed ``gen_ai.prompt.N``, ids to repair...) is mapped by the reference, alone, and so is any
+span this path fails on: the result is the reference's, cell for cell
+(tests/loaders/test_otlp_fast_mapping.py compares both on every fixture).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+
+from llmops_nb.loaders import otlp as _o
+from llmops_nb.loaders._common import SPAN_NAMES as NAMES
+from llmops_nb.loaders._common import (
+    LoadError,
+    SpanColumns,
+    assistant_text,
+    json_text,
+    last_user_text,
+    per_record,
+    text_of,
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_HEX = frozenset("0123456789abcdef")
+
+
+def _as_tuple(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(map(row.get, NAMES))
+
+
+# ---------------------------------------------------------------------------------- keys
+
+# roles of an attribute key (besides feeding aliased fields, which ``hits`` says)
+_PLAIN, _FALLBACK, _OI_MSG, _DOC, _SPECIAL = 0, 1, 2, 3, 4
+_FALLBACK_NS = frozenset(("ai", "langfuse", "traceloop", "llmops"))
+_SPECIAL_KEYS = frozenset((
+    "openinference.span.kind", "gen_ai.operation.name", "input.mime_type", "output.mime_type", "metadata",
+    "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions", "gen_ai.retrieval.documents",
+    "llm.invocation_parameters", "llm.model_name", "gen_ai.request.model", "tool.name", "gen_ai.tool.name",
+    *("tool.description", "gen_ai.tool.description", "gen_ai.tool.call.id", "gen_ai.tool.type"),
+))
+_TOOL_DESC = ("tool.description", "gen_ai.tool.description", "gen_ai.tool.call.id", "ai.toolCall.id", "gen_ai.tool.type")
+_MSG_TAILS = frozenset(("message.role", "message.content", "message.tool_call_id"))
+_CALL_TAILS = frozenset(("tool_call.id", "tool_call.function.name", "tool_call.function.arguments"))
+_KEY_INFO: dict[str, tuple[Any, ...]] = {}
+_MAX_KEYS = 100_000  # keys are cached while there are fewer (free-form keys never grow memory without bound)
+
+
+def _index(text: str) -> int | None:
+    return int(text) if text.isdigit() and text.isascii() else None
+
+
+def _classify(k: str) -> tuple[Any, ...]:
+    """(namespace, alias hits, role, payload) of an attribute key, as :func:`~llmops_nb.loaders.otlp.map_span` reads it."""
+    if _o._KEY_FIELDS is None:
+        _o._aliased({})  # builds the alias index
+    assert _o._KEY_FIELDS is not None
+    ns = k.partition(".")[0]
+    hits = _o._KEY_FIELDS.get(k)
+    role: int = _PLAIN
+    payload: Any = None
+    if (ns in _FALLBACK_NS or k == "operation.name" or (ns == "metadata" and k != "metadata")
+            or k in ("gen_ai.prompt", "gen_ai.completion") or k.startswith(("gen_ai.prompt.", "gen_ai.completion."))):
+        role = _FALLBACK
+    elif k.startswith(("llm.input_messages.", "llm.output_messages.")):
+        side = 0 if k.startswith("llm.input_messages.") else 1
+        idx, _, tail = k[19 if side == 0 else 20:].partition(".")
+        n = _index(idx)
+        role = _FALLBACK
+        if n is not None and tail in _MSG_TAILS:
+            role, payload = _OI_MSG, (side, n, tail, None, None)
+        elif n is not None and tail.startswith("message.tool_calls."):
+            cidx, _, ctail = tail[19:].partition(".")
+            m = _index(cidx)
+            if m is not None and ctail in _CALL_TAILS:
+                role, payload = _OI_MSG, (side, n, None, m, ctail)
+    elif k.startswith("retrieval.documents."):
+        idx, _, tail = k[20:].partition(".")
+        n = _index(idx)
+        role, payload = (_DOC, (n, tail)) if n is not None else (_FALLBACK, None)
+    elif k in _SPECIAL_KEYS:
+        role = _SPECIAL
+    info = (ns, hits, role, payload)
+    if len(_KEY_INFO) < _MAX_KEYS:
+        _KEY_INFO[k] = info
+    return info
+
+
+# ---------------------------------------------------------------------------------- one span
+
+def _msg(fields: dict[str, Any], calls: dict[int, dict[str, Any]] | None) -> dict[str, Any]:
+    """``otlp._common.message`` of one OpenInference message's parts (role, content, tool calls, call id)."""
+    role = fields.get("message.role")
+    content = fields.get("message.content")
+    tcid = fields.get("message.tool_call_id")
+    out_calls = None
+    if calls:
+        out_calls = []
+        for _, c in sorted(calls.items()):
+            cid, args = c.get("tool_call.id"), c.get("tool_call.function.arguments")
+            out_calls.append({"id": None if cid is None else str(cid), "name": c.get("tool_call.function.name") or None,
+                              "arguments": None if args is None else args if type(args) is str else json_text(args)})
+    return {
+        "role": None if role is None else str(role).lower(),
+        "content": content if content is None or type(content) is str else text_of(content),
+        "tool_calls": out_calls or None,
+        "tool_call_id": None if tcid is None else str(tcid),
+    }
+
+
+def _oi_side(parts: dict[int, list[Any]]) -> list[dict[str, Any]]:
+    return [_msg(fields, calls) for _, (fields, calls) in sorted(parts.items())]
+
+
+def _map(a: dict[str, Any], trace_id: str, span_id: str, parent: str | None, name: Any, start: Any, end: Any,
+         status: str, err: Any, otel_kind: str | None, resource: dict[str, Any], scope: str | None,
+         source_format: str) -> tuple[Any, ...] | None:
+    """The spans row of one span (as ``map_span`` gives it) as a tuple, or None when the span needs
+    the reference mapping. ``a``: the span's decoded attributes."""
+    info_of = _KEY_INFO.get
+    best: dict[str, tuple[int, str, Any]] = {}
+    nss: set[str] = set()
+    specials: list[str] | None = None
+    oi: tuple[dict[int, list[Any]], dict[int, list[Any]]] | None = None
+    docs_parts: dict[int, dict[str, Any]] | None = None
+    used: set[str] = set()
+    for k, v in a.items():
+        info = info_of(k)
+        if info is None:
+            info = _classify(k)
+        ns, hits, role, payload = info
+        nss.add(ns)
+        if role:
+            if role == _FALLBACK:
+                return None
+            if role == _OI_MSG:
+                used.add(k)
+                side, n, tail, m, ctail = payload
+                if oi is None:
+                    oi = ({}, {})
+                entry = oi[side].get(n)
+                if entry is None:
+                    entry = oi[side][n] = [{}, None]
+                if tail is not None:
+                    entry[0][tail] = v
+                else:
+                    if entry[1] is None:
+                        entry[1] = {}
+                    c = entry[1].get(m)
+                    if c is None:
+                        c = entry[1][m] = {}
+                    c[ctail] = v
+            elif role == _DOC:
+                if docs_parts is None:
+                    docs_parts = {}
+                n, tail = payload
+                d = docs_parts.get(n)
+                if d is None:
+                    d = docs_parts[n] = {}
+                d[tail] = v
+            else:
+                if specials is None:
+                    specials = []
+                specials.append(k)
+        if hits is not None and v is not None and v != "":
+            for f, rank in hits:
+                b = best.get(f)
+                if b is None or rank < b[0]:
+                    best[f] = (rank, k, v)
+
+    def pick(field: str) -> Any:
+        b = best.get(field)
+        if b is None:
+            return None
+        used.add(b[1])
+        return b[2]
+
+    sp = specials or ()
+    # kind
+    kind = None
+    if "openinference.span.kind" in sp:
+        oi_kind = a["openinference.span.kind"]
+        if oi_kind is not None and oi_kind != "":
+            used.add("openinference.span.kind")
+            if isinstance(oi_kind, str):
+                kind = _o._OI_KINDS.get(oi_kind.upper(), "unknown")
+    if kind is None and "gen_ai.operation.name" in sp:
+        op = a["gen_ai.operation.name"]
+        if isinstance(op, str) and op != "":
+            used.add("gen_ai.operation.name")
+            kind = _o._GENAI_OPS.get(op.lower())
+    genai = "gen_ai" in nss
+    if kind is None and (genai or "llm.model_name" in sp):
+        kind = "llm" if ("gen_ai.request.model" in sp or "llm.model_name" in sp) else "unknown"
+
+    model = pick("model")
+    if model is None and "llm.invocation_parameters" in sp and isinstance(a["llm.invocation_parameters"], str):
+        return None
+    if "gen_ai.request.model" in sp:
+        used.add("gen_ai.request.model")
+    provider = pick("provider")
+
+    # messages
+    inp = out = None
+    if "llm" in nss and oi is not None:
+        inp = _oi_side(oi[0]) if oi[0] else None
+        out = _oi_side(oi[1]) if oi[1] else None
+    if (inp is None or out is None) and genai:
+        sub = {k: a[k] for k in ("gen_ai.input.messages", "gen_ai.system_instructions", "gen_ai.output.messages") if k in sp}
+        if sub:
+            gi, go = _o._genai_messages(sub, [], used, set())
+            inp = inp if inp is not None else gi
+            out = out if out is not None else go
+
+    in_value = pick("input")
+    out_value = pick("output")
+    if kind == "llm" and (inp is None or out is None):
+        inp = inp if inp is not None else _o._value_messages(in_value, "input")
+        out = out if out is not None else _o._value_messages(out_value, "output")
+    if inp and isinstance(in_value, str) and any(m["role"] == "tool" and m["tool_call_id"] is None for m in inp):
+        inp = _o._fill_call_ids(inp, in_value)
+    if "input.mime_type" in sp:
+        used.add("input.mime_type")
+    if "output.mime_type" in sp:
+        used.add("output.mime_type")
+
+    # tools
+    tool_name = tool_args = tool_result = None
+    if kind == "tool" or "tool.name" in sp or "gen_ai.tool.name" in sp:
+        tool_name = pick("tool_name")
+        tool_args = pick("tool_arguments")
+        if tool_args is None and kind == "tool":
+            tool_args = in_value
+        tool_result = _o._tool_message_content(out_value) if kind == "tool" else None
+        if tool_name is None and kind == "tool":
+            tool_name = name
+        for k in _TOOL_DESC:
+            if k in sp:
+                v = a[k]
+                if v is not None and v != "":
+                    used.add(k)
+                    break
+
+    # documents
+    docs = None
+    if docs_parts is not None and "retrieval" in nss:
+        used.update(k for k in a if k.startswith("retrieval.documents."))
+        docs = []
+        for _, d in sorted(docs_parts.items()):
+            score = d.get("document.score")
+            did = d.get("document.id")
+            docs.append({"id": None if did is None else str(did), "content": text_of(d.get("document.content")),
+                         "score": None if score is None else float(score), "metadata": json_text(d.get("document.metadata"))})
+    elif genai and "gen_ai.retrieval.documents" in sp and a["gen_ai.retrieval.documents"] is not None:
+        used.add("gen_ai.retrieval.documents")
+        docs = []
+        for d in _o._json_list(a["gen_ai.retrieval.documents"]) or []:
+            did, score = d.get("id"), d.get("score")
+            docs.append({"id": None if did is None else str(did), "content": text_of(d.get("content")),
+                         "score": None if score is None else float(d["score"]), "metadata": json_text(d.get("metadata"))})
+    if docs is None and kind == "retriever" and isinstance(out_value, str) and out_value.startswith("["):
+        docs = _o._output_documents(out_value)
+
+    # tokens and cost
+    pt = _o._int(pick("prompt_tokens"))
+    ct = _o._int(pick("completion_tokens"))
+    tt = _o._int(pick("total_tokens"))
+    if tt is None and (pt is not None or ct is not None):
+        tt = (pt or 0) + (ct or 0)
+    cost = pick("cost_usd")
+    cost = None if cost is None else float(cost)
+
+    # session, user, tags, metadata
+    session = pick("session_id")
+    user = pick("user_id")
+    tags = pick("tags")
+    if isinstance(tags, str):
+        tags = _o._json_list(tags) or [tags]
+    meta: dict[str, Any] = {}
+    if "metadata" in sp:
+        m = a["metadata"]
+        if m is not None and m != "":
+            used.add("metadata")
+            if isinstance(m, str):
+                try:
+                    m = orjson.loads(m)
+                except orjson.JSONDecodeError:
+                    m = {"metadata": m}
+            if isinstance(m, Mapping):
+                meta.update(m)
+
+    if status != "error":
+        err = None
+
+    # readable text
+    in_text = last_user_text(inp) if inp else text_of(in_value)
+    out_text = assistant_text(out) if out else text_of(out_value)
+    if kind == "retriever" and in_text is None:
+        in_text = text_of(in_value)
+    if kind == "tool" and in_text is None and tool_args is not None:
+        in_text = json_text(tool_args)
+
+    rest = {k: v for k, v in a.items() if k not in used} if used else dict(a)
+    if resource:
+        rest["resource"] = resource
+    if scope:
+        rest["otel.scope.name"] = scope
+    if otel_kind is not None:
+        otel_kind = _o.span_kind(otel_kind)  # as map_span re-reads the record's kind
+        if otel_kind is not None:
+            rest["otel.span.kind"] = otel_kind
+    if in_value is not None and inp is not None:
+        rest["input.value"] = in_value
+    if out_value is not None and out is not None:
+        rest["output.value"] = out_value
+    if resource and "service.name" in resource:
+        meta.setdefault("service.name", resource["service.name"])
+
+    return (
+        trace_id, span_id, parent, name, kind or "unknown", start, end, None, status, err, model, provider, inp, out,
+        in_text, out_text, docs, tool_name, json_text(tool_args),
+        text_of(tool_result) if not isinstance(tool_result, (dict, list)) else json_text(tool_result),
+        pt, ct, tt, cost, None if session is None else str(session), None if user is None else str(user),
+        list(tags) if tags else None, meta or None, rest or None, source_format,
+    )
+
+
+# ---------------------------------------------------------------------------------- JSON
+
+def _hex_id(v: Any, n: int) -> str | None:
+    """``v`` when it is a valid lowercase hex id of ``n`` digits (what ``check_id`` returns at once), else None."""
+    if type(v) is str and len(v) == n and _HEX.issuperset(v) and v.strip("0"):
+        return v
+    return None
+
+
+def _ns(v: Any) -> Any:
+    """``otlp._ns_time`` (the reference conversion, microseconds kept)."""
+    if v is None or v == "" or v == 0 or v == "0":
+        return None
+    return _EPOCH + timedelta(microseconds=int(v) // 1000)
+
+
+def _json_span(sp: Any, resource: dict[str, Any], scope: str | None) -> tuple[Any, ...] | None:
+    if type(sp) is not dict or sp.get("events"):
+        return None
+    tid = _hex_id(sp.get("traceId", sp.get("trace_id")), 32)
+    sid = _hex_id(sp.get("spanId", sp.get("span_id")), 16)
+    if tid is None or sid is None:
+        return None
+    pid = sp.get("parentSpanId", sp.get("parent_span_id")) or None
+    if pid is not None:
+        pid = _hex_id(pid, 16)
+        if pid is None:
+            return None
+    kvs = sp.get("attributes")
+    a: dict[str, Any] = {}
+    if kvs:
+        if type(kvs) is not list:
+            return None
+        for kv in kvs:
+            v = kv.get("value")
+            if v:
+                if "stringValue" in v:
+                    v = v["stringValue"]
+                else:
+                    v = _o._any_value(v)
+            else:
+                v = None
+            a[kv["key"]] = v
+    status, msg = _o._status(sp.get("status"))
+    return _map(a, tid, sid, pid, sp.get("name"), _ns(sp.get("startTimeUnixNano", sp.get("start_time_unix_nano"))),
+                _ns(sp.get("endTimeUnixNano", sp.get("end_time_unix_nano"))), status, msg, _o.span_kind(sp.get("kind")),
+                resource, scope, "otlp_json")
+
+
+def map_json(doc: Mapping[str, Any], ctx: Mapping[str, Any] | None = None) -> SpanColumns:
+    c = ctx or {}
+    problem = c.get("problem")
+    reps = None
+    raw_resources: dict[int, Any] = {}
+    rows: list[tuple[Any, ...]] = []
+    rs_list = doc.get("resourceSpans", doc.get("resource_spans"))
+    if not isinstance(rs_list, list):
+        raise LoadError("resourceSpans is not a list", expected="OTLP/JSON: {resourceSpans: [{resource, scopeSpans: [{spans}]}]}")
+    n = 0
+    for r, rs in enumerate(rs_list):
+        if not isinstance(rs, Mapping):
+            raise LoadError(f"resourceSpans {r} is a {type(rs).__name__}", expected="a resourceSpans object")
+        resource: dict[str, Any] | None = None
+        for si, ss in enumerate(rs.get("scopeSpans", rs.get("scope_spans", rs.get("instrumentationLibrarySpans"))) or []):
+            if not isinstance(ss, Mapping):
+                raise LoadError(f"a scopeSpans of resourceSpans {r} is a {type(ss).__name__}", expected="a scopeSpans object")
+            scope = ss.get("scope") or ss.get("instrumentationLibrary") or {}
+            spans = ss.get("spans") or []
+            if not isinstance(spans, list):
+                raise LoadError(f"spans of resourceSpans {r} is a {type(spans).__name__}", expected="a list of spans")
+            scope_name = (scope.get("name") or None) if isinstance(scope, Mapping) else None
+            for i, sp in enumerate(spans):
+                row = None
+                try:
+                    if resource is None:
+                        resource = _o._attrs((rs.get("resource") or {}).get("attributes"))
+                        raw_resources[id(rs)] = resource
+                    row = _json_span(sp, resource, scope_name)
+                except (RecursionError, MemoryError):
+                    raise
+                except Exception:
+                    row = None
+                if row is None:  # the reference mapping, with its errors and id repairs
+                    if reps is None:
+                        reps = _o._replacements(f"{c.get('file')}|{c.get('record')}")
+                    ref, where = f"span {n}", f"resourceSpans[{r}].scopeSpans[{si}].spans[{i}]"
+                    mapped = per_record(ctx, ref, _one_json, ref, where, sp, rs, scope, raw_resources, problem, reps)
+                    if mapped is not None:
+                        rows.append(_as_tuple(mapped))
+                else:
+                    rows.append(row)
+                n += 1
+    return SpanColumns.from_tuples(rows)
+
+
+def _one_json(ref: str, where: str, sp: Any, rs: Mapping[str, Any], scope: Any, resources: dict[int, Any], problem: Any,
+              reps: Any) -> dict[str, Any]:
+    return _o.map_span(_o._raw_json_span(ref, sp, rs, scope, resources, where, problem, reps), "otlp_json")
+
+
+# ---------------------------------------------------------------------------------- protobuf
+
+def _pb_id(b: bytes, n: int) -> str | None:
+    return b.hex() if len(b) == n and b.strip(b"\x00") else None
+
+
+def map_proto(data: bytes | Any, ctx: Mapping[str, Any] | None = None) -> SpanColumns:
+    c = ctx or {}
+    problem = c.get("problem")
+    req = _o._proto_request(data)
+    reps = None
+    rows: list[tuple[Any, ...]] = []
+    pb_attrs, pb_value, span_kind, ns_time = _o._pb_attrs, _o._pb_value, _o.span_kind, _ns
+    for ri, rs in enumerate(req.resource_spans):
+        resource = pb_attrs(rs.resource.attributes)
+        for si, ss in enumerate(rs.scope_spans):
+            scope = ss.scope.name or None
+            for i, sp in enumerate(ss.spans):
+                row = None
+                if not sp.events:
+                    try:
+                        tid, sid, pid = _pb_id(sp.trace_id, 16), _pb_id(sp.span_id, 8), sp.parent_span_id
+                        if pid:
+                            pid = _pb_id(pid, 8)
+                            ok = pid is not None
+                        else:
+                            pid, ok = None, True
+                        if ok and tid is not None and sid is not None:
+                            a: dict[str, Any] = {}
+                            for kv in sp.attributes:
+                                v = kv.value
+                                w = v.WhichOneof("value")
+                                if w == "string_value":
+                                    a[kv.key] = v.string_value
+                                elif w is None:
+                                    a[kv.key] = None
+                                elif w == "int_value" or w == "double_value" or w == "bool_value":
+                                    a[kv.key] = getattr(v, w)
+                                else:
+                                    a[kv.key] = pb_value(v)
+                            st = sp.status
+                            code = st.code
+                            row = _map(a, tid, sid, pid, sp.name, ns_time(sp.start_time_unix_nano), ns_time(sp.end_time_unix_nano),
+                                       "error" if code == 2 else "ok" if code == 1 else "unset", st.message or None,
+                                       span_kind(sp.kind), resource, scope, "otlp_proto")
+                    except (RecursionError, MemoryError):
+                        raise
+                    except Exception:
+                        row = None
+                if row is None:
+                    if reps is None:
+                        reps = _o._replacements(f"{c.get('file')}|{c.get('record')}")
+                    where = f"resourceSpans[{ri}].scopeSpans[{si}].spans[{i}]"
+                    rows.append(_as_tuple(_o.map_span(_o._raw_proto_span(sp, where, resource, scope, problem, reps), "otlp_proto")))
+                else:
+                    rows.append(row)
+    return SpanColumns.from_tuples(rows)
