@@ -23,16 +23,21 @@ from llmops_nb.analysis._llm import ask_json
 __all__ = ["topics", "Topics", "distinctive_phrases"]
 
 _NONE = {"", "none", "n/a", "na", "nothing", "no failure", "nothing went wrong", "null", "-"}
-_STOP = frozenset(
-    "a an the and or but of to in on at for with by from as is are was were be been being it its this that these "
-    "those there their them they he she his her him we our you your i me my not no so than then too very can "
-    "could should would will shall may might must do does did done has have had having which who whom what when "
-    "where why how all any both each few more most other some such only own same just also into over under again "
-    "further once here about above below between through during before after if because until "
-    "while although though whatever whichever whether nor every per via".split()
-)
+_STOP = frozenset({
+    "a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "for", "with", "by", "from", "as", "is",
+    "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "there", "their",
+    "them", "they", "he", "she", "his", "her", "him", "we", "our", "you", "your", "i", "me", "my", "not", "no", "so",
+    "than", "then", "too", "very", "can", "could", "should", "would", "will", "shall", "may", "might", "must", "do",
+    "does", "did", "done", "has", "have", "had", "having", "which", "who", "whom", "what", "when", "where", "why",
+    "how", "all", "any", "both", "each", "few", "more", "most", "other", "some", "such", "only", "own", "same",
+    "just", "also", "into", "over", "under", "again", "further", "once", "here", "about", "above", "below",
+    "between", "through", "during", "before", "after", "if", "because", "until", "while", "although", "though",
+    "whatever", "whichever", "whether", "nor", "every", "per", "via",
+})
 _SPLIT = re.compile(r"[.,;:!?()\[\]{}\"“”]+|\s[-–—]\s")
-_WORD = re.compile(r"[\w][\w'’\-]*", re.UNICODE)
+_WORD = re.compile(r"\w(?:[\w'’\-]*\w)?", re.UNICODE)
+# a phrase right after one of these says the opposite of what it reads alone ("no real answer")
+_NEGATION = frozenset({"no", "not", "never", "without", "nor", "cannot"})
 
 
 def _tokens(segment: str) -> list[str]:
@@ -41,15 +46,17 @@ def _tokens(segment: str) -> list[str]:
 
 def _phrases_of(text: str, max_n: int = 4) -> set[tuple[str, ...]]:
     """Lower-cased n-grams (1..max_n words) inside punctuation-free segments; none starts or
-    ends with a stop word; single words only when they look like an identifier (OrderNotFound,
-    ORD-123, lookup_order) or are long."""
+    ends with a stop word (a negation may start one: "no real answer"), none follows a negation
+    it would drop ("answer was given" in "no real answer was given")."""
     out: set[tuple[str, ...]] = set()
     for seg in _SPLIT.split(text):
         toks = [t.lower() for t in _tokens(seg)]
         for n in range(1, max_n + 1):
             for i in range(len(toks) - n + 1):
                 g = tuple(toks[i: i + n])
-                if g[0] in _STOP or g[-1] in _STOP or g[0].isdigit():
+                if (g[0] in _STOP and not (g[0] in _NEGATION and n > 1)) or g[-1] in _STOP or g[0].isdigit():
+                    continue
+                if any(t in _NEGATION for t in toks[max(0, i - 2): i]):
                     continue
                 out.add(g)
     return out
@@ -72,7 +79,7 @@ def _identifier_like(word: str) -> bool:
 
 def distinctive_phrases(texts: Sequence[str], labels: Sequence[Any], n_phrases: int = 5) -> dict[Any, list[str]]:
     """Each group's most distinctive phrases (2-4 words, or one identifier-like word such as
-    ``OrderNotFound``): the share of the group's texts holding the phrase, times how much more
+    ``OrderNotFound`` or a name written capitalised such as ``English``): the share of the group's texts holding the phrase, times how much more
     often it occurs there than in the other groups, longer phrases preferred at equal evidence.
     Phrases keep the spelling most used in the texts.
 
@@ -86,6 +93,7 @@ def distinctive_phrases(texts: Sequence[str], labels: Sequence[Any], n_phrases: 
     labels = list(labels)
     groups = list(dict.fromkeys(labels))
     per_text = [_phrases_of(t) for t in texts]
+    proper = _proper_nouns(texts)
     surface: dict[tuple[str, ...], Counter[str]] = {}
     for t in texts:
         for seg in _SPLIT.split(t):
@@ -93,15 +101,13 @@ def distinctive_phrases(texts: Sequence[str], labels: Sequence[Any], n_phrases: 
             low = [x.lower() for x in toks]
             for n in range(1, 5):
                 for i in range(len(toks) - n + 1):
-                    g = tuple(low[i: i + n])
-                    if g in surface or True:
-                        surface.setdefault(g, Counter())[" ".join(toks[i: i + n])] += 1
+                    surface.setdefault(tuple(low[i: i + n]), Counter())[" ".join(toks[i: i + n])] += 1
     df_all: Counter[tuple[str, ...]] = Counter()
     df_in: dict[Any, Counter[tuple[str, ...]]] = {g: Counter() for g in groups}
     size: Counter[Any] = Counter(labels)
-    for lab, ph in zip(labels, per_text):
-        df_all.update(ph)
-        df_in[lab].update(ph)
+    for lab, held in zip(labels, per_text):
+        df_all.update(held)
+        df_in[lab].update(held)
     n_all = len(texts)
     out: dict[Any, list[str]] = {}
     for g in groups:
@@ -113,7 +119,7 @@ def distinctive_phrases(texts: Sequence[str], labels: Sequence[Any], n_phrases: 
                 continue
             if len(ph) == 1:
                 word = surface[ph].most_common(1)[0][0]
-                if not _identifier_like(word):
+                if not (_identifier_like(word) or ph in proper):
                     continue
             p_in = k / n_in
             p_out = (df_all[ph] - k) / n_out
@@ -176,7 +182,7 @@ class Topics:
     summary: pd.DataFrame
     text: str = "failure"
     settings: dict[str, Any] = field(default_factory=dict)
-    embeddings: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    embeddings: np.ndarray | None = field(default=None, repr=False)
 
     def names(self, level: int = 1) -> list[str]:
         """The topic names at ``level`` (1: top topics, 2: sub-topics)."""
@@ -348,6 +354,7 @@ def topics(
             if len(idx) < 2 * min_subtopic_size:
                 continue
             merged = pre[idx]
+            lab: np.ndarray | None
             if len(np.unique(merged)) > 1 and np.bincount(np.unique(merged, return_inverse=True)[1]).min() >= min_subtopic_size:
                 lab = merged  # the merged clusters are the sub-topics
             else:

@@ -80,10 +80,11 @@ def test_own_facet_questions_are_answered(sim_small, tmp_path):
 
 
 @pytest.mark.slow
-def test_topics_recover_the_planted_modes_on_a_held_out_seed(tmp_path):
+@pytest.mark.parametrize("seed", [4242, 777])  # held out: topics were developed on seed 2027
+def test_topics_recover_the_planted_modes_on_a_held_out_seed(seed):
     from sklearn.metrics import adjusted_rand_score
 
-    data = generate(1500, seed=4242)  # held out: topics were developed on seed 2027
+    data = generate(1500, seed=seed)
     register_sim_judge(data, facet_error=0.1)
     try:
         failing = data.spans[data.spans["trace_id"].isin(data.truth.loc[data.truth["failed"], "trace_id"])]
@@ -132,7 +133,23 @@ def test_topics_offline_from_spans_read_as_failures():
     assert t.settings["named_by"] == "phrases"
     for name in t.names(1):  # phrases, not bags of single words
         assert " " in name or any(ch.isupper() for ch in name[1:]), name
+        assert "'" not in name[-1:], name
     tax = t.to_taxonomy()
     assert len(tax) == len(t.names(1)) and all(m.definition for m in tax)
     with pytest.raises(ValueError, match="not a column"):
         lo.topics(pd.DataFrame({"x": ["a", "b"]}), text="task")
+
+
+def test_phrases_keep_their_negation_and_names_their_capitalised_words():
+    from llmops_nb.analysis import distinctive_phrases
+
+    texts = ["The request timed out, so no real answer was given.", "It timed out and no real answer was given.",
+             "The reply is in English although the customer wrote in German.",
+             "Answers in English to a question asked in another language."]
+    ph = distinctive_phrases(texts, [0, 0, 1, 1], n_phrases=6)
+    assert "answer was given" not in ph[0] and "real answer" not in ph[0]  # never the opposite of the text
+    assert "no real answer" in ph[0] and "timed out" in ph[0]
+    assert "English" in ph[1]  # a capitalised name is a phrase on its own
+    quoted = distinctive_phrases(["it said 'I can't help with that request'"] * 2 + ["other text here"] * 2,
+                                 [0, 0, 1, 1])
+    assert all(not p.endswith("'") for p in quoted[0]), quoted
