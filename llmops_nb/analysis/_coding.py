@@ -52,21 +52,36 @@ TAXONOMIES = "taxonomies"
 
 @dataclass
 class FailureMode:
-    """One failure mode: a short name, a one-line definition, and example notes or texts.
+    """One failure mode: a short readable name, a one-line definition, example notes or texts,
+    and, when it comes from :func:`topics`, how many items it holds (``count``) and which topic
+    ids it was made from (``topics``: membership of those topics assigns the mode).
 
     Example:
-        >>> FailureMode("wrong_language", "Answer not in the user's language", ["replied in English"]).name
-        'wrong_language'
+        >>> m = FailureMode("order lookup fails: OrderNotFound", "The tool got the id without ORD-", count=62)
+        >>> m.slug, m.count
+        ('order_lookup_fails_ordernotfound', 62)
     """
 
     name: str
     definition: str = ""
     examples: list[str] = field(default_factory=list)
     keywords: list[str] = field(default_factory=list)
+    count: int | None = None
+    topics: list[str] = field(default_factory=list)
+
+    @property
+    def slug(self) -> str:
+        """An identifier made from the name, for places that need one (file names, keys)."""
+        return _slug([self.name])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "definition": self.definition, "examples": list(self.examples),
-                "keywords": list(self.keywords)}
+        d: dict[str, Any] = {"name": self.name, "definition": self.definition, "examples": list(self.examples),
+                             "keywords": list(self.keywords)}
+        if self.count is not None:
+            d["count"] = int(self.count)
+        if self.topics:
+            d["topics"] = list(self.topics)
+        return d
 
 
 @dataclass
@@ -136,7 +151,8 @@ class Taxonomy:
         return t
 
     def merge(self, names: Sequence[str], into: str, definition: str | None = None) -> Taxonomy:
-        """A copy where modes ``names`` become one mode ``into`` (examples and keywords pooled)."""
+        """A copy where modes ``names`` become one mode ``into`` (examples, keywords, counts and
+        topics pooled)."""
         parts = [self[n] for n in names]
         t = self.copy()
         merged = FailureMode(
@@ -144,6 +160,8 @@ class Taxonomy:
             definition if definition is not None else " / ".join(p.definition for p in parts if p.definition),
             [e for p in parts for e in p.examples],
             list(dict.fromkeys(k for p in parts for k in p.keywords)),
+            sum(int(p.count or 0) for p in parts) if all(p.count is not None for p in parts) else None,
+            list(dict.fromkeys(t for p in parts for t in p.topics)),
         )
         first = min(self.names.index(n) for n in names)
         kept = [m for m in t.modes if m.name not in names]
@@ -159,12 +177,14 @@ class Taxonomy:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Taxonomy:
         modes = [FailureMode(m["name"], m.get("definition", ""), list(m.get("examples", [])),
-                             list(m.get("keywords", []))) for m in d.get("modes", [])]
+                             list(m.get("keywords", [])), m.get("count"), list(m.get("topics", [])))
+                 for m in d.get("modes", [])]
         return cls(modes, d.get("name", "default"), d.get("version"), d.get("source", ""))
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per mode: name, definition, examples, keywords."""
-        return pd.DataFrame([m.to_dict() for m in self.modes], columns=["name", "definition", "examples", "keywords"])
+        """One row per mode: name, definition, count (None unless from topics), examples, keywords, topics."""
+        return pd.DataFrame([{**m.to_dict(), "count": m.count, "topics": list(m.topics)} for m in self.modes],
+                            columns=["name", "definition", "count", "examples", "keywords", "topics"])
 
     # ------------------------------------------------------------------ versions in a store
     @staticmethod
@@ -232,18 +252,24 @@ class Taxonomy:
         v = f" v{self.version}" if self.version is not None else ""
         lines = [f"Taxonomy {self.name!r}{v}: {len(self.modes)} failure modes"]
         for m in self.modes:
-            lines.append(f"  - {m.name}: {m.definition}")
+            n = f" ({m.count:,})" if m.count is not None else ""
+            lines.append(f"  - {m.name}{n}: {m.definition}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         v = f" v{self.version}" if self.version is not None else ""
+        counted = any(m.count is not None for m in self.modes)
         rows = "".join(
-            f"<tr><td><b>{html.escape(m.name)}</b></td><td>{html.escape(m.definition)}</td>"
+            f"<tr><td><b>{html.escape(m.name)}</b></td>"
+            + (f"<td style='text-align:right'>{'' if m.count is None else f'{m.count:,}'}</td>" if counted else "")
+            + f"<td>{html.escape(m.definition)}</td>"
             f"<td>{'<br>'.join(html.escape(e[:160]) for e in m.examples[:3])}</td></tr>"
             for m in self.modes
         )
-        return (f"<div><p>Taxonomy <b>{html.escape(self.name)}</b>{v}: {len(self.modes)} failure modes</p>"
-                f"<table><tr><th>mode</th><th>definition</th><th>examples</th></tr>{rows}</table></div>")
+        src = f" from {html.escape(self.source)}" if self.source else ""
+        return (f"<div><p>Taxonomy <b>{html.escape(self.name)}</b>{v}: {len(self.modes)} failure modes{src}</p>"
+                f"<table><tr><th>mode</th>{'<th>items</th>' if counted else ''}<th>definition</th><th>examples</th>"
+                f"</tr>{rows}</table></div>")
 
 
 # ---------------------------------------------------------------------- notes
@@ -313,11 +339,55 @@ def _llm_json(model: str, prompt: str, **llm_kwargs: Any) -> tuple[dict[str, Any
     return data, raw
 
 
+def _taxonomy_from_topics(topics: Any, level: int = 1, name: str = "default", n_examples: int = 3) -> Taxonomy:
+    """The topics of a :class:`Topics` as a taxonomy: one mode per topic (``level=1``) or per
+    leaf (``level=2``: each sub-topic, or the topic itself when it has none), named with the
+    topic's readable name, its description as definition, its most typical texts as examples,
+    its phrases as keywords, its size as ``count`` and its id in ``topics`` (so renaming or
+    merging modes keeps :func:`assign_failure_modes` consistent with topic membership)."""
+    if level not in (1, 2):
+        raise ValueError(f"level={level!r}; valid: 1 (topics) or 2 (sub-topics where a topic has them)")
+    summ = topics.summary
+    top = summ[summ["level"] == 1]
+    if level == 1:
+        rows = list(top.itertuples())
+    else:
+        rows = []
+        for r in top.itertuples():
+            subs = summ[(summ["level"] == 2) & (summ["parent"] == r.topic)]
+            rows.extend(subs.itertuples() if len(subs) else [r])
+    frame = topics.frame
+    id_col = topics.settings.get("id_column")
+    text_of = dict(zip(frame[id_col], frame["text"])) if id_col in frame.columns else {}
+    parent_name = dict(zip(top["topic"], top["name"]))
+    modes: list[FailureMode] = []
+    used: set[str] = set()
+    for r in rows:
+        mode_name = str(r.name)
+        if mode_name in used and r.level == 2:  # sub-topics are named against their siblings only
+            mode_name = f"{parent_name[r.parent]} / {mode_name}"
+        while mode_name in used:
+            mode_name += f" ({r.topic})"
+        used.add(mode_name)
+        examples = list(dict.fromkeys(str(text_of[i]) for i in r.examples if i in text_of))[:n_examples]
+        modes.append(FailureMode(mode_name, str(r.description or r.name), examples, list(r.phrases),
+                                 int(r.size), [str(r.topic)]))
+    return Taxonomy(modes, name, source=f"topics({topics.text!r}, level {level}, {topics.settings.get('embedder')})")
+
+
+def _is_topics(x: Any) -> bool:
+    from llmops_nb.analysis._topics import Topics
+
+    return isinstance(x, Topics)
+
+
 @renamed_argument("random_state", "seed", "llmops_nb.propose_taxonomy")
 def propose_taxonomy(
-    notes: Any,
+    notes: Any = None,
     method: str = "cluster",
     *,
+    topics: Any = None,
+    level: int = 1,
     model: str | None = None,
     n_modes: int | None = None,
     column: str | None = None,
@@ -333,10 +403,15 @@ def propose_taxonomy(
 
     ``notes``: a labels table (its ``note`` answers are used), a frame with a note column,
     a Series or a list of strings. ``method="cluster"`` (offline) clusters the notes and
-    names each group by its distinctive terms; ``method="llm"`` asks ``model`` (any litellm
+    names each group by its most distinctive phrases; ``method="llm"`` asks ``model`` (any litellm
     model; ``llm_kwargs`` such as ``api_base`` or ``mock_response`` go to
     ``litellm.acompletion`` through the shared runner) for the modes as JSON. Edit the result as a plain object and
     :meth:`Taxonomy.save` it to keep a version.
+
+    ``topics`` (or a :class:`Topics` as ``notes``): the modes are the topics of :func:`topics`
+    (``level=1``) or their sub-topics (``level=2``), with the topics' readable names,
+    descriptions, examples and member counts; :func:`assign_failure_modes` then assigns by
+    topic membership, and renaming or merging modes keeps that consistent.
 
     Example:
         >>> notes = ["invented a refund policy", "made up refund rules", "refund policy wrong",
@@ -345,7 +420,29 @@ def propose_taxonomy(
         >>> t = propose_taxonomy(notes, n_modes=2)
         >>> sorted(len(m.examples) > 0 for m in t.modes), len(t)
         ([True, True], 2)
+        >>> from llmops_nb.analysis import topics
+        >>> fails = pd.DataFrame({"trace_id": list("abcdef"), "failure": ["lookup fails with OrderNotFound"] * 3
+        ...                       + ["answers in English to a Spanish question"] * 3})
+        >>> [(m.name, m.count) for m in propose_taxonomy(topics(fails, levels=1, n_topics=2))]
+        [('lookup fails with OrderNotFound', 3), ('English to a Spanish', 3)]
     """
+    if _is_topics(notes):
+        if topics is not None:
+            raise ValueError("pass the topics once: propose_taxonomy(topics) or propose_taxonomy(topics=topics)")
+        notes, topics = None, notes
+    if topics is not None:
+        if not _is_topics(topics):
+            raise TypeError(f"topics= takes the Topics of lo.topics(...), not {type(topics).__name__}")
+        if notes is not None:
+            raise ValueError("pass either notes or topics=, not both: the topics already group their items "
+                             "(run lo.topics on the notes frame, text=<note column>, to group notes by topic)")
+        if method not in ("cluster", "topics"):
+            raise ValueError(f"method={method!r} with topics=: the topics are named already; for names written by "
+                             "a model use lo.topics(..., name_model=model), then propose_taxonomy(topics)")
+        return _taxonomy_from_topics(topics, level=level, name=name, n_examples=n_examples)
+    if notes is None:
+        raise ValueError("propose_taxonomy needs notes (a labels table, a note column, a list of strings) or "
+                         "topics= (the Topics of lo.topics)")
     texts, _ids = _as_notes(notes, column)
     if not texts:
         raise ValueError("no notes to group: every note is empty")
@@ -353,15 +450,18 @@ def propose_taxonomy(
         from llmops_nb.analysis._cluster import cluster
 
         if len(texts) < 3:
-            few = [FailureMode(_slug(t.split()[:3]), t, [t]) for t in texts]
+            few = [FailureMode(" ".join(t.split()[:6]), t, [t], count=1) for t in texts]
             return Taxonomy(few, name, source="cluster")
         frame = pd.DataFrame({"note": texts})
         k = None if n_modes is None else min(n_modes, len(texts))
         res = cluster(frame, text="note", embedder=embedder, method="kmeans", n_clusters=k,
                       max_k=min(12, len(texts) - 1), n_terms=6, seed=seed)
         E, labels = res.embeddings, res.labels
+        from llmops_nb.analysis._topics import _phrase_name, distinctive_phrases
+
+        phrases = distinctive_phrases(texts, labels.tolist(), n_phrases=6)
         modes: list[FailureMode] = []
-        used: set[str] = set()
+        used: list[str] = []
         for _, row in res.summary.sort_values("size", ascending=False).iterrows():
             c = int(row["cluster"])
             idx = np.flatnonzero(labels == c)
@@ -369,13 +469,14 @@ def propose_taxonomy(
             order = idx[np.argsort(-(E[idx] @ centre))]
             examples = list(dict.fromkeys(texts[i] for i in order))[:n_examples]
             terms = list(row["terms"])
-            mode_name = _slug(terms[:2]) if terms else f"mode_{c}"
+            # a readable name from the group's distinctive phrases, else its most typical note
+            mode_name = _phrase_name(phrases.get(c, []), used) if phrases.get(c) else " ".join(examples[0].split()[:6])
             while mode_name in used:
-                mode_name += "_2"
-            used.add(mode_name)
+                mode_name += f" ({c})"
+            used.append(mode_name)
             definition = (f"{len(idx)} notes about: {', '.join(terms[:5])}; e.g. \"{examples[0][:120]}\""
                           if terms else f"{len(idx)} notes like \"{examples[0][:120]}\"")
-            modes.append(FailureMode(mode_name, definition, examples, terms))
+            modes.append(FailureMode(mode_name, definition, examples, phrases.get(c, []) or terms, len(idx)))
         return Taxonomy(modes, name, source=f"cluster:{res.settings['embedder']}")
     if method == "llm":
         if model is None:
@@ -418,10 +519,11 @@ def _mode_text(m: FailureMode) -> str:
 @removed_argument("id_column", "llmops_nb.assign_failure_modes", "rows keep their own ids; it was never read")
 def assign_failure_modes(
     frame: pd.DataFrame,
-    taxonomy: Taxonomy,
+    taxonomy: Taxonomy | Any = None,
     text: str | Sequence[str] | Callable[[pd.DataFrame], Any] = "note",
     method: str = "nearest",
     *,
+    topics: Any = None,
     embedder: str | Embedder = "tfidf",
     min_similarity: float | None = None,
     model: str | None = None,
@@ -438,13 +540,40 @@ def assign_failure_modes(
     mode (cosine), or None below ``min_similarity``. ``method="llm"``: ``model`` (litellm)
     reads each text and the modes and answers ``{"reasoning": ..., "answer": <mode or "none">}``.
 
+    With ``topics`` (the :class:`Topics` the taxonomy was made from; or a :class:`Topics` as
+    ``taxonomy``, then its level-1 topics are the modes): an item the topics grouped takes the
+    mode made from its topic (or sub-topic), whatever the mode is called now (modes renamed or
+    merged keep their topic ids), with ``topic``, ``similarity`` (cosine to the topic's centre)
+    and the topic as evidence; an item the topics left out for having no failure text gets no
+    mode; other rows are assigned by ``method`` from ``text`` when the frame has it, else get no
+    mode with a warning. A frame none of whose ids the topics know raises a ValueError.
+
     Example:
         >>> t = Taxonomy([FailureMode("refund_policy", "invents refund rules", ["made up a refund policy"]),
         ...               FailureMode("wrong_language", "answers in the wrong language", ["replied in english"])])
         >>> df = pd.DataFrame({"note": ["the refund policy was invented", "reply was in english not german"]})
         >>> assign_failure_modes(df, t)["failure_mode"].tolist()
         ['refund_policy', 'wrong_language']
+        >>> from llmops_nb.analysis import topics
+        >>> fails = pd.DataFrame({"trace_id": list("abcdef"), "failure": ["lookup fails with OrderNotFound"] * 3
+        ...                       + ["answers in English to a Spanish question"] * 3})
+        >>> assign_failure_modes(fails, topics(fails, levels=1, n_topics=2))["failure_mode"].tolist()[2:4]
+        ['lookup fails with OrderNotFound', 'English to a Spanish']
     """
+    if _is_topics(taxonomy):
+        if topics is not None and topics is not taxonomy:
+            raise ValueError("pass the topics once: assign_failure_modes(frame, topics) or "
+                             "assign_failure_modes(frame, taxonomy, topics=topics)")
+        topics, taxonomy = taxonomy, None
+    if topics is not None:
+        if not _is_topics(topics):
+            raise TypeError(f"topics= takes the Topics of lo.topics(...), not {type(topics).__name__}")
+        if taxonomy is None:
+            taxonomy = _taxonomy_from_topics(topics)
+        return _assign_by_topics(frame, taxonomy, topics, text, method, grain=grain, embedder=embedder,
+                                 min_similarity=min_similarity, model=model, max_workers=max_workers, **llm_kwargs)
+    if taxonomy is None:
+        raise ValueError("assign_failure_modes needs a taxonomy (propose_taxonomy(...)) or topics (lo.topics(...))")
     if not len(taxonomy.modes):
         raise ValueError("the taxonomy has no modes")
     df = as_analysis_frame(frame, grain)
@@ -521,6 +650,106 @@ def assign_failure_modes(
         out["evidence"] = out["reasoning"]
         return out
     raise ValueError(f"method={method!r} is not valid; valid: 'nearest', 'llm' (with model=...)")
+
+
+def _assign_by_topics(frame: pd.DataFrame, taxonomy: Taxonomy, topics: Any, text: Any, method: str, *,
+                      grain: str, **kw: Any) -> pd.DataFrame:
+    """Modes from topic membership (see :func:`assign_failure_modes`)."""
+    import warnings
+
+    if not len(taxonomy.modes):
+        raise ValueError("the taxonomy has no modes")
+    summ = topics.summary
+    known = set(summ["topic"].astype(str))
+    mode_of: dict[str, str] = {}
+    for m in taxonomy.modes:
+        for tid in m.topics:
+            mode_of[str(tid)] = m.name
+    missing = sorted({str(t) for m in taxonomy.modes for t in m.topics} - known)
+    if missing:
+        raise ValueError(
+            f"taxonomy {taxonomy.name!r} has modes made from topics {missing} that these topics do not have "
+            f"(their topics: {sorted(known)[:12]}): build the taxonomy from these topics with "
+            "lo.propose_taxonomy(topics), or pass the topics it was made from")
+    if not mode_of:
+        raise ValueError(
+            f"no mode of taxonomy {taxonomy.name!r} was made from topics, so topic membership says nothing: build "
+            "it with lo.propose_taxonomy(topics), or leave out topics= to assign by similarity of a text column")
+    id_col = str(topics.settings.get("id_column"))
+    if "evaluator" in frame.columns and "value" in frame.columns and \
+            frame["evaluator"].astype(str).str.startswith("facets.").any():
+        from llmops_nb.analysis._facets import facet_table
+
+        frame = facet_table(frame)  # facet result rows: one row per item
+    df = as_analysis_frame(frame, grain)
+    if id_col not in df.columns:
+        raise ValueError(
+            f"the topics identify their items by {id_col!r}, a column this frame lacks (columns: "
+            f"{list(df.columns)[:15]}): pass the frame lo.topics() grouped, or one with its {id_col!r} column; or "
+            "assign by similarity: lo.assign_failure_modes(frame, topics.to_taxonomy(), text=<a text column>)")
+    tf = topics.frame
+    # an item's mode: its sub-topic's when a mode was made from that, else its topic's
+    subs = tf["subtopic"].astype(object).where(tf["subtopic"].notna(), None).tolist()
+    item_tid = np.array([sb if sb is not None and sb in mode_of else str(tp)
+                         for sb, tp in zip(subs, tf["topic"].astype(str))], dtype=object)
+    tid_of = dict(zip(tf[id_col], item_tid))
+    ids = df[id_col]
+    member = ids.isin(tid_of.keys()).to_numpy()
+    left_out = ids.isin(set(topics.left_out)).to_numpy() & ~member
+    unknown = ~member & ~left_out
+    if not member.any() and not left_out.any():
+        raise ValueError(
+            f"none of this frame's {len(df)} {id_col}s is among the {len(tf)} items lo.topics() grouped (frame: "
+            f"{ids.head(3).tolist()}, topics: {tf[id_col].head(3).tolist()}): pass the items the topics were made "
+            "from (the same facet rows, traces or sessions), or assign by similarity: "
+            "lo.assign_failure_modes(frame, topics.to_taxonomy(), text=<a text column>)")
+    out = df.copy()
+    row_tid: list[str | None] = [tid_of.get(i) for i in ids]
+    modes: list[str | None] = [mode_of.get(c) if c is not None else None for c in row_tid]
+    sim = np.full(len(df), np.nan)
+    name_of = dict(zip(summ["topic"].astype(str), summ["name"]))
+    E = topics.embeddings
+    if E is not None and len(E) == len(tf):
+        pos = {i: k for k, i in enumerate(tf[id_col])}
+        En = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
+        centre = {c: En[item_tid == c].mean(axis=0) for c in set(item_tid.tolist())}
+        for r, (i, c) in enumerate(zip(ids, row_tid)):
+            if c is not None and i in pos:
+                v = centre[c]
+                sim[r] = float(En[pos[i]] @ v / max(float(np.linalg.norm(v)), 1e-12))
+    evidence: list[str | None] = []
+    for c, mode, cs in zip(row_tid, modes, sim):
+        if c is None:
+            evidence.append(None)
+        elif mode is None:
+            evidence.append(f"topic {c} {name_of.get(c)!r}: no mode of the taxonomy was made from it")
+        else:
+            cos = f" (cosine {cs:.2f} to its centre)" if np.isfinite(cs) else ""
+            evidence.append(f"member of topic {c} {name_of.get(c)!r}{cos}")
+    for j in np.flatnonzero(left_out).tolist():
+        evidence[j] = f"no {topics.text} text (empty or 'none'): left out of the topics"
+    out["failure_mode"] = pd.Series(modes, index=out.index, dtype=object)
+    out["topic"] = pd.Series(row_tid, index=out.index, dtype=object)
+    out["similarity"] = sim
+    out["evidence"] = pd.Series(evidence, index=out.index, dtype=object)
+    if unknown.any():
+        rest = df[unknown]
+        try:
+            text_series(rest, text)
+        except (KeyError, ValueError, TypeError):
+            warnings.warn(
+                f"{int(unknown.sum())} of {len(df)} rows are not among the items lo.topics() grouped (e.g. "
+                f"{rest[id_col].head(3).tolist()}): they get no failure mode. Run lo.topics over these items too, "
+                f"or pass text=<a text column> to assign them by similarity",
+                UserWarning, stacklevel=3)
+        else:
+            near = assign_failure_modes(rest, taxonomy, text, method, grain="row", **kw)
+            out.loc[unknown, "failure_mode"] = near["failure_mode"].to_numpy()
+            if "similarity" in near.columns:
+                out.loc[unknown, "similarity"] = near["similarity"].to_numpy()
+            out.loc[unknown, "evidence"] = [None if e is None else f"not in the topics; by {method}: {e}"
+                                            for e in near["evidence"]]
+    return out
 
 
 def failure_mode_pivot(

@@ -167,7 +167,8 @@ class Topics:
     ``subtopic``, ``subtopic_name`` and the input's other columns such as ``language``);
     ``summary``: one row per topic and sub-topic (``level`` 1 or 2, ``topic`` id like ``"2"``
     or ``"2.1"``, ``parent``, ``name``, ``description``, ``phrases``, ``size``, ``share``,
-    ``examples``, ``named_by``, ``top_language``, ``language_share``).
+    ``examples``, ``named_by``, ``top_language``, ``language_share``); ``left_out``: the ids of
+    the items whose text was empty or "none" (no failure to group).
 
     Example:
         >>> import pandas as pd
@@ -183,22 +184,18 @@ class Topics:
     text: str = "failure"
     settings: dict[str, Any] = field(default_factory=dict)
     embeddings: np.ndarray | None = field(default=None, repr=False)
+    left_out: list[Any] = field(default_factory=list, repr=False)
 
     def names(self, level: int = 1) -> list[str]:
         """The topic names at ``level`` (1: top topics, 2: sub-topics)."""
         return self.summary.loc[self.summary["level"] == level, "name"].tolist()
 
-    def to_taxonomy(self, level: int = 1) -> Any:
-        """The topics at ``level`` as a :class:`Taxonomy` (name, description, example texts,
-        phrases as keywords), for :func:`assign_failure_modes`."""
-        from llmops_nb.analysis._coding import FailureMode, Taxonomy
+    def to_taxonomy(self, level: int = 1, name: str = "default") -> Any:
+        """The topics at ``level`` as a :class:`Taxonomy` (same as ``propose_taxonomy(self)``):
+        readable names, descriptions, examples, phrases as keywords and member counts."""
+        from llmops_nb.analysis._coding import _taxonomy_from_topics
 
-        rows = self.summary[self.summary["level"] == level]
-        modes = []
-        for r in rows.itertuples():
-            ex = self.frame.loc[self.frame["topic" if level == 1 else "subtopic"] == r.topic, "text"].head(5).tolist()
-            modes.append(FailureMode(_slug(r.name), str(r.description or r.name), ex, list(r.phrases)))
-        return Taxonomy(modes, source=f"topics({self.text!r})")
+        return _taxonomy_from_topics(self, level=level, name=name)
 
     def __repr__(self) -> str:
         lines = [f"Topics({len(self.names(1))} topics, {len(self.names(2))} sub-topics of {len(self.frame):,} "
@@ -222,11 +219,6 @@ class Topics:
                 f"names by {html.escape(str(self.settings.get('named_by')))})</p>")
         return (f"<div>{head}<table><thead><tr><th>topic</th><th>description</th><th>items</th><th>share</th></tr>"
                 f"</thead><tbody>{''.join(rows)}</tbody></table></div>")
-
-
-def _slug(name: str) -> str:
-    s = re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower()
-    return s[:60] or "topic"
 
 
 def _input_frame(frame: pd.DataFrame, text: str) -> tuple[pd.DataFrame, str]:
@@ -318,6 +310,7 @@ def topics(
     df, id_col = _input_frame(frame, text)
     t = df[text]
     keep = t.notna() & ~t.astype(str).str.strip().str.lower().isin(_NONE)
+    left_out = df.loc[~keep, id_col].tolist()
     df = df[keep].reset_index(drop=True)
     texts = df[text].astype(str).tolist()
     if len(texts) < 2:
@@ -393,7 +386,7 @@ def topics(
     out["subtopic_name"] = [name_of.get(f"{c}.{s}") if s else None for c, s in zip(top, sub)]
     settings = {"embedder": emb.name, "levels": levels, "n_topics": k, "named_by": named_by, "seed": seed,
                 "id_column": id_col}
-    return Topics(out, summary, text, settings, E)
+    return Topics(out, summary, text, settings, E, left_out)
 
 
 def _defining(texts: list[str], inverse: np.ndarray, labels: np.ndarray, min_cover: float = 0.6) -> dict[int, dict[tuple[str, ...], float]]:

@@ -153,3 +153,101 @@ def test_phrases_keep_their_negation_and_names_their_capitalised_words():
     quoted = distinctive_phrases(["it said 'I can't help with that request'"] * 2 + ["other text here"] * 2,
                                  [0, 0, 1, 1])
     assert all(not p.endswith("'") for p in quoted[0]), quoted
+
+
+@pytest.fixture(scope="module")
+def sim_topics():
+    """Facets of the simulated app through the simulated provider, and their topics."""
+    data = generate(400, seed=5)
+    register_sim_judge(data, facet_error=0.0)
+    try:
+        rows = lo.facets(data.spans, model="llmops-sim/judge", runner=Runner(concurrency=8, cache=False))
+    finally:
+        unregister_sim_judge()
+    return data, rows, lo.topics(rows, text="failure", levels=2)
+
+
+def test_taxonomy_from_topics_has_their_readable_names_descriptions_and_counts(sim_topics):
+    _data, _rows, t = sim_topics
+    tax = lo.propose_taxonomy(t)
+    top = t.summary[t.summary["level"] == 1]
+    assert tax.names == top["name"].tolist() == t.names(1)
+    assert [m.count for m in tax] == top["size"].tolist() and sum(m.count for m in tax) == len(t.frame)
+    assert [m.topics for m in tax] == [[x] for x in top["topic"]]
+    for m in tax:
+        # a readable name (words and spaces), never an identifier glued from a bag of words
+        assert " " in m.name and "_" not in m.name.replace("lookup_order", ""), m.name
+        assert m.slug == m.slug.lower() and " " not in m.slug
+        assert m.definition and m.examples and m.keywords
+        assert set(m.examples) <= set(t.frame["text"])
+    assert "items" in tax._repr_html_() and f"({tax.modes[0].count:,})" in repr(tax)
+    assert lo.propose_taxonomy(topics=t).to_dict() == tax.to_dict() == t.to_taxonomy().to_dict()
+    # level 2: every sub-topic, or the topic itself when it has none; counts still add up
+    leaves = lo.propose_taxonomy(t, level=2)
+    assert len(leaves) >= len(tax) and sum(m.count for m in leaves) == len(t.frame)
+    assert len(set(leaves.names)) == len(leaves)
+    assert lo.analysis.Taxonomy.from_dict(leaves.to_dict()) == leaves
+
+
+def test_assignment_follows_topic_membership(sim_topics):
+    data, rows, t = sim_topics
+    tax = lo.propose_taxonomy(t)
+    traces = lo.to_traces(data.spans)
+    out = lo.assign_failure_modes(traces, tax, topics=t)
+    assert len(out) == len(traces) and {"failure_mode", "topic", "similarity", "evidence"} <= set(out.columns)
+    member = t.frame.set_index("trace_id")
+    got = out.set_index("trace_id")
+    # every grouped item takes the mode made from its topic; the counts are the modes' counts
+    by_topic = {m.topics[0]: m.name for m in tax}
+    assert (got.loc[member.index, "failure_mode"] == member["topic"].map(by_topic)).all()
+    assert got["failure_mode"].value_counts().to_dict() == {m.name: m.count for m in tax}
+    assert got.loc[member.index, "evidence"].str.startswith("member of topic").all()
+    assert got.loc[member.index, "similarity"].between(-1, 1.0001).all()
+    # the good traces (failure facet "none") are left out of the topics and get no mode
+    good = data.truth.loc[~data.truth["failed"], "trace_id"]
+    assert got.loc[good, "failure_mode"].isna().all() and set(good) <= set(t.left_out)
+    # facet rows work as the frame too, and so does the Topics alone
+    assert lo.assign_failure_modes(rows, t)["failure_mode"].value_counts().to_dict() == {m.name: m.count for m in tax}
+    # renaming and merging modes keeps the assignment consistent with the topics
+    a, b = tax.names[0], tax.names[1]
+    edited = tax.rename(a, "made-up refund policy").merge(["made-up refund policy", b], into="policy or lookup")
+    again = lo.assign_failure_modes(traces, edited, topics=t).set_index("trace_id")
+    both = member.index[member["topic"].isin([tax[a].topics[0], tax[b].topics[0]])]
+    assert (again.loc[both, "failure_mode"] == "policy or lookup").all()
+    assert edited["policy or lookup"].count == tax[a].count + tax[b].count
+    # a level-2 taxonomy assigns the sub-topics
+    leaves = lo.propose_taxonomy(t, level=2)
+    sub = lo.assign_failure_modes(traces, leaves, topics=t).set_index("trace_id")
+    with_sub = member[member["subtopic"].notna()]
+    mode_of = {x: m.name for m in leaves for x in m.topics}
+    assert (sub.loc[with_sub.index, "failure_mode"] == with_sub["subtopic"].map(mode_of)).all()
+
+
+def test_topics_and_frames_that_do_not_match_give_clear_errors(sim_topics):
+    data, _rows, t = sim_topics
+    tax = lo.propose_taxonomy(t)
+    traces = lo.to_traces(data.spans)
+    other = traces.assign(trace_id="x-" + traces["trace_id"])
+    with pytest.raises(ValueError, match=r"none of this frame's \d+ trace_ids .*'x-.*to_taxonomy\(\), text="):
+        lo.assign_failure_modes(other, tax, topics=t)
+    with pytest.raises(ValueError, match="lacks"):
+        lo.assign_failure_modes(traces.drop(columns="trace_id"), tax, topics=t)
+    foreign = lo.propose_taxonomy(t, level=2)
+    foreign.modes[0].topics = ["99"]
+    with pytest.raises(ValueError, match=r"topics \['99'\] that these topics do not have.*propose_taxonomy\(topics\)"):
+        lo.assign_failure_modes(traces, foreign, topics=t)
+    hand = lo.analysis.Taxonomy([lo.analysis.FailureMode("refund", "made-up refund policy")])
+    with pytest.raises(ValueError, match="no mode .* was made from topics"):
+        lo.assign_failure_modes(traces, hand, topics=t)
+    # some rows unknown to the topics: no mode and a warning naming them, or by similarity from a text
+    extra = pd.concat([traces, other.head(3)], ignore_index=True)
+    with pytest.warns(UserWarning, match=r"3 of .* rows are not among the items .*x-"):
+        out = lo.assign_failure_modes(extra, tax, topics=t)
+    assert out["failure_mode"].tail(3).isna().all()
+    extra["note"] = extra["input_text"]
+    near = lo.assign_failure_modes(extra, tax, topics=t, text="note")
+    assert near["failure_mode"].tail(3).notna().all() and near["evidence"].tail(3).str.startswith("not in the topics").all()
+    with pytest.raises(ValueError, match="either notes or topics"):
+        lo.propose_taxonomy(["a note"], topics=t)
+    with pytest.raises(ValueError, match="name_model"):
+        lo.propose_taxonomy(t, method="llm", model="openai/gpt-4o-mini")
