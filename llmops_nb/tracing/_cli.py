@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 from typing import Any
@@ -19,10 +20,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--port", type=int, default=4318, help="port to listen on (default 4318, 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--max-body-mb", type=float, default=16.0, help="largest request body, decompressed (MB)")
-    p.add_argument("--max-queue-spans", type=int, default=50_000, help="spans queued before answering 503")
+    p.add_argument("--max-queue-spans", type=int, default=200_000, help="spans queued before answering 503")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes that map protobuf bodies into spans in the background (default: one per core, "
+                        "at most 4; 0 maps in the receiver process)")
     p.add_argument("--read-timeout", type=float, default=15.0,
                    help="seconds a client has to send its whole body (a stalled client gets 408, then is dropped)")
     p.add_argument("--flush-interval", type=float, default=1.0, help="seconds between store writes under load")
+    p.add_argument("--batch-spans", type=int, default=100_000,
+                   help="most spans per store write (one Parquet segment); a full batch is written at once")
     p.add_argument("--quiet", action="store_true", help="print only the start and final lines")
     p.add_argument("--redact", default=None, choices=["pii", "pii+names"],
                    help="replace PII before anything is written (kept in the store: every later writer redacts too)")
@@ -36,6 +42,7 @@ def _collect(args: argparse.Namespace) -> int:
     col = Collector(
         Store(args.store, redact=args.redact), host=args.host, port=args.port, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
         max_queue_spans=args.max_queue_spans, flush_interval_s=args.flush_interval, read_timeout_s=args.read_timeout,
+        batch_spans=args.batch_spans, workers=min(4, os.cpu_count() or 1) if args.workers is None else args.workers,
     )
     done = threading.Event()
 

@@ -34,6 +34,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
 import re
 import threading
 import time
@@ -89,6 +90,7 @@ class CollectorStats:
     timed_out_requests: int = 0
     aborted_requests: int = 0
     write_errors: int = 0
+    unmapped: int = 0
     batches_written: int = 0
     wal_syncs: int = 0
     store_failing: bool = False
@@ -100,13 +102,28 @@ class CollectorStats:
 
 
 class _Batch:
-    """Rows of one acknowledged body and the log segment holding it."""
+    """One acknowledged body and the log segment holding it: either its spans already mapped
+    (``table``: JSON bodies, redacted rows) or the body itself (``raw``: protobuf bodies, mapped
+    in the background so the request path never maps a span)."""
 
-    __slots__ = ("rows", "seq")
+    __slots__ = ("n", "raw", "seq", "table")
 
-    def __init__(self, rows: list[dict[str, Any]], seq: int) -> None:
-        self.rows = rows
+    def __init__(self, n: int, seq: int, table: Any = None, raw: tuple[str, str, bytes, int] | None = None) -> None:
+        self.n = n
         self.seq = seq
+        self.table = table
+        self.raw = raw
+
+
+class _Mapped:
+    """Bodies being mapped (a future of ``(table, rejected, why)``), written in arrival order."""
+
+    __slots__ = ("batches", "future", "n")
+
+    def __init__(self, batches: list[_Batch], future: concurrent.futures.Future[Any]) -> None:
+        self.batches = batches
+        self.future = future
+        self.n = sum(b.n for b in batches)
 
 
 class Collector:
@@ -136,14 +153,15 @@ class Collector:
         host: str = "127.0.0.1",
         port: int = 4318,
         max_body_bytes: int = 16 * 1024 * 1024,
-        max_queue_spans: int = 50_000,
+        max_queue_spans: int = 200_000,
         max_inflight: int = 8,
         max_reading_bytes: int = 256 * 1024 * 1024,
         read_timeout_s: float = 15.0,
-        batch_spans: int = 10_000,
+        batch_spans: int = 100_000,
         flush_interval_s: float = 1.0,
         retry_after_s: int = 1,
         wal_dir: str | Path | None = None,
+        workers: int = 0,
     ) -> None:
         self.store = store
         self.host = host
@@ -157,8 +175,13 @@ class Collector:
         self.flush_interval_s = flush_interval_s
         self.retry_after_s = retry_after_s
         self.wal_dir = wal_dir
+        self.workers = workers
         self.stats = CollectorStats()
-        self._queue: deque[_Batch] = deque()
+        self._queue: deque[_Batch] = deque()  # acknowledged, not yet handed to the mapping stage
+        self._mapped: deque[_Mapped] = deque()  # being mapped or mapped, in arrival order
+        self._mapping_done = False
+        self._procs: concurrent.futures.ProcessPoolExecutor | None = None
+        self._mapper: threading.Thread | None = None
         self._pending = 0  # spans accepted for logging, queued or being written
         self._cond = threading.Condition()
         self._stopping = False
@@ -225,6 +248,15 @@ class Collector:
         self._orphans = orphan_logs(root, own=self._wal.dir)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(self.max_inflight, 4)),
                                                            thread_name_prefix="llmops-collect-parse")
+        if self.workers > 0:
+            import multiprocessing
+
+            self._procs = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init, initargs=(os.getpid(),))
+        self._mapping_done = False
+        self._mapper = threading.Thread(target=self._map_loop, name="llmops-collect-map", daemon=True)
+        self._mapper.start()
         self._writer = threading.Thread(target=self._write_loop, name="llmops-collect-writer", daemon=True)
         self._writer.start()
         self._syncer = threading.Thread(target=self._log_loop, name="llmops-collect-wal", daemon=True)
@@ -257,6 +289,9 @@ class Collector:
         self._stop_writer(timeout)
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+        if self._procs is not None:
+            self._procs.shutdown(wait=True, cancel_futures=True)
+            self._procs = None
         if self._wal is not None and not self._wal.close():
             log.warning("llmops_nb collector: %d spans could not be written to the store; they stay in %s "
                         "and are written when a receiver starts on this store again", self._pending, self._wal.dir)
@@ -273,6 +308,8 @@ class Collector:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+        if self._mapper is not None:
+            self._mapper.join(timeout)
         if self._writer is not None:
             self._writer.join(timeout)
             if self._writer.is_alive():  # the store still refuses: leave the rest in the log
@@ -415,9 +452,17 @@ class Collector:
             return _closing(_status_response(e.status, enc, _INVALID_ARGUMENT, e.message))
         assert self._sem is not None and self._pool is not None
         loop = asyncio.get_running_loop()
+        redaction = getattr(self.store, "redaction", None)
+        table: Any = None
         async with self._sem:
             try:
-                rows, rejected, why, decoded = await loop.run_in_executor(self._pool, self._parse, enc, coding, body)
+                if enc == "proto" and redaction is None:  # checked and counted only: mapped in the background
+                    n, rejected, why, decoded = await loop.run_in_executor(
+                        self._pool, _check_proto, coding, body, self.max_body_bytes)
+                else:
+                    table, rejected, why, decoded = await loop.run_in_executor(
+                        self._pool, _parse_table, enc, coding, body, self.max_body_bytes)
+                    n = 0 if table is None else table.num_rows
             except _BadRequest as e:
                 if e.status == 413:
                     self.stats.too_large_requests += 1
@@ -425,27 +470,28 @@ class Collector:
                     self.stats.malformed_requests += 1
                 self.stats.last_error = e.message
                 return _status_response(e.status, enc, _INVALID_ARGUMENT, e.message)
-        if rows:
+        if n:
             with self._cond:
-                busy = self.stats.store_failing or self._stopping or (self._full(len(rows)) and self._pending > 0)
+                busy = self.stats.store_failing or self._stopping or (self._full(n) and self._pending > 0)
                 if not busy:
-                    self._pending += len(rows)
+                    self._pending += n
             if busy:
                 return self._busy(enc)
             done: asyncio.Future[str | None] = loop.create_future()
-            if getattr(self.store, "redaction", None) is not None:
+            if redaction is not None:
                 # the store redacts PII at ingest: the log holds the redacted rows, never the raw body
-                rows, ipc = await loop.run_in_executor(self._pool, _redacted, self.store.redaction, rows)
+                table, ipc = await loop.run_in_executor(self._pool, _redacted, redaction, table)
                 record = WalRecord("arrow", "identity", ipc, len(ipc)).encode()
             else:
                 record = WalRecord(enc, coding, body, decoded).encode()
+            batch = _Batch(n, 0, table=table, raw=None if table is not None else (enc, coding, body, decoded))
             with self._log_cond:
-                self._to_log.append((record, rows, (loop, done)))
+                self._to_log.append((record, batch, (loop, done)))
                 self._log_cond.notify()
             err = await asyncio.shield(done)
             if err is not None:
                 return self._busy(enc, err)
-        self.stats.accepted += len(rows)
+        self.stats.accepted += n
         self.stats.rejected += rejected
         return _export_response(enc, rejected, why)
 
@@ -455,60 +501,9 @@ class Collector:
         resp.headers["Retry-After"] = str(self.retry_after_s)
         return _closing(resp) if close else resp
 
-    # ------------------------------------------------------------------ parsing
-    def _parse(self, enc: str, coding: str, body: bytes,
-               limit: int | None = None) -> tuple[list[dict[str, Any]], int, str | None, int]:
-        from llmops_nb.loaders import LoadError
-        from llmops_nb.loaders.otlp import iter_otlp_json, iter_otlp_proto, map_span
-
-        if enc == "arrow":  # a logged record of redacted rows
-            import pyarrow as pa
-
-            from llmops_nb.schema import SPANS, from_arrow
-
-            table = pa.ipc.open_stream(body).read_all()
-            return from_arrow(table, SPANS).to_dict("records"), 0, None, len(body)
-        data = _decompress(body, coding, self.max_body_bytes if limit is None else limit)
-        source = "otlp_proto" if enc == "proto" else "otlp_json"
-        try:
-            if enc == "proto":
-                records = list(iter_otlp_proto(data))
-            else:
-                try:
-                    doc = orjson.loads(data) if data.strip() else {}
-                except orjson.JSONDecodeError as e:
-                    raise _BadRequest(400, f"the body is not valid JSON ({e})") from None
-                if not isinstance(doc, Mapping):
-                    raise _BadRequest(400, f"the body is a JSON {type(doc).__name__}, not an ExportTraceServiceRequest object")
-                if not doc or ("resourceSpans" not in doc and "resource_spans" not in doc):
-                    records = []
-                else:
-                    records = list(iter_otlp_json(doc))
-        except _BadRequest:
-            raise
-        except LoadError as e:
-            raise _BadRequest(400, f"malformed OTLP {enc}: {e}") from None
-        except Exception as e:  # any structural surprise in the body
-            raise _BadRequest(400, f"malformed OTLP {enc}: {type(e).__name__}: {e}") from None
-        rows: list[dict[str, Any]] = []
-        rejected = 0
-        why: str | None = None
-        for i, raw in enumerate(records):
-            tid, sid = raw.get("trace_id"), raw.get("span_id")
-            if not (isinstance(tid, str) and _HEX32.match(tid) and isinstance(sid, str) and _HEX16.match(sid)):
-                rejected += 1
-                why = why or f"span {i} ({raw.get('name')!r}) has an invalid trace_id {tid!r} or span_id {sid!r}"
-                continue
-            try:
-                rows.append(finish_row(map_span(raw, source)))
-            except Exception as e:
-                rejected += 1
-                why = why or f"span {i} ({raw.get('name')!r}) could not be mapped: {type(e).__name__}: {e}"
-        return rows, rejected, why, len(data)
-
     # ------------------------------------------------------------------ the write-ahead log
     def _log_loop(self) -> None:
-        """Group commit: write every body waiting now, fsync once, queue their rows, answer."""
+        """Group commit: write every body waiting now, fsync once, queue them, answer."""
         assert self._wal is not None
         while True:
             with self._log_cond:
@@ -525,16 +520,80 @@ class Collector:
                 err = f"the write-ahead log cannot be written ({type(e).__name__}: {e}); retry later"
                 log.error("llmops_nb collector: %s", err)
             with self._cond:
-                for _, rows, _ in group:
+                for _, batch, _ in group:
                     if err is None:
-                        self._queue.append(_Batch(rows, seq))
+                        batch.seq = seq
+                        self._queue.append(batch)
                     else:
-                        self._pending -= len(rows)
+                        self._pending -= batch.n
                 self.stats.queued = self._pending
                 self._cond.notify_all()
             for _, _, (loop, fut) in group:
                 with contextlib.suppress(RuntimeError):  # a stopped server: nobody waits for the answer
                     loop.call_soon_threadsafe(_resolve, fut, err)
+
+    # ------------------------------------------------------------------ mapping
+    def _map_loop(self) -> None:
+        """Hand acknowledged bodies, in order, to the mapping (worker processes, or this thread
+        when ``workers=0``); at most two chunks per worker are in flight."""
+        inflight: set[concurrent.futures.Future[Any]] = set()
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait(0.5)
+                if not self._queue:
+                    self._mapping_done = True
+                    self._cond.notify_all()
+                    return
+                batches: list[_Batch] = []
+                n = 0
+                while self._queue and n < _MAP_CHUNK_SPANS:
+                    b = self._queue.popleft()
+                    batches.append(b)
+                    n += b.n
+            raw = [b.raw for b in batches if b.raw is not None]
+            if not raw:
+                fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+                fut.set_result((None, 0, None, 0))
+            else:
+                fut = self._submit(raw)
+                inflight.add(fut)
+            with self._cond:
+                self._mapped.append(_Mapped(batches, fut))
+                self._cond.notify_all()
+            inflight = {f for f in inflight if not f.done()}
+            if len(inflight) >= 2 * max(1, self.workers):
+                concurrent.futures.wait(inflight, return_when=concurrent.futures.FIRST_COMPLETED)
+
+    def _submit(self, raw: list[tuple[str, str, bytes, int]]) -> concurrent.futures.Future[Any]:
+        """Map bodies in a worker process, or here at once without workers."""
+        if self._procs is not None:
+            try:
+                return self._procs.submit(_map_records, raw, self.max_body_bytes)
+            except Exception as e:  # a broken pool (a worker killed): map here from now on
+                log.warning("llmops_nb collector: mapping workers unavailable (%s); mapping in the receiver", e)
+                self._procs = None
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        fut.set_result(_map_records(raw, self.max_body_bytes))
+        return fut
+
+    def _mapped_table(self, m: _Mapped) -> Any:
+        """The spans of ``m`` as one Arrow table (None when it has none)."""
+        try:
+            table, _rejected, why, bad = m.future.result()
+        except Exception as e:  # a worker died: map these bodies here
+            log.warning("llmops_nb collector: a mapping worker failed (%s: %s); mapping here", type(e).__name__, e)
+            table, _rejected, why, bad = _map_records([b.raw for b in m.batches if b.raw is not None], self.max_body_bytes)
+        import pyarrow as pa
+
+        tables = [b.table for b in m.batches if b.table is not None] + ([table] if table is not None else [])
+        out = None if not tables else tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        got = 0 if out is None else out.num_rows
+        if got < m.n:  # acknowledged spans the mapping could not turn into rows (a mapping bug)
+            self.stats.unmapped += m.n - got
+            self.stats.last_error = f"{m.n - got} acknowledged spans could not be mapped: {why}"
+            log.error("llmops_nb collector: %s (%d unreadable bodies)", self.stats.last_error, bad)
+        return out
 
     # ------------------------------------------------------------------ writing
     def _write_loop(self) -> None:
@@ -543,30 +602,33 @@ class Collector:
         while True:
             with self._cond:
                 first_wait = time.monotonic()
-                while not self._queue and not self._stopping:
+                while not self._mapped and not self._mapping_done:
                     self._cond.wait(0.5)
                     first_wait = time.monotonic()
-                if not self._queue and self._stopping:
+                if not self._mapped and self._mapping_done:
                     return
                 # gather for up to flush_interval or until a full batch
-                while (not self._stopping and sum(len(b.rows) for b in self._queue) < self.batch_spans
+                while (not self._stopping and sum(m.n for m in self._mapped) < self.batch_spans
                        and time.monotonic() - first_wait < self.flush_interval_s):
                     self._cond.wait(self.flush_interval_s - (time.monotonic() - first_wait))
-                batches: list[_Batch] = []
+                taken: list[_Mapped] = []
                 n = 0
-                while self._queue and n < self.batch_spans:
-                    b = self._queue.popleft()
-                    batches.append(b)
-                    n += len(b.rows)
-            rows = [r for b in batches for r in b.rows]
-            if not self._write_rows(rows):
-                with self._cond:  # abandoned at stop: the rows stay in the log
-                    self._queue.extendleft(reversed(batches))
+                while self._mapped and n < self.batch_spans:
+                    m = self._mapped.popleft()
+                    taken.append(m)
+                    n += m.n
+            import pyarrow as pa
+
+            tables = [t for t in (self._mapped_table(m) for m in taken) if t is not None]
+            if tables and not self._write_table(pa.concat_tables(tables) if len(tables) > 1 else tables[0]):
+                with self._cond:  # abandoned at stop: the spans stay in the log
+                    self._mapped.extendleft(reversed(taken))
                 return
             assert self._wal is not None
             done: dict[int, int] = {}
-            for b in batches:
-                done[b.seq] = done.get(b.seq, 0) + 1
+            for m in taken:
+                for b in m.batches:
+                    done[b.seq] = done.get(b.seq, 0) + 1
             for seq, k in done.items():
                 self._wal.release(seq, k)
             with self._cond:
@@ -574,18 +636,18 @@ class Collector:
                 self.stats.queued = self._pending
                 self._cond.notify_all()
 
-    def _write_rows(self, rows: list[dict[str, Any]]) -> bool:
-        """Write rows, retrying until the store takes them (idempotent: the store skips spans it
+    def _write_table(self, table: Any) -> bool:
+        """Write spans, retrying until the store takes them (idempotent: the store skips spans it
         already holds). While it refuses, requests are answered 503. False if abandoned at stop."""
         attempt = 0
         while True:
             try:
-                self.store.add("spans", rows_to_arrow(rows))
+                self.store.add("spans", table)
             except Exception as e:
                 self.stats.last_error = f"store write failed: {type(e).__name__}: {e}"
                 self.stats.store_failing = True
                 log.warning("llmops_nb collector: could not write %d spans (attempt %d, retrying; requests are "
-                            "answered 503 meanwhile): %s", len(rows), attempt + 1, e)
+                            "answered 503 meanwhile): %s", table.num_rows, attempt + 1, e)
                 with self._cond:
                     if self._abandon:
                         return False
@@ -595,7 +657,7 @@ class Collector:
                 attempt += 1
                 continue
             self.stats.store_failing = False
-            self.stats.stored += len(rows)
+            self.stats.stored += table.num_rows
             self.stats.batches_written += 1
             return True
 
@@ -604,23 +666,17 @@ class Collector:
         import shutil
 
         for seg in sorted(d.glob("*.wal")):
-            rows: list[dict[str, Any]] = []
+            records = [(r.enc, r.coding, r.body, r.decoded_size) for r in read_segment(seg)]
+            chunks = [records[i:i + _REPLAY_CHUNK] for i in range(0, len(records), _REPLAY_CHUNK)]
             ok = True
-            for rec in read_segment(seg):
-                try:
-                    rows.extend(self._parse(rec.enc, rec.coding, rec.body, limit=max(rec.decoded_size, self.max_body_bytes))[0])
-                except _BadRequest as e:  # pragma: no cover - only parsed bodies are logged
-                    log.error("llmops_nb collector: a logged body in %s cannot be read again (%s); kept", seg, e.message)
+            for table, _rejected, why, bad in (self._submit(c).result() for c in chunks):
+                if bad:  # pragma: no cover - only parsed bodies are logged
+                    log.error("llmops_nb collector: %d logged bodies in %s cannot be read again (%s); kept", bad, seg, why)
                     ok = False
-                if len(rows) >= self.batch_spans:
-                    if not self._write_rows(rows):
+                if table is not None:
+                    if not self._write_table(table):
                         return
-                    self.stats.replayed += len(rows)
-                    rows = []
-            if rows:
-                if not self._write_rows(rows):
-                    return
-                self.stats.replayed += len(rows)
+                    self.stats.replayed += table.num_rows
             if ok:
                 seg.unlink()
             else:  # pragma: no cover
@@ -632,18 +688,150 @@ class Collector:
             self._cond.notify_all()
 
 
-def _redacted(redaction: Any, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bytes]:
-    """Rows with PII replaced, and the same rows as an Arrow IPC stream (what the log keeps)."""
+def _worker_init(parent: int) -> None:
+    """In a mapping worker process: exit as soon as the receiver that started it is gone (even
+    killed with SIGKILL), rather than wait forever for work."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="llmops-collect-parent-watch", daemon=True).start()
+    from llmops_nb.loaders import otlp  # noqa: F401  imported once, before the first body
+
+
+_MAP_CHUNK_SPANS = 8192  # spans mapped per task (a worker process maps a few bodies at once)
+_REPLAY_CHUNK = 32  # logged bodies mapped per task on replay
+
+
+def _check_proto(coding: str, body: bytes, limit: int) -> tuple[int, int, str | None, int]:
+    """(spans with valid ids, spans rejected, why, decoded size) of a protobuf body, without
+    mapping a span: what the 200 (and its ``partial_success``) needs. The mapping applies the
+    same rule (:func:`_parse_body`), so the spans counted here are the spans it stores."""
+    from google.protobuf.message import DecodeError
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    data = _decompress(body, coding, limit)
+    try:
+        req = ExportTraceServiceRequest.FromString(data)
+    except DecodeError as e:
+        raise _BadRequest(400, f"malformed OTLP proto: not a valid OTLP protobuf message ({e})") from None
+    n = rejected = 0
+    why: str | None = None
+    for rs in req.resource_spans:
+        for ss in rs.scope_spans:
+            for sp in ss.spans:
+                if len(sp.trace_id) == 16 and len(sp.span_id) == 8:
+                    n += 1
+                    continue
+                if why is None:
+                    tid, sid = sp.trace_id.hex() or None, sp.span_id.hex() or None
+                    why = f"span {n + rejected} ({sp.name!r}) has an invalid trace_id {tid!r} or span_id {sid!r}"
+                rejected += 1
+    return n, rejected, why, len(data)
+
+
+def _parse_body(enc: str, coding: str, body: bytes, limit: int) -> tuple[list[dict[str, Any]], int, str | None, int]:
+    """(mapped rows, spans rejected, why, decoded size) of one request body."""
+    from llmops_nb.loaders import LoadError
+    from llmops_nb.loaders.otlp import iter_otlp_json, iter_otlp_proto, map_span
+
+    data = _decompress(body, coding, limit)
+    source = "otlp_proto" if enc == "proto" else "otlp_json"
+    try:
+        if enc == "proto":
+            records = list(iter_otlp_proto(data))
+        else:
+            try:
+                doc = orjson.loads(data) if data.strip() else {}
+            except orjson.JSONDecodeError as e:
+                raise _BadRequest(400, f"the body is not valid JSON ({e})") from None
+            if not isinstance(doc, Mapping):
+                raise _BadRequest(400, f"the body is a JSON {type(doc).__name__}, not an ExportTraceServiceRequest object")
+            if not doc or ("resourceSpans" not in doc and "resource_spans" not in doc):
+                records = []
+            else:
+                records = list(iter_otlp_json(doc))
+    except _BadRequest:
+        raise
+    except LoadError as e:
+        raise _BadRequest(400, f"malformed OTLP {enc}: {e}") from None
+    except Exception as e:  # any structural surprise in the body
+        raise _BadRequest(400, f"malformed OTLP {enc}: {type(e).__name__}: {e}") from None
+    rows: list[dict[str, Any]] = []
+    rejected = 0
+    why: str | None = None
+    for i, raw in enumerate(records):
+        tid, sid = raw.get("trace_id"), raw.get("span_id")
+        if not (isinstance(tid, str) and _HEX32.match(tid) and isinstance(sid, str) and _HEX16.match(sid)):
+            rejected += 1
+            why = why or f"span {i} ({raw.get('name')!r}) has an invalid trace_id {tid!r} or span_id {sid!r}"
+            continue
+        try:
+            rows.append(finish_row(map_span(raw, source)))
+        except Exception as e:
+            rejected += 1
+            why = why or f"span {i} ({raw.get('name')!r}) could not be mapped: {type(e).__name__}: {e}"
+    return rows, rejected, why, len(data)
+
+
+def _parse_table(enc: str, coding: str, body: bytes, limit: int) -> tuple[Any, int, str | None, int]:
+    """:func:`_parse_body` with the rows as an Arrow table (None when there are none)."""
+    rows, rejected, why, decoded = _parse_body(enc, coding, body, limit)
+    return (rows_to_arrow(rows) if rows else None), rejected, why, decoded
+
+
+def _map_records(records: list[tuple[str, str, bytes, int]], limit: int) -> tuple[Any, int, str | None, int]:
+    """Map logged bodies ``(enc, coding, body, decoded size)`` into one Arrow table of spans:
+    ``(table or None, spans rejected, why, bodies that could not be read)``. Runs in the mapping
+    worker processes (so it is a module function) or in the receiver."""
+    import pyarrow as pa
+
+    tables = []
+    rows: list[dict[str, Any]] = []
+    rejected = bad = 0
+    why: str | None = None
+    for enc, coding, body, decoded in records:
+        if enc == "arrow":  # rows already mapped (and PII-redacted) before they were logged
+            tables.append(_arrow_record(body))
+            continue
+        try:
+            r, rej, w, _ = _parse_body(enc, coding, body, max(limit, decoded))
+        except _BadRequest as e:
+            bad += 1
+            why = why or e.message
+            continue
+        rows.extend(r)
+        rejected += rej
+        why = why or w
+    if rows:
+        tables.append(rows_to_arrow(rows))
+    if not tables:
+        return None, rejected, why, bad
+    return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), rejected, why, bad
+
+
+def _arrow_record(body: bytes) -> Any:
+    """A logged Arrow IPC record (mapped, redacted rows) as a table with the spans schema."""
+    import pyarrow as pa
+
+    from llmops_nb.schema import SPANS
+
+    table = pa.ipc.open_stream(body).read_all()
+    return table if table.schema == SPANS.arrow_schema else table.select(SPANS.names).cast(SPANS.arrow_schema)
+
+
+def _redacted(redaction: Any, table: Any) -> tuple[Any, bytes]:
+    """Spans with PII replaced, and the same spans as an Arrow IPC stream (what the log keeps)."""
     import pyarrow as pa
 
     from llmops_nb.schema import SPANS, from_arrow, to_arrow
 
-    frame = redaction.frame(from_arrow(rows_to_arrow(rows), SPANS))
-    table = to_arrow(frame, SPANS)
+    table = to_arrow(redaction.frame(from_arrow(table, SPANS)), SPANS)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as w:
         w.write_table(table)
-    return frame.to_dict("records"), sink.getvalue().to_pybytes()
+    return table, sink.getvalue().to_pybytes()
 
 
 def _resolve(fut: asyncio.Future[Any], err: str | None) -> None:

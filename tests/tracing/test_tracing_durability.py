@@ -401,3 +401,47 @@ def test_missing_content_type_is_415(store):
         assert b" 415 " in status, status
         assert httpx.post(col.endpoint, content=body).status_code == 415  # httpx sets no type for raw bytes
     assert len(store.spans()) == 0
+
+
+def test_kill_after_acks_before_the_store_write_loses_and_duplicates_nothing(tmp_path):
+    """Acknowledged protobuf bodies are mapped by worker processes in the background: kill the
+    receiver (SIGKILL) when some acknowledged spans are stored and others are only in the log;
+    its mapping workers exit too; a restart stores every acknowledged span exactly once."""
+    import psutil
+
+    path = tmp_path / "store"
+    proc, endpoint = _start_cli(path, "--workers", "1", "--batch-spans", "400", "--flush-interval", "60")
+    try:
+        with httpx.Client(timeout=30) as http:
+            for k in range(10):  # 400 spans: a full batch, written at once
+                r = http.post(endpoint, content=_body(k * 40, 40), headers={"Content-Type": "application/x-protobuf"})
+                assert r.status_code == 200
+            deadline = time.monotonic() + 60
+            while lo.Store(path).count("spans") < 400 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert lo.Store(path).count("spans") == 400
+            for k in range(10, 15):  # 200 more: acknowledged, waiting for the next batch
+                r = http.post(endpoint, content=_body(k * 40, 40), headers={"Content-Type": "application/x-protobuf"})
+                assert r.status_code == 200
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        assert workers, "the receiver started no mapping worker process"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if proc.stdout:
+            proc.stdout.close()
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"mapping workers outlived the killed receiver: {alive}"
+    assert lo.Store(path).count("spans") == 400  # the last 200 were only in the write-ahead log
+    logged = [rec for seg in wal_root(lo.Store(path)).rglob("*.wal") for rec in read_segment(seg)]
+    assert len(logged) >= 5
+    proc2, _ = _start_cli(path, "--workers", "1")
+    proc2.send_signal(signal.SIGINT)
+    out = proc2.communicate(timeout=120)[0]
+    assert proc2.returncode == 0, out
+    spans = lo.Store(path).spans()
+    assert set(spans["span_id"]) == _span_ids(0, 600)  # nothing lost
+    assert len(spans) == 600 and lo.Store(path).count("spans") == 600  # nothing stored twice
+    assert not list(wal_root(lo.Store(path)).rglob("*.wal"))
