@@ -328,8 +328,8 @@ def floors(n: int = 20_480, batch: int = 512) -> tuple[float, float]:
     + store write: the pipeline's ceiling on one core)."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-    from llmops_nb.tracing._collector import _map_records
     from llmops_nb.store import Store
+    from llmops_nb.tracing._collector import _map_records
 
     templates = _templates(4, batch, 7)
     bodies = [_patched(templates[i % 4], 10**12 + i * batch) for i in range(n // batch)]
