@@ -69,7 +69,7 @@ def main() -> int:
     b = pd.concat([b, lds.assign_splits(make_examples(2_000, seed=1).assign(example_id=[f"new_{i}" for i in range(2_000)]))],
                   ignore_index=True)  # 2k added
 
-    table, _ = lds._storage.frame_to_arrow(a)
+    table, _ = lds._arrow.frame_to_arrow(a)
     t_base_write, _ = timed(lambda: pq.write_table(table, os.path.join(root, "baseline.parquet")))
     t_base_read, _ = timed(lambda: pq.read_table(os.path.join(root, "baseline.parquet")))
 

@@ -46,6 +46,8 @@ __all__ = [
     "grain_of",
     "json_text",
     "extra_to_arrow",
+    "frame_to_arrow",
+    "arrow_to_frame",
 ]
 
 SPAN_KINDS: tuple[str, ...] = (
@@ -497,8 +499,9 @@ def _nested(v: Any) -> Any:
     return v
 
 
-def to_arrow(df: pd.DataFrame, table: Table) -> pa.Table:
-    """Convert a frame of ``table`` to Arrow with the declared schema (JSON columns as text).
+def to_arrow(df: pd.DataFrame, table: Table, *, sort_keys: bool = False) -> pa.Table:
+    """Convert a frame of ``table`` to Arrow with the declared schema (JSON columns as text;
+    ``sort_keys=True`` writes them with sorted keys, as :func:`json_text` does).
 
     Missing optional columns are filled with nulls; unknown columns are an error.
 
@@ -522,7 +525,8 @@ def to_arrow(df: pd.DataFrame, table: Table) -> pa.Table:
             continue
         s = df[col.name]
         if col.kind == "json":
-            arrays.append(pa.array(_json_column(s.tolist()), pa.string()))
+            texts = [json_text(v) for v in s.tolist()] if sort_keys else _json_column(s.tolist())
+            arrays.append(pa.array(texts, pa.string()))
         elif col.kind in ("messages", "documents", "strings"):
             values = s.tolist()
             try:  # fast path: values already in the declared shape
@@ -574,6 +578,82 @@ def from_arrow(data: pa.Table, table: Table) -> pd.DataFrame:
         else:
             out[col.name] = arr.to_pandas()
     return pd.DataFrame(out, index=pd.RangeIndex(n))
+
+
+def frame_to_arrow(frame: pd.DataFrame, table: Table, *, sort_keys: bool = False) -> tuple[pa.Table, list[str]]:
+    """Arrow of a frame of ``table`` that may also hold columns ``table`` does not declare: the
+    declared ones typed as declared (:func:`to_arrow`), then the others (:func:`extra_to_arrow`);
+    and the names of the columns held as JSON text (give them back to :func:`arrow_to_frame`).
+
+    Example:
+        >>> t, js = frame_to_arrow(pd.DataFrame({"trace_id": ["t"], "extra": [{"a": 1}]}), TRACES)
+        >>> t.column("extra").to_pylist(), "extra" in js, "metadata" in js
+        (['{"a":1}'], True, True)
+    """
+    declared = [c for c in frame.columns if c in table.names]
+    base = to_arrow(frame[declared], table, sort_keys=sort_keys)
+    json_cols = [c.name for c in table.columns if c.kind == "json"]
+    for c in frame.columns:
+        if c in table.names:
+            continue
+        if not isinstance(c, str):
+            raise ValueError(f"column names must be strings, got {c!r}")
+        arr, is_json = extra_to_arrow(frame[c])
+        if pa.types.is_null(arr.type):
+            arr = arr.cast(pa.string())
+        base = base.append_column(pa.field(c, arr.type), arr)
+        if is_json:
+            json_cols.append(c)
+    return base, json_cols
+
+
+def _parse_json_text(col: pa.ChunkedArray | pa.Array) -> pd.Series:
+    """JSON text -> Python objects, parsed in one orjson call for the whole column (a cell that
+    is not JSON is kept as its text)."""
+    vals = col.to_pylist()
+    try:
+        parsed = orjson.loads("[" + ",".join("null" if v is None else v for v in vals) + "]")
+    except orjson.JSONDecodeError:  # a malformed cell: parse one by one to keep the others
+        parsed = []
+        for v in vals:
+            try:
+                parsed.append(None if v is None else orjson.loads(v))
+            except orjson.JSONDecodeError:
+                parsed.append(v)
+    if len(parsed) != len(vals):  # pragma: no cover - a cell held several values
+        parsed = [None if v is None else orjson.loads(v) for v in vals]
+    return pd.Series(parsed, dtype=object)
+
+
+def arrow_to_frame(data: pa.Table, table: Table, json_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """pandas frame of what :func:`frame_to_arrow` wrote: the declared columns with the declared
+    dtypes (:func:`from_arrow`), JSON text (declared JSON columns and ``json_columns``) parsed
+    back, the other columns after them.
+
+    Example:
+        >>> t, js = frame_to_arrow(pd.DataFrame({"trace_id": ["t"], "extra": [{"a": 1}]}), TRACES)
+        >>> arrow_to_frame(t, TRACES, js).loc[0, "extra"]
+        {'a': 1}
+    """
+    declared_json = [c.name for c in table.columns if c.kind == "json"]
+    decl = [c for c in table.names if c in data.column_names and c not in declared_json]
+    out = from_arrow(data.select(decl), table)
+    for c in declared_json:
+        if c in data.column_names:
+            out[c] = _parse_json_text(data.column(c))
+    for c in data.column_names:
+        if c in table.names:
+            continue
+        col = data.column(c)
+        t = col.type
+        if c in json_columns:
+            out[c] = _parse_json_text(col)
+        elif (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_list(t) or pa.types.is_struct(t)
+              or pa.types.is_large_list(t)):
+            out[c] = pd.Series(col.to_pylist(), dtype=object)
+        else:
+            out[c] = col.to_pandas()
+    return out
 
 
 def conform(records: Iterable[Mapping[str, Any]] | pd.DataFrame, table: Table) -> pd.DataFrame:

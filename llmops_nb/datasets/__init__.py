@@ -19,28 +19,18 @@ Example:
 
 from __future__ import annotations
 
+from llmops_nb.datasets._cleanup import cleanup
 from llmops_nb.datasets._curate import assign_splits, select, stable_hash, stratified_sample
 from llmops_nb.datasets._dedupe import DedupeResult, dedupe
+from llmops_nb.datasets._diff import DatasetDiff, diff
+from llmops_nb.datasets._errors import DatasetConflictError, DatasetError
 from llmops_nb.datasets._examples import EXAMPLES, example_id, to_examples
 from llmops_nb.datasets._export import FORMATS, ExportReport, HubPushResult, export, push_to_hub
+from llmops_nb.datasets._location import DatasetStorage
+from llmops_nb.datasets._migrations import MIGRATIONS, SCHEMA_VERSION
 from llmops_nb.datasets._redact import RedactResult, redact
-from llmops_nb.datasets._storage import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    DatasetConflictError,
-    DatasetDiff,
-    DatasetError,
-    DatasetStorage,
-    DatasetVersion,
-    cleanup,
-    diff,
-    history,
-    list_datasets,
-    load,
-    save,
-    tag,
-    tags,
-)
+from llmops_nb.datasets._tags import tag, tags
+from llmops_nb.datasets._versions import DatasetVersion, history, list_datasets, load, save
 
 list = list_datasets  # noqa: A001 - the documented verb; list_datasets is the same function
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 from typing import Any
 
 
@@ -12,16 +14,16 @@ def add_parser(sub: Any) -> None:
                    help="dataset folder or URL (s3://bucket/prefix); default $LLMOPS_NB_HOME/datasets or ./.llmops/datasets")
     dsub = p.add_subparsers(dest="datasets_command", metavar="ACTION")
     ls = dsub.add_parser("list", help="list the datasets")
-    ls.set_defaults(func=_list)
+    ls.set_defaults(func=_clear_errors(_list))
     h = dsub.add_parser("history", help="the versions of a dataset, newest first")
     h.add_argument("name")
-    h.set_defaults(func=_history)
+    h.set_defaults(func=_clear_errors(_history))
     d = dsub.add_parser("diff", help="added, removed and changed examples between two versions")
     d.add_argument("name")
     d.add_argument("a", help="version number or tag")
     d.add_argument("b", nargs="?", default=None, help="version number or tag (default: latest)")
     d.add_argument("--show", type=int, default=10, help="how many changed examples to list")
-    d.set_defaults(func=_diff)
+    d.set_defaults(func=_clear_errors(_diff))
     e = dsub.add_parser("export", help="write a version as jsonl, parquet, csv, openai_chat or hf")
     e.add_argument("name")
     e.add_argument("--version", default=None, help="version number or tag (default: latest)")
@@ -29,19 +31,35 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--out", required=True, help="output file (folder for hf)")
     e.add_argument("--split", default=None)
     e.add_argument("--no-redact", action="store_true", help="turn PII redaction off (on by default)")
-    e.set_defaults(func=_export)
+    e.set_defaults(func=_clear_errors(_export))
     t = dsub.add_parser("tag", help="point a tag at a version")
     t.add_argument("name")
     t.add_argument("version")
     t.add_argument("tag")
-    t.set_defaults(func=_tag)
+    t.set_defaults(func=_clear_errors(_tag))
     c = dsub.add_parser("cleanup", help="delete data files no version references (leftovers of killed or retried saves)")
     c.add_argument("name")
     c.add_argument("--older-than-hours", type=float, default=1.0,
                    help="on object storage (no lock), keep orphans younger than this; local folders use the lock")
     c.add_argument("--dry-run", action="store_true")
-    c.set_defaults(func=_cleanup)
+    c.set_defaults(func=_clear_errors(_cleanup))
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _clear_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A dataset error (unknown dataset, version or tag; bad input) is one line on stderr naming
+    the value, the valid ones and the fix, and exit code 2: never a traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        from llmops_nb.datasets import DatasetError
+
+        try:
+            return func(args)
+        except DatasetError as e:
+            print(f"llmops-nb datasets {args.datasets_command}: error: {e}", file=sys.stderr)
+            return 2
+
+    return run
 
 
 def _storage(args: argparse.Namespace) -> Any:

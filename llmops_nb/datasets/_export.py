@@ -16,15 +16,12 @@ import orjson
 import pandas as pd
 
 from llmops_nb._compat import renamed_argument
+from llmops_nb.datasets._arrow import arrow_to_frame, frame_to_arrow
+from llmops_nb.datasets._errors import DatasetError
+from llmops_nb.datasets._location import resolve_storage
 from llmops_nb.datasets._redact import RedactResult
 from llmops_nb.datasets._redact import redact as _redact
-from llmops_nb.datasets._storage import (
-    DatasetError,
-    _read,
-    arrow_to_frame,
-    frame_to_arrow,
-    resolve_storage,
-)
+from llmops_nb.datasets._versions import _read
 
 __all__ = ["export", "push_to_hub", "ExportReport", "FORMATS", "to_chat_messages"]
 
@@ -212,7 +209,7 @@ def export(
                 flat[c] = flat[c].map(lambda v: _dumps(v).decode() if isinstance(v, (list, dict)) else v)
         flat.to_csv(path, index=False)
     elif fmt == "hf":
-        from llmops_nb.datasets._storage import _to_hf
+        from llmops_nb.datasets._versions import _to_hf
 
         table, _ = frame_to_arrow(frame)
         _to_hf(table).save_to_disk(str(path))

@@ -140,7 +140,7 @@ def test_diff_added_removed_changed(tmp_path):
 def test_older_schema_versions_load(tmp_path, monkeypatch):
     from deltalake import write_deltalake
 
-    from llmops_nb.datasets import _storage
+    from llmops_nb.datasets import _migrations
 
     root = tmp_path / "ds"
     # a Delta table written by another tool: no llmops_nb metadata (schema version 0)
@@ -152,15 +152,15 @@ def test_older_schema_versions_load(tmp_path, monkeypatch):
     assert lds.history("legacy", store=root)["schema_version"].tolist() == [0]
     # a version saved now, read by a next library whose schema 2 renamed a column
     lds.save(_frame(3), "qa", message="v1 layout", store=root)
-    monkeypatch.setattr(_storage, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(_storage.MIGRATIONS, 1, lambda t: t.rename_columns(["priority_v2" if c == "priority" else c for c in t.column_names]))
+    monkeypatch.setattr(_migrations, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(_migrations.MIGRATIONS, 1, lambda t: t.rename_columns(["priority_v2" if c == "priority" else c for c in t.column_names]))
     up = lds.load("qa", store=root, as_="pandas")
     assert "priority_v2" in up.columns and "priority" not in up.columns
-    monkeypatch.setattr(_storage, "SCHEMA_VERSION", 1)
-    monkeypatch.setitem(_storage.MIGRATIONS, 1, None)
+    monkeypatch.setattr(_migrations, "SCHEMA_VERSION", 1)
+    monkeypatch.setitem(_migrations.MIGRATIONS, 1, None)
     # and a version from a newer library is refused with the fix
     lds.save(_frame(3), "new", message="x", store=root)
-    monkeypatch.setattr(_storage, "SCHEMA_VERSION", 0)
+    monkeypatch.setattr(_migrations, "SCHEMA_VERSION", 0)
     with pytest.raises(lds.DatasetError, match="upgrade llmops_nb"):
         lds.load("new", store=root)
 
@@ -222,6 +222,47 @@ def test_cli_list_history_diff_export(tmp_path, capsys):
     assert "PII redaction" in out and len(dest.read_text().splitlines()) == 3
     assert main(["datasets", "--storage", root, "cleanup", "qa", "--dry-run"]) == 0
     assert "0 unreferenced files" in capsys.readouterr().out
+
+
+def test_cli_diff_of_a_missing_version_or_tag_is_a_clear_error(tmp_path, capsys):
+    from llmops_nb.cli import main
+
+    root = str(tmp_path / "ds")
+    lds.save(_frame(3), "qa", message="first", store=root)
+    lds.save(_frame(4), "qa", message="second", store=root, tags=["gold"])
+    assert main(["datasets", "--store", root, "diff", "qa", "0", "7"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1  # one line, no traceback
+    assert "llmops-nb datasets diff: error:" in err and "has no version 7" in err  # the version asked for
+    assert "versions are 0..1" in err and "llmops-nb datasets history qa" in err  # the ones there are, the fix
+    assert main(["datasets", "--store", root, "diff", "qa", "silver"]) == 2
+    err = capsys.readouterr().err
+    assert "no tag 'silver'" in err and "'gold': 1" in err and "Traceback" not in err
+    assert main(["datasets", "--store", root, "diff", "nope", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "no dataset 'nope'" in err and "['qa']" in err and "Traceback" not in err
+    assert main(["datasets", "--store", root, "diff", "qa", "0", "gold"]) == 0  # a tag still works
+
+
+def test_tag_takes_the_dataset_lock_like_every_write(tmp_path):
+    import threading
+
+    from llmops_nb.datasets._location import _lock, resolve_storage
+
+    root = tmp_path / "ds"
+    lds.save(_frame(3), "qa", message="first", store=root)
+    held = _lock("qa", resolve_storage(root))  # another writer (a save) holds the lock
+    held.acquire()
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (lds.tag("qa", 0, "gold", store=root), done.set()))
+    try:
+        worker.start()
+        assert not done.wait(1.5)  # the tag move waits for the lock
+        assert lds.tags("qa", store=root) == {}
+    finally:
+        held.release()
+    worker.join(60)
+    assert done.is_set() and lds.tags("qa", store=root) == {"gold": 0}
 
 
 class _FakeHfApi:
