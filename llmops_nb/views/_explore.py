@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html as _html
 import os
+import threading
 import traceback
 from collections.abc import Iterable
 from typing import Any
@@ -240,6 +241,9 @@ def _widget_class() -> Any:
             self.query = dict(ex.query)
             self.page = ex.page()
             self.trace_html = ex.trace_html(None)
+            # the first page is out: index results by trace in the background, so later pages look
+            # their result values up instead of scanning (sort orders and filters: on first use)
+            threading.Thread(target=ex.engine.warm, name="llmops-nb-explore-index", daemon=True).start()
             self.observe(self._on_query, "query")
             self.observe(self._on_focus, "focus")
             self.on_msg(self._on_msg)
@@ -342,7 +346,7 @@ def _widget_class() -> Any:
             bundle = super()._repr_mimebundle_(**kwargs)
             data = bundle[0] if isinstance(bundle, tuple) else bundle
             if isinstance(data, dict):
-                data["text/html"] = snapshot_html(self.explorer)
+                data["text/html"] = snapshot_html(self.explorer, page=self.page)
                 data["text/plain"] = repr(self)
             return bundle
 
@@ -366,10 +370,11 @@ def _slice_rows(slices: pd.DataFrame | None) -> list[dict[str, Any]]:
     return out
 
 
-def snapshot_html(ex: Explorer, rows: int = 20) -> str:
-    """The view as static HTML (no script): the first rows of the current page and the counts;
-    exported notebooks and reports show it where no kernel runs the widget."""
-    p = ex.page()
+def snapshot_html(ex: Explorer, rows: int = 20, page: dict[str, Any] | None = None) -> str:
+    """The view as static HTML (no script): the first rows of the current page (``page``, the
+    one the view shows, or computed) and the counts; exported notebooks and reports show it
+    where no kernel runs the widget."""
+    p = page if page is not None and "rows" in page else ex.page()
     head = "".join(f"<th>{_esc(c)}</th>" for c in ex.shown)
     body = "".join("<tr>" + "".join(f"<td>{_esc(r.get(c))}</td>" for c in ex.shown) + "</tr>" for r in p["rows"][:rows])
     sel = len(ex._selected)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,6 +92,9 @@ class Derived:
     def full(self) -> pd.Series:
         """The whole column (RangeIndex, aligned with the traces)."""
         raise NotImplementedError
+
+    def warm(self) -> None:
+        """Build ahead what every page of this column needs (nothing by default)."""
 
 
 class MetadataColumns:
@@ -197,18 +201,26 @@ class ResultColumns:
             has = np.bincount(self.codes[keep & trace_level], minlength=len(names)) > 0
             keep &= trace_level | ~has[np.where(self.codes >= 0, self.codes, 0)]
         self.keep = keep
-        self._passed_notna = r["passed"].notna().to_numpy() if "passed" in r.columns else np.zeros(n, dtype=bool)
         if "score" in r.columns:
             sc = r["score"]
             self._score = (sc.to_numpy(dtype=float, na_value=np.nan) if pd.api.types.is_numeric_dtype(sc)
                            else pd.to_numeric(sc, errors="coerce").to_numpy(dtype=float, na_value=np.nan))
         else:
             self._score = np.full(n, np.nan)
-        has_num = self._passed_notna | ~np.isnan(self._score)
-        label = r["label"].notna().to_numpy() if "label" in r.columns else np.zeros(n, dtype=bool)
         k = len(names)
-        num_any = np.bincount(self.codes[keep & has_num], minlength=k) > 0
-        lab_any = np.bincount(self.codes[keep & label], minlength=k) > 0
+        # which evaluators have numbers (a score, else passed) or else labels: the other columns
+        # are scanned only for the rows of evaluators still undecided
+        num_any = np.bincount(self.codes[keep & ~np.isnan(self._score)], minlength=k) > 0
+        self._passed_notna_: np.ndarray | None = None
+        lab_any = np.zeros(k, dtype=bool)
+        for col, found in (("passed", num_any), ("label", lab_any)):
+            todo = ~num_any & ~lab_any
+            if col not in r.columns or not todo.any():
+                continue
+            rows = np.flatnonzero(keep & todo[np.where(self.codes >= 0, self.codes, 0)])
+            if len(rows):
+                hit = r[col].iloc[rows].notna().to_numpy()
+                found |= np.bincount(self.codes[rows[hit]], minlength=k) > 0
         order = sorted(range(k), key=lambda i: str(names[i]))
         self.code_of: dict[str, int] = {}
         self.kinds: dict[str, str] = {}
@@ -221,12 +233,39 @@ class ResultColumns:
         self._last: tuple[bytes, np.ndarray, np.ndarray] | None = None
         self._csr: tuple[np.ndarray, np.ndarray] | None = None
         self._rid: Any = None
+        self._lock = threading.RLock()
 
     def names(self) -> list[str]:
         return [f"{self.prefix}.{e}" for e in self.kinds]
 
+    def warm(self) -> None:
+        """Build the index from traces to their result rows now (explore does it in a thread
+        once the first page is out, so later pages look their results up instead of scanning).
+        Each stage holds the lock alone, so a page asked for meanwhile scans instead of waiting."""
+        self._result_ids()
+        self.trace_positions()
+        self._by_trace()
+
+    def _by_trace(self) -> tuple[np.ndarray, np.ndarray]:
+        """Result rows grouped by trace position: (rows in trace order, start of each trace)."""
+        with self._lock:
+            if self._csr is None:
+                tpos = self._trace_positions()
+                order = np.argsort(tpos, kind="stable")
+                starts = np.searchsorted(tpos[order], np.arange(len(self.trace_ids) + 1))
+                self._csr = (order, starts)
+            return self._csr
+
     def column(self, evaluator: str) -> _ResultColumn:
         return _ResultColumn(self, evaluator)
+
+    @property
+    def _passed_notna(self) -> np.ndarray:
+        if self._passed_notna_ is None:
+            r = self.r
+            self._passed_notna_ = (r["passed"].notna().to_numpy() if "passed" in r.columns
+                                   else np.zeros(len(r), dtype=bool))
+        return self._passed_notna_
 
     def numbers(self, rows: np.ndarray | None = None) -> np.ndarray:
         """``passed`` as 1/0 where set, else ``score``, for these result rows (all when None)."""
@@ -238,7 +277,8 @@ class ResultColumns:
             return self._num[rows]
         out = self._score[rows].copy()
         if "passed" in self.r.columns:
-            p = self._passed_notna[rows]
+            p = (self._passed_notna[rows] if self._passed_notna_ is not None or len(rows) > 10_000
+                 else self.r["passed"].iloc[rows].notna().to_numpy())
             if p.any():
                 vals = self.r["passed"].to_numpy(dtype=object)[rows[p]]
                 try:
@@ -251,12 +291,17 @@ class ResultColumns:
 
     def _result_ids(self) -> Any:
         """The results' trace ids as an Arrow string array (converted once)."""
-        if self._rid is None:
-            self._rid = _arrow_text(self.r["trace_id"])
-        return self._rid
+        with self._lock:
+            if self._rid is None:
+                self._rid = _arrow_text(self.r["trace_id"])
+            return self._rid
 
     def trace_positions(self) -> np.ndarray:
         """Each result row's position in the traces (-1: not there), computed once."""
+        with self._lock:
+            return self._trace_positions()
+
+    def _trace_positions(self) -> np.ndarray:
         if self._tpos is None:
             import pyarrow.compute as pc
 
@@ -269,18 +314,16 @@ class ResultColumns:
         """The result rows of the traces at ``pos`` and, for each, its index into ``pos``; the
         last answer is kept (the evaluator columns of one page share it)."""
         key = pos.tobytes()
-        if self._last is not None and self._last[0] == key:
-            return self._last[1], self._last[2]
-        if self._tpos is not None:  # a whole column was built: index the rows by trace (once)
-            if self._csr is None:
-                order = np.argsort(self._tpos, kind="stable")
-                starts = np.searchsorted(self._tpos[order], np.arange(len(self.trace_ids) + 1))
-                self._csr = (order, starts)
-            order, starts = self._csr
+        last = self._last
+        if last is not None and last[0] == key:
+            return last[1], last[2]
+        csr = self._csr
+        if csr is not None:  # the index exists (warm-up or a whole column): look up
+            order, starts = csr
             a, b = starts[pos], starts[pos + 1]
             rows = np.concatenate([order[i:j] for i, j in zip(a.tolist(), b.tolist())]) if len(pos) else a
             target = np.repeat(np.arange(len(pos)), b - a)
-        else:  # before any whole column is built: scan for this page's traces only
+        else:  # before it (or while the warm-up builds it): scan for this page's traces only
             import pyarrow as pa
             import pyarrow.compute as pc
 
@@ -322,6 +365,9 @@ class _ResultColumn(Derived):
         p = self.parent
         rows, target = p.rows_for(pos)
         return list(p.values(self.code, self.kind, rows, target, len(pos)))
+
+    def warm(self) -> None:
+        self.parent.warm()
 
     def full(self) -> pd.Series:
         p = self.parent
@@ -435,6 +481,12 @@ class TableEngine:
         if name in self.derived and name not in self._full:
             return self.derived[name].take(pos)
         return self.column(name).iloc[pos].tolist()
+
+    def warm(self) -> None:
+        """Build ahead what every page needs (the derived columns' page look-ups), once; explore
+        calls it in a thread after the first page is out. Sort orders and filters stay on first use."""
+        for d in self.derived.values():
+            d.warm()
 
     def built(self) -> list[str]:
         """The derived columns built whole so far (by a filter or a sort on them)."""

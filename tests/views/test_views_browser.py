@@ -1,6 +1,7 @@
 """lo.explore and lo.compare_outputs in a real JupyterLab driven by headless Chromium: a row
 ticked in the view reaches Python (``w.selected``), paging through 200k rows sends one page at a
-time, and j/k/x step and select in compare_outputs. The JupyterLab harness (server, browser,
+time (each request timed by the view from the click to the painted page), and j/k/x step and
+select in compare_outputs. Timing figures over 1M rows: benchmarks/bench_explore_browser.py. The JupyterLab harness (server, browser,
 page fixtures) is the annotation browser tests' one; kept light (two shared cores)."""
 
 from __future__ import annotations
@@ -89,6 +90,14 @@ def test_explore_pages_sorts_filters_and_selection_reaches_python(lab, page):  #
     # clicking a row opens it in the trace pane
     page.locator(".lo-ex-table tbody tr").nth(1).locator("td").nth(1).click()
     page.wait_for_selector(".lo-ex-trace .lo-ex-detail")
+    # every request the view sent came back as its page (sequence echoed) and was timed from the
+    # click to the painted page; each page message holds one page, and the DOM one page of rows
+    timings = root.evaluate("el => el.__timings")
+    assert [t["action"] for t in timings] == ["page", "sort", "sort", "filter", "search"]
+    assert [t["seq"] for t in timings] == list(range(1, 6)) and root.get_attribute("data-seq") == "5"
+    assert all(t["ms"] > 0 and t["rows"] == 25 and t["error"] is None for t in timings)
+    assert max(t["bytes"] for t in timings) < 8 * 1024  # 25 rows of 4 columns, whatever the table's size
+    assert float(root.get_attribute("data-first-paint")) > 0
 
 
 def test_compare_outputs_steps_with_j_k_and_x_selects(lab, page):  # noqa: F811

@@ -175,3 +175,85 @@ def test_lasso_on_a_linked_map_selects_here():
                                               trace_index=0), None)
     assert w.selected["trace_id"].tolist() == ["t0002", "t0004"] and w.selected_count == 2
     assert len(sq.selected) == 2
+
+
+def _messy_results(traces: pd.DataFrame) -> pd.DataFrame:
+    """Two rows per trace for 'correct' (mean), errors (left out), span-level rows (ignored where
+    the evaluator has trace-level ones), a span-only evaluator, a label-only one, unknown ids."""
+    ids = traces["trace_id"].tolist()
+    rows = []
+    for i, t in enumerate(ids):
+        rows.append({"trace_id": t, "span_id": None, "evaluator": "correct", "passed": i % 3 != 0, "score": None})
+        rows.append({"trace_id": t, "span_id": None, "evaluator": "correct", "passed": i % 2 == 0, "score": None})
+        rows.append({"trace_id": t, "span_id": None, "evaluator": "correct", "passed": False, "score": None,
+                     "error": "Timeout"})
+        rows.append({"trace_id": t, "span_id": "s1", "evaluator": "correct", "passed": False, "score": 0.0})
+        rows.append({"trace_id": t, "span_id": "s1", "evaluator": "span_only", "score": (i % 5) / 4})
+        if i % 4:
+            rows.append({"trace_id": t, "span_id": None, "evaluator": "topic", "label": ["billing", "shipping"][i % 2]})
+    rows.append({"trace_id": "elsewhere", "span_id": None, "evaluator": "correct", "passed": True})
+    r = pd.DataFrame(rows, columns=["trace_id", "span_id", "evaluator", "passed", "score", "label", "error"])
+    return r.sample(frac=1.0, random_state=0).reset_index(drop=True)  # results come in any order
+
+
+def _expected(traces: pd.DataFrame, r: pd.DataFrame) -> pd.DataFrame:
+    """The result columns computed the plain pandas way (what the lazy engine must agree with)."""
+    r = r[r["error"].isna()]
+    lvl = r["span_id"].isna()
+    r = r[lvl | ~lvl.groupby(r["evaluator"]).transform("any")]
+    num = r["passed"].astype("Float64").astype(float).where(r["passed"].notna(), pd.to_numeric(r["score"]))
+    out = {}
+    for ev, g in r.assign(_v=num).groupby("evaluator"):
+        if g["_v"].notna().any():
+            out[f"result.{ev}"] = traces["trace_id"].map(g.groupby("trace_id")["_v"].mean())
+        else:
+            out[f"result.{ev}"] = traces["trace_id"].map(g.dropna(subset=["label"]).groupby("trace_id")["label"].first())
+    out["metadata.customer_tier"] = traces["metadata"].map(lambda m: m["customer_tier"])
+    out["metadata.turns"] = traces["metadata"].map(lambda m: m["turns"]).astype(float)
+    return pd.DataFrame(out)
+
+
+def _same(a, b) -> bool:
+    missing = a is None or (isinstance(a, float) and np.isnan(a))
+    return (b is None or pd.isna(b)) if missing else a == pytest.approx(b)
+
+
+def test_the_table_is_built_lazily_and_every_path_gives_the_same_values():
+    t = _traces(120)
+    r = _messy_results(t)
+    want = _expected(t, r)
+    cols = list(want.columns)
+    ex = Explorer(t, results=r, columns=["trace_id", *cols], page_size=30)
+    assert ex.traces is t  # the traces frame is used as it is, not copied
+    assert ex.engine.kinds["result.correct"] == "num" and ex.engine.kinds["result.topic"] == "str"
+    assert ex.engine.kinds["metadata.turns"] == "num" and ex.engine.kinds["metadata.customer_tier"] == "str"
+    pages = [ex.page({"offset": o}) for o in (0, 30, 60, 90)]
+    assert ex.engine.built() == []  # pages computed their own rows; no whole column was built
+    scanned = [row for p in pages for row in p["rows"]]
+    ex.engine.warm()  # the index explore builds in a thread after the first page
+    ex.page({"offset": 30})  # (drops the kept look-up of the last page)
+    indexed = [row for o in (0, 30, 60, 90) for row in ex.page({"offset": o})["rows"]]
+    assert ex.engine.built() == []
+    whole = ex.frame  # every derived column built whole
+    assert set(cols) <= set(ex.engine.built())
+    for i, tid in enumerate(t["trace_id"]):
+        for c in cols:
+            assert _same(scanned[i][c], want.at[i, c]), (tid, c, scanned[i][c], want.at[i, c])
+            assert _same(indexed[i][c], want.at[i, c]), (tid, c)
+            assert _same(whole.at[i, c], want.at[i, c]), (tid, c)
+    # filters and sorts on derived columns use the whole columns
+    p = ex.page({"filters": [{"column": "result.correct", "op": "=", "value": 0.5}], "offset": 0, "size": 500})
+    assert p["matching"] == int((want["result.correct"] == 0.5).sum()) > 0
+    srt = ex.engine.positions({"sort": "result.span_only", "desc": True})
+    vals = want["result.span_only"].to_numpy()[srt]
+    assert (np.diff(vals) <= 0).all()
+
+
+def test_metadata_as_json_text_and_a_non_range_index():
+    t = _traces(40)
+    t = t.assign(metadata=t["metadata"].map(lambda m: None if m["turns"] == 3 else __import__("json").dumps(m)))
+    t.index = np.arange(100, 140)
+    ex = Explorer(t, page_size=40)
+    p = ex.page({"filters": [{"column": "metadata.turns", "op": ">=", "value": 1}]})
+    assert p["matching"] == sum(1 for i in range(40) if i % 4 in (1, 2))
+    assert ex.selected.empty and ex.traces.index.equals(pd.RangeIndex(40))
