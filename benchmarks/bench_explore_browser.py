@@ -151,7 +151,8 @@ def test_bench_explore_in_the_browser(lab, page):  # noqa: F811
         return t["action"] in ("sort", "filter", "unfilter")
 
     print(f"\n\nexplore over {N:,} traces in JupyterLab + headless Chromium "
-          f"({ROUNDS} rounds of {len(kinds) // ROUNDS} actions; setup {time.time() - t_open:.0f} s)")
+          f"({ROUNDS} rounds of {len(kinds) // ROUNDS} actions; setup {time.time() - t_open:.0f} s; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     print("\n1. first paint (ms): lo.explore(...) called -> first page painted")
     print(f"   {N:,} traces                                 {first_paint:8.0f}   (kernel side: {built:.0f})")
     print(f"   baseline: the first 1,000 traces             {first_small:8.0f}")
