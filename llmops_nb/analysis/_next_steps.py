@@ -19,8 +19,12 @@ __all__ = ["suggest_next_steps", "NextSteps"]
 
 class NextSteps(pd.DataFrame):
     """One row per failure mode: traces, share of failures, the slices where it concentrates,
-    typical examples and suggested actions with their evidence. Shows itself as cards in a
-    notebook; :meth:`to_markdown` gives the same as text.
+    typical examples and suggested actions with their evidence (``evidence``: one text per
+    action; ``evidence_refs``: per action, what that text cites, as dicts of ``kind`` "slice"
+    (slice, column, value, n, rate, baseline, lift, p_adjusted), "column" (column, stat, mode,
+    not_failed, p_value) or "count" (n_mode, n, rate, share_of_failures): only figures of the
+    data, never the mode's name). Shows itself as cards in a notebook; :meth:`to_markdown`
+    gives the same as text.
 
     Example:
         >>> import pandas as pd
@@ -122,30 +126,89 @@ def _rate(y: np.ndarray, m: np.ndarray) -> float:
 
 
 _CATEGORY = {"category", "topic", "intent", "route", "task", "use_case"}
-_KEYWORD_ACTIONS: list[tuple[str, str]] = [
+# (pattern of the mode's wording, action, columns of the traces whose values would show it)
+_KEYWORD_ACTIONS: list[tuple[str, str, tuple[str, ...]]] = [
     (r"pii|personal|privacy|leak|email address|phone",
-     "Put the PII guardrail in blocking mode on the affected path and add a PII-leak evaluator to the test set."),
+     "Put the PII guardrail in blocking mode on the affected path and add a PII-leak evaluator to the test set.", ()),
     (r"inject|jailbreak|hijack",
-     "Tighten the prompt-injection guardrail (threshold, blocking) and add these traces as adversarial test cases."),
+     "Tighten the prompt-injection guardrail (threshold, blocking) and add these traces as adversarial test cases.", ()),
     (r"refus|decline|can.t help",
-     "Review the instructions that make the model refuse benign requests and add an over-refusal evaluator."),
-    (r"hallucinat|invent|made up|policy|fabricat|ground",
-     "Add a faithfulness (groundedness) evaluator that checks answers against the retrieved documents."),
+     "Review the instructions that make the model refuse benign requests and add an over-refusal evaluator.",
+     ("completion_tokens",)),
+    (r"hallucinat|invent|made up|made-up|policy|fabricat|ground",
+     "Add a faithfulness (groundedness) evaluator that checks answers against the retrieved documents.",
+     ("retrieval_score",)),
     (r"timeout|time out|timed out|latency|slow",
-     "Add a fallback for timeouts (shorter context, another model, a retry with a larger timeout)."),
-    (r"tool|argument|args|parameter",
-     "Validate tool arguments against the tool schema before calling, and add a tool-argument evaluator."),
+     "Add a fallback for timeouts (shorter context, another model, a retry with a larger timeout).",
+     ("has_error", "n_errors", "latency_ms", "prompt_tokens")),
+    (r"tool|argument|args|parameter|ordernotfound|lookup",
+     "Validate tool arguments against the tool schema before calling, and add a tool-argument evaluator.",
+     ("n_tool_errors",)),
     (r"language|english|translat",
-     "Add an explicit instruction to answer in the user's language, and a language-match evaluator."),
+     "Add an explicit instruction to answer in the user's language, and a language-match evaluator.", ()),
 ]
+# what the application did, compared between a mode's traces and the traces that did not fail
+_SIGNAL_COLUMNS = ("has_error", "n_errors", "n_tool_errors", "retrieval_score", "latency_ms", "prompt_tokens",
+                   "completion_tokens", "n_llm", "n_tool", "cost_usd")
+_ANY_COLUMNS = {"has_error", "n_errors", "n_tool_errors"}  # compared as the share of traces with any
+
+
+def _column_evidence(df: pd.DataFrame, y: np.ndarray, ok: np.ndarray, col: str,
+                     alpha: float = 0.01) -> tuple[str, dict[str, Any], float] | None:
+    """How ``col`` differs between the mode's traces (``y``) and the traces that did not fail
+    (``ok``): (text, reference, effect size) when the difference is significant (Mann-Whitney
+    U, or Fisher for a share), else None."""
+    if col not in df.columns:
+        return None
+    v = pd.to_numeric(df[col].astype("float64") if df[col].dtype == bool or str(df[col].dtype) == "boolean"
+                      else df[col], errors="coerce").to_numpy(dtype=float)
+    a, b = v[y & np.isfinite(v)], v[ok & ~y & np.isfinite(v)]
+    if len(a) < 5 or len(b) < 5:
+        return None
+    if col in _ANY_COLUMNS:
+        from scipy.stats import fisher_exact
+
+        ka, kb = int((a > 0).sum()), int((b > 0).sum())
+        p = float(fisher_exact([[ka, len(a) - ka], [kb, len(b) - kb]])[1])
+        sa, sb = ka / len(a), kb / len(b)
+        if p >= alpha:
+            return None
+        what = "with an error" if col in ("has_error", "n_errors") else "with a tool error"
+        ref = {"kind": "column", "column": col, "stat": "share > 0", "mode": sa, "not_failed": sb, "n_mode": len(a),
+               "n_not_failed": len(b), "p_value": p}
+        return (f"{col}: {sa:.0%} of these traces {what} vs {sb:.0%} of the traces that did not fail "
+                f"(Fisher p {p:.1g})"), ref, abs(sa - sb)
+    from scipy.stats import mannwhitneyu
+
+    if np.ptp(np.concatenate([a, b])) == 0:
+        return None
+    p = float(mannwhitneyu(a, b).pvalue)
+    if p >= alpha:
+        return None
+    ma, mb = float(np.mean(a)), float(np.mean(b))
+    sd = float(np.std(np.concatenate([a, b]))) or 1.0
+    fmt = (lambda x: f"{x:,.0f}") if max(abs(ma), abs(mb)) >= 100 else (lambda x: f"{x:.2f}")
+    ref = {"kind": "column", "column": col, "stat": "mean", "mode": ma, "not_failed": mb, "n_mode": len(a),
+           "n_not_failed": len(b), "p_value": p}
+    return (f"mean {col} {fmt(ma)} on these traces vs {fmt(mb)} on the traces that did not fail "
+            f"(Mann-Whitney p {p:.1g})"), ref, abs(ma - mb) / sd
+
+
+def _count_evidence(n_mode: int, n: int, share: float) -> tuple[str, dict[str, Any]]:
+    sh = f", {share:.0%} of the failing traces" if np.isfinite(share) else ""
+    return (f"{n_mode:,} of {n:,} traces ({n_mode / n:.1%}{sh})",
+            {"kind": "count", "n_mode": n_mode, "n": n, "rate": n_mode / n, "share_of_failures": share})
 
 
 def _actions_for(
-    mode: str, definition: str, df: pd.DataFrame, y: np.ndarray, slices: pd.DataFrame, n_mode: int,
-    quantiles: Sequence[float],
-) -> tuple[list[str], list[str]]:
+    mode: str, definition: str, df: pd.DataFrame, y: np.ndarray, failed: np.ndarray, slices: pd.DataFrame,
+    n_mode: int, quantiles: Sequence[float],
+) -> tuple[list[str], list[str], list[list[dict[str, Any]]]]:
+    """The actions for one mode, the evidence of each (text) and what that evidence cites
+    (references to slices, columns and counts of the data: never the mode's own name)."""
     acts: list[str] = []
     evid: list[str] = []
+    refs: list[list[dict[str, Any]]] = []
     seen_cols: set[str] = set()
     for _, s in slices.iterrows():
         col, val = str(s["column"]), str(s["value"])
@@ -153,6 +216,9 @@ def _actions_for(
             continue
         seen_cols.add(col)
         ev_base = f"{s['slice']}: {s['failure_rate']:.1%} of traces vs {slices.attrs['baseline']:.1%} overall (lift {s['lift']:.1f}, p_adj {s['p_adjusted']:.1g})"
+        refs.append([{"kind": "slice", "slice": str(s["slice"]), "column": col, "value": val, "n": int(s["size"]),
+                      "rate": float(s["failure_rate"]), "baseline": float(slices.attrs["baseline"]),
+                      "lift": float(s["lift"]), "p_adjusted": float(s["p_adjusted"])}])
         try:
             in_slice = dimension_mask(df, col, val, quantiles=quantiles)
         except (ValueError, KeyError):
@@ -198,6 +264,9 @@ def _actions_for(
                 acts.append(f"Concentrated on {col} {val}: route these requests away from {val} or compare it "
                             f"with another model{alt} in an experiment.")
                 evid.append(f"{ev_base}; rate {_rate(y, in_slice):.1%} on {val} vs {_rate(y, ~in_slice):.1%} on the other models")
+            else:
+                acts.append(f"Compare {col} {val} with another model in an experiment on these traces.")
+                evid.append(ev_base)
         elif lcol in ("language", "lang", "locale"):
             if re.search(r"language|english|translat", f"{mode} {definition}".lower()):
                 acts.append(f"Answers for language = {val} fail: add an explicit instruction to answer in the "
@@ -236,15 +305,43 @@ def _actions_for(
         else:
             acts.append(f"Look at the {col} = {val} traces first: the mode concentrates there.")
             evid.append(ev_base)
+    n = len(df)
+    share = float((y & failed).sum() / failed.sum()) if failed.any() else float("nan")
+    count_text, count_ref = _count_evidence(n_mode, n, share)
+    ok = ~failed if (~failed & ~y).sum() >= 5 else ~y
     text = f"{mode} {definition}".lower().replace("_", " ")
-    for pattern, action in _KEYWORD_ACTIONS:
+    for pattern, action, columns in _KEYWORD_ACTIONS:
         if re.search(pattern, text) and action not in acts:
+            # the wording picks the action; the evidence is what the data shows about these traces
+            found = _distinct([e for e in (_column_evidence(df, y, ok, c) for c in columns) if e is not None])
             acts.append(action)
-            evid.append(f"the mode's name or definition ({mode})")
+            evid.append("; ".join([count_text, *(e[0] for e in found)]))
+            refs.append([count_ref, *(e[1] for e in found)])
             break
+    sig = _signature(df, y, ok)[:2]
     acts.append(f"Add the {min(n_mode, 20)} most typical traces of this mode to the regression test set.")
-    evid.append("")
-    return acts, evid
+    evid.append("; ".join([count_text, *(e[0] for e in sig)]))
+    refs.append([count_ref, *(e[1] for e in sig)])
+    return acts, evid, refs
+
+
+def _signature(df: pd.DataFrame, y: np.ndarray, ok: np.ndarray) -> list[tuple[str, dict[str, Any], float]]:
+    """The columns of what the application did that set the mode's traces apart from the traces
+    that did not fail, strongest first (significant differences only)."""
+    found = [e for e in (_column_evidence(df, y, ok, c) for c in _SIGNAL_COLUMNS) if e is not None]
+    return _distinct(sorted(found, key=lambda e: -e[2]))
+
+
+def _distinct(found: list[tuple[str, dict[str, Any], float]]) -> list[tuple[str, dict[str, Any], float]]:
+    """Without the columns that say the same as one before (has_error and n_errors > 0)."""
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for e in found:
+        key = (e[1]["stat"], round(e[1]["mode"], 9), round(e[1]["not_failed"], 9))
+        if key not in seen:
+            seen.add(key)
+            out.append(e)
+    return out
 
 
 def _values(df: pd.DataFrame, col: str) -> list[Any]:
@@ -271,7 +368,11 @@ def suggest_next_steps(
     it concentrates (significant over-represented slices), typical example ids, and
     concrete actions drawn from that evidence (for example: retrieval misses in one
     category -> add documents there; began with a prompt version -> compare it with the
-    previous one; concentrated on a model -> route away or compare models).
+    previous one; concentrated on a model -> route away or compare models). The wording of a
+    mode may pick an action (a PII mode: a PII guardrail), but each action's evidence cites the
+    data only: the slices with their rates and adjusted p-values, columns of what the
+    application did where the mode's traces differ significantly from the traces that did not
+    fail (tool errors, retrieval score, latency, ...), and counts.
 
     Row grain: one row per failure mode, largest first. ``frame``: traces (or spans,
     analysed per trace) with slice columns. ``modes``: the column with one mode per row
@@ -318,6 +419,8 @@ def suggest_next_steps(
     quantiles = kw.get("quantiles", (0.25, 0.5, 0.75, 0.9))
     mode_cols = [c for c in M.columns]
     excl = [c for c in mode_cols if c in df.columns] + (["failure_mode", "similarity", "evidence", "reasoning"])
+    if "failure_mode" in df.columns and "topic" in df.columns:
+        excl.append("topic")  # the topic a mode was assigned from: the mode itself, not a slice
     n_fail = int(failed.sum())
     rows = []
     for mode in mode_cols:
@@ -336,7 +439,7 @@ def suggest_next_steps(
             s = pd.to_numeric(pd.Series(np.asarray(sim)), errors="coerce").to_numpy()
             idx = idx[np.argsort(-np.nan_to_num(s[idx], nan=-1))]
         examples = [ids[i] for i in idx[:n_examples]]
-        acts, evid = _actions_for(mode, defs.get(mode, ""), df, y, top, n_mode, quantiles)
+        acts, evid, refs = _actions_for(mode, defs.get(mode, ""), df, y, failed, top, n_mode, quantiles)
         rows.append({
             "mode": mode,
             "traces": n_mode,
@@ -346,6 +449,7 @@ def suggest_next_steps(
             "examples": examples,
             "actions": acts,
             "evidence": evid,
+            "evidence_refs": refs,
         })
     out = pd.DataFrame(rows).sort_values("traces", ascending=False, kind="stable").reset_index(drop=True)
     res = NextSteps(out)

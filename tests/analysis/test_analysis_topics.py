@@ -251,3 +251,54 @@ def test_topics_and_frames_that_do_not_match_give_clear_errors(sim_topics):
         lo.propose_taxonomy(["a note"], topics=t)
     with pytest.raises(ValueError, match="name_model"):
         lo.propose_taxonomy(t, method="llm", model="openai/gpt-4o-mini")
+
+
+def test_next_steps_cite_only_evidence_from_the_data(sim_topics):
+    """Each action's evidence cites counts, slices and columns that the inputs hold, with the
+    very figures they give, and never the mode's name as its own evidence."""
+    import numpy as np
+
+    from llmops_nb.analysis import trace_features
+
+    data, _rows, t = sim_topics
+    tax = lo.propose_taxonomy(t)
+    traces = trace_features(data.spans)
+    traces["failed"] = traces["trace_id"].isin(data.truth.loc[data.truth["failed"], "trace_id"])
+    assigned = lo.assign_failure_modes(traces, tax, topics=t)
+    steps = lo.suggest_next_steps(assigned, outcome="failed", definitions=tax)
+    assert set(steps["mode"]) == set(tax.names)
+    failed = traces["failed"].to_numpy()
+    kinds = set()
+    for r in steps.itertuples():
+        y = (assigned["failure_mode"] == r.mode).to_numpy()
+        assert len(r.actions) == len(r.evidence) == len(r.evidence_refs) >= 2
+        slices = lo.find_slices(assigned.assign(_y=y), outcome="_y", grain="row", max_order=1,
+                                exclude=["failure_mode", "topic", "similarity", "evidence", "failed"])
+        by_slice = slices.set_index("slice")
+        for act, ev, refs in zip(r.actions, r.evidence, r.evidence_refs):
+            assert ev and refs, (r.mode, act)
+            assert r.mode.lower() not in ev.lower(), (r.mode, ev)  # never the mode's name as evidence
+            assert "mode's name" not in ev
+            for ref in refs:
+                kinds.add(ref["kind"])
+                if ref["kind"] == "count":
+                    assert ref["n_mode"] == y.sum() and ref["n"] == len(traces)
+                    assert f"{ref['n_mode']:,} of {ref['n']:,} traces" in ev
+                    assert ref["share_of_failures"] == pytest.approx((y & failed).sum() / failed.sum())
+                elif ref["kind"] == "slice":
+                    s = by_slice.loc[ref["slice"]]
+                    assert ref["slice"] in ev and (ref["n"], ref["rate"]) == (int(s["size"]), pytest.approx(s["failure_rate"]))
+                    assert ref["p_adjusted"] < 0.05 and s["significant"]
+                    assert f"{ref['rate']:.1%}" in ev
+                else:
+                    assert ref["kind"] == "column" and ref["column"] in traces.columns and ref["column"] in ev
+                    v = pd.to_numeric(traces[ref["column"]].astype("float64"), errors="coerce").to_numpy()
+                    ok = ~failed & ~y & np.isfinite(v)
+                    a, b = v[y & np.isfinite(v)], v[ok]
+                    stat = (lambda x: (x > 0).mean()) if ref["stat"] == "share > 0" else np.mean
+                    assert (ref["mode"], ref["not_failed"]) == (pytest.approx(stat(a)), pytest.approx(stat(b)))
+                    assert ref["p_value"] < 0.01
+    # the simulated failures show in the data: slices, and columns such as tool errors or timeouts
+    assert {"count", "column"} <= kinds, kinds
+    md = steps.to_markdown()
+    assert "mode's name" not in md
