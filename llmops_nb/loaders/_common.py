@@ -467,17 +467,21 @@ class SpanColumns:
         (1, ['gpt-4o'], 'llm')
     """
 
-    __slots__ = ("columns", "n")
+    __slots__ = ("columns", "n", "canonical")
 
-    def __init__(self, columns: dict[str, list[Any]], n: int) -> None:
+    def __init__(self, columns: dict[str, list[Any]], n: int, canonical: bool = False) -> None:
         self.columns = columns
         self.n = n
+        self.canonical = canonical
+        """Whether the messages and documents are already in their canonical shape (exactly the
+        struct's keys, as ``message()`` builds them): the frame keeps them as they are."""
 
     @classmethod
-    def from_tuples(cls, rows: list[tuple[Any, ...]]) -> SpanColumns:
+    def from_tuples(cls, rows: list[tuple[Any, ...]], canonical: bool = False) -> SpanColumns:
+        """Columns of rows given as tuples in the spans table's column order."""
         if not rows:
-            return cls({name: [] for name in SPAN_NAMES}, 0)
-        return cls(dict(zip(SPAN_NAMES, map(list, zip(*rows)))), len(rows))
+            return cls({name: [] for name in SPAN_NAMES}, 0, canonical)
+        return cls(dict(zip(SPAN_NAMES, map(list, zip(*rows)))), len(rows), canonical)
 
     def __len__(self) -> int:
         return self.n

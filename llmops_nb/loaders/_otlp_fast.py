@@ -56,6 +56,10 @@ _SPECIAL_KEYS = frozenset((
 _TOOL_DESC = ("tool.description", "gen_ai.tool.description", "gen_ai.tool.call.id", "ai.toolCall.id", "gen_ai.tool.type")
 _MSG_TAILS = frozenset(("message.role", "message.content", "message.tool_call_id"))
 _CALL_TAILS = frozenset(("tool_call.id", "tool_call.function.name", "tool_call.function.arguments"))
+_KIND_NAMES = {k: _o.span_kind(k) for k in range(6)}  # OTLP's span kind numbers
+_KIND_SET = frozenset(v for v in _KIND_NAMES.values() if v is not None)  # names span_kind gives back unchanged
+_GEN_AI, _LLM, _RETRIEVAL = 1, 2, 4
+_NS_FLAGS = {"gen_ai": _GEN_AI, "llm": _LLM, "retrieval": _RETRIEVAL}  # the namespaces map_span gates conventions on
 _KEY_INFO: dict[str, tuple[Any, ...]] = {}
 _MAX_KEYS = 100_000  # keys are cached while there are fewer (free-form keys never grow memory without bound)
 
@@ -94,7 +98,7 @@ def _classify(k: str) -> tuple[Any, ...]:
         role, payload = (_DOC, (n, tail)) if n is not None else (_FALLBACK, None)
     elif k in _SPECIAL_KEYS:
         role = _SPECIAL
-    info = (ns, hits, role, payload)
+    info = (_NS_FLAGS.get(ns, 0), hits, role, payload)
     if len(_KEY_INFO) < _MAX_KEYS:
         _KEY_INFO[k] = info
     return info
@@ -122,6 +126,22 @@ def _msg(fields: dict[str, Any], calls: dict[int, dict[str, Any]] | None) -> dic
     }
 
 
+def _int(v: Any) -> int | None:
+    """``otlp._int``: a whole number, else None."""
+    if type(v) is int:
+        return v
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _canonical(msgs: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    from llmops_nb.loaders._read import _nested_value
+
+    return None if msgs is None else _nested_value("messages", msgs)
+
+
 def _oi_side(parts: dict[int, list[Any]]) -> list[dict[str, Any]]:
     return [_msg(fields, calls) for _, (fields, calls) in sorted(parts.items())]
 
@@ -133,7 +153,7 @@ def _map(a: dict[str, Any], trace_id: str, span_id: str, parent: str | None, nam
     the reference mapping. ``a``: the span's decoded attributes."""
     info_of = _KEY_INFO.get
     best: dict[str, tuple[int, str, Any]] = {}
-    nss: set[str] = set()
+    nss = 0  # namespaces present (_GEN_AI | _LLM | _RETRIEVAL)
     specials: list[str] | None = None
     oi: tuple[dict[int, list[Any]], dict[int, list[Any]]] | None = None
     docs_parts: dict[int, dict[str, Any]] | None = None
@@ -143,7 +163,7 @@ def _map(a: dict[str, Any], trace_id: str, span_id: str, parent: str | None, nam
         if info is None:
             info = _classify(k)
         ns, hits, role, payload = info
-        nss.add(ns)
+        nss |= ns
         if role:
             if role == _FALLBACK:
                 return None
@@ -181,14 +201,7 @@ def _map(a: dict[str, Any], trace_id: str, span_id: str, parent: str | None, nam
                 b = best.get(f)
                 if b is None or rank < b[0]:
                     best[f] = (rank, k, v)
-
-    def pick(field: str) -> Any:
-        b = best.get(field)
-        if b is None:
-            return None
-        used.add(b[1])
-        return b[2]
-
+    bg = best.get  # each aliased field's pick (the reference's ``_pick``; their keys are marked used at the end)
     sp = specials or ()
     # kind
     kind = None
@@ -203,20 +216,22 @@ def _map(a: dict[str, Any], trace_id: str, span_id: str, parent: str | None, nam
         if isinstance(op, str) and op != "":
             used.add("gen_ai.operation.name")
             kind = _o._GENAI_OPS.get(op.lower())
-    genai = "gen_ai" in nss
+    genai = nss & _GEN_AI
     if kind is None and (genai or "llm.model_name" in sp):
         kind = "llm" if ("gen_ai.request.model" in sp or "llm.model_name" in sp) else "unknown"
 
-    model = pick("model")
+    b = bg("model")
+    model = None if b is None else b[2]
     if model is None and "llm.invocation_parameters" in sp and isinstance(a["llm.invocation_parameters"], str):
         return None
     if "gen_ai.request.model" in sp:
         used.add("gen_ai.request.model")
-    provider = pick("provider")
+    b = bg("provider")
+    provider = None if b is None else b[2]
 
     # messages
     inp = out = None
-    if "llm" in nss and oi is not None:
+    if nss & _LLM and oi is not None:
         inp = _oi_side(oi[0]) if oi[0] else None
         out = _oi_side(oi[1]) if oi[1] else None
     if (inp is None or out is None) and genai:
@@ -226,11 +241,13 @@ def _map(a: dict[str, Any], trace_id: str, span_id: str, parent: str | None, nam
             inp = inp if inp is not None else gi
             out = out if out is not None else go
 
-    in_value = pick("input")
-    out_value = pick("output")
-    if kind == "llm" and (inp is None or out is None):
-        inp = inp if inp is not None else _o._value_messages(in_value, "input")
-        out = out if out is not None else _o._value_messages(out_value, "output")
+    b = bg("input")
+    in_value = None if b is None else b[2]
+    b = bg("output")
+    out_value = None if b is None else b[2]
+    if kind == "llm" and (inp is None or out is None):  # messages in a JSON request/response: put in canonical shape
+        inp = inp if inp is not None else _canonical(_o._value_messages(in_value, "input"))
+        out = out if out is not None else _canonical(_o._value_messages(out_value, "output"))
     if inp and isinstance(in_value, str) and any(m["role"] == "tool" and m["tool_call_id"] is None for m in inp):
         inp = _o._fill_call_ids(inp, in_value)
     if "input.mime_type" in sp:
@@ -240,9 +257,12 @@ def _map(a: dict[str, Any], trace_id: str, span_id: str, parent: str | None, nam
 
     # tools
     tool_name = tool_args = tool_result = None
-    if kind == "tool" or "tool.name" in sp or "gen_ai.tool.name" in sp:
-        tool_name = pick("tool_name")
-        tool_args = pick("tool_arguments")
+    tools = kind == "tool" or "tool.name" in sp or "gen_ai.tool.name" in sp
+    if tools:
+        b = bg("tool_name")
+        tool_name = None if b is None else b[2]
+        b = bg("tool_arguments")
+        tool_args = None if b is None else b[2]
         if tool_args is None and kind == "tool":
             tool_args = in_value
         tool_result = _o._tool_message_content(out_value) if kind == "tool" else None
@@ -257,7 +277,7 @@ def _map(a: dict[str, Any], trace_id: str, span_id: str, parent: str | None, nam
 
     # documents
     docs = None
-    if docs_parts is not None and "retrieval" in nss:
+    if docs_parts is not None and nss & _RETRIEVAL:
         used.update(k for k in a if k.startswith("retrieval.documents."))
         docs = []
         for _, d in sorted(docs_parts.items()):
@@ -276,18 +296,24 @@ def _map(a: dict[str, Any], trace_id: str, span_id: str, parent: str | None, nam
         docs = _o._output_documents(out_value)
 
     # tokens and cost
-    pt = _o._int(pick("prompt_tokens"))
-    ct = _o._int(pick("completion_tokens"))
-    tt = _o._int(pick("total_tokens"))
+    b = bg("prompt_tokens")
+    pt = None if b is None else _int(b[2])
+    b = bg("completion_tokens")
+    ct = None if b is None else _int(b[2])
+    b = bg("total_tokens")
+    tt = None if b is None else _int(b[2])
     if tt is None and (pt is not None or ct is not None):
         tt = (pt or 0) + (ct or 0)
-    cost = pick("cost_usd")
-    cost = None if cost is None else float(cost)
+    b = bg("cost_usd")
+    cost = None if b is None else float(b[2])
 
     # session, user, tags, metadata
-    session = pick("session_id")
-    user = pick("user_id")
-    tags = pick("tags")
+    b = bg("session_id")
+    session = None if b is None else b[2]
+    b = bg("user_id")
+    user = None if b is None else b[2]
+    b = bg("tags")
+    tags = None if b is None else b[2]
     if isinstance(tags, str):
         tags = _o._json_list(tags) or [tags]
     meta: dict[str, Any] = {}
@@ -314,13 +340,17 @@ def _map(a: dict[str, Any], trace_id: str, span_id: str, parent: str | None, nam
     if kind == "tool" and in_text is None and tool_args is not None:
         in_text = json_text(tool_args)
 
+    for f, b in best.items():
+        if tools or (f != "tool_name" and f != "tool_arguments"):
+            used.add(b[1])
     rest = {k: v for k, v in a.items() if k not in used} if used else dict(a)
     if resource:
         rest["resource"] = resource
     if scope:
         rest["otel.scope.name"] = scope
     if otel_kind is not None:
-        otel_kind = _o.span_kind(otel_kind)  # as map_span re-reads the record's kind
+        if otel_kind not in _KIND_SET:
+            otel_kind = _o.span_kind(otel_kind)  # as map_span re-reads the record's kind
         if otel_kind is not None:
             rest["otel.span.kind"] = otel_kind
     if in_value is not None and inp is not None:
@@ -355,18 +385,28 @@ def _ns(v: Any) -> Any:
     return _EPOCH + timedelta(microseconds=int(v) // 1000)
 
 
-def _json_span(sp: Any, resource: dict[str, Any], scope: str | None) -> tuple[Any, ...] | None:
+def _json_span(sp: Any, resource: dict[str, Any], scope: str | None, valid: tuple[set[str], set[str]]) -> tuple[Any, ...] | None:
+    """One span of the OTLP/JSON layout (camelCase keys, as the spec writes it; other spellings go to
+    the reference). ``valid``: trace ids and span ids already checked in this export (a trace's spans
+    share its id, children name their parent)."""
     if type(sp) is not dict or sp.get("events"):
         return None
-    tid = _hex_id(sp.get("traceId", sp.get("trace_id")), 32)
-    sid = _hex_id(sp.get("spanId", sp.get("span_id")), 16)
-    if tid is None or sid is None:
-        return None
-    pid = sp.get("parentSpanId", sp.get("parent_span_id")) or None
-    if pid is not None:
-        pid = _hex_id(pid, 16)
-        if pid is None:
+    tid = sp["traceId"]
+    traces, spans = valid
+    if tid not in traces:
+        if _hex_id(tid, 32) is None:
             return None
+        traces.add(tid)
+    sid = sp["spanId"]
+    if sid not in spans:
+        if _hex_id(sid, 16) is None:
+            return None
+        spans.add(sid)
+    pid = sp.get("parentSpanId") or None
+    if pid is not None and pid not in spans:
+        if _hex_id(pid, 16) is None:
+            return None
+        spans.add(pid)
     kvs = sp.get("attributes")
     a: dict[str, Any] = {}
     if kvs:
@@ -382,10 +422,16 @@ def _json_span(sp: Any, resource: dict[str, Any], scope: str | None) -> tuple[An
             else:
                 v = None
             a[kv["key"]] = v
-    status, msg = _o._status(sp.get("status"))
-    return _map(a, tid, sid, pid, sp.get("name"), _ns(sp.get("startTimeUnixNano", sp.get("start_time_unix_nano"))),
-                _ns(sp.get("endTimeUnixNano", sp.get("end_time_unix_nano"))), status, msg, _o.span_kind(sp.get("kind")),
-                resource, scope, "otlp_json")
+    st = sp.get("status")
+    code = st.get("code", 0) if type(st) is dict else None
+    if type(code) is int:
+        status, msg = "error" if code == 2 else "ok" if code == 1 else "unset", st.get("message") or None  # type: ignore[union-attr]
+    else:
+        status, msg = _o._status(st)
+    k = sp.get("kind")
+    otel_kind = _KIND_NAMES[k] if type(k) is int and k in _KIND_NAMES else _o.span_kind(k)
+    return _map(a, tid, sid, pid, sp.get("name"), _ns(sp["startTimeUnixNano"]), _ns(sp["endTimeUnixNano"]), status, msg,
+                otel_kind, resource, scope, "otlp_json")
 
 
 def map_json(doc: Mapping[str, Any], ctx: Mapping[str, Any] | None = None) -> SpanColumns:
@@ -394,6 +440,8 @@ def map_json(doc: Mapping[str, Any], ctx: Mapping[str, Any] | None = None) -> Sp
     reps = None
     raw_resources: dict[int, Any] = {}
     rows: list[tuple[Any, ...]] = []
+    fallbacks = 0
+    valid: tuple[set[str], set[str]] = (set(), set())
     rs_list = doc.get("resourceSpans", doc.get("resource_spans"))
     if not isinstance(rs_list, list):
         raise LoadError("resourceSpans is not a list", expected="OTLP/JSON: {resourceSpans: [{resource, scopeSpans: [{spans}]}]}")
@@ -416,7 +464,7 @@ def map_json(doc: Mapping[str, Any], ctx: Mapping[str, Any] | None = None) -> Sp
                     if resource is None:
                         resource = _o._attrs((rs.get("resource") or {}).get("attributes"))
                         raw_resources[id(rs)] = resource
-                    row = _json_span(sp, resource, scope_name)
+                    row = _json_span(sp, resource, scope_name, valid)
                 except (RecursionError, MemoryError):
                     raise
                 except Exception:
@@ -424,6 +472,7 @@ def map_json(doc: Mapping[str, Any], ctx: Mapping[str, Any] | None = None) -> Sp
                 if row is None:  # the reference mapping, with its errors and id repairs
                     if reps is None:
                         reps = _o._replacements(f"{c.get('file')}|{c.get('record')}")
+                    fallbacks += 1
                     ref, where = f"span {n}", f"resourceSpans[{r}].scopeSpans[{si}].spans[{i}]"
                     mapped = per_record(ctx, ref, _one_json, ref, where, sp, rs, scope, raw_resources, problem, reps)
                     if mapped is not None:
@@ -431,7 +480,7 @@ def map_json(doc: Mapping[str, Any], ctx: Mapping[str, Any] | None = None) -> Sp
                 else:
                     rows.append(row)
                 n += 1
-    return SpanColumns.from_tuples(rows)
+    return SpanColumns.from_tuples(rows, canonical=not fallbacks)
 
 
 def _one_json(ref: str, where: str, sp: Any, rs: Mapping[str, Any], scope: Any, resources: dict[int, Any], problem: Any,
@@ -451,6 +500,7 @@ def map_proto(data: bytes | Any, ctx: Mapping[str, Any] | None = None) -> SpanCo
     req = _o._proto_request(data)
     reps = None
     rows: list[tuple[Any, ...]] = []
+    fallbacks = 0
     pb_attrs, pb_value, span_kind, ns_time = _o._pb_attrs, _o._pb_value, _o.span_kind, _ns
     for ri, rs in enumerate(req.resource_spans):
         resource = pb_attrs(rs.resource.attributes)
@@ -489,10 +539,11 @@ def map_proto(data: bytes | Any, ctx: Mapping[str, Any] | None = None) -> SpanCo
                     except Exception:
                         row = None
                 if row is None:
+                    fallbacks += 1
                     if reps is None:
                         reps = _o._replacements(f"{c.get('file')}|{c.get('record')}")
                     where = f"resourceSpans[{ri}].scopeSpans[{si}].spans[{i}]"
                     rows.append(_as_tuple(_o.map_span(_o._raw_proto_span(sp, where, resource, scope, problem, reps), "otlp_proto")))
                 else:
                     rows.append(row)
-    return SpanColumns.from_tuples(rows)
+    return SpanColumns.from_tuples(rows, canonical=not fallbacks)

@@ -190,3 +190,14 @@ def test_check_id_fast_path_agrees() -> None:
         fast = otlp.check_id(v, n, "spanId", "s", lambda *a: seen.append(a), lambda: "r")
         assert fast == _slow_check_id(_Text(v), n, "spanId", "s", lambda *a: seen.append(a), lambda: "r")
         assert type(fast) is str
+
+
+def test_big_int_hint_agrees_with_the_regex() -> None:
+    from llmops_nb.loaders._read import _BIG_INT, _has_big_int
+
+    cases = [b'{"id": 123456789012345678901}', b'[ -123456789012345678901]', b'{"a":\n\t 99999999999999999999}',
+             b'{"t": "1735689600000000000"}', b'{"id": "12345678901234567890123"}', b'{"a": 1234567890123456789}',
+             b'{"a": [1, 2,123456789012345678901234]}', b'{"a": "x, 123456789012345678901"}', b"", b"[]"]
+    for data in cases:
+        assert _has_big_int(data) == (_BIG_INT.search(data) is not None), data
+    assert sum(_has_big_int(d) for d in cases) == 5
