@@ -796,12 +796,17 @@ def _map_records(records: list[tuple[str, str, bytes, int]], limit: int) -> tupl
             tables.append(_arrow_record(body))
             continue
         try:
-            r, rej, w, _ = _parse_body(enc, coding, body, max(limit, decoded))
+            if enc == "proto":
+                table, rej, w = _proto_table(_decompress(body, coding, max(limit, decoded)))
+                if table is not None:
+                    tables.append(table)
+            else:
+                r, rej, w, _ = _parse_body(enc, coding, body, max(limit, decoded))
+                rows.extend(r)
         except _BadRequest as e:
             bad += 1
             why = why or e.message
             continue
-        rows.extend(r)
         rejected += rej
         why = why or w
     if rows:
@@ -809,6 +814,46 @@ def _map_records(records: list[tuple[str, str, bytes, int]], limit: int) -> tupl
     if not tables:
         return None, rejected, why, bad
     return (tables[0] if len(tables) == 1 else pa.concat_tables(tables)), rejected, why, bad
+
+
+def _proto_table(data: bytes) -> tuple[Any, int, str | None]:
+    """The spans of a protobuf ``ExportTraceServiceRequest`` as an Arrow table, mapped column by
+    column (:func:`~llmops_nb.loaders.otlp.map_otlp_proto`): ``(table or None, rejected, why)``.
+    Spans without a valid trace or span id are rejected, kinds and statuses kept valid and the
+    latency derived, as :func:`_parse_body` does span by span (its rows, cell for cell)."""
+    import pandas as pd
+
+    from llmops_nb.loaders.otlp import map_otlp_proto
+    from llmops_nb.schema import SPAN_KINDS, SPAN_STATUSES, SPANS, to_arrow
+
+    try:
+        mapped = map_otlp_proto(data)
+    except Exception:  # a shape the column-wise mapping does not take: span by span, with its errors
+        rows, rejected, why, _ = _parse_body("proto", "identity", data, len(data))
+        return (rows_to_arrow(rows) if rows else None), rejected, why
+    cols = mapped.columns
+    tids, sids, names = cols["trace_id"], cols["span_id"], cols["name"]
+    keep = [isinstance(t, str) and isinstance(s, str) and _HEX32.match(t) is not None and _HEX16.match(s) is not None
+            for t, s in zip(tids, sids)]
+    rejected = keep.count(False)
+    why: str | None = None
+    if rejected:
+        i = keep.index(False)
+        why = f"span {i} ({names[i]!r}) has an invalid trace_id {tids[i]!r} or span_id {sids[i]!r}"
+        cols = {k: [v for v, ok in zip(col, keep) if ok] for k, col in cols.items()}
+    n = mapped.n - rejected
+    if n == 0:
+        return None, rejected, why
+    kinds, statuses = frozenset(SPAN_KINDS), frozenset(SPAN_STATUSES)
+    cols["kind"] = [k if k in kinds else "unknown" for k in cols["kind"]]
+    cols["status"] = [v if v in statuses else "unset" for v in cols["status"]]
+    lat = cols["latency_ms"]
+    if None in lat:
+        cols["latency_ms"] = [
+            v if v is not None or a is None or b is None else (b - a).total_seconds() * 1000.0
+            for v, a, b in zip(lat, cols["start_time"], cols["end_time"])]
+    cols["source_format"] = [v or "otlp_proto" for v in cols["source_format"]]
+    return to_arrow(pd.DataFrame(cols), SPANS), rejected, why
 
 
 def _arrow_record(body: bytes) -> Any:
