@@ -29,10 +29,11 @@ from llmops_nb.analysis._embed import (
     get_embedder,
 )
 from llmops_nb.analysis._facets import DEFAULT_FACETS, FACET_MARKER, facet_table, facets
-from llmops_nb.analysis._frame import outcome_from_results, trace_digest, trace_features
+from llmops_nb.analysis._frame import trace_digest, trace_features
 from llmops_nb.analysis._next_steps import NextSteps, suggest_next_steps
 from llmops_nb.analysis._slices import SliceTable, find_slices, plot_slices
 from llmops_nb.analysis._topics import Topics, distinctive_phrases, topics
+from llmops_nb.results import outcome_from_results
 from llmops_nb.stats import benjamini_hochberg, fisher_vs_rest, log_fisher_vs_rest, wilson
 
 # the statistics live in llmops_nb.stats; these names stay for one release

@@ -18,7 +18,6 @@ __all__ = [
     "resolve_outcome",
     "id_series",
     "text_series",
-    "outcome_from_results",
     "trace_digest",
 ]
 
@@ -137,31 +136,6 @@ def text_series(frame: pd.DataFrame, text: str | Callable[[pd.DataFrame], Any] |
             raise KeyError(f"text columns {missing} are not in the frame")
         s = frame[cols].astype(object).where(frame[cols].notna(), "").astype(str).agg("\n".join, axis=1)
     return s.astype(object).where(s.notna(), "").map(lambda v: v if isinstance(v, str) else str(v))
-
-
-def outcome_from_results(results: pd.DataFrame, evaluator: str) -> pd.Series:
-    """Failures from an evaluation results table: one bool per trace (True = the evaluator's
-    ``passed`` is False for some row of the trace), indexed by trace_id; for a session-level
-    evaluator, one bool per session, indexed by session_id.
-
-    Example:
-        >>> r = pd.DataFrame({"trace_id": ["a", "b"], "evaluator": ["x", "x"], "passed": [True, False]})
-        >>> outcome_from_results(r, "x").to_dict()
-        {'a': False, 'b': True}
-    """
-    sub = results[results["evaluator"] == evaluator]
-    if sub.empty:
-        raise ValueError(
-            f"no results for evaluator {evaluator!r}; evaluators present: {sorted(results['evaluator'].dropna().unique())}"
-        )
-    passed = sub["passed"]
-    if passed.isna().all() and "score" in sub.columns:
-        passed = sub["score"] >= 0.5
-    failed = (~passed.astype("boolean")).where(passed.notna())
-    session_rows = "session_id" in sub.columns and sub["trace_id"].isna().all() and sub["session_id"].notna().all()
-    out = failed.groupby(sub["session_id" if session_rows else "trace_id"]).max().astype("boolean")
-    out.name = f"{evaluator} failed"
-    return out
 
 
 def _as_float(values: Any) -> np.ndarray:

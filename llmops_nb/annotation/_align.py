@@ -15,7 +15,7 @@ import pandas as pd
 
 from llmops_nb.annotation._agreement import _key, cohen_kappa, confusion
 from llmops_nb.annotation._html import esc
-from llmops_nb.results import ResultView
+from llmops_nb.results import ResultView, item_ids, latest
 from llmops_nb.stats import wilson
 
 __all__ = [
@@ -259,15 +259,11 @@ def _as_verdicts(x: Any, *, evaluator: str | None, value: str, name: str) -> pd.
             df = df[df["evaluator"] == evaluator]
         elif df["evaluator"].nunique() > 1:
             raise ValueError(f"the results hold several evaluators {sorted(df['evaluator'].unique())[:10]}; pass evaluator=...")
-        if "error" in df.columns:
-            df = df[df["error"].isna()]
+        df = latest(df, errors=False)
         col: str | None = value if value in df.columns else "passed"
         if col == "passed" and df["passed"].isna().all():
             col = "label"
-        iid = df["trace_id"].astype(object)
-        if "span_id" in df.columns:
-            iid = np.where(df["span_id"].notna(), df["trace_id"].astype(str) + "/" + df["span_id"].astype(str), df["trace_id"])
-        s = pd.Series(df[col].tolist(), index=list(iid), name=name, dtype=object)
+        s = pd.Series(df[col].tolist(), index=item_ids(df).tolist(), name=name, dtype=object)
         return s[~s.index.duplicated(keep="last")]
     key = "item_id" if "item_id" in df.columns else "trace_id" if "trace_id" in df.columns else None
     col = value if value in df.columns else name if name in df.columns else None

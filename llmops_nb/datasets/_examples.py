@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from llmops_nb.results import latest
 from llmops_nb.schema import Column, Table, grain_of, none_if_missing
 
 __all__ = ["EXAMPLES", "to_examples", "example_id"]
@@ -126,13 +127,8 @@ def _latest_results(results: pd.DataFrame) -> dict[tuple[str, str | None], dict[
     out: dict[tuple[str, str | None], dict[str, dict[str, Any]]] = {}
     if results is None or len(results) == 0:
         return out
-    df = results
-    if "created_at" in df.columns:
-        df = df.sort_values("created_at", kind="stable")
-    for rec in df.to_dict("records"):
+    for rec in latest(results, errors=False).to_dict("records"):
         key = (rec.get("trace_id"), none_if_missing(rec.get("span_id")))
-        if none_if_missing(rec.get("error")) is not None:
-            continue
         d = out.setdefault(key, {})
         d[rec["evaluator"]] = {
             "label": none_if_missing(rec.get("label")),

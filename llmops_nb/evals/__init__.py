@@ -78,7 +78,7 @@ from llmops_nb.evals._rules import (
     TokenCount,
     ToolCallValid,
 )
-from llmops_nb.evals._run import aevaluate, evaluate, new_run_id, wide
+from llmops_nb.evals._run import aevaluate, evaluate, new_run_id
 from llmops_nb.evals._session import (
     ConversationGoalCompletion,
     ConversationRelevance,
@@ -116,6 +116,7 @@ from llmops_nb.llm import (
     run_sync,
 )
 from llmops_nb.pii import Match, find_injection, find_pii, iban_ok, luhn_ok, redact
+from llmops_nb.results import wide
 
 __all__ = [
     "Evaluator", "EvaluationReason", "JudgeOutput", "FunctionEvaluator", "evaluator", "load_evaluator",

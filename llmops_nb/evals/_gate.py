@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from llmops_nb.results import ResultView
+from llmops_nb.results import ResultView, pass_rates
 from llmops_nb.rules import OPS, rules_from
 from llmops_nb.stats import bootstrap_interval, wilson
 
@@ -131,13 +131,6 @@ class GateReport(ResultView):
                 f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
-def _bool_series(s: pd.Series) -> pd.Series:
-    if s.dtype == object or str(s.dtype) in ("str", "string"):
-        m = {"true": True, "false": False, "1": True, "0": False, "pass": True, "fail": False}
-        return s.map(lambda v: m.get(str(v).strip().lower()) if v is not None and v == v else None)
-    return s
-
-
 def _metric(results: pd.DataFrame, metric: str, confidence: float) -> tuple[float | None, float | None, float | None, int, str, str]:
     """(value, ci_low, ci_high, n, method, note) for a metric name."""
     evs = set(results["evaluator"].dropna().unique())
@@ -173,13 +166,10 @@ def _metric(results: pd.DataFrame, metric: str, confidence: float) -> tuple[floa
     sub = rows_of(ev)
     if kind == "n":
         return float(len(sub)), None, None, len(sub), "count", ""
-    passed = _bool_series(sub["passed"]) if "passed" in sub.columns else pd.Series(dtype=object)
-    has_pass = passed.notna().any()
-    if kind in ("auto", "pass", "pass_rate") and has_pass:
-        p = passed.dropna().astype(bool)
-        n, k = len(p), int(p.sum())
-        lo, hi = wilson(k, n, confidence)
-        return (k / n if n else None), lo, hi, n, "wilson", "pass rate"
+    rate = pass_rates(sub, confidence=confidence)
+    if kind in ("auto", "pass", "pass_rate") and len(rate) and rate["verdicts"].iloc[0] > 0:
+        r = rate.iloc[0]
+        return float(r["pass_rate"]), float(r["ci_low"]), float(r["ci_high"]), int(r["verdicts"]), "wilson", "pass rate"
     if kind in ("pass", "pass_rate"):
         raise KeyError(f"evaluator {ev!r} has no pass/fail view; use mean_{ev} or a percentile")
     x = pd.to_numeric(sub["score"], errors="coerce").dropna().to_numpy(dtype="float64")

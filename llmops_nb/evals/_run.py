@@ -1,5 +1,5 @@
-"""``evaluate``: run evaluators over a spans or traces frame into the long results table;
-``wide``: join results back onto spans or traces, one column per evaluator."""
+"""``evaluate``: run evaluators over a spans or traces frame into the long results table
+(``wide``, the view back onto spans or traces, lives in :mod:`llmops_nb.results`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import inspect
 import os
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from llmops_nb.evals._base import EvaluationReason, Evaluator, load_evaluator, o
 from llmops_nb.llm import CallCache, LLMConfigError, Runner, bind_runner, progress_bar, run_sync
 from llmops_nb.schema import RESULTS, grain_of
 
-__all__ = ["evaluate", "aevaluate", "wide", "new_run_id"]
+__all__ = ["evaluate", "aevaluate", "new_run_id"]
 
 _FLUSH_ROWS = 500
 _FLUSH_S = 5.0
@@ -515,60 +515,3 @@ def _emit_batch(sink: _Sink, ev: Evaluator, base: Mapping[str, Any], tids: list[
     both = pd.concat([f for _, f in frames], ignore_index=True)
     pos = np.argsort(np.concatenate([np.asarray(o) for o, _ in frames]), kind="stable")
     sink.add_frame(both.iloc[pos].reset_index(drop=True))
-
-
-def wide(frame: pd.DataFrame, results: pd.DataFrame, *, values: str = "auto", explanations: bool = False,
-         evaluators: Iterable[str] | None = None) -> pd.DataFrame:
-    """``frame`` (spans, traces or sessions) with one column per evaluator from ``results`` (a new frame).
-
-    Span results join on (trace_id, span_id); trace results (span_id null) join on trace_id;
-    on a sessions table, session results (trace_id null) join on session_id.
-    ``values`` picks the result column shown: ``"auto"`` (default) shows the pass / fail view
-    (``passed``) for true/false results, so True always reads "passed" (a detector such as
-    ``pii`` shows False where it found something, not its raw "True = found" value), and the
-    value elsewhere (scores, labels); or one of ``value``, ``score``, ``label``, ``passed``, ``error``.
-    With several rows for one item and evaluator the latest wins.
-    ``explanations=True`` adds ``<evaluator>__explanation`` columns.
-
-    Example:
-        >>> import llmops_nb as lo
-        >>> spans = lo.read_traces([{"trace_id": "t", "span_id": "s", "kind": "llm", "output_text": "{}"}],
-        ...                        format="records")
-        >>> lo.wide(spans, lo.evaluate(spans, "is_json", cache=False))["is_json"].tolist()
-        [True]
-    """
-    valid = ("auto", "value", "score", "label", "passed", "error", "explanation")
-    if values not in valid:
-        raise ValueError(f"values={values!r} is not valid; valid: {list(valid)}")
-    res = results
-    if values == "auto":
-        is_bool = res["value"].map(lambda v: isinstance(v, (bool, np.bool_)))
-        shown = res["passed"].astype(object).where(is_bool & res["passed"].notna(), res["value"].astype(object))
-        res = res.assign(auto=shown)
-    if evaluators is not None:
-        res = res[res["evaluator"].isin(list(evaluators))]
-    if "created_at" in res.columns:
-        res = res.sort_values("created_at", kind="stable")
-    is_spans = grain_of(frame) == "spans"
-    out = frame.copy()
-    if grain_of(frame) == "sessions":  # a sessions table: session rows
-        res = res[res["session_id"].notna() & res["trace_id"].isna()] if "session_id" in res else res.iloc[0:0]
-        parts: tuple[tuple[pd.DataFrame, list[str]], ...] = ((res, ["session_id"]),)
-    else:
-        span_res = res[res["span_id"].notna()] if is_spans else res.iloc[0:0]
-        trace_res = res[res["span_id"].isna() & res["trace_id"].notna()]
-        parts = ((span_res, ["trace_id", "span_id"]), (trace_res, ["trace_id"]))
-    for part, keys in parts:
-        if not len(part):
-            continue
-        fields = [values] + (["explanation"] if explanations else [])
-        last = part.drop_duplicates([*keys, "evaluator"], keep="last")
-        for fld in fields:
-            piv = last.pivot(index=keys, columns="evaluator", values=fld)
-            piv.columns = [c if fld == values else f"{c}__explanation" for c in piv.columns]
-            piv = piv.astype(object).where(piv.notna(), None).reset_index()
-            clash = [c for c in piv.columns if c in out.columns and c not in keys]
-            if clash:
-                piv = piv.rename(columns={c: f"{c}__eval" for c in clash})
-            out = out.merge(piv, on=keys, how="left")
-    return out

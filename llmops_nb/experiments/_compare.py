@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llmops_nb.results import ResultView
+from llmops_nb.results import ResultView, item_scores
 from llmops_nb.stats import (
     holm,
     mcnemar,
@@ -88,19 +88,14 @@ def _is_binary(s: pd.Series) -> bool:
 
 def per_example_scores(exp: Any) -> pd.DataFrame:
     """One row per (example, evaluator): the example's score averaged over repeats
-    (``passed`` as 1/0 where the evaluator defines it, else ``score``).
+    (``passed`` as 1/0 where the evaluator defines it, else ``score``): the experiment's
+    :func:`llmops_nb.results.item_scores` by ``example_id``.
 
     Example:
         >>> per_example_scores(exp_v1).columns.tolist()[:2]  # doctest: +SKIP
         ['example_id', 'evaluator']
     """
-    res = exp.results
-    if res is None or len(res) == 0:
-        return pd.DataFrame(columns=["example_id", "evaluator", "value"])
-    r = res[res["error"].isna()].copy()
-    val = r["passed"].astype("Float64").astype(float)
-    r["value"] = np.where(val.notna(), val, pd.to_numeric(r["score"], errors="coerce"))
-    return r.groupby(["example_id", "evaluator"], as_index=False)["value"].mean()
+    return item_scores(exp.results, by="example_id")
 
 
 def _per_example_usage(exp: Any) -> pd.DataFrame:

@@ -19,6 +19,7 @@ import orjson
 import pandas as pd
 
 from llmops_nb._compat import removed_argument
+from llmops_nb.results import pass_rates
 from llmops_nb.schema import Column, Table
 from llmops_nb.store import Store, as_store
 
@@ -103,13 +104,9 @@ class Experiment:
     def summary(self) -> pd.DataFrame:
         """One row per evaluator: mean (pass rate or score), n, errors; then cost and latency."""
         rows = []
-        res = self.results
-        if res is not None and len(res):
-            for name, g in res.groupby("evaluator"):
-                ok = g[g["error"].isna()]
-                passed = ok["passed"].dropna()
-                val = float(passed.astype(float).mean()) if len(passed) else float(ok["score"].astype(float).mean())
-                rows.append({"metric": name, "value": val, "n": len(ok), "errors": int(g["error"].notna().sum())})
+        for r in pass_rates(self.results).itertuples(index=False):
+            val = r.pass_rate if r.verdicts else r.mean_score
+            rows.append({"metric": r.evaluator, "value": float(val), "n": int(r.n), "errors": int(r.errors)})
         o = self.outputs
         rows.append({"metric": "cost_usd (total)", "value": float(o["cost_usd"].astype(float).sum()), "n": len(o), "errors": int(o["error"].notna().sum())})
         lat = o["latency_ms"].astype(float)

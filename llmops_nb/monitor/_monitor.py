@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llmops_nb.results import ResultView
+from llmops_nb.results import ResultView, item_scores
 from llmops_nb.rules import rules_from
 from llmops_nb.stats import wilson
 
@@ -36,15 +36,6 @@ def group_column(frame: pd.DataFrame, by: str) -> pd.Series:
         return pd.Series([m.get(by) if isinstance(m, Mapping) else None for m in frame["metadata"]],
                          index=frame.index, dtype=object)
     raise KeyError(f"no column or metadata key {by!r}; columns: {list(frame.columns)}")
-
-
-def _results_wide(results: pd.DataFrame) -> pd.DataFrame:
-    r = results[results["error"].isna()]
-    val = r["passed"].astype("Float64").astype(float)
-    r = r.assign(_v=np.where(val.notna(), val, pd.to_numeric(r["score"], errors="coerce")))
-    w = r.groupby(["trace_id", "evaluator"])["_v"].mean().unstack("evaluator")
-    w.columns = [f"pass_rate:{c}" for c in w.columns]
-    return w
 
 
 def timeseries(
@@ -82,7 +73,8 @@ def timeseries(
     err = df["has_error"] if "has_error" in df.columns else df["status"].eq("error")
     df["_err"] = err.astype(float)
     if results is not None and len(results):
-        w = _results_wide(results)
+        w = item_scores(results, by="trace_id").pivot(index="trace_id", columns="evaluator", values="value")
+        w.columns = [f"pass_rate:{c}" for c in w.columns]
         df = df.join(w, on="trace_id")
         pass_cols = list(w.columns)
     else:
