@@ -24,7 +24,7 @@ PKG = Path(llmops_nb.__file__).resolve().parent
 # the flow, left to right, one rank per stage: an area may import areas of its own stage or to its left
 RANK: dict[str, int] = {
     # the base: the table vocabulary, statistics, rules, the LLM runner, shared helpers
-    "schema": 0, "stats": 0, "rules": 0, "pii": 0, "llm": 0, "_optional": 0, "_compat": 0, "_secrets": 0,
+    "schema": 0, "stats": 0, "rules": 0, "pii": 0, "hashing": 0, "llm": 0, "_optional": 0, "_compat": 0, "_secrets": 0,
     "testing": 0, "widgets": 0,
     "traces": 1, "sessions": 1,  # tables derived from spans
     "store": 2,

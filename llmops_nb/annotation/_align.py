@@ -5,7 +5,6 @@ length bias checks for pairwise judges."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ import pandas as pd
 
 from llmops_nb.annotation._agreement import _key, cohen_kappa, confusion
 from llmops_nb.annotation._html import esc
+from llmops_nb.hashing import uniform
 from llmops_nb.results import ResultView, item_ids, latest
 from llmops_nb.stats import wilson
 
@@ -33,7 +33,8 @@ __all__ = [
 def split_items(item_ids: Sequence[str], fractions: tuple[float, float, float] = (0.2, 0.4, 0.4),
                 salt: str = "llmops_nb") -> pd.Series:
     """Deterministic train/dev/test split by a hash of each item id (the same id always lands in
-    the same split, whatever else is labelled).
+    the same split, whatever else is labelled): :func:`llmops_nb.hashing.uniform`, algorithm
+    ``"sha256"``, salt ``"<salt>:"``.
 
     Example:
         >>> split_items(["a", "b", "c"]).tolist() == split_items(["c", "b", "a"])[::-1].tolist()
@@ -42,10 +43,8 @@ def split_items(item_ids: Sequence[str], fractions: tuple[float, float, float] =
     if abs(sum(fractions) - 1) > 1e-9 or any(f < 0 for f in fractions):
         raise ValueError(f"fractions={fractions} must be three non-negative numbers that sum to 1 (train, dev, test)")
     cut1, cut2 = fractions[0], fractions[0] + fractions[1]
-    out = []
-    for iid in item_ids:
-        u = int.from_bytes(hashlib.sha256(f"{salt}:{iid}".encode()).digest()[:8], "big") / 2**64
-        out.append("train" if u < cut1 else "dev" if u < cut2 else "test")
+    out = ["train" if u < cut1 else "dev" if u < cut2 else "test"
+           for u in uniform(item_ids, salt=f"{salt}:", algorithm="sha256")]
     return pd.Series(out, index=list(item_ids), name="split", dtype=object)
 
 

@@ -4,27 +4,17 @@ annotators in separate kernels walk the same order and leases keep them apart.""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from llmops_nb.hashing import hash64
 from llmops_nb.schema import is_missing
 
-__all__ = ["QUEUES", "column_values", "items_from_frame", "order_items", "stable_hash"]
+__all__ = ["QUEUES", "column_values", "items_from_frame", "order_items"]
 
 QUEUES = ("random", "stratified", "cluster", "uncertainty", "disagreement", "sequential")
-
-
-def stable_hash(values: Sequence[str], seed: int | str = 0) -> np.ndarray:
-    """A 64-bit hash per value, the same in every process (unlike ``hash()``)."""
-    s = str(seed).encode()
-    return np.array(
-        [int.from_bytes(hashlib.blake2b(str(v).encode(), digest_size=8, key=s[:64]).digest(), "big") for v in values],
-        dtype=np.uint64,
-    )
 
 
 def items_from_frame(frame: pd.DataFrame, level: str | None = None) -> pd.DataFrame:
@@ -128,7 +118,7 @@ def order_items(
     if queue not in QUEUES:
         raise ValueError(f"queue={queue!r} is not valid; valid queues: {list(QUEUES)}")
     ids = items["item_id"].tolist()
-    h = stable_hash(ids, seed)
+    h = hash64(ids, salt=str(seed), algorithm="blake2b-keyed")  # the order stored queues were walked in
     shuffled = list(np.argsort(h, kind="stable"))
     if queue == "sequential":
         return ids

@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from llmops_nb._compat import deprecated_alias
+from llmops_nb.hashing import uniform
 from llmops_nb.schema import none_if_missing
 
 __all__ = ["select", "stratified_sample", "assign_splits", "stable_hash"]
 
 
-def stable_hash(values: Sequence[Any], salt: str = "") -> np.ndarray:
-    """A uniform number in [0, 1) per value, from SHA-256 of ``salt`` + the value (stable forever).
+def _stable_hash(values: Sequence[Any], salt: str = "") -> np.ndarray:
+    """A uniform number in [0, 1) per value: :func:`llmops_nb.hashing.uniform` with the
+    ``"sha256"`` algorithm (what stored splits and samples were drawn with).
 
     Example:
-        >>> float(stable_hash(["a"])[0]) == float(stable_hash(["a"])[0])
+        >>> float(_stable_hash(["a"])[0]) == float(uniform(["a"], algorithm="sha256")[0])
         True
     """
-    out = np.empty(len(values), dtype=np.float64)
-    prefix = salt.encode("utf-8")
-    for i, v in enumerate(values):
-        h = hashlib.sha256(prefix + str(v).encode("utf-8")).digest()
-        out[i] = int.from_bytes(h[:8], "big") / 2.0**64
-    return out
+    return uniform(values, salt=salt, algorithm="sha256")
+
+
+stable_hash = deprecated_alias(_stable_hash, "llmops_nb.datasets.stable_hash",
+                               'llmops_nb.hashing.uniform(values, salt=salt, algorithm="sha256")')
 
 
 def _lookup(frame: pd.DataFrame, key: str) -> pd.Series:
@@ -195,7 +196,7 @@ def stratified_sample(
     """
     strata = _stratum_key(frame, by)
     if key is not None and key in frame.columns:
-        rank = pd.Series(stable_hash(frame[key].tolist(), salt=f"sample:{seed}:"), index=frame.index)
+        rank = pd.Series(uniform(frame[key].tolist(), salt=f"sample:{seed}:", algorithm="sha256"), index=frame.index)
     else:
         rng = np.random.default_rng(seed)
         rank = pd.Series(rng.random(len(frame)), index=frame.index)
@@ -246,7 +247,7 @@ def assign_splits(
         raise ValueError(f"split fractions must sum to 1, got {total:g} from {fractions}; e.g. {{'train': .7, 'dev': .15, 'test': .15}}")
     if key not in frame.columns:
         raise KeyError(f"assign_splits(key={key!r}): no such column; columns are {list(frame.columns)}. Build examples with to_examples() first")
-    u = stable_hash(frame[key].tolist(), salt=salt + ":")
+    u = uniform(frame[key].tolist(), salt=salt + ":", algorithm="sha256")
     names = list(fractions)
     edges = np.cumsum([fractions[k] for k in names])
     edges[-1] = 1.0 + 1e-12

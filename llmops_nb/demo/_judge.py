@@ -12,7 +12,6 @@ judged "fail"), deterministically per (trace, criterion, seed). Usage is counted
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 import uuid
@@ -24,6 +23,7 @@ import orjson
 import pandas as pd
 
 from llmops_nb.demo._modes import FAILURE_MODES
+from llmops_nb.hashing import uniform
 
 __all__ = ["SIM_JUDGE_MODEL", "SimJudge", "SimJudgeError", "register_sim_judge", "unregister_sim_judge", "CRITERIA"]
 
@@ -147,8 +147,7 @@ def _key(text: Any) -> str | None:
 
 
 def _unit(*parts: Any) -> float:
-    h = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(h, "big") / 2**64
+    return float(uniform(["|".join(map(str, parts))], algorithm="blake2b")[0])
 
 
 @dataclass

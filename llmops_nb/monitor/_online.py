@@ -4,7 +4,6 @@ measures drift. Everything it keeps is in the store, so a pass that dies part-wa
 
 from __future__ import annotations
 
-import hashlib
 import html
 import os
 import time
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llmops_nb.hashing import uniform
 from llmops_nb.monitor._drift import drift as drift_of
 from llmops_nb.monitor._monitor import check_slos, group_column, timeseries
 from llmops_nb.monitor._notify import notify
@@ -126,14 +126,14 @@ def load_config(config: str | os.PathLike[str] | Mapping[str, Any] | MonitorConf
 
 def sample_rate(trace_id: str, salt: str = "") -> float:
     """The trace's position in [0, 1): a consistent hash of its id (the same on every machine
-    and run), so a rate of 0.1 keeps the same traces each time and raising it only adds.
+    and run), so a rate of 0.1 keeps the same traces each time and raising it only adds
+    (:func:`llmops_nb.hashing.uniform`, algorithm ``"blake2b"``, salt ``"<salt>:"``).
 
     Example:
         >>> sample_rate("abc") == sample_rate("abc"), 0 <= sample_rate("abc") < 1
         (True, True)
     """
-    h = hashlib.blake2b(f"{salt}:{trace_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(h, "big") / 2**64
+    return float(uniform([trace_id], salt=f"{salt}:", algorithm="blake2b")[0])
 
 
 def _value(frame: pd.DataFrame, key: str) -> pd.Series:
@@ -147,7 +147,7 @@ def _value(frame: pd.DataFrame, key: str) -> pd.Series:
 def _decide(traces: pd.DataFrame, sampling: Mapping[str, Any]) -> pd.DataFrame:
     salt = str(sampling.get("salt", ""))
     rate = float(sampling.get("rate", 1.0))
-    u = traces["trace_id"].map(lambda t: sample_rate(str(t), salt)).to_numpy(float)
+    u = uniform(traces["trace_id"].astype(str), salt=f"{salt}:", algorithm="blake2b")  # == sample_rate per trace
     sampled = np.zeros(len(traces), bool)
     reason = np.array(["not sampled"] * len(traces), dtype=object)
     always = np.zeros(len(traces), bool)
