@@ -55,8 +55,9 @@ def hash64(values: Iterable[Any], *, salt: str = "", algorithm: str = "sha256") 
     """A 64-bit unsigned hash per value (``numpy.uint64``), by the named ``algorithm``.
 
     Example:
-        >>> hash64(["a", "a", "b"], algorithm="blake2b").tolist()[0] == hash64(["a"], algorithm="blake2b")[0]
-        True
+        >>> h = hash64(["a", "a", "b"], algorithm="blake2b").tolist()
+        >>> h[0] == h[1] != h[2], h[0] == int(hash64(["a"], algorithm="blake2b")[0])
+        (True, True)
         >>> hash64(["a"], algorithm="md5")
         Traceback (most recent call last):
         ValueError: algorithm='md5' is not a stable hash here; valid: ['sha256', 'blake2b', 'blake2b-keyed']
