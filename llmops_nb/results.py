@@ -42,6 +42,28 @@ _VERDICT_TEXT = {"true": True, "false": False, "1": True, "0": False, "pass": Tr
                  "passed": True, "failed": False}
 
 
+def _verdicts(results: pd.DataFrame) -> pd.Series:
+    """:func:`verdicts` as a nullable boolean Series."""
+    if "passed" not in results.columns:
+        return pd.Series(pd.array([None] * len(results), dtype="boolean"), index=results.index)
+    s = results["passed"]
+    if pd.api.types.is_bool_dtype(s) or str(s.dtype) == "boolean":
+        return s.astype("boolean")
+    try:  # C speed for True/False/None (and 1/0)
+        return pd.Series(pd.array(s.to_numpy(dtype=object), dtype="boolean"), index=s.index)
+    except (TypeError, ValueError):
+        pass
+
+    def one(v: Any) -> Any:
+        if v is None or (isinstance(v, float) and v != v) or v is pd.NA:
+            return None
+        if isinstance(v, (bool, np.bool_, int, float, np.integer, np.floating)):
+            return bool(v)
+        return _VERDICT_TEXT.get(str(v).strip().lower())
+
+    return pd.Series(pd.array([one(v) for v in s], dtype="boolean"), index=s.index)
+
+
 def verdicts(results: pd.DataFrame) -> pd.Series:
     """The pass / fail verdict of each result row: True, False or None (no verdict: a score or a
     label only, or a failed evaluation). Text read back from CSV (``"true"``, ``"pass"``, ``"0"``)
@@ -51,28 +73,8 @@ def verdicts(results: pd.DataFrame) -> pd.Series:
         >>> verdicts(pd.DataFrame({"passed": [True, None, "false"]})).tolist()
         [True, None, False]
     """
-    if "passed" not in results.columns:
-        return pd.Series([None] * len(results), index=results.index, dtype=object)
-    s = results["passed"]
-    if not (pd.api.types.is_bool_dtype(s) or str(s.dtype) == "boolean"):
-        try:  # C speed for True/False/None (and 1/0)
-            s = pd.Series(pd.array(s.to_numpy(dtype=object), dtype="boolean"), index=s.index)
-        except (TypeError, ValueError):
-            s = None
-    if s is not None:
-        return s.astype(object).where(s.notna(), None)
-    s = results["passed"]
-
-    def one(v: Any) -> Any:
-        if v is None or (isinstance(v, float) and v != v) or v is pd.NA:
-            return None
-        if isinstance(v, (bool, np.bool_)):
-            return bool(v)
-        if isinstance(v, (int, float, np.integer, np.floating)):
-            return bool(v)
-        return _VERDICT_TEXT.get(str(v).strip().lower())
-
-    return pd.Series([one(v) for v in s], index=results.index, dtype=object)
+    v = _verdicts(results)
+    return v.astype(object).where(v.notna(), None)
 
 
 def row_scores(results: pd.DataFrame) -> pd.Series:
@@ -84,7 +86,7 @@ def row_scores(results: pd.DataFrame) -> pd.Series:
         ...                          "error": [None, None, None]})).tolist()
         [1.0, 0.7, 0.0]
     """
-    v = pd.to_numeric(verdicts(results).map(lambda b: np.nan if b is None else float(b)), errors="coerce")
+    v = pd.Series(_verdicts(results).to_numpy(dtype=float, na_value=np.nan), index=results.index)
     score = pd.to_numeric(results["score"], errors="coerce") if "score" in results.columns else np.nan
     out = v.where(v.notna(), score).astype(float)
     if "error" in results.columns:
@@ -258,12 +260,12 @@ def pass_rates(results: pd.DataFrame, *, by: str | Sequence[str] | None = None,
     if results is None or len(results) == 0:
         return pd.DataFrame(columns=cols)
     err = results["error"].notna() if "error" in results.columns else pd.Series(False, index=results.index)
-    v = verdicts(results).where(~err, None)
+    v = _verdicts(results).mask(err.to_numpy())
     score = pd.to_numeric(results["score"], errors="coerce") if "score" in results.columns else pd.Series(
         np.nan, index=results.index)
     df = results[keys].assign(
         _ok=(~err).astype(int), _err=err.astype(int), _v=v.notna().astype(int),
-        _p=v.map(lambda b: b is True).astype(int), _s=score.where(~err),
+        _p=v.fillna(False).astype(int), _s=score.where(~err),
     )
     g = df.groupby(keys, sort=True, dropna=False)
     out = g.agg(n=("_ok", "sum"), errors=("_err", "sum"), verdicts=("_v", "sum"), passed=("_p", "sum"),
