@@ -1,8 +1,12 @@
 """The simulated customer-support assistant: sessions, traces and spans with planted failures.
 
 Session- and trace-level variables (tenant, user, channel, language, model, category, prompt
-version, noise, failure-mode draws) are drawn with numpy in one go; a loop over traces then
-assembles the text and appends every span to column lists, which become one Arrow table.
+version, noise, failure-mode draws) are drawn with numpy in one go (``_draw_sessions``,
+``_draw_traces``); a loop over traces then writes each one in named steps (``_start_trace``,
+``_write_question``, ``_input_guardrail``, ``_retrieve_and_decide`` with ``_decide_modes``,
+``_failed_llm_calls``, ``_tool_calls``, ``_answer``, ``_root_span``), appending every span to
+column lists, which become one Arrow table. The steps draw from one ``random.Random`` in a fixed
+order, so the data for a seed never changes (``tests/demo/test_demo_stable_output.py``).
 """
 
 from __future__ import annotations
@@ -233,8 +237,77 @@ def generate(
     start_us = int((start_dt - _EPOCH).total_seconds() * 1e6)
     span_us = int(days * 86400 * 1e6)
     rng = np.random.default_rng(seed)
+    # every random draw happens in this order: the sessions, the traces (numpy), then the text of
+    # each trace in turn (Python's random, in the builder): the data is identical for a seed
+    sessions = _draw_sessions(rng, n_traces, mean_turns, long_context_share, days, start_us, span_us)
+    draws = _draw_traces(rng, sessions, n_traces, injection_share, noise)
+    b = _Builder(seed)
+    record = _Record()
+    sess_state: dict[str, Any] = {}
+    chunks: list[pa.Table] = []
+    for i in range(n_traces):
+        if i and i % 5000 == 0:  # convert to Arrow in chunks: bounded Python memory
+            chunks.append(_to_arrow(b.c))
+            b.c = {k: [] for k in _COLS}
+        t = _start_trace(b.r, i, sessions, draws, sess_state)
+        _write_question(b.r, t, sess_state)
+        _input_guardrail(b, t)
+        t.in_slice = {
+            "hallucinated_policy": t.category == "billing",
+            "wrong_tool_args": t.pv == "support-v2.1",
+            "wrong_language": t.model == "mistral-small-latest",
+            "timeout_long_context": False,  # needs the prompt size, set once it is known
+            "pii_echo": t.channel == "email",
+            "injection_success": t.model == "llama-3.1-8b-instant",
+            "over_refusal": t.tenant == "umbrella-health",
+        }
+        if t.blocked:
+            t.final = C.BLOCKED[t.lang]
+        else:
+            msgs = _retrieve_and_decide(b, t, rate, draws, sess_state["history"])
+            msgs = _failed_llm_calls(b, t, msgs)
+            if not t.ended:
+                msgs = _tool_calls(b, t, msgs)
+                _answer(b, t, msgs)
+        _root_span(b, t, sess_state, int(draws.gap[i]))
+        record.add(t)
+    chunks.append(_to_arrow(b.c))
+    table = pa.concat_tables(chunks) if len(chunks) > 1 else chunks[0]  # zero-copy
+    config = {
+        "n_traces": int(n_traces), "seed": int(seed), "start": start_dt.isoformat(), "days": float(days),
+        "rates": {m: list(v) for m, v in rate.items()}, "long_context_share": long_context_share,
+        "injection_share": injection_share, "noise": noise, "mean_turns": mean_turns,
+        "planted": {m: {"column": PLANTED[m]["column"], "value": PLANTED[m]["value"]} for m in FAILURE_MODES},
+        "generator": "llmops_nb.demo/1",
+    }
+    return DemoData(arrow=table, truth=record.truth(), plan=pd.DataFrame(record.plan), config=config)
 
-    # ------------------------------------------------------------- sessions and users
+
+# --------------------------------------------------------------------------- the steps
+
+@dataclass
+class _Sessions:
+    """Session- and user-level variables, drawn with numpy in one go (one entry per session or user)."""
+
+    turns: np.ndarray
+    user: np.ndarray
+    channel: np.ndarray
+    long: np.ndarray
+    t0: np.ndarray
+    prompt_version: np.ndarray
+    model: np.ndarray
+    u_tenant: np.ndarray
+    u_lang: np.ndarray
+    u_tier: np.ndarray
+    u_first: np.ndarray
+    u_last: np.ndarray
+    u_num: np.ndarray
+
+
+def _draw_sessions(rng: np.random.Generator, n_traces: int, mean_turns: float | None, long_context_share: float,
+                   days: float, start_us: int, span_us: int) -> _Sessions:
+    """How many turns each session has, who its user is (tenant, language, tier, name), its channel,
+    start time, prompt version and model (long contexts and enterprise users route to larger models)."""
     turn_p = np.array([0.55, 0.25, 0.12, 0.08])
     if mean_turns is not None:
         turn_p = np.array([max(0.0, 1.0 - (mean_turns - 1.0)), max(0.0, mean_turns - 1.0), 0.0, 0.0])
@@ -282,15 +355,44 @@ def generate(
             cdf = np.cumsum(_norm(w))
             sel = (u_tier[s_user] == tier_i) & (s_long == lng)
             s_model[sel] = np.minimum(np.searchsorted(cdf, mu[sel]), len(_MODELS) - 1)
+    return _Sessions(turns=turns, user=s_user, channel=s_channel, long=s_long, t0=s_t0, prompt_version=s_pv,
+                     model=s_model, u_tenant=u_tenant, u_lang=u_lang, u_tier=u_tier, u_first=u_first, u_last=u_last,
+                     u_num=u_num)
 
-    # ------------------------------------------------------------- traces
-    t_sess = np.repeat(np.arange(n_sess), turns)
-    t_turn = np.concatenate([np.arange(k) for k in turns]) if n_sess else np.zeros(0, dtype=np.int64)
+
+@dataclass
+class _TraceDraws:
+    """Trace-level variables, drawn with numpy in one go (one entry per trace)."""
+
+    session: np.ndarray
+    turn: np.ndarray
+    category: np.ndarray
+    intent_u: np.ndarray
+    pii: np.ndarray
+    inject: np.ndarray
+    toxic: np.ndarray
+    llm429: np.ndarray
+    tool503: np.ndarray
+    slow: np.ndarray
+    miss: np.ndarray
+    gap: np.ndarray
+    lat: np.ndarray
+    modes: dict[str, np.ndarray]
+
+
+def _draw_traces(rng: np.random.Generator, s: _Sessions, n_traces: int, injection_share: float,
+                 noise: float) -> _TraceDraws:
+    """Each trace's session and turn, category (a follow-up turn may change it), whether it carries
+    PII or an injection, the ordinary noise (rate limits, flaky tools, slow calls, retrieval misses),
+    latency factors and the uniform draw that decides each failure mode."""
+    n_sess = len(s.turns)
+    t_sess = np.repeat(np.arange(n_sess), s.turns)
+    t_turn = np.concatenate([np.arange(k) for k in s.turns]) if n_sess else np.zeros(0, dtype=np.int64)
     cat0 = rng.choice(len(C.CATEGORIES), size=n_sess, p=_norm(C.CATEGORY_WEIGHTS))
     t_cat = np.where((t_turn > 0) & (rng.random(n_traces) < 0.35),
                      rng.choice(len(C.CATEGORIES), size=n_traces, p=_norm(C.CATEGORY_WEIGHTS)), cat0[t_sess])
     t_intent_u = rng.random(n_traces)
-    chan = s_channel[t_sess]
+    chan = s.channel[t_sess]
     pii_p = np.where(chan == C.CHANNELS.index("email"), 0.6, 0.15)
     t_pii = rng.random(n_traces) < pii_p
     t_inject = rng.random(n_traces) < injection_share
@@ -301,304 +403,373 @@ def generate(
     t_miss = rng.random(n_traces) < 0.03 * noise
     t_gap = rng.uniform(20e6, 240e6, size=n_traces).astype(np.int64)
     t_lat = np.exp(rng.normal(0.0, 0.25, size=(n_traces, 6)))
-    draws = {m: rng.random(n_traces) for m in FAILURE_MODES}
+    modes = {m: rng.random(n_traces) for m in FAILURE_MODES}
+    return _TraceDraws(session=t_sess, turn=t_turn, category=t_cat, intent_u=t_intent_u, pii=t_pii, inject=t_inject,
+                       toxic=t_toxic, llm429=t_llm429, tool503=t_tool503, slow=t_slow, miss=t_miss, gap=t_gap,
+                       lat=t_lat, modes=modes)
 
-    # ------------------------------------------------------------- the loop
-    b = _Builder(seed)
-    r = b.r
-    truth_rows: dict[str, list[Any]] = {k: [] for k in ("trace_id", *FAILURE_MODES)}
-    plan: dict[str, list[Any]] = {k: [] for k in (
-        "trace_id", "session_id", "turn", "tenant", "language", "channel", "category", "intent", "prompt_version",
-        "user_tier", "model", "long_context", "prompt_tokens_first_call", "has_pii", "injection_attempt",
-        "blocked", *[f"in_slice_{m}" for m in FAILURE_MODES], *[f"eligible_{m}" for m in FAILURE_MODES])}
 
-    sess_state: dict[str, Any] = {}
-    chunks: list[pa.Table] = []
-    for i in range(n_traces):
-        if i and i % 5000 == 0:  # convert to Arrow in chunks: bounded Python memory
-            chunks.append(_to_arrow(b.c))
-            b.c = {k: [] for k in _COLS}
-        s = int(t_sess[i])
-        turn = int(t_turn[i])
-        u = int(s_user[s])
-        tenant = _TENANTS[int(u_tenant[u])]
-        brand = C.TENANTS[tenant]["brand"]
-        lang = C.LANGUAGES[int(u_lang[u])]
-        tier = C.TIERS[int(u_tier[u])]
-        channel = C.CHANNELS[int(s_channel[s])]
-        service, _conv = C.SERVICES[channel]
-        model = _MODELS[int(s_model[s])]
-        provider = C.MODELS[model]["provider"]
-        pv = C.PROMPT_VERSIONS[int(s_pv[s])]
-        category = C.CATEGORIES[int(t_cat[i])]
-        intents = _INTENTS_BY_CAT[category]
-        intent = intents[min(int(t_intent_u[i] * len(intents)), len(intents) - 1)]
-        first = C.FIRST_NAMES[int(u_first[u])]
-        last = C.LAST_NAMES[int(u_last[u])]
-        if turn == 0:
-            sess_state = {
-                "session_id": f"sess-{r.getrandbits(48):012x}",
-                "history": [],
-                "t": int(s_t0[s]),
-                "email": f"{first.lower().translate(_ASCII)}.{last.lower().translate(_ASCII)}{int(u_num[u])}@{_EMAIL_DOMAINS[lang][u % 3]}",
-            }
-        session_id = sess_state["session_id"]
-        user_id = f"u-{tenant.split('-')[0]}-{u:05d}"
-        t0 = sess_state["t"]
-        trace_id = f"{r.getrandbits(128) or 1:032x}"
-        lat = t_lat[i]
-        slow = 4.0 if t_slow[i] else 1.0
+@dataclass
+class _Trace:
+    """One trace being written: who, where, what was asked, and what happened so far."""
 
-        # ---- slots and the question
-        order = f"ORD-{r.randrange(1_000_000, 9_999_999)}"
-        price = round(r.choice([19.99, 24.5, 29.99, 39.0, 49.99, 59.9, 79.0, 89.99, 119.0, 149.99, 199.0]), 2)
-        prods = C.PRODUCTS[category]
-        slots = {
-            "order": order, "product": r.choice(prods), "amount": _money(price, lang), "days_ago": r.randint(2, 40),
-            "city": r.choice(C.CITIES), "company": r.choice(C.COMPANIES), "minor": r.randint(1, 9), "first": first,
-            "brand": brand,
-        }
-        q = _fill(r.choice(intent["q"][lang]), slots)
-        if turn > 0:
-            lower_first = q[1:2].islower() and not q.startswith(("I ", "I'"))
-            q = r.choice(C.FOLLOWUP_LINKS[lang]) + (q[:1].lower() + q[1:] if lower_first else q)
-        else:
-            q = r.choice(C.OPENERS[lang]) + q
-        q = q + r.choice(C.CLOSERS[lang])
-        pii_value = None
-        if t_pii[i]:
-            kind_pii, phr = r.choice(C.PII_PHRASES[lang])
-            pii_value = {"email": sess_state["email"], "phone": _phone(r, lang), "card": _luhn_card(r)}[kind_pii]
-            q = q + " " + _fill(phr, {"email": pii_value, "phone": pii_value, "card": pii_value})
-        if t_inject[i]:
-            q = q + "\n\n" + r.choice(C.INJECTIONS)
-        if t_toxic[i]:
-            q = r.choice(C.TOXIC)
-        if channel == "email":
-            q = f"{r.choice(_EMAIL_GREETINGS[lang])}\n\n{q}\n\n{C.EMAIL_SIGNOFF[lang]}\n{first} {last}"
-        if s_long[s] and turn == 0:
-            q = q + "\n\n" + _long_paste(r, category, brand, sess_state["email"])
+    i: int
+    trace_id: str
+    session_id: str
+    user_id: str
+    turn: int
+    tenant: str
+    brand: str
+    lang: str
+    tier: str
+    channel: str
+    service: str
+    model: str
+    provider: str
+    pv: str
+    category: str
+    intent: dict[str, Any]
+    first: str
+    last: str
+    t0: int
+    lat: np.ndarray
+    slow: float
+    inject: bool
+    toxic: bool
+    pii: bool
+    llm429: bool
+    tool503: bool
+    miss: bool
+    long_context: bool
+    q: str = ""
+    slots: dict[str, Any] = field(default_factory=dict)
+    order: str = ""
+    price: float = 0.0
+    pii_value: str | None = None
+    pii_types: list[str] = field(default_factory=list)
+    blocked: bool = False
+    root_id: str = ""
+    cur: int = 0
+    in_slice: dict[str, bool] = field(default_factory=dict)
+    elig: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(FAILURE_MODES, False))
+    got: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(FAILURE_MODES, False))
+    answer_lang: str = ""
+    final: str = ""
+    root_status: str = "ok"
+    root_err: str | None = None
+    tool_names: list[str] = field(default_factory=list)
+    first_pt: int = 0
+    timeout: bool = False
+    ended: bool = False
+    step: int = 0
+    tool_slots: dict[str, Any] = field(default_factory=dict)
 
-        # ---- guardrail (input)
-        inj_score = round(r.uniform(0.55, 0.89), 3) if t_inject[i] else round(r.uniform(0.01, 0.2), 3)
-        tox = round(r.uniform(0.91, 0.99), 3) if t_toxic[i] else round(r.uniform(0.0, 0.08), 3)
-        blocked = bool(t_toxic[i])
-        root_id = b.sid()
-        cur = t0 + r.randint(200, 900)
-        g_dur = int(r.uniform(8, 40) * 1000)
-        pii_types = [k for k, v in (("email", "@" in q), ("phone", pii_value is not None and pii_value.startswith("+")),
-                                    ("card", pii_value is not None and pii_value[:1] == "4" and pii_value.count(" ") == 3)) if v]
-        verdict_in = {"passed": not blocked, "action": "block" if blocked else "allow",
-                      "checks": {"toxicity": tox, "prompt_injection": inj_score, "pii": pii_types}}
-        b.add(trace_id=trace_id, span_id=b.sid(), parent_span_id=root_id, name="input_guardrail", kind="guardrail",
-              start_us=cur, end_us=cur + g_dur, status="ok", input_text=q[:_GUARD_CHARS], output_text=_dumps(verdict_in),
-              session_id=session_id, user_id=user_id, metadata=b.meta_for(service))
-        cur += g_dur + r.randint(300, 2000)
 
-        # ---- which failure modes can apply, and the draws
-        in_slice = {
-            "hallucinated_policy": category == "billing",
-            "wrong_tool_args": pv == "support-v2.1",
-            "wrong_language": model == "mistral-small-latest",
-            "timeout_long_context": False,  # needs the prompt size, set below
-            "pii_echo": channel == "email",
-            "injection_success": model == "llama-3.1-8b-instant",
-            "over_refusal": tenant == "umbrella-health",
-        }
-        elig = dict.fromkeys(FAILURE_MODES, False)
-        got = dict.fromkeys(FAILURE_MODES, False)
+def _start_trace(r: random.Random, i: int, s: _Sessions, d: _TraceDraws, sess_state: dict[str, Any]) -> _Trace:
+    """The trace's user, session, channel, model, prompt version, category and intent (a first turn
+    opens the session: its id, empty history, start time and the user's email)."""
+    si = int(d.session[i])
+    turn = int(d.turn[i])
+    u = int(s.user[si])
+    tenant = _TENANTS[int(s.u_tenant[u])]
+    lang = C.LANGUAGES[int(s.u_lang[u])]
+    channel = C.CHANNELS[int(s.channel[si])]
+    service, _conv = C.SERVICES[channel]
+    model = _MODELS[int(s.model[si])]
+    category = C.CATEGORIES[int(d.category[i])]
+    intents = _INTENTS_BY_CAT[category]
+    first = C.FIRST_NAMES[int(s.u_first[u])]
+    last = C.LAST_NAMES[int(s.u_last[u])]
+    if turn == 0:
+        sess_state.clear()
+        sess_state.update({
+            "session_id": f"sess-{r.getrandbits(48):012x}",
+            "history": [],
+            "t": int(s.t0[si]),
+            "email": f"{first.lower().translate(_ASCII)}.{last.lower().translate(_ASCII)}{int(s.u_num[u])}@{_EMAIL_DOMAINS[lang][u % 3]}",
+        })
+    return _Trace(
+        i=i, trace_id=f"{r.getrandbits(128) or 1:032x}", session_id=sess_state["session_id"],
+        user_id=f"u-{tenant.split('-')[0]}-{u:05d}", turn=turn, tenant=tenant, brand=C.TENANTS[tenant]["brand"],
+        lang=lang, tier=C.TIERS[int(s.u_tier[u])], channel=channel, service=service, model=model,
+        provider=C.MODELS[model]["provider"], pv=C.PROMPT_VERSIONS[int(s.prompt_version[si])], category=category,
+        intent=intents[min(int(d.intent_u[i] * len(intents)), len(intents) - 1)], first=first, last=last,
+        t0=sess_state["t"], lat=d.lat[i], slow=4.0 if d.slow[i] else 1.0, inject=bool(d.inject[i]),
+        toxic=bool(d.toxic[i]), pii=bool(d.pii[i]), llm429=bool(d.llm429[i]), tool503=bool(d.tool503[i]),
+        miss=bool(d.miss[i]), long_context=bool(s.long[si]), answer_lang=lang,
+    )
 
-        def hit(mode: str, _i: int = i, _in: dict[str, bool] = in_slice) -> bool:
-            p_in, p_bg = rate[mode]
-            return bool(draws[mode][_i] < (p_in if _in[mode] else p_bg))
 
-        answer_lang = lang
-        final: str
-        root_status, root_err = "ok", None
-        tool_names: list[str] = []
-        first_pt = 0
-        if blocked:
-            final = C.BLOCKED[lang]
-        else:
-            # retrieval
-            elig["hallucinated_policy"] = False  # decided after earlier modes
-            docs = _retrieve(r, intent, category, miss=False)
-            context_docs = docs
-            retr_id = b.sid()
-            r_start = cur
-            e_dur = int(r.uniform(25, 90) * 1000)
-            query = q[:_QUERY_CHARS]
-            emb_pt = _tok(query)
-            b.add(trace_id=trace_id, span_id=b.sid(), parent_span_id=retr_id, name="embed_query", kind="embedding",
-                  start_us=r_start + 500, end_us=r_start + 500 + e_dur, status="ok", model=C.EMBEDDING_MODEL,
-                  provider="openai", input_text=query, prompt_tokens=emb_pt, total_tokens=emb_pt,
-                  cost_usd=round(emb_pt * C.EMBEDDING_PRICE / 1e6, 10), session_id=session_id, user_id=user_id,
-                  metadata=b.meta_for(service))
-            # decide modes in priority order (the retrieval outcome depends on the hallucination)
-            sys_probe = C.system_prompt(pv, brand, tenant, _context(docs))
-            history = sess_state["history"]
-            probe_msgs = [_msg("system", sys_probe), *history, _msg("user", q)]
-            first_pt = _msg_tokens(probe_msgs)
-            long_ctx = first_pt > LONG_CONTEXT_TOKENS
-            in_slice["timeout_long_context"] = model == "claude-sonnet-4-5" and long_ctx
-            elig["timeout_long_context"] = True
-            got["timeout_long_context"] = hit("timeout_long_context")
-            timeout = got["timeout_long_context"]
-            elig["injection_success"] = bool(t_inject[i]) and not timeout
-            got["injection_success"] = elig["injection_success"] and hit("injection_success")
-            elig["over_refusal"] = not t_inject[i] and not timeout
-            got["over_refusal"] = elig["over_refusal"] and hit("over_refusal")
-            elig["hallucinated_policy"] = not t_inject[i] and not timeout and not got["over_refusal"]
-            got["hallucinated_policy"] = elig["hallucinated_policy"] and hit("hallucinated_policy")
-            first_tool = intent["tools"][0] if intent["tools"] else None
-            elig["wrong_tool_args"] = (first_tool == "lookup_order" and not t_inject[i] and not timeout
-                                       and not got["over_refusal"] and not got["hallucinated_policy"])
-            got["wrong_tool_args"] = elig["wrong_tool_args"] and hit("wrong_tool_args")
-            elig["wrong_language"] = lang != "en" and not timeout and not got["injection_success"]
-            got["wrong_language"] = elig["wrong_language"] and hit("wrong_language")
-            elig["pii_echo"] = pii_value is not None and not timeout and not got["over_refusal"] and not got["injection_success"]
-            got["pii_echo"] = elig["pii_echo"] and hit("pii_echo")
-            if got["wrong_language"]:
-                answer_lang = "en"
-
-            if got["hallucinated_policy"] or (t_miss[i] and not got["over_refusal"]):
-                context_docs = _retrieve(r, intent, category, miss=True)
-            s_dur = int(r.uniform(20, 120) * 1000)
-            r_end = r_start + 500 + e_dur + s_dur
-            b.add(trace_id=trace_id, span_id=retr_id, parent_span_id=root_id, name="kb_search", kind="retriever",
-                  start_us=r_start, end_us=r_end, status="ok", input_text=query, documents=context_docs,
-                  session_id=session_id, user_id=user_id, metadata=b.meta_for(service))
-            cur = r_end + r.randint(500, 3000)
-
-            system = C.system_prompt(pv, brand, tenant, _context(context_docs))
-            msgs = [_msg("system", system), *history, _msg("user", q)]
-            first_pt = _msg_tokens(msgs)
-
-            # the tool plan of this trace
-            plan_tools = list(intent["tools"])
-            if t_inject[i] or got["over_refusal"] or got["hallucinated_policy"] or timeout:
-                plan_tools = []
-            tool_slots: dict[str, Any] = {}
-            step = 0
-            ended = False
-            if t_llm429[i] and not timeout:
-                d = int(r.uniform(80, 300) * 1000)
-                b.add(trace_id=trace_id, span_id=b.sid(), parent_span_id=root_id, name=_llm_name(model, service),
-                      kind="llm", start_us=cur, end_us=cur + d, status="error",
-                      error_message=f"litellm.RateLimitError: {provider.capitalize()}Exception - Rate limit reached for requests. Please retry after 1s.",
-                      model=model, provider=provider, input_messages=list(msgs), input_text=q,
-                      session_id=session_id, user_id=user_id, metadata=b.meta_for(service))
-                cur += d + r.randint(1_000_000, 1_500_000)
-            if timeout:
-                d = int((C.LLM_TIMEOUT_S * 1000 + r.uniform(0, 60)) * 1000)
-                b.add(trace_id=trace_id, span_id=b.sid(), parent_span_id=root_id, name=_llm_name(model, service),
-                      kind="llm", start_us=cur, end_us=cur + d, status="error",
-                      error_message=f"litellm.Timeout: APITimeoutError - Request timed out after {C.LLM_TIMEOUT_S:.1f} seconds.",
-                      model=model, provider=provider, input_messages=list(msgs), input_text=q,
-                      session_id=session_id, user_id=user_id, metadata=b.meta_for(service))
-                cur += d + r.randint(1000, 5000)
-                final = C.FALLBACK[lang]
-                root_status, root_err = "error", "TimeoutError: the model call exceeded 30 s"
-                ended = True
-            while not ended:
-                if step < len(plan_tools):
-                    tname = plan_tools[step]
-                    call_id = f"call_{r.getrandbits(72):018x}"
-                    args, bad = _tool_args(r, tname, order, price, intent, category, q, wrong=got["wrong_tool_args"] and step == 0)
-                    pre = r.choice(C.TOOL_PREAMBLE[lang]) or None
-                    out_msg = _msg("assistant", pre, [{"id": call_id, "name": tname, "arguments": args}])
-                    cur = _llm_span(b, r, trace_id, root_id, model, provider, service, msgs, [out_msg], q, cur,
-                                    lat[step % 6] * slow, session_id, user_id)
-                    msgs = [*msgs, out_msg]
-                    attempts = 2 if (t_tool503[i] and step == 0) else 1
-                    for att in range(attempts):
-                        d = int(r.uniform(*{"lookup_order": (60, 250), "issue_refund": (150, 600),
-                                            "escalate_to_human": (100, 400)}[tname]) * 1000)
-                        if att == 0 and attempts == 2:
-                            res = '{"error": "service_unavailable", "status": 503}'
-                            b.add(trace_id=trace_id, span_id=b.sid(), parent_span_id=root_id, name=_tool_name(tname, service),
-                                  kind="tool", start_us=cur, end_us=cur + d, status="error",
-                                  error_message="HTTPError: 503 Service Unavailable (orders-api)", tool_name=tname,
-                                  tool_arguments=args, tool_result=res, input_text=args, output_text=res,
-                                  session_id=session_id, user_id=user_id, metadata=b.meta_for(service))
-                            cur += d + r.randint(200_000, 800_000)
-                            continue
-                        res, err = _tool_result(r, tname, order, price, slots, bad, cur, lang, tool_slots)
-                        b.add(trace_id=trace_id, span_id=b.sid(), parent_span_id=root_id, name=_tool_name(tname, service),
-                              kind="tool", start_us=cur, end_us=cur + d, status="error" if err else "ok",
-                              error_message=err, tool_name=tname, tool_arguments=args, tool_result=res,
-                              input_text=args, output_text=res, session_id=session_id, user_id=user_id,
-                              metadata=b.meta_for(service))
-                        cur += d + r.randint(300, 3000)
-                    tool_names.append(tname)
-                    msgs = [*msgs, _msg("tool", res, None, call_id)]
-                    step += 1
-                    if bad:
-                        tool_slots["bad"] = bad
-                        break
-                    continue
-                break
-            if not ended:
-                final = _final_answer(r, intent, got, answer_lang, bool(t_inject[i]), slots, tool_slots, pii_value, channel, brand, first)
-                out_msg = _msg("assistant", final)
-                cur = _llm_span(b, r, trace_id, root_id, model, provider, service, msgs, [out_msg], q, cur,
-                                lat[(step + 3) % 6] * slow, session_id, user_id)
-                # output guardrail
-                g_dur = int(r.uniform(10, 60) * 1000)
-                echoed = pii_value is not None and pii_value in final
-                # on email the PII check runs in log-only mode (it reports, never blocks); elsewhere
-                # it blocks, so an echo that got through is one the detector missed
-                flagged = echoed and channel == "email"
-                verdict_out = {"passed": True, "action": "log_only" if channel == "email" else "allow",
-                               "checks": {"pii": pii_types if flagged else [], "policy_violation": False}}
-                b.add(trace_id=trace_id, span_id=b.sid(), parent_span_id=root_id, name="output_guardrail", kind="guardrail",
-                      start_us=cur, end_us=cur + g_dur, status="ok", input_text=final, output_text=_dumps(verdict_out),
-                      session_id=session_id, user_id=user_id, metadata=b.meta_for(service))
-                cur += g_dur
-
-        end = cur + r.randint(1000, 4000)
-        meta = {"tenant": tenant, "language": lang, "channel": channel, "category": category,
-                "prompt_version": pv, "user_tier": tier, "turn": turn + 1, "service.name": service}
-        tags = ["customer-support", "prod"]
-        if "escalate_to_human" in tool_names:
-            tags.append("escalated")
-        if "issue_refund" in tool_names:
-            tags.append("refund")
-        b.add(trace_id=trace_id, span_id=root_id, parent_span_id=None, name="support_agent", kind="agent",
-              start_us=t0, end_us=end, status=root_status, error_message=root_err, input_text=q, output_text=final,
-              session_id=session_id, user_id=user_id, tags=tags, metadata=_dumps(meta))
-        sess_state["history"] = [*sess_state["history"], _msg("user", q), _msg("assistant", final)]
-        sess_state["t"] = end + int(t_gap[i])
-
-        truth_rows["trace_id"].append(trace_id)
-        for m in FAILURE_MODES:
-            truth_rows[m].append(got[m])
-        for k, v in (("trace_id", trace_id), ("session_id", session_id), ("turn", turn + 1), ("tenant", tenant),
-                     ("language", lang), ("channel", channel), ("category", category), ("intent", intent["name"]),
-                     ("prompt_version", pv), ("user_tier", tier), ("model", model), ("long_context", first_pt > LONG_CONTEXT_TOKENS),
-                     ("prompt_tokens_first_call", first_pt), ("has_pii", pii_value is not None),
-                     ("injection_attempt", bool(t_inject[i])), ("blocked", blocked)):
-            plan[k].append(v)
-        for m in FAILURE_MODES:
-            plan[f"in_slice_{m}"].append(bool(in_slice[m]))
-            plan[f"eligible_{m}"].append(bool(elig[m]))
-
-    chunks.append(_to_arrow(b.c))
-    table = pa.concat_tables(chunks) if len(chunks) > 1 else chunks[0]  # zero-copy
-    truth = pd.DataFrame(truth_rows)
-    for m in FAILURE_MODES:
-        truth[m] = truth[m].astype(bool)
-    truth["failed"] = truth[list(FAILURE_MODES)].any(axis=1) if len(truth) else pd.Series(dtype=bool)
-    truth["trace_id"] = truth["trace_id"].astype(object)
-    plan_df = pd.DataFrame(plan)
-    config = {
-        "n_traces": int(n_traces), "seed": int(seed), "start": start_dt.isoformat(), "days": float(days),
-        "rates": {m: list(v) for m, v in rate.items()}, "long_context_share": long_context_share,
-        "injection_share": injection_share, "noise": noise, "mean_turns": mean_turns,
-        "planted": {m: {"column": PLANTED[m]["column"], "value": PLANTED[m]["value"]} for m in FAILURE_MODES},
-        "generator": "llmops_nb.demo/1",
+def _write_question(r: random.Random, t: _Trace, sess_state: dict[str, Any]) -> None:
+    """The user's message: the intent's question in the user's language with this trace's order,
+    product and amount, an opener or a follow-up link, maybe PII, an injection, a toxic message, an
+    email frame and a long pasted context."""
+    t.order = f"ORD-{r.randrange(1_000_000, 9_999_999)}"
+    t.price = round(r.choice([19.99, 24.5, 29.99, 39.0, 49.99, 59.9, 79.0, 89.99, 119.0, 149.99, 199.0]), 2)
+    prods = C.PRODUCTS[t.category]
+    lang = t.lang
+    t.slots = {
+        "order": t.order, "product": r.choice(prods), "amount": _money(t.price, lang), "days_ago": r.randint(2, 40),
+        "city": r.choice(C.CITIES), "company": r.choice(C.COMPANIES), "minor": r.randint(1, 9), "first": t.first,
+        "brand": t.brand,
     }
-    return DemoData(arrow=table, truth=truth, plan=plan_df, config=config)
+    q = _fill(r.choice(t.intent["q"][lang]), t.slots)
+    if t.turn > 0:
+        lower_first = q[1:2].islower() and not q.startswith(("I ", "I'"))
+        q = r.choice(C.FOLLOWUP_LINKS[lang]) + (q[:1].lower() + q[1:] if lower_first else q)
+    else:
+        q = r.choice(C.OPENERS[lang]) + q
+    q = q + r.choice(C.CLOSERS[lang])
+    if t.pii:
+        kind_pii, phr = r.choice(C.PII_PHRASES[lang])
+        t.pii_value = {"email": sess_state["email"], "phone": _phone(r, lang), "card": _luhn_card(r)}[kind_pii]
+        q = q + " " + _fill(phr, {"email": t.pii_value, "phone": t.pii_value, "card": t.pii_value})
+    if t.inject:
+        q = q + "\n\n" + r.choice(C.INJECTIONS)
+    if t.toxic:
+        q = r.choice(C.TOXIC)
+    if t.channel == "email":
+        q = f"{r.choice(_EMAIL_GREETINGS[lang])}\n\n{q}\n\n{C.EMAIL_SIGNOFF[lang]}\n{t.first} {t.last}"
+    if t.long_context and t.turn == 0:
+        q = q + "\n\n" + _long_paste(r, t.category, t.brand, sess_state["email"])
+    t.q = q
+
+
+def _input_guardrail(b: _Builder, t: _Trace) -> None:
+    """The input guardrail span: toxicity, injection and PII scores; a toxic message is blocked."""
+    r = b.r
+    inj_score = round(r.uniform(0.55, 0.89), 3) if t.inject else round(r.uniform(0.01, 0.2), 3)
+    tox = round(r.uniform(0.91, 0.99), 3) if t.toxic else round(r.uniform(0.0, 0.08), 3)
+    t.blocked = t.toxic
+    t.root_id = b.sid()
+    cur = t.t0 + r.randint(200, 900)
+    g_dur = int(r.uniform(8, 40) * 1000)
+    q, pii_value = t.q, t.pii_value
+    t.pii_types = [k for k, v in (("email", "@" in q), ("phone", pii_value is not None and pii_value.startswith("+")),
+                                  ("card", pii_value is not None and pii_value[:1] == "4" and pii_value.count(" ") == 3)) if v]
+    verdict_in = {"passed": not t.blocked, "action": "block" if t.blocked else "allow",
+                  "checks": {"toxicity": tox, "prompt_injection": inj_score, "pii": t.pii_types}}
+    b.add(trace_id=t.trace_id, span_id=b.sid(), parent_span_id=t.root_id, name="input_guardrail", kind="guardrail",
+          start_us=cur, end_us=cur + g_dur, status="ok", input_text=q[:_GUARD_CHARS], output_text=_dumps(verdict_in),
+          session_id=t.session_id, user_id=t.user_id, metadata=b.meta_for(t.service))
+    t.cur = cur + g_dur + r.randint(300, 2000)
+
+
+def _decide_modes(t: _Trace, rate: Mapping[str, Any], draws: _TraceDraws) -> None:
+    """Which failure modes apply to this trace and which happen, in priority order (a timeout
+    excludes the rest; a refusal excludes a hallucination; ...)."""
+    got, elig = t.got, t.elig
+
+    def hit(mode: str) -> bool:
+        p_in, p_bg = rate[mode]
+        return bool(draws.modes[mode][t.i] < (p_in if t.in_slice[mode] else p_bg))
+
+    elig["timeout_long_context"] = True
+    got["timeout_long_context"] = hit("timeout_long_context")
+    timeout = t.timeout = got["timeout_long_context"]
+    elig["injection_success"] = t.inject and not timeout
+    got["injection_success"] = elig["injection_success"] and hit("injection_success")
+    elig["over_refusal"] = not t.inject and not timeout
+    got["over_refusal"] = elig["over_refusal"] and hit("over_refusal")
+    elig["hallucinated_policy"] = not t.inject and not timeout and not got["over_refusal"]
+    got["hallucinated_policy"] = elig["hallucinated_policy"] and hit("hallucinated_policy")
+    first_tool = t.intent["tools"][0] if t.intent["tools"] else None
+    elig["wrong_tool_args"] = (first_tool == "lookup_order" and not t.inject and not timeout
+                               and not got["over_refusal"] and not got["hallucinated_policy"])
+    got["wrong_tool_args"] = elig["wrong_tool_args"] and hit("wrong_tool_args")
+    elig["wrong_language"] = t.lang != "en" and not timeout and not got["injection_success"]
+    got["wrong_language"] = elig["wrong_language"] and hit("wrong_language")
+    elig["pii_echo"] = t.pii_value is not None and not timeout and not got["over_refusal"] and not got["injection_success"]
+    got["pii_echo"] = elig["pii_echo"] and hit("pii_echo")
+    if got["wrong_language"]:
+        t.answer_lang = "en"
+
+
+def _retrieve_and_decide(b: _Builder, t: _Trace, rate: Mapping[str, Any], draws: _TraceDraws,
+                         history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The retriever span with its query embedding; the failure modes are decided once the prompt
+    size is known (a hallucination comes with a retrieval that missed). Returns the first call's
+    messages."""
+    r = b.r
+    docs = _retrieve(r, t.intent, t.category, miss=False)
+    context_docs = docs
+    retr_id = b.sid()
+    r_start = t.cur
+    e_dur = int(r.uniform(25, 90) * 1000)
+    query = t.q[:_QUERY_CHARS]
+    emb_pt = _tok(query)
+    b.add(trace_id=t.trace_id, span_id=b.sid(), parent_span_id=retr_id, name="embed_query", kind="embedding",
+          start_us=r_start + 500, end_us=r_start + 500 + e_dur, status="ok", model=C.EMBEDDING_MODEL,
+          provider="openai", input_text=query, prompt_tokens=emb_pt, total_tokens=emb_pt,
+          cost_usd=round(emb_pt * C.EMBEDDING_PRICE / 1e6, 10), session_id=t.session_id, user_id=t.user_id,
+          metadata=b.meta_for(t.service))
+    sys_probe = C.system_prompt(t.pv, t.brand, t.tenant, _context(docs))
+    probe_msgs = [_msg("system", sys_probe), *history, _msg("user", t.q)]
+    t.first_pt = _msg_tokens(probe_msgs)
+    t.in_slice["timeout_long_context"] = t.model == "claude-sonnet-4-5" and t.first_pt > LONG_CONTEXT_TOKENS
+    _decide_modes(t, rate, draws)
+    if t.got["hallucinated_policy"] or (t.miss and not t.got["over_refusal"]):
+        context_docs = _retrieve(r, t.intent, t.category, miss=True)
+    s_dur = int(r.uniform(20, 120) * 1000)
+    r_end = r_start + 500 + e_dur + s_dur
+    b.add(trace_id=t.trace_id, span_id=retr_id, parent_span_id=t.root_id, name="kb_search", kind="retriever",
+          start_us=r_start, end_us=r_end, status="ok", input_text=query, documents=context_docs,
+          session_id=t.session_id, user_id=t.user_id, metadata=b.meta_for(t.service))
+    t.cur = r_end + r.randint(500, 3000)
+    system = C.system_prompt(t.pv, t.brand, t.tenant, _context(context_docs))
+    msgs = [_msg("system", system), *history, _msg("user", t.q)]
+    t.first_pt = _msg_tokens(msgs)
+    return msgs
+
+
+def _failed_llm_calls(b: _Builder, t: _Trace, msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A rate-limited first call (retried), or the call that times out on a long context (the trace
+    then ends with the fallback answer)."""
+    r = b.r
+    if t.llm429 and not t.timeout:
+        d = int(r.uniform(80, 300) * 1000)
+        b.add(trace_id=t.trace_id, span_id=b.sid(), parent_span_id=t.root_id, name=_llm_name(t.model, t.service),
+              kind="llm", start_us=t.cur, end_us=t.cur + d, status="error",
+              error_message=f"litellm.RateLimitError: {t.provider.capitalize()}Exception - Rate limit reached for requests. Please retry after 1s.",
+              model=t.model, provider=t.provider, input_messages=list(msgs), input_text=t.q,
+              session_id=t.session_id, user_id=t.user_id, metadata=b.meta_for(t.service))
+        t.cur += d + r.randint(1_000_000, 1_500_000)
+    if t.timeout:
+        d = int((C.LLM_TIMEOUT_S * 1000 + r.uniform(0, 60)) * 1000)
+        b.add(trace_id=t.trace_id, span_id=b.sid(), parent_span_id=t.root_id, name=_llm_name(t.model, t.service),
+              kind="llm", start_us=t.cur, end_us=t.cur + d, status="error",
+              error_message=f"litellm.Timeout: APITimeoutError - Request timed out after {C.LLM_TIMEOUT_S:.1f} seconds.",
+              model=t.model, provider=t.provider, input_messages=list(msgs), input_text=t.q,
+              session_id=t.session_id, user_id=t.user_id, metadata=b.meta_for(t.service))
+        t.cur += d + r.randint(1000, 5000)
+        t.final = C.FALLBACK[t.lang]
+        t.root_status, t.root_err = "error", "TimeoutError: the model call exceeded 30 s"
+        t.ended = True
+    return msgs
+
+
+_TOOL_MS = {"lookup_order": (60, 250), "issue_refund": (150, 600), "escalate_to_human": (100, 400)}
+
+
+def _tool_calls(b: _Builder, t: _Trace, msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The intent's tools in turn: an llm call asking for each, the tool span (a flaky first call
+    fails with a 503 and is retried), its result back into the messages; wrong arguments stop the
+    plan. An injection, a refusal, a hallucination or a timeout calls no tool."""
+    r = b.r
+    plan_tools = list(t.intent["tools"])
+    if t.inject or t.got["over_refusal"] or t.got["hallucinated_policy"] or t.timeout:
+        plan_tools = []
+    while t.step < len(plan_tools):
+        step = t.step
+        tname = plan_tools[step]
+        call_id = f"call_{r.getrandbits(72):018x}"
+        args, bad = _tool_args(r, tname, t.order, t.price, t.intent, t.category, t.q,
+                               wrong=t.got["wrong_tool_args"] and step == 0)
+        pre = r.choice(C.TOOL_PREAMBLE[t.lang]) or None
+        out_msg = _msg("assistant", pre, [{"id": call_id, "name": tname, "arguments": args}])
+        t.cur = _llm_span(b, r, t.trace_id, t.root_id, t.model, t.provider, t.service, msgs, [out_msg], t.q, t.cur,
+                          t.lat[step % 6] * t.slow, t.session_id, t.user_id)
+        msgs = [*msgs, out_msg]
+        attempts = 2 if (t.tool503 and step == 0) else 1
+        for att in range(attempts):
+            d = int(r.uniform(*_TOOL_MS[tname]) * 1000)
+            if att == 0 and attempts == 2:
+                res = '{"error": "service_unavailable", "status": 503}'
+                b.add(trace_id=t.trace_id, span_id=b.sid(), parent_span_id=t.root_id, name=_tool_name(tname, t.service),
+                      kind="tool", start_us=t.cur, end_us=t.cur + d, status="error",
+                      error_message="HTTPError: 503 Service Unavailable (orders-api)", tool_name=tname,
+                      tool_arguments=args, tool_result=res, input_text=args, output_text=res,
+                      session_id=t.session_id, user_id=t.user_id, metadata=b.meta_for(t.service))
+                t.cur += d + r.randint(200_000, 800_000)
+                continue
+            res, err = _tool_result(r, tname, t.order, t.price, t.slots, bad, t.cur, t.lang, t.tool_slots)
+            b.add(trace_id=t.trace_id, span_id=b.sid(), parent_span_id=t.root_id, name=_tool_name(tname, t.service),
+                  kind="tool", start_us=t.cur, end_us=t.cur + d, status="error" if err else "ok",
+                  error_message=err, tool_name=tname, tool_arguments=args, tool_result=res,
+                  input_text=args, output_text=res, session_id=t.session_id, user_id=t.user_id,
+                  metadata=b.meta_for(t.service))
+            t.cur += d + r.randint(300, 3000)
+        t.tool_names.append(tname)
+        msgs = [*msgs, _msg("tool", res, None, call_id)]
+        t.step += 1
+        if bad:
+            t.tool_slots["bad"] = bad
+            break
+    return msgs
+
+
+def _answer(b: _Builder, t: _Trace, msgs: list[dict[str, Any]]) -> None:
+    """The final llm call (its answer carries the planted failures) and the output guardrail (on
+    email the PII check runs in log-only mode: it reports, never blocks; elsewhere it blocks, so an
+    echo that got through is one the detector missed)."""
+    r = b.r
+    t.final = _final_answer(r, t.intent, t.got, t.answer_lang, t.inject, t.slots, t.tool_slots, t.pii_value,
+                            t.channel, t.brand, t.first)
+    out_msg = _msg("assistant", t.final)
+    t.cur = _llm_span(b, r, t.trace_id, t.root_id, t.model, t.provider, t.service, msgs, [out_msg], t.q, t.cur,
+                      t.lat[(t.step + 3) % 6] * t.slow, t.session_id, t.user_id)
+    g_dur = int(r.uniform(10, 60) * 1000)
+    echoed = t.pii_value is not None and t.pii_value in t.final
+    flagged = echoed and t.channel == "email"
+    verdict_out = {"passed": True, "action": "log_only" if t.channel == "email" else "allow",
+                   "checks": {"pii": t.pii_types if flagged else [], "policy_violation": False}}
+    b.add(trace_id=t.trace_id, span_id=b.sid(), parent_span_id=t.root_id, name="output_guardrail", kind="guardrail",
+          start_us=t.cur, end_us=t.cur + g_dur, status="ok", input_text=t.final, output_text=_dumps(verdict_out),
+          session_id=t.session_id, user_id=t.user_id, metadata=b.meta_for(t.service))
+    t.cur += g_dur
+
+
+def _root_span(b: _Builder, t: _Trace, sess_state: dict[str, Any], gap_us: int) -> None:
+    """The agent span over the whole turn (metadata: the slice variables; tags: escalated, refund),
+    and the session moved on: this turn in its history, the next turn after a pause."""
+    end = t.cur + b.r.randint(1000, 4000)
+    meta = {"tenant": t.tenant, "language": t.lang, "channel": t.channel, "category": t.category,
+            "prompt_version": t.pv, "user_tier": t.tier, "turn": t.turn + 1, "service.name": t.service}
+    tags = ["customer-support", "prod"]
+    if "escalate_to_human" in t.tool_names:
+        tags.append("escalated")
+    if "issue_refund" in t.tool_names:
+        tags.append("refund")
+    b.add(trace_id=t.trace_id, span_id=t.root_id, parent_span_id=None, name="support_agent", kind="agent",
+          start_us=t.t0, end_us=end, status=t.root_status, error_message=t.root_err, input_text=t.q,
+          output_text=t.final, session_id=t.session_id, user_id=t.user_id, tags=tags, metadata=_dumps(meta))
+    sess_state["history"] = [*sess_state["history"], _msg("user", t.q), _msg("assistant", t.final)]
+    sess_state["t"] = end + gap_us
+
+
+_PLAN_COLUMNS = ("trace_id", "session_id", "turn", "tenant", "language", "channel", "category", "intent",
+                 "prompt_version", "user_tier", "model", "long_context", "prompt_tokens_first_call", "has_pii",
+                 "injection_attempt", "blocked")
+
+
+class _Record:
+    """The ground truth (which modes each trace has) and the plan (the generator's hidden variables)."""
+
+    def __init__(self) -> None:
+        self.truth_rows: dict[str, list[Any]] = {k: [] for k in ("trace_id", *FAILURE_MODES)}
+        self.plan: dict[str, list[Any]] = {k: [] for k in (
+            *_PLAN_COLUMNS, *[f"in_slice_{m}" for m in FAILURE_MODES], *[f"eligible_{m}" for m in FAILURE_MODES])}
+
+    def add(self, t: _Trace) -> None:
+        self.truth_rows["trace_id"].append(t.trace_id)
+        for m in FAILURE_MODES:
+            self.truth_rows[m].append(t.got[m])
+        values = (t.trace_id, t.session_id, t.turn + 1, t.tenant, t.lang, t.channel, t.category, t.intent["name"],
+                  t.pv, t.tier, t.model, t.first_pt > LONG_CONTEXT_TOKENS, t.first_pt, t.pii_value is not None,
+                  t.inject, t.blocked)
+        for k, v in zip(_PLAN_COLUMNS, values):
+            self.plan[k].append(v)
+        for m in FAILURE_MODES:
+            self.plan[f"in_slice_{m}"].append(bool(t.in_slice[m]))
+            self.plan[f"eligible_{m}"].append(bool(t.elig[m]))
+
+    def truth(self) -> pd.DataFrame:
+        truth = pd.DataFrame(self.truth_rows)
+        for m in FAILURE_MODES:
+            truth[m] = truth[m].astype(bool)
+        truth["failed"] = truth[list(FAILURE_MODES)].any(axis=1) if len(truth) else pd.Series(dtype=bool)
+        truth["trace_id"] = truth["trace_id"].astype(object)
+        return truth
 
 
 # --------------------------------------------------------------------------- pieces
