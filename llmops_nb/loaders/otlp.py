@@ -929,9 +929,10 @@ def _is_proto(rec: Any) -> bool:
     if not isinstance(rec, (bytes, bytearray)):
         return False
     try:
-        return any(True for _ in iter_otlp_proto(rec))
+        req = _proto_request(rec)
     except Exception:
         return False
+    return any(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)  # a span to read (records not built)
 
 
 # ---------------------------------------------------------------------------------- OTLP logs
