@@ -494,3 +494,23 @@ class SpanColumns:
     def rows(self) -> list[dict[str, Any]]:
         """The rows as dicts (every spans column, in the table's order)."""
         return list(self)
+
+    def to_arrow(self) -> Any:
+        """The rows as an Arrow table with the spans schema (the store's write format), as the
+        receiver stores them: an unknown kind is ``unknown``, an unknown status ``unset``, a missing
+        latency is end - start. Built from the columns (no row dicts)."""
+        import pandas as pd
+
+        from llmops_nb.schema import SPAN_KINDS, SPAN_STATUSES, SPANS, to_arrow
+
+        cols = dict(self.columns)
+        kinds, statuses = frozenset(SPAN_KINDS), frozenset(SPAN_STATUSES)
+        if not kinds.issuperset(cols["kind"]):
+            cols["kind"] = [k if k in kinds else "unknown" for k in cols["kind"]]
+        if not statuses.issuperset(cols["status"]):
+            cols["status"] = [st if st in statuses else "unset" for st in cols["status"]]
+        cols["latency_ms"] = [
+            (e - s).total_seconds() * 1000.0 if lat is None and s is not None and e is not None else lat
+            for lat, s, e in zip(cols["latency_ms"], cols["start_time"], cols["end_time"])
+        ]
+        return to_arrow(pd.DataFrame({name: pd.Series(cols[name], dtype=object) for name in SPAN_NAMES}), SPANS)

@@ -201,3 +201,19 @@ def test_big_int_hint_agrees_with_the_regex() -> None:
     for data in cases:
         assert _has_big_int(data) == (_BIG_INT.search(data) is not None), data
     assert sum(_has_big_int(d) for d in cases) == 5
+
+
+def test_span_columns_to_arrow_equals_the_receivers_rows() -> None:
+    from llmops_nb.tracing._otel import finish_row, rows_to_arrow
+
+    bench = _bench()
+    docs = [*_otlp_docs(), *bench.documents(600, seed=3, per_export=200)]
+    n = 0
+    for doc in docs:
+        for cols in (otlp.map_otlp_json(doc), *([otlp.map_otlp_proto(r)] if (r := bench.to_proto(doc, strict=False)) else [])):
+            if not cols.n:
+                continue
+            rows = [finish_row({k: v for k, v in row.items() if k != "latency_ms"}) for row in cols]
+            assert cols.to_arrow().equals(rows_to_arrow(rows))
+            n += cols.n
+    assert n > 1000
