@@ -29,17 +29,19 @@ RANK: dict[str, int] = {
     "traces": 1, "sessions": 1,  # tables derived from spans
     "store": 2,
     "results": 3,  # every view of the results table
-    "loaders": 4, "tracing": 4, "capture": 4, "connectors": 4,  # spans in: one stage (files, live capture, platforms)
-    "evals": 6,
-    "monitor": 7,
-    "analysis": 8,
-    "annotation": 9, "annotate": 9,
-    "datasets": 10,
-    "prompts": 11,
-    "experiments": 12, "views": 12,  # views link analysis, annotation, datasets and experiments
-    "report": 13,
-    "demo": 14,
-    "cli": 15,
+    "loaders": 4,  # spans in from files (and the mappers of platforms' scores: loaders.scores)
+    "tracing": 5, "capture": 5,  # spans in from live code and OTLP traffic (capture: the deprecated alias)
+    "connectors": 6,  # spans and scores in from platforms' APIs (mapped by loaders), scores pushed back
+    "evals": 7,
+    "monitor": 8,
+    "analysis": 9,
+    "annotation": 10, "annotate": 10,
+    "datasets": 11,
+    "prompts": 12,
+    "experiments": 13, "views": 13,  # views link analysis, annotation, datasets and experiments
+    "report": 14,
+    "demo": 15,
+    "cli": 16,
 }
 SHARED_PRIVATE = {"_optional", "_compat", "_secrets"}
 _MODULE_TEXT = re.compile(r"llmops_nb(\.\w+)+")
@@ -67,6 +69,12 @@ def _imports(path: Path) -> list[tuple[int, str, list[str]]]:
 
 def _files() -> list[Path]:
     return sorted(p for p in PKG.rglob("*.py") if "metrics" not in p.relative_to(PKG).parts[:1])
+
+
+def test_loaders_tracing_and_connectors_are_stages_of_their_own():
+    # loaders map every payload (platforms' scores too: loaders.scores); tracing and connectors
+    # build on them, so the flow test checks the imports between the three
+    assert RANK["loaders"] < RANK["tracing"] < RANK["connectors"] < RANK["evals"]
 
 
 def test_every_area_has_a_rank():

@@ -10,11 +10,7 @@ Example:
 """
 
 from llmops_nb.connectors._base import Page, Source, get_source, register_source, sources
-from llmops_nb.connectors._datadog import datadog_metrics
 from llmops_nb.connectors._http import HttpClient, PullError, Retry, Secret, scrub
-from llmops_nb.connectors._langfuse import langfuse_scores
-from llmops_nb.connectors._langsmith import langsmith_feedback
-from llmops_nb.connectors._phoenix import phoenix_annotations
 from llmops_nb.connectors._pull import PullReport, pull
 from llmops_nb.connectors._push import (
     PushReport,
@@ -24,6 +20,12 @@ from llmops_nb.connectors._push import (
     push,
     push_rows,
     targets,
+)
+from llmops_nb.loaders.scores import (
+    datadog_metrics,
+    langfuse_scores,
+    langsmith_feedback,
+    phoenix_annotations,
 )
 
 __all__ = [

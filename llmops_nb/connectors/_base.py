@@ -9,12 +9,13 @@ import hashlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import pandas as pd
 
 from llmops_nb.connectors._http import HttpClient, PullError, Retry, Secret
+from llmops_nb.loaders.scores import iso, label_row, parse_time, result_row
 
 __all__ = [
     "Page",
@@ -320,95 +321,11 @@ async def ordered(
             t.cancel()
 
 
-def parse_time(v: Any) -> datetime | None:
-    """A timezone-aware UTC datetime from ISO text, epoch seconds/ms/ns, or a datetime.
-
-    Example:
-        >>> parse_time("2025-06-06T11:31:33.965Z").isoformat()
-        '2025-06-06T11:31:33.965000+00:00'
-    """
-    if v is None or v == "":
-        return None
-    if isinstance(v, datetime):
-        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
-    if isinstance(v, (int, float)):
-        x = float(v)
-        if x > 1e17:
-            x /= 1e9
-        elif x > 1e14:
-            x /= 1e6
-        elif x > 1e11:
-            x /= 1e3
-        return datetime.fromtimestamp(x, tz=timezone.utc)
-    ts = pd.Timestamp(str(v))
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("UTC")
-    return ts.tz_convert("UTC").to_pydatetime()
 
 
-def iso(dt: datetime | None) -> str | None:
-    """ISO 8601 UTC text with a ``Z`` suffix (microseconds kept)."""
-    if dt is None:
-        return None
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _num(v: Any) -> float | None:
-    if isinstance(v, bool):
-        return 1.0 if v else 0.0
-    if isinstance(v, (int, float)):
-        return float(v)
-    return None
 
 
-def result_row(
-    *, source: str, id: str, trace_id: str | None, span_id: str | None, name: str, value: Any,
-    label: str | None = None, explanation: str | None = None, created_at: Any = None,
-    judge_model: str | None = None, params: Any = None,
-) -> dict[str, Any]:
-    """A RESULTS row for a score the backend holds (an automatic or model evaluation)."""
-    score = _num(value)
-    if label is None and isinstance(value, str):
-        label = value
-    if isinstance(value, bool):
-        label = "pass" if value else "fail"
-    return {
-        "result_id": f"{source}:{id}",
-        "run_id": f"{source}-import",
-        "trace_id": trace_id,
-        "span_id": span_id,
-        "evaluator": name,
-        "evaluator_version": source,
-        "params": params,
-        "value": value,
-        "score": score,
-        "label": label,
-        "passed": value if isinstance(value, bool) else None,
-        "explanation": explanation,
-        "judge_model": judge_model,
-        "simulated": False,
-        "created_at": parse_time(created_at) or datetime.now(timezone.utc),
-    }
 
 
-def label_row(
-    *, source: str, id: str, trace_id: str | None, span_id: str | None, question: str, value: Any,
-    annotator: str | None, reason: str | None = None, created_at: Any = None, queue: str | None = None,
-) -> dict[str, Any]:
-    """A LABELS row for a human annotation the backend holds (append-only: an edit made in the
-    backend arrives as a new row, keyed by the annotation id and its update time)."""
-    when = parse_time(created_at) or datetime.now(timezone.utc)
-    return {
-        "label_id": f"{source}:{id}:{iso(when)}",
-        "trace_id": trace_id,
-        "span_id": span_id,
-        "item_id": trace_id if not span_id else f"{trace_id}/{span_id}",
-        "question": question,
-        "value": value,
-        "action": "set",
-        "annotator": annotator or f"{source}-user",
-        "reason": reason,
-        "schema_version": None,
-        "queue": queue or source,
-        "created_at": when,
-    }

@@ -20,56 +20,17 @@ from llmops_nb.connectors._base import (
     ProgressGuard,
     Source,
     iso,
-    label_row,
     parse_time,
     register_source,
-    result_row,
 )
 from llmops_nb.connectors._http import HttpClient, PullError, excerpt
+from llmops_nb.loaders.scores import datadog_metrics
 
 __all__ = ["DatadogSource"]
 
 
-def _otel(v: Any, n: int) -> Any:
-    from llmops_nb.loaders import otel_id
-
-    try:
-        return otel_id(v, n)
-    except (TypeError, ValueError):
-        return v
 
 
-def datadog_metrics(metrics: list[dict[str, Any]], trace_id: Any = None, span_id: Any = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Datadog evaluation metrics (``metric_type`` score / categorical / boolean, joined on a
-    span) as (results rows, labels rows); metrics whose ``source`` is ``human`` or that carry
-    an annotator are labels.
-
-    Example:
-        >>> datadog_metrics([])  # (results rows, labels rows)
-        ([], [])
-    """
-    results, labels = [], []
-    for m in metrics:
-        if not isinstance(m, dict):
-            continue
-        span = ((m.get("join_on") or {}).get("span") or {})
-        tid = _otel(span.get("trace_id", trace_id), 16)
-        sid = _otel(span.get("span_id", span_id), 8)
-        kind = m.get("metric_type")
-        value = m.get(f"{kind}_value") if kind else None
-        if value is None:
-            value = m.get("score_value", m.get("categorical_value", m.get("boolean_value")))
-        mid = m.get("id") or f"{tid}:{sid}:{m.get('label')}:{m.get('timestamp_ms')}"
-        when = m.get("timestamp_ms")
-        if m.get("source") == "human" or m.get("annotator"):
-            labels.append(label_row(source="datadog", id=str(mid), trace_id=tid, span_id=sid,
-                                    question=str(m.get("label")), value=value, annotator=m.get("annotator"),
-                                    reason=m.get("reasoning"), created_at=when))
-        else:
-            results.append(result_row(source="datadog", id=str(mid), trace_id=tid, span_id=sid,
-                                      name=str(m.get("label")), value=value, explanation=m.get("reasoning"),
-                                      created_at=when, params={"ml_app": m.get("ml_app"), "metric_type": kind}))
-    return results, labels
 
 
 @register_source

@@ -19,56 +19,18 @@ from llmops_nb.connectors._base import (
     Source,
     claimed_count,
     iso,
-    label_row,
     ordered,
     parse_time,
     register_source,
-    result_row,
 )
 from llmops_nb.connectors._http import HttpClient, PullError, excerpt
+from llmops_nb.loaders.scores import langfuse_scores
 
 __all__ = ["LangfuseSource"]
 
 
-def _otel(v: Any, n: int) -> Any:
-    from llmops_nb.loaders import otel_id
-
-    try:
-        return otel_id(v, n)
-    except (TypeError, ValueError):
-        return v
 
 
-def langfuse_scores(scores: list[dict[str, Any]], source: str = "langfuse") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Langfuse scores as (results rows, labels rows): ``source == "ANNOTATION"`` scores are
-    human labels, ``API`` / ``EVAL`` scores are results.
-
-    Example:
-        >>> langfuse_scores([])  # (results rows, labels rows)
-        ([], [])
-    """
-    results, labels = [], []
-    for s in scores:
-        if not isinstance(s, dict):
-            continue
-        value = s.get("stringValue") if s.get("dataType") in ("CATEGORICAL",) and s.get("stringValue") is not None else s.get("value")
-        if s.get("dataType") == "BOOLEAN" and isinstance(value, (int, float)):
-            value = bool(value)
-        tid = _otel(s.get("traceId"), 16)
-        sid = _otel(s.get("observationId"), 8) if s.get("observationId") else None
-        if (s.get("source") or "").upper() == "ANNOTATION":
-            labels.append(label_row(
-                source=source, id=str(s.get("id")), trace_id=tid, span_id=sid, question=str(s.get("name")),
-                value=value, annotator=s.get("authorUserId"), reason=s.get("comment"),
-                created_at=s.get("updatedAt") or s.get("timestamp"), queue=s.get("queueId"),
-            ))
-        else:
-            results.append(result_row(
-                source=source, id=str(s.get("id")), trace_id=tid, span_id=sid, name=str(s.get("name")),
-                value=value, label=s.get("stringValue"), explanation=s.get("comment"),
-                created_at=s.get("timestamp"), params={"source": s.get("source"), "configId": s.get("configId")},
-            ))
-    return results, labels
 
 
 @register_source

@@ -19,47 +19,15 @@ from llmops_nb.connectors._base import (
     ProgressGuard,
     Source,
     iso,
-    label_row,
     parse_time,
     register_source,
-    result_row,
 )
 from llmops_nb.connectors._http import HttpClient, PullError, excerpt
+from llmops_nb.loaders.scores import langsmith_feedback
 
 __all__ = ["LangSmithSource"]
 
 
-def langsmith_feedback(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """LangSmith feedback as (results rows, labels rows): feedback given in the app or an
-    annotation queue by a person is a label; API and model feedback are results.
-
-    Example:
-        >>> langsmith_feedback([])  # (results rows, labels rows)
-        ([], [])
-    """
-    results, labels = [], []
-    for f in items:
-        if not isinstance(f, dict):
-            continue
-        src = f.get("feedback_source") or {}
-        value = f.get("value") if f.get("value") is not None else f.get("score")
-        if isinstance(value, dict):
-            value = value.get("value", value)
-        human = (src.get("type") in ("app", "annotation_queue")) or bool(src.get("user_id"))
-        if human:
-            labels.append(label_row(
-                source="langsmith", id=str(f.get("id")), trace_id=f.get("trace_id"), span_id=f.get("run_id"),
-                question=str(f.get("key")), value=value, annotator=src.get("user_name") or src.get("user_id"),
-                reason=f.get("comment"), created_at=f.get("modified_at") or f.get("created_at"),
-            ))
-        else:
-            results.append(result_row(
-                source="langsmith", id=str(f.get("id")), trace_id=f.get("trace_id"), span_id=f.get("run_id"),
-                name=str(f.get("key")), value=f.get("score") if f.get("score") is not None else value,
-                label=f.get("value") if isinstance(f.get("value"), str) else None, explanation=f.get("comment"),
-                created_at=f.get("created_at"), params={"feedback_source": src.get("type")},
-            ))
-    return results, labels
 
 
 @register_source

@@ -25,13 +25,12 @@ from llmops_nb.connectors._base import (
     ProgressGuard,
     Source,
     iso,
-    label_row,
     ordered,
     parse_time,
     register_source,
-    result_row,
 )
 from llmops_nb.connectors._http import HttpClient, PullError, excerpt
+from llmops_nb.loaders.scores import phoenix_annotations
 
 __all__ = ["PhoenixSource"]
 
@@ -55,32 +54,6 @@ async def _newest(client: HttpClient, path: str, order: str, end: str | None = N
     return data[0] if data else None
 
 
-def phoenix_annotations(items: list[dict[str, Any]], trace_of: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Phoenix span annotations as (results rows, labels rows): ``HUMAN`` annotations are
-    labels, ``LLM`` and ``CODE`` annotations are results.
-
-    Example:
-        >>> phoenix_annotations([], {})  # (results rows, labels rows)
-        ([], [])
-    """
-    results, labels = [], []
-    for a in items:
-        if not isinstance(a, dict):
-            continue
-        res = a.get("result") or {}
-        value = res.get("label") if res.get("label") is not None else res.get("score")
-        sid = str(a.get("span_id"))
-        if a.get("annotator_kind") == "HUMAN":
-            labels.append(label_row(source="phoenix", id=str(a.get("id")), trace_id=trace_of.get(sid), span_id=sid,
-                                    question=str(a.get("name")), value=value, annotator=a.get("user_id"),
-                                    reason=res.get("explanation"), created_at=a.get("updated_at") or a.get("created_at")))
-        else:
-            results.append(result_row(source="phoenix", id=str(a.get("id")), trace_id=trace_of.get(sid), span_id=sid,
-                                      name=str(a.get("name")), value=res.get("score") if res.get("score") is not None else value,
-                                      label=res.get("label"), explanation=res.get("explanation"),
-                                      created_at=a.get("updated_at") or a.get("created_at"),
-                                      params={"annotator_kind": a.get("annotator_kind"), "identifier": a.get("identifier")}))
-    return results, labels
 
 
 @register_source

@@ -143,7 +143,7 @@ def _payloads(rec: Any) -> Iterator[tuple[str, Any]]:
 
 
 def _rows(kind: str, items: Any, trace_of: Mapping[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    import llmops_nb.connectors as c
+    from llmops_nb.loaders import scores as c
 
     if kind == "datadog":
         return c.datadog_metrics(list(items))
