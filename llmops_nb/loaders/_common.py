@@ -467,14 +467,17 @@ class SpanColumns:
         (1, ['gpt-4o'], 'llm')
     """
 
-    __slots__ = ("columns", "n", "canonical")
+    __slots__ = ("columns", "n", "canonical", "times_us")
 
-    def __init__(self, columns: dict[str, list[Any]], n: int, canonical: bool = False) -> None:
+    def __init__(self, columns: dict[str, list[Any]], n: int, canonical: bool = False, times_us: bool = False) -> None:
         self.columns = columns
         self.n = n
         self.canonical = canonical
         """Whether the messages and documents are already in their canonical shape (exactly the
         struct's keys, as ``message()`` builds them): the frame keeps them as they are."""
+        self.times_us = times_us
+        """Whether ``start_time``/``end_time`` hold whole microseconds since 1970 (as
+        ``read_traces`` asks the OTLP mapping for) rather than ``datetime`` objects."""
 
     @classmethod
     def from_tuples(cls, rows: list[tuple[Any, ...]], canonical: bool = False) -> SpanColumns:
@@ -487,9 +490,19 @@ class SpanColumns:
         return self.n
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        cols = [self.columns[name] for name in SPAN_NAMES]
+        cols = [self._datetimes(name) for name in SPAN_NAMES]
         for i in range(self.n):
             yield {name: c[i] for name, c in zip(SPAN_NAMES, cols)}
+
+    def _datetimes(self, name: str) -> list[Any]:
+        """A column, times as ``datetime`` objects."""
+        col = self.columns[name]
+        if self.times_us and name in ("start_time", "end_time"):
+            from datetime import timedelta
+
+            epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+            return [None if x is None else epoch + timedelta(microseconds=x) for x in col]
+        return col
 
     def rows(self) -> list[dict[str, Any]]:
         """The rows as dicts (every spans column, in the table's order)."""
@@ -503,7 +516,7 @@ class SpanColumns:
 
         from llmops_nb.schema import SPAN_KINDS, SPAN_STATUSES, SPANS, to_arrow
 
-        cols = dict(self.columns)
+        cols = {name: self._datetimes(name) for name in SPAN_NAMES}
         kinds, statuses = frozenset(SPAN_KINDS), frozenset(SPAN_STATUSES)
         if not kinds.issuperset(cols["kind"]):
             cols["kind"] = [k if k in kinds else "unknown" for k in cols["kind"]]

@@ -378,11 +378,38 @@ def _hex_id(v: Any, n: int) -> str | None:
     return None
 
 
-def _ns(v: Any) -> Any:
-    """``otlp._ns_time`` (the reference conversion, microseconds kept)."""
+_US_LO, _US_HI = -2_208_988_800_000_000, 7_258_118_400_000_000  # 1900 to 2200, in microseconds since 1970
+_ONE_US = timedelta(microseconds=1)
+
+
+def _us(v: Any) -> int | None:
+    """``otlp._ns_time``'s instant as whole microseconds since 1970 (its conversion: nanoseconds
+    floored to microseconds); outside 1900-2200 it raises, so the span goes to the reference."""
     if v is None or v == "" or v == 0 or v == "0":
         return None
-    return _EPOCH + timedelta(microseconds=int(v) // 1000)
+    us = int(v) // 1000
+    if _US_LO <= us <= _US_HI:
+        return us
+    raise ValueError(f"time {v!r} outside 1900-2200")
+
+
+def _finish_times(cols: SpanColumns, fallbacks: int, ctx: Mapping[str, Any]) -> SpanColumns:
+    """The time columns as the caller wants them: whole microseconds since 1970 when ``ctx["times_us"]``
+    (read_traces builds the frame's times from them at once) and every time is within 1900-2200,
+    else ``datetime`` objects as the reference gives. Fast rows hold microseconds; fallback rows datetimes."""
+    columns = cols.columns
+    if ctx.get("times_us"):
+        if not fallbacks:
+            cols.times_us = True
+            return cols
+        conv = [[x if x is None or type(x) is int else (x - _EPOCH) // _ONE_US for x in columns[c]] for c in ("start_time", "end_time")]
+        if all(x is None or _US_LO <= x <= _US_HI for col in conv for x in col):
+            columns["start_time"], columns["end_time"] = conv
+            cols.times_us = True
+            return cols
+    for c in ("start_time", "end_time"):
+        columns[c] = [_EPOCH + timedelta(microseconds=x) if type(x) is int else x for x in columns[c]]
+    return cols
 
 
 def _json_span(sp: Any, resource: dict[str, Any], scope: str | None, valid: tuple[set[str], set[str]]) -> tuple[Any, ...] | None:
@@ -430,7 +457,7 @@ def _json_span(sp: Any, resource: dict[str, Any], scope: str | None, valid: tupl
         status, msg = _o._status(st)
     k = sp.get("kind")
     otel_kind = _KIND_NAMES[k] if type(k) is int and k in _KIND_NAMES else _o.span_kind(k)
-    return _map(a, tid, sid, pid, sp.get("name"), _ns(sp["startTimeUnixNano"]), _ns(sp["endTimeUnixNano"]), status, msg,
+    return _map(a, tid, sid, pid, sp.get("name"), _us(sp["startTimeUnixNano"]), _us(sp["endTimeUnixNano"]), status, msg,
                 otel_kind, resource, scope, "otlp_json")
 
 
@@ -480,7 +507,7 @@ def map_json(doc: Mapping[str, Any], ctx: Mapping[str, Any] | None = None) -> Sp
                 else:
                     rows.append(row)
                 n += 1
-    return SpanColumns.from_tuples(rows, canonical=not fallbacks)
+    return _finish_times(SpanColumns.from_tuples(rows, canonical=not fallbacks), fallbacks, c)
 
 
 def _one_json(ref: str, where: str, sp: Any, rs: Mapping[str, Any], scope: Any, resources: dict[int, Any], problem: Any,
@@ -501,7 +528,7 @@ def map_proto(data: bytes | Any, ctx: Mapping[str, Any] | None = None) -> SpanCo
     reps = None
     rows: list[tuple[Any, ...]] = []
     fallbacks = 0
-    pb_attrs, pb_value, span_kind, ns_time = _o._pb_attrs, _o._pb_value, _o.span_kind, _ns
+    pb_attrs, pb_value, span_kind, ns_time = _o._pb_attrs, _o._pb_value, _o.span_kind, _us
     for ri, rs in enumerate(req.resource_spans):
         resource = pb_attrs(rs.resource.attributes)
         for si, ss in enumerate(rs.scope_spans):
@@ -546,4 +573,4 @@ def map_proto(data: bytes | Any, ctx: Mapping[str, Any] | None = None) -> SpanCo
                     rows.append(_as_tuple(_o.map_span(_o._raw_proto_span(sp, where, resource, scope, problem, reps), "otlp_proto")))
                 else:
                     rows.append(row)
-    return SpanColumns.from_tuples(rows, canonical=not fallbacks)
+    return _finish_times(SpanColumns.from_tuples(rows, canonical=not fallbacks), fallbacks, c)

@@ -9,6 +9,7 @@ import re
 import sys
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -126,7 +127,7 @@ def _loads(data: bytes) -> Any:
 def _stream_lines(path: str) -> Iterator[tuple[Any, Any]]:
     any_line = False
     for lineno, line in enumerate(open_lines(path), start=1):
-        if not line.strip():
+        if not line or line.isspace():
             continue
         any_line = True
         where = f"line {lineno}"
@@ -510,7 +511,7 @@ def _read_items(items: list[Any], format: str | None, errors: str, options: dict
                     if fmt is None:
                         fmt = _detect(probe, file)
                 found.append(f"{_shape(rec)} read as {fmt.name}")
-                ctx = {"file": file, "options": options, "skip": skip_one if errors == "skip" else None}
+                ctx = {"file": file, "options": options, "skip": skip_one if errors == "skip" else None, "times_us": True}
                 for sub_ref, unit in _iter_units(rec, fmt):
                     where = sub_ref if ref in (None, "document") else (ref if sub_ref is None else f"{ref} {sub_ref}")
                     try:
@@ -632,14 +633,17 @@ class _Columns:
         self.units: list[tuple[str, Any]] = []
         self.n = 0
         self.canonical = True  # messages and documents already in their canonical shape (SpanColumns.canonical)
+        self.times_us = True  # start_time/end_time hold whole microseconds since 1970 (SpanColumns.times_us), not datetimes
 
     def extend(self, out: list[dict[str, Any]] | SpanColumns, fmt_name: str, file: str, where: Any) -> None:
         if isinstance(out, SpanColumns):  # a loader's rows already column by column
             self.canonical = self.canonical and out.canonical
+            if not out.times_us:
+                self._times_as_datetimes()
             self.starts.append(self.n)
             self.units.append((file, where))
             for name, lst in self.cols.items():
-                lst.extend(out.columns[name])
+                lst.extend(out._datetimes(name) if not self.times_us else out.columns[name])
             sf = self.cols["source_format"]
             for i in range(self.n, self.n + out.n):
                 if sf[i] is None:
@@ -647,6 +651,7 @@ class _Columns:
             self.n += out.n
             return
         self.canonical = False
+        self._times_as_datetimes()
         keys = set().union(*out)
         extra = keys - _COLS.keys()
         if extra:
@@ -668,12 +673,23 @@ class _Columns:
 
     def merge(self, other: _Columns) -> None:
         """Append another reader's columns (rows, units and their positions), as if read here."""
+        if self.times_us != other.times_us:
+            self._times_as_datetimes()
+            other._times_as_datetimes()
         for name, lst in self.cols.items():
             lst.extend(other.cols[name])
         self.canonical = self.canonical and other.canonical
         self.starts.extend(s + self.n for s in other.starts)
         self.units.extend(other.units)
         self.n += other.n
+
+    def _times_as_datetimes(self) -> None:
+        """From now on times are ``datetime`` objects (rows from other loaders come): convert those held."""
+        if self.times_us:
+            self.times_us = False
+            epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+            for c in ("start_time", "end_time"):
+                self.cols[c] = [None if x is None else epoch + timedelta(microseconds=x) for x in self.cols[c]]
 
     def where(self, i: int) -> tuple[str, Any]:
         import bisect
@@ -769,7 +785,7 @@ def _finish(acc: _Columns, errors: str, problems: list[dict[str, Any]]) -> pd.Da
         acc.cols = cols
     if not cols["trace_id"]:
         return empty_frame(SPANS)
-    return _build_frame(cols, nested_ok=acc.canonical)
+    return _build_frame(cols, nested_ok=acc.canonical, times_us=acc.times_us)
 
 
 _COLS = {c.name: c for c in SPANS.columns}
@@ -845,11 +861,11 @@ _OPENER_SET = frozenset(_OPENERS)
 _FIRST = operator.itemgetter(0)
 
 
-def _build_frame(cols: dict[str, list[Any]], nested_ok: bool = False) -> pd.DataFrame:
+def _build_frame(cols: dict[str, list[Any]], nested_ok: bool = False, times_us: bool = False) -> pd.DataFrame:
     """The spans frame straight from loader rows, column by column (no Arrow round trip):
     the same columns and dtypes as :func:`llmops_nb.schema.conform` gives. ``nested_ok``: the
     messages and documents are already in their canonical shape (as the column-wise OTLP mapping
-    builds them), so they are kept as they are."""
+    builds them), so they are kept as they are; ``times_us``: times are whole microseconds since 1970."""
     import numpy as np
 
     n = len(cols["trace_id"])
@@ -866,6 +882,10 @@ def _build_frame(cols: dict[str, list[Any]], nested_ok: bool = False) -> pd.Data
                 out[name] = pd.Series(pd.array(vals, dtype="Int64"))
             elif col.kind == "float":
                 out[name] = pd.Series(np.array([np.nan if v is None else float(v) for v in vals], dtype="float64"))
+            elif col.kind == "time" and times_us:
+                nat = np.iinfo(np.int64).min  # NaT
+                arr = np.array(vals if None not in vals else [nat if v is None else v for v in vals], dtype=np.int64)
+                out[name] = pd.Series(arr.view("datetime64[us]")).dt.tz_localize("UTC")
             elif col.kind == "time":
                 out[name] = pd.Series(pd.to_datetime(vals, utc=True)).dt.as_unit("us")
             elif nested_ok and col.kind in ("messages", "documents"):

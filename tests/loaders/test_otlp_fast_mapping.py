@@ -5,7 +5,7 @@ OpenInference and gen_ai spans mapped straight from the export into columns, any
 the reference per span) and, inside the reference, ``map_span``'s one-pass alias pick
 (``otlp._aliased`` instead of ``otlp._first`` over ``keys(field)``) and ``check_id``'s fast path
 for valid lowercase hex ids. Here the reference is put back (monkeypatched: every span through
-``iter_otlp_*`` + ``map_span`` with the slow pick) and the frames of every trace fixture under
+``iter_otlp_*`` + ``map_span`` with the slow pick, times as datetime objects) and the frames of every trace fixture under
 ../shared/fixtures, every committed producer trace, spans of the load benchmark's generator and
 all of these as OTLP protobuf are compared, cell for cell.
 """
@@ -49,11 +49,13 @@ def _counting_map(*args: Any) -> Any:
 
 
 _slow_fast_map = _otlp_fast._map
+_datetime_times = _otlp_fast._finish_times  # called without ctx["times_us"]: datetime objects, as before
 
 
 def _use_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every span through the reference: ``iter_otlp_*`` records + ``map_span`` with the slow pick."""
     monkeypatch.setattr(_otlp_fast, "_map", lambda *a: None)
+    monkeypatch.setattr(_otlp_fast, "_finish_times", lambda cols, fallbacks, ctx: _datetime_times(cols, fallbacks, {}))
     monkeypatch.setattr(otlp, "_aliased", _reference_aliased)
     monkeypatch.setattr(otlp, "check_id", _reference_check_id)
 
@@ -117,7 +119,11 @@ def test_fast_mapping_equals_reference_on_every_fixture(monkeypatch: pytest.Monk
     with monkeypatch.context() as m:
         m.setattr(_otlp_fast, "_map", _counting_map)
         fast = {p: _read(p) for p in files}
+        mixed = [str(p) for p in files if p.suffix in (".json", ".jsonl") and "real" not in p.parts][:40]
+        fast_mixed = read_traces(mixed, errors="skip", workers=1)  # OTLP among other formats: times switch to datetimes
     _use_reference(monkeypatch)
+    _same(fast_mixed, read_traces(mixed, errors="skip", workers=1))
+    assert fast_mixed[0]["source_format"].nunique() > 3
     n_spans = 0
     for p in files:
         ref = _read(p)
