@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{path} holds {store.count('spans'):,} spans, not {args.spans:,}: give another --dir")
         _, w, c = timed(lambda: generate(store, args.spans))
         print(f"generated and stored {args.spans:,} spans in {w:.1f}s wall ({c:.1f}s CPU)")
-    files = sorted(glob.glob(os.path.join(path, "**", "*.parquet"), recursive=True))
+    files = sorted(glob.glob(os.path.join(path, "tables", "spans", "*.parquet")))  # the live segments (not _retired/)
     flist = ", ".join(f"'{f}'" for f in files)
     floor_con = duckdb.connect()
     floor_sql = QUERY.replace("FROM spans", f"FROM read_parquet([{flist}])")

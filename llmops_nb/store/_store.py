@@ -41,6 +41,10 @@ __all__ = ["Store", "default_store_path", "TableSpec", "as_store"]
 
 FORMAT_VERSION = 1
 _COMPACT_AFTER = 64  # segments
+_BIG_SEGMENT = 1_000_000  # rows: automatic compaction merges the newer, smaller segments after the last one this big
+MANIFEST = "_manifest.json"  # '_' first: lake readers (Spark, pyarrow, Ray) skip it in the table folder
+_OLD_MANIFEST = "manifest.json"
+RETIRED = "_retired"  # segments replaced by a compaction wait here (outside the table's live files) for readers
 _UNSET: Any = object()
 
 
@@ -190,14 +194,19 @@ class Store:
         return self.path / "tables" / name
 
     def _manifest(self, name: str) -> dict[str, Any]:
-        p = self._dir(name) / "manifest.json"
-        try:
-            return orjson.loads(p.read_bytes())
-        except FileNotFoundError:
-            return {"segments": [], "version": 0, "replaced": False}
+        d = self._dir(name)
+        for f in (MANIFEST, _OLD_MANIFEST):  # stores written before the manifest was named _manifest.json
+            try:
+                return orjson.loads((d / f).read_bytes())
+            except FileNotFoundError:
+                continue
+        return {"segments": [], "version": 0, "replaced": False}
 
     def _write_manifest(self, name: str, manifest: dict[str, Any]) -> None:
-        _atomic_write_bytes(self._dir(name) / "manifest.json", orjson.dumps(manifest))
+        d = self._dir(name)
+        _atomic_write_bytes(d / MANIFEST, orjson.dumps(manifest))
+        with contextlib.suppress(FileNotFoundError):  # the old name is not a Parquet file: tools reading the folder choke on it
+            (d / _OLD_MANIFEST).unlink()
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
         """The store's writer lock (one writer at a time, across processes), for a
@@ -262,6 +271,11 @@ class Store:
             manifest = self._manifest(d.name)
             known = {s["file"] for s in manifest["segments"]} | {r["file"] for r in manifest.get("retired", [])}
             removed.extend(p for p in d.glob("seg-*.parquet") if p.name not in known)
+            live = {s["file"] for s in manifest["segments"]}
+            for r in manifest.get("retired", []):  # killed between the manifest swap and the move
+                if r["file"] not in live and (d / r["file"]).exists():
+                    (d / RETIRED).mkdir(exist_ok=True)
+                    os.replace(d / r["file"], d / RETIRED / r["file"])
         out = []
         for p in removed:
             with contextlib.suppress(FileNotFoundError):
@@ -295,7 +309,7 @@ class Store:
         d = self.path / "tables"
         if not d.exists():
             return []
-        return sorted(p.name for p in d.iterdir() if (p / "manifest.json").exists())
+        return sorted(p.name for p in d.iterdir() if (p / MANIFEST).exists() or (p / _OLD_MANIFEST).exists())
 
     def files(self, name: str) -> list[str]:
         """The segment files that make up table ``name`` now."""
@@ -391,7 +405,7 @@ class Store:
                 manifest["replaced"] = True
             self._write_manifest(name, manifest)
             if len(manifest["segments"]) > _COMPACT_AFTER:
-                self._compact_locked(name)
+                self._compact_locked(name, auto=True)
             return batch.num_rows
 
     def _validate(self, name: str, data: pa.Table) -> None:
@@ -426,33 +440,75 @@ class Store:
         with self._lock():
             self._compact_locked(name)
 
-    def _compact_locked(self, name: str) -> None:
+    def _compact_locked(self, name: str, auto: bool = False) -> None:
+        """Merge segments into one file, streaming (memory holds one row group, not the table).
+        ``compact()`` merges them all (and resolves replaced rows); the automatic compaction
+        after every ``_COMPACT_AFTER`` segments merges only the newer segments that follow the
+        last big one (each row is rewritten a few times, not at every compaction). Replaced
+        segments move to ``_retired/`` at once, so the table's folder holds only live files."""
         manifest = self._manifest(name)
-        if len(manifest["segments"]) <= 1 and not manifest.get("replaced"):
+        segs = manifest["segments"]
+        if len(segs) <= 1 and not manifest.get("replaced"):
             return
-        spec = self.spec(name)
-        data = self._read_arrow(name, manifest=manifest)
+        k = 0
+        if auto:
+            k = len(segs)
+            while k > 0 and segs[k - 1]["rows"] < _BIG_SEGMENT:
+                k -= 1
+            if len(segs) - k < 2:  # nothing small to merge
+                return
+        merged = self._write_merged(name, {**manifest, "segments": segs[k:]})
+        old = [seg["file"] for seg in segs[k:]]
+        self._write_manifest(
+            name,
+            {"segments": [*segs[:k], *([merged] if merged["rows"] else [])], "version": manifest.get("version", 0) + 1,
+             "replaced": bool(manifest.get("replaced")) and k > 0,
+             "retired": [*manifest.get("retired", []), *[{"file": f, "at": time.time()} for f in old]]},
+        )
+        if not merged["rows"]:
+            with contextlib.suppress(FileNotFoundError):
+                (self._dir(name) / merged["file"]).unlink()
+        d = self._dir(name)
+        (d / RETIRED).mkdir(exist_ok=True)
+        for f in old:
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(d / f, d / RETIRED / f)
+        self._gc(name)
+
+    def _write_merged(self, name: str, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Write the rows of ``manifest``'s segments (replaced rows resolved) into one new segment,
+        batch by batch; returns its manifest entry."""
+        import duckdb
+
+        schema = self.spec(name).table.arrow_schema
         d = self._dir(name)
         seg = f"seg-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
         tmp = d / f".{seg}.tmp"
-        pq.write_table(data.cast(spec.table.arrow_schema), tmp, compression="zstd", row_group_size=128_000)
+        rows = 0
+        con = duckdb.connect()
+        try:
+            reader = con.sql(f"SELECT * FROM {self._source_sql(name, manifest)} t").fetch_record_batch(128_000)
+            with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
+                for batch in reader:
+                    w.write_table(pa.Table.from_batches([batch]).cast(schema), row_group_size=128_000)
+                    rows += batch.num_rows
+        finally:
+            con.close()
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, d / seg)
-        old = [s["file"] for s in manifest["segments"]]
-        self._write_manifest(
-            name,
-            {"segments": [{"file": seg, "rows": data.num_rows}], "version": manifest.get("version", 0) + 1,
-             "replaced": False, "retired": [*manifest.get("retired", []), *[{"file": f, "at": time.time()} for f in old]]},
-        )
-        self._gc(name)
+        return {"file": seg, "rows": rows}
 
     def _gc(self, name: str, grace_s: float = 300.0) -> None:
         """Delete retired segments once no reader can still be holding an old manifest."""
         manifest = self._manifest(name)
         keep = []
+        d = self._dir(name)
         for r in manifest.get("retired", []):
             if time.time() - r["at"] > grace_s:
-                with contextlib.suppress(FileNotFoundError):
-                    (self._dir(name) / r["file"]).unlink()
+                for f in (d / RETIRED / r["file"], d / r["file"]):  # the second: stores from before _retired/
+                    with contextlib.suppress(FileNotFoundError):
+                        f.unlink()
             else:
                 keep.append(r)
         if keep != manifest.get("retired", []):

@@ -190,7 +190,7 @@ def test_failed_add_leaves_store_unchanged(store):
     spans = lo.read_traces([{"trace_id": "t1", "span_id": "s1", "kind": "llm"}], format="records")
     assert store.add_spans(spans) == 1
     before = sorted(os.listdir(store.path / "tables" / "spans"))
-    manifest = (store.path / "tables" / "spans" / "manifest.json").read_bytes()
+    manifest = (store.path / "tables" / "spans" / "_manifest.json").read_bytes()
     bad = spans.assign(span_id="s2", kind="not-a-kind")
     with pytest.raises(ValueError, match="not-a-kind"):
         store.add_spans(bad)
@@ -200,5 +200,5 @@ def test_failed_add_leaves_store_unchanged(store):
     with pytest.raises(ValueError, match="not in the spans table"):
         store.add_spans(spans.assign(span_id="s4", surprise=1))
     assert sorted(os.listdir(store.path / "tables" / "spans")) == before
-    assert (store.path / "tables" / "spans" / "manifest.json").read_bytes() == manifest
+    assert (store.path / "tables" / "spans" / "_manifest.json").read_bytes() == manifest
     assert store.spans()["span_id"].tolist() == ["s1"]
