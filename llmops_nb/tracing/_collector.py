@@ -821,10 +821,7 @@ def _proto_table(data: bytes) -> tuple[Any, int, str | None]:
     column (:func:`~llmops_nb.loaders.otlp.map_otlp_proto`): ``(table or None, rejected, why)``.
     Spans without a valid trace or span id are rejected, kinds and statuses kept valid and the
     latency derived, as :func:`_parse_body` does span by span (its rows, cell for cell)."""
-    import pandas as pd
-
     from llmops_nb.loaders.otlp import map_otlp_proto
-    from llmops_nb.schema import SPAN_KINDS, SPAN_STATUSES, SPANS, to_arrow
 
     try:
         mapped = map_otlp_proto(data)
@@ -844,16 +841,9 @@ def _proto_table(data: bytes) -> tuple[Any, int, str | None]:
     n = mapped.n - rejected
     if n == 0:
         return None, rejected, why
-    kinds, statuses = frozenset(SPAN_KINDS), frozenset(SPAN_STATUSES)
-    cols["kind"] = [k if k in kinds else "unknown" for k in cols["kind"]]
-    cols["status"] = [v if v in statuses else "unset" for v in cols["status"]]
-    lat = cols["latency_ms"]
-    if None in lat:
-        cols["latency_ms"] = [
-            v if v is not None or a is None or b is None else (b - a).total_seconds() * 1000.0
-            for v, a, b in zip(lat, cols["start_time"], cols["end_time"])]
-    cols["source_format"] = [v or "otlp_proto" for v in cols["source_format"]]
-    return to_arrow(pd.DataFrame(cols), SPANS), rejected, why
+    if rejected:
+        mapped = type(mapped)(cols, n)
+    return mapped.to_arrow(), rejected, why
 
 
 def _arrow_record(body: bytes) -> Any:
