@@ -780,13 +780,12 @@ class Runner:
 
             tasks = [asyncio.ensure_future(one(i, it)) for i, it in enumerate(items)]
             if tasks:
-                done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-                failed = next((t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None), None)
-                if failed is not None:  # a configuration error (or a bug): stop the rest at once
-                    for t in pending:
-                        t.cancel()
-                    await asyncio.gather(*pending, return_exceptions=True)
-                    raise failed.exception()  # type: ignore[misc]
+                try:
+                    await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+                finally:  # an error (or our own cancellation): stop the rest and wait for them
+                    error = await _settle(tasks)
+                if error is not None:  # a configuration error (or a bug), the first in item order
+                    raise error
             return out
         finally:
             if bar is not None:
@@ -794,6 +793,17 @@ class Runner:
             _current.reset(token)
             if isinstance(self._cache, CallCache):
                 self._cache.flush()
+
+
+async def _settle(tasks: Sequence[asyncio.Future[Any]]) -> BaseException | None:
+    """Cancel the tasks still running, wait until every task has finished, and retrieve every
+    failure (asyncio reports "Task exception was never retrieved" for any left unread); returns
+    the first failure in the order of ``tasks``, or None."""
+    for t in tasks:
+        if not t.done():
+            t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)  # reads every exception
+    return next((t.exception() for t in tasks if not t.cancelled() and t.exception() is not None), None)
 
 
 def progress_bar(total: int, desc: str, progress: bool | None) -> Any:
