@@ -411,6 +411,40 @@ def _cell(v: Any, width: int = 160) -> Any:
     return s if len(s) <= width else s[: width - 1] + "…"
 
 
+def _fast_order(s: pd.Series, kind: str) -> tuple[np.ndarray, int] | None:
+    """A stable ascending order of ``s`` with its nulls last, and the number of nulls, in C:
+    numpy's argsort over floats (NaN sorts last) or int64 times, Arrow's sort over text. None
+    when the column does not fit (mixed objects): the caller sorts with pandas."""
+    try:
+        if kind in ("num", "bool"):
+            v = s.to_numpy(dtype=float, na_value=np.nan)
+            return np.argsort(v, kind="stable"), int(np.isnan(v).sum())
+        if kind == "time":
+            t = s.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(s.dt, "tz", None) is not None else s
+            v = t.to_numpy(dtype="datetime64[ns]")
+            nat = np.isnat(v)
+            iv = np.where(nat, np.iinfo(np.int64).max, v.view(np.int64))
+            return np.argsort(iv, kind="stable"), int(nat.sum())
+        if kind == "str":
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            arr = pa.array(s, from_pandas=True)
+            if isinstance(arr, pa.ChunkedArray):
+                arr = arr.combine_chunks()
+            if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+                return None
+            o = pc.array_sort_indices(arr, order="ascending", null_placement="at_end")
+            return o.to_numpy().astype(np.int64), int(arr.null_count)
+    except (TypeError, ValueError, OverflowError, AttributeError, ImportError):
+        return None
+    except Exception as e:  # noqa: BLE001  Arrow's errors (ArrowInvalid, ...): fall back to pandas
+        if type(e).__module__.startswith("pyarrow"):
+            return None
+        raise
+    return None
+
+
 @dataclass
 class Query:
     """What the view asks for: filters, free-text search, sort column and direction, the page."""
@@ -506,14 +540,16 @@ class TableEngine:
         self._check(column)
         if column not in self._orders:
             s = self.column(column)
-            if self.kinds[column] == "str" and s.dtype == object:
-                s = s.map(lambda v: v if v is None or isinstance(v, str) else _cell(v, 10**6))
-            try:  # the frame has a RangeIndex: the sorted index is the order of positions
-                o = s.sort_values(kind="stable", na_position="last").index.to_numpy()
-            except TypeError:
-                o = s.astype(str).sort_values(kind="stable").index.to_numpy()
-            self._orders[column] = o
-            self._nulls[column] = int(s.isna().sum())
+            got = _fast_order(s, self.kinds[column])
+            if got is None:
+                if self.kinds[column] == "str" and s.dtype == object:
+                    s = s.map(lambda v: v if v is None or isinstance(v, str) else _cell(v, 10**6))
+                try:  # the frame has a RangeIndex: the sorted index is the order of positions
+                    o = s.sort_values(kind="stable", na_position="last").index.to_numpy()
+                except TypeError:
+                    o = s.astype(str).sort_values(kind="stable").index.to_numpy()
+                got = (o, int(s.isna().sum()))
+            self._orders[column], self._nulls[column] = got
         o = self._orders[column]
         if not desc:
             return o
@@ -558,11 +594,15 @@ class TableEngine:
                 m = ~m
         else:
             v = self._coerce(col, kind, val)
-            if kind == "str" and op in ("=", "!="):
+            if kind == "str" and op in ("=", "!=") and isinstance(v, str) and isinstance(s.dtype, pd.StringDtype):
+                base = (s == v).fillna(False).to_numpy(dtype=bool)  # Arrow's compare
+            elif kind == "str" and op in ("=", "!="):
                 base = s.to_numpy(dtype=object) == v
                 if not isinstance(v, str):  # lists shown as text: compare the text
                     base = s.astype(str).to_numpy() == str(v)
-            else:
+            if kind == "str" and op == "!=":
+                base = ~np.asarray(base, dtype=bool)
+            if kind != "str" or op not in ("=", "!="):
                 arr = s if kind != "str" else s.astype(str)
                 cmp = {"=": arr.__eq__, "!=": arr.__ne__, ">": arr.__gt__, ">=": arr.__ge__, "<": arr.__lt__,
                        "<=": arr.__le__}[op]

@@ -257,3 +257,25 @@ def test_metadata_as_json_text_and_a_non_range_index():
     p = ex.page({"filters": [{"column": "metadata.turns", "op": ">=", "value": 1}]})
     assert p["matching"] == sum(1 for i in range(40) if i % 4 in (1, 2))
     assert ex.selected.empty and ex.traces.index.equals(pd.RangeIndex(40))
+
+
+def test_text_equality_both_ways_and_fast_sort_orders_match_pandas():
+    t = _traces(90).assign(
+        when=pd.to_datetime([None if i % 9 == 0 else f"2026-01-{1 + i % 28:02d}" for i in range(90)], utc=True),
+        label=pd.array([None if i % 6 == 0 else ["b", "a", "c"][i % 3] for i in range(90)], dtype="str"),
+        n=pd.array([None if i % 5 == 0 else i % 7 for i in range(90)], dtype="Int64"))
+    ex = Explorer(t, page_size=90)
+    for col in ("label", "input_text"):
+        v = t[col].iloc[1]
+        eq = ex.page({"filters": [{"column": col, "op": "=", "value": v}]})["matching"]
+        ne = ex.page({"filters": [{"column": col, "op": "!=", "value": v}]})["matching"]
+        assert eq == int((t[col] == v).sum()) > 0 and eq + ne == 90
+    for col in ("when", "label", "n", "latency_ms", "input_text"):
+        for desc in (False, True):
+            got = ex.engine.positions({"sort": col, "desc": desc})
+            vals = t[col].iloc[got].reset_index(drop=True)
+            k = int(t[col].isna().sum())
+            assert vals.iloc[len(vals) - k:].isna().all()  # nulls last both ways
+            body = vals.iloc[: len(vals) - k]
+            want = t[col].dropna().sort_values(ascending=not desc, kind="stable").reset_index(drop=True)
+            assert body.tolist() == want.tolist(), col
