@@ -457,6 +457,13 @@ def _retry_after(e: BaseException) -> float | None:
             return None
 
 
+def _stamped_cost(response: Any) -> float | None:
+    """The cost litellm computed for a response from its price map (``_hidden_params``), if any."""
+    hp = getattr(response, "_hidden_params", None)
+    v = hp.get("response_cost") if isinstance(hp, Mapping) else getattr(hp, "response_cost", None)
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
 def _cost(model: str, prompt_tokens: int, completion_tokens: int, response: Any = None) -> float | None:
     """Cost in USD from litellm's price map for the tokens reported (None when the model is not priced)."""
     import litellm
@@ -718,10 +725,16 @@ class Runner:
         usage = getattr(resp, "usage", None)
         pt = int(getattr(usage, "prompt_tokens", 0) or 0) if usage else None
         ct = int(getattr(usage, "completion_tokens", 0) or 0) if usage else None
-        cost = _cost(call.model, pt or 0, ct or 0, resp) if usage else None
         if "mock_response" in params:
             cost = 0.0  # mock usage is not real usage
-        elif cost is None and call.model not in self._unpriced:
+        elif not usage:
+            cost = None
+        else:  # litellm priced the response already (same price map); else price it, unless the
+            # model was found unpriced before in this run (each lookup costs about a millisecond)
+            cost = _stamped_cost(resp)
+            if cost is None and call.model not in self._unpriced:
+                cost = _cost(call.model, pt or 0, ct or 0, resp)
+        if cost is None and "mock_response" not in params and call.model not in self._unpriced:
             self._unpriced.add(call.model)
             import warnings
 

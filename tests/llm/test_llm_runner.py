@@ -95,3 +95,34 @@ def test_run_sync_inside_a_running_loop():
         return run_sync(two())
 
     assert asyncio.run(inner()) == 2
+
+
+def test_cost_comes_from_litellm_once_and_an_unpriced_model_is_not_repriced(monkeypatch):
+    import warnings
+
+    import litellm
+
+    from llmops_nb.llm import _runner
+    from llmops_nb.testing import FakeLLMServer
+
+    lookups: list[str] = []
+    real = _runner._cost
+    monkeypatch.setattr(_runner, "_cost", lambda model, *a, **k: lookups.append(model) or real(model, *a, **k))
+    with FakeLLMServer(responder=lambda req: "fine") as srv:
+        kw = {"api_base": srv.url, "api_key": "x"}
+        r = Runner(cache=False, concurrency=2)
+        priced = r.run([LLMCall("openai/gpt-4o-mini", [{"role": "user", "content": f"q{i}"}], dict(kw)) for i in range(3)])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            unpriced = r.run([LLMCall("openai/no-such-price", [{"role": "user", "content": f"q{i}"}], dict(kw))
+                              for i in range(3)])
+    # the priced answers carry litellm's price of their own usage, computed once (by litellm)
+    for res in priced:
+        a, b = litellm.cost_per_token(model="openai/gpt-4o-mini", prompt_tokens=res.prompt_tokens,
+                                      completion_tokens=res.completion_tokens)
+        assert res.cost_usd == pytest.approx(a + b) and res.cost_usd > 0
+    assert "openai/gpt-4o-mini" not in lookups
+    # an unpriced model: cost None, one warning, looked up until found unpriced, then never again
+    assert all(res.cost_usd is None and res.ok for res in unpriced)
+    assert lookups.count("openai/no-such-price") == 1
+    assert sum("no price" in str(w.message) for w in caught) == 1
