@@ -232,7 +232,7 @@ def text_of(content: Any) -> str | None:
         return None
     if isinstance(content, str):
         return content
-    if isinstance(content, Mapping):
+    if type(content) is dict or isinstance(content, Mapping):
         for k in ("text", "content", "value"):
             if isinstance(content.get(k), str):
                 return content[k]
@@ -242,7 +242,7 @@ def text_of(content: Any) -> str | None:
         for p in content:
             if isinstance(p, str):
                 parts.append(p)
-            elif isinstance(p, Mapping):
+            elif type(p) is dict or isinstance(p, Mapping):
                 t = p.get("text") if isinstance(p.get("text"), str) else p.get("content")
                 if isinstance(t, str):
                     parts.append(t)
@@ -256,7 +256,7 @@ def text_of(content: Any) -> str | None:
 
 def as_map(v: Any) -> Any:
     """``v`` when it is a mapping, else an empty dict (typed ``Any`` for easy chaining)."""
-    return v if isinstance(v, Mapping) else {}
+    return v if (type(v) is dict or isinstance(v, Mapping)) else {}
 
 
 def message(

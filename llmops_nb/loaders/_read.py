@@ -929,6 +929,17 @@ def _break_cycles(acc: _Columns, index: dict[tuple[Any, Any], int], errors: str,
     """Find cycles in parent links (``index``: key -> row of the kept spans); cut one link of each."""
     parents = acc.cols["parent_span_id"]
     parent = {key: parents[i] for key, i in index.items() if parents[i] is not None}
+    # a span on a cycle has its parent on the cycle: peel off the spans whose parent link leads out
+    # (to a root or a span not read) layer by layer; nothing left means no cycle (no walk needed)
+    up = {key: (key[0], p) for key, p in parent.items() if p}
+    left = {key for key, p in up.items() if p in up}
+    while left:
+        inner = {key for key in left if up[key] in left}
+        if len(inner) == len(left):
+            break
+        left = inner
+    if not left:
+        return
     state: dict[tuple[Any, Any], int] = {}
     for start in parent:
         if state.get(start):

@@ -416,7 +416,7 @@ def _genai_parts_message(m: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [message(m.get("role"), m.get("content"), m.get("tool_calls"), m.get("tool_call_id") or m.get("id"))]
     texts, calls, results = [], [], []
     for p in parts or []:
-        if not isinstance(p, Mapping):
+        if not (type(p) is dict or isinstance(p, Mapping)):
             continue
         t = p.get("type")
         if t in ("text", "reasoning") or (t is None and "content" in p):
@@ -444,7 +444,9 @@ def _json_list(v: Any) -> list[Any] | None:
             v = orjson.loads(v)
         except orjson.JSONDecodeError:
             return None
-    if isinstance(v, Mapping):
+    if type(v) is list:  # never a Mapping: the common case, without the slower abstract-class check
+        return v
+    if type(v) is dict or isinstance(v, Mapping):
         v = v.get("messages", [v])
     return v if isinstance(v, list) else None
 
@@ -454,7 +456,7 @@ def _genai_messages(attrs: Mapping[str, Any], events: list[dict[str, Any]], used
     raw_in = _json_list(attrs.get("gen_ai.input.messages"))
     if raw_in is not None:
         used.add("gen_ai.input.messages")
-        inp = [x for m in raw_in if isinstance(m, Mapping) for x in _genai_parts_message(m)]
+        inp = [x for m in raw_in if (type(m) is dict or isinstance(m, Mapping)) for x in _genai_parts_message(m)]
     sysi = _json_list(attrs.get("gen_ai.system_instructions"))
     if sysi is not None:
         used.add("gen_ai.system_instructions")
@@ -463,7 +465,7 @@ def _genai_messages(attrs: Mapping[str, Any], events: list[dict[str, Any]], used
     raw_out = _json_list(attrs.get("gen_ai.output.messages"))
     if raw_out is not None:
         used.add("gen_ai.output.messages")
-        out = [x for m in raw_out if isinstance(m, Mapping) for x in _genai_parts_message(m)]
+        out = [x for m in raw_out if (type(m) is dict or isinstance(m, Mapping)) for x in _genai_parts_message(m)]
     if inp is None and any(k.startswith("gen_ai.prompt.") for k in attrs):
         used.update(k for k in attrs if k.startswith("gen_ai.prompt."))
         inp = []

@@ -223,3 +223,40 @@ def test_span_columns_to_arrow_equals_the_receivers_rows() -> None:
             assert cols.to_arrow().equals(rows_to_arrow(rows))
             n += cols.n
     assert n > 1000
+
+
+def test_cycle_check_skips_only_graphs_without_cycles() -> None:
+    """``_break_cycles`` returns at once when peeling finds no cycle: on random parent links, every
+    cycle is still cut, and a graph without one is left as it is."""
+    import random
+
+    from llmops_nb.loaders._read import _break_cycles, _Columns
+
+    def has_cycle(par: dict[str, str | None]) -> bool:
+        for start in par:
+            seen, cur = set(), start
+            while cur is not None and cur in par:
+                if cur in seen:
+                    return True
+                seen.add(cur)
+                cur = par[cur]
+        return False
+
+    rng = random.Random(4)
+    n_cyclic = 0
+    for _ in range(300):
+        n = rng.randint(1, 12)
+        ids = [f"s{i}" for i in range(n)]
+        par = {s: rng.choice([None, "", "gone", *ids]) for s in ids}
+        acc = _Columns()
+        acc.cols["parent_span_id"] = list(par.values())
+        acc.units, acc.starts, acc.n = [("f", None)], [0], n
+        before = dict(par)
+        problems: list[Any] = []
+        _break_cycles(acc, {("t", s): i for i, s in enumerate(ids)}, "skip", problems)
+        after = dict(zip(ids, acc.cols["parent_span_id"]))
+        assert not has_cycle({k: v or None for k, v in after.items()})
+        cyclic = has_cycle({k: v or None for k, v in before.items()})
+        n_cyclic += cyclic
+        assert (after == before) == (not cyclic) and bool(problems) == cyclic
+    assert 30 < n_cyclic < 270
