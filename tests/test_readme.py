@@ -18,6 +18,8 @@ A block that needs a real backend or key is marked by an HTML comment on the lin
 - ``make=dry-run``: ``make TARGET`` lines are checked with ``make -n`` in the repository
   (``make test`` runs this very test; ``make demo`` runs ``llmops-nb demo run``, run below).
 - ``exit=0,1``: the exit codes the block may end with (a gate that fails exits 1, as documented).
+- ``needs=pyspark,java``: optional tools the block uses (importable modules or commands); the block
+  is skipped, and says so, when one is missing (Spark needs ``pip install pyspark`` and a JVM).
 """
 
 from __future__ import annotations
@@ -308,6 +310,11 @@ def test_marks_parse_and_every_block_is_found():
     assert len(blocks) >= 15 and {b.lang for b in blocks} == {"python", "bash"}
 
 
+def _missing(needs: str) -> list[str]:
+    """The optional tools of a ``needs=`` mark that are neither an importable module nor a command."""
+    return [n for n in needs.split(",") if n and importlib.util.find_spec(n) is None and shutil.which(n) is None]
+
+
 def _run_blocks(blocks: list[Block], tmp: Path) -> None:
     env = _base_env(tmp)
     fakes = Fakes(tmp)
@@ -316,6 +323,10 @@ def _run_blocks(blocks: list[Block], tmp: Path) -> None:
     try:
         for block in blocks:
             t0 = time.perf_counter()
+            missing = _missing(block.marks.get("needs", ""))
+            if missing:
+                took.append(f"{block}: skipped, needs {', '.join(missing)}")
+                continue
             extra = fakes.env(block.marks, block.code)
             if block.lang == "python":
                 session.set_env(extra)

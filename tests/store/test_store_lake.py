@@ -128,9 +128,10 @@ def test_spark_reads_the_folder(lake: lo.Store) -> None:
     assert first_message["role"] == msgs[0]["role"] and first_message["content"] == msgs[0]["content"]
 
 
+@pytest.mark.slow
 def test_ray_reads_the_folder(lake: lo.Store) -> None:
     ray = pytest.importorskip("ray", reason="pip install 'llmops_nb[ray]' to read the store with Ray")
-    ray.init(num_cpus=1, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)  # never a running cluster
     try:
         got = ray.data.read_parquet(str(lake.path / "tables" / "spans"), file_extensions=["parquet"]).to_arrow_refs()
         table = pa.concat_tables(ray.get(got))
@@ -161,3 +162,47 @@ def test_automatic_compaction_merges_only_the_newer_small_segments(tmp_path: Pat
     got = ds.dataset(folder, format="parquet").to_table()
     pd.testing.assert_frame_equal(_canon(got), _stored(store))
     assert len(got) == len(spans[spans["trace_id"].isin(traces[:26])])
+
+
+def test_a_copy_on_s3_reads_the_same(lake: lo.Store, tmp_path: Path) -> None:
+    """The store folder synced to an object store (here moto's S3 server on 127.0.0.1) is read by
+    pyarrow straight from ``s3://``, the same rows."""
+    import socket
+    import sys
+    import time
+
+    boto3 = pytest.importorskip("boto3")
+    exe = Path(sys.executable).parent / "moto_server"
+    if not exe.exists():
+        pytest.skip("moto_server is not installed (pip install 'moto[server]')")
+    from pyarrow import fs
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+                          region_name="us-east-1")
+        deadline = time.time() + 30
+        while True:
+            try:
+                s3.create_bucket(Bucket="lake")
+                break
+            except Exception:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        for f in lake.path.rglob("*"):  # what `aws s3 sync .llmops s3://lake/llmops` uploads
+            if f.is_file():
+                s3.upload_file(str(f), "lake", f"llmops/{f.relative_to(lake.path).as_posix()}")
+        s3fs = fs.S3FileSystem(endpoint_override=endpoint, scheme="http", access_key="testing", secret_key="testing",
+                               region="us-east-1")
+        got = ds.dataset("lake/llmops/tables/spans", format="parquet", filesystem=s3fs).to_table()
+    finally:
+        server.terminate()
+        server.wait(10)
+    pd.testing.assert_frame_equal(_canon(got), _stored(lake))
