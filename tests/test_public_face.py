@@ -135,6 +135,19 @@ def test_old_argument_names_still_work_with_a_warning(tmp_path):
     assert lds.load("old", store=str(tmp_path), as_="pandas")["example_id"].tolist() == ["a"] and v.version == 0
     with pytest.warns(DeprecationWarning, match="evaluate_missing"), pytest.raises(KeyError):
         lo.load_experiment("none", store=tmp_path / "s", evaluate_missing=True)
+    # level means a grain only: a confidence level is confidence= (level= warns, same numbers)
+    from llmops_nb.annotation import align, corrected_pass_rate
+
+    judge, human = [True, True, False, True] * 10, [True, False, False, True] * 10
+    with pytest.warns(DeprecationWarning, match=r"align\(confidence=...\)"):
+        old = align(judge, human, level=0.9, n_boot=50)
+    new = align(judge, human, confidence=0.9, n_boot=50)
+    assert old.metrics.equals(new.metrics) and new.confidence == 0.9
+    with pytest.warns(DeprecationWarning, match="Alignment.confidence"):
+        assert new.level == 0.9
+    with pytest.warns(DeprecationWarning, match=r"corrected_pass_rate\(confidence=...\)"):
+        r = corrected_pass_rate(judge, human, [True] * 8, level=0.8, n_boot=50)
+    assert r.confidence == 0.8 and "80% CI" in repr(r)
 
 
 def test_result_objects_share_one_protocol():

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llmops_nb._compat import renamed_argument, warn_deprecated
 from llmops_nb.annotation._agreement import _key, cohen_kappa, confusion
 from llmops_nb.annotation._html import esc
 from llmops_nb.hashing import uniform
@@ -82,20 +83,28 @@ class CorrectedRate:
     tnr: float
     n_labelled: int
     n_unlabelled: int
-    level: float = 0.95
+    confidence: float = 0.95
+
+    @property
+    def level(self) -> float:
+        """Deprecated: the interval's confidence level is :attr:`confidence`."""
+        warn_deprecated("CorrectedRate.level", "CorrectedRate.confidence")
+        return self.confidence
 
     def __repr__(self) -> str:
-        return (f"CorrectedRate(estimate={self.estimate:.3f}, {int(self.level * 100)}% CI [{self.lo:.3f}, {self.hi:.3f}], "
+        return (f"CorrectedRate(estimate={self.estimate:.3f}, {int(self.confidence * 100)}% CI [{self.lo:.3f}, {self.hi:.3f}], "
                 f"observed={self.observed:.3f}, tpr={self.tpr:.3f}, tnr={self.tnr:.3f}, "
                 f"n_labelled={self.n_labelled}, n_unlabelled={self.n_unlabelled})")
 
 
+@renamed_argument("level", "confidence", "llmops_nb.annotation.corrected_pass_rate")
 def corrected_pass_rate(judge_labelled: Sequence[bool], human_labelled: Sequence[bool],
-                        judge_unlabelled: Sequence[bool], *, level: float = 0.95, n_boot: int = 2000,
+                        judge_unlabelled: Sequence[bool], *, confidence: float = 0.95, n_boot: int = 2000,
                         seed: int = 0) -> CorrectedRate:
     """Estimate the true pass rate of the unlabelled items from the judge's verdicts on them,
     corrected by the judge's TPR and TNR measured on labelled items (Rogan-Gladen). The interval
-    is a percentile bootstrap that resamples both the labelled pairs and the unlabelled verdicts.
+    is a percentile bootstrap at ``confidence`` that resamples both the labelled pairs and the
+    unlabelled verdicts (``level=`` is the deprecated spelling of ``confidence=``).
 
     Example:
         >>> r = corrected_pass_rate([True, True, False, False] * 25, [True, True, False, True] * 25,
@@ -134,12 +143,12 @@ def corrected_pass_rate(judge_labelled: Sequence[bool], human_labelled: Sequence
     with np.errstate(divide="ignore", invalid="ignore"):
         boots = np.where(den > 0, np.clip((pb + nb - 1) / den, 0.0, 1.0), np.nan)
     boots = boots[np.isfinite(boots)]
-    a = (1 - level) / 2
+    a = (1 - confidence) / 2
     lo, hi = (np.quantile(boots, [a, 1 - a]) if len(boots) else (np.nan, np.nan))
-    return CorrectedRate(est, float(lo), float(hi), p_obs, float(tpr), float(tnr), n, m, level)
+    return CorrectedRate(est, float(lo), float(hi), p_obs, float(tpr), float(tnr), n, m, confidence)
 
 
-def _boot_ci(fn: Any, a: np.ndarray, b: np.ndarray, n_boot: int, level: float, seed: int) -> tuple[float, float]:
+def _boot_ci(fn: Any, a: np.ndarray, b: np.ndarray, n_boot: int, confidence: float, seed: int) -> tuple[float, float]:
     rng = np.random.default_rng(seed)
     n = len(a)
     vals = []
@@ -150,7 +159,7 @@ def _boot_ci(fn: Any, a: np.ndarray, b: np.ndarray, n_boot: int, level: float, s
             vals.append(v)
     if not vals:
         return (float("nan"), float("nan"))
-    q = (1 - level) / 2
+    q = (1 - confidence) / 2
     lo, hi = np.quantile(vals, [q, 1 - q])
     return (float(lo), float(hi))
 
@@ -181,7 +190,7 @@ class Alignment(ResultView):
     confusion: pd.DataFrame
     positive: Any
     unlabelled: pd.Series = field(repr=False)
-    level: float = 0.95
+    confidence: float = 0.95
     corrected: CorrectedRate | None = None
 
     @property
@@ -193,13 +202,19 @@ class Alignment(ResultView):
         return float(self.metrics.loc[metric, "value"])
 
     @property
+    def level(self) -> float:
+        """Deprecated: the intervals' confidence level is :attr:`confidence`."""
+        warn_deprecated("Alignment.level", "Alignment.confidence")
+        return self.confidence
+
+    @property
     def accuracy(self) -> float:
         return self["accuracy"]
 
     def split(self, name: str) -> Alignment:
         """The same alignment measured on one split only (``train``, ``dev`` or ``test``)."""
         sub = self.pairs[self.pairs["split"] == name]
-        return _align_pairs(sub, self.positive, self.level, unlabelled=self.unlabelled)
+        return _align_pairs(sub, self.positive, self.confidence, unlabelled=self.unlabelled)
 
     def corrected_pass_rate(self, judge_unlabelled: Sequence[Any] | None = None, *, n_boot: int = 2000,
                             seed: int = 0) -> CorrectedRate:
@@ -209,7 +224,7 @@ class Alignment(ResultView):
         pos = _key(self.positive)
         return corrected_pass_rate([_key(v) == pos for v in self.pairs["judge"]],
                                    [_key(v) == pos for v in self.pairs["human"]],
-                                   [_key(v) == pos for v in u], level=self.level, n_boot=n_boot, seed=seed)
+                                   [_key(v) == pos for v in u], confidence=self.confidence, n_boot=n_boot, seed=seed)
 
     def _repr_html_(self) -> str:
         corr = f"<div>{esc(repr(self.corrected))}</div>" if self.corrected is not None else ""
@@ -280,6 +295,7 @@ def _norm_bool(v: Any) -> Any:
     return _key(v)
 
 
+@renamed_argument("level", "confidence", "llmops_nb.annotation.align")
 def align(
     judge_results: Any,
     human_labels: Any,
@@ -288,7 +304,7 @@ def align(
     question: str | None = None,
     positive: Any = True,
     value: str = "passed",
-    level: float = 0.95,
+    confidence: float = 0.95,
     n_boot: int = 1000,
     splits: tuple[float, float, float] = (0.2, 0.4, 0.4),
     seed: int = 0,
@@ -302,7 +318,7 @@ def align(
 
     Metrics (``positive`` is the pass class): accuracy and Cohen's kappa for any labels; TPR
     (recall), TNR, precision, F1 for two classes; Wilson intervals for the rates, bootstrap for
-    kappa and F1. Each labelled item gets a deterministic train/dev/test split (hash of its id).
+    kappa and F1, all at ``confidence`` (``level=`` is its deprecated spelling). Each labelled item gets a deterministic train/dev/test split (hash of its id).
     Judge verdicts on items without a human label form ``unlabelled``, whose bias-corrected pass
     rate is ``.corrected`` (Rogan-Gladen, bootstrap interval).
 
@@ -325,7 +341,7 @@ def align(
                           "human": [_norm_bool(v) for v in h.loc[both]]})
     pairs["split"] = split_items([str(i) for i in pairs["item_id"]], splits).values
     unl = j[~j.index.isin(h.index)].map(_norm_bool)
-    out = _align_pairs(pairs, _norm_bool(positive), level, unlabelled=unl, n_boot=n_boot, seed=seed)
+    out = _align_pairs(pairs, _norm_bool(positive), confidence, unlabelled=unl, n_boot=n_boot, seed=seed)
     if len(unl) and {_key(v) for v in pairs["human"]} >= {out.positive} and len({_key(v) for v in pairs["human"]}) == 2:
         try:
             out.corrected = out.corrected_pass_rate(n_boot=n_boot, seed=seed)
@@ -334,20 +350,20 @@ def align(
     return out
 
 
-def _align_pairs(pairs: pd.DataFrame, positive: Any, level: float, *, unlabelled: pd.Series,
+def _align_pairs(pairs: pd.DataFrame, positive: Any, confidence: float, *, unlabelled: pd.Series,
                  n_boot: int = 1000, seed: int = 0) -> Alignment:
     jv = [_key(v) for v in pairs["judge"]]
     hv = [_key(v) for v in pairs["human"]]
     n = len(pairs)
     correct = sum(a == b for a, b in zip(jv, hv))
     rows: dict[str, tuple[float, float, float]] = {}
-    acc_ci = wilson(correct, n, level)
+    acc_ci = wilson(correct, n, confidence)
     rows["accuracy"] = (correct / n if n else float("nan"), *acc_ci)
     cats = {c: i for i, c in enumerate(dict.fromkeys([*jv, *hv]))}
     ja = np.array([cats[v] for v in jv], dtype=np.int64)
     ha = np.array([cats[v] for v in hv], dtype=np.int64)
     kappa = cohen_kappa(jv, hv)
-    rows["kappa"] = (kappa, *_boot_ci(lambda a, b: _kappa_codes(a, b, len(cats)), ja, ha, n_boot, level, seed))
+    rows["kappa"] = (kappa, *_boot_ci(lambda a, b: _kappa_codes(a, b, len(cats)), ja, ha, n_boot, confidence, seed))
     classes = {*jv, *hv}
     if positive in classes and len(classes) <= 2:
         jp = np.array([v == positive for v in jv])
@@ -361,18 +377,18 @@ def _align_pairs(pairs: pd.DataFrame, positive: Any, level: float, *, unlabelled
             d = a.sum() + b.sum()
             return 2 * t / d if d else float("nan")
 
-        rows["tpr"] = ((tp / (tp + fn)) if tp + fn else float("nan"), *wilson(tp, tp + fn, level))
-        rows["tnr"] = ((tn / (tn + fp)) if tn + fp else float("nan"), *wilson(tn, tn + fp, level))
-        rows["precision"] = ((tp / (tp + fp)) if tp + fp else float("nan"), *wilson(tp, tp + fp, level))
+        rows["tpr"] = ((tp / (tp + fn)) if tp + fn else float("nan"), *wilson(tp, tp + fn, confidence))
+        rows["tnr"] = ((tn / (tn + fp)) if tn + fp else float("nan"), *wilson(tn, tn + fp, confidence))
+        rows["precision"] = ((tp / (tp + fp)) if tp + fp else float("nan"), *wilson(tp, tp + fp, confidence))
         rows["recall"] = rows["tpr"]
-        rows["f1"] = (f1(jp, hp), *_boot_ci(f1, jp, hp, n_boot, level, seed))
-        rows["judge_pass_rate"] = (float(jp.mean()), *wilson(int(jp.sum()), n, level))
-        rows["human_pass_rate"] = (float(hp.mean()), *wilson(int(hp.sum()), n, level))
+        rows["f1"] = (f1(jp, hp), *_boot_ci(f1, jp, hp, n_boot, confidence, seed))
+        rows["judge_pass_rate"] = (float(jp.mean()), *wilson(int(jp.sum()), n, confidence))
+        rows["human_pass_rate"] = (float(hp.mean()), *wilson(int(hp.sum()), n, confidence))
     rows["n"] = (float(n), float("nan"), float("nan"))
     metrics = pd.DataFrame.from_dict(rows, orient="index", columns=["value", "lo", "hi"])
     metrics.index.name = "metric"
     conf = confusion(hv, jv, names=("human", "judge"))
-    return Alignment(metrics, pairs.reset_index(drop=True), conf, positive, unlabelled, level)
+    return Alignment(metrics, pairs.reset_index(drop=True), conf, positive, unlabelled, confidence)
 
 
 def pairwise_bias(frame: pd.DataFrame, *, winner: str = "winner", winner_swapped: str | None = "winner_swapped",
