@@ -222,17 +222,17 @@ def distinctive_terms(texts: Sequence[str], labels: np.ndarray, n_terms: int = 5
     return out
 
 
-def _choose_k(Z: np.ndarray, k_range: range, random_state: int) -> int:
+def _choose_k(Z: np.ndarray, k_range: range, seed: int) -> int:
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(seed)
     sample = Z if len(Z) <= 3000 else Z[rng.choice(len(Z), 3000, replace=False)]
     scores: dict[int, float] = {}
     for k in k_range:
         if k >= len(sample):
             break
-        lab = KMeans(n_clusters=k, n_init=2, random_state=random_state).fit_predict(sample)
+        lab = KMeans(n_clusters=k, n_init=2, random_state=seed).fit_predict(sample)
         if len(np.unique(lab)) < 2:
             continue
         scores[k] = float(silhouette_score(sample, lab, sample_size=min(2000, len(sample)), random_state=random_state))

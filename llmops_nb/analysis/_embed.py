@@ -158,29 +158,40 @@ class SentenceTransformerEmbedder(Embedder):
 
 class LiteLLMEmbedder(Embedder):
     """Any embedding model litellm reaches (``openai/text-embedding-3-small``, a local
-    OpenAI-compatible server with ``api_base=...``), in batches.
+    OpenAI-compatible server with ``api_base=...``), in batches, through the shared LLM runner
+    (:mod:`llmops_nb.llm`): its concurrency, pacing, retries, budget and cost ledger apply as to
+    judges. ``runner``: a :class:`llmops_nb.llm.Runner`; default the runner of an enclosing
+    evaluation, else a new one (no call cache: :func:`embed_texts` caches vectors per text).
+    A batch that still fails after its retries raises ``RuntimeError`` naming the model.
 
     Example:
         >>> LiteLLMEmbedder("openai/text-embedding-3-small").name
         'litellm:openai/text-embedding-3-small'
     """
 
-    def __init__(self, model: str, *, batch_size: int = 128, **kwargs: Any) -> None:
+    def __init__(self, model: str, *, batch_size: int = 128, runner: Any = None, concurrency: int = 4,
+                 max_retries: int = 4, **kwargs: Any) -> None:
         self.model = model
         self.batch_size = batch_size
+        self.runner = runner
+        self.concurrency = concurrency
+        self.max_retries = max_retries
         self.kwargs = kwargs
         self.name = f"litellm:{model}"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        import litellm
+        from llmops_nb.llm import LLMCall, Runner, current_runner
 
         texts = [t if t else " " for t in texts]
+        runner = self.runner or current_runner() or Runner(concurrency=self.concurrency, cache=False,
+                                                           max_retries=self.max_retries)
+        calls = [LLMCall(self.model, [], dict(self.kwargs), input=texts[i: i + self.batch_size])
+                 for i in range(0, len(texts), self.batch_size)]
         out: list[list[float]] = []
-        for i in range(0, len(texts), self.batch_size):
-            batch = texts[i : i + self.batch_size]
-            resp = litellm.embedding(model=self.model, input=batch, **self.kwargs)
-            data = sorted(resp.data, key=lambda d: d["index"] if isinstance(d, dict) else d.index)
-            out += [d["embedding"] if isinstance(d, dict) else d.embedding for d in data]
+        for res in runner.run(calls, progress=False) if calls else []:
+            if res.error is not None or res.embeddings is None:
+                raise RuntimeError(f"embedding with {self.model!r} failed: {res.error or 'no vectors returned'}")
+            out += res.embeddings
         arr = np.asarray(out, dtype=np.float32)
         norms = np.linalg.norm(arr, axis=1, keepdims=True)
         return arr / np.where(norms > 0, norms, 1.0)

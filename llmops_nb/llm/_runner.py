@@ -204,7 +204,9 @@ def _config_error(e: BaseException, call: LLMCall, model_ok: bool) -> LLMConfigE
 
 @dataclass
 class LLMCall:
-    """One chat completion request: the model, the messages and the parameters.
+    """One chat completion request: the model, the messages and the parameters; or, with
+    ``input`` (a list of texts), one embeddings request (``litellm.aembedding``), whose vectors
+    come back in :attr:`CallResult.embeddings`.
 
     ``params`` holds everything else passed to ``litellm.acompletion`` (temperature,
     response_format, max_tokens, api_base, api_key, ...). ``api_key``/``api_base``/``timeout`` are
@@ -215,24 +217,33 @@ class LLMCall:
     Example:
         >>> LLMCall("openai/gpt-4o-mini", [{"role": "user", "content": "hi"}]).cache_key()[:8]  # doctest: +ELLIPSIS
         '...'
+        >>> LLMCall("openai/text-embedding-3-small", [], input=["refund"]).estimated_tokens()
+        1
     """
 
     model: str
     messages: list[dict[str, Any]]
     params: dict[str, Any] = field(default_factory=dict)
     accept: Callable[[str | None], bool] | None = field(default=None, compare=False, repr=False)
+    input: list[str] | None = None
 
     def __repr__(self) -> str:  # never shows a credential (an LLMCall may end up in a log or a traceback)
         params = {k: ("***" if k in _CREDENTIALS else v) for k, v in self.params.items()}
+        if self.input is not None:
+            return f"LLMCall(model={self.model!r}, input=<{len(self.input)} texts>, params={params!r})"
         return f"LLMCall(model={self.model!r}, messages=<{len(self.messages)} messages>, params={params!r})"
 
     def cache_key(self) -> str:
         p = {k: v for k, v in self.params.items() if k not in _TRANSPORT_KEYS}
-        payload = orjson.dumps({"model": self.model, "messages": self.messages, "params": p},
-                               option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+        doc: dict[str, Any] = {"model": self.model, "messages": self.messages, "params": p}
+        if self.input is not None:  # an embeddings request (chat keys stay as they were)
+            doc["input"] = self.input
+        payload = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
         return hashlib.sha256(payload).hexdigest()
 
     def estimated_tokens(self) -> int:
+        if self.input is not None:
+            return sum(len(t or "") for t in self.input) // 4 + 1
         chars = sum(len(str(m.get("content") or "")) for m in self.messages)
         return chars // 4 + int(self.params.get("max_tokens") or 256)
 
@@ -259,6 +270,7 @@ class CallResult:
     error: str | None = None
     model: str | None = None
     simulated: bool = False
+    embeddings: list[list[float]] | None = None
 
     @property
     def ok(self) -> bool:
@@ -534,7 +546,8 @@ class Runner:
         self.budget_usd = budget_usd
         self.rate_limit_max_wait_s = rate_limit_max_wait_s
         self._rng = random.Random(seed)
-        self._cache: CallCache | None | bool = None if cache else False
+        # (not `if cache`: an empty CallCache has len 0 and would read as "no cache")
+        self._cache: CallCache | None | bool = False if cache is None or cache is False else None
         self._ledger: dict[str, _Ledger] = {}
         self._pacers: dict[tuple[str, str], _Pacer] = {}
         self._cooldown: dict[str, float] = {}
@@ -634,7 +647,7 @@ class Runner:
                 return CallResult(text=hit.get("text"), tool_calls=hit.get("tool_calls"),
                                   prompt_tokens=hit.get("prompt_tokens"), completion_tokens=hit.get("completion_tokens"),
                                   cost_usd=0.0, latency_ms=0.0, cached=True, attempts=0, model=call.model,
-                                  simulated=simulated)
+                                  simulated=simulated, embeddings=hit.get("embeddings"))
         _register_keys(call.params)  # a call will reach the provider: scrub its keys from what it says
         async with self._semaphore():
             reserve = 0.0
@@ -681,7 +694,10 @@ class Runner:
             if self._fatal is not None:
                 raise self._fatal
             try:
-                resp = await litellm.acompletion(model=call.model, messages=call.messages, **params)
+                if call.input is not None:
+                    resp = await litellm.aembedding(model=call.model, input=call.input, **params)
+                else:
+                    resp = await litellm.acompletion(model=call.model, messages=call.messages, **params)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - classified below
@@ -717,11 +733,16 @@ class Runner:
             break
         latency = (time.perf_counter() - t0) * 1000
         self._model_ok.add(call.model)
-        msg = resp.choices[0].message
-        text = getattr(msg, "content", None)
-        tcs = None
-        if getattr(msg, "tool_calls", None):
-            tcs = [{"id": tc.id, "name": tc.function.name, "arguments": tc.function.arguments} for tc in msg.tool_calls]
+        text, tcs, vectors = None, None, None
+        if call.input is not None:
+            data = sorted(resp.data, key=lambda d: d["index"] if isinstance(d, dict) else d.index)
+            vectors = [list(d["embedding"] if isinstance(d, dict) else d.embedding) for d in data]
+        else:
+            msg = resp.choices[0].message
+            text = getattr(msg, "content", None)
+            if getattr(msg, "tool_calls", None):
+                tcs = [{"id": tc.id, "name": tc.function.name, "arguments": tc.function.arguments}
+                       for tc in msg.tool_calls]
         usage = getattr(resp, "usage", None)
         pt = int(getattr(usage, "prompt_tokens", 0) or 0) if usage else None
         ct = int(getattr(usage, "completion_tokens", 0) or 0) if usage else None
@@ -750,11 +771,15 @@ class Runner:
         led.cost_usd += cost or 0.0
         self.spent_usd += cost or 0.0
         res = CallResult(text=text, tool_calls=tcs, prompt_tokens=pt, completion_tokens=ct, cost_usd=cost,
-                         latency_ms=latency, cached=False, attempts=attempt, model=call.model, simulated=simulated)
+                         latency_ms=latency, cached=False, attempts=attempt, model=call.model, simulated=simulated,
+                         embeddings=vectors)
         cache = self.cache
         if cache is not None and "mock_response" not in params and (call.accept is None or call.accept(text)):
-            cache.put(key, call.model, {"text": text, "tool_calls": tcs, "prompt_tokens": pt,
-                                        "completion_tokens": ct, "cost_usd": cost})
+            answer: dict[str, Any] = {"text": text, "tool_calls": tcs, "prompt_tokens": pt,
+                                      "completion_tokens": ct, "cost_usd": cost}
+            if vectors is not None:
+                answer["embeddings"] = vectors
+            cache.put(key, call.model, answer)
         return res
 
     # ------------------------------------------------------------------ many

@@ -218,3 +218,39 @@ def test_cluster_names_go_through_the_shared_runner():
         unbind()
     assert res.summary["llm_name"].isna().all()
     assert res.summary["llm_description"].str.contains("budget exhausted").all()
+
+
+def test_litellm_embeddings_go_through_the_shared_runner(tmp_path):
+    """Embeddings use the runner like judges: failed requests are retried (litellm's client
+    may retry once itself first), the runner's ledger counts the calls, tokens and cost, and its
+    call cache answers a repeated request."""
+    from llmops_nb.llm import CallCache, Runner
+    from llmops_nb.testing import FakeLLMServer, FaultConfig
+
+    texts = ["refund policy", "weather today", "refund rules"]
+    with FakeLLMServer(faults=FaultConfig(plan=["500", "429"])) as srv:
+        runner = Runner(cache=CallCache(tmp_path / "calls.sqlite"), max_retries=3, backoff_base_s=0.01,
+                        concurrency=1)
+        emb = LiteLLMEmbedder("openai/text-embedding-3-small", api_base=srv.url, api_key="x", batch_size=2,
+                              runner=runner)
+        first = emb.embed(texts)
+        assert srv.status_counts[500] == 1 and srv.status_counts[429] == 1  # both retried
+        led = runner.ledger().set_index("model").loc["openai/text-embedding-3-small"]
+        assert led["calls"] == 2 and led["errors"] == 0 and led["prompt_tokens"] > 0 and led["cost_usd"] > 0
+        seen = len(srv.requests)
+        again = emb.embed(texts)
+        assert len(srv.requests) == seen  # served by the runner's call cache
+    assert np.allclose(first, again) and first.shape == (3, 16)
+
+
+def test_a_failed_embedding_batch_names_the_model():
+    from llmops_nb.llm import Runner
+    from llmops_nb.testing import FakeLLMServer, FaultConfig
+
+    with FakeLLMServer(faults=FaultConfig(rate_500=1.0)) as srv:
+        runner = Runner(cache=False, max_retries=1, backoff_base_s=0.01)
+        emb = LiteLLMEmbedder("openai/text-embedding-3-small", api_base=srv.url, api_key="x", runner=runner)
+        with pytest.raises(RuntimeError, match="text-embedding-3-small"):
+            emb.embed(["a"])
+    led = runner.ledger().set_index("model").loc["openai/text-embedding-3-small"]
+    assert led["errors"] == 1 and led["retries"] == 1  # the runner retried before giving up

@@ -126,3 +126,15 @@ def test_cost_comes_from_litellm_once_and_an_unpriced_model_is_not_repriced(monk
     assert all(res.cost_usd is None and res.ok for res in unpriced)
     assert lookups.count("openai/no-such-price") == 1
     assert sum("no price" in str(w.message) for w in caught) == 1
+
+
+def test_an_empty_call_cache_passed_in_is_used(tmp_path):
+    # an empty CallCache has len 0: it must still count as a cache, not as "no cache"
+    from llmops_nb.llm import CallCache, LLMCall, Runner
+
+    cache = CallCache(tmp_path / "c.sqlite")
+    r = Runner(cache=cache)
+    assert r.cache is cache
+    call = LLMCall("openai/gpt-4o-mini", [{"role": "user", "content": "hi"}])
+    cache.put(call.cache_key(), call.model, {"text": "cached answer"})
+    assert r.run([call])[0].text == "cached answer"
