@@ -235,7 +235,7 @@ def _choose_k(Z: np.ndarray, k_range: range, seed: int) -> int:
         lab = KMeans(n_clusters=k, n_init=2, random_state=seed).fit_predict(sample)
         if len(np.unique(lab)) < 2:
             continue
-        scores[k] = float(silhouette_score(sample, lab, sample_size=min(2000, len(sample)), random_state=random_state))
+        scores[k] = float(silhouette_score(sample, lab, sample_size=min(2000, len(sample)), random_state=seed))
     if not scores:
         return k_range.start
     # the fewest clusters whose silhouette is within 10% of the best: text silhouettes keep
@@ -244,13 +244,13 @@ def _choose_k(Z: np.ndarray, k_range: range, seed: int) -> int:
     return min(k for k, s in scores.items() if s >= best - 0.1 * abs(best))
 
 
-def _hdbscan(Z: np.ndarray, min_cluster_size: int, max_fit: int, random_state: int) -> np.ndarray:
+def _hdbscan(Z: np.ndarray, min_cluster_size: int, max_fit: int, seed: int) -> np.ndarray:
     from sklearn.cluster import HDBSCAN
     from sklearn.neighbors import NearestNeighbors
 
     if len(Z) <= max_fit:
         return HDBSCAN(min_cluster_size=min_cluster_size, copy=True).fit_predict(Z)
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(seed)
     fit_idx = np.sort(rng.choice(len(Z), max_fit, replace=False))
     scale = max_fit / len(Z)
     lab_fit = HDBSCAN(min_cluster_size=max(5, int(min_cluster_size * scale)), copy=True).fit_predict(Z[fit_idx])
@@ -262,17 +262,17 @@ def _hdbscan(Z: np.ndarray, min_cluster_size: int, max_fit: int, random_state: i
     return labels
 
 
-def _project(E: np.ndarray, projection: str, random_state: int) -> np.ndarray:
+def _project(E: np.ndarray, projection: str, seed: int) -> np.ndarray:
     if projection == "pca":
         from sklearn.decomposition import PCA
 
         if E.shape[1] < 2 or len(E) < 2:
             return np.zeros((len(E), 2))
-        return PCA(n_components=2, random_state=random_state).fit_transform(E)
+        return PCA(n_components=2, random_state=seed).fit_transform(E)
     if projection == "umap":
         os.environ.setdefault("NUMBA_CACHE_DIR", str(os.path.join(os.path.expanduser("~"), ".cache", "numba")))
         umap = require("umap", "UMAP 2-D maps")
-        return umap.UMAP(n_components=2, random_state=random_state, n_jobs=1).fit_transform(E)
+        return umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit_transform(E)
     raise ValueError(f"projection={projection!r} is not valid; valid: 'pca' (default), 'umap' (pip install \"llmops-nb[umap]\")")
 
 

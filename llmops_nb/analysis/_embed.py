@@ -180,21 +180,11 @@ class LiteLLMEmbedder(Embedder):
         self.name = f"litellm:{model}"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        from llmops_nb.llm import LLMCall, Runner, current_runner
+        from llmops_nb.llm import embed
 
-        texts = [t if t else " " for t in texts]
-        runner = self.runner or current_runner() or Runner(concurrency=self.concurrency, cache=False,
-                                                           max_retries=self.max_retries)
-        calls = [LLMCall(self.model, [], dict(self.kwargs), input=texts[i: i + self.batch_size])
-                 for i in range(0, len(texts), self.batch_size)]
-        out: list[list[float]] = []
-        for res in runner.run(calls, progress=False) if calls else []:
-            if res.error is not None or res.embeddings is None:
-                raise RuntimeError(f"embedding with {self.model!r} failed: {res.error or 'no vectors returned'}")
-            out += res.embeddings
-        arr = np.asarray(out, dtype=np.float32)
-        norms = np.linalg.norm(arr, axis=1, keepdims=True)
-        return arr / np.where(norms > 0, norms, 1.0)
+        return np.asarray(embed(texts, self.model, batch_size=self.batch_size, runner=self.runner,
+                                concurrency=self.concurrency, max_retries=self.max_retries, **self.kwargs),
+                          dtype=np.float32)
 
 
 def get_embedder(spec: str | Embedder, **kwargs: Any) -> Embedder:

@@ -1,7 +1,8 @@
 """The LLM call runner shared by judges, experiments and analysis (facets, taxonomy, cluster names).
 
 Async with a concurrency limit, paced to provider limits, retried with backoff, cached on disk,
-costed per model and stopped cleanly by a budget. litellm loads on first call, not on import.
+costed per model and stopped cleanly by a budget. Chat completions (``LLMCall``) and embeddings
+(``embed``, ``LLMCall(input=...)``) alike. litellm loads on first call, not on import.
 
 Example:
     >>> from llmops_nb.llm import LLMCall, Runner
@@ -24,6 +25,7 @@ from llmops_nb.llm._runner import (
     bind_runner,
     current_runner,
     default_cache_path,
+    embed,
     progress_bar,
     run_calls,
     run_sync,
@@ -32,4 +34,5 @@ from llmops_nb.llm._runner import (
 __all__ = [
     "Runner", "LLMCall", "CallResult", "CallCache", "BudgetExhausted", "LLMConfigError", "run_calls", "run_sync",
     "current_runner", "bind_runner", "progress_bar", "default_cache_path", "TRANSPORT_KEYS",
+    "embed",
 ]

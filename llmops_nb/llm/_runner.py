@@ -218,7 +218,7 @@ class LLMCall:
         >>> LLMCall("openai/gpt-4o-mini", [{"role": "user", "content": "hi"}]).cache_key()[:8]  # doctest: +ELLIPSIS
         '...'
         >>> LLMCall("openai/text-embedding-3-small", [], input=["refund"]).estimated_tokens()
-        1
+        2
     """
 
     model: str
@@ -921,3 +921,32 @@ def run_calls(calls: Iterable[LLMCall], *, progress: bool | None = None, **runne
         []
     """
     return Runner(**runner_kwargs).run(list(calls), progress=progress)
+
+
+def embed(texts: Sequence[str], model: str, *, batch_size: int = 128, runner: Runner | None = None,
+          concurrency: int = 4, max_retries: int = 4, **params: Any) -> Any:
+    """L2-normalised ``float32`` vectors (one row per text) from any embedding model litellm
+    reaches, in batches of ``batch_size`` through the runner: ``runner``, else the runner of an
+    enclosing evaluation, else a new one without call cache. ``params`` go to
+    ``litellm.aembedding`` (``api_base``, ``api_key``, ``dimensions``...). A batch that still
+    fails after its retries raises ``RuntimeError`` naming the model.
+
+    Example:
+        >>> embed([], "openai/text-embedding-3-small").shape
+        (0, 0)
+    """
+    import numpy as np
+
+    texts = [t if t else " " for t in ("" if t is None else str(t) for t in texts)]
+    r = runner or current_runner() or Runner(concurrency=concurrency, cache=False, max_retries=max_retries)
+    calls = [LLMCall(model, [], dict(params), input=texts[i: i + batch_size]) for i in range(0, len(texts), batch_size)]
+    out: list[list[float]] = []
+    for res in r.run(calls, progress=False) if calls else []:
+        if res.error is not None or res.embeddings is None:
+            raise RuntimeError(f"embedding with {model!r} failed: {res.error or 'no vectors returned'}")
+        out += res.embeddings
+    if not out:
+        return np.zeros((0, 0), dtype=np.float32)
+    arr = np.asarray(out, dtype=np.float32)
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    return arr / np.where(norms > 0, norms, 1.0)

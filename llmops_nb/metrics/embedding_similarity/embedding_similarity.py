@@ -33,18 +33,14 @@ def _embed(texts, model, api_base=None, api_key=None):
         from sentence_transformers import SentenceTransformer
 
         return np.asarray(SentenceTransformer(model).encode(texts, normalize_embeddings=True))
-    import litellm
+    from llmops_nb.llm import embed  # the shared runner: retries, pacing, budget, cost ledger
 
     kw = {}
     if api_base:
         kw["api_base"] = api_base
     if api_key:
         kw["api_key"] = api_key
-    resp = litellm.embedding(model=model, input=texts, **kw)
-    data = sorted(resp.data, key=lambda d: d["index"])
-    m = np.asarray([d["embedding"] for d in data], dtype="float64")
-    n = np.linalg.norm(m, axis=1, keepdims=True)
-    return m / np.where(n == 0, 1, n)
+    return np.asarray(embed(texts, model, **kw), dtype="float64")
 
 
 def _rowdot(a, b):
