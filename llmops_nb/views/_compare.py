@@ -186,13 +186,13 @@ def _widget_class() -> Any:
 
         _esm = asset_path("compare.js")
         _css = asset_path("compare.css")
-        names = traitlets.List().tag(sync=True)
+        names: traitlets.List[str] = traitlets.List().tag(sync=True)
         counts = traitlets.Dict().tag(sync=True)
         status = traitlets.Unicode("all").tag(sync=True)  # the filter, from the view
-        ids = traitlets.List().tag(sync=True)  # example ids under the filter: [{id, status}]
+        ids: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)  # example ids under the filter: [{id, status}]
         cursor = traitlets.Int(0).tag(sync=True)  # position in ids, from the view
         item = traitlets.Dict().tag(sync=True)  # the example at the cursor
-        selected_ids = traitlets.List().tag(sync=True)
+        selected_ids: traitlets.List[str] = traitlets.List().tag(sync=True)
 
         def __init__(self, comp: OutputComparison, **kwargs: Any) -> None:
             super().__init__(**kwargs)

@@ -218,16 +218,16 @@ def _widget_class() -> Any:
 
         _esm = asset_path("explore.js")
         _css = asset_path("explore.css")
-        columns = traitlets.List().tag(sync=True)  # [{name, kind}] every column (for filters)
-        shown = traitlets.List().tag(sync=True)  # the columns of the table
+        columns: traitlets.List[dict[str, str]] = traitlets.List().tag(sync=True)  # [{name, kind}] every column (for filters)
+        shown: traitlets.List[str] = traitlets.List().tag(sync=True)  # the columns of the table
         query = traitlets.Dict().tag(sync=True)  # from the view: filters, search, sort, desc, offset, size
         page = traitlets.Dict().tag(sync=True)  # to the view: rows, matching, total, offset, ms, error
         # the selection stays in Python: the view gets its size and which rows of the page are in it
         selected_count = traitlets.Int(0).tag(sync=True)
-        page_selected = traitlets.List().tag(sync=True)
+        page_selected: traitlets.List[str] = traitlets.List().tag(sync=True)
         focus = traitlets.Unicode("").tag(sync=True)
         trace_html = traitlets.Unicode("").tag(sync=True)
-        slices = traitlets.List().tag(sync=True)
+        slices: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
         trace_css = traitlets.Unicode("").tag(sync=True)
 
         def __init__(self, ex: Explorer, **kwargs: Any) -> None:
