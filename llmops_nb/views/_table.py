@@ -211,7 +211,6 @@ class ResultColumns:
         # which evaluators have numbers (a score, else passed) or else labels: the other columns
         # are scanned only for the rows of evaluators still undecided
         num_any = np.bincount(self.codes[keep & ~np.isnan(self._score)], minlength=k) > 0
-        self._passed_notna_: np.ndarray | None = None
         lab_any = np.zeros(k, dtype=bool)
         for col, found in (("passed", num_any), ("label", lab_any)):
             todo = ~num_any & ~lab_any
@@ -259,35 +258,18 @@ class ResultColumns:
     def column(self, evaluator: str) -> _ResultColumn:
         return _ResultColumn(self, evaluator)
 
-    @property
-    def _passed_notna(self) -> np.ndarray:
-        if self._passed_notna_ is None:
-            r = self.r
-            self._passed_notna_ = (r["passed"].notna().to_numpy() if "passed" in r.columns
-                                   else np.zeros(len(r), dtype=bool))
-        return self._passed_notna_
-
     def numbers(self, rows: np.ndarray | None = None) -> np.ndarray:
-        """``passed`` as 1/0 where set, else ``score``, for these result rows (all when None)."""
+        """``passed`` as 1/0 where set, else ``score`` (:func:`llmops_nb.results.row_scores`), for
+        these result rows (all when None, computed once)."""
+        from llmops_nb.results import row_scores
+
         if rows is None:
             if self._num is None:
-                self._num = self.numbers(np.arange(len(self.r)))
+                self._num = row_scores(self.r).to_numpy(dtype=float, na_value=np.nan)
             return self._num
-        if self._num is not None:
-            return self._num[rows]
-        out = self._score[rows].copy()
-        if "passed" in self.r.columns:
-            p = (self._passed_notna[rows] if self._passed_notna_ is not None or len(rows) > 10_000
-                 else self.r["passed"].iloc[rows].notna().to_numpy())
-            if p.any():
-                vals = self.r["passed"].to_numpy(dtype=object)[rows[p]]
-                try:
-                    out[p] = vals.astype(float)
-                except (TypeError, ValueError):
-                    out[p] = pd.to_numeric(pd.Series(vals, dtype=object).map(
-                        lambda v: {"true": 1.0, "false": 0.0}.get(v.lower(), v) if isinstance(v, str) else v),
-                        errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        return out
+        if self._num is not None or len(rows) > 10_000:  # a whole column: every row once, no sub-frame
+            return self.numbers()[rows]
+        return row_scores(self.r.iloc[rows]).to_numpy(dtype=float, na_value=np.nan)
 
     def _result_ids(self) -> Any:
         """The results' trace ids as an Arrow string array (converted once)."""
