@@ -343,7 +343,8 @@ def _map(a: dict[str, Any], trace_id: str, span_id: str, parent: str | None, nam
     for f, b in best.items():
         if tools or (f != "tool_name" and f != "tool_arguments"):
             used.add(b[1])
-    rest = {k: v for k, v in a.items() if k not in used} if used else dict(a)
+    # every used key is one of the span's: as many used as attributes means none is left
+    rest = {} if len(used) == len(a) else {k: v for k, v in a.items() if k not in used} if used else dict(a)
     if resource:
         rest["resource"] = resource
     if scope:
@@ -439,16 +440,9 @@ def _json_span(sp: Any, resource: dict[str, Any], scope: str | None, valid: tupl
     if kvs:
         if type(kvs) is not list:
             return None
-        for kv in kvs:
-            v = kv.get("value")
-            if v:
-                if "stringValue" in v:
-                    v = v["stringValue"]
-                else:
-                    v = _o._any_value(v)
-            else:
-                v = None
-            a[kv["key"]] = v
+        any_value = _o._any_value  # the key is read before the value, as the reference's comprehension does
+        a = {kv["key"]: (v["stringValue"] if "stringValue" in v else any_value(v)) if (v := kv.get("value")) else None
+             for kv in kvs}
     st = sp.get("status")
     code = st.get("code", 0) if type(st) is dict else None
     if type(code) is int:

@@ -857,6 +857,23 @@ def _only_text(vals: list[Any]) -> bool:
 
 
 _TEXT_TYPES = frozenset((str, type(None)))
+_INT_TYPES = frozenset((int, type(None)))
+_NUMBER_TYPES = frozenset((int, float, type(None)))
+
+
+def _int_array(vals: list[Any]) -> Any:
+    """``pd.array(vals, dtype="Int64")``, built in numpy when every value is an int or None."""
+    import numpy as np
+
+    if _INT_TYPES.issuperset(map(type, vals)):
+        try:
+            if None not in vals:
+                return pd.arrays.IntegerArray(np.array(vals, dtype=np.int64), np.zeros(len(vals), dtype=bool))
+            mask = np.fromiter((v is None for v in vals), dtype=bool, count=len(vals))
+            return pd.arrays.IntegerArray(np.array([0 if v is None else v for v in vals], dtype=np.int64), mask)
+        except OverflowError:  # beyond 64 bits: pandas' own conversion (and its error)
+            pass
+    return pd.array(vals, dtype="Int64")
 _OPENER_SET = frozenset(_OPENERS)
 _FIRST = operator.itemgetter(0)
 
@@ -879,9 +896,12 @@ def _build_frame(cols: dict[str, list[Any]], nested_ok: bool = False, times_us: 
                     vals = [None if v is None or (isinstance(v, float) and v != v) else str(v) for v in vals]
                 out[name] = pd.Series(vals, dtype=object)
             elif col.kind == "int":
-                out[name] = pd.Series(pd.array(vals, dtype="Int64"))
+                out[name] = pd.Series(_int_array(vals))
             elif col.kind == "float":
-                out[name] = pd.Series(np.array([np.nan if v is None else float(v) for v in vals], dtype="float64"))
+                if _NUMBER_TYPES.issuperset(map(type, vals)):  # numpy reads None as NaN and ints as float() does
+                    out[name] = pd.Series(np.array(vals, dtype="float64"))
+                else:
+                    out[name] = pd.Series(np.array([np.nan if v is None else float(v) for v in vals], dtype="float64"))
             elif col.kind == "time" and times_us:
                 nat = np.iinfo(np.int64).min  # NaT
                 arr = np.array(vals if None not in vals else [nat if v is None else v for v in vals], dtype=np.int64)
