@@ -139,11 +139,14 @@ function render({ model, el }) {
         r.failure_rate !== undefined ? h("span", { class: "lo-ex-muted" }, ` fail ${(100 * r.failure_rate).toFixed(1)}%`) : null)));
   }
   const drawTrace = () => { trace.innerHTML = model.get("trace_html"); };  // escaped on the Python side
-  model.on("change:page", drawTable);
+  // a page and its ticks arrive together (one message, two change events): draw the table once
+  let tableQueued = false;
+  const queueTable = () => { if (!tableQueued) { tableQueued = true; queueMicrotask(() => { tableQueued = false; drawTable(); }); } };
+  model.on("change:page", queueTable);
   model.on("change:query", drawChips);
   model.on("change:selected_count", drawSel);
-  model.on("change:page_selected", drawTable);
-  model.on("change:focus", drawTable);
+  model.on("change:page_selected", queueTable);
+  model.on("change:focus", queueTable);
   model.on("change:trace_html", drawTrace);
   model.on("change:slices", drawSlices);
   search.value = q().search || "";

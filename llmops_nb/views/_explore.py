@@ -256,8 +256,9 @@ def _widget_class() -> Any:
                 self.page = {**self.page, "error": str(e).strip("'\""), "seq": new.get("seq")}
                 return
             page["seq"] = new.get("seq")  # the view times its request to this page
-            self.page_selected = self._page_selected(page)
-            self.page = page
+            with self.hold_sync():  # the page and its ticks in one message
+                self.page_selected = self._page_selected(page)
+                self.page = page
 
         def _page_selected(self, page: dict[str, Any]) -> list[str]:
             sel = self.explorer._selected_set
