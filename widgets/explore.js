@@ -115,7 +115,10 @@ function render({ model, el }) {
     }
     if (!root.dataset.firstPaint && rows.length) {
       root.dataset.firstPaint = "pending";
-      afterPaint(() => { root.dataset.firstPaint = String(performance.timeOrigin + performance.now()); root.dataset.firstHeap = heap(); });
+      afterPaint(() => {
+        root.dataset.firstPaint = String(performance.timeOrigin + performance.now()); root.dataset.firstHeap = heap();
+        model.send({ type: "painted" });  // the kernel may now build its indexes in the background
+      });
     }
     const a = p.matching ? p.offset + 1 : 0, b = Math.min(p.offset + p.size, p.matching);
     count.textContent = `${a.toLocaleString()}–${b.toLocaleString()} of ${Number(p.matching).toLocaleString()} matching (${Number(p.total).toLocaleString()} traces) · ${p.ms} ms`;

@@ -241,9 +241,7 @@ def _widget_class() -> Any:
             self.query = dict(ex.query)
             self.page = ex.page()
             self.trace_html = ex.trace_html(None)
-            # the first page is out: index results by trace in the background, so later pages look
-            # their result values up instead of scanning (sort orders and filters: on first use)
-            threading.Thread(target=ex.engine.warm, name="llmops-nb-explore-index", daemon=True).start()
+            self._warm: threading.Thread | None = None
             self.observe(self._on_query, "query")
             self.observe(self._on_focus, "focus")
             self.on_msg(self._on_msg)
@@ -274,6 +272,9 @@ def _widget_class() -> Any:
 
         def _on_msg(self, _w: Any, content: dict[str, Any], _buffers: Any) -> None:
             kind = content.get("type")
+            if kind == "painted":
+                self.warm()
+                return
             try:
                 if kind == "toggle":
                     tid = str(content.get("id"))
@@ -290,6 +291,15 @@ def _widget_class() -> Any:
                 self._push_selection()
             except (KeyError, ValueError, IndexError) as e:
                 self.page = {**self.page, "error": str(e).strip("'\"")}
+
+        def warm(self) -> None:
+            """Index results by trace in a background thread (once), so later pages look their
+            result values up instead of scanning; the view asks for it once its first page is
+            painted. Sort orders and filters are still built on first use."""
+            if self._warm is None:
+                self._warm = threading.Thread(target=self.explorer.engine.warm, name="llmops-nb-explore-index",
+                                              daemon=True)
+                self._warm.start()
 
         def _push_selection(self) -> None:
             self.page_selected = self._page_selected(self.page)

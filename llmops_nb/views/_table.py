@@ -239,7 +239,8 @@ class ResultColumns:
 
     def warm(self) -> None:
         """Build the index from traces to their result rows now (explore does it in a thread
-        once the first page is out, so later pages look their results up instead of scanning).
+        once the view has painted its first page, so later pages look their results up instead
+        of scanning).
         Each stage holds the lock alone, so a page asked for meanwhile scans instead of waiting."""
         self._result_ids()
         self.trace_positions()
@@ -500,7 +501,8 @@ class TableEngine:
 
     def warm(self) -> None:
         """Build ahead what every page needs (the derived columns' page look-ups), once; explore
-        calls it in a thread after the first page is out. Sort orders and filters stay on first use."""
+        calls it in a thread once the view has painted its first page. Sort orders and filters
+        stay on first use."""
         for d in self.derived.values():
             d.warm()
 

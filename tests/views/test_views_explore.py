@@ -279,3 +279,18 @@ def test_text_equality_both_ways_and_fast_sort_orders_match_pandas():
             body = vals.iloc[: len(vals) - k]
             want = t[col].dropna().sort_values(ascending=not desc, kind="stable").reset_index(drop=True)
             assert body.tolist() == want.tolist(), col
+
+
+def test_the_view_asks_for_the_result_index_once_painted():
+    t = _traces(50)
+    w = lo.explore(t, results=_results(t), page_size=10)
+    rc = w.explorer.engine.derived["result.correct"].parent
+    assert w._warm is None and rc._csr is None  # nothing heavy before the first paint
+    w._on_msg(w, {"type": "painted"}, [])
+    w._on_msg(w, {"type": "painted"}, [])
+    w._warm.join(30)
+    assert rc._csr is not None
+    before = w.page["rows"]
+    w.query = {**w.query, "offset": 10}
+    w.query = {**w.query, "offset": 0}
+    assert [r["result.correct"] for r in w.page["rows"]] == [r["result.correct"] for r in before]
