@@ -4,20 +4,25 @@ Each detector is a regex for candidates plus a validator (Luhn for cards, mod-97
 the invalid ranges of US SSNs, octet bounds for IPv4, ...), so numbers that only look like a
 card or an IBAN are not reported. Cheap substring pre-checks skip the regexes a text cannot match.
 
-The same detectors serve the PII evaluator, dataset export (:func:`llmops_nb.datasets.redact`)
-and redaction at ingest (``Store(redact="pii")``: :class:`Redaction`). Names and addresses come
+The same detectors and the one replacement walk (:func:`redact_value`) serve the PII evaluator,
+:func:`redact` (a text), :func:`redact_frame` (a table with the list of what was replaced:
+dataset export and ``save``, as ``llmops_nb.datasets.redact``) and redaction at ingest (``Store(redact="pii")``: :class:`Redaction`). Names and addresses come
 from Microsoft Presidio (the ``pii`` extra) with ``"pii+names"``.
 """
 
 from __future__ import annotations
 
+import html
 import ipaddress
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Match", "find_pii", "find_names", "pii_gates", "redact", "redact_value", "Redaction", "PII_KINDS", "PHONE_REGIONS", "find_injection", "INJECTION_RULES", "luhn_ok", "iban_ok"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Match", "find_pii", "find_names", "pii_gates", "redact", "redact_value", "redact_frame", "RedactResult", "NEVER_REDACTED", "Redaction", "PII_KINDS", "PHONE_REGIONS", "find_injection", "INJECTION_RULES", "luhn_ok", "iban_ok"]
 
 
 @dataclass(frozen=True)
@@ -432,7 +437,8 @@ def pii_gates(texts: list[Any]) -> Any:
 
 def redact(text: str | None, kinds: Iterable[str] | None = None, *, template: str = "[{kind}]") -> str | None:
     """``text`` with every finding of :func:`find_pii` replaced by ``template`` (``{kind}`` is
-    the upper-cased kind).
+    the upper-cased kind): :func:`redact_value` on one string. For a table (with the list of what
+    was replaced) use :func:`redact_frame`.
 
     Example:
         >>> redact("write to ann@corp.io or +1 415 555 0132")
@@ -440,14 +446,7 @@ def redact(text: str | None, kinds: Iterable[str] | None = None, *, template: st
     """
     if not text:
         return text
-    out = []
-    pos = 0
-    for m in find_pii(text, kinds):
-        out.append(text[pos:m.start])
-        out.append(template.format(kind=m.kind.upper()))
-        pos = m.end
-    out.append(text[pos:])
-    return "".join(out)
+    return redact_value(text, (lambda t: find_pii(t, kinds)) if kinds is not None else find_pii, template=template)
 
 
 # ---------------------------------------------------------------------- prompt injection
@@ -668,3 +667,106 @@ class Redaction:
                 new[i] = self.text(vals[i])
             out[c] = new
         return out
+
+
+# ---------------------------------------------------------------------- redaction of example tables
+
+NEVER_REDACTED = ("example_id", "source_trace_id", "source_span_id", "source_format", "split")
+"""Id and lineage columns that hold no free text and are never redacted."""
+
+
+@dataclass
+class RedactResult:
+    """What :func:`redact_frame` (``llmops_nb.datasets.redact``) returns; unpacks as
+    ``frame, spans = redact_frame(...)``.
+
+    ``frame``: the redacted copy. ``spans``: one row per redacted span: the row's index and
+    ``example_id``, the ``column`` and ``path`` inside it (``[2].content`` for a chat message),
+    the PII ``kind``, its ``start``/``end`` in the original text, the original ``text`` (kept
+    in memory for review, never written) and its ``replacement``.
+
+    Example:
+        >>> import pandas as pd
+        >>> frame, spans = redact_frame(pd.DataFrame({"input_text": ["mail ann@corp.io"]}))
+        >>> frame["input_text"].tolist()
+        ['mail [EMAIL]']
+    """
+
+    frame: pd.DataFrame
+    spans: pd.DataFrame
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        yield self.frame
+        yield self.spans
+
+    def summary(self) -> str:
+        if not len(self.spans):
+            return "PII redaction: no PII found"
+        kinds = self.spans["kind"].value_counts()
+        rows = self.spans["row"].nunique()
+        return (
+            f"PII redaction: {len(self.spans):,} spans redacted in {rows:,} rows ("
+            + ", ".join(f"{k} {v}" for k, v in kinds.items()) + ")"
+        )
+
+    def __repr__(self) -> str:
+        return f"<RedactResult {self.summary()}>"
+
+    def _repr_html_(self) -> str:
+        head = self.spans.drop(columns=["text"]).head(20).to_html(index=False) if len(self.spans) else ""
+        return f"<div><b>{html.escape(self.summary())}</b>{head}</div>"
+
+
+def redact_frame(
+    frame: pd.DataFrame,
+    columns: Sequence[str] | None = None,
+    *,
+    kinds: Sequence[str] | None = None,
+    template: str = "[{kind}]",
+) -> RedactResult:
+    """Replace PII in text columns (strings, chat messages, nested JSON values) by ``[KIND]``.
+
+    ``columns`` defaults to every column but the ids and lineage ids (:data:`NEVER_REDACTED`),
+    so labels, metadata and annotator names are covered too. Detection is :func:`find_pii`;
+    ``kinds`` limits it (e.g. ``["email", "phone"]``). Each value goes through
+    :func:`redact_value`. Dataset export and ``save`` use it (``llmops_nb.datasets.redact``).
+    Returns the redacted copy and the list of redacted spans (the input is not changed).
+
+    Example:
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"example_id": ["a"], "input_text": ["mail ann@corp.io please"]})
+        >>> out, spans = redact_frame(df)
+        >>> out.loc[0, "input_text"], spans[["column", "kind", "start", "end"]].values.tolist()
+        ('mail [EMAIL] please', [['input_text', 'email', 5, 16]])
+    """
+    import pandas as pd
+
+    find = find_pii
+    cols = list(columns) if columns is not None else [c for c in frame.columns if c not in NEVER_REDACTED]
+    missing = [c for c in cols if c not in frame.columns]
+    if missing:
+        raise KeyError(f"redact(columns=...): {missing} not in the frame; columns are {list(frame.columns)}")
+    out = frame.copy()
+    spans: list[dict[str, Any]] = []
+    ids = frame["example_id"].tolist() if "example_id" in frame.columns else [None] * len(frame)
+    index = list(frame.index)
+
+    def detect(text: str) -> list[Any]:
+        return find(text, kinds) if kinds is not None else find(text)
+
+    def fix(v: Any, row: int, col: str, path: str) -> Any:
+        def seen(p: str, m: Any, rep: str) -> None:
+            spans.append({"row": index[row], "example_id": ids[row], "column": col, "path": p,
+                          "kind": m.kind, "start": m.start, "end": m.end, "text": m.text, "replacement": rep})
+
+        return redact_value(v, detect, template=template, on_match=seen, path=path)
+
+    for c in cols:
+        s = frame[c]
+        if s.dtype != object and not pd.api.types.is_string_dtype(s.dtype):
+            continue
+        vals = s.tolist()
+        new = [fix(v, i, c, "") for i, v in enumerate(vals)]
+        out[c] = pd.Series(new, index=frame.index, dtype=object if s.dtype == object else s.dtype)
+    sp = pd.DataFrame(spans, columns=["row", "example_id", "column", "path", "kind", "start", "end", "text", "replacement"])
+    return RedactResult(out, sp)

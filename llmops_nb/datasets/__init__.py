@@ -28,9 +28,10 @@ from llmops_nb.datasets._examples import EXAMPLES, example_id, to_examples
 from llmops_nb.datasets._export import FORMATS, ExportReport, HubPushResult, export, push_to_hub
 from llmops_nb.datasets._location import DatasetStorage
 from llmops_nb.datasets._migrations import MIGRATIONS, SCHEMA_VERSION
-from llmops_nb.datasets._redact import RedactResult, redact
 from llmops_nb.datasets._tags import tag, tags
 from llmops_nb.datasets._versions import DatasetVersion, history, list_datasets, load, save
+from llmops_nb.pii import RedactResult
+from llmops_nb.pii import redact_frame as redact
 
 list = list_datasets  # noqa: A001 - the documented verb; list_datasets is the same function
 

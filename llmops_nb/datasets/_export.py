@@ -19,9 +19,9 @@ from llmops_nb._compat import renamed_argument
 from llmops_nb.datasets._arrow import arrow_to_frame, frame_to_arrow
 from llmops_nb.datasets._errors import DatasetError
 from llmops_nb.datasets._location import resolve_storage
-from llmops_nb.datasets._redact import RedactResult
-from llmops_nb.datasets._redact import redact as _redact
 from llmops_nb.datasets._versions import _read
+from llmops_nb.pii import RedactResult
+from llmops_nb.pii import redact_frame as _redact
 
 __all__ = ["export", "push_to_hub", "ExportReport", "FORMATS", "to_chat_messages"]
 

@@ -144,7 +144,7 @@ def save(
     if redact is None:
         redact = not st.is_local
     if redact:
-        from llmops_nb.datasets._redact import redact as _redact
+        from llmops_nb.pii import redact_frame as _redact
 
         res = _redact(frame)
         frame, redacted_spans = res.frame, len(res.spans)
