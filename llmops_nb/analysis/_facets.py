@@ -43,11 +43,12 @@ def _clip(text: Any, n: int = _MAX_CHARS) -> str:
 def _items(frame: pd.DataFrame, spans: pd.DataFrame | None) -> tuple[str, list[tuple[str, str]]]:
     """(id column, [(item id, quoted body)]) for a spans, traces or sessions frame."""
     grain = grain_of(frame)
+    derived = None  # the traces of `spans` when derived here (not derived twice)
     if grain == "spans":
-        from llmops_nb.traces import to_traces
+        from llmops_nb.analysis._frame import traces_of
 
         spans = frame
-        frame = to_traces(frame)
+        frame = derived = traces_of(frame)
         grain = "traces"
     if grain == "sessions":
         out = []
@@ -66,7 +67,7 @@ def _items(frame: pd.DataFrame, spans: pd.DataFrame | None) -> tuple[str, list[t
     if spans is not None and len(spans):
         from llmops_nb.analysis._frame import trace_digest
 
-        digest = trace_digest(spans, include_output=False, detect_language=False).to_dict()
+        digest = trace_digest(spans, include_output=False, detect_language=False, traces=derived).to_dict()
     out = []
     for tid, q, a in zip(frame["trace_id"], frame.get("input_text", [None] * len(frame)),
                          frame.get("output_text", [None] * len(frame))):

@@ -1,4 +1,8 @@
-"""Shared helpers: trace-grain features, outcomes, ids and text columns."""
+"""Shared helpers: trace-grain features, outcomes, ids and text columns.
+
+Every analysis verb given spans gets its traces through :func:`traces_of` (one derivation,
+:func:`llmops_nb.to_traces` of the declared span columns), and decides what a frame is with
+:func:`llmops_nb.schema.grain_of`."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from llmops_nb.schema import grain_of
 __all__ = [
     "Outcome",
     "is_spans",
+    "traces_of",
     "trace_features",
     "as_analysis_frame",
     "resolve_outcome",
@@ -28,6 +33,27 @@ Outcome = Union[str, pd.Series, np.ndarray, Sequence[Any], Callable[[pd.DataFram
 def is_spans(frame: pd.DataFrame) -> bool:
     """True when ``frame`` looks like a spans table (one row per span); see :func:`llmops_nb.schema.grain_of`."""
     return grain_of(frame) == "spans"
+
+
+def traces_of(frame: pd.DataFrame) -> pd.DataFrame:
+    """The traces table an analysis works on: a spans frame becomes one row per trace
+    (:func:`llmops_nb.to_traces` of its declared span columns; extra columns are the caller's to
+    aggregate, see :func:`trace_features`); any other frame is returned as it is. The one path
+    from spans to traces for every analysis verb.
+
+    Example:
+        >>> import llmops_nb as lo
+        >>> spans = lo.read_traces([{"trace_id": "t", "span_id": "a", "kind": "chain"}], format="records")
+        >>> traces_of(spans.assign(flag=True))[["trace_id", "n_spans"]].values.tolist()
+        [['t', 1]]
+    """
+    from llmops_nb.schema import SPANS
+    from llmops_nb.traces import to_traces
+
+    if not is_spans(frame):
+        return frame
+    core = [c for c in frame.columns if c in SPANS.names]
+    return to_traces(frame[core] if len(core) < len(frame.columns) else frame)
 
 
 def trace_features(spans: pd.DataFrame) -> pd.DataFrame:
@@ -46,10 +72,8 @@ def trace_features(spans: pd.DataFrame) -> pd.DataFrame:
         [['search']]
     """
     from llmops_nb.schema import SPANS
-    from llmops_nb.traces import to_traces
 
-    core = [c for c in spans.columns if c in SPANS.names]
-    traces = to_traces(spans[core] if len(core) < len(spans.columns) else spans)
+    traces = traces_of(spans)
     tid = spans["trace_id"]
     if "tool_name" in spans.columns:
         tool_rows = spans.loc[spans["kind"].eq("tool") | spans["tool_name"].notna(), ["trace_id", "tool_name"]]
@@ -108,7 +132,7 @@ def id_series(frame: pd.DataFrame, id_column: str | None = None) -> pd.Series:
         if id_column not in frame.columns:
             raise KeyError(f"id_column={id_column!r} is not a column; columns: {list(frame.columns)}")
         return frame[id_column].astype(object)
-    if "session_id" in frame.columns and "trace_ids" in frame.columns:  # a sessions table
+    if grain_of(frame) == "sessions":
         return frame["session_id"].astype(object)
     if "trace_id" in frame.columns:
         if "span_id" in frame.columns and frame["trace_id"].duplicated().any():
@@ -176,7 +200,7 @@ def resolve_outcome(frame: pd.DataFrame, outcome: Outcome) -> tuple[np.ndarray, 
         return _as_float(arr), name
     if isinstance(outcome, pd.Series):
         name = str(outcome.name) if outcome.name is not None else "outcome"
-        key = "session_id" if "trace_ids" in frame.columns and "session_id" in frame.columns else "trace_id"
+        key = "session_id" if grain_of(frame) == "sessions" else "trace_id"
         if key in frame.columns and not outcome.index.equals(frame.index):
             idx = outcome.index
             is_text = idx.dtype == object or str(idx.dtype).startswith("str")
@@ -228,6 +252,7 @@ def trace_digest(
     include_output: bool | str = "auto",
     detect_language: bool = True,
     low_retrieval_quantile: float = 0.1,
+    traces: pd.DataFrame | None = None,
 ) -> pd.Series:
     """A failure-relevant text per trace, built from what the trace shows: errors of its
     spans (kind, name, message), output guardrail verdicts that flagged something, a
@@ -238,7 +263,8 @@ def trace_digest(
     always, ``False`` never. Cluster it to group failures by what went wrong rather than by
     topic or language.
 
-    Row grain: one string per trace, indexed by trace_id.
+    Row grain: one string per trace, indexed by trace_id. ``traces``: the traces of ``spans``
+    when the caller has them already (:func:`traces_of`), so they are not derived twice.
 
     Example:
         >>> import llmops_nb as lo
@@ -249,8 +275,6 @@ def trace_digest(
         >>> trace_digest(spans, detect_language=False, include_output=True)["t"]
         'error in tool lookup: OrderNotFound\\nanswer: Sorry.'
     """
-    from llmops_nb.traces import to_traces
-
     lines: dict[str, list[str]] = {}  # failure evidence
     risks: dict[str, list[str]] = {}  # input-side signals
     err = spans[spans["status"].eq("error")]
@@ -276,7 +300,8 @@ def trace_digest(
                     risks.setdefault(t, []).append(
                         f"retrieval weak: best document score {v:.2f}, among the lowest of these traces"
                     )
-    traces = to_traces(spans)
+    if traces is None:
+        traces = traces_of(spans)
     answers = dict(zip(traces["trace_id"], traces["output_text"]))
     if detect_language:
         import py3langid

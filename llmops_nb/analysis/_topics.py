@@ -232,19 +232,18 @@ def _input_frame(frame: pd.DataFrame, text: str) -> tuple[pd.DataFrame, str]:
         frame = facet_table(frame)
     grain = grain_of(frame)
     if text not in frame.columns and grain in ("spans", "traces") and text in ("failure", "task"):
-        from llmops_nb.analysis._frame import trace_digest
-        from llmops_nb.traces import to_traces
+        from llmops_nb.analysis._frame import trace_digest, traces_of
 
         if grain != "spans":
             raise ValueError(
                 f"text={text!r}: this traces table has no {text!r} column. Run lo.facets(spans_or_traces) first "
                 f"and pass its rows, or pass the spans table (then the failure evidence of each trace is used)"
             )
-        traces = to_traces(frame)
+        traces = traces_of(frame)
         if text == "failure":
             # offline, no facets: the failure evidence of each trace (errors, guardrail flags, a
             # question/answer language mismatch), which is English whatever the user's language
-            dig = trace_digest(frame, include_output=False)
+            dig = trace_digest(frame, include_output=False, traces=traces)
             traces = traces.assign(failure=traces["trace_id"].map(dig))
         else:
             traces = traces.assign(task=traces["input_text"])
