@@ -424,7 +424,7 @@ def propose_taxonomy(
         >>> fails = pd.DataFrame({"trace_id": list("abcdef"), "failure": ["lookup fails with OrderNotFound"] * 3
         ...                       + ["answers in English to a Spanish question"] * 3})
         >>> [(m.name, m.count) for m in propose_taxonomy(topics(fails, levels=1, n_topics=2))]
-        [('lookup fails with OrderNotFound', 3), ('English to a Spanish', 3)]
+        [('lookup fails with OrderNotFound', 3), ('answers in English: Spanish question', 3)]
     """
     if _is_topics(notes):
         if topics is not None:
@@ -558,7 +558,7 @@ def assign_failure_modes(
         >>> fails = pd.DataFrame({"trace_id": list("abcdef"), "failure": ["lookup fails with OrderNotFound"] * 3
         ...                       + ["answers in English to a Spanish question"] * 3})
         >>> assign_failure_modes(fails, topics(fails, levels=1, n_topics=2))["failure_mode"].tolist()[2:4]
-        ['lookup fails with OrderNotFound', 'English to a Spanish']
+        ['lookup fails with OrderNotFound', 'answers in English: Spanish question']
     """
     if _is_topics(taxonomy):
         if topics is not None and topics is not taxonomy:

@@ -95,13 +95,18 @@ def distinctive_phrases(texts: Sequence[str], labels: Sequence[Any], n_phrases: 
     per_text = [_phrases_of(t) for t in texts]
     proper = _proper_nouns(texts)
     surface: dict[tuple[str, ...], Counter[str]] = {}
+    following: dict[tuple[str, ...], Counter[str]] = {}  # the word after each phrase ("" at a segment's end)
+    preceding: dict[tuple[str, ...], Counter[str]] = {}
     for t in texts:
         for seg in _SPLIT.split(t):
             toks = _tokens(seg)
             low = [x.lower() for x in toks]
             for n in range(1, 5):
                 for i in range(len(toks) - n + 1):
-                    surface.setdefault(tuple(low[i: i + n]), Counter())[" ".join(toks[i: i + n])] += 1
+                    g = tuple(low[i: i + n])
+                    surface.setdefault(g, Counter())[" ".join(toks[i: i + n])] += 1
+                    following.setdefault(g, Counter())[low[i + n] if i + n < len(low) else ""] += 1
+                    preceding.setdefault(g, Counter())[low[i - 1] if i else ""] += 1
     df_all: Counter[tuple[str, ...]] = Counter()
     df_in: dict[Any, Counter[tuple[str, ...]]] = {g: Counter() for g in groups}
     size: Counter[Any] = Counter(labels)
@@ -121,6 +126,8 @@ def distinctive_phrases(texts: Sequence[str], labels: Sequence[Any], n_phrases: 
                 word = surface[ph].most_common(1)[0][0]
                 if not (_identifier_like(word) or ph in proper):
                     continue
+            if _cut_short(following.get(ph)) or _cut_short(preceding.get(ph)):
+                continue
             p_in = k / n_in
             p_out = (df_all[ph] - k) / n_out
             lift = math.log((p_in + 0.01) / (p_out + 0.01))
@@ -138,6 +145,17 @@ def distinctive_phrases(texts: Sequence[str], labels: Sequence[Any], n_phrases: 
                 break
         out[g] = [surface[ph].most_common(1)[0][0] if ph in surface else " ".join(ph) for ph in chosen]
     return out
+
+
+def _cut_short(beside: Counter[str] | None, share: float = 0.8) -> bool:
+    """Whether a phrase stops short of a word (not a stop word) that nearly always follows or
+    precedes it ("none of the retrieved" before "articles", "out a discount code" after
+    "handed"): read alone it dangles."""
+    if not beside:
+        return False
+    n = sum(beside.values())
+    word, k = beside.most_common(1)[0]
+    return n >= 2 and word != "" and word not in _STOP and k / n >= share
 
 
 def _words(name: str) -> set[str]:
@@ -176,7 +194,7 @@ class Topics:
         ...     "failure": ["order lookup fails with OrderNotFound"] * 4 + ["answers in English to a Spanish question"] * 4})
         >>> t = topics(df, levels=1, n_topics=2)
         >>> sorted(t.names())
-        ['English to a Spanish', 'lookup fails with OrderNotFound']
+        ['answers in English: Spanish question', 'order lookup fails: OrderNotFound']
     """
 
     frame: pd.DataFrame
