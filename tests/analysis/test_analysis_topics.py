@@ -153,6 +153,11 @@ def test_phrases_keep_their_negation_and_names_their_capitalised_words():
     quoted = distinctive_phrases(["it said 'I can't help with that request'"] * 2 + ["other text here"] * 2,
                                  [0, 0, 1, 1])
     assert all(not p.endswith("'") for p in quoted[0]), quoted
+    # a phrase cut short of the word that always follows it dangles ("none of the retrieved")
+    cut = distinctive_phrases(["a policy found in none of the retrieved articles", "none of the retrieved articles say so",
+                               "the answer is in English", "English answer to a German question"], [0, 0, 1, 1],
+                              n_phrases=10)
+    assert "none of the retrieved" not in cut[0] and "retrieved articles" in cut[0], cut
 
 
 @pytest.fixture(scope="module")
