@@ -337,6 +337,10 @@ class CallCache:
         if not self._pending:
             return
         rows = [(k, m, r, t) for k, (m, r, t) in self._pending.items()]
+        if len(rows) == 1:  # one answer (the default, committed as it arrives): one autocommitted statement
+            self._con.execute("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?)", rows[0])
+            self._pending.clear()
+            return
         self._con.execute("BEGIN")
         try:
             self._con.executemany("INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?)", rows)
