@@ -526,4 +526,39 @@ class SpanColumns:
             (e - s).total_seconds() * 1000.0 if lat is None and s is not None and e is not None else lat
             for lat, s, e in zip(cols["latency_ms"], cols["start_time"], cols["end_time"])
         ]
+        table = _plain_arrow(cols, SPANS) if self.canonical else None
+        if table is not None:
+            return table
         return to_arrow(pd.DataFrame({name: pd.Series(cols[name], dtype=object) for name in SPAN_NAMES}), SPANS)
+
+
+_PLAIN_TYPES = {
+    "str": frozenset((str, type(None))), "int": frozenset((int, type(None))), "float": frozenset((float, int, type(None))),
+    "time": frozenset((datetime, type(None))), "json": frozenset((dict, type(None))),
+}
+
+
+def _plain_arrow(cols: Mapping[str, list[Any]], table: Any) -> Any:
+    """The Arrow table ``llmops_nb.schema.to_arrow`` gives for these columns, built straight from
+    the lists when every value has the plain type of its column (text, whole numbers, floats,
+    datetimes, dicts, canonical messages and documents); else None (the caller goes through pandas)."""
+    import pyarrow as pa
+
+    arrays = []
+    opt = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    try:
+        for col in table.columns:
+            vals = cols[col.name]
+            plain = _PLAIN_TYPES.get(col.kind)
+            if plain is not None and not plain.issuperset(map(type, vals)):
+                return None
+            if col.kind == "json":
+                arrays.append(pa.array([None if v is None else orjson.dumps(v, option=opt, default=str).decode() for v in vals],
+                                       pa.string()))
+            elif col.kind == "float":
+                arrays.append(pa.array(vals, col.arrow_type, from_pandas=True))
+            else:
+                arrays.append(pa.array(vals, col.arrow_type))
+        return pa.Table.from_arrays(arrays, schema=table.arrow_schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        return None
