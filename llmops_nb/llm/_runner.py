@@ -511,6 +511,10 @@ class Runner:
       :class:`CallCache`, or False.
     - ``budget_usd``: calls are refused (``BudgetExhausted``) once the spend plus the expected
       cost of the calls in flight would pass it. Cached answers are free.
+    - ``rate_limiter``: where the paces come from when several processes share one limit (the
+      Ray engine's cluster-wide limiter): an object whose ``pacer(kind, model, per_minute)``
+      (kind ``"rpm"`` or ``"tpm"``) returns a pacer with ``async acquire(units)`` and
+      ``adjust(units)``. None (default): this runner paces alone.
 
     ``ledger()`` is the cost and call count per model.
 
@@ -536,6 +540,7 @@ class Runner:
         budget_usd: float | None = None,
         rate_limit_max_wait_s: float = 600.0,
         seed: int | None = None,
+        rate_limiter: Any = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency={concurrency!r}; it must be at least 1")
@@ -550,6 +555,7 @@ class Runner:
         self.budget_usd = budget_usd
         self.rate_limit_max_wait_s = rate_limit_max_wait_s
         self._rng = random.Random(seed)
+        self.rate_limiter = rate_limiter
         # (not `if cache`: an empty CallCache has len 0 and would read as "no cache")
         self._cache: CallCache | None | bool = False if cache is None or cache is False else None
         self._ledger: dict[str, _Ledger] = {}
@@ -593,13 +599,14 @@ class Runner:
             return setting.get(model)
         return int(setting)
 
-    def _pacer(self, kind: str, model: str) -> _Pacer | None:
+    def _pacer(self, kind: str, model: str) -> Any:
         limit = self._limit(self.requests_per_minute if kind == "rpm" else self.tokens_per_minute, model)
         if not limit:
             return None
         p = self._pacers.get((kind, model))
         if p is None:
-            p = self._pacers[(kind, model)] = _Pacer(limit)
+            shared = self.rate_limiter
+            p = self._pacers[(kind, model)] = _Pacer(limit) if shared is None else shared.pacer(kind, model, limit)
         return p
 
     def ledger_for(self, model: str) -> _Ledger:
