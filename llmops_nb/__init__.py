@@ -84,11 +84,13 @@ _LAZY: dict[str, str] = {
     # views that link
     "explore": "llmops_nb.views",
     "compare_outputs": "llmops_nb.views",
+    # where the heavy verbs run (this process or a Ray cluster)
+    "engine": "llmops_nb.engines",
 }
 _SUBMODULES = {
     "schema", "stats", "rules", "results", "store", "llm", "loaders", "tracing", "evals", "analysis", "annotation", "datasets",
     "prompts", "experiments", "connectors", "report", "demo", "traces", "cli", "monitor", "testing",
-    "sessions", "views",
+    "sessions", "views", "engines",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])

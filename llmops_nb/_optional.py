@@ -18,6 +18,7 @@ _HINTS = {
     "zstandard": 'pip install "llmops-nb[recordings]"',
     "playwright": 'pip install "llmops-nb[dev]"',
     "phonenumbers": "pip install phonenumbers",
+    "ray": 'pip install "llmops-nb[ray]"',
 }
 
 

@@ -25,7 +25,7 @@ PKG = Path(llmops_nb.__file__).resolve().parent
 RANK: dict[str, int] = {
     # the base: the table vocabulary, statistics, rules, the LLM runner, shared helpers
     "schema": 0, "stats": 0, "rules": 0, "pii": 0, "hashing": 0, "llm": 0, "_optional": 0, "_compat": 0, "_secrets": 0,
-    "testing": 0, "widgets": 0,
+    "testing": 0, "widgets": 0, "engines": 0,  # engines: where the heavy verbs run (this process, Ray)
     "traces": 1, "sessions": 1,  # tables derived from spans
     "store": 2,
     "results": 3,  # every view of the results table
