@@ -336,6 +336,7 @@ def cluster(
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     seed: int = 0,
+    engine: Any = None,
 ) -> Clusters:
     """Group rows by the meaning (or the words) of a text: embed, cluster, name each cluster
     by its distinctive terms (and optionally by an LLM), and map the rows in 2-D.
@@ -355,6 +356,8 @@ def cluster(
     - ``name_model``: a litellm model that also names each cluster (``llm_kwargs`` go to
       ``litellm.acompletion`` through the shared runner, e.g. ``api_base``).
     - ``projection``: the 2-D map, ``"pca"`` or ``"umap"`` (``umap`` extra).
+    - ``engine``: ``"local"`` or ``"ray"`` (default: the current engine): on Ray the texts are
+      embedded in batches on Ray tasks; clustering runs here on the vectors (the same clusters).
 
     Example:
         >>> import pandas as pd
@@ -374,7 +377,7 @@ def cluster(
     texts = text_series(df, text)
     ids = id_series(df, id_column)
     emb = get_embedder(embedder)
-    E = embed_texts(texts.tolist(), emb, cache=cache, cache_dir=cache_dir)
+    E = embed_texts(texts.tolist(), emb, cache=cache, cache_dir=cache_dir, engine=engine)
     n = len(df)
 
     if method == "kmeans":

@@ -292,15 +292,50 @@ class EmbeddingCache:
             store[k] = (s, i)
 
 
+def _embed_batch(emb: Embedder, texts: list[str]) -> np.ndarray:
+    """A Ray task: one batch of texts through the embedder."""
+    return np.asarray(emb.embed(texts), dtype=np.float32)
+
+
+def _embed(emb: Embedder, texts: list[str], engine: Any) -> np.ndarray:
+    """``emb.embed(texts)``, here or in batches on Ray tasks (rows in order). An embedder fitted
+    on its corpus (``cacheable=False``: TF-IDF) is fitted once, here: its vectors depend on all texts."""
+    from llmops_nb.engines import resolve_engine
+
+    eng = resolve_engine(engine)
+    if not eng.is_ray or not getattr(emb, "cacheable", True) or len(texts) < 2:
+        return np.asarray(emb.embed(texts), dtype=np.float32)
+    from llmops_nb.engines import run_tasks, tasks_for
+
+    ship = emb
+    if getattr(emb, "_model", None) is not None:  # a loaded model is loaded again on each worker
+        import copy
+
+        ship = copy.copy(emb)
+        ship._model = None  # type: ignore[attr-defined]
+    n = tasks_for(eng, len(texts), per_cpu=2)
+    bounds = [round(i * len(texts) / n) for i in range(n + 1)]
+    parts = [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+    out = run_tasks(eng, _embed_batch, [(ship, texts[a:b]) for a, b in parts],
+                    labels=[f"texts {a}-{b - 1} with embedder {emb.name!r} (first {texts[a][:40]!r})" for a, b in parts],
+                    weights=[b - a for a, b in parts], desc="embed")
+    return np.vstack(out)
+
+
 def embed_texts(
     texts: Sequence[str],
     embedder: str | Embedder = "tfidf",
     *,
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
+    engine: Any = None,
 ) -> np.ndarray:
     """Embed ``texts`` (one row per text), reading and filling the on-disk cache for
     cacheable embedders; each distinct text is embedded once.
+
+    ``engine``: ``"local"`` or ``"ray"`` (default: the current engine). On Ray the texts not yet
+    cached are embedded in batches on Ray tasks (the same vectors); TF-IDF, fitted on the whole
+    corpus, is fitted here.
 
     Example:
         >>> embed_texts(["refund policy", "refund rules", "weather"], TfidfEmbedder(2)).shape
@@ -309,13 +344,13 @@ def embed_texts(
     emb = get_embedder(embedder)
     texts = ["" if t is None else str(t) for t in texts]
     if not (cache and getattr(emb, "cacheable", True)):
-        return np.asarray(emb.embed(texts), dtype=np.float32)
+        return _embed(emb, texts, engine)
     store = EmbeddingCache(cache_dir if cache_dir is not None else default_cache_dir(), emb.name)
     vecs, found = store.get(texts)
     missing = np.flatnonzero(~found)
     if missing.size:
         uniq = list(dict.fromkeys(texts[i] for i in missing))
-        new = np.asarray(emb.embed(uniq), dtype=np.float32)
+        new = _embed(emb, uniq, engine)
         store.put(uniq, new)
         pos = {t: i for i, t in enumerate(uniq)}
         if vecs is None:

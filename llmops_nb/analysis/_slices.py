@@ -146,6 +146,7 @@ def find_slices(
     n_examples: int = 5,
     grain: str = "auto",
     id_column: str | None = None,
+    engine: Any = None,
 ) -> SliceTable:
     """Where failures concentrate: every value of every slice column and (with
     ``max_order=2``) every pair of values, each with its size, failures, failure rate, lift
@@ -172,6 +173,10 @@ def find_slices(
     ``result.attrs`` and in the repr. A pair is kept only when it adds over both parents: its
     failure rate differs from the rest of each parent (Fisher's test within the parent,
     Benjamini-Hochberg corrected over all pairs, < ``alpha``). ``significant`` means p_adjusted < ``alpha``.
+
+    ``engine``: ``"local"`` or ``"ray"`` (default: the current engine). On Ray the per-slice
+    counts (sizes and failures of every value and pair) are summed over blocks of rows on Ray
+    tasks; the tests and corrections run here on the totals (the same table).
 
     Example:
         >>> import pandas as pd, numpy as np
@@ -220,8 +225,8 @@ def find_slices(
     cols, vals = _labels([d.name for d in dims], [d.labels for d in dims])
     L = X.shape[1]
     yf = y.astype(np.float64)
-    size1 = np.asarray(X.sum(axis=0)).ravel()
-    fail1 = np.asarray(X.T @ yf).ravel()
+    pairs = max_order == 2 and len(dims) > 1
+    size1, fail1, G, F = _slice_counts(X, yf, pairs, engine)
 
     # ---- singles
     keep1 = (size1 >= min_size) & (size1 < n)
@@ -235,10 +240,7 @@ def find_slices(
 
     # ---- pairs
     pair_keep = np.zeros(0, dtype=bool)
-    if max_order == 2 and len(dims) > 1:
-        G = (X.T @ X).toarray()
-        Xf = X[y]
-        F = (Xf.T @ Xf).toarray()
+    if pairs:
         ia, ib = np.triu_indices(L, k=1)
         cross = dim_of[ia] != dim_of[ib]
         ia, ib = ia[cross], ib[cross]
@@ -325,6 +327,43 @@ def find_slices(
     table = SliceTable(out)
     table.attrs.update(attrs)
     return table
+
+
+def _block_counts(X: Any, yf: np.ndarray, pairs: bool) -> tuple[np.ndarray, np.ndarray, Any, Any]:
+    """Sizes and failures of every value (and pair of values) over the rows of ``X``."""
+    size1 = np.asarray(X.sum(axis=0)).ravel()
+    fail1 = np.asarray(X.T @ yf).ravel()
+    if not pairs:
+        return size1, fail1, None, None
+    G = (X.T @ X).toarray()
+    Xf = X[yf > 0.5]
+    F = (Xf.T @ Xf).toarray()
+    return size1, fail1, G, F
+
+
+def _slice_counts(X: Any, yf: np.ndarray, pairs: bool, engine: Any) -> tuple[np.ndarray, np.ndarray, Any, Any]:
+    """:func:`_block_counts` of all rows: here, or summed over row blocks on Ray tasks (counts
+    are whole numbers, so the sums are exact and the totals the same)."""
+    from llmops_nb.engines import resolve_engine
+
+    eng = resolve_engine(engine)
+    n = X.shape[0]
+    if not eng.is_ray or n < 2:
+        return _block_counts(X, yf, pairs)
+    from llmops_nb.engines import run_tasks, tasks_for
+
+    k = tasks_for(eng, n, per_cpu=1)
+    bounds = [round(i * n / k) for i in range(k + 1)]
+    spans = [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+    Xr = X.tocsr()
+    parts = run_tasks(eng, _block_counts, [(Xr[a:b], yf[a:b], pairs) for a, b in spans],
+                      labels=[f"rows {a}-{b - 1}" for a, b in spans], weights=[b - a for a, b in spans],
+                      desc="find_slices counts")
+    size1 = sum(p[0] for p in parts)
+    fail1 = sum(p[1] for p in parts)
+    G = sum(p[2] for p in parts) if pairs else None
+    F = sum(p[3] for p in parts) if pairs else None
+    return size1, fail1, G, F
 
 
 def _merge_identical(X: Any, a: np.ndarray, b: np.ndarray, size: np.ndarray, fail: np.ndarray,

@@ -293,6 +293,7 @@ def topics(
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     seed: int = 0,
+    engine: Any = None,
 ) -> Topics:
     """Group items by a text (``"failure"`` or ``"task"`` facets, or any column) into topics
     with sub-topics, each named so it reads as a failure or a task and differs from its siblings.
@@ -313,6 +314,7 @@ def topics(
     and its boundary members; a name that collides with a sibling's is asked again with the taken
     names, then falls back to the phrase name. ``summary.top_language`` / ``language_share`` show
     whether a topic is one language (a facet ``language`` column is carried, not clustered).
+    ``engine="ray"`` embeds the texts in batches on Ray tasks (default: the current engine).
 
     Example:
         >>> import pandas as pd
@@ -335,7 +337,7 @@ def topics(
     emb = get_embedder(embedder)
     # the same text is embedded once (facet answers repeat); clusters weigh each by its count
     uniq, inverse, counts = np.unique(np.asarray(texts, dtype=object), return_inverse=True, return_counts=True)
-    U = embed_texts([str(u) for u in uniq], emb, cache=cache, cache_dir=cache_dir)
+    U = embed_texts([str(u) for u in uniq], emb, cache=cache, cache_dir=cache_dir, engine=engine)
     E = U[inverse]
     if len(uniq) < 2:
         raise ValueError(f"topics() needs at least 2 different {text!r} texts; every item says {uniq[0]!r}")

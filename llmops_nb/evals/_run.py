@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import inspect
 import os
+import sys
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -16,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from llmops_nb._secrets import scrub
+from llmops_nb.engines import Engine, resolve_engine
 from llmops_nb.evals._base import EvaluationReason, Evaluator, load_evaluator, outputs_of
 from llmops_nb.llm import CallCache, LLMConfigError, Runner, bind_runner, progress_bar, run_sync
 from llmops_nb.schema import RESULTS, grain_of
@@ -197,6 +200,76 @@ def _done_keys(store: Any, run_id: str) -> set[tuple[Any, Any, str]]:
     return {(t, None if s is None or s != s else s, h) for t, s, h in zip(prev["trace_id"], prev["span_id"], prev["params_hash"])}
 
 
+def _base(ev: Evaluator, run_id: str, h: str) -> dict[str, Any]:
+    return {"run_id": run_id, "evaluator_version": str(ev.version), "params_hash": h, "params": ev.params(),
+            "_session": ev.level == "session"}
+
+
+async def _run_part(ev: Evaluator, base: dict[str, Any], sub: pd.DataFrame, stids: list[Any], ssids: list[Any],
+                    with_spans: pd.DataFrame | None, runner: Runner, sink: _Sink, bar: Any) -> None:
+    """Evaluate the rows ``sub`` (ids ``stids``/``ssids``) with one evaluator into ``sink``: the
+    same code in this process and on each Ray task, so both give the same rows."""
+    batch = getattr(ev, "evaluate_batch", None)
+    if batch is not None and (with_spans is None or ev.level == "session"):
+        t0 = time.perf_counter()
+        try:
+            outs = list(batch(sub))
+            if len(outs) != len(sub):
+                raise ValueError(f"evaluate_batch returned {len(outs)} values for {len(sub)} rows")
+        except Exception:
+            outs = None
+        if outs is not None:
+            per_row_ms = (time.perf_counter() - t0) * 1000 / max(1, len(sub))
+            _emit_batch(sink, ev, base, stids, ssids, outs, per_row_ms)
+            if bar is not None:
+                bar.update(len(sub))
+            if sink.store is not None:
+                sink.flush()
+            return
+    records = sub.to_dict("records")
+    if with_spans is not None:
+        key = "session_id" if ev.level == "session" else "trace_id"
+        groups = dict(tuple(with_spans.groupby(key, sort=False)))
+        for r in records:
+            r["spans"] = groups.get(r[key])
+    is_async = inspect.iscoroutinefunction(ev.evaluate)
+    if is_async:
+        async def one(i: int, ev: Evaluator = ev, base: dict[str, Any] = base, records: list[Any] = records,
+                      stids: list[Any] = stids, ssids: list[Any] = ssids) -> None:
+            t0 = time.perf_counter()
+            try:
+                out = await ev.evaluate(records[i])
+                rows = _rows(ev, base, stids[i], ssids[i], out, (time.perf_counter() - t0) * 1000)
+            except LLMConfigError:
+                raise  # a missing key or a wrong model: stop the run, charge no row
+            except Exception as e:  # noqa: BLE001 - an evaluator's failure is a result row
+                rows = [_error_row(ev, base, stids[i], ssids[i], e, (time.perf_counter() - t0) * 1000)]
+            for r in rows:
+                r["_i"] = i
+            sink.add_rows(rows)
+            if bar is not None:
+                bar.update(1)
+
+        await runner.amap(one, list(range(len(records))), progress=False)
+        sink.seal()
+    else:
+        for i, r in enumerate(records):
+            t0 = time.perf_counter()
+            try:
+                out = ev.evaluate(r)
+                if inspect.isawaitable(out):
+                    out = await out
+                rows = _rows(ev, base, stids[i], ssids[i], out, (time.perf_counter() - t0) * 1000)
+            except LLMConfigError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                rows = [_error_row(ev, base, stids[i], ssids[i], e, (time.perf_counter() - t0) * 1000)]
+            sink.add_rows(rows)
+            if bar is not None:
+                bar.update(1)
+        sink.seal()
+
+
 async def aevaluate(
     frame: pd.DataFrame,
     evaluators: Evaluator | str | Mapping[str, Any] | Sequence[Evaluator | str | Mapping[str, Any]],
@@ -213,6 +286,7 @@ async def aevaluate(
     tokens_per_minute: int | Mapping[str, int] | None = None,
     max_retries: int = 8,
     timeout_s: float = 60.0,
+    engine: str | Engine | None = None,
 ) -> pd.DataFrame:
     """The async form of :func:`evaluate` (same arguments), for code already in an event loop.
 
@@ -225,6 +299,11 @@ async def aevaluate(
         [True]
     """
     evs = _as_evaluators(evaluators)
+    eng = resolve_engine(engine)
+    if eng.is_ray and (budget_usd is not None or (runner is not None and runner.budget_usd is not None)):
+        raise ValueError("budget_usd is kept per process, not across a Ray cluster: evaluate with engine='local' to "
+                         "stop at a budget, or without budget_usd on Ray (requests_per_minute / tokens_per_minute "
+                         "hold for the whole cluster)")
     run_id = run_id or new_run_id()
     if runner is None:
         runner = Runner(concurrency=concurrency, cache=_resolve_cache(cache, store), budget_usd=budget_usd,
@@ -247,75 +326,18 @@ async def aevaluate(
         keep = [i for i in range(len(items)) if (tids[i], sids[i], h) not in done] if done else list(range(len(items)))
         plans.append((ev, items, tids, sids, with_spans, keep, h))
         total += len(keep)
+    if eng.is_ray:
+        unbind()
+        return _evaluate_on_ray(eng, plans, total, run_id, runner, store, progress)
     bar = progress_bar(total, "evaluate", progress)
     try:
         for ev, items, tids, sids, with_spans, keep, h in plans:
             if not keep:
                 continue
-            base = {"run_id": run_id, "evaluator_version": str(ev.version), "params_hash": h, "params": ev.params(),
-                    "_session": ev.level == "session"}
+            base = _base(ev, run_id, h)
             sub = items if len(keep) == len(items) else items.iloc[keep]
-            stids = [tids[i] for i in keep]
-            ssids = [sids[i] for i in keep]
-            batch = getattr(ev, "evaluate_batch", None)
-            if batch is not None and (with_spans is None or ev.level == "session"):
-                t0 = time.perf_counter()
-                try:
-                    outs = list(batch(sub))
-                    if len(outs) != len(sub):
-                        raise ValueError(f"evaluate_batch returned {len(outs)} values for {len(sub)} rows")
-                except Exception:
-                    outs = None
-                if outs is not None:
-                    per_row_ms = (time.perf_counter() - t0) * 1000 / max(1, len(sub))
-                    _emit_batch(sink, ev, base, stids, ssids, outs, per_row_ms)
-                    if bar is not None:
-                        bar.update(len(keep))
-                    if store is not None:
-                        sink.flush()
-                    continue
-            records = sub.to_dict("records")
-            if with_spans is not None:
-                key = "session_id" if ev.level == "session" else "trace_id"
-                groups = dict(tuple(with_spans.groupby(key, sort=False)))
-                for r in records:
-                    r["spans"] = groups.get(r[key])
-            is_async = inspect.iscoroutinefunction(ev.evaluate)
-            if is_async:
-                async def one(i: int, ev: Evaluator = ev, base: dict[str, Any] = base, records: list[Any] = records,
-                              stids: list[Any] = stids, ssids: list[Any] = ssids) -> None:
-                    t0 = time.perf_counter()
-                    try:
-                        out = await ev.evaluate(records[i])
-                        rows = _rows(ev, base, stids[i], ssids[i], out, (time.perf_counter() - t0) * 1000)
-                    except LLMConfigError:
-                        raise  # a missing key or a wrong model: stop the run, charge no row
-                    except Exception as e:  # noqa: BLE001 - an evaluator's failure is a result row
-                        rows = [_error_row(ev, base, stids[i], ssids[i], e, (time.perf_counter() - t0) * 1000)]
-                    for r in rows:
-                        r["_i"] = i
-                    sink.add_rows(rows)
-                    if bar is not None:
-                        bar.update(1)
-
-                await runner.amap(one, list(range(len(records))), progress=False)
-                sink.seal()
-            else:
-                for i, r in enumerate(records):
-                    t0 = time.perf_counter()
-                    try:
-                        out = ev.evaluate(r)
-                        if inspect.isawaitable(out):
-                            out = await out
-                        rows = _rows(ev, base, stids[i], ssids[i], out, (time.perf_counter() - t0) * 1000)
-                    except LLMConfigError:
-                        raise
-                    except Exception as e:  # noqa: BLE001
-                        rows = [_error_row(ev, base, stids[i], ssids[i], e, (time.perf_counter() - t0) * 1000)]
-                    sink.add_rows(rows)
-                    if bar is not None:
-                        bar.update(1)
-                sink.seal()
+            await _run_part(ev, base, sub, [tids[i] for i in keep], [sids[i] for i in keep], with_spans, runner,
+                            sink, bar)
     finally:
         unbind()
         if bar is not None:
@@ -341,6 +363,7 @@ def evaluate(
     tokens_per_minute: int | Mapping[str, int] | None = None,
     max_retries: int = 8,
     timeout_s: float = 60.0,
+    engine: str | Engine | None = None,
 ) -> pd.DataFrame:
     """Run evaluators over a spans or traces frame; returns the results table (one row per
     item and evaluator output, see :data:`llmops_nb.schema.RESULTS`).
@@ -362,6 +385,13 @@ def evaluate(
       without error and redoes the error rows (unparseable judge answers included: they are
       never cached), so an interrupted or budget-stopped run resumes.
     - Works inside a running event loop (Jupyter); a progress bar shows for long runs.
+    - ``engine``: ``"local"`` (this process) or ``"ray"`` (default: :func:`llmops_nb.engines.current_engine`).
+      On Ray, each evaluator's rows are cut into batches run as Ray tasks; judges call through a
+      runner per worker that asks one cluster-wide limiter before each call (so
+      ``requests_per_minute``/``tokens_per_minute`` hold for the whole cluster, per model) and
+      shares one answer cache on the driver's machine (the store's), so the retry of a task whose
+      worker died pays for no answer twice. Results are written to ``store`` as batches finish
+      and are the same rows as on one process.
 
     Example:
         >>> import llmops_nb as lo
@@ -375,8 +405,118 @@ def evaluate(
     coro = aevaluate(frame, evaluators, concurrency=concurrency, cache=cache, budget_usd=budget_usd,
                      store=store, run_id=run_id, progress=progress, runner=runner, spans=spans,
                      requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
-                     max_retries=max_retries, timeout_s=timeout_s)
+                     max_retries=max_retries, timeout_s=timeout_s, engine=engine)
     return run_sync(coro)
+
+
+def _ray_part(ev: Evaluator, base: dict[str, Any], sub: pd.DataFrame, stids: list[Any], ssids: list[Any],
+              with_spans: pd.DataFrame | None, settings: dict[str, Any], limiter: Any, cache_actor: Any,
+              prices: dict[str, Any]) -> pd.DataFrame:
+    """A Ray task: evaluate one batch of rows with a runner of this worker that shares the
+    cluster's limiter and answer cache; returns its result rows."""
+    from llmops_nb.engines import SharedCallCache, SharedLimits
+
+    if prices:  # models priced on the driver (litellm.register_model) cost the same here
+        import litellm
+
+        new = {m: p for m, p in prices.items() if litellm.model_cost.get(m) != p}
+        if new:
+            litellm.register_model(new)
+
+    runner = Runner(**settings, cache=SharedCallCache(cache_actor) if cache_actor is not None else False,
+                    rate_limiter=SharedLimits(limiter) if limiter is not None else None)
+
+    async def go() -> pd.DataFrame:
+        if limiter is not None:
+            await _warm_up()
+        sink = _Sink(None)
+        unbind = bind_runner(runner)
+        try:
+            await _run_part(ev, base, sub, stids, ssids, with_spans, runner, sink, None)
+        finally:
+            unbind()
+        return sink.result()
+
+    return run_sync(go())
+
+
+_WARM = False
+
+
+async def _warm_up() -> None:
+    """A worker's first LLM call sets litellm up (imports, clients): do it before taking a slot of
+    the cluster's pace, so the first real call reaches the provider in its slot, not late and
+    bunched with the next ones."""
+    global _WARM
+    if _WARM:
+        return
+    import litellm
+
+    with contextlib.suppress(Exception):  # only a warm-up
+        await litellm.acompletion(model="openai/warm-up", messages=[{"role": "user", "content": "hi"}],
+                                  mock_response="ok")
+    _WARM = True
+
+
+def _evaluate_on_ray(eng: Engine, plans: list[Any], total: int, run_id: str, runner: Runner, store: Any,
+                     progress: bool | None) -> pd.DataFrame:
+    """Every evaluator's rows in batches on Ray tasks; batches are written to ``store`` as they
+    finish and returned in the order one process gives (evaluators, then rows)."""
+    from llmops_nb.engines import rate_limiter, run_tasks, shared_cache, tasks_for
+
+    limiter = rate_limiter(eng) if (runner.requests_per_minute or runner.tokens_per_minute) else None
+    cache_actor = None
+    setting = runner.cache_setting
+    if setting is not False and setting is not None:
+        path = str(setting.path) if isinstance(setting, CallCache) else (None if setting is True else os.fspath(setting))
+        cache_actor = shared_cache(eng, path)
+    settings = {"concurrency": runner.concurrency, "requests_per_minute": runner.requests_per_minute,
+                "tokens_per_minute": runner.tokens_per_minute, "max_retries": runner.max_retries,
+                "timeout_s": runner.timeout_s, "backoff_base_s": runner.backoff_base_s,
+                "backoff_max_s": runner.backoff_max_s, "rate_limit_max_wait_s": runner.rate_limit_max_wait_s}
+    prices: dict[str, Any] = {}
+    if "litellm" in sys.modules:
+        cost = sys.modules["litellm"].model_cost
+        for ev, *_ in plans:
+            model = getattr(ev, "model", None)
+            for m in (model, model.split("/", 1)[-1]) if isinstance(model, str) else ():
+                if m in cost:
+                    prices[m] = cost[m]
+    calls: list[tuple[Any, ...]] = []
+    labels: list[str] = []
+    weights: list[int] = []
+    for ev, items, tids, sids, with_spans, keep, h in plans:
+        if not keep:
+            continue
+        base = _base(ev, run_id, h)
+        n_tasks = tasks_for(eng, len(keep))
+        bounds = [round(i * len(keep) / n_tasks) for i in range(n_tasks + 1)]
+        key = "session_id" if ev.level == "session" else "trace_id"
+        for a, b in zip(bounds, bounds[1:]):
+            if b <= a:
+                continue
+            rows = keep[a:b]
+            sub = items.iloc[rows]
+            ws = None
+            if with_spans is not None:
+                ws = with_spans[with_spans[key].isin(set(sub[key]))]
+            calls.append((ev, base, sub, [tids[i] for i in rows], [sids[i] for i in rows], ws, settings, limiter,
+                          cache_actor, prices))
+            labels.append(f"evaluator {ev.evaluation_name!r} on rows {a}-{b - 1} (first {key} {tids[rows[0]]!r})")
+            weights.append(b - a)
+    parts: list[pd.DataFrame | None] = [None] * len(calls)
+
+    def arrived(i: int, df: pd.DataFrame) -> None:
+        parts[i] = df
+        if store is not None and len(df):
+            store.add("results", df, on_conflict="replace")
+
+    run_tasks(eng, _ray_part, calls, labels=labels, weights=weights, desc="evaluate", progress=progress,
+              passthrough=(LLMConfigError,), on_result=arrived)
+    frames = [p for p in parts if p is not None and len(p)]
+    if not frames:
+        return _results_frame({}, 0)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def _as_evaluators(evaluators: Any) -> list[Evaluator]:

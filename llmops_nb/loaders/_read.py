@@ -16,6 +16,7 @@ from typing import Any, Literal
 import orjson
 import pandas as pd
 
+from llmops_nb.engines import Engine, resolve_engine
 from llmops_nb.loaders._common import (
     LoadError,
     NoTraceData,
@@ -316,6 +317,7 @@ def read_traces(
     max_decompressed_bytes: int | None | Literal["default"] = "default",
     estimate_cost: bool = True,
     workers: int | None = None,
+    engine: str | Engine | None = None,
     **options: Any,
 ) -> pd.DataFrame | tuple[pd.DataFrame, LoadReport]:
     """Load traces from files or records into the spans table (one row per span).
@@ -343,6 +345,11 @@ def read_traces(
     The frame and the report are the same as one worker's: files are read in contiguous chunks
     and put back in order before ids, trees and log records are checked across files.
 
+    ``engine``: ``"local"`` or ``"ray"`` (default: :func:`llmops_nb.engines.current_engine`). On
+    Ray, files (paths, directories, globs) are read in contiguous chunks on Ray tasks and put
+    back in order, then checked across files here: the same frame and report as one process;
+    an error names its file, as here. Records and frames are read in this process.
+
     A file named directly that yields no spans is a :class:`LoadError` saying what was found;
     files found by walking a directory that hold no traces are skipped.
 
@@ -362,20 +369,25 @@ def read_traces(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
+        eng = resolve_engine(engine)
         if max_decompressed_bytes == "default":
-            return _read_traces(source, format, errors, options, estimate_cost, workers)
+            return _read_traces(source, format, errors, options, estimate_cost, workers, engine=eng)
         with decompressed_limit(max_decompressed_bytes):  # type: ignore[arg-type]
-            return _read_traces(source, format, errors, options, estimate_cost, workers, max_decompressed_bytes)
+            return _read_traces(source, format, errors, options, estimate_cost, workers, max_decompressed_bytes,
+                                engine=eng)
     finally:
         if was_enabled:
             gc.enable()
 
 
 def _read_traces(source: Any, format: str | None, errors: str, options: dict[str, Any], estimate_cost: bool = True,
-                 workers: int | None = 1, limit: Any = "default") -> Any:
+                 workers: int | None = 1, limit: Any = "default", engine: Engine | None = None) -> Any:
     items = _expand(source)
     n_workers = _n_workers(items, workers)
-    if n_workers > 1:
+    on_ray = engine is not None and engine.is_ray and bool(items) and all(isinstance(i, (str, os.PathLike)) for i in items)
+    if on_ray:
+        acc, problems, ignored = _read_on_ray(engine, items, format, errors, options, limit)  # type: ignore[arg-type]
+    elif n_workers > 1:
         acc, problems, ignored = _read_parallel(items, format, errors, options, n_workers, limit)
     else:
         acc, problems, ignored = _read_items(items, format, errors, options)
@@ -447,6 +459,39 @@ def _read_parallel(items: list[Any], format: str | None, errors: str, options: d
         finally:
             for fut in futures:
                 fut.cancel()
+    return acc, problems, ignored
+
+
+def _read_chunk_ray(items: list[Any], format: str | None, errors: str, options: dict[str, Any], limit: Any) -> Any:
+    """A Ray task: :func:`_read_chunk`, leaving the (long-lived) worker's garbage collector as it was."""
+    import gc
+
+    was = gc.isenabled()
+    try:
+        return _read_chunk(items, format, errors, options, limit)
+    finally:
+        if was:
+            gc.enable()
+
+
+def _read_on_ray(eng: Engine, items: list[Any], format: str | None, errors: str, options: dict[str, Any],
+                 limit: Any) -> tuple[_Columns, list[dict[str, Any]], list[str]]:
+    """Files read in contiguous chunks on Ray tasks, concatenated in file order (as one worker)."""
+    from llmops_nb.engines import run_tasks, tasks_for
+
+    n_chunks = tasks_for(eng, len(items))
+    bounds = [round(i * len(items) / n_chunks) for i in range(n_chunks + 1)]
+    chunks = [items[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    labels = [f"file {c[0]}" if len(c) == 1 else f"files {c[0]} ... {c[-1]} ({len(c)} files)" for c in chunks]
+    parts = run_tasks(eng, _read_chunk_ray, [(c, format, errors, options, limit) for c in chunks], labels=labels,
+                      weights=[len(c) for c in chunks], desc="read_traces", passthrough=(LoadError,))
+    acc = _Columns()
+    problems: list[dict[str, Any]] = []
+    ignored: list[str] = []
+    for part, part_problems, part_ignored in parts:
+        acc.merge(part)
+        problems.extend(part_problems)
+        ignored.extend(part_ignored)
     return acc, problems, ignored
 
 

@@ -99,6 +99,7 @@ class FakeLLMServer:
         self.port = port
         self.model = model
         self.requests: list[dict[str, Any]] = []
+        self.request_times: list[float] = []  # time.time() of each chat request as it arrived
         self.status_counts: collections.Counter[int] = collections.Counter()
         self._rng = random.Random(self.faults.seed)
         self._window: collections.deque[float] = collections.deque()
@@ -233,6 +234,7 @@ class FakeLLMServer:
         from aiohttp import web
 
         body = await request.json(loads=orjson.loads)
+        self.request_times.append(time.time())
         self.requests.append(body)
         if self.latency_ms:
             await asyncio.sleep(self.latency_ms / 1000)
