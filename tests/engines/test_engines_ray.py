@@ -1,0 +1,291 @@
+"""engine="ray": the heavy verbs on a two-node Ray cluster on loopback give what one process gives.
+
+One cluster (``ray.cluster_utils.Cluster``: a head and a worker node, one CPU each, 128 MB
+object stores, no dashboard) serves the whole module. Judges call a local fake server that
+counts every request and its arrival time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ray = pytest.importorskip("ray")
+
+import llmops_nb as lo  # noqa: E402
+from llmops_nb.analysis import LiteLLMEmbedder, embed_texts  # noqa: E402
+from llmops_nb.evals import IsJSON, LLMJudge, Regex  # noqa: E402
+from llmops_nb.loaders import LoadError  # noqa: E402
+from llmops_nb.testing import FakeLLMServer  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+MODEL = "openai/llmops-ray-judge"
+# columns that differ between any two runs (when, how long, which run): everything else must match
+RUN_COLUMNS = ["run_id", "result_id", "created_at", "latency_ms"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from ray.cluster_utils import Cluster
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test's own evaluators
+    # both nodes on this machine (Ray binds them to its own address; nothing leaves the host)
+    node = {"num_cpus": 1, "object_store_memory": 128 * 2**20}
+    c = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+    c.add_node(**node)
+    eng = lo.engine("ray", address=c.address, log_to_driver=False)
+    try:
+        assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+        yield eng
+    finally:
+        lo.engine("local")
+        ray.shutdown()
+        c.shutdown()
+
+
+def _responder(req: dict) -> str:
+    text = req["messages"][-1]["content"]
+    out = text.split("<output>")[-1]
+    return json.dumps({"reasoning": f"read {len(text)} chars", "answer": "pass" if "ok" in out.lower() else "fail"})
+
+
+def _spans(n: int) -> pd.DataFrame:
+    recs = [{"trace_id": f"t{i:04d}", "span_id": f"s{i:04d}", "kind": "llm", "input_text": f"question {i}?",
+             "output_text": f"answer {i} {'ok' if i % 3 else 'wrong'}", "model": ["a", "b", "c"][i % 3],
+             "metadata": {"tenant": ["acme", "globex"][i % 2]}} for i in range(n)]
+    return lo.read_traces(recs, format="records")
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> None:
+    cols = [c for c in a.columns if c not in RUN_COLUMNS]
+    a = a.sort_values(keys).reset_index(drop=True)[cols]
+    b = b.sort_values(keys).reset_index(drop=True)[cols]
+    pd.testing.assert_frame_equal(a, b)
+
+
+def _judge(srv: FakeLLMServer, **kw) -> LLMJudge:
+    return LLMJudge("Does the answer say ok?", model=MODEL, api_base=srv.url, api_key="x", **kw)
+
+
+# ---------------------------------------------------------------- engine selection
+def test_engine_names_are_checked_and_the_context_manager_restores():
+    with pytest.raises(ValueError, match="valid: \\['local', 'ray'\\]"):
+        lo.engine("spark")
+    from llmops_nb.engines import current_engine, resolve_engine
+
+    before = current_engine()
+    with lo.engine("local") as e:
+        assert current_engine() is e
+    assert current_engine().name == before.name
+    assert resolve_engine("local").name == "local"
+
+
+def test_missing_ray_names_the_pip_command(monkeypatch):
+    from llmops_nb.engines import Engine
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ImportError, match=r'pip install "llmops-nb\[ray\]"'):
+        Engine("ray").connect()
+
+
+# ---------------------------------------------------------------- read_traces
+def test_read_on_ray_is_the_local_frame(cluster, tmp_path):
+    files = sorted((FIXTURES / "langfuse").glob("*.trace.json"))
+    if not files:
+        pytest.skip("shared fixtures are absent")
+    local = lo.read_traces(files, engine="local")
+    on_ray = lo.read_traces(files, engine=cluster)
+    assert len(on_ray) > 40 and on_ray["trace_id"].nunique() > 10
+    pd.testing.assert_frame_equal(local, on_ray)
+    # skipped records: the same report, in the same (file) order
+    bad = tmp_path / "broken.jsonl"
+    bad.write_text('{"trace_id": "x", "span_id": "y", "kind": "llm"}\n{not json\n')
+    srcs = [*files[:3], bad, *files[3:6]]
+    (lf, lr), (rf, rr) = (lo.read_traces(srcs, errors="skip", engine=e) for e in ("local", cluster))
+    pd.testing.assert_frame_equal(lf, rf)
+    pd.testing.assert_frame_equal(lr, rr)
+    assert str(bad) in set(rr["file"])
+    # errors="raise": the LoadError names the failing file, as in one process
+    with pytest.raises(LoadError, match="broken.jsonl"):
+        lo.read_traces(srcs, engine=cluster)
+
+
+# ---------------------------------------------------------------- evaluate
+def test_the_limiter_gives_every_worker_slots_of_one_pace(cluster):
+    from llmops_nb.engines import rate_limiter
+
+    @ray.remote
+    def ask(limiter, n):
+        for _ in range(n):
+            time.sleep(ray.get(limiter.reserve.remote("rpm", "m-test", 1, 600)))
+        return ray.get_runtime_context().get_node_id()
+
+    lim = rate_limiter(cluster)
+    nodes = ray.get([ask.options(scheduling_strategy="SPREAD").remote(lim, 10) for _ in range(2)])
+    slots = np.asarray(ray.get(lim.slots.remote("rpm", "m-test")))
+    # 20 slots granted to workers on both nodes, 0.1 s apart (600 a minute), none closer
+    assert len(set(nodes)) == 2 and len(slots) == 20
+    assert np.diff(slots).min() >= 0.1 - 1e-9, np.diff(slots).min()
+
+
+def test_evaluate_with_a_judge_keeps_one_cluster_wide_rate(cluster, tmp_path):
+    import litellm
+
+    litellm.register_model({MODEL: {"input_cost_per_token": 1e-6, "output_cost_per_token": 4e-6,
+                                    "litellm_provider": "openai", "mode": "chat", "max_tokens": 4096}})
+    spans = _spans(36)
+    rpm = 300  # 5 a second for the whole cluster: two workers, each with 8 calls in flight
+    with FakeLLMServer(responder=_responder) as srv:
+        evs = [_judge(srv), IsJSON(), Regex("ok")]
+        res = lo.evaluate(spans, evs, engine=cluster, requests_per_minute=rpm, concurrency=8, cache=False,
+                          progress=False)
+        times = np.sort(np.asarray(srv.request_times))
+        assert srv.calls == len(times) == 36
+        local = lo.evaluate(spans, evs, engine="local", cache=False, progress=False)
+    _same(local, res, ["evaluator", "span_id"])
+    assert len(res) == 3 * 36 and res["error"].isna().all()
+    assert res.loc[res.evaluator == "llm_judge", "cost_usd"].gt(0).all()  # priced on the workers too
+    # counted where the requests arrive: the run as a whole at or under rpm, and any 10
+    # consecutive requests at least 9 slots (60 / rpm s each) apart, give or take 0.2 s of arrival
+    # jitter (the time from a slot to the server's socket varies by a few ms, more on a busy
+    # machine). Two workers each pacing alone would send 10 requests in 4.5 slots.
+    slot = 60 / rpm
+    gaps = np.round(np.diff(times), 3).tolist()
+    assert (times[-1] - times[0]) >= (len(times) - 1) * slot - 0.2, gaps
+    span10 = times[9:] - times[:-9]
+    assert span10.min() >= 9 * slot - 0.2, (span10.min(), gaps)
+
+
+@dataclass
+class _PausingJudge(LLMJudge):
+    """A judge that, on its first attempt at ``pause_at``, reports its worker's pid and waits
+    (its own call answered and cached) until the test kills it."""
+
+    pause_at: str = ""
+    marker_dir: str = ""
+
+    async def evaluate(self, row):  # type: ignore[override]
+        out = await super().evaluate(row)
+        d = Path(self.marker_dir)
+        if row["span_id"] == self.pause_at and not (d / "killed").exists():
+            (d / "pid").write_text(str(os.getpid()))
+            while True:
+                await asyncio.sleep(0.05)
+        return out
+
+
+def test_a_worker_killed_mid_evaluate_loses_no_row_and_pays_no_call_twice(cluster, tmp_path):
+    spans = _spans(24)
+    store = lo.Store(tmp_path / "store")
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    with FakeLLMServer(responder=_responder) as srv:
+        judge = _PausingJudge("Does the answer say ok?", model=MODEL, api_base=srv.url, api_key="x",
+                              pause_at="s0004", marker_dir=str(marks))
+        box: dict = {}
+
+        def run() -> None:
+            try:
+                box["res"] = lo.evaluate(spans, judge, engine=cluster, store=store, concurrency=1,
+                                         run_id="killed-run", progress=False)
+            except BaseException as e:  # noqa: BLE001 - reported by the test
+                box["err"] = e
+
+        t = threading.Thread(target=run)
+        t.start()
+        deadline = time.time() + 60
+        while not (marks / "pid").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        assert (marks / "pid").exists(), "the judge never reached the row where it pauses"
+        # kill when no call is in flight anywhere (every request answered, none for a second):
+        # a call in flight when its worker dies is lost with it, so its retry must ask again
+        while time.time() < deadline and (len(srv.requests) != srv.calls or time.time() - srv.request_times[-1] < 1.0):
+            time.sleep(0.05)
+        answered_before_kill = srv.calls
+        (marks / "killed").write_text("1")
+        os.kill(int((marks / "pid").read_text()), signal.SIGKILL)
+        t.join(120)
+        assert not t.is_alive()
+        assert "err" not in box, box.get("err")
+        res = box["res"]
+        # every row, once, none an error; and each prompt reached the server exactly once
+        assert sorted(res["span_id"]) == sorted(spans["span_id"])
+        assert res["error"].isna().all()
+        prompts = [r["messages"][-1]["content"] for r in srv.requests]
+        asked = [p.split("<input>")[1].split("</input>")[0].strip() for p in prompts]
+        assert len(prompts) == len(set(prompts)) == 24 == srv.calls, [(a, i) for i, a in enumerate(asked) if asked.count(a) > 1]
+        assert answered_before_kill >= 5  # the killed task had paid for rows s0000..s0004
+        local = lo.evaluate(spans, judge, engine="local", cache=False, progress=False)
+    # the same rows and values; the retried batch's answers came from the cache, so cost nothing
+    replayed = res["cost_usd"].eq(0.0)
+    assert "s0004" in set(res.loc[replayed, "span_id"])
+    _same(local.drop(columns="cost_usd"), res.drop(columns="cost_usd"), ["evaluator", "span_id"])
+    stored = store.results()
+    stored = stored[stored["run_id"] == "killed-run"]
+    assert len(stored) == 24 and stored["result_id"].is_unique
+
+
+# ---------------------------------------------------------------- embeddings and slices
+def test_embeddings_and_clusters_on_ray_are_the_local_ones(cluster, tmp_path):
+    texts = [f"{w} order {i % 7}" for i, w in enumerate(["refund", "late", "broken", "hello", "thanks"] * 12)]
+    with FakeLLMServer() as srv:
+        emb = LiteLLMEmbedder("openai/fake-embed", api_base=srv.url, api_key="x", batch_size=8)
+        local = embed_texts(texts, emb, cache=False, engine="local")
+        n_local = len(srv.requests)
+        on_ray = embed_texts(texts, emb, cache=False, engine=cluster)
+        assert len(srv.requests) > n_local  # the workers called the server
+        np.testing.assert_array_equal(local, on_ray)
+        df = pd.DataFrame({"trace_id": [f"t{i}" for i in range(len(texts))], "output_text": texts})
+        a = lo.cluster(df, embedder=emb, n_clusters=3, cache=False, engine="local")
+        b = lo.cluster(df, embedder=emb, n_clusters=3, cache=False, engine=cluster)
+        pd.testing.assert_frame_equal(a.frame, b.frame)
+        pd.testing.assert_frame_equal(a.summary, b.summary)
+        t1 = lo.topics(df, text="output_text", embedder=emb, levels=1, n_topics=3, cache=False, engine="local")
+        t2 = lo.topics(df, text="output_text", embedder=emb, levels=1, n_topics=3, cache=False, engine=cluster)
+        pd.testing.assert_frame_equal(t1.summary, t2.summary)
+        # the cache is filled from the Ray batches: a second run embeds nothing
+        np.testing.assert_array_equal(embed_texts(texts, emb, cache_dir=tmp_path, engine=cluster), local)
+        n = len(srv.requests)
+        np.testing.assert_array_equal(embed_texts(texts, emb, cache_dir=tmp_path, engine=cluster), local)
+        assert len(srv.requests) == n
+
+
+def test_find_slices_on_ray_is_the_local_table(cluster):
+    rng = np.random.default_rng(3)
+    n = 3000
+    df = pd.DataFrame({
+        "trace_id": [f"t{i}" for i in range(n)],
+        "metadata": [{"tenant": t, "channel": c} for t, c in zip(rng.choice(["acme", "globex", "initech"], n),
+                                                                  rng.choice(["email", "chat"], n))],
+        "latency_ms": rng.gamma(2.0, 300.0, n),
+    })
+    df["failed"] = rng.random(n) < np.where(df["metadata"].map(lambda m: m["tenant"]) == "acme", 0.3, 0.08)
+    local = lo.find_slices(df, outcome="failed", columns="all", engine="local")
+    on_ray = lo.find_slices(df, outcome="failed", columns="all", engine=cluster)
+    pd.testing.assert_frame_equal(pd.DataFrame(local), pd.DataFrame(on_ray))
+    assert local.attrs == on_ray.attrs
+    assert on_ray.iloc[0]["slice"].startswith("tenant = acme")
+
+
+def test_a_failing_item_is_named(cluster):
+    from llmops_nb.engines import EngineError, run_tasks
+
+    with pytest.raises(EngineError, match=r"demo: item 'b' failed on the Ray cluster: ZeroDivisionError"):
+        run_tasks(cluster, _divide, [(1, 1), (1, 0), (2, 1)], labels=["item 'a'", "item 'b'", "item 'c'"], desc="demo")
+
+
+def _divide(a: int, b: int) -> float:
+    return a / b
