@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llmops_nb.schema import grain_of
+from llmops_nb.schema import grain_of, is_missing
 
 __all__ = [
     "read_results", "write_results", "ResultView", "frame_markdown", "verdicts", "row_scores", "item_ids",
@@ -55,7 +55,7 @@ def _verdicts(results: pd.DataFrame) -> pd.Series:
         pass
 
     def one(v: Any) -> Any:
-        if v is None or (isinstance(v, float) and v != v) or v is pd.NA:
+        if is_missing(v):
             return None
         if isinstance(v, (bool, np.bool_, int, float, np.integer, np.floating)):
             return bool(v)

@@ -17,6 +17,7 @@ import orjson
 
 from llmops_nb.evals._base import EvaluationReason, Evaluator, row_get
 from llmops_nb.pii import PII_KINDS, find_injection, find_pii, pii_gates
+from llmops_nb.schema import none_if_missing
 
 __all__ = [
     "Regex",
@@ -41,7 +42,7 @@ def _texts(frame: Any, fld: str) -> list[Any]:
     """The values of ``fld`` for every row of ``frame`` (a column, or a metadata key)."""
     if fld in frame.columns:
         vals = frame[fld].tolist()
-        return [None if (v is None or (isinstance(v, float) and v != v)) else v for v in vals]
+        return [none_if_missing(v) for v in vals]
     return [row_get(r, fld) for r in frame.to_dict("records")]
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 from llmops_nb.evals._base import EvaluationReason, Evaluator
 from llmops_nb.evals._judge import _MAX_FIELD, LLMJudge, _clip
 from llmops_nb.evals._trajectory import call_key, tool_calls_of
+from llmops_nb.schema import is_missing
 
 __all__ = [
     "TurnCount",
@@ -62,7 +63,7 @@ def near_duplicate(a: str | None, b: str | None) -> float:
 
 
 def _list(v: Any) -> list[Any]:
-    if v is None or (isinstance(v, float) and v != v):
+    if is_missing(v):
         return []
     return list(v)
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from llmops_nb._compat import removed_argument
 from llmops_nb.results import pass_rates
-from llmops_nb.schema import Column, Table
+from llmops_nb.schema import Column, Table, is_missing
 from llmops_nb.store import Store, as_store
 
 __all__ = [
@@ -166,7 +166,7 @@ def _example_id(row: Mapping[str, Any], i: int) -> str:
 
 
 def _text(v: Any) -> str | None:
-    if v is None or (isinstance(v, float) and v != v):
+    if is_missing(v):
         return None
     if isinstance(v, str):
         return v
