@@ -148,6 +148,11 @@ def test_old_argument_names_still_work_with_a_warning(tmp_path):
     with pytest.warns(DeprecationWarning, match=r"corrected_pass_rate\(confidence=...\)"):
         r = corrected_pass_rate(judge, human, [True] * 8, level=0.8, n_boot=50)
     assert r.confidence == 0.8 and "80% CI" in repr(r)
+    from llmops_nb.annotation import krippendorff_alpha
+
+    ratings = [[1, 2], [2, 2], [3, 3], [1, 1]]
+    with pytest.warns(DeprecationWarning, match=r"krippendorff_alpha\(scale=...\)"):
+        assert krippendorff_alpha(ratings, level="ordinal") == krippendorff_alpha(ratings, scale="ordinal")
 
 
 def test_result_objects_share_one_protocol():

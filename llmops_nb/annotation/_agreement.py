@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llmops_nb._compat import renamed_argument
 from llmops_nb.annotation._html import esc
 from llmops_nb.results import ResultView
 from llmops_nb.schema import is_missing
@@ -112,17 +113,19 @@ def _counts(ratings: pd.DataFrame) -> tuple[np.ndarray, list[Any]]:
     return m, cats
 
 
-def krippendorff_alpha(ratings: pd.DataFrame | Sequence[Sequence[Any]], level: str = "nominal",
+@renamed_argument("level", "scale", "llmops_nb.annotation.krippendorff_alpha")
+def krippendorff_alpha(ratings: pd.DataFrame | Sequence[Sequence[Any]], scale: str = "nominal",
                        order: Sequence[Any] | None = None) -> float:
-    """Krippendorff's alpha over an items x raters table (None for a missing rating); ``level``
-    is ``nominal``, ``ordinal`` (ranks in ``order``, default sorted values) or ``interval``.
+    """Krippendorff's alpha over an items x raters table (None for a missing rating); ``scale``
+    (the measurement scale) is ``nominal``, ``ordinal`` (ranks in ``order``, default sorted
+    values) or ``interval``. ``level=`` is its deprecated spelling.
 
     Example:
         >>> round(krippendorff_alpha([[1, 1], [2, 2], [1, 2]]), 3)
         0.444
     """
-    if level not in ("nominal", "ordinal", "interval"):
-        raise ValueError(f"level={level!r} is not valid; valid: 'nominal', 'ordinal', 'interval'")
+    if scale not in ("nominal", "ordinal", "interval"):
+        raise ValueError(f"scale={scale!r} is not valid; valid: 'nominal', 'ordinal', 'interval'")
     df = ratings if isinstance(ratings, pd.DataFrame) else pd.DataFrame(list(ratings))
     counts, cats = _counts(df)
     if order is not None:
@@ -145,9 +148,9 @@ def krippendorff_alpha(ratings: pd.DataFrame | Sequence[Sequence[Any]], level: s
     n_c = o.sum(1)
     n = n_c.sum()
     k = len(cats)
-    if level == "nominal":
+    if scale == "nominal":
         d2 = 1.0 - np.eye(k)
-    elif level == "ordinal":
+    elif scale == "ordinal":
         cum = np.cumsum(n_c)
         d2 = np.zeros((k, k))
         for c in range(k):
@@ -236,11 +239,12 @@ class Agreement(ResultView):
         )
 
 
+@renamed_argument("level", "scale", "llmops_nb.annotation.agreement")
 def agreement(labels: Any, question: str | None = None, *, annotators: Sequence[str] | None = None,
-              level: str = "nominal") -> Agreement:
+              scale: str = "nominal") -> Agreement:
     """Agreement between annotators on ``question`` from a labels frame or a store: Cohen's kappa
     and the confusion per pair of annotators, Fleiss' kappa, Krippendorff's alpha (nominal, plus
-    ordinal when ``level="ordinal"``), and per-label agreement (specific agreement: how often a
+    ordinal when ``scale="ordinal"``; ``level=`` is its deprecated spelling), and per-label agreement (specific agreement: how often a
     second rater gives the label when one did).
 
     Example:
@@ -279,7 +283,7 @@ def agreement(labels: Any, question: str | None = None, *, annotators: Sequence[
         num = (counts[:, j] * (counts[:, j] - 1)).sum()
         den = (counts[:, j] * (counts.sum(1) - 1)).sum()
         per.append({"label": c, "ratings": int(counts[:, j].sum()), "specific_agreement": num / den if den else np.nan})
-    ordinal = krippendorff_alpha(mat, "ordinal") if level == "ordinal" and len(mat) else None
+    ordinal = krippendorff_alpha(mat, "ordinal") if scale == "ordinal" and len(mat) else None
     return Agreement(
         question=question, n_items=len(mat), annotators=anns,
         fleiss_kappa=fleiss_kappa(mat) if len(mat) else float("nan"),
