@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -147,6 +148,8 @@ def main() -> None:
         ex = Explorer(traces, results=results)
         p = ex.page()
         lazy.append(time.perf_counter() - t0)
+        # what the widget does once the view has painted page 1: index results by trace in a thread
+        threading.Thread(target=ex.engine.warm, daemon=True).start()
         sizes.append(len(json.dumps(p, default=str)))
         q = dict(ex.query)
         for name, patch in REQUESTS:
