@@ -20,14 +20,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--port", type=int, default=4318, help="port to listen on (default 4318, 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--max-body-mb", type=float, default=16.0, help="largest request body, decompressed (MB)")
-    p.add_argument("--max-queue-spans", type=int, default=200_000, help="spans queued before answering 503")
+    p.add_argument("--max-queue-spans", type=int, default=100_000, help="spans queued before answering 503")
     p.add_argument("--workers", type=int, default=None,
                    help="processes that map protobuf bodies into spans in the background (default: one per core, "
                         "at most 4; 0 maps in the receiver process)")
     p.add_argument("--read-timeout", type=float, default=15.0,
                    help="seconds a client has to send its whole body (a stalled client gets 408, then is dropped)")
     p.add_argument("--flush-interval", type=float, default=1.0, help="seconds between store writes under load")
-    p.add_argument("--batch-spans", type=int, default=100_000,
+    p.add_argument("--batch-spans", type=int, default=50_000,
                    help="most spans per store write (one Parquet segment); a full batch is written at once")
     p.add_argument("--quiet", action="store_true", help="print only the start and final lines")
     p.add_argument("--redact", default=None, choices=["pii", "pii+names"],

@@ -23,9 +23,14 @@ starts on the same store, and a log segment is deleted only once its spans are c
 store (see :mod:`llmops_nb.tracing._wal`). The receiver is asynchronous (aiohttp): a client that
 stalls mid-body holds only the bytes it sent, for at most ``read_timeout_s``.
 
-Parsing uses :mod:`llmops_nb.loaders.otlp` (``iter_otlp_proto`` / ``iter_otlp_json`` and
-``map_span``), the same mapping as the file loaders. A writer thread writes the queued spans in
-batches (one store segment per batch); ``stop()`` stops accepting, then writes everything queued.
+The request path maps no span: a protobuf body is decoded only to check and count its ids (what
+the 200 and its ``partial_success`` need), logged, and answered. Mapping happens behind it, in
+``workers`` processes (``llmops-nb collect`` starts one per core, at most 4; ``workers=0`` maps in
+a thread of the receiver) with :func:`llmops_nb.loaders.otlp.map_otlp_proto`, column by column
+into Arrow, the same mapping as the file loaders; a writer thread writes the mapped spans in big
+batches (``batch_spans``, one store segment each). JSON bodies, and every body when the store
+redacts PII, are mapped before they are logged (the log never holds raw PII). ``stop()`` stops
+accepting, then writes everything queued.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -134,7 +140,9 @@ class Collector:
     A 200 means the spans are durable: they are in the write-ahead log under
     ``<store>/collector/wal/`` and reach the store even if this process is killed (the next
     receiver started on the store replays the log). While the store cannot be written the
-    receiver answers 503 with ``Retry-After``, and the exporters retry.
+    receiver answers 503 with ``Retry-After``, and the exporters retry. ``workers=N`` maps
+    protobuf bodies in N background processes (0: in a thread of this process); spans are
+    written ``batch_spans`` at a time, or every ``flush_interval_s``.
     The command line equivalent is ``llmops-nb collect --store PATH --port 4318``.
 
     Example:
@@ -153,11 +161,11 @@ class Collector:
         host: str = "127.0.0.1",
         port: int = 4318,
         max_body_bytes: int = 16 * 1024 * 1024,
-        max_queue_spans: int = 200_000,
+        max_queue_spans: int = 100_000,
         max_inflight: int = 8,
         max_reading_bytes: int = 256 * 1024 * 1024,
         read_timeout_s: float = 15.0,
-        batch_spans: int = 100_000,
+        batch_spans: int = 50_000,
         flush_interval_s: float = 1.0,
         retry_after_s: int = 1,
         wal_dir: str | Path | None = None,
@@ -557,6 +565,7 @@ class Collector:
                 fut.set_result((None, 0, None, 0))
             else:
                 fut = self._submit(raw)
+                fut.add_done_callback(functools.partial(_drop_raw, batches))
                 inflight.add(fut)
             with self._cond:
                 self._mapped.append(_Mapped(batches, fut))
@@ -686,6 +695,13 @@ class Collector:
         log.info("llmops_nb collector: replayed the write-ahead log %s", d)
         with self._cond:
             self._cond.notify_all()
+
+
+def _drop_raw(batches: list[_Batch], fut: concurrent.futures.Future[Any]) -> None:
+    """Once bodies are mapped, memory holds their spans only (the bodies stay in the log)."""
+    if not fut.cancelled() and fut.exception() is None:
+        for b in batches:
+            b.raw = None
 
 
 def _worker_init(parent: int) -> None:
