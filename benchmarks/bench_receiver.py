@@ -286,10 +286,12 @@ def run_rate(senders: Senders, url: str, store_dir: str, rate: float, seconds: f
     n_total -= n_total % (4 * len(senders.conns))
     stored0 = stored_rows(store_dir)
     rss.reset()
+    cpu0 = rss.cpu_s()
     r = senders.run(rate, n_total)
     drain_s = drain(url, health(url)["accepted"])
     stored = stored_rows(store_dir) - stored0
-    return {"target": rate, "spans": r["sent"], "accepted": r["accepted"], "stored": stored, "busy": r["busy"],
+    cpu_us = (rss.cpu_s() - cpu0) / max(stored, 1) * 1e6
+    return {"cpu_us": cpu_us, "target": rate, "spans": r["sent"], "accepted": r["accepted"], "stored": stored, "busy": r["busy"],
             "lost": r["sent"] - stored, "achieved": r["accepted"] / r["seconds"], "send_s": r["seconds"],
             "drain_s": drain_s, "peak_rss_mb": rss.peak_mb}
 
@@ -322,6 +324,16 @@ class RssWatch:
     def reset(self) -> None:
         self.peak = 0
 
+    def cpu_s(self) -> float:
+        """CPU seconds used so far by the receiver and its live mapping workers."""
+        t = self.proc.cpu_times()
+        total = t.user + t.system
+        for child in self.proc.children(recursive=True):
+            with contextlib.suppress(Exception):
+                c = child.cpu_times()
+                total += c.user + c.system
+        return total
+
     @property
     def peak_mb(self) -> float:
         return self.peak / 2**20
@@ -340,16 +352,21 @@ def floors(n: int = 20_480, batch: int = 512) -> tuple[float, float]:
     bodies = [_patched(templates[i % 4], 10**12 + i * batch) for i in range(n // batch)]
     warm = _map_records([("proto", "identity", bodies[0], len(bodies[0]))], 2**30)[0]  # imports, not timed
     Store(tempfile.mkdtemp(prefix="bench-recv-warm-")).add("spans", warm)
+    n = len(bodies) * batch
     t = time.perf_counter()
     for b in bodies:
         ExportTraceServiceRequest.FromString(b)
-    decode = len(bodies) * batch / (time.perf_counter() - t)
+    decode = n / (time.perf_counter() - t)
     store = Store(tempfile.mkdtemp(prefix="bench-recv-base-"))
-    t = time.perf_counter()  # as the receiver does: bodies mapped 16 at a time, one store write for all
+    t, c = time.perf_counter(), time.process_time()  # as the receiver does: 16 bodies a task, one write
     tables = [_map_records([("proto", "identity", b, len(b)) for b in bodies[i:i + 16]], 2**30)[0]
               for i in range(0, len(bodies), 16)]
+    c_map = time.process_time()
     store.add("spans", pa.concat_tables(tables))
-    return decode, len(bodies) * batch / (time.perf_counter() - t)
+    wall, c_end = time.perf_counter() - t, time.process_time()
+    print(f"CPU per span in this process: map {(c_map - c) / n * 1e6:.1f} us, store write {(c_end - c_map) / n * 1e6:.1f} us "
+          f"-> {n / (c_end - c):,.0f} spans per CPU second")
+    return decode, n / wall
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -432,14 +449,15 @@ def main() -> int:
     try:
         # 1. step up
         print(f"{'target/s':>10} {'sent':>9} {'stored':>9} {'lost':>6} {'accepted/s':>11} {'503s':>6} {'drain s':>8} "
-              f"{'peak RSS MB':>12}  result   (RSS: receiver + mapping workers)")
+              f"{'peak RSS MB':>12} {'CPU us/span':>11}  result   (RSS, CPU: receiver + mapping workers)")
         best = 0.0
         rate = args.min_rate
         while rate <= args.max_rate:
             r = run_rate(senders, url, store_dir, rate, args.step_seconds, rss)
             passed = r["lost"] == 0 and r["achieved"] >= 0.95 * rate and r["drain_s"] < 10
             print(f"{rate:>10,.0f} {r['spans']:>9,} {r['stored']:>9,} {r['lost']:>6,} {r['achieved']:>11,.0f} "
-                  f"{r['busy']:>6,} {r['drain_s']:>8.2f} {r['peak_rss_mb']:>12.0f}  {'pass' if passed else 'below target'}",
+                  f"{r['busy']:>6,} {r['drain_s']:>8.2f} {r['peak_rss_mb']:>12.0f} {r['cpu_us']:>11.1f}  "
+                  f"{'pass' if passed else 'below target'}",
                   flush=True)
             if not passed:
                 break
@@ -454,8 +472,9 @@ def main() -> int:
         ok &= sustained_ok
         print(f"sustained {args.rate:,.0f} spans/s for {args.seconds:.0f} s: sent {r['spans']:,}, stored {r['stored']:,}, "
               f"lost {r['lost']:,}; accepted rate {r['achieved']:,.0f}/s ({r['busy']:,} answers 503, retried); "
-              f"drained {r['drain_s']:.2f} s after the last request; receiver peak RSS (with its workers) {r['peak_rss_mb']:.0f} MB "
-              f"-> {'PASS' if sustained_ok else 'FAIL'}")
+              f"drained {r['drain_s']:.2f} s after the last request; receiver peak RSS (with its workers) {r['peak_rss_mb']:.0f} MB; "
+              f"{r['cpu_us']:.1f} us of receiver CPU per span (so {args.rate * r['cpu_us'] / 1e6:.1f} free cores for "
+              f"{args.rate:,.0f} spans/s) -> {'PASS' if sustained_ok else 'FAIL'}")
         print(f"  beside the floors: decode only {decode:,.0f} spans/s, parse + map + store on one core "
               f"{ceiling:,.0f} spans/s")
 
