@@ -206,7 +206,7 @@ class Collector:
         self._start_error: BaseException | None = None
         self._wal: Wal | None = None
         self._orphans: list[tuple[Path, Any]] = []
-        self._to_log: list[tuple[bytes, list[dict[str, Any]], Any]] = []
+        self._to_log: list[tuple[bytes, _Batch, Any]] = []
         self._log_cond = threading.Condition()
         self._reading_bytes = 0
         self.running = False
@@ -842,8 +842,8 @@ def _proto_table(data: bytes) -> tuple[Any, int, str | None]:
     try:
         mapped = map_otlp_proto(data)
     except Exception:  # a shape the column-wise mapping does not take: span by span, with its errors
-        rows, rejected, why, _ = _parse_body("proto", "identity", data, len(data))
-        return (rows_to_arrow(rows) if rows else None), rejected, why
+        rows, n_bad, reason, _ = _parse_body("proto", "identity", data, len(data))
+        return (rows_to_arrow(rows) if rows else None), n_bad, reason
     cols = mapped.columns
     tids, sids, names = cols["trace_id"], cols["span_id"], cols["name"]
     keep = [isinstance(t, str) and isinstance(s, str) and _HEX32.match(t) is not None and _HEX16.match(s) is not None
