@@ -308,6 +308,10 @@ def test_marks_parse_and_every_block_is_found():
     assert [(x.lang, x.line, x.marks) for x in b] == [("python", 3, {"fake": "llm", "background": ""}), ("bash", 6, {})]
     blocks = readme_blocks()
     assert len(blocks) >= 15 and {b.lang for b in blocks} == {"python", "bash"}
+    # needs=: a block whose optional tools (module or command) are missing is skipped
+    assert _missing("json,sh") == [] and _missing("no_such_module_xyz,json") == ["no_such_module_xyz"]
+    spark = [b for b in blocks if "pyspark" in b.code]
+    assert spark and all(b.marks.get("needs") == "pyspark,java" for b in spark)
 
 
 def _missing(needs: str) -> list[str]:
