@@ -54,7 +54,7 @@ def _phrases_of(text: str, max_n: int = 4) -> set[tuple[str, ...]]:
         for n in range(1, max_n + 1):
             for i in range(len(toks) - n + 1):
                 g = tuple(toks[i: i + n])
-                if (g[0] in _STOP and not (g[0] in _NEGATION and n > 1)) or g[-1] in _STOP or g[0].isdigit():
+                if (g[0] in _STOP and not (g[0] in _NEGATION and n > 2)) or g[-1] in _STOP or g[0].isdigit():
                     continue
                 if any(t in _NEGATION for t in toks[max(0, i - 2): i]):
                     continue
@@ -126,7 +126,8 @@ def distinctive_phrases(texts: Sequence[str], labels: Sequence[Any], n_phrases: 
                 word = surface[ph].most_common(1)[0][0]
                 if not (_identifier_like(word) or ph in proper):
                     continue
-            if _cut_short(following.get(ph)) or _cut_short(preceding.get(ph)):
+            if _cut_short(following.get(ph)) or _cut_short(preceding.get(ph)) or \
+                    (len(ph) <= 2 and _before_object(following.get(ph))):
                 continue
             p_in = k / n_in
             p_out = (df_all[ph] - k) / n_out
@@ -156,6 +157,19 @@ def _cut_short(beside: Counter[str] | None, share: float = 0.8) -> bool:
     n = sum(beside.values())
     word, k = beside.most_common(1)[0]
     return n >= 2 and word != "" and word not in _STOP and k / n >= share
+
+
+_DETERMINERS = frozenset({"a", "an", "the", "only", "its", "their", "his", "her", "this", "that", "these", "those",
+                          "some", "any", "no", "every"})
+
+
+def _before_object(after: Counter[str] | None, share: float = 0.8) -> bool:
+    """Whether a short phrase is nearly always followed by a determiner ("customer got" before
+    "a generic apology"): a verb without its object, which reads as a fragment."""
+    if not after:
+        return False
+    n = sum(after.values())
+    return n >= 2 and sum(k for w, k in after.items() if w in _DETERMINERS) / n >= share
 
 
 def _words(name: str) -> set[str]:

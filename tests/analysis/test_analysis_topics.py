@@ -158,6 +158,11 @@ def test_phrases_keep_their_negation_and_names_their_capitalised_words():
                                "the answer is in English", "English answer to a German question"], [0, 0, 1, 1],
                               n_phrases=10)
     assert "none of the retrieved" not in cut[0] and "retrieved articles" in cut[0], cut
+    verb = distinctive_phrases(["timed out and the customer got a generic apology",
+                                "the call timed out; the customer got only an apology",
+                                "the answer is in English", "English answer to a German question"], [0, 0, 1, 1],
+                               n_phrases=10)
+    assert "customer got" not in verb[0] and "timed out" in verb[0], verb  # a verb without its object
 
 
 @pytest.fixture(scope="module")
