@@ -78,6 +78,7 @@ class Explorer:
         self._selected: list[str] = []
         self._selected_set: set[str] = set()
         self.focus: str | None = None
+        self._by_trace: dict[str, tuple[dict[str, int], np.ndarray, np.ndarray]] = {}
 
     # ---- the table
     def page(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -183,11 +184,11 @@ class Explorer:
         if self.spans is not None and "trace_id" in self.spans.columns:
             from llmops_nb.annotation import show_trace
 
-            sub = self.spans[self.spans["trace_id"].astype(str) == str(trace_id)]
+            sub = self.spans.iloc[self._rows_by_trace("spans", self.spans, str(trace_id))]
             if len(sub):
                 res = None
                 if self.results is not None and "trace_id" in self.results.columns:
-                    res = self.results[self.results["trace_id"].astype(str) == str(trace_id)]
+                    res = self.results.iloc[self._rows_by_trace("results", self.results, str(trace_id))]
                 return show_trace(sub, str(trace_id), res).html
         row = self.engine.rows_of([trace_id])
         if len(row) == 0:
@@ -196,6 +197,20 @@ class Explorer:
         items = "".join(f"<tr><th>{_esc(c)}</th><td>{_esc(v)}</td></tr>" for c, v in r.items()
                         if v is not None and not (isinstance(v, float) and np.isnan(v)) and v is not pd.NA)
         return f"<table class='lo-ex-detail'>{items}</table>"
+
+    def _rows_by_trace(self, name: str, frame: pd.DataFrame, trace_id: str) -> np.ndarray:
+        """The positions of ``frame``'s rows of one trace: the frame's trace ids are grouped once
+        (on the first click), so opening a trace does not scan millions of spans each time."""
+        idx = self._by_trace.get(name)
+        if idx is None:
+            codes, uniques = pd.factorize(frame["trace_id"].astype("str"))
+            order = np.argsort(codes, kind="stable")
+            starts = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+            where = {str(t): i for i, t in enumerate(uniques)}
+            idx = self._by_trace[name] = (where, order, starts)
+        where, order, starts = idx
+        i = where.get(trace_id)
+        return order[starts[i]:starts[i + 1]] if i is not None else np.array([], dtype=np.int64)
 
     def __repr__(self) -> str:
         p = self.engine.positions(self.query)

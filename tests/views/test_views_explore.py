@@ -294,3 +294,20 @@ def test_the_view_asks_for_the_result_index_once_painted():
     w.query = {**w.query, "offset": 10}
     w.query = {**w.query, "offset": 0}
     assert [r["result.correct"] for r in w.page["rows"]] == [r["result.correct"] for r in before]
+
+
+def test_the_trace_pane_shows_exactly_the_clicked_traces_spans_and_results():
+    rows = [{"trace_id": f"t{i % 7}", "span_id": f"s{i}", "kind": "llm", "input_text": f"span {i} of t{i % 7}"}
+            for i in range(40)]
+    spans = lo.read_traces(rows, format="records").sample(frac=1.0, random_state=1)  # any order
+    traces = lo.to_traces(spans)
+    res = pd.DataFrame({"trace_id": ["t3", "t4"], "span_id": [None, None], "evaluator": ["ok", "ok"],
+                        "passed": [True, False], "score": [1.0, 0.0], "label": [None, None], "error": [None, None]})
+    w = lo.explore(traces, spans=spans, results=res)
+    for t in ("t3", "t0", "t3"):
+        w.focus = ""
+        w.focus = t
+        shown = {f"span {i} of {t}" for i in range(40) if f"t{i % 7}" == t}
+        assert all(x in w.trace_html for x in shown)
+        assert not [i for i in range(40) if f"t{i % 7}" != t and f"span {i} of t{i % 7}<" in w.trace_html]
+    assert len(w.explorer._rows_by_trace("spans", spans, "nope")) == 0
