@@ -129,7 +129,8 @@ def main() -> None:
     n = args.traces
     t0 = time.perf_counter()
     traces, results = make(n)
-    print(f"explore over {n:,} traces ({len(results):,} result rows; synthetic data built in {time.perf_counter() - t0:.1f} s)")
+    print(f"explore over {n:,} traces ({len(results):,} result rows; synthetic data built in {time.perf_counter() - t0:.1f} s; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
     lazy, eager, head, warm, cold, base, sizes = [], [], [], [], [], [], []
     per: dict[str, list[float]] = {}
