@@ -648,25 +648,11 @@ class Redaction:
                 and (str(frame[c].dtype) in ("object", "string", "str") or str(frame[c].dtype).startswith("string"))]
 
     def frame(self, frame: Any) -> Any:
-        """A copy of ``frame`` with PII replaced in its text columns; a fast pre-check (one
-        regex pass per column over the JSON of each value) skips values with nothing to find."""
-        import numpy as np
-        import orjson
-
-        out = frame.copy()
-        for c in self.columns(frame):
-            vals = frame[c].tolist()
-            texts = [v if isinstance(v, str) else (orjson.dumps(v, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-                                                  if v is not None and not (isinstance(v, float) and v != v) else None)
-                     for v in vals]
-            cand = pii_gates(texts).any(axis=0) if self.mode == "pii" else np.array([t is not None for t in texts])
-            if not cand.any():
-                continue
-            new = list(vals)
-            for i in np.flatnonzero(cand):
-                new[i] = self.text(vals[i])
-            out[c] = new
-        return out
+        """A copy of ``frame`` with PII replaced in its text columns (:func:`redact_frame` with
+        this redaction's columns and finder); a fast pre-check (one regex pass per column over
+        the JSON of each value) skips values with nothing to find."""
+        return redact_frame(frame, self.columns(frame), template=self.template,
+                            find=None if self.mode == "pii" else self.find, precheck=True).frame
 
 
 # ---------------------------------------------------------------------- redaction of example tables
@@ -723,14 +709,19 @@ def redact_frame(
     *,
     kinds: Sequence[str] | None = None,
     template: str = "[{kind}]",
+    find: Callable[[str], list[Match]] | None = None,
+    precheck: bool = False,
 ) -> RedactResult:
     """Replace PII in text columns (strings, chat messages, nested JSON values) by ``[KIND]``.
 
     ``columns`` defaults to every column but the ids and lineage ids (:data:`NEVER_REDACTED`),
     so labels, metadata and annotator names are covered too. Detection is :func:`find_pii`;
     ``kinds`` limits it (e.g. ``["email", "phone"]``). Each value goes through
-    :func:`redact_value`. Dataset export and ``save`` use it (``llmops_nb.datasets.redact``).
-    Returns the redacted copy and the list of redacted spans (the input is not changed).
+    :func:`redact_value`. Dataset export and ``save`` use it (``llmops_nb.datasets.redact``), and
+    :class:`Redaction` at ingest with its own ``find`` (names too) and ``precheck=True`` (one fast
+    regex pass per column over the JSON of each value, :func:`pii_gates`, skips values
+    :func:`find_pii` cannot match). Returns the redacted copy and the list of redacted spans (the
+    input is not changed).
 
     Example:
         >>> import pandas as pd
@@ -739,9 +730,12 @@ def redact_frame(
         >>> out.loc[0, "input_text"], spans[["column", "kind", "start", "end"]].values.tolist()
         ('mail [EMAIL] please', [['input_text', 'email', 5, 16]])
     """
+    import numpy as np
+    import orjson
     import pandas as pd
 
-    find = find_pii
+    from llmops_nb.schema import is_missing
+
     cols = list(columns) if columns is not None else [c for c in frame.columns if c not in NEVER_REDACTED]
     missing = [c for c in cols if c not in frame.columns]
     if missing:
@@ -751,8 +745,13 @@ def redact_frame(
     ids = frame["example_id"].tolist() if "example_id" in frame.columns else [None] * len(frame)
     index = list(frame.index)
 
-    def detect(text: str) -> list[Any]:
-        return find(text, kinds) if kinds is not None else find(text)
+    if find is not None:
+        detect: Callable[[str], list[Match]] = find
+    elif kinds is not None:
+        detect = lambda text: find_pii(text, kinds)  # noqa: E731
+    else:
+        detect = find_pii
+    gates = precheck and find is None  # the pre-check knows find_pii's candidates only
 
     def fix(v: Any, row: int, col: str, path: str) -> Any:
         def seen(p: str, m: Any, rep: str) -> None:
@@ -766,7 +765,17 @@ def redact_frame(
         if s.dtype != object and not pd.api.types.is_string_dtype(s.dtype):
             continue
         vals = s.tolist()
-        new = [fix(v, i, c, "") for i, v in enumerate(vals)]
+        if precheck:
+            texts = [v if isinstance(v, str) else (orjson.dumps(v, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+                                                  if not is_missing(v) else None) for v in vals]
+            cand = pii_gates(texts).any(axis=0) if gates else np.array([t is not None for t in texts], dtype=bool)
+            if not cand.any():
+                continue
+            new = list(vals)
+            for i in np.flatnonzero(cand):
+                new[i] = fix(vals[i], int(i), c, "")
+        else:
+            new = [fix(v, i, c, "") for i, v in enumerate(vals)]
         out[c] = pd.Series(new, index=frame.index, dtype=object if s.dtype == object else s.dtype)
     sp = pd.DataFrame(spans, columns=["row", "example_id", "column", "path", "kind", "start", "end", "text", "replacement"])
     return RedactResult(out, sp)
