@@ -39,23 +39,32 @@ def _bench() -> Any:
     return mod
 
 
-FAST: list[int] = []
+FAST: list[int] = []  # spans of each OTLP batch mapped
 
 
-def _counting_map(*args: Any) -> Any:
-    row = _slow_fast_map(*args)
-    FAST.append(row is not None)
-    return row
+def _count_fast(m: pytest.MonkeyPatch) -> None:
+    """Count the spans of every batch the fast path mapped whole (SpanColumns.canonical)."""
+    from llmops_nb.loaders._common import SpanColumns
+
+    orig = SpanColumns.from_tuples.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: Any, rows: Any, canonical: bool = False) -> Any:
+        FAST.append(len(rows))
+        return orig(cls, rows, canonical)
+
+    m.setattr(SpanColumns, "from_tuples", classmethod(counted))
+    m.setattr(_otlp_fast, "FALLBACK_SPANS", 0)
 
 
-_slow_fast_map = _otlp_fast._map
-_datetime_times = _otlp_fast._finish_times  # called without ctx["times_us"]: datetime objects, as before
+def _fast_spans() -> int:
+    """Spans the fast path mapped since ``_count_fast`` (call it inside the same monkeypatch context)."""
+    return sum(FAST) - _otlp_fast.FALLBACK_SPANS
 
 
 def _use_reference(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every span through the reference: ``iter_otlp_*`` records + ``map_span`` with the slow pick."""
-    monkeypatch.setattr(_otlp_fast, "_map", lambda *a: None)
-    monkeypatch.setattr(_otlp_fast, "_finish_times", lambda cols, fallbacks, ctx: _datetime_times(cols, fallbacks, {}))
+    """Every span through the reference: ``iter_otlp_*`` records + ``map_span`` with the slow pick,
+    times as datetimes (``_otlp_fast.REFERENCE``, which also holds when the module is compiled)."""
+    monkeypatch.setattr(_otlp_fast, "REFERENCE", True)
     monkeypatch.setattr(otlp, "_aliased", _reference_aliased)
     monkeypatch.setattr(otlp, "check_id", _reference_check_id)
 
@@ -117,10 +126,11 @@ def test_fast_mapping_equals_reference_on_every_fixture(monkeypatch: pytest.Monk
         pytest.skip(f"shared fixtures not found at {FIXTURES}")
     FAST.clear()
     with monkeypatch.context() as m:
-        m.setattr(_otlp_fast, "_map", _counting_map)
+        _count_fast(m)
         fast = {p: _read(p) for p in files}
         mixed = [str(p) for p in files if p.suffix in (".json", ".jsonl") and "real" not in p.parts][:40]
         fast_mixed = read_traces(mixed, errors="skip", workers=1)  # OTLP among other formats: times switch to datetimes
+        n_fast = _fast_spans()
     _use_reference(monkeypatch)
     _same(fast_mixed, read_traces(mixed, errors="skip", workers=1))
     assert fast_mixed[0]["source_format"].nunique() > 3
@@ -133,7 +143,7 @@ def test_fast_mapping_equals_reference_on_every_fixture(monkeypatch: pytest.Monk
         elif isinstance(ref, tuple):
             n_spans += sum(len(x) for x in ref if isinstance(x, pd.DataFrame))
     assert n_spans > 500 and len(CALLS) > 200  # the reference mapped the OTLP spans (242 today), not only empty files
-    assert sum(FAST) > 50  # and the fast path mapped OTLP spans of the fixtures itself (not all fell back)
+    assert n_fast > 50  # and the fast path mapped OTLP spans of the fixtures itself (not all fell back)
 
 
 def _otlp_docs() -> list[Any]:
@@ -160,12 +170,13 @@ def test_fast_protobuf_mapping_equals_reference(monkeypatch: pytest.MonkeyPatch)
     reqs = converted + [bench.to_proto(d) for d in bench.documents(3000, seed=5)]
     FAST.clear()
     with monkeypatch.context() as m:
-        m.setattr(_otlp_fast, "_map", _counting_map)
+        _count_fast(m)
         fast = [otlp.map_otlp_proto(r.SerializeToString()).rows() for r in reqs]
+        n_fast = _fast_spans()
     _use_reference(monkeypatch)
     ref = [[{**row, "latency_ms": None} for row in otlp.parse_otlp_proto(r.SerializeToString())] for r in reqs]
     assert fast == ref
-    assert sum(FAST) >= 3000 and len(converted) > 5
+    assert n_fast >= 3000 and len(converted) > 5
     pd.testing.assert_frame_equal(read_traces(fast[-1]), read_traces(ref[-1]))
 
 
@@ -175,9 +186,9 @@ def test_fast_json_mapping_equals_reference_on_generated_spans(monkeypatch: pyte
     bench.generate(path, 3000, seed=7)
     FAST.clear()
     with monkeypatch.context() as m:
-        m.setattr(_otlp_fast, "_map", _counting_map)
+        _count_fast(m)
         fast = read_traces(str(path))
-    assert sum(FAST) == 3000  # every generated span took the fast path
+        assert _fast_spans() == 3000  # every generated span took the fast path
     _use_reference(monkeypatch)
     pd.testing.assert_frame_equal(fast, read_traces(str(path)))
     assert fast["kind"].value_counts().to_dict().keys() >= {"llm", "tool", "retriever", "chain", "agent"}
