@@ -13,7 +13,7 @@ export PHOENIX_TELEMETRY_ENABLED := false
 export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo test doctest lint typecheck lab bench clean conformance
+.PHONY: install compile demo test doctest lint typecheck lab bench clean conformance
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+compile: $(STAMP)  # optional: the OTLP fast mapping compiled with mypyc (about 1.5x faster loads; needs a C compiler)
+	LLMOPS_NB_COMPILE=1 $(BIN)/python -m pip install -q --no-deps -e .
 
 demo: $(STAMP)
 	$(BIN)/llmops-nb demo run

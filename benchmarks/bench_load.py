@@ -396,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {n:>9,} {mode:<6} {r['seconds']:8.2f}s wall {r['cpu']:8.2f}s CPU  peak +{r['peak_mb']:8.0f} MB", flush=True)
         results.append(row)
     imp = import_time()
+    import llmops_nb.loaders._otlp_fast as fast
+
+    compiled = not fast.__file__.endswith(".py")
 
     print()
     print(f"{'spans':>10} {'file MB':>8} {'floor s':>8} {'naive s':>8} {'read s':>8} {'store s':>8} "
@@ -424,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     biggest = max(ok_all)
     e2e, xf, ratio, q = ok_all[biggest]
     print()
+    print("OTLP mapping: " + ("compiled with mypyc (LLMOPS_NB_COMPILE=1 install)" if compiled else
+                              "plain Python (LLMOPS_NB_COMPILE=1 pip install -e . compiles it, about 1.5x faster)"))
     print(f"targets (at {biggest:,} spans):")
     cpu_rate, cpu_xf = cpu_all[biggest]
     p_rate, p_xf = cpu_all[-biggest]
