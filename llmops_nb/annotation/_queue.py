@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from llmops_nb.hashing import hash64
-from llmops_nb.schema import is_missing
+from llmops_nb.schema import grain_of, is_missing
 
 __all__ = ["QUEUES", "column_values", "items_from_frame", "order_items"]
 
@@ -38,7 +38,7 @@ def items_from_frame(frame: pd.DataFrame, level: str | None = None) -> pd.DataFr
                 raise ValueError(f"level='span' needs a {c!r} column; the frame has {list(df.columns)[:12]}")
         df = df.assign(item_id=[f"{t}/{s}" for t, s in zip(df["trace_id"], df["span_id"])])
     elif "trace_id" in df.columns:
-        if "span_id" in df.columns and "parent_span_id" in df.columns:  # a spans table: the root row first
+        if grain_of(df) == "spans" and "parent_span_id" in df.columns:  # a spans table: the root row first
             root = df["parent_span_id"].isna()
             df = df.assign(_r=~root).sort_values("_r", kind="stable").drop(columns="_r")
         df = df.drop_duplicates("trace_id", keep="first").assign(item_id=lambda d: d["trace_id"].astype(object))
