@@ -477,6 +477,7 @@ class TableEngine:
         self._masks: dict[str, np.ndarray] = {}
         self._texts: dict[str, Any] = {}
         self._full: dict[str, pd.Series] = {}
+        self._last_positions: tuple[str, np.ndarray] | None = None
         self._pos: dict[str, int] | None = None
         self.last_ms: float = 0.0
 
@@ -687,9 +688,15 @@ class TableEngine:
     def positions(self, query: Mapping[str, Any] | Query | None = None) -> np.ndarray:
         """All matching row positions, in the query's sort order."""
         q = query if isinstance(query, Query) else Query.of(query)
+        key = json.dumps([q.sort, q.desc, q.filters, q.search], default=str)
+        last = self._last_positions
+        if last is not None and last[0] == key:  # paging through the same result: no new work
+            return last[1]
         o = self.order(q.sort, q.desc)
         m = self.mask(q.filters, q.search)
-        return o if m is None else o[m[o]]
+        pos = o if m is None else o[m[o]]
+        self._last_positions = (key, pos)
+        return pos
 
     def page(self, query: Mapping[str, Any] | Query | None = None,
              columns: Sequence[str] | None = None) -> dict[str, Any]:
