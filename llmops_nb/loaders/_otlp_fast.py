@@ -20,16 +20,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import orjson
-
 from llmops_nb.loaders import otlp as _o
 from llmops_nb.loaders._common import SPAN_NAMES as NAMES
 from llmops_nb.loaders._common import (
-    LoadError,
     SpanColumns,
-    assistant_text,
     json_text,
-    last_user_text,
     per_record,
     text_of,
 )
@@ -285,17 +280,12 @@ def _map(a: dict[str, Any], trace_id: str, span_id: str, parent: str | None, nam
         used.update(k for k in a if k.startswith("retrieval.documents."))
         docs = []
         for _, d in sorted(docs_parts.items()):
-            score = d.get("document.score")
-            did = d.get("document.id")
-            docs.append({"id": None if did is None else str(did), "content": text_of(d.get("document.content")),
-                         "score": None if score is None else float(score), "metadata": json_text(d.get("document.metadata"))})
+            docs.append(_o._oi_document(d))
     elif genai and "gen_ai.retrieval.documents" in sp and a["gen_ai.retrieval.documents"] is not None:
         used.add("gen_ai.retrieval.documents")
         docs = []
         for d in _o._json_list(a["gen_ai.retrieval.documents"]) or []:
-            did, score = d.get("id"), d.get("score")
-            docs.append({"id": None if did is None else str(did), "content": text_of(d.get("content")),
-                         "score": None if score is None else float(d["score"]), "metadata": json_text(d.get("metadata"))})
+            docs.append(_o._genai_document(d))
     if docs is None and kind == "retriever" and isinstance(out_value, str) and out_value.startswith("["):
         docs = _o._output_documents(out_value)
 
@@ -325,45 +315,22 @@ def _map(a: dict[str, Any], trace_id: str, span_id: str, parent: str | None, nam
         m = a["metadata"]
         if m is not None and m != "":
             used.add("metadata")
-            if isinstance(m, str):
-                try:
-                    m = orjson.loads(m)
-                except orjson.JSONDecodeError:
-                    m = {"metadata": m}
-            if isinstance(m, Mapping):
+            m = _o._metadata_value(m)
+            if m is not None:
                 meta.update(m)
 
     if status != "error":
         err = None
 
-    # readable text
-    in_text = last_user_text(inp) if inp else text_of(in_value)
-    out_text = assistant_text(out) if out else text_of(out_value)
-    if kind == "retriever" and in_text is None:
-        in_text = text_of(in_value)
-    if kind == "tool" and in_text is None and tool_args is not None:
-        in_text = json_text(tool_args)
-
+    in_text, out_text = _o._readable_texts(kind, inp, out, in_value, out_value, tool_args)
     for f, b in best.items():
         if tools or (f != "tool_name" and f != "tool_arguments"):
             used.add(b[1])
     # every used key is one of the span's: as many used as attributes means none is left
     rest = {} if len(used) == len(a) else {k: v for k, v in a.items() if k not in used} if used else dict(a)
-    if resource:
-        rest["resource"] = resource
-    if scope:
-        rest["otel.scope.name"] = scope
-    if otel_kind is not None:
-        if otel_kind not in _KIND_SET:
-            otel_kind = _o.span_kind(otel_kind)  # as map_span re-reads the record's kind
-        if otel_kind is not None:
-            rest["otel.span.kind"] = otel_kind
-    if in_value is not None and inp is not None:
-        rest["input.value"] = in_value
-    if out_value is not None and out is not None:
-        rest["output.value"] = out_value
-    if resource and "service.name" in resource:
-        meta.setdefault("service.name", resource["service.name"])
+    if otel_kind is not None and otel_kind not in _KIND_SET:
+        otel_kind = _o.span_kind(otel_kind)  # as map_span re-reads the record's kind
+    _o._record_fields(rest, meta, resource, scope, otel_kind, [], inp, out, in_value, out_value)
 
     return (
         trace_id, span_id, parent, name, kind or "unknown", start, end, None, status, err, model, provider, inp, out,
@@ -467,44 +434,35 @@ def map_json(doc: Mapping[str, Any], ctx: Mapping[str, Any] | None = None) -> Sp
     rows: list[tuple[Any, ...]] = []
     fallbacks = 0
     valid: tuple[set[str], set[str]] = (set(), set())
-    rs_list = doc.get("resourceSpans", doc.get("resource_spans"))
-    if not isinstance(rs_list, list):
-        raise LoadError("resourceSpans is not a list", expected="OTLP/JSON: {resourceSpans: [{resource, scopeSpans: [{spans}]}]}")
     n = 0
-    for r, rs in enumerate(rs_list):
-        if not isinstance(rs, Mapping):
-            raise LoadError(f"resourceSpans {r} is a {type(rs).__name__}", expected="a resourceSpans object")
-        resource: dict[str, Any] | None = None
-        for si, ss in enumerate(rs.get("scopeSpans", rs.get("scope_spans", rs.get("instrumentationLibrarySpans"))) or []):
-            if not isinstance(ss, Mapping):
-                raise LoadError(f"a scopeSpans of resourceSpans {r} is a {type(ss).__name__}", expected="a scopeSpans object")
-            scope = ss.get("scope") or ss.get("instrumentationLibrary") or {}
-            spans = ss.get("spans") or []
-            if not isinstance(spans, list):
-                raise LoadError(f"spans of resourceSpans {r} is a {type(spans).__name__}", expected="a list of spans")
-            scope_name = (scope.get("name") or None) if isinstance(scope, Mapping) else None
-            for i, sp in enumerate(spans):
+    last_rs: Any = None
+    resource: dict[str, Any] | None = None
+    for r, rs, si, scope, spans in _o._otlp_json_groups(doc):
+        if rs is not last_rs:
+            last_rs, resource = rs, None
+        scope_name = (scope.get("name") or None) if isinstance(scope, Mapping) else None
+        for i, sp in enumerate(spans):
+            row = None
+            try:
+                if resource is None:
+                    resource = _o._attrs((rs.get("resource") or {}).get("attributes"))
+                    raw_resources[id(rs)] = resource
+                row = None if REFERENCE else _json_span(sp, resource, scope_name, valid)
+            except (RecursionError, MemoryError):
+                raise
+            except Exception:
                 row = None
-                try:
-                    if resource is None:
-                        resource = _o._attrs((rs.get("resource") or {}).get("attributes"))
-                        raw_resources[id(rs)] = resource
-                    row = None if REFERENCE else _json_span(sp, resource, scope_name, valid)
-                except (RecursionError, MemoryError):
-                    raise
-                except Exception:
-                    row = None
-                if row is None:  # the reference mapping, with its errors and id repairs
-                    if reps is None:
-                        reps = _o._replacements(f"{c.get('file')}|{c.get('record')}")
-                    fallbacks += 1
-                    ref, where = f"span {n}", f"resourceSpans[{r}].scopeSpans[{si}].spans[{i}]"
-                    mapped = per_record(ctx, ref, _one_json, ref, where, sp, rs, scope, raw_resources, problem, reps)
-                    if mapped is not None:
-                        rows.append(_as_tuple(mapped))
-                else:
-                    rows.append(row)
-                n += 1
+            if row is None:  # the reference mapping, with its errors and id repairs
+                if reps is None:
+                    reps = _o._replacements(f"{c.get('file')}|{c.get('record')}")
+                fallbacks += 1
+                ref, where = f"span {n}", f"resourceSpans[{r}].scopeSpans[{si}].spans[{i}]"
+                mapped = per_record(ctx, ref, _one_json, ref, where, sp, rs, scope, raw_resources, problem, reps)
+                if mapped is not None:
+                    rows.append(_as_tuple(mapped))
+            else:
+                rows.append(row)
+            n += 1
     global FALLBACK_SPANS
     FALLBACK_SPANS += fallbacks
     return _finish_times(SpanColumns.from_tuples(rows, canonical=not fallbacks), fallbacks, c)

@@ -205,12 +205,11 @@ def is_otlp_json(doc: Any) -> bool:
     return isinstance(doc, Mapping) and ("resourceSpans" in doc or "resource_spans" in doc)
 
 
-def _otlp_json_spans(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, Any, Any, Any]]:
-    """(ref, position, span, resource, scope) for each span of an OTLP/JSON export, unconverted."""
+def _otlp_json_groups(doc: Mapping[str, Any]) -> Iterator[tuple[int, Any, int, Any, list[Any]]]:
+    """(r, resourceSpans, si, scope, spans) for each scopeSpans of an OTLP/JSON export, its structure checked."""
     rs_list = doc.get("resourceSpans", doc.get("resource_spans"))
     if not isinstance(rs_list, list):
         raise LoadError("resourceSpans is not a list", expected="OTLP/JSON: {resourceSpans: [{resource, scopeSpans: [{spans}]}]}")
-    n = 0
     for r, rs in enumerate(rs_list):
         if not isinstance(rs, Mapping):
             raise LoadError(f"resourceSpans {r} is a {type(rs).__name__}", expected="a resourceSpans object")
@@ -221,9 +220,16 @@ def _otlp_json_spans(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, Any, An
             spans = ss.get("spans") or []
             if not isinstance(spans, list):
                 raise LoadError(f"spans of resourceSpans {r} is a {type(spans).__name__}", expected="a list of spans")
-            for i, sp in enumerate(spans):
-                yield f"span {n}", f"resourceSpans[{r}].scopeSpans[{si}].spans[{i}]", sp, rs, scope
-                n += 1
+            yield r, rs, si, scope, spans
+
+
+def _otlp_json_spans(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, Any, Any, Any]]:
+    """(ref, position, span, resource, scope) for each span of an OTLP/JSON export, unconverted."""
+    n = 0
+    for r, rs, si, scope, spans in _otlp_json_groups(doc):
+        for i, sp in enumerate(spans):
+            yield f"span {n}", f"resourceSpans[{r}].scopeSpans[{si}].spans[{i}]", sp, rs, scope
+            n += 1
 
 
 def _raw_json_span(ref: str, sp: Any, rs: Mapping[str, Any], scope: Any, resources: dict[int, Any], where: str | None = None,
@@ -594,6 +600,62 @@ def _fill_call_ids(msgs: list[dict[str, Any]], raw: str) -> list[dict[str, Any]]
     return [dict(m, tool_call_id=f["tool_call_id"]) if m["tool_call_id"] is None else m for m, f in zip(msgs, full)]
 
 
+def _oi_document(d: Mapping[str, Any]) -> dict[str, Any]:
+    """A document of OpenInference's ``retrieval.documents.N.document.*`` attributes (``d``: by the part after N)."""
+    score = d.get("document.score")
+    return {"id": None if d.get("document.id") is None else str(d.get("document.id")), "content": text_of(d.get("document.content")),
+            "score": None if score is None else float(score), "metadata": json_text(d.get("document.metadata"))}
+
+
+def _genai_document(d: Any) -> dict[str, Any]:
+    """A document of ``gen_ai.retrieval.documents`` (JSON objects with id, content, score, metadata)."""
+    return {"id": None if d.get("id") is None else str(d.get("id")), "content": text_of(d.get("content")),
+            "score": None if d.get("score") is None else float(d["score"]), "metadata": json_text(d.get("metadata"))}
+
+
+def _metadata_value(m: Any) -> Mapping[str, Any] | None:
+    """The ``metadata`` attribute as a mapping to merge (JSON text parsed; other text as {"metadata": text}), else None."""
+    if isinstance(m, str):
+        try:
+            m = orjson.loads(m)
+        except orjson.JSONDecodeError:
+            m = {"metadata": m}
+    return m if isinstance(m, Mapping) else None
+
+
+def _readable_texts(kind: str | None, inp: Any, out: Any, in_value: Any, out_value: Any, tool_args: Any) -> tuple[Any, Any]:
+    """(input_text, output_text): the last user message and the assistant's answer, else the values as text."""
+    in_text = last_user_text(inp) if inp else text_of(in_value)
+    out_text = assistant_text(out) if out else text_of(out_value)
+    if kind == "retriever" and in_text is None:
+        in_text = text_of(in_value)
+    if kind == "tool" and in_text is None and tool_args is not None:
+        in_text = json_text(tool_args)
+    return in_text, out_text
+
+
+def _record_fields(rest: dict[str, Any], meta: dict[str, Any], resource: Any, scope: Any, otel_kind: str | None,
+                   events: list[dict[str, Any]], inp: Any, out: Any, in_value: Any, out_value: Any) -> None:
+    """Add to the left-over attributes what the record itself says (resource, scope, span kind, events
+    no convention read, the raw input/output when messages were read from elsewhere) and the service
+    name to the metadata."""
+    if resource:
+        rest["resource"] = resource
+    if scope:
+        rest["otel.scope.name"] = scope
+    if otel_kind is not None:
+        rest["otel.span.kind"] = otel_kind
+    if events:
+        rest["events"] = [{"name": e["name"], "time": None if e.get("time") is None else e["time"].isoformat(),
+                           "attributes": e.get("attributes")} for e in events]
+    if in_value is not None and inp is not None:
+        rest["input.value"] = in_value
+    if out_value is not None and out is not None:
+        rest["output.value"] = out_value
+    if "service.name" in (resource or {}):
+        meta.setdefault("service.name", resource["service.name"])
+
+
 def _value_messages(v: Any, side: str) -> list[dict[str, Any]] | None:
     """Messages read from an LLM span's input or output value when it is a JSON request/response."""
     if isinstance(v, str) and v.lstrip()[:1] in ("{", "["):
@@ -765,19 +827,12 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
         used.update(k for k in a if k.startswith("retrieval.documents."))
         docs = []
         for d in _unflatten(a, "retrieval.documents").values():
-            score = d.get("document.score")
-            docs.append({
-                "id": None if d.get("document.id") is None else str(d.get("document.id")),
-                "content": text_of(d.get("document.content")),
-                "score": None if score is None else float(score),
-                "metadata": json_text(d.get("document.metadata")),
-            })
+            docs.append(_oi_document(d))
     elif "gen_ai" in ns and a.get("gen_ai.retrieval.documents") is not None:
         used.add("gen_ai.retrieval.documents")
         docs = []
         for d in _json_list(a["gen_ai.retrieval.documents"]) or []:
-            docs.append({"id": None if d.get("id") is None else str(d.get("id")), "content": text_of(d.get("content")),
-                         "score": None if d.get("score") is None else float(d["score"]), "metadata": json_text(d.get("metadata"))})
+            docs.append(_genai_document(d))
 
     if docs is None and kind == "retriever" and isinstance(out_value, str) and out_value.startswith("["):
         docs = _output_documents(out_value)
@@ -809,13 +864,8 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
     if isinstance(tags, str):
         tags = _json_list(tags) or [tags]
     meta: dict[str, Any] = {}
-    m = _first(a, used, "metadata")
-    if isinstance(m, str):
-        try:
-            m = orjson.loads(m)
-        except orjson.JSONDecodeError:
-            m = {"metadata": m}
-    if isinstance(m, Mapping):
+    m = _metadata_value(_first(a, used, "metadata"))
+    if m is not None:
         meta.update(m)
     for k in list(a) if ns & {"metadata", "ai", "langfuse"} else ():
         for pre in ("metadata.", "ai.telemetry.metadata.", "langfuse.trace.metadata.", "langfuse.observation.metadata."):
@@ -840,31 +890,11 @@ def map_span(raw: Mapping[str, Any], source_format: str = "otlp") -> dict[str, A
     if status != "error":
         err = err if status == "error" else None
 
-    # readable text
-    in_text = last_user_text(inp) if inp else text_of(in_value)
-    out_text = assistant_text(out) if out else text_of(out_value)
-    if kind == "retriever" and in_text is None:
-        in_text = text_of(in_value)
-    if kind == "tool" and in_text is None and tool_args is not None:
-        in_text = json_text(tool_args)
-
+    in_text, out_text = _readable_texts(kind, inp, out, in_value, out_value, tool_args)
     rest = {k: v for k, v in a.items() if k not in used}
-    if raw.get("resource"):
-        rest["resource"] = raw["resource"]
-    if raw.get("scope"):
-        rest["otel.scope.name"] = raw["scope"]
-    otel_kind = span_kind(raw.get("otel_kind"))
-    if otel_kind is not None:
-        rest["otel.span.kind"] = otel_kind
     left = [e for i, e in enumerate(events) if i not in used_events]
-    if left:
-        rest["events"] = [{"name": e["name"], "time": None if e.get("time") is None else e["time"].isoformat(), "attributes": e.get("attributes")} for e in left]
-    if in_value is not None and inp is not None:
-        rest["input.value"] = in_value
-    if out_value is not None and out is not None:
-        rest["output.value"] = out_value
-    if "service.name" in (raw.get("resource") or {}):
-        meta.setdefault("service.name", raw["resource"]["service.name"])
+    _record_fields(rest, meta, raw.get("resource"), raw.get("scope"), span_kind(raw.get("otel_kind")), left, inp, out,
+                   in_value, out_value)
 
     return {
         "trace_id": raw.get("trace_id"),
