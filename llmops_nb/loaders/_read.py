@@ -462,14 +462,21 @@ def _read_parallel(items: list[Any], format: str | None, errors: str, options: d
     return acc, problems, ignored
 
 
-def _read_chunk_ray(items: list[Any], format: str | None, errors: str, options: dict[str, Any], limit: Any) -> Any:
-    """A Ray task: :func:`_read_chunk`, leaving the (long-lived) worker's garbage collector as it was."""
+def _read_chunk_ray(items: list[Any], format: str | None, errors: str, options: dict[str, Any], limit: Any,
+                    cwd: str) -> Any:
+    """A Ray task: :func:`_read_chunk` in the driver's working directory (relative paths read, and
+    are named, as the caller gave them), leaving the long-lived worker's directory and garbage
+    collector as they were."""
     import gc
 
     was = gc.isenabled()
+    here = os.getcwd()
     try:
+        if os.path.isdir(cwd):
+            os.chdir(cwd)
         return _read_chunk(items, format, errors, options, limit)
     finally:
+        os.chdir(here)
         if was:
             gc.enable()
 
@@ -483,7 +490,8 @@ def _read_on_ray(eng: Engine, items: list[Any], format: str | None, errors: str,
     bounds = [round(i * len(items) / n_chunks) for i in range(n_chunks + 1)]
     chunks = [items[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
     labels = [f"file {c[0]}" if len(c) == 1 else f"files {c[0]} ... {c[-1]} ({len(c)} files)" for c in chunks]
-    parts = run_tasks(eng, _read_chunk_ray, [(c, format, errors, options, limit) for c in chunks], labels=labels,
+    cwd = os.getcwd()
+    parts = run_tasks(eng, _read_chunk_ray, [(c, format, errors, options, limit, cwd) for c in chunks], labels=labels,
                       weights=[len(c) for c in chunks], desc="read_traces", passthrough=(LoadError,))
     acc = _Columns()
     problems: list[dict[str, Any]] = []
