@@ -192,7 +192,8 @@ def rate_limiter(eng: Engine) -> Any:
     driver's node): ``reserve(kind, model, units, per_minute)`` returns the seconds to wait.
 
     Example:
-        >>> import llmops_nb as lo, ray
+        >>> import llmops_nb as lo
+        >>> import ray  # doctest: +SKIP
         >>> with lo.engine("ray") as eng:  # doctest: +SKIP
         ...     ray.get(rate_limiter(eng).reserve.remote("rpm", "m", 1, 60))
         0.0
