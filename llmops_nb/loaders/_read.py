@@ -318,6 +318,7 @@ def read_traces(
     estimate_cost: bool = True,
     workers: int | None = None,
     engine: str | Engine | None = None,
+    to_parquet: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> pd.DataFrame | tuple[pd.DataFrame, LoadReport]:
     """Load traces from files or records into the spans table (one row per span).
@@ -350,6 +351,13 @@ def read_traces(
     back in order, then checked across files here: the same frame and report as one process;
     an error names its file, as here. Records and frames are read in this process.
 
+    ``to_parquet`` (with ``engine="ray"``): a folder where each Ray task writes the spans of its
+    files as one Parquet file (``part-00000.parquet``, ..., the store's column types), instead of
+    sending them back: returns a ``ray.data.Dataset`` over them (with the report for
+    ``errors="skip"``), for more spans than one machine's memory holds. The checks across files
+    (duplicate spans, log records of a span read elsewhere, parent cycles) then run within each
+    task's files, not across all of them.
+
     A file named directly that yields no spans is a :class:`LoadError` saying what was found;
     files found by walking a directory that hold no traces are skipped.
 
@@ -370,6 +378,9 @@ def read_traces(
     gc.disable()
     try:
         eng = resolve_engine(engine)
+        if to_parquet is not None:
+            return _read_to_parquet(source, format, errors, options, estimate_cost, max_decompressed_bytes, eng,
+                                    to_parquet)
         if max_decompressed_bytes == "default":
             return _read_traces(source, format, errors, options, estimate_cost, workers, engine=eng)
         with decompressed_limit(max_decompressed_bytes):  # type: ignore[arg-type]
@@ -501,6 +512,58 @@ def _read_on_ray(eng: Engine, items: list[Any], format: str | None, errors: str,
         problems.extend(part_problems)
         ignored.extend(part_ignored)
     return acc, problems, ignored
+
+
+def _chunk_to_parquet(items: list[Any], format: str | None, errors: str, options: dict[str, Any], limit: Any,
+                     cwd: str, estimate_cost: bool, path: str) -> tuple[str, int, list[dict[str, Any]]]:
+    """A Ray task: read ``items`` as one process would, check them, write their spans to ``path``."""
+    import pyarrow.parquet as pq
+
+    from llmops_nb.schema import to_arrow
+
+    acc, problems, _ignored = _read_chunk_ray(items, format, errors, options, limit, cwd)
+    df = _finish(acc, errors, problems)
+    if estimate_cost:
+        from llmops_nb.loaders._cost import estimate_costs
+
+        df = estimate_costs(df)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    pq.write_table(to_arrow(df, SPANS), tmp, compression="zstd")
+    os.replace(tmp, path)  # a retried task replaces its part whole
+    return path, len(df), problems
+
+
+def _read_to_parquet(source: Any, format: str | None, errors: str, options: dict[str, Any], estimate_cost: bool,
+                     limit: Any, eng: Engine, folder: Any) -> Any:
+    from llmops_nb.engines import run_tasks, tasks_for
+
+    items = _expand(source)
+    if not eng.is_ray or not items or not all(isinstance(i, (str, os.PathLike)) for i in items):
+        raise ValueError("to_parquet= writes the spans of files from Ray tasks: pass files, a folder or a glob, "
+                         "with engine='ray' (or lo.engine('ray') first); in this process, read the frame and "
+                         "store.add_spans(spans) or spans.to_parquet(...)")
+    out = Path(folder).absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    old = sorted(out.glob("part-*.parquet"))
+    if old:
+        raise ValueError(f"to_parquet={str(folder)!r} already holds {len(old)} part files ({old[0].name}, ...): "
+                         "give an empty folder, or remove them first")
+    n_chunks = tasks_for(eng, len(items))
+    bounds = [round(i * len(items) / n_chunks) for i in range(n_chunks + 1)]
+    chunks = [items[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    cwd = os.getcwd()
+    calls = [(c, format, errors, options, limit, cwd, estimate_cost, str(out / f"part-{i:05d}.parquet"))
+             for i, c in enumerate(chunks)]
+    labels = [f"file {c[0]}" if len(c) == 1 else f"files {c[0]} ... {c[-1]} ({len(c)} files)" for c in chunks]
+    parts = run_tasks(eng, _chunk_to_parquet, calls, labels=labels, weights=[len(c) for c in chunks],
+                      desc="read_traces", passthrough=(LoadError,))
+    import ray
+
+    ds = ray.data.read_parquet([p for p, _n, _ in parts])
+    if errors == "skip":
+        problems = [row for _p, _n, probs in parts for row in probs]
+        return ds, LoadReport(pd.DataFrame(problems, columns=["file", "record", "error", "action"]))
+    return ds
 
 
 def _read_items(items: list[Any], format: str | None, errors: str, options: dict[str, Any]) -> tuple[_Columns, list[dict[str, Any]], list[str]]:

@@ -318,3 +318,26 @@ def test_the_readme_ray_block_runs_on_the_cluster(cluster, tmp_path, monkeypatch
 
     assert current_engine().name == "local"
     assert ray.is_initialized()
+
+
+def test_read_to_a_parquet_spans_dataset(cluster, tmp_path):
+    import pyarrow.parquet as pq
+
+    from llmops_nb.demo import generate, write_otlp
+    from llmops_nb.schema import SPANS, arrow_to_frame
+
+    for i in range(4):  # four apps' exports: no trace spans two folders
+        write_otlp(generate(40, seed=i), tmp_path / "traces" / f"app{i}")
+    local = lo.read_traces(tmp_path / "traces", engine="local")
+    ds = lo.read_traces(tmp_path / "traces", engine=cluster, to_parquet=tmp_path / "lake")
+    assert ds.count() == len(local)
+    parts = sorted((tmp_path / "lake").glob("part-*.parquet"))
+    assert len(parts) >= 2  # written by several tasks
+    back = arrow_to_frame(pq.read_table(parts), SPANS)
+    keys = ["trace_id", "span_id"]
+    pd.testing.assert_frame_equal(back.sort_values(keys).reset_index(drop=True),
+                                  local.sort_values(keys).reset_index(drop=True))
+    with pytest.raises(ValueError, match="already holds"):
+        lo.read_traces(tmp_path / "traces", engine=cluster, to_parquet=tmp_path / "lake")
+    with pytest.raises(ValueError, match="engine='ray'"):
+        lo.read_traces(tmp_path / "traces", engine="local", to_parquet=tmp_path / "lake2")
