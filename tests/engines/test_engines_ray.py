@@ -169,14 +169,14 @@ def test_evaluate_with_a_judge_keeps_one_cluster_wide_rate(cluster, tmp_path):
     assert len(res) == 3 * 36 and res["error"].isna().all()
     assert res.loc[res.evaluator == "llm_judge", "cost_usd"].gt(0).all()  # priced on the workers too
     # counted where the requests arrive: the run as a whole at or under rpm, and any 10
-    # consecutive requests at least 9 slots (60 / rpm s each) apart, give or take 0.2 s of arrival
-    # jitter (the time from a slot to the server's socket varies by a few ms, more on a busy
-    # machine). Two workers each pacing alone would send 10 requests in 4.5 slots.
+    # consecutive requests at least 9 slots (60 / rpm s each) apart, give or take 0.5 s of arrival
+    # jitter (the time from a slot to the server's socket is a few ms here, more on a busy
+    # machine). Two workers each pacing alone would send 10 requests in 4.5 slots (0.9 s).
     slot = 60 / rpm
     gaps = np.round(np.diff(times), 3).tolist()
-    assert (times[-1] - times[0]) >= (len(times) - 1) * slot - 0.2, gaps
+    assert (times[-1] - times[0]) >= (len(times) - 1) * slot - 0.5, gaps
     span10 = times[9:] - times[:-9]
-    assert span10.min() >= 9 * slot - 0.2, (span10.min(), gaps)
+    assert span10.min() >= 9 * slot - 0.5, (span10.min(), gaps)
 
 
 @dataclass
