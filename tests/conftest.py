@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -13,16 +12,7 @@ for _k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE", "TRAN
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("PHOENIX_TELEMETRY_ENABLED", "false")
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT.parent / "shared" / "fixtures"
-
-
-def fixture_dir(name: str) -> Path:
-    """The path of a shared fixture folder, or skip the test with the reason."""
-    p = FIXTURES / name
-    if not p.exists():
-        pytest.skip(f"shared fixture folder {p} is absent")
-    return p
+from fixture_paths import FIXTURES, ROOT, fixture_dir  # noqa: E402, F401  (kept for old imports)
 
 
 @pytest.fixture

@@ -150,7 +150,7 @@ class Fakes:
             env.update(OPENAI_API_BASE=self._llm.url, OPENAI_BASE_URL=self._llm.url, OPENAI_API_KEY="sk-fake-readme")
         elif fake == "backends":
             if self._backends is None:
-                spec = importlib.util.spec_from_file_location("_readme_connectors", ROOT / "tests" / "connectors" / "conftest.py")
+                spec = importlib.util.spec_from_file_location("_readme_connectors", ROOT / "tests" / "connectors" / "connector_fakes.py")
                 mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
                 spec.loader.exec_module(mod)  # type: ignore[union-attr]
                 mod.fixture_dir("langfuse")  # skips when the shared fixtures are absent

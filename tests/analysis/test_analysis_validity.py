@@ -126,7 +126,7 @@ def test_next_steps_name_the_planted_causes(demo):
 
 
 def test_tau_bench_slices_and_clusters_run():
-    from conftest import fixture_dir
+    from fixture_paths import fixture_dir
 
     path = fixture_dir("tau-bench") / "historical_trajectories" / "gpt-4o-airline.json"
     spans = lo.read_traces(path, format="tau_bench")

@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote, unquote_plus
 
 import pytest
-from conftest import SECRETS
+from connector_fakes import SECRETS
 
 import llmops_nb as lo
 from llmops_nb.connectors import PullError, Retry, Secret, scrub
@@ -172,7 +172,7 @@ BOMB = textwrap.dedent("""
     import resource, sys, json
     resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # a regression dies here, not the machine
     sys.path.insert(0, {tests!r})
-    from conftest import FakeBackends, SECRETS
+    from connector_fakes import FakeBackends, SECRETS
     import os
     for k, v in SECRETS.items():
         os.environ[k] = v
@@ -201,7 +201,7 @@ def test_page_bomb_allocates_nothing_and_stops_at_the_first_empty_page(tmp_path)
 
 
 def lo_fixture_traces() -> list[dict]:
-    from conftest import langfuse_traces
+    from connector_fakes import langfuse_traces
 
     return langfuse_traces()
 

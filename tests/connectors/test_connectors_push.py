@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
-from conftest import SECRETS
+from connector_fakes import SECRETS
 
 import llmops_nb as lo
 from llmops_nb.connectors import (

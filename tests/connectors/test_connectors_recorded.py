@@ -9,7 +9,7 @@ import glob
 import logging
 
 import pytest
-from conftest import SECRETS, fixture_dir
+from connector_fakes import SECRETS, fixture_dir
 
 import llmops_nb as lo
 from llmops_nb.connectors import PullError, Retry

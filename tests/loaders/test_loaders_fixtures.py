@@ -8,7 +8,7 @@ import re
 
 import pandas as pd
 import pytest
-from conftest import fixture_dir
+from fixture_paths import fixture_dir
 
 import llmops_nb as lo
 from llmops_nb.loaders import otel_id

@@ -1,5 +1,5 @@
 """The monitor's write-back step: traces pulled from a backend (the recorded-API fake Langfuse
-of tests/connectors/conftest.py, which validates every body against Langfuse's published
+of tests/connectors/connector_fakes.py, which validates every body against Langfuse's published
 score schema) are evaluated by a monitor pass configured with ``push:``; the scores reach the
 server on the traces they came from, and a second pass pushes only the new rows."""
 
@@ -15,9 +15,9 @@ from llmops_nb.monitor import run_monitor
 
 
 def _fakes():
-    """tests/connectors/conftest.py loaded by path under its own name (``from conftest import``
+    """tests/connectors/connector_fakes.py loaded by path under its own name (``from conftest import``
     would resolve to whichever conftest pytest imported first)."""
-    path = Path(__file__).resolve().parents[1] / "connectors" / "conftest.py"
+    path = Path(__file__).resolve().parents[1] / "connectors" / "connector_fakes.py"
     spec = importlib.util.spec_from_file_location("_llmops_nb_connector_fakes", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

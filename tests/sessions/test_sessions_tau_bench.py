@@ -24,7 +24,7 @@ WRITE = ["book_reservation", "cancel_reservation", "update_reservation_flights",
 
 @pytest.fixture(scope="module")
 def tau():
-    from conftest import fixture_dir
+    from fixture_paths import fixture_dir
 
     path = fixture_dir("tau-bench") / "historical_trajectories" / "gpt-4o-airline.json"
     spans = lo.read_traces(path, format="tau_bench")
