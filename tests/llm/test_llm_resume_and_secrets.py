@@ -220,6 +220,7 @@ def test_provider_errors_are_scrubbed_of_every_key(tmp_path, monkeypatch, caplog
     for name in ("", "LiteLLM"):
         logging.getLogger(name).addHandler(handler)
     old = litellm.set_verbose
+    old_level = logging.getLogger("LiteLLM").level
     spans = lo.read_traces([{"trace_id": f"t{i}", "span_id": "s", "kind": "llm", "input_text": "q?",
                              "output_text": f"a {i}"} for i in range(3)], format="records")
     store = lo.Store(tmp_path / "store")
@@ -247,6 +248,7 @@ def test_provider_errors_are_scrubbed_of_every_key(tmp_path, monkeypatch, caplog
             logging.getLogger(name).removeHandler(handler)
         handler.close()
         litellm.set_verbose = old
+        logging.getLogger("LiteLLM").setLevel(old_level)  # later tests must not print litellm's debug log
     texts += [caplog.text, log_file.read_text()]
     texts += [p.read_bytes().decode("latin-1") for p in (tmp_path / "store").rglob("*") if p.is_file()]
     import pyarrow.parquet as pq
