@@ -593,7 +593,9 @@ class Store:
         ``lazy=True`` returns a DuckDB relation instead of a DataFrame: nothing is read until it is
         consumed, so selecting columns, filtering and aggregating happen in DuckDB over the
         Parquet segments (``.df()``, ``.arrow()`` or ``.fetch_record_batch()`` to materialise).
-        Nested columns are DuckDB lists/structs and JSON text there.
+        Nested columns are DuckDB lists/structs and JSON text there. The relation is unordered
+        (an aggregate then needs no sort): add ``.order("start_time, trace_id, span_id")`` for the
+        eager frame's order; with ``limit`` it is ordered like the eager frame.
 
         Example:
             >>> Store("/tmp/empty-store").spans(kind="llm", status="error").shape[0]
@@ -638,8 +640,9 @@ class Store:
         order = "ORDER BY start_time, trace_id, span_id"
         if limit is not None:
             order += f" LIMIT {int(limit)}"
-        if lazy:
-            sql = f"SELECT * FROM {self._source_sql('spans')} t {where} {order}"
+        if lazy:  # unordered unless limited: an ORDER BY under an aggregate costs DuckDB a full sort
+            lazy_order = order if limit is not None else ""
+            sql = f"SELECT * FROM {self._source_sql('spans')} t {where} {lazy_order}"
             return self._connection().sql(sql, params=params or None)
         data = self._read_arrow("spans", where, params, order=order)
         return from_arrow(data, SPANS)

@@ -28,9 +28,9 @@ def test_spans_lazy_is_a_relation_with_the_eager_rows(tmp_path: Path) -> None:
     assert hasattr(rel, "fetch_record_batch") and not isinstance(rel, pd.DataFrame)
     eager = store.spans(kind="llm", status="error")
     assert rel.df()["span_id"].size == len(eager) > 0
-    assert rel.df()["trace_id"].tolist() == eager["trace_id"].tolist()
+    assert rel.order("start_time, trace_id, span_id").df()["trace_id"].tolist() == eager["trace_id"].tolist()
     # columns selected and filtered in DuckDB before anything reaches pandas
-    small = rel.filter("model = 'a'").project("trace_id, latency_ms").df()
+    small = rel.filter("model = 'a'").order("start_time, trace_id, span_id").project("trace_id, latency_ms").df()
     assert list(small.columns) == ["trace_id", "latency_ms"]
     assert small["trace_id"].tolist() == eager[eager["model"] == "a"]["trace_id"].tolist()
 
