@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +22,9 @@ from llmops_nb.analysis._frame import (
     resolve_outcome,
     text_series,
 )
-from llmops_nb.analysis._llm import ask_json
+from llmops_nb.analysis._topics import detect_languages, language_mix, language_neutral
 from llmops_nb.results import ResultView
+from llmops_nb.schema import is_missing
 
 __all__ = ["cluster", "Clusters", "distinctive_terms", "name_clusters_with_llm"]
 
@@ -277,36 +279,44 @@ def _project(E: np.ndarray, projection: str, seed: int) -> np.ndarray:
 
 
 def name_clusters_with_llm(
-    summary: pd.DataFrame, texts_by_cluster: dict[int, list[str]], model: str, **llm_kwargs: Any
+    summary: pd.DataFrame, texts_by_cluster: dict[int, list[str]], model: str, *,
+    boundary_by_cluster: dict[int, list[str]] | None = None, runner: Any = None, **llm_kwargs: Any
 ) -> pd.DataFrame:
-    """Ask an LLM (any litellm model) for a short name and a one-line description of each
-    cluster, from its distinctive terms and example texts; returns ``summary`` with
-    ``llm_name`` and ``llm_description`` columns (the reply's error when it is not JSON).
+    """Ask an LLM (any litellm model, through the shared runner: ``runner``, cache, budget) for
+    a short name and a one-line description of each cluster, from its typical texts
+    (``texts_by_cluster``) and its boundary texts (``boundary_by_cluster``), the way
+    :func:`topics` names topics: a name that collides with a sibling's is asked again with the
+    taken names, then left out. Returns ``summary`` with ``llm_name`` and ``llm_description``
+    columns (``llm_name`` empty and the reason in ``llm_description`` when the call failed, the
+    reply held no JSON or the name collided).
 
     Example:
         >>> import pandas as pd
-        >>> summary = pd.DataFrame({"cluster": [0], "terms": [["refund", "policy"]]})
+        >>> summary = pd.DataFrame({"cluster": [0], "name": ["refund denied"]})
         >>> name_clusters_with_llm(summary, {0: ["no refunds after 30 days"]}, "openai/gpt-4o-mini",
         ...     mock_response='{"name": "Refunds", "description": "Refund questions."}')["llm_name"].tolist()
         ['Refunds']
     """
-    prompts = []
-    for c, terms in zip(summary["cluster"], summary["terms"]):
-        examples = "\n".join(f"- {t[:300]}" for t in texts_by_cluster.get(int(c), [])[:8])
-        prompts.append(
-            "You name groups of LLM application traces for an error analysis.\n"
-            f"Distinctive terms: {', '.join(terms)}\nExample texts:\n{examples}\n\n"
-            'Reply with JSON only: {"name": "<2 to 5 words>", "description": "<one sentence>"}'
-        )
+    from llmops_nb.analysis._topics import _llm_name
+
     names: list[str | None] = []
     descs: list[str | None] = []
-    for data, raw in ask_json(model, prompts, **llm_kwargs):
-        if data is None:  # a failing call leaves the cluster unnamed, never crashes the analysis
-            names.append(None)
-            descs.append(f"naming failed: {raw}"[:300])
+    taken: list[str] = []
+    offline = summary["name"].astype(str).tolist() if "name" in summary.columns else [""] * len(summary)
+    for c, off in zip(summary["cluster"], offline):
+        errors: list[str] = []
+        name, desc, named_by = _llm_name(
+            model, [t[:300] for t in texts_by_cluster.get(int(c), [])[:8]],
+            [t[:300] for t in (boundary_by_cluster or {}).get(int(c), [])[:4]], taken, off, "", runner, llm_kwargs,
+            what="groups of LLM application traces", what_one="what the group's texts have in common (a task or a failure)",
+            errors=errors)
+        if named_by == "llm":  # a failing call leaves the cluster unnamed by the model, never crashes the analysis
+            names.append(name)
+            descs.append(desc or None)
         else:
-            names.append(str(data.get("name", "")).strip() or None)
-            descs.append(str(data.get("description", "")).strip() or None)
+            names.append(None)
+            descs.append(errors[0] if errors else "naming failed")
+        taken.append(name if named_by == "llm" else off)
     out = summary.copy()
     out["llm_name"] = names
     out["llm_description"] = descs
@@ -327,6 +337,8 @@ def cluster(
     projection: str = "pca",
     name_model: str | None = None,
     llm_kwargs: dict[str, Any] | None = None,
+    runner: Any = None,
+    language: str | None = "auto",
     n_terms: int = 5,
     n_examples: int = 5,
     max_k: int = 12,
@@ -339,7 +351,7 @@ def cluster(
     engine: Any = None,
 ) -> Clusters:
     """Group rows by the meaning (or the words) of a text: embed, cluster, name each cluster
-    by its distinctive terms (and optionally by an LLM), and map the rows in 2-D.
+    by its distinctive phrases (and optionally by an LLM), and map the rows in 2-D.
 
     Row grain: ``result.frame`` has one row per input row (a spans frame is analysed per
     trace unless ``grain="row"``); ``result.summary`` one row per cluster.
@@ -353,8 +365,20 @@ def cluster(
       above ``max_fit`` rows it is fitted on a sample and the rest take their nearest
       fitted neighbour's label).
     - ``outcome``: failures per cluster (a column, boolean Series or callable).
-    - ``name_model``: a litellm model that also names each cluster (``llm_kwargs`` go to
-      ``litellm.acompletion`` through the shared runner, e.g. ``api_base``).
+    - Names: offline, each cluster's most distinctive multi-word phrases against the other
+      clusters (single words only when identifier-like, e.g. ``OrderNotFound``), a name that
+      collides with another cluster's made from the phrases that tell it apart (the same
+      naming as :func:`topics`); ``summary.description`` is the most typical member's text.
+    - ``name_model``: a litellm model that also names each cluster from its typical and
+      boundary members, asked again when its name collides with another cluster's
+      (``llm_kwargs`` go to ``litellm.acompletion`` through the shared runner, or ``runner``).
+    - ``language``: language is not a clustering axis. ``"auto"`` (default) takes a
+      ``language`` column of the frame, else detects each text's language (py3langid); the
+      words that mark a language other than the main one are left out of the text that is
+      embedded and named (:func:`language_neutral`), so items group by what they say, not
+      the language they say it in. ``frame.language`` and ``summary.top_language`` /
+      ``language_share`` show each cluster's language mix. A column name uses that column;
+      ``None`` clusters the texts as they are.
     - ``projection``: the 2-D map, ``"pca"`` or ``"umap"`` (``umap`` extra).
     - ``engine``: ``"local"`` or ``"ray"`` (default: the current engine): on Ray the texts are
       embedded in batches on Ray tasks; clustering runs here on the vectors (the same clusters).
@@ -376,8 +400,11 @@ def cluster(
         raise ValueError(f"cluster() needs at least 2 rows; got {len(df)}")
     texts = text_series(df, text)
     ids = id_series(df, id_column)
+    langs = _languages(df, texts, language)
+    # what is embedded and named: the texts without the words that only mark a language
+    neutral = texts.tolist() if langs is None else language_neutral(texts.astype(str).tolist(), langs.tolist())
     emb = get_embedder(embedder)
-    E = embed_texts(texts.tolist(), emb, cache=cache, cache_dir=cache_dir, engine=engine)
+    E = embed_texts(neutral, emb, cache=cache, cache_dir=cache_dir, engine=engine)
     n = len(df)
 
     if method == "kmeans":
@@ -402,7 +429,8 @@ def cluster(
     labels = np.asarray(labels, dtype=np.int64)
     xy = _project(E, projection, seed)
 
-    terms = distinctive_terms(texts.tolist(), labels, n_terms=n_terms)
+    terms = distinctive_terms(neutral, labels, n_terms=n_terms)
+    named = _phrase_names(neutral, E, labels)
     y = None
     if outcome is not None:
         y, _ = resolve_outcome(df, outcome)
@@ -410,44 +438,89 @@ def cluster(
     for c in np.unique(labels):
         m = labels == c
         idx = np.flatnonzero(m)
+        centre = E[m].mean(axis=0)
+        ranked = idx[np.argsort(-(E[m] @ centre), kind="stable")]  # the members nearest the centre first
         if y is not None:
             ym = y[m]
             known = ~np.isnan(ym)
             fails = int((ym[known] > 0.5).sum())
             rate = fails / known.sum() if known.any() else np.nan
             # failing examples first, the ones nearest the centre
-            centre = E[m].mean(axis=0)
-            order = np.argsort(-(E[m] @ centre))
-            ranked = idx[order]
             fail_first = [i for i in ranked if y[i] > 0.5] + [i for i in ranked if not y[i] > 0.5]
             ex = [ids.iloc[i] for i in fail_first[:n_examples]]
         else:
             fails, rate = None, None
-            centre = E[m].mean(axis=0)
-            ex = [ids.iloc[i] for i in idx[np.argsort(-(E[m] @ centre))][:n_examples]]
-        t = terms.get(int(c), [])
-        name = "noise" if c == -1 else (" / ".join(t[:3]) if t else f"cluster {c}")
-        rows.append({"cluster": int(c), "name": name, "terms": t, "size": int(m.sum()), "share": m.mean(),
-                     "failures": fails, "failure_rate": rate, "examples": ex})
+            ex = [ids.iloc[i] for i in ranked[:n_examples]]
+        name, phrases = named.get(int(c), (f"cluster {c}", []))
+        top_lang, lshare = language_mix(langs, m)
+        rows.append({"cluster": int(c), "name": name, "description": str(texts.iloc[ranked[0]])[:300],
+                     "phrases": phrases, "terms": terms.get(int(c), []), "size": int(m.sum()), "share": m.mean(),
+                     "failures": fails, "failure_rate": rate, "top_language": top_lang, "language_share": lshare,
+                     "examples": ex})
     summary = pd.DataFrame(rows)
     if y is None:
         summary = summary.drop(columns=["failures", "failure_rate"])
         summary = summary.sort_values("size", ascending=False, kind="stable").reset_index(drop=True)
     else:
         summary = summary.sort_values(["failure_rate", "size"], ascending=False, kind="stable").reset_index(drop=True)
+    if langs is None:
+        summary = summary.drop(columns=["top_language", "language_share"])
     if name_model is not None:
-        by = {int(c): texts[labels == c].head(8).tolist() for c in summary["cluster"]}
-        summary = name_clusters_with_llm(summary, by, name_model, **(llm_kwargs or {}))
+        from llmops_nb.analysis._topics import _typical
+
+        typical, boundary = {}, {}
+        for c in summary["cluster"]:
+            typ, bnd = _typical(E, labels == c, 8)
+            typical[int(c)] = [str(texts.iloc[i]) for i in typ]
+            boundary[int(c)] = [str(texts.iloc[i]) for i in bnd[:4]]
+        summary = name_clusters_with_llm(summary, typical, name_model, boundary_by_cluster=boundary, runner=runner,
+                                         **(llm_kwargs or {}))
     name_of = dict(zip(summary["cluster"], summary.get("llm_name", summary["name"]).fillna(summary["name"])))
     out = df.copy()
     if y is not None:
         out["failed"] = pd.array([None if np.isnan(v) else bool(v > 0.5) for v in y], dtype="boolean")
+    if langs is not None and "language" not in out.columns:
+        out["language"] = langs.to_numpy()
     out["cluster"] = labels
     out["cluster_name"] = [name_of[c] for c in labels]
     map_x, map_y, spread = _spread(xy[:, 0], xy[:, 1])  # a readable map: crowded bands opened up
     out["x"] = map_x
     out["y"] = map_y
     settings = {"embedder": emb.name, "method": method, "n_clusters": int(len(summary)),
-                "projection": projection, "seed": seed, "spread": spread}
+                "projection": projection, "seed": seed, "spread": spread,
+                "language": None if langs is None else (language if language != "auto" else
+                                                        "language" if "language" in df.columns else "detected"),
+                "named_by": "phrases" if name_model is None else f"llm {name_model} (phrases where it failed)"}
     text_name = text if isinstance(text, str) else ("+".join(text) if not callable(text) else "text")
     return Clusters(out, summary, E, text_name, settings, ids.reset_index(drop=True), texts.reset_index(drop=True))
+
+
+def _languages(df: pd.DataFrame, texts: pd.Series, language: str | None) -> pd.Series | None:
+    """Each row's language: the ``language`` column (or the named one), else detected from the text."""
+    if language is None:
+        return None
+    if language != "auto":
+        if language not in df.columns:
+            raise ValueError(f"language={language!r} is not a column; use 'auto' (a 'language' column, else "
+                             f"detected from the text), None (no language handling) or one of {list(df.columns)[:20]}")
+        col = df[language]
+    elif "language" in df.columns:
+        col = df["language"]
+    else:
+        return pd.Series(detect_languages(texts.astype(str).tolist()), index=texts.index, dtype=object)
+    return pd.Series([None if is_missing(v) else str(v).lower() for v in col], index=texts.index, dtype=object)
+
+
+def _phrase_names(texts: list[str], E: np.ndarray, labels: np.ndarray) -> dict[int, tuple[str, list[str]]]:
+    """(name, phrases) per cluster from the topics' phrase naming: the largest cluster named
+    first, each name checked against the names already given; noise (-1) is "noise"."""
+    from llmops_nb.analysis._topics import _name_group
+
+    cs = [c for c, _ in Counter(labels.tolist()).most_common() if c != -1]
+    out: dict[int, tuple[str, list[str]]] = {-1: ("noise", [])} if (labels == -1).any() else {}
+    if not cs:
+        return out
+    named = _name_group(texts, E, [labels == c for c in cs], [], None, None, {}, 1)
+    for c, (name, _desc, phrases, _by) in zip(cs, named):
+        out[int(c)] = (name if phrases else f"cluster {c}", phrases)
+    return out

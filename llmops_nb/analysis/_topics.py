@@ -34,7 +34,7 @@ _STOP = frozenset({
     "between", "through", "during", "before", "after", "if", "because", "until", "while", "although", "though",
     "whatever", "whichever", "whether", "nor", "every", "per", "via",
 })
-_SPLIT = re.compile(r"[.,;:!?()\[\]{}\"“”]+|\s[-–—]\s")
+_SPLIT = re.compile(r"[.,;:!?()\[\]{}\"“”\n]+|\s[-–—]\s")
 _WORD = re.compile(r"\w(?:[\w'’\-]*\w)?", re.UNICODE)
 # a phrase right after one of these says the opposite of what it reads alone ("no real answer")
 _NEGATION = frozenset({"no", "not", "never", "without", "nor", "cannot"})
@@ -54,7 +54,8 @@ def _phrases_of(text: str, max_n: int = 4) -> set[tuple[str, ...]]:
         for n in range(1, max_n + 1):
             for i in range(len(toks) - n + 1):
                 g = tuple(toks[i: i + n])
-                if (g[0] in _STOP and not (g[0] in _NEGATION and n > 2)) or g[-1] in _STOP or g[0].isdigit():
+                if (g[0] in _STOP and not (g[0] in _NEGATION and n > 2)) or g[-1] in _STOP or g[0].isdigit() \
+                        or g[-1].isdigit():
                     continue
                 if any(t in _NEGATION for t in toks[max(0, i - 2): i]):
                     continue
@@ -70,7 +71,8 @@ def _proper_nouns(texts: Sequence[str]) -> set[tuple[str, ...]]:
         for seg in re.split(r"[.!?]\s+", t):
             for w in _tokens(seg)[1:]:
                 (caps if w[:1].isupper() else lows)[w.lower()] += 1
-    return {(w,) for w, k in caps.items() if k > 2 * lows.get(w, 0)}
+    # the pronoun I is capitalised in every sentence, not a name
+    return {(w,) for w, k in caps.items() if k > 2 * lows.get(w, 0) and w != "i" and not re.match(r"i['’]", w)}
 
 
 def _identifier_like(word: str) -> bool:
@@ -118,7 +120,8 @@ def distinctive_phrases(texts: Sequence[str], labels: Sequence[Any], n_phrases: 
     for g in groups:
         n_in = size[g]
         n_out = max(n_all - n_in, 1)
-        scored = []
+        scored: list[tuple[float, tuple[str, ...]]] = []
+        dangling: list[tuple[float, tuple[str, ...]]] = []
         for ph, k in df_in[g].items():
             if k < max(2, 0.05 * n_in) and n_in >= 4:
                 continue
@@ -126,16 +129,17 @@ def distinctive_phrases(texts: Sequence[str], labels: Sequence[Any], n_phrases: 
                 word = surface[ph].most_common(1)[0][0]
                 if not (_identifier_like(word) or ph in proper):
                     continue
-            if _cut_short(following.get(ph)) or _cut_short(preceding.get(ph)) or \
-                    (len(ph) <= 2 and _before_object(following.get(ph))):
-                continue
+            dangles = _cut_short(following.get(ph)) or _cut_short(preceding.get(ph)) or \
+                (len(ph) <= 2 and _before_object(following.get(ph)))
             p_in = k / n_in
             p_out = (df_all[ph] - k) / n_out
             lift = math.log((p_in + 0.01) / (p_out + 0.01))
             if lift <= 0:
                 continue
-            scored.append((p_in * lift * (1 + 0.25 * (len(ph) - 1)), ph))
+            (dangling if dangles else scored).append((p_in * lift * (1 + 0.25 * (len(ph) - 1)), ph))
         scored.sort(key=lambda x: (-x[0], x[1]))
+        if not scored:  # every phrase sits inside a longer fixed wording: the best of them, not none
+            scored = sorted(dangling, key=lambda x: (-x[0], x[1]))
         chosen: list[tuple[str, ...]] = []
         for _, ph in scored:
             s = " ".join(ph)
@@ -156,7 +160,7 @@ def _cut_short(beside: Counter[str] | None, share: float = 0.8) -> bool:
         return False
     n = sum(beside.values())
     word, k = beside.most_common(1)[0]
-    return n >= 2 and word != "" and word not in _STOP and k / n >= share
+    return n >= 2 and word != "" and word not in _STOP and not word.isdigit() and k / n >= share
 
 
 _DETERMINERS = frozenset({"a", "an", "the", "only", "its", "their", "his", "her", "this", "that", "these", "those",
@@ -557,21 +561,30 @@ and a one-sentence description. Reply with a JSON object {{"name": ..., "descrip
 
 
 def _llm_name(model: str, typical: list[str], boundary: list[str], taken: list[str], offline: str, offline_desc: str,
-              runner: Any, llm_kwargs: dict[str, Any]) -> tuple[str, str, str]:
+              runner: Any, llm_kwargs: dict[str, Any], *, what: str = "failures of an LLM application",
+              what_one: str = "a failure (what went wrong)", errors: list[str] | None = None) -> tuple[str, str, str]:
+    """(name, description, named_by) written by ``model``: a name that collides with ``taken``
+    is asked again with it taken too, then the offline name is kept; a failed call's error text
+    is appended to ``errors``."""
     tried: list[str] = []
     for _ in range(2):
         prompt = _NAME_PROMPT.format(
-            what="failures of an LLM application", what_one="a failure (what went wrong)",
-            typical="\n".join(f"- {t}" for t in typical), boundary="\n".join(f"- {t}" for t in boundary),
+            what=what, what_one=what_one,
+            typical="\n".join(f"- {t}" for t in typical), boundary="\n".join(f"- {t}" for t in boundary) or "(none)",
             taken=", ".join(repr(t) for t in [*taken, *tried]) or "(none)",
         )
-        (data, _raw), = ask_json(model, [prompt], runner=runner, **llm_kwargs)
+        (data, raw), = ask_json(model, [prompt], runner=runner, **llm_kwargs)
         if not data or not str(data.get("name") or "").strip():
+            if errors is not None:
+                errors.append(f"naming failed: {raw}"[:300])
             break
         name = str(data["name"]).strip()
         if not collides(name, taken):
             return name, str(data.get("description") or offline_desc).strip(), "llm"
         tried.append(name)  # a collision: asked again with that name taken too
+    else:
+        if errors is not None:
+            errors.append(f"naming failed: the model's names {tried} collide with a sibling's")
     return offline, offline_desc, "phrases (llm name collided or failed)"
 
 
@@ -579,11 +592,76 @@ def _row(level: int, tid: str, parent: str | None, m: np.ndarray, nm: tuple[str,
          df: pd.DataFrame, id_col: str, lang: pd.Series | None, E: np.ndarray, n_examples: int) -> dict[str, Any]:
     name, desc, phrases, named_by = nm
     typ, _ = _typical(E, m, n_examples)
-    top_lang, lshare = None, None
-    if lang is not None:
-        vc = lang[m].value_counts(normalize=True)
-        if len(vc):
-            top_lang, lshare = str(vc.index[0]), float(vc.iloc[0])
+    top_lang, lshare = language_mix(lang, m)
     return {"level": level, "topic": tid, "parent": parent, "name": name, "description": desc, "phrases": phrases,
             "size": int(m.sum()), "share": float(m.mean()), "examples": df[id_col].iloc[typ].tolist(),
             "named_by": named_by, "top_language": top_lang, "language_share": lshare}
+
+
+def language_mix(lang: pd.Series | None, m: np.ndarray) -> tuple[str | None, float | None]:
+    """The most common language among the rows ``m`` and its share (``(None, None)`` without languages)."""
+    if lang is None:
+        return None, None
+    vc = lang[m].value_counts(normalize=True)
+    return (str(vc.index[0]), float(vc.iloc[0])) if len(vc) else (None, None)
+
+
+def detect_languages(texts: Sequence[str], min_chars: int = 15) -> list[str | None]:
+    """The language (ISO 639-1, py3langid) of each text with at least ``min_chars`` letters,
+    else ``None``; each distinct text classified once.
+
+    Example:
+        >>> detect_languages(["No puedo ayudarte con este tema, lo siento.", "I cannot help with this topic, sorry.", "ok"])
+        ['es', 'en', None]
+    """
+    import py3langid
+
+    seen: dict[str, str | None] = {}
+    out: list[str | None] = []
+    for t in texts:
+        if t not in seen:
+            letters = sum(ch.isalpha() for ch in t) if isinstance(t, str) else 0
+            seen[t] = str(py3langid.classify(t)[0]) if letters >= min_chars else None
+        out.append(seen[t])
+    return out
+
+
+def language_neutral(texts: Sequence[str], languages: Sequence[str | None], share: float = 0.9) -> list[str]:
+    """The texts without the words that mark a language other than the main one: a word (not
+    identifier-like) found in at least 2 texts, at least ``share`` of them in one language that
+    is not the most common language of the texts (the function words and phrasing of a Spanish
+    answer among English ones: "puedo", "con", "este"). Each word removed breaks the phrase it
+    was in, so no phrase spans the gap. Clustering these texts groups items by what they say in
+    common, not by the language they are written in; with one language nothing changes.
+
+    Example:
+        >>> texts = ["refund denied", "refund denied again", "weak retrieval: refund denied",
+        ...          "lo siento, no puedo ayudarte", "weak retrieval: no puedo ayudarte"]
+        >>> language_neutral(texts, ["en", "en", "en", "es", "es"])[3:]
+        ['lo siento,', 'weak retrieval: ,']
+    """
+    langs = [None if x is None or (isinstance(x, float) and math.isnan(x)) else str(x).lower() for x in languages]
+    known = Counter(x for x in langs if x)
+    if len(known) < 2:
+        return list(texts)
+    main = known.most_common(1)[0][0]
+    by_word: dict[str, Counter[str]] = {}
+    for t, lg in zip(texts, langs):
+        if not lg:
+            continue
+        for w in {w.lower() for w in _WORD.findall(t)}:
+            by_word.setdefault(w, Counter())[lg] += 1
+    marking = set()
+    for w, c in by_word.items():
+        n = sum(c.values())
+        lg, k = c.most_common(1)[0]
+        if n >= 2 and lg != main and k / n >= share and not _identifier_like(w) and not w.isdigit():
+            marking.add(w)
+    if not marking:
+        return list(texts)
+
+    def strip(t: str) -> str:
+        out = _WORD.sub(lambda mt: "," if mt.group(0).lower() in marking else mt.group(0), t)
+        return re.sub(r",(\s*,)+", ",", out)
+
+    return [strip(t) for t in texts]
