@@ -258,3 +258,33 @@ def test_a_failed_embedding_batch_names_the_model():
             emb.embed(["a"])
     led = runner.ledger().set_index("model").loc["openai/text-embedding-3-small"]
     assert led["errors"] == 1 and led["retries"] == 1  # the runner retried before giving up
+
+
+def test_cluster_names_are_phrases_and_no_cluster_is_one_language():
+    """On the simulated app's failing traces (multilingual answers in the digest): names are
+    phrases from the topics' naming, not " / "-joined words; language is a column, not a cluster."""
+    from llmops_nb.analysis import trace_digest, trace_features
+    from llmops_nb.demo import generate
+
+    data = generate(1000, seed=0)
+    traces = trace_features(data.spans).merge(data.truth[["trace_id", "failed"]], on="trace_id")
+    fail = traces[traces["failed"].astype(bool)]
+    fail = fail.assign(digest=fail["trace_id"].map(trace_digest(data.spans)))
+    res = lo.cluster(fail, text="digest")
+    s = res.summary
+    assert {"name", "description", "phrases", "top_language", "language_share"} <= set(s.columns)
+    assert not s["name"].str.contains(" / ").any(), s["name"].tolist()
+    assert s["name"].nunique() == len(s)
+    for name, phrases in zip(s["name"], s["phrases"]):
+        assert phrases and phrases[0] in name, (name, phrases)
+    main = res.frame["language"].value_counts().index[0]
+    assert res.frame["language"].nunique() >= 3  # the answers are in several languages
+    for r in s.itertuples():
+        assert not (r.language_share >= 0.9 and r.top_language != main and r.size >= 5), (r.name, r.top_language)
+    # the texts as they are: the Spanish refusals make a Spanish cluster (what language handling prevents)
+    as_is = lo.cluster(fail, text="digest", language=None)
+    langs = res.frame["language"]
+    spanish = [(langs[as_is.labels == c] == "es").mean() for c in as_is.summary["cluster"]]
+    assert max(spanish) >= 0.9
+    with pytest.raises(ValueError, match="not a column"):
+        lo.cluster(fail, text="digest", language="lang")
