@@ -511,16 +511,26 @@ def _languages(df: pd.DataFrame, texts: pd.Series, language: str | None) -> pd.S
     return pd.Series([None if is_missing(v) else str(v).lower() for v in col], index=texts.index, dtype=object)
 
 
-def _phrase_names(texts: list[str], E: np.ndarray, labels: np.ndarray) -> dict[int, tuple[str, list[str]]]:
+def _phrase_names(texts: list[str], E: np.ndarray, labels: np.ndarray,
+                  mixed_below: float = 0.25) -> dict[int, tuple[str, list[str]]]:
     """(name, phrases) per cluster from the topics' phrase naming: the largest cluster named
-    first, each name checked against the names already given; noise (-1) is "noise"."""
-    from llmops_nb.analysis._topics import _name_group
+    first, each name checked against the names already given; a cluster whose best phrase is
+    held by fewer than ``mixed_below`` of its members is named "mixed: ..."; noise (-1) is "noise"."""
+    from llmops_nb.analysis._topics import _name_group, _phrases_of, _tokens
 
     cs = [c for c, _ in Counter(labels.tolist()).most_common() if c != -1]
     out: dict[int, tuple[str, list[str]]] = {-1: ("noise", [])} if (labels == -1).any() else {}
     if not cs:
         return out
     named = _name_group(texts, E, [labels == c for c in cs], [], None, None, {}, 1)
+    held = [_phrases_of(t) for t in texts]
     for c, (name, _desc, phrases, _by) in zip(cs, named):
-        out[int(c)] = (name if phrases else f"cluster {c}", phrases)
+        if not phrases:
+            out[int(c)] = (f"cluster {c}", phrases)
+            continue
+        # a cluster whose best phrase only a few members hold is a mix: its name says so
+        first = tuple(w.lower() for w in _tokens(phrases[0]))
+        idx = np.flatnonzero(labels == c)
+        cover = float(np.mean([first in held[i] for i in idx]))
+        out[int(c)] = (name if cover >= mixed_below else f"mixed: {name}", phrases)
     return out

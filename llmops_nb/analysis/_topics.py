@@ -68,7 +68,7 @@ def _proper_nouns(texts: Sequence[str]) -> set[tuple[str, ...]]:
     caps: Counter[str] = Counter()
     lows: Counter[str] = Counter()
     for t in texts:
-        for seg in re.split(r"[.!?]\s+", t):
+        for seg in re.split(r"[.!?:,]\s+|\n", t):  # a word opening a sentence, line or clause is no name
             for w in _tokens(seg)[1:]:
                 (caps if w[:1].isupper() else lows)[w.lower()] += 1
     # the pronoun I is capitalised in every sentence, not a name
