@@ -257,12 +257,20 @@ def _widget_class() -> Any:
             self.page = ex.page()
             self.trace_html = ex.trace_html(None)
             self._warm: threading.Thread | None = None
+            self._idle = threading.Event()  # clear while the view answers a request: warming waits
+            self._idle.set()
             self.observe(self._on_query, "query")
             self.observe(self._on_focus, "focus")
             self.on_msg(self._on_msg)
 
         def _on_query(self, change: Any) -> None:
-            new = dict(change["new"])
+            self._idle.clear()
+            try:
+                self._answer(dict(change["new"]))
+            finally:
+                self._idle.set()
+
+        def _answer(self, new: dict[str, Any]) -> None:
             try:
                 page = self.explorer.page(new)
             except (KeyError, ValueError, TypeError) as e:
@@ -308,11 +316,15 @@ def _widget_class() -> Any:
                 self.page = {**self.page, "error": str(e).strip("'\"")}
 
         def warm(self) -> None:
-            """Index results by trace in a background thread (once), so later pages look their
-            result values up instead of scanning; the view asks for it once its first page is
-            painted. Sort orders and filters are still built on first use."""
+            """In a background thread (once), once the view has painted its first page: index
+            results by trace (later pages look their values up instead of scanning), then build
+            the sort order of each shown column and the search text, one column at a time and
+            only while the view is not answering a request, so a first sort, filter or search
+            finds them ready."""
             if self._warm is None:
-                self._warm = threading.Thread(target=self.explorer.engine.warm, name="llmops-nb-explore-index",
+                engine = self.explorer.engine
+                self._warm = threading.Thread(target=engine.warm, args=(list(self.explorer.shown),),
+                                              kwargs={"idle": self._idle.wait}, name="llmops-nb-explore-index",
                                               daemon=True)
                 self._warm.start()
 

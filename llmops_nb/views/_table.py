@@ -15,11 +15,12 @@ its first use and cached.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -500,12 +501,42 @@ class TableEngine:
             return self.derived[name].take(pos)
         return self.column(name).iloc[pos].tolist()
 
-    def warm(self) -> None:
-        """Build ahead what every page needs (the derived columns' page look-ups), once; explore
-        calls it in a thread once the view has painted its first page. Sort orders and filters
-        stay on first use."""
+    def warm(self, columns: Sequence[str] = (), *, idle: Callable[[], Any] | None = None) -> None:
+        """Build ahead, once: what every page needs (the derived columns' page look-ups), then
+        the sort order (and so the whole column, which filters use) of each of ``columns`` and the
+        search text, so a user's first sort, filter or search finds them built. Explore calls it
+        in a thread once the view has painted its first page, with ``idle`` waiting while the
+        view answers a request (each step is one column). A step that fails is left to first use.
+
+        Example:
+            >>> import pandas as pd
+            >>> t = TableEngine(pd.DataFrame({"trace_id": list("ab"), "latency_ms": [2.0, 1.0]}))
+            >>> t.warm(["latency_ms"])
+            >>> t.order("latency_ms").tolist()  # already built: no work now
+            [1, 0]
+        """
         for d in self.derived.values():
             d.warm()
+        for c in columns:
+            if idle is not None:
+                idle()
+            try:
+                self.order(c)
+            except Exception:  # noqa: BLE001  left to first use, which reports it
+                continue
+        if self.search_columns:
+            if idle is not None:
+                idle()
+            with contextlib.suppress(Exception):
+                self._words("\x00blob")
+
+    def _words(self, key: str) -> list[str]:
+        """The lower-cased text of a column (or the search blob) as a list of str, built once."""
+        lk = "\x00list\x00" + key
+        if lk not in self._texts:
+            arr = self._blob() if key == "\x00blob" else self._text(key)
+            self._texts[lk] = [v if v is not None else "" for v in arr.to_pylist()]
+        return self._texts[lk]
 
     def built(self) -> list[str]:
         """The derived columns built whole so far (by a filter or a sort on them)."""
@@ -661,11 +692,7 @@ class TableEngine:
     def _match(self, key: str, word: str) -> np.ndarray:
         """Rows whose lower-cased text (a column, or the search blob) contains ``word``: Python's
         substring test over a list of str built once (faster here than Arrow's match_substring)."""
-        lk = "\x00list\x00" + key
-        if lk not in self._texts:
-            arr = self._blob() if key == "\x00blob" else self._text(key)
-            self._texts[lk] = [v if v is not None else "" for v in arr.to_pylist()]
-        vals = self._texts[lk]
+        vals = self._words(key)
         w = word.lower()
         return np.fromiter((w in v for v in vals), dtype=bool, count=len(vals))
 

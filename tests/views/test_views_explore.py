@@ -296,6 +296,35 @@ def test_the_view_asks_for_the_result_index_once_painted():
     assert [r["result.correct"] for r in w.page["rows"]] == [r["result.correct"] for r in before]
 
 
+
+def test_once_painted_the_shown_columns_and_the_search_text_are_built_ahead_and_agree():
+    t = _traces(60)
+    w = lo.explore(t, results=_results(t), page_size=10)
+    eng = w.explorer.engine
+    assert not eng._orders and not eng._texts  # nothing before the first paint
+    w._on_msg(w, {"type": "painted"}, [])
+    w._warm.join(30)
+    sortable = [c for c in w.explorer.shown if c in eng._orders]
+    assert "latency_ms" in sortable and any(c.startswith("result.") for c in sortable)
+    assert "\x00list\x00\x00blob" in eng._texts  # the search text
+    cold = lo.explore(t, results=_results(t), page_size=10).explorer.engine  # built on first use
+    for col in sortable:
+        for desc in (False, True):
+            q = {"sort": col, "desc": desc, "search": "refund"}
+            assert eng.positions(q).tolist() == cold.positions(q).tolist(), col
+
+
+def test_building_ahead_waits_while_the_view_answers():
+    t = _traces(30)
+    w = lo.explore(t, page_size=10)
+    w._idle.clear()  # as while a request is being answered
+    w._on_msg(w, {"type": "painted"}, [])
+    w._warm.join(0.5)
+    assert w._warm.is_alive() and not w.explorer.engine._orders
+    w._idle.set()
+    w._warm.join(30)
+    assert not w._warm.is_alive() and w.explorer.engine._orders
+
 def test_the_trace_pane_shows_exactly_the_clicked_traces_spans_and_results():
     rows = [{"trace_id": f"t{i % 7}", "span_id": f"s{i}", "kind": "llm", "input_text": f"span {i} of t{i % 7}"}
             for i in range(40)]
