@@ -14,7 +14,7 @@ headless Chromium (the browser tests' harness: tests/annotation/test_annotate_br
 
 Synthetic traces from bench_explore.make (the dtypes lo.to_traces gives). Run:
 
-    .venv/bin/python benchmarks/bench_explore_browser.py [--traces 1000000] [--rounds 3]
+    .venv/bin/python benchmarks/bench_explore_browser.py [--traces 1000000] [--rounds 3] [--think 0]
 
 It runs itself under pytest (for the harness fixtures); figures are printed at the end.
 """
@@ -38,6 +38,7 @@ from test_annotate_browser import browser, lab, page, write_notebook  # noqa: E4
 
 N = int(os.environ.get("BENCH_EXPLORE_TRACES", "1000000"))
 ROUNDS = int(os.environ.get("BENCH_EXPLORE_ROUNDS", "3"))
+THINK = float(os.environ.get("BENCH_EXPLORE_THINK", "0"))  # seconds a person reads page 1 before acting
 
 
 def _seq(root) -> int:
@@ -92,6 +93,7 @@ def test_bench_explore_in_the_browser(lab, page):  # noqa: F811
     first_small = float(small.get_attribute("data-first-paint")) - marks["t0_small"]
     built = marks["built"] - marks["t0"]
     assert big.get_attribute("data-matching") == str(N)
+    time.sleep(THINK)  # 0: act at once, before explore has built anything ahead
 
     def sort(col: str):
         return lambda: big.locator(f".lo-ex-table th[data-col='{col}']").click()
@@ -153,6 +155,8 @@ def test_bench_explore_in_the_browser(lab, page):  # noqa: F811
     print(f"\n\nexplore over {N:,} traces in JupyterLab + headless Chromium "
           f"({ROUNDS} rounds of {len(kinds) // ROUNDS} actions; setup {time.time() - t_open:.0f} s; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print(f"   first action {THINK:.0f} s after the first paint (--think; explore builds the shown columns' "
+          "orders and the search text ahead meanwhile)")
     print("\n1. first paint (ms): lo.explore(...) called -> first page painted")
     print(f"   {N:,} traces                                 {first_paint:8.0f}   (kernel side: {built:.0f})")
     print(f"   baseline: the first 1,000 traces             {first_small:8.0f}")
@@ -183,9 +187,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--traces", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--think", type=float, default=0.0, help="seconds between the first paint and the first action")
     args = ap.parse_args()
     os.environ["BENCH_EXPLORE_TRACES"] = str(args.traces)
     os.environ["BENCH_EXPLORE_ROUNDS"] = str(args.rounds)
+    os.environ["BENCH_EXPLORE_THINK"] = str(args.think)
     sys.exit(pytest.main([__file__, "-q", "-s", "-p", "no:cacheprovider", "-o", "addopts=",
                           "-o", f"python_files={Path(__file__).name}", "-W", "ignore::DeprecationWarning"]))
 
