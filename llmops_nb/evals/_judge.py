@@ -455,8 +455,9 @@ class LLMJudge(Evaluator):
             return False
         return True
 
-    def evaluate_sync(self, row: dict[str, Any]) -> JudgeOutput:
-        """Judge one row from sync code (a notebook cell included)."""
+    def evaluate_sync(self, row: dict[str, Any]) -> JudgeOutput | None:
+        """Judge one row from sync code (a notebook cell included); None where the judge does not
+        apply (e.g. groundedness on a row without retrieved documents), as :meth:`evaluate`."""
         from llmops_nb.llm import run_sync
 
         return run_sync(self.evaluate(row))
