@@ -19,13 +19,15 @@ from llmops_nb.engines._engine import (
            resolve_engine,
 )
 from llmops_nb.engines._ray import (
+           SharedBudget,
            SharedCallCache,
            SharedLimits,
            rate_limiter,
            run_tasks,
+           shared_budget,
            shared_cache,
            tasks_for,
 )
 
 __all__ = ["engine", "Engine", "EngineError", "current_engine", "resolve_engine", "ENGINES", "run_tasks", "tasks_for",
-           "rate_limiter", "shared_cache", "SharedCallCache", "SharedLimits"]
+           "rate_limiter", "shared_cache", "SharedCallCache", "SharedLimits", "shared_budget", "SharedBudget"]

@@ -14,7 +14,8 @@ from llmops_nb._optional import require
 from llmops_nb.engines._engine import Engine, EngineError
 from llmops_nb.llm import CallCache, progress_bar
 
-__all__ = ["connect", "run_tasks", "rate_limiter", "shared_cache", "SharedCallCache", "SharedLimits", "tasks_for"]
+__all__ = ["connect", "run_tasks", "rate_limiter", "shared_cache", "SharedCallCache", "SharedLimits", "tasks_for",
+           "shared_budget", "SharedBudget"]
 # ``ray`` itself is imported only when an engine connects: importing this module costs nothing
 
 NAMESPACE = "llmops_nb"
@@ -233,6 +234,82 @@ class SharedLimits:
 
     def pacer(self, kind: str, model: str, per_minute: int) -> _Pace:
         return _Pace(self.actor, kind, model, per_minute)
+
+
+# ---------------------------------------------------------------- one budget for the cluster
+class _BudgetKeeper:
+    """The ``budget_usd`` of a distributed run, kept in one place with the local runner's rule: a
+    call is let through only while the spend plus the expected cost of every call in flight
+    (anywhere in the cluster) plus its own stays within the budget, and none once the spend has
+    reached it. The expected cost of a call is the cluster's mean cost per paid call of its model
+    (the worker's estimate from tokens and the price map until one has been paid)."""
+
+    def __init__(self, budget_usd: float, spent_usd: float = 0.0) -> None:
+        self.budget = float(budget_usd)
+        self.spent = float(spent_usd)
+        self.reserved = 0.0
+        self.paid: dict[str, list[float]] = {}  # model -> [calls paid, their cost]
+        self.calls = 0
+        self.refused = 0
+
+    def reserve(self, model: str, estimate: float) -> tuple[float | None, float]:
+        n, cost = self.paid.get(model, [0, 0.0])
+        expected = cost / n if n and cost > 0 else float(estimate)
+        if self.spent >= self.budget or self.spent + self.reserved + expected > self.budget + 1e-12:
+            self.refused += 1
+            return None, self.spent
+        self.reserved += expected
+        return expected, self.spent
+
+    def settle(self, model: str, reserved: float, cost: float) -> None:
+        self.reserved = max(0.0, self.reserved - float(reserved))
+        if cost:
+            p = self.paid.setdefault(model, [0, 0.0])
+            p[0] += 1
+            p[1] += float(cost)
+            self.spent += float(cost)
+            self.calls += 1
+
+    def state(self) -> dict[str, float]:
+        return {"budget_usd": self.budget, "spent_usd": self.spent, "reserved_usd": self.reserved,
+                "paid_calls": self.calls, "refused": self.refused}
+
+
+def shared_budget(eng: Engine, budget_usd: float, spent_usd: float = 0.0) -> Any:
+    """An actor keeping one ``budget_usd`` for a distributed run (one per run, on the driver's
+    node; ``spent_usd`` already spent); workers reserve against it through :class:`SharedBudget`.
+
+    Example:
+        >>> import llmops_nb as lo
+        >>> import ray  # doctest: +SKIP
+        >>> with lo.engine("ray") as eng:  # doctest: +SKIP
+        ...     ray.get(shared_budget(eng, 0.5).state.remote())["budget_usd"]
+        0.5
+    """
+    ray = connect(eng)
+    return ray.remote(_BudgetKeeper).options(max_concurrency=1, num_cpus=0,
+                                             scheduling_strategy=_driver_node(ray)).remote(budget_usd, spent_usd)
+
+
+class SharedBudget:
+    """The ``shared_budget=`` of a :class:`~llmops_nb.llm.Runner` on a Ray worker: before each
+    call it reserves the call's expected cost from the run's one budget actor, and settles the
+    actual cost after, so the workers together stop at the run's ``budget_usd``.
+
+    Example:
+        >>> SharedBudget(actor=None).actor is None
+        True
+    """
+
+    def __init__(self, actor: Any) -> None:
+        self.actor = actor
+
+    async def reserve(self, model: str, estimate: float) -> tuple[float | None, float]:
+        got, spent = await self.actor.reserve.remote(model, estimate)
+        return got, spent
+
+    async def settle(self, model: str, reserved: float, cost: float) -> None:
+        await self.actor.settle.remote(model, reserved, cost)
 
 
 # ---------------------------------------------------------------- the shared answer cache

@@ -300,10 +300,6 @@ async def aevaluate(
     """
     evs = _as_evaluators(evaluators)
     eng = resolve_engine(engine)
-    if eng.is_ray and (budget_usd is not None or (runner is not None and runner.budget_usd is not None)):
-        raise ValueError("budget_usd is kept per process, not across a Ray cluster: evaluate with engine='local' to "
-                         "stop at a budget, or without budget_usd on Ray (requests_per_minute / tokens_per_minute "
-                         "hold for the whole cluster)")
     run_id = run_id or new_run_id()
     if runner is None:
         runner = Runner(concurrency=concurrency, cache=_resolve_cache(cache, store), budget_usd=budget_usd,
@@ -390,8 +386,11 @@ def evaluate(
       runner per worker that asks one cluster-wide limiter before each call (so
       ``requests_per_minute``/``tokens_per_minute`` hold for the whole cluster, per model) and
       shares one answer cache on the driver's machine (the store's), so the retry of a task whose
-      worker died pays for no answer twice. Results are written to ``store`` as batches finish
-      and are the same rows as on one process.
+      worker died pays for no answer twice. ``budget_usd`` is one budget for the whole cluster:
+      each worker reserves a call's expected cost from one budget actor before the call and
+      settles its actual cost after (the local rule, with every worker's calls in flight
+      counted), and the items past it get the same "budget exhausted" error rows. Results are
+      written to ``store`` as batches finish and are the same rows as on one process.
 
     Example:
         >>> import llmops_nb as lo
@@ -411,10 +410,10 @@ def evaluate(
 
 def _ray_part(ev: Evaluator, base: dict[str, Any], sub: pd.DataFrame, stids: list[Any], ssids: list[Any],
               with_spans: pd.DataFrame | None, settings: dict[str, Any], limiter: Any, cache_actor: Any,
-              prices: dict[str, Any]) -> pd.DataFrame:
+              prices: dict[str, Any], budget_actor: Any = None) -> pd.DataFrame:
     """A Ray task: evaluate one batch of rows with a runner of this worker that shares the
-    cluster's limiter and answer cache; returns its result rows."""
-    from llmops_nb.engines import SharedCallCache, SharedLimits
+    cluster's limiter, answer cache and budget; returns its result rows."""
+    from llmops_nb.engines import SharedBudget, SharedCallCache, SharedLimits
 
     if prices:  # models priced on the driver (litellm.register_model) cost the same here
         import litellm
@@ -424,7 +423,8 @@ def _ray_part(ev: Evaluator, base: dict[str, Any], sub: pd.DataFrame, stids: lis
             litellm.register_model(new)
 
     runner = Runner(**settings, cache=SharedCallCache(cache_actor) if cache_actor is not None else False,
-                    rate_limiter=SharedLimits(limiter) if limiter is not None else None)
+                    rate_limiter=SharedLimits(limiter) if limiter is not None else None,
+                    shared_budget=SharedBudget(budget_actor) if budget_actor is not None else None)
 
     async def go() -> pd.DataFrame:
         if limiter is not None:
@@ -462,9 +462,10 @@ def _evaluate_on_ray(eng: Engine, plans: list[Any], total: int, run_id: str, run
                      progress: bool | None) -> pd.DataFrame:
     """Every evaluator's rows in batches on Ray tasks; batches are written to ``store`` as they
     finish and returned in the order one process gives (evaluators, then rows)."""
-    from llmops_nb.engines import rate_limiter, run_tasks, shared_cache, tasks_for
+    from llmops_nb.engines import rate_limiter, run_tasks, shared_budget, shared_cache, tasks_for
 
     limiter = rate_limiter(eng) if (runner.requests_per_minute or runner.tokens_per_minute) else None
+    budget_actor = shared_budget(eng, runner.budget_usd, runner.spent_usd) if runner.budget_usd is not None else None
     cache_actor = None
     setting = runner.cache_setting
     if setting is not False and setting is not None:
@@ -473,7 +474,8 @@ def _evaluate_on_ray(eng: Engine, plans: list[Any], total: int, run_id: str, run
     settings = {"concurrency": runner.concurrency, "requests_per_minute": runner.requests_per_minute,
                 "tokens_per_minute": runner.tokens_per_minute, "max_retries": runner.max_retries,
                 "timeout_s": runner.timeout_s, "backoff_base_s": runner.backoff_base_s,
-                "backoff_max_s": runner.backoff_max_s, "rate_limit_max_wait_s": runner.rate_limit_max_wait_s}
+                "backoff_max_s": runner.backoff_max_s, "rate_limit_max_wait_s": runner.rate_limit_max_wait_s,
+                "budget_usd": runner.budget_usd}
     prices: dict[str, Any] = {}
     if "litellm" in sys.modules:
         cost = sys.modules["litellm"].model_cost
@@ -501,7 +503,7 @@ def _evaluate_on_ray(eng: Engine, plans: list[Any], total: int, run_id: str, run
             if with_spans is not None:
                 ws = with_spans[with_spans[key].isin(set(sub[key]))]
             calls.append((ev, base, sub, [tids[i] for i in rows], [sids[i] for i in rows], ws, settings, limiter,
-                          cache_actor, prices))
+                          cache_actor, prices, budget_actor))
             labels.append(f"evaluator {ev.evaluation_name!r} on rows {a}-{b - 1} (first {key} {tids[rows[0]]!r})")
             weights.append(b - a)
     parts: list[pd.DataFrame | None] = [None] * len(calls)
@@ -511,8 +513,18 @@ def _evaluate_on_ray(eng: Engine, plans: list[Any], total: int, run_id: str, run
         if store is not None and len(df):
             store.add("results", df, on_conflict="replace")
 
-    run_tasks(eng, _ray_part, calls, labels=labels, weights=weights, desc="evaluate", progress=progress,
-              passthrough=(LLMConfigError,), on_result=arrived)
+    try:
+        run_tasks(eng, _ray_part, calls, labels=labels, weights=weights, desc="evaluate", progress=progress,
+                  passthrough=(LLMConfigError,), on_result=arrived)
+    finally:
+        if budget_actor is not None:  # the driver's runner shows the cluster's spend, as after a local run
+            import ray
+
+            with contextlib.suppress(Exception):
+                state = ray.get(budget_actor.state.remote(), timeout=30)
+                runner.spent_usd = state["spent_usd"]
+                runner.budget_stopped = runner.budget_stopped or state["refused"] > 0
+                ray.kill(budget_actor)
     frames = [p for p in parts if p is not None and len(p)]
     if not frames:
         return _results_frame({}, 0)

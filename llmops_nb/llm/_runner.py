@@ -515,6 +515,10 @@ class Runner:
       Ray engine's cluster-wide limiter): an object whose ``pacer(kind, model, per_minute)``
       (kind ``"rpm"`` or ``"tpm"``) returns a pacer with ``async acquire(units)`` and
       ``adjust(units)``. None (default): this runner paces alone.
+    - ``shared_budget``: where ``budget_usd`` is kept when several processes share one budget
+      (the Ray engine's budget actor): an object with ``async reserve(model, estimate)`` returning
+      ``(reserved_usd or None when refused, spent_usd)`` and ``async settle(model, reserved, cost)``.
+      None (default): this runner keeps its budget alone.
 
     ``ledger()`` is the cost and call count per model.
 
@@ -541,6 +545,7 @@ class Runner:
         rate_limit_max_wait_s: float = 600.0,
         seed: int | None = None,
         rate_limiter: Any = None,
+        shared_budget: Any = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency={concurrency!r}; it must be at least 1")
@@ -556,6 +561,7 @@ class Runner:
         self.rate_limit_max_wait_s = rate_limit_max_wait_s
         self._rng = random.Random(seed)
         self.rate_limiter = rate_limiter
+        self.shared_budget = shared_budget
         # (not `if cache`: an empty CallCache has len 0 and would read as "no cache")
         self._cache: CallCache | None | bool = False if cache is None or cache is False else None
         self._ledger: dict[str, _Ledger] = {}
@@ -662,20 +668,34 @@ class Runner:
         _register_keys(call.params)  # a call will reach the provider: scrub its keys from what it says
         async with self._semaphore():
             reserve = 0.0
-            if self.budget_usd is not None:
+            shared = self.shared_budget if self.budget_usd is not None else None
+            if shared is not None:  # one budget for several processes: the keeper decides
+                got, spent = await shared.reserve(call.model, self._expected_cost(call))
+                if got is None:
+                    return self._refused(call, led, spent, simulated)
+                reserve = float(got)
+            elif self.budget_usd is not None:
                 reserve = self._expected_cost(call)
                 if self.spent_usd + self._reserved + reserve > self.budget_usd + 1e-12 or self.spent_usd >= self.budget_usd:
-                    self.budget_stopped = True
-                    led.errors += 1
-                    return CallResult(error=(
-                        f"budget exhausted: spent ${self.spent_usd:.6f} of budget_usd=${self.budget_usd:.6f}; "
-                        "rerun with the same run_id and a larger budget_usd to resume"), model=call.model,
-                        simulated=simulated)
+                    return self._refused(call, led, self.spent_usd, simulated)
                 self._reserved += reserve
+            cost = 0.0
             try:
-                return await self._call_with_retries(call, key, led, simulated)
+                res = await self._call_with_retries(call, key, led, simulated)
+                cost = res.cost_usd or 0.0
+                return res
             finally:
-                self._reserved -= reserve
+                if shared is not None:  # settled before this slot frees: the next reservation sees it
+                    await shared.settle(call.model, reserve, cost)
+                else:
+                    self._reserved -= reserve
+
+    def _refused(self, call: LLMCall, led: _Ledger, spent: float, simulated: bool) -> CallResult:
+        self.budget_stopped = True
+        led.errors += 1
+        return CallResult(error=(
+            f"budget exhausted: spent ${spent:.6f} of budget_usd=${self.budget_usd:.6f}; "
+            "rerun with the same run_id and a larger budget_usd to resume"), model=call.model, simulated=simulated)
 
     async def _call_with_retries(self, call: LLMCall, key: str, led: _Ledger, simulated: bool) -> CallResult:
         import litellm

@@ -179,6 +179,49 @@ def test_evaluate_with_a_judge_keeps_one_cluster_wide_rate(cluster, tmp_path):
     assert span10.min() >= 9 * slot - 0.5, (span10.min(), gaps)
 
 
+def test_budget_usd_is_one_budget_for_the_whole_cluster(cluster):
+    import litellm
+    from llmops_nb.llm import Runner
+
+    litellm.register_model({MODEL: {"input_cost_per_token": 1e-6, "output_cost_per_token": 4e-6,
+                                    "litellm_provider": "openai", "mode": "chat", "max_tokens": 4096}})
+    spans = _spans(24)
+    with FakeLLMServer(responder=_responder) as srv:
+        full = lo.evaluate(spans, _judge(srv), engine="local", cache=False, progress=False)
+        costs = full["cost_usd"].astype(float)
+        lo_c, hi_c = costs.min(), costs.max()
+        budget = 10.5 * costs.mean()  # about ten calls of 24
+        before = srv.calls
+        local = lo.evaluate(spans, _judge(srv), engine="local", budget_usd=budget, concurrency=2, cache=False,
+                            progress=False)
+        local_paid = int(local["error"].isna().sum())
+        before = srv.calls
+        runner = Runner(concurrency=2, cache=False, budget_usd=budget)
+        res = lo.evaluate(spans, _judge(srv), engine=cluster, runner=runner, progress=False)
+        calls = srv.calls - before
+    paid, unpaid = res[res["error"].isna()], res[res["error"].notna()]
+    # every item has its row, never a crashed run: the paid ones judged, the others the local
+    # path's "budget exhausted" error row
+    assert sorted(res["span_id"]) == sorted(spans["span_id"])
+    assert len(unpaid) > 0 and unpaid["error"].str.startswith("budget exhausted").all(), unpaid["error"].tolist()
+    assert unpaid["value"].isna().all() and (unpaid["cost_usd"].fillna(0) == 0).all()
+    assert calls == len(paid)  # each call the server saw is a paid row; none was made past the budget
+    # the tolerance, the local runner's: a call is let through while the spend plus the expected
+    # cost (the mean paid cost, or the token estimate before any is paid) of every call in flight
+    # in the cluster (2 workers x concurrency 2) stays within the budget, so the spend passes it
+    # only by what those in-flight calls cost above their reservation: at most 4 x (max - min)
+    in_flight = 2 * 2
+    tolerance = in_flight * (hi_c - lo_c)
+    total = float(paid["cost_usd"].sum())
+    assert total <= budget + tolerance + 1e-12, (total, budget, tolerance)
+    assert calls <= int((budget + tolerance) // lo_c), (calls, budget, lo_c)
+    # one budget, not one per worker (two workers each spending budget_usd alone would pay ~21),
+    # and the cluster pays about what one process pays: it differs only by calls in flight
+    assert local_paid - in_flight <= calls <= local_paid + in_flight, (calls, local_paid)
+    # the driver's runner shows the cluster's spend, as after a local run
+    assert runner.spent_usd == pytest.approx(total, rel=1e-9) and runner.budget_stopped
+
+
 @dataclass
 class _PausingJudge(LLMJudge):
     """A judge that, on its first attempt at ``pause_at``, reports its worker's pid and waits
