@@ -181,6 +181,7 @@ def test_evaluate_with_a_judge_keeps_one_cluster_wide_rate(cluster, tmp_path):
 
 def test_budget_usd_is_one_budget_for_the_whole_cluster(cluster):
     import litellm
+
     from llmops_nb.llm import Runner
 
     litellm.register_model({MODEL: {"input_cost_per_token": 1e-6, "output_cost_per_token": 4e-6,
