@@ -74,9 +74,86 @@ class _InDir(str):
     """A path found by walking a directory: files no format recognises are skipped, not errors."""
 
 
+class _Remote(str):
+    """An object-store URL (``s3://bucket/key``, ...): copied through fsspec to a local temporary
+    file, read like a local file, and named by its URL in errors and reports."""
+
+
+class _RemoteInDir(_Remote, _InDir):
+    """An object found under a prefix (as a file found by walking a directory)."""
+
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def _url_fs(url: str) -> tuple[Any, str]:
+    """The fsspec filesystem of ``url`` and the path within it (s3fs, gcsfs... imported by fsspec)."""
+    import fsspec
+
+    protocol = url.split("://", 1)[0].lower()
+    if protocol in ("s3", "s3a"):
+        from llmops_nb._optional import require
+
+        require("s3fs", f"reading {url}")
+    try:
+        return fsspec.core.url_to_fs(url)  # type: ignore[no-any-return]
+    except ImportError as e:
+        raise ImportError(f"reading {url} needs the fsspec filesystem of {protocol}://: {e}") from e
+
+
+def _expand_url(url: str) -> list[Any]:
+    """The objects a URL names: one key, every trace file under a prefix, or a glob's matches."""
+    fs, path = _url_fs(url)
+    expected = "an existing object, a prefix holding trace files, or a glob matching some"
+    try:
+        if any(ch in path for ch in "*?["):
+            found = sorted(p for p in fs.glob(path) if fs.isfile(p))
+            if not found:
+                raise LoadError("no object matches the pattern", file=url, expected=expected)
+            return [_Remote(fs.unstrip_protocol(p)) for p in found]
+        if not url.endswith("/") and fs.isfile(path):
+            return [_Remote(url)]
+        root = path.rstrip("/")
+        keys = sorted(fs.find(root)) if fs.isdir(root) else []
+        found = [k for k in keys if not any(part.startswith(".") for part in k[len(root):].split("/"))
+                 and k.lower().removesuffix(".gz").endswith(_DATA_EXT)]
+        if not found:
+            what = (f"{len(keys)} objects under the prefix, none a trace file ({', '.join(_DATA_EXT)})" if keys
+                    else "no such object or prefix")
+            raise LoadError(what, file=url, expected=expected)
+        return [_RemoteInDir(fs.unstrip_protocol(k)) for k in found]
+    except (OSError, ValueError) as e:
+        if isinstance(e, LoadError):
+            raise
+        raise LoadError(f"cannot list it ({type(e).__name__}: {e})", file=url, expected=expected) from e
+
+
+def _fetch(url: str, folder: str) -> str:
+    """Copy the object ``url`` into ``folder`` under its own name (formats detect by name) and return
+    the local path."""
+    fs, path = _url_fs(url)
+    local = os.path.join(folder, path.rstrip("/").rsplit("/", 1)[-1] or "object")
+    fs.get_file(path, local)
+    return local
+
+
+def _renamed(err: BaseException, path: str, url: str) -> BaseException:
+    """``err`` naming ``url`` where it names the local copy ``path`` of it."""
+    if path == url or not isinstance(err, LoadError):
+        return err
+    if err.file not in (None, path) and path not in err.reason:
+        return err
+    new = type(err)(err.reason.replace(path, url), file=url if err.file in (None, path) else err.file,
+                    record=err.record, expected=err.expected)
+    new.__cause__ = err.__cause__
+    return new
+
+
 def _expand(source: Any) -> list[Any]:
     if isinstance(source, (str, os.PathLike)):
         s = str(source)
+        if _URL.match(s):
+            return _expand_url(s)
         p = Path(s)
         if p.is_dir():
             return sorted(
@@ -567,6 +644,16 @@ def _read_to_parquet(source: Any, format: str | None, errors: str, options: dict
 
 
 def _read_items(items: list[Any], format: str | None, errors: str, options: dict[str, Any]) -> tuple[_Columns, list[dict[str, Any]], list[str]]:
+    if not any(isinstance(i, _Remote) for i in items):
+        return _read_items_in(items, format, errors, options, "")
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="llmops-nb-read-") as tmp:  # one object copied there at a time
+        return _read_items_in(items, format, errors, options, tmp)
+
+
+def _read_items_in(items: list[Any], format: str | None, errors: str, options: dict[str, Any],
+                   tmp: str) -> tuple[_Columns, list[dict[str, Any]], list[str]]:
     fixed = get_format(format) if format else None
     problems: list[dict[str, Any]] = []
     acc = _Columns()
@@ -578,6 +665,8 @@ def _read_items(items: list[Any], format: str | None, errors: str, options: dict
         elif err.file is None:
             err = LoadError(err.reason, file=file, record=err.record if err.record is not None else record,
                             expected=err.expected)
+        err = _renamed(err, path, file)  # type: ignore[assignment]
+        assert isinstance(err, LoadError)
         if errors == "raise":
             raise err
         problems.append({"file": err.file or file, "record": None if err.record is None else str(err.record),
@@ -587,22 +676,28 @@ def _read_items(items: list[Any], format: str | None, errors: str, options: dict
         problems.append({"file": err.file, "record": None if err.record is None else str(err.record),
                          "error": str(err), "action": "skipped"})
 
+    path = ""
     for item in items:
+        if path and path != file:
+            os.unlink(path)  # the local copy of the previous object
         file = str(item) if isinstance(item, (str, os.PathLike)) else "<records>"
+        path = file  # where the file is read: a local copy for an object-store URL
         rows_before, problems_before = acc.n, len(problems)
         found: list[str] = []
         try:
             if isinstance(item, (str, os.PathLike)):
+                if isinstance(item, _Remote):
+                    path = _fetch(file, tmp)
                 fmt_for_file = fixed
                 if fmt_for_file is None:
                     # formats with their own reader claim files by extension
                     for f in detection_order():
                         if f.read_file is not None and f.extensions and file.lower().removesuffix(".gz").endswith(f.extensions):
-                            if f.sniff is not None and not _sniffs(f, file):
+                            if f.sniff is not None and not _sniffs(f, path):
                                 continue
                             fmt_for_file = f
                             break
-                parsed = _records_of_file(file, fmt_for_file)
+                parsed = _records_of_file(path, fmt_for_file)
             elif isinstance(item, pd.DataFrame):
                 parsed = iter([("table", item)])
             else:
@@ -649,17 +744,19 @@ def _read_items(items: list[Any], format: str | None, errors: str, options: dict
                     if out:
                         acc.extend(out, fmt.name, file, where)
         except (_Unknown, NoTraceData) as e:
+            e = _renamed(e, path, file)  # type: ignore[assignment]
             if isinstance(item, _InDir):
                 ignored.append(file)
                 if errors == "skip":
                     problems.append({"file": file, "record": None, "error": str(e), "action": "ignored: not a trace file"})
                 continue
             if errors == "raise":
-                raise
+                raise e from e.__cause__
             problems.append({"file": e.file or file, "record": e.record, "error": str(e), "action": "skipped"})
         except LoadError as e:
+            e = _renamed(e, path, file)  # type: ignore[assignment]
             if errors == "raise":
-                raise
+                raise e from e.__cause__
             problems.append({"file": e.file or file, "record": e.record, "error": str(e), "action": "skipped"})
         except (OSError, UnicodeDecodeError, EOFError, RecursionError, MemoryError, zlib.error) as e:
             fail(e, file, None)
