@@ -401,7 +401,9 @@ def read_traces(
     """Load traces from files or records into the spans table (one row per span).
 
     ``source``: a path, a directory (read recursively), a glob, a list of paths, a DataFrame,
-    a ``datasets.Dataset`` or an iterable of dicts. ``format``: a name from
+    a ``datasets.Dataset`` or an iterable of dicts; paths may be object-store URLs read through
+    fsspec (``"s3://bucket/traces/"``: every trace file under the prefix; a key; a glob), each
+    object copied to a temporary file and named by its URL in errors. ``format``: a name from
     :func:`llmops_nb.formats`, detected from content when omitted. ``options`` go to the
     format (for example ``mapping=`` for ``records``).
 
@@ -665,8 +667,9 @@ def _read_items_in(items: list[Any], format: str | None, errors: str, options: d
         elif err.file is None:
             err = LoadError(err.reason, file=file, record=err.record if err.record is not None else record,
                             expected=err.expected)
-        err = _renamed(err, path, file)  # type: ignore[assignment]
-        assert isinstance(err, LoadError)
+        named = _renamed(err, path, file)
+        assert isinstance(named, LoadError)
+        err = named
         if errors == "raise":
             raise err
         problems.append({"file": err.file or file, "record": None if err.record is None else str(err.record),
@@ -676,7 +679,7 @@ def _read_items_in(items: list[Any], format: str | None, errors: str, options: d
         problems.append({"file": err.file, "record": None if err.record is None else str(err.record),
                          "error": str(err), "action": "skipped"})
 
-    path = ""
+    path = file = ""
     for item in items:
         if path and path != file:
             os.unlink(path)  # the local copy of the previous object
@@ -744,20 +747,22 @@ def _read_items_in(items: list[Any], format: str | None, errors: str, options: d
                     if out:
                         acc.extend(out, fmt.name, file, where)
         except (_Unknown, NoTraceData) as e:
-            e = _renamed(e, path, file)  # type: ignore[assignment]
+            named = _renamed(e, path, file)
+            assert isinstance(named, LoadError)
             if isinstance(item, _InDir):
                 ignored.append(file)
                 if errors == "skip":
-                    problems.append({"file": file, "record": None, "error": str(e), "action": "ignored: not a trace file"})
+                    problems.append({"file": file, "record": None, "error": str(named), "action": "ignored: not a trace file"})
                 continue
             if errors == "raise":
-                raise e from e.__cause__
-            problems.append({"file": e.file or file, "record": e.record, "error": str(e), "action": "skipped"})
+                raise named from e.__cause__
+            problems.append({"file": named.file or file, "record": named.record, "error": str(named), "action": "skipped"})
         except LoadError as e:
-            e = _renamed(e, path, file)  # type: ignore[assignment]
+            named = _renamed(e, path, file)
+            assert isinstance(named, LoadError)
             if errors == "raise":
-                raise e from e.__cause__
-            problems.append({"file": e.file or file, "record": e.record, "error": str(e), "action": "skipped"})
+                raise named from e.__cause__
+            problems.append({"file": named.file or file, "record": named.record, "error": str(named), "action": "skipped"})
         except (OSError, UnicodeDecodeError, EOFError, RecursionError, MemoryError, zlib.error) as e:
             fail(e, file, None)
             continue

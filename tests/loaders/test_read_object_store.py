@@ -153,3 +153,25 @@ def test_missing_s3fs_gives_the_pip_hint(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "s3fs", None)  # import s3fs then raises ImportError
     with pytest.raises(ImportError, match=r'install it with: pip install "llmops-nb\[s3\]"'):
         lo.read_traces("s3://any-bucket/traces/")
+
+
+def test_ray_tasks_fetch_their_urls(s3, tmp_path: Path) -> None:
+    """engine="ray": each task copies its objects through fsspec (a one-node Ray started here, after
+    the S3 settings, so its workers see them); the same frame, report and Parquet parts as locally."""
+    ray = pytest.importorskip("ray")
+    keys = sorted(FILES)
+    eng = lo.engine("ray", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        _same(lo.read_traces(f"s3://{BUCKET}/traces/", engine=eng), _local(keys))
+        urls = [f"s3://{BUCKET}/{keys[0]}", f"s3://{BUCKET}/bad/broken.jsonl", f"s3://{BUCKET}/{keys[1]}"]
+        (lf, lr), (rf, rr) = (lo.read_traces(urls, errors="skip", format=None, engine=e) for e in ("local", eng))
+        pd.testing.assert_frame_equal(lf, rf)
+        pd.testing.assert_frame_equal(lr, rr)
+        assert set(rr["file"]) == {urls[1]}
+        with pytest.raises(LoadError, match="s3://lo-traces/bad/broken.jsonl"):
+            lo.read_traces(urls, engine=eng)
+        ds = lo.read_traces(f"s3://{BUCKET}/traces/", engine=eng, to_parquet=tmp_path / "lake")
+        assert ds.count() == len(_local(keys))
+    finally:
+        lo.engine("local")
+        ray.shutdown()
