@@ -160,7 +160,8 @@ def test_ray_tasks_fetch_their_urls(s3, tmp_path: Path) -> None:
     the S3 settings, so its workers see them); the same frame, report and Parquet parts as locally."""
     ray = pytest.importorskip("ray")
     keys = sorted(FILES)
-    eng = lo.engine("ray", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # address="local": a Ray of its own, never one another process left running on this machine
+    eng = lo.engine("ray", address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         _same(lo.read_traces(f"s3://{BUCKET}/traces/", engine=eng), _local(keys))
         urls = [f"s3://{BUCKET}/{keys[0]}", f"s3://{BUCKET}/bad/broken.jsonl", f"s3://{BUCKET}/{keys[1]}"]
