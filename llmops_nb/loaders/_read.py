@@ -78,6 +78,15 @@ class _Remote(str):
     """An object-store URL (``s3://bucket/key``, ...): copied through fsspec to a local temporary
     file, read like a local file, and named by its URL in errors and reports."""
 
+    size: int | None = None  # bytes, from the listing (how many processes read by default)
+
+
+def _remote(cls: type[_Remote], url: str, info: Any) -> _Remote:
+    r = cls(url)
+    size = info.get("size") if isinstance(info, dict) else None
+    r.size = size if isinstance(size, int) else None
+    return r
+
 
 class _RemoteInDir(_Remote, _InDir):
     """An object found under a prefix (as a file found by walking a directory)."""
@@ -107,21 +116,23 @@ def _expand_url(url: str) -> list[Any]:
     expected = "an existing object, a prefix holding trace files, or a glob matching some"
     try:
         if any(ch in path for ch in "*?["):
-            found = sorted(p for p in fs.glob(path) if fs.isfile(p))
+            matches = fs.glob(path, detail=True)
+            found = sorted(p for p, info in matches.items() if info.get("type") == "file")
             if not found:
                 raise LoadError("no object matches the pattern", file=url, expected=expected)
-            return [_Remote(fs.unstrip_protocol(p)) for p in found]
+            return [_remote(_Remote, fs.unstrip_protocol(p), matches[p]) for p in found]
         if not url.endswith("/") and fs.isfile(path):
-            return [_Remote(url)]
+            return [_remote(_Remote, url, fs.info(path))]
         root = path.rstrip("/")
-        keys = sorted(fs.find(root)) if fs.isdir(root) else []
+        listed = fs.find(root, detail=True) if fs.isdir(root) else {}
+        keys = sorted(listed)
         found = [k for k in keys if not any(part.startswith(".") for part in k[len(root):].split("/"))
                  and k.lower().removesuffix(".gz").endswith(_DATA_EXT)]
         if not found:
             what = (f"{len(keys)} objects under the prefix, none a trace file ({', '.join(_DATA_EXT)})" if keys
                     else "no such object or prefix")
             raise LoadError(what, file=url, expected=expected)
-        return [_RemoteInDir(fs.unstrip_protocol(k)) for k in found]
+        return [_remote(_RemoteInDir, fs.unstrip_protocol(k), listed[k]) for k in found]
     except (OSError, ValueError) as e:
         if isinstance(e, LoadError):
             raise
@@ -505,7 +516,8 @@ def _n_workers(items: list[Any], workers: int | None) -> int:
     if len(files) < 2 or len(files) != len(items) or workers == 1:
         return 1
     if workers is None:
-        total = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
+        total = sum((f.size or 0) if isinstance(f, _Remote) else os.path.getsize(f) if os.path.isfile(f) else 0
+                    for f in files)  # objects: their size as listed
         if total < PARALLEL_MIN_BYTES:
             return 1
         workers = os.cpu_count() or 1

@@ -118,6 +118,19 @@ def test_workers_read_urls_as_one_process(s3) -> None:
     _same(lo.read_traces(f"s3://{BUCKET}/traces/", workers=2), _local(keys))
 
 
+def test_default_workers_count_the_listed_object_sizes(s3, monkeypatch) -> None:
+    from llmops_nb.loaders import _read
+
+    items = _read._expand(f"s3://{BUCKET}/traces/")
+    sizes = [it.size for it in items]
+    assert sizes == [(FIXTURES / FILES[k]).stat().st_size for k in sorted(FILES)]
+    assert [_read._expand(u)[0].size for u in (items[0], f"s3://{BUCKET}/traces/*.json")] == sizes[:2]
+    monkeypatch.setattr(_read, "PARALLEL_MIN_BYTES", sum(sizes))
+    assert _read._n_workers(items, None) == min(len(items), os.cpu_count() or 1)
+    monkeypatch.setattr(_read, "PARALLEL_MIN_BYTES", sum(sizes) + 1)
+    assert _read._n_workers(items, None) == 1
+
+
 def test_missing_key_empty_prefix_and_no_match_name_the_url(s3) -> None:
     for url, what in [(f"s3://{BUCKET}/traces/nope.jsonl", "no such object or prefix"),
                       (f"s3://{BUCKET}/empty/", "no such object or prefix"),
