@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -20,3 +21,16 @@ def store(tmp_path):
     from llmops_nb import Store
 
     return Store(tmp_path / "store")
+
+
+@pytest.fixture(autouse=True)
+def _restore_log_levels():
+    """A test that turns a logger to DEBUG (litellm's, or the root) cannot leave it so: later tests
+    would print litellm's debug log into the run's output."""
+    loggers = [logging.getLogger(), logging.getLogger("LiteLLM"), logging.getLogger("LiteLLM Proxy"),
+               logging.getLogger("LiteLLM Router")]
+    levels = [lg.level for lg in loggers]
+    yield
+    for lg, level in zip(loggers, levels):
+        if lg.level != level:
+            lg.setLevel(level)
