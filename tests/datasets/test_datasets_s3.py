@@ -3,62 +3,21 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from moto_s3 import moto_s3
 
 from llmops_nb import datasets as lds
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    boto3 = pytest.importorskip("boto3")
-    exe = Path(sys.executable).with_name("moto_server")
-    if not exe.exists():
-        pytest.skip("moto_server is not installed (pip install 'moto[server]')")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=open(log, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
-    endpoint = f"http://127.0.0.1:{port}"
-    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
-                          aws_secret_access_key="testing", region_name="us-east-1")
-    deadline = time.time() + 30
-    while True:
-        try:
-            client.create_bucket(Bucket="llmops-test")
-            break
-        except Exception:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.skip(f"moto_server did not start: {log.read_text()[-500:]}")
-            time.sleep(0.2)
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with moto_s3(tmp_path_factory.mktemp("moto"), "llmops-test") as (client, env):
         yield {"client": client, "env": env, "url": "s3://llmops-test/teams/qa"}
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_s3_save_load_history_tag_diff_list(s3):

@@ -4,14 +4,12 @@ files uploaded from ../shared/fixtures (read in place), frames compared with loc
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from moto_s3 import moto_s3
 
 import llmops_nb as lo
 from llmops_nb.loaders import LoadError
@@ -29,63 +27,23 @@ BROKEN = b'{"trace_id": "t1", "span_id": "s1", "kind": "llm", "model": "m"}\n{oo
 UNKNOWN = b'{"not": "a span"}\n'
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    boto3 = pytest.importorskip("boto3")
     pytest.importorskip("s3fs")
     missing = [f for f in FILES.values() if not (FIXTURES / f).is_file()]
     if missing:
         pytest.skip(f"fixtures not found beside the repo: {missing}")
-    exe = Path(sys.executable).with_name("moto_server")
-    if not exe.exists():
-        pytest.skip("moto_server is not installed (pip install 'moto[server]')")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=open(log, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
-    endpoint = f"http://127.0.0.1:{port}"
-    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
-                          aws_secret_access_key="testing", region_name="us-east-1")
-    deadline = time.time() + 30
-    while True:
-        try:
-            client.create_bucket(Bucket=BUCKET)
-            break
-        except Exception:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.skip(f"moto_server did not start: {log.read_text()[-500:]}")
-            time.sleep(0.2)
-    for key, rel in FILES.items():
-        client.upload_file(str(FIXTURES / rel), BUCKET, key)
-    client.put_object(Bucket=BUCKET, Key="traces/README.md", Body=b"not a trace file")
-    client.put_object(Bucket=BUCKET, Key="bad/broken.jsonl", Body=BROKEN)
-    client.put_object(Bucket=BUCKET, Key="notes/readme.txt", Body=b"hello")
-    client.put_object(Bucket=BUCKET, Key="bad/unknown.json", Body=UNKNOWN)
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import fsspec
+    with moto_s3(tmp_path_factory.mktemp("moto"), BUCKET) as (client, _env):
+        for key, rel in FILES.items():
+            client.upload_file(str(FIXTURES / rel), BUCKET, key)
+        client.put_object(Bucket=BUCKET, Key="traces/README.md", Body=b"not a trace file")
+        client.put_object(Bucket=BUCKET, Key="bad/broken.jsonl", Body=BROKEN)
+        client.put_object(Bucket=BUCKET, Key="notes/readme.txt", Body=b"hello")
+        client.put_object(Bucket=BUCKET, Key="bad/unknown.json", Body=UNKNOWN)
+        import fsspec
 
-    fsspec.filesystem("s3").clear_instance_cache()
-    try:
+        fsspec.filesystem("s3").clear_instance_cache()
         yield client
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _local(keys: list[str]) -> pd.DataFrame:
