@@ -8,11 +8,17 @@ Example:
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import importlib
+import logging
+import os
 import sys
+import threading
 from collections.abc import Sequence
+from typing import NoReturn
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 # subcommand -> module with add_parser(subparsers) that sets func=callable(args) -> int
 COMMANDS: dict[str, str] = {
@@ -73,5 +79,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(args.func(args) or 0)
 
 
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)  # what sys.exit("message") prints
+    return 1
+
+
+def run() -> NoReturn:
+    """The ``llmops-nb`` console script: :func:`main`, then Python's own shutdown steps (threads
+    joined, ``atexit`` handlers, output and logs flushed), then the process ends with
+    ``os._exit`` before native libraries tear down their thread pools.
+
+    The datasets commands load pyarrow and deltalake; at interpreter exit a native thread of
+    theirs is sometimes destroyed while still joinable, and the process aborts with
+    ``terminate called without an active exception`` (exit 134) after printing its correct
+    output (apache/arrow#34314). Ending the process once everything Python-side is done keeps the
+    exit code the command returned. ``main`` stays importable for notebooks and tests.
+
+    Example:
+        >>> import llmops_nb.cli as cli
+        >>> callable(cli.run)  # the entry point in pyproject.toml: llmops-nb = "llmops_nb.cli:run"
+        True
+    """
+    try:
+        code = main()
+    except SystemExit as e:  # argparse's --help / usage errors, sys.exit inside a command
+        code = _exit_code(e.code)
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    with contextlib.suppress(Exception):
+        threading._shutdown()  # type: ignore[attr-defined]  # join non-daemon threads, as the interpreter does first
+    with contextlib.suppress(Exception):
+        atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            code = code or 120  # output lost (a closed pipe): Python's own exit code for it
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()
