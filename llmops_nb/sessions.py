@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llmops_nb._compat import warn_deprecated
 from llmops_nb.schema import SESSIONS, empty_frame, grain_of, is_missing
 
 __all__ = ["to_sessions", "session_outcomes", "session_digest", "session_items", "is_sessions"]
@@ -38,10 +39,10 @@ def to_sessions(
 
     A turn is a trace; a trace belongs to the session named by its ``session_id``. Traces
     without a session are left out, unless ``singletons=True``: then each is its own one-turn
-    session whose id is the trace id. ``results``: session-level rows of a results table
-    (``session_id`` set, ``trace_id`` null) add one column per evaluator (``values``: the
-    result column shown, latest row wins). ``traces``: the traces table of ``spans`` when you
-    already have it (saves deriving it again).
+    session whose id is the trace id. ``traces``: the traces table of ``spans`` when you
+    already have it (saves deriving it again). ``results`` / ``values`` are deprecated: the
+    results views own outcome columns, ``lo.wide(lo.to_sessions(spans), results, values="passed")``
+    (session-level rows join on ``session_id``).
 
     Example:
         >>> import llmops_nb as lo
@@ -67,8 +68,11 @@ def to_sessions(
     finally:
         if enabled:
             gc.enable()
-    if results is not None and len(results):
-        out = session_outcomes(out, results, values=values)
+    if results is not None:
+        warn_deprecated("to_sessions(spans, results, values=...)",
+                        "lo.wide(lo.to_sessions(spans), results, values=...) (the results views own outcome columns)")
+        if len(results):
+            out = _session_outcomes(out, results, values=values)
     return out
 
 
@@ -279,7 +283,9 @@ def _models_tags(spans: pd.DataFrame, turn_of: dict[Any, tuple[int, int]], n: in
 
 
 def session_outcomes(sessions: pd.DataFrame, results: pd.DataFrame, *, values: str = "value") -> pd.DataFrame:
-    """``sessions`` with one column per session-level evaluator of ``results`` (a new frame).
+    """Deprecated: use ``lo.wide(sessions, results, values=...)``, which joins session-level
+    results on a sessions table. ``sessions`` with one column per session-level evaluator of
+    ``results`` (a new frame).
 
     Session-level rows have ``session_id`` set and ``trace_id`` null; with several rows for
     one session and evaluator the latest wins. ``values``: ``value``, ``score``, ``label``,
@@ -292,6 +298,11 @@ def session_outcomes(sessions: pd.DataFrame, results: pd.DataFrame, *, values: s
         >>> session_outcomes(s, r)["turn_count"].tolist()
         [True, None]
     """
+    warn_deprecated("session_outcomes(sessions, results)", "lo.wide(sessions, results, values=...)")
+    return _session_outcomes(sessions, results, values=values)
+
+
+def _session_outcomes(sessions: pd.DataFrame, results: pd.DataFrame, *, values: str) -> pd.DataFrame:
     valid = ("value", "score", "label", "passed", "error", "explanation")
     if values not in valid:
         raise ValueError(f"values={values!r} is not valid; valid: {list(valid)}")

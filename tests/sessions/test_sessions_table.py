@@ -99,9 +99,14 @@ def test_rule_checks_give_session_rows_and_outcome_columns(spans, store):
     expl = res.set_index(["session_id", "evaluator"])["explanation"]
     assert expl[("S-b", "tool_loop")] == 'lookup({"id": "ORD-1"}) called 3 times'
     # outcome columns from the results, latest row wins
-    out = lo.to_sessions(spans, store.results(), values="passed").set_index("session_id")
+    out = lo.wide(sessions, store.results(), values="passed").set_index("session_id")
     assert out.loc["S-b", "tool_loop"] == False and out.loc["S-a", "tool_loop"] == True  # noqa: E712
     assert out.loc["S-a", "turn_count"] == False and out.loc["S-a", "escalation_reached"] == False  # noqa: E712
+    # the deprecated spelling warns, names the new one, and gives the same outcome columns
+    with pytest.warns(DeprecationWarning, match=r"lo\.wide\(lo\.to_sessions\(spans\), results"):
+        old = lo.to_sessions(spans, store.results(), values="passed").set_index("session_id")
+    cols = ["tool_loop", "turn_count", "escalation_reached", "repeated_user_messages"]
+    pd.testing.assert_frame_equal(old[cols], out[cols])
     # the same rows through a spans frame (sessions derived), and gate works on them
     again = lo.evaluate(spans, ToolLoop(), cache=False, progress=False)
     assert dict(zip(again["session_id"], again["value"])) == {"S-a": False, "S-b": True}
