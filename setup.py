@@ -1,13 +1,20 @@
-"""Build hook: everything is declared in pyproject.toml. With ``LLMOPS_NB_COMPILE=1`` the OTLP
-fast mapping (``llmops_nb/loaders/_otlp_fast.py``) is also compiled with mypyc, about 1.5x faster
-(``LLMOPS_NB_COMPILE=1 pip install -e '.[dev]'``; mypy comes as a build requirement, a C compiler
-must be there); without it, or when the compilation fails, the same module runs as plain Python."""
+"""Build hook: everything is declared in pyproject.toml.
+
+- The native OTLP protobuf decoder (``llmops_nb/loaders/_otlp_pb.c``, plain C on the CPython API) is
+  built by every install that finds a C compiler (``make install``: ``pip install -e '.[dev]'``);
+  it is optional: without a compiler, or when it fails to build, the package maps protobuf with upb
+  in Python (``llmops_nb.loaders.otlp.native_available()`` says which).
+- With ``LLMOPS_NB_COMPILE=1`` the OTLP fast mapping (``llmops_nb/loaders/_otlp_fast.py``) is also
+  compiled with mypyc, about 1.5x faster (``LLMOPS_NB_COMPILE=1 pip install -e '.[dev]'``; mypy comes
+  as a build requirement, a C compiler must be there); without it, or when the compilation fails,
+  the same module runs as plain Python."""
 
 import os
 
-from setuptools import setup
+from setuptools import Extension, setup
 
-ext_modules = []
+ext_modules = [Extension("llmops_nb.loaders._otlp_pb", ["llmops_nb/loaders/_otlp_pb.c"], optional=True,
+                         extra_compile_args=["-O2"])]
 setup_requires = []
 if os.environ.get("LLMOPS_NB_COMPILE") == "1":
     try:
@@ -15,9 +22,10 @@ if os.environ.get("LLMOPS_NB_COMPILE") == "1":
     except ImportError:  # first pass of the isolated build: ask for mypy, the build proper comes back with it
         setup_requires = ["mypy>=1.10"]
     else:
-        ext_modules = mypycify(["--ignore-missing-imports", "--follow-imports=skip", "llmops_nb/loaders/_otlp_fast.py"],
-                               opt_level="3")
-        for ext in ext_modules:
+        compiled = mypycify(["--ignore-missing-imports", "--follow-imports=skip", "llmops_nb/loaders/_otlp_fast.py"],
+                            opt_level="3")
+        for ext in compiled:
             ext.optional = True  # a failed build leaves the pure-Python module, never a failed install
+        ext_modules += compiled
 
 setup(ext_modules=ext_modules, setup_requires=setup_requires)

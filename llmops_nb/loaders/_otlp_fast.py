@@ -16,6 +16,7 @@ span this path fails on: the result is the reference's, cell for cell
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -479,8 +480,69 @@ def _pb_id(b: bytes, n: int) -> str | None:
     return b.hex() if len(b) == n and b.strip(b"\x00") else None
 
 
+def _native_module() -> Any:
+    """``llmops_nb.loaders._otlp_pb`` (the C decoder built by the install), None when it is absent or
+    ``LLMOPS_NB_NATIVE=0`` (then protobuf is read with upb in Python)."""
+    if os.environ.get("LLMOPS_NB_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    try:
+        from llmops_nb.loaders import _otlp_pb
+    except ImportError:
+        return None
+    return _otlp_pb
+
+
+NATIVE: Any = _native_module()
+"""The native protobuf decoder module in use, or None (tests set it to None to compare both paths)."""
+_KINDS = tuple(_KIND_NAMES[k] for k in range(6))
+
+
 def map_proto(data: bytes | Any, ctx: Mapping[str, Any] | None = None) -> SpanColumns:
     c = ctx or {}
+    native = NATIVE
+    decoded = None
+    if isinstance(data, memoryview):
+        data = bytes(data)  # as upb reads it (any layout)
+    if native is not None and not REFERENCE and isinstance(data, (bytes, bytearray)):
+        decoded = native.decode(data, _KINDS)
+    if decoded is None:  # no native decoder, or bytes it does not read exactly: upb decides
+        return _map_proto_upb(data, c)
+    groups, validate = decoded
+    problem = c.get("problem")
+    req = _o._proto_request(data) if validate else None  # parts the decoder skipped are checked by upb
+    reps = None
+    rows: list[tuple[Any, ...]] = []
+    fallbacks = 0
+    for ri, (resource, scopes) in enumerate(groups):
+        for si, (scope, spans) in enumerate(scopes):
+            for i, s in enumerate(spans):
+                row = None
+                if s is not None:
+                    try:
+                        a, tid, sid, pid, name, start, end, status, msg, kind = s
+                        row = _map(a, tid, sid, pid, name, start, end, status, msg, kind, resource, scope, "otlp_proto")
+                    except (RecursionError, MemoryError):
+                        raise
+                    except Exception:
+                        row = None
+                if row is None:
+                    fallbacks += 1
+                    if req is None:
+                        req = _o._proto_request(data)
+                    if reps is None:
+                        reps = _o._replacements(f"{c.get('file')}|{c.get('record')}")
+                    sp = req.resource_spans[ri].scope_spans[si].spans[i]
+                    where = f"resourceSpans[{ri}].scopeSpans[{si}].spans[{i}]"
+                    rows.append(_as_tuple(_o.map_span(_o._raw_proto_span(sp, where, resource, scope, problem, reps), "otlp_proto")))
+                else:
+                    rows.append(row)
+    global FALLBACK_SPANS
+    FALLBACK_SPANS += fallbacks
+    return _finish_times(SpanColumns.from_tuples(rows, canonical=not fallbacks), fallbacks, c)
+
+
+def _map_proto_upb(data: bytes | Any, c: Mapping[str, Any]) -> SpanColumns:
+    """:func:`map_proto` through upb: the export parsed by protobuf, its spans walked in Python."""
     problem = c.get("problem")
     req = _o._proto_request(data)
     reps = None

@@ -39,6 +39,7 @@ __all__ = [
     "iter_otlp_proto",
     "map_otlp_json",
     "map_otlp_proto",
+    "native_available",
     "map_span",
     "parse_otlp_json",
     "parse_otlp_proto",
@@ -1061,3 +1062,18 @@ def map_otlp_proto(data: bytes | Any, ctx: Mapping[str, Any] | None = None) -> S
     from llmops_nb.loaders._otlp_fast import map_proto
 
     return map_proto(data, ctx)
+
+
+def native_available() -> bool:
+    """True when OTLP protobuf exports are decoded by the native extension
+    (``llmops_nb.loaders._otlp_pb``, C, built by ``pip install`` where a C compiler is found), False
+    when they are parsed with upb and walked in Python (no extension, or ``LLMOPS_NB_NATIVE=0`` in
+    the environment, which turns it off for comparisons). Both give the same frame.
+
+    Example:
+        >>> native_available() in (True, False)
+        True
+    """
+    from llmops_nb.loaders import _otlp_fast
+
+    return _otlp_fast.NATIVE is not None

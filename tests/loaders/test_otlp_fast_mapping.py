@@ -7,7 +7,9 @@ the reference per span) and, inside the reference, ``map_span``'s one-pass alias
 for valid lowercase hex ids. Here the reference is put back (monkeypatched: every span through
 ``iter_otlp_*`` + ``map_span`` with the slow pick, times as datetime objects) and the frames of every trace fixture under
 ../shared/fixtures, every committed producer trace, spans of the load benchmark's generator and
-all of these as OTLP protobuf are compared, cell for cell.
+all of these as OTLP protobuf are compared, cell for cell (protobuf: through the native decoder
+``loaders/_otlp_pb.c`` when it is built, and through upb in Python; tests/loaders/test_otlp_native.py
+fuzzes the decoder).
 """
 
 from __future__ import annotations
@@ -173,9 +175,12 @@ def test_fast_protobuf_mapping_equals_reference(monkeypatch: pytest.MonkeyPatch)
         _count_fast(m)
         fast = [otlp.map_otlp_proto(r.SerializeToString()).rows() for r in reqs]
         n_fast = _fast_spans()
+        m.setattr(_otlp_fast, "NATIVE", None)  # upb walked in Python (what runs without the C extension)
+        upb = [otlp.map_otlp_proto(r.SerializeToString()).rows() for r in reqs]
     _use_reference(monkeypatch)
     ref = [[{**row, "latency_ms": None} for row in otlp.parse_otlp_proto(r.SerializeToString())] for r in reqs]
     assert fast == ref
+    assert upb == ref
     assert n_fast >= 3000 and len(converted) > 5
     pd.testing.assert_frame_equal(read_traces(fast[-1]), read_traces(ref[-1]))
 
