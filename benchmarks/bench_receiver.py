@@ -13,7 +13,8 @@ Retry-After like OTLP exporters):
    when every span sent is stored (stored count at the end vs sent), the receiver accepted at
    least 95% of the target rate and drained its queue within 10 s. Prints the highest pass.
 2. Sustained: ``--rate`` (default 50,000 spans/s) for ``--seconds`` (default 60): sent, stored,
-   lost, accepted rate, drain time, the receiver's peak RSS.
+   lost, accepted rate, drain time, the receiver's peak RSS; its CPU per span, in all and split by
+   stage (its ``/health`` ``cpu_s``: http, check, wal, dispatch, read, map, arrow, hand_back, store).
 3. Burst: 160 requests of 512 spans from 8 senders at once: 503 answers (retried), nothing lost.
 4. Stalled clients: latency of normal requests alone, then beside ``--stalled`` clients stalled
    mid-body (each answer within 1 s); fsyncs shared by the requests (group commit).
@@ -286,12 +287,15 @@ def run_rate(senders: Senders, url: str, store_dir: str, rate: float, seconds: f
     n_total -= n_total % (4 * len(senders.conns))
     stored0 = stored_rows(store_dir)
     rss.reset()
-    cpu0 = rss.cpu_s()
+    cpu0, stages0 = rss.cpu_s(), health(url).get("cpu_s", {})
     r = senders.run(rate, n_total)
     drain_s = drain(url, health(url)["accepted"])
     stored = stored_rows(store_dir) - stored0
-    cpu_us = (rss.cpu_s() - cpu0) / max(stored, 1) * 1e6
-    return {"cpu_us": cpu_us, "target": rate, "spans": r["sent"], "accepted": r["accepted"], "stored": stored, "busy": r["busy"],
+    cpu_s, stages1 = rss.cpu_s() - cpu0, health(url).get("cpu_s", {})
+    cpu_us = cpu_s / max(stored, 1) * 1e6
+    stages = {k: (v - stages0.get(k, 0.0)) / max(stored, 1) * 1e6 for k, v in stages1.items()}
+    stages["other"] = cpu_us - sum(stages.values())
+    return {"cpu_us": cpu_us, "stages": stages, "target": rate, "spans": r["sent"], "accepted": r["accepted"], "stored": stored, "busy": r["busy"],
             "lost": r["sent"] - stored, "achieved": r["accepted"] / r["seconds"], "send_s": r["seconds"],
             "drain_s": drain_s, "peak_rss_mb": rss.peak_mb}
 
@@ -475,6 +479,8 @@ def main() -> int:
               f"drained {r['drain_s']:.2f} s after the last request; receiver peak RSS (with its workers) {r['peak_rss_mb']:.0f} MB; "
               f"{r['cpu_us']:.1f} us of receiver CPU per span (so {args.rate * r['cpu_us'] / 1e6:.1f} free cores for "
               f"{args.rate:,.0f} spans/s) -> {'PASS' if sustained_ok else 'FAIL'}")
+        print("  receiver CPU us/span by stage: " + ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items())
+              + f" (total {r['cpu_us']:.1f}; other: Python runtime, task pickling, process start-up not in a stage)")
         print(f"  beside the floors: decode only {decode:,.0f} spans/s, parse + map + store on one core "
               f"{ceiling:,.0f} spans/s")
 

@@ -41,6 +41,7 @@ __all__ = ["Store", "default_store_path", "TableSpec", "as_store"]
 
 FORMAT_VERSION = 1
 _COMPACT_AFTER = 64  # segments
+_ROW_GROUP = 128_000  # rows per Parquet row group (readers skip row groups by their min/max)
 _BIG_SEGMENT = 1_000_000  # rows: automatic compaction merges the newer, smaller segments after the last one this big
 MANIFEST = "_manifest.json"  # '_' first: lake readers (Spark, pyarrow, Ray) skip it in the table folder
 _OLD_MANIFEST = "manifest.json"
@@ -380,7 +381,10 @@ class Store:
                     mask = np.ones(batch.num_rows, dtype=bool)
                     mask[stored.astype(np.int64)] = False
                     batch = batch.filter(pa.array(mask))
-            if spec.sort_by and batch.num_rows:
+            if spec.sort_by and batch.num_rows > _ROW_GROUP:
+                # sorted, the segment's row groups cover separate ranges that readers skip by their
+                # min/max; a segment of one row group has the same min/max in any order: unsorted
+                # (the OTLP receiver's 50k-span writes save the copy of every column)
                 import pyarrow.compute as pc
 
                 col = batch.column(spec.sort_by)
@@ -394,7 +398,7 @@ class Store:
             d.mkdir(parents=True, exist_ok=True)
             seg = f"seg-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
             tmp = d / f".{seg}.tmp"
-            pq.write_table(batch, tmp, compression="zstd", row_group_size=128_000)
+            pq.write_table(batch, tmp, compression="zstd", row_group_size=_ROW_GROUP)
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
             os.replace(tmp, d / seg)
@@ -490,7 +494,7 @@ class Store:
             reader = con.sql(f"SELECT * FROM {self._source_sql(name, manifest)} t").fetch_record_batch(128_000)
             with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
                 for batch in reader:
-                    w.write_table(pa.Table.from_batches([batch]).cast(schema), row_group_size=128_000)
+                    w.write_table(pa.Table.from_batches([batch]).cast(schema), row_group_size=_ROW_GROUP)
                     rows += batch.num_rows
         finally:
             con.close()

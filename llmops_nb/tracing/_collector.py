@@ -27,8 +27,11 @@ The request path maps no span: a protobuf body is decoded only to check and coun
 the 200 and its ``partial_success`` need), logged, and answered. Mapping happens behind it, in
 ``workers`` processes (``llmops-nb collect`` starts one per core, at most 4; ``workers=0`` maps in
 a thread of the receiver) with :func:`llmops_nb.loaders.otlp.map_otlp_proto`, column by column
-into Arrow, the same mapping as the file loaders; a writer thread writes the mapped spans in big
-batches (``batch_spans``, one store segment each). JSON bodies, and every body when the store
+into Arrow, the same mapping as the file loaders. A worker is told where each body is in the log
+and reads it there (no body is copied from process to process), and hands the spans back as an
+Arrow file in the log's folder that the receiver maps into memory without a copy. A writer thread
+writes the mapped spans in big batches (``batch_spans``, one store segment each). ``/health``
+counts the CPU time of each stage (``cpu_s``). JSON bodies, and every body when the store
 redacts PII, are mapped before they are logged (the log never holds raw PII). ``stop()`` stops
 accepting, then writes everything queued.
 """
@@ -38,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import functools
 import logging
 import os
 import re
@@ -54,7 +56,15 @@ from typing import Any
 import orjson
 
 from llmops_nb.tracing._otel import finish_row, rows_to_arrow
-from llmops_nb.tracing._wal import Wal, WalRecord, orphan_logs, read_segment, wal_root
+from llmops_nb.tracing._wal import (
+    HEAD_SIZE,
+    Wal,
+    WalRecord,
+    orphan_logs,
+    read_body,
+    read_segment,
+    wal_root,
+)
 
 __all__ = ["Collector", "CollectorStats"]
 
@@ -102,6 +112,12 @@ class CollectorStats:
     store_failing: bool = False
     last_error: str | None = None
     started_at: float = field(default_factory=time.time)
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    """CPU seconds spent so far by each stage: ``http`` (the event loop: requests, bodies,
+    answers), ``check`` (decoding a body to check and count its spans), ``wal`` (log writes and
+    fsyncs), ``dispatch`` (handing bodies to the mapping and taking the spans back), ``read``,
+    ``map``, ``arrow``, ``hand_back`` (in the mapping: reading bodies from the log, mapping them,
+    building Arrow, writing the spans for the receiver) and ``store`` (store writes)."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -109,16 +125,21 @@ class CollectorStats:
 
 class _Batch:
     """One acknowledged body and the log segment holding it: either its spans already mapped
-    (``table``: JSON bodies, redacted rows) or the body itself (``raw``: protobuf bodies, mapped
-    in the background so the request path never maps a span)."""
+    (``table``: JSON bodies, redacted rows) or where the body is in the log (``ref``: protobuf
+    bodies, mapped in the background by a worker that reads the body from the log itself, so the
+    request path never maps a span and no body is copied from process to process)."""
 
-    __slots__ = ("n", "raw", "seq", "table")
+    __slots__ = ("kind", "n", "ref", "seq", "table")
 
-    def __init__(self, n: int, seq: int, table: Any = None, raw: tuple[str, str, bytes, int] | None = None) -> None:
+    def __init__(self, n: int, seq: int, table: Any = None, kind: tuple[str, str, int] | None = None) -> None:
         self.n = n
         self.seq = seq
         self.table = table
-        self.raw = raw
+        self.kind = kind  # (encoding, content coding, decoded size) of a body to map
+        self.ref: _Ref | None = None  # set once the body is in the log
+
+
+_Ref = tuple[str, int, int, str, str, int]  # (log segment, body offset, body length, encoding, coding, decoded size)
 
 
 class _Mapped:
@@ -187,6 +208,7 @@ class Collector:
         self.stats = CollectorStats()
         self._queue: deque[_Batch] = deque()  # acknowledged, not yet handed to the mapping stage
         self._mapped: deque[_Mapped] = deque()  # being mapped or mapped, in arrival order
+        self._mapped_n = 0  # spans in self._mapped
         self._mapping_done = False
         self._procs: concurrent.futures.ProcessPoolExecutor | None = None
         self._mapper: threading.Thread | None = None
@@ -209,6 +231,8 @@ class Collector:
         self._to_log: list[tuple[bytes, _Batch, Any]] = []
         self._log_cond = threading.Condition()
         self._reading_bytes = 0
+        self._worker_cpu: dict[str, float] = {}
+        self._thread_cpu: dict[int, float] = {}
         self.running = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -391,6 +415,7 @@ class Collector:
     async def _health(self, request: Any) -> Any:
         from aiohttp import web
 
+        self.cpu_by_stage()
         return web.json_response({"status": "ok", **{k: v for k, v in self.stats.as_dict().items() if k != "last_error"}})
 
     def _full(self, extra: int = 0) -> bool:
@@ -492,7 +517,8 @@ class Collector:
                 record = WalRecord("arrow", "identity", ipc, len(ipc)).encode()
             else:
                 record = WalRecord(enc, coding, body, decoded).encode()
-            batch = _Batch(n, 0, table=table, raw=None if table is not None else (enc, coding, body, decoded))
+            batch = _Batch(n, 0, table=table, kind=None if table is not None else (enc, coding, decoded))
+            del body  # the log holds it now; a worker reads it there
             with self._log_cond:
                 self._to_log.append((record, batch, (loop, done)))
                 self._log_cond.notify()
@@ -527,6 +553,12 @@ class Collector:
             except Exception as e:
                 err = f"the write-ahead log cannot be written ({type(e).__name__}: {e}); retry later"
                 log.error("llmops_nb collector: %s", err)
+            else:
+                path, at = str(self._wal.segment_path(seq)), self._wal.last_start
+                for record, batch, _ in group:
+                    if batch.kind is not None:
+                        batch.ref = (path, at + HEAD_SIZE, len(record) - HEAD_SIZE, *batch.kind)
+                    at += len(record)
             with self._cond:
                 for _, batch, _ in group:
                     if err is None:
@@ -559,40 +591,72 @@ class Collector:
                     b = self._queue.popleft()
                     batches.append(b)
                     n += b.n
-            raw = [b.raw for b in batches if b.raw is not None]
-            if not raw:
+            refs = [b.ref for b in batches if b.ref is not None]
+            if not refs:
                 fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
-                fut.set_result((None, 0, None, 0))
+                fut.set_result((None, 0, None, 0, {}))
             else:
-                fut = self._submit(raw)
-                fut.add_done_callback(functools.partial(_drop_raw, batches))
+                fut = self._submit(refs)
                 inflight.add(fut)
             with self._cond:
                 self._mapped.append(_Mapped(batches, fut))
+                self._mapped_n += n
                 self._cond.notify_all()
             inflight = {f for f in inflight if not f.done()}
             if len(inflight) >= 2 * max(1, self.workers):
                 concurrent.futures.wait(inflight, return_when=concurrent.futures.FIRST_COMPLETED)
 
-    def _submit(self, raw: list[tuple[str, str, bytes, int]]) -> concurrent.futures.Future[Any]:
-        """Map bodies in a worker process, or here at once without workers."""
+    def _submit(self, refs: list[_Ref]) -> concurrent.futures.Future[Any]:
+        """Map logged bodies in a worker process (it reads them from the log and hands the spans
+        back through a file in the log's folder), or here at once without workers."""
         if self._procs is not None:
+            assert self._wal is not None
             try:
-                return self._procs.submit(_map_records, raw, self.max_body_bytes)
+                return self._procs.submit(_map_refs, refs, self.max_body_bytes, str(self._wal.dir / "mapped"))
             except Exception as e:  # a broken pool (a worker killed): map here from now on
                 log.warning("llmops_nb collector: mapping workers unavailable (%s); mapping in the receiver", e)
                 self._procs = None
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        fut.set_result(_map_records(raw, self.max_body_bytes))
+        fut.set_result(_map_refs(refs, self.max_body_bytes, None))
         return fut
+
+    def _replayed(self, refs: list[_Ref]) -> tuple[Any, int, str | None, int]:
+        table, rejected, why, bad, cpu = self._submit(refs).result()
+        self._count_cpu(cpu)
+        return _handed_back(table), rejected, why, bad
+
+    def _count_cpu(self, cpu: Mapping[str, float]) -> None:
+        with self._cond:
+            for k, v in cpu.items():
+                self._worker_cpu[k] = self._worker_cpu.get(k, 0.0) + v
+
+    def cpu_by_stage(self) -> dict[str, float]:
+        """CPU seconds spent so far by each stage of the receiver (see :attr:`CollectorStats.cpu_s`)."""
+        threads = {"http": [self._thread], "wal": [self._syncer], "dispatch": [self._mapper], "store": [self._writer],
+                   "check": list(getattr(self._pool, "_threads", ()))}
+        manager = getattr(self._procs, "_executor_manager_thread", None)
+        if manager is not None:
+            threads["dispatch"].append(manager)
+        for t in [t for ts in threads.values() for t in ts if t is not None and t.ident is not None]:
+            with contextlib.suppress(OSError, ProcessLookupError, AttributeError):
+                self._thread_cpu[t.ident] = time.clock_gettime(time.pthread_getcpuclockid(t.ident))  # type: ignore[arg-type]
+        out = {stage: sum(self._thread_cpu.get(t.ident, 0.0) for t in ts if t is not None and t.ident is not None)
+               for stage, ts in threads.items()}
+        with self._cond:
+            out.update(self._worker_cpu)
+        self.stats.cpu_s = out
+        return out
 
     def _mapped_table(self, m: _Mapped) -> Any:
         """The spans of ``m`` as one Arrow table (None when it has none)."""
         try:
-            table, _rejected, why, bad = m.future.result()
+            table, _rejected, why, bad, cpu = m.future.result()
+            table = _handed_back(table)
         except Exception as e:  # a worker died: map these bodies here
             log.warning("llmops_nb collector: a mapping worker failed (%s: %s); mapping here", type(e).__name__, e)
-            table, _rejected, why, bad = _map_records([b.raw for b in m.batches if b.raw is not None], self.max_body_bytes)
+            table, _rejected, why, bad, cpu = _map_refs([b.ref for b in m.batches if b.ref is not None],
+                                                        self.max_body_bytes, None)
+        self._count_cpu(cpu)
         import pyarrow as pa
 
         tables = [b.table for b in m.batches if b.table is not None] + ([table] if table is not None else [])
@@ -617,13 +681,14 @@ class Collector:
                 if not self._mapped and self._mapping_done:
                     return
                 # gather for up to flush_interval or until a full batch
-                while (not self._stopping and sum(m.n for m in self._mapped) < self.batch_spans
+                while (not self._stopping and self._mapped_n < self.batch_spans
                        and time.monotonic() - first_wait < self.flush_interval_s):
                     self._cond.wait(self.flush_interval_s - (time.monotonic() - first_wait))
                 taken: list[_Mapped] = []
                 n = 0
                 while self._mapped and n < self.batch_spans:
                     m = self._mapped.popleft()
+                    self._mapped_n -= m.n
                     taken.append(m)
                     n += m.n
             import pyarrow as pa
@@ -632,6 +697,7 @@ class Collector:
             if tables and not self._write_table(pa.concat_tables(tables) if len(tables) > 1 else tables[0]):
                 with self._cond:  # abandoned at stop: the spans stay in the log
                     self._mapped.extendleft(reversed(taken))
+                    self._mapped_n += n
                 return
             assert self._wal is not None
             done: dict[int, int] = {}
@@ -675,10 +741,10 @@ class Collector:
         import shutil
 
         for seg in sorted(d.glob("*.wal")):
-            records = [(r.enc, r.coding, r.body, r.decoded_size) for r in read_segment(seg)]
-            chunks = [records[i:i + _REPLAY_CHUNK] for i in range(0, len(records), _REPLAY_CHUNK)]
+            refs = [(str(seg), r.offset, len(r.body), r.enc, r.coding, r.decoded_size) for r in read_segment(seg)]
+            chunks = [refs[i:i + _REPLAY_CHUNK] for i in range(0, len(refs), _REPLAY_CHUNK)]
             ok = True
-            for table, _rejected, why, bad in (self._submit(c).result() for c in chunks):
+            for table, _rejected, why, bad in (self._replayed(c) for c in chunks):
                 if bad:  # pragma: no cover - only parsed bodies are logged
                     log.error("llmops_nb collector: %d logged bodies in %s cannot be read again (%s); kept", bad, seg, why)
                     ok = False
@@ -697,13 +763,6 @@ class Collector:
             self._cond.notify_all()
 
 
-def _drop_raw(batches: list[_Batch], fut: concurrent.futures.Future[Any]) -> None:
-    """Once bodies are mapped, memory holds their spans only (the bodies stay in the log)."""
-    if not fut.cancelled() and fut.exception() is None:
-        for b in batches:
-            b.raw = None
-
-
 def _worker_init(parent: int) -> None:
     """In a mapping worker process: exit as soon as the receiver that started it is gone (even
     killed with SIGKILL), rather than wait forever for work."""
@@ -718,6 +777,49 @@ def _worker_init(parent: int) -> None:
 
 _MAP_CHUNK_SPANS = 8192  # spans mapped per task (a worker process maps a few bodies at once)
 _REPLAY_CHUNK = 32  # logged bodies mapped per task on replay
+
+
+def _map_refs(refs: list[_Ref], limit: int, spool: str | None) -> tuple[Any, int, str | None, int, dict[str, float]]:
+    """Map logged bodies, read from the log at their offsets: :func:`_map_records`'s
+    ``(table, rejected, why, bad)`` and the CPU seconds of each stage. With ``spool`` (a folder;
+    in a worker process) the table is written there as an Arrow IPC file and its path is handed
+    back instead: the receiver maps the file (no copy, no unpickling of the spans)."""
+    c0 = time.process_time()
+    records = [(enc, coding, read_body(path, at, size), decoded) for path, at, size, enc, coding, decoded in refs]
+    c1 = time.process_time()
+    arrow0 = _CPU["arrow"]
+    table, rejected, why, bad = _map_records(records, limit)
+    del records
+    c2 = time.process_time()
+    out: Any = table
+    if spool is not None and table is not None:
+        import pyarrow as pa
+
+        os.makedirs(spool, exist_ok=True)
+        out = os.path.join(spool, f"{os.getpid()}-{time.monotonic_ns()}.arrow")
+        with pa.OSFile(out, "wb") as f, pa.ipc.new_file(f, table.schema) as w:
+            w.write_table(table)
+    arrow = _CPU["arrow"] - arrow0
+    cpu = {"read": c1 - c0, "map": c2 - c1 - arrow, "arrow": arrow, "hand_back": time.process_time() - c2}
+    return out, rejected, why, bad, cpu
+
+
+def _handed_back(table: Any) -> Any:
+    """A worker's table: as is, or (a path) the Arrow IPC file it wrote, mapped into memory
+    without a copy, and unlinked at once (the mapping keeps its pages until the spans are stored)."""
+    if not isinstance(table, str):
+        return table
+    import pyarrow as pa
+
+    try:
+        with pa.memory_map(table) as src:
+            return pa.ipc.open_file(src).read_all()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(table)
+
+
+_CPU = {"arrow": 0.0}  # CPU seconds in SpanColumns.to_arrow in this process (split out of the mapping)
 
 
 def _check_proto(coding: str, body: bytes, limit: int) -> tuple[int, int, str | None, int]:
@@ -859,7 +961,10 @@ def _proto_table(data: bytes) -> tuple[Any, int, str | None]:
         return None, rejected, why
     if rejected:
         mapped = type(mapped)(cols, n)
-    return mapped.to_arrow(), rejected, why
+    c = time.process_time()
+    table = mapped.to_arrow()
+    _CPU["arrow"] += time.process_time() - c
+    return table, rejected, why
 
 
 def _arrow_record(body: bytes) -> Any:

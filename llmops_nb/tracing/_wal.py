@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Wal", "WalRecord", "wal_root", "read_segment"]
+__all__ = ["Wal", "WalRecord", "wal_root", "read_segment", "read_body"]
 
 _MAGIC = b"LOW1"
 _HEAD = struct.Struct("<4sIIIBB")
@@ -51,6 +51,7 @@ class WalRecord:
     coding: str  # "identity" | "gzip" | "deflate"
     body: bytes
     decoded_size: int
+    offset: int = -1  # where the body starts in its segment (read_segment sets it)
 
     def encode(self) -> bytes:
         coding = "gzip" if self.coding == "x-gzip" else ("identity" if self.coding in ("", "identity") else self.coding)
@@ -70,8 +71,21 @@ def read_segment(path: Path) -> Iterator[WalRecord]:
         if magic != _MAGIC or len(body) != n or zlib.crc32(body) != crc or enc >= len(_ENCODINGS) \
                 or coding >= len(_CODINGS):
             return  # a torn tail: written but never synced, so never acknowledged
-        yield WalRecord(_ENCODINGS[enc], _CODINGS[coding], body, decoded)
+        yield WalRecord(_ENCODINGS[enc], _CODINGS[coding], body, decoded, start)
         pos = start + n
+
+
+def read_body(path: str | Path, offset: int, length: int) -> bytes:
+    """The body of a record at ``offset`` (its :attr:`WalRecord.offset`) of a segment: how the
+    mapping workers take acknowledged bodies, from the page cache, instead of a copy sent to them."""
+    with open(path, "rb", buffering=0) as f:
+        data = os.pread(f.fileno(), length, offset)
+    if len(data) != length:
+        raise OSError(f"{path}: the write-ahead log record at {offset} is cut short ({len(data)} of {length} bytes)")
+    return data
+
+
+HEAD_SIZE = _HEAD.size
 
 
 def _fsync_dir(d: Path) -> None:
@@ -103,6 +117,7 @@ class Wal:
         self._outstanding: dict[int, int] = {}
         self._closed: set[int] = set()
         self._mu = threading.Lock()
+        self.last_start = 0  # where the records of the last append start in its segment
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> Wal:
@@ -135,6 +150,10 @@ class Wal:
     def _path(self, seq: int) -> Path:
         return self.dir / f"{seq:012d}.wal"
 
+    def segment_path(self, seq: int) -> Path:
+        """The file of segment ``seq``."""
+        return self._path(seq)
+
     def _rotate(self) -> None:
         if self._f is not None:
             self._f.close()
@@ -156,13 +175,15 @@ class Wal:
 
     # ------------------------------------------------------------------ writing
     def append(self, records: Sequence[bytes]) -> int:
-        """Write encoded records, fsync once, and return their segment number."""
+        """Write encoded records, fsync once, and return their segment number; they start at
+        :attr:`last_start` in it (the receiver appends from one thread)."""
         with self._mu:
             if self._f is None:
                 raise RuntimeError("the write-ahead log is closed")
             if self._size and (self._size >= self.segment_bytes or time.monotonic() - self._opened_at >= self.segment_s):
                 self._rotate()
             data = b"".join(records)
+            self.last_start = self._size
             self._f.write(data)
             self._f.flush()
             os.fsync(self._f.fileno())

@@ -274,3 +274,26 @@ def test_leftovers_of_killed_writes_are_removed_but_never_under_a_writer(tmp_pat
     assert reopened.add_spans(_spans(7)) == 4  # 2 new traces of 2 spans
     assert _leftovers(path) == []
     assert len(reopened.spans()) == 14
+
+
+def test_segments_of_several_row_groups_are_sorted_one_row_group_is_kept_as_given(store, monkeypatch):
+    """A segment is sorted by start time when it spans several row groups (readers skip row groups
+    by their min/max, which then cover separate ranges); a segment of one row group has the same
+    min/max in any order, so it is written as given (no copy of every column)."""
+    import pyarrow.parquet as pq
+
+    from llmops_nb.store import _store
+
+    monkeypatch.setattr(_store, "_ROW_GROUP", 8)
+    small = _spans(4, prefix="a").iloc[::-1].reset_index(drop=True)  # 8 rows, latest first
+    store.add_spans(small)
+    big = _spans(12, prefix="b").iloc[::-1].reset_index(drop=True)  # 24 rows: 3 row groups
+    store.add_spans(big)
+    small_file, big_file = store.files("spans")
+    assert pq.read_table(small_file)["span_id"].to_pylist() == small["span_id"].tolist()
+    meta = pq.ParquetFile(big_file).metadata
+    col = meta.schema.to_arrow_schema().get_field_index("start_time")
+    ranges = [(meta.row_group(i).column(col).statistics.min, meta.row_group(i).column(col).statistics.max)
+              for i in range(meta.num_row_groups)]
+    assert len(ranges) == 3 and all(a[1] <= b[0] for a, b in zip(ranges, ranges[1:]))
+    assert len(store.spans()) == 32 and store.spans()["start_time"].is_monotonic_increasing

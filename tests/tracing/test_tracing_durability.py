@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 import llmops_nb as lo
 from llmops_nb.tracing import Collector
@@ -445,3 +446,39 @@ def test_kill_after_acks_before_the_store_write_loses_and_duplicates_nothing(tmp
     assert set(spans["span_id"]) == _span_ids(0, 600)  # nothing lost
     assert len(spans) == 600 and lo.Store(path).count("spans") == 600  # nothing stored twice
     assert not list(wal_root(lo.Store(path)).rglob("*.wal"))
+
+
+def test_workers_read_bodies_from_the_log_and_hand_spans_back_by_file(tmp_path):
+    """Mapping worker processes get where each acknowledged body is in the log (not the body),
+    hand the spans back through an Arrow file in the log's folder that the receiver removes once
+    read; the receiver holds no body after logging it; every stage's CPU time is counted."""
+    store = lo.Store(tmp_path / "store")
+    with Collector(store, port=0, workers=1, flush_interval_s=0.05) as col:
+        submitted = []
+        real_submit = col._submit
+
+        def spy(refs):
+            submitted.extend(refs)
+            return real_submit(refs)
+
+        col._submit = spy
+        with httpx.Client(timeout=30) as http:
+            for k in range(6):
+                body = _body(k * 50, 50)
+                if k % 2:
+                    r = http.post(col.endpoint, content=gzip.compress(body),
+                                  headers={"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"})
+                else:
+                    r = http.post(col.endpoint, content=body, headers={"Content-Type": "application/x-protobuf"})
+                assert r.status_code == 200
+        assert col.flush(60)
+        assert submitted and all(isinstance(ref[0], str) and ref[0].endswith(".wal") and isinstance(ref[1], int)
+                                 for ref in submitted)
+        assert not any(isinstance(x, bytes) for ref in submitted for x in ref)  # no body crosses to a worker
+        spool = col._wal.dir / "mapped"
+        assert spool.exists() and not list(spool.iterdir())  # handed back and removed
+        cpu = col.cpu_by_stage()
+        assert {"http", "check", "wal", "dispatch", "store", "read", "map", "arrow", "hand_back"} <= set(cpu)
+        assert cpu["map"] > 0 and cpu["store"] > 0 and cpu["http"] > 0
+        assert httpx.get(col.url + "/health").json()["cpu_s"]["map"] == pytest.approx(cpu["map"])
+    assert set(store.spans()["span_id"]) == _span_ids(0, 300) and store.count("spans") == 300
