@@ -428,6 +428,8 @@ def _json_span(sp: Any, resource: dict[str, Any], scope: str | None, valid: tupl
 
 
 def map_json(doc: Mapping[str, Any], ctx: Mapping[str, Any] | None = None) -> SpanColumns:
+    if type(doc) is NativeExport and not REFERENCE:
+        return _map_native(doc, ctx)
     c = ctx or {}
     problem = c.get("problem")
     reps = None
@@ -472,6 +474,114 @@ def map_json(doc: Mapping[str, Any], ctx: Mapping[str, Any] | None = None) -> Sp
 def _one_json(ref: str, where: str, sp: Any, rs: Mapping[str, Any], scope: Any, resources: dict[int, Any], problem: Any,
               reps: Any) -> dict[str, Any]:
     return _o.map_span(_o._raw_json_span(ref, sp, rs, scope, resources, where, problem, reps), "otlp_json")
+
+
+# ---------------------------------------------------------------------------------- JSON, native
+
+def _native_json() -> Any:
+    """``llmops_nb.loaders._otlp_json`` (the C decoder built by the install), None when it is absent or
+    ``LLMOPS_NB_NATIVE=0`` (then OTLP/JSON is parsed by orjson and walked in Python)."""
+    import os
+
+    if os.environ.get("LLMOPS_NB_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    try:
+        from llmops_nb.loaders import _otlp_json
+    except ImportError:
+        return None
+    return _otlp_json
+
+
+NATIVE_JSON: Any = _native_json()
+"""The native OTLP/JSON decoder module in use, or None (tests set it to None to compare both paths)."""
+_NATIVE_KINDS = tuple(_KIND_NAMES[k] for k in range(6))
+
+
+def _bytes_value(v: str) -> Any:
+    return _o._any_value({"bytesValue": v})  # the reference's own rule (base64 -> hex, else the text)
+
+
+class NativeExport(Mapping[str, Any]):
+    """An OTLP/JSON export as the native decoder read it from its bytes (``groups``: what
+    :func:`map_json` maps per span, see ``_otlp_json.c``), and still the document for anyone reading
+    it as a mapping: that parses the bytes with ``loads`` (as without the decoder) on first use."""
+
+    __slots__ = ("data", "groups", "_loads", "_doc")
+
+    def __init__(self, data: bytes, groups: list[Any], loads: Any) -> None:
+        self.data, self.groups, self._loads, self._doc = data, groups, loads, None
+
+    def document(self) -> Any:
+        if self._doc is None:
+            self._doc = self._loads(self.data)
+        return self._doc
+
+    def __getitem__(self, key: str) -> Any:
+        return self.document()[key]
+
+    def __iter__(self) -> Any:
+        return iter(self.document())
+
+    def __len__(self) -> int:
+        return len(self.document())
+
+    def __contains__(self, key: object) -> bool:
+        return key == "resourceSpans" or key in self.document()  # the decoder reads nothing else
+
+    def __repr__(self) -> str:
+        return f"NativeExport({len(self.data)} bytes, {sum(len(s) for _, ss in self.groups for _, s in ss)} spans)"
+
+
+def native_export(data: bytes, loads: Any) -> NativeExport | None:
+    """``data`` (the bytes of one JSON document) as a :class:`NativeExport` when the native decoder
+    reads it as an OTLP/JSON export, else None (no decoder, not an export, or anything it does not
+    read exactly: the caller parses ``data`` with ``loads`` as usual). ``loads``: the caller's parser."""
+    native = NATIVE_JSON
+    if native is None:
+        return None
+    groups = native.decode(data, _NATIVE_KINDS, _bytes_value)
+    return None if groups is None else NativeExport(data, groups, loads)
+
+
+def _map_native(doc: NativeExport, ctx: Mapping[str, Any] | None) -> SpanColumns:
+    """:func:`map_json` of an export the native decoder read: ``_map`` on its spans; the spans it left
+    to the reference are mapped from the parsed document, as :func:`map_json` maps them."""
+    c = ctx or {}
+    reps = None
+    rows: list[tuple[Any, ...]] = []
+    fallbacks = 0
+    n = 0
+    parsed: dict[tuple[int, int], tuple[Any, Any, list[Any]]] | None = None
+    raw_resources: dict[int, Any] = {}
+    for r, (resource, scopes) in enumerate(doc.groups):
+        for si, (scope_name, spans) in enumerate(scopes):
+            for i, s in enumerate(spans):
+                row = None
+                if s is not None:
+                    try:
+                        a, tid, sid, pid, name, start, end, status, msg, kind = s
+                        row = _map(a, tid, sid, pid, name, start, end, status, msg, kind, resource, scope_name, "otlp_json")
+                    except (RecursionError, MemoryError):
+                        raise
+                    except Exception:
+                        row = None
+                if row is None:  # the reference mapping, from the document, with its errors and id repairs
+                    if parsed is None:
+                        parsed = {(gr, gsi): (rs, scope, sps) for gr, rs, gsi, scope, sps in _o._otlp_json_groups(doc.document())}
+                    if reps is None:
+                        reps = _o._replacements(f"{c.get('file')}|{c.get('record')}")
+                    fallbacks += 1
+                    rs, scope, sps = parsed[r, si]
+                    ref, where = f"span {n}", f"resourceSpans[{r}].scopeSpans[{si}].spans[{i}]"
+                    mapped = per_record(ctx, ref, _one_json, ref, where, sps[i], rs, scope, raw_resources, c.get("problem"), reps)
+                    if mapped is not None:
+                        rows.append(_as_tuple(mapped))
+                else:
+                    rows.append(row)
+                n += 1
+    global FALLBACK_SPANS
+    FALLBACK_SPANS += fallbacks
+    return _finish_times(SpanColumns.from_tuples(rows, canonical=not fallbacks), fallbacks, c)
 
 
 # ---------------------------------------------------------------------------------- protobuf

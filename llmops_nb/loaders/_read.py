@@ -213,15 +213,27 @@ def _loads(data: bytes) -> Any:
     return orjson.loads(data)
 
 
-def _stream_lines(path: str) -> Iterator[tuple[Any, Any]]:
+def _native(native: bool) -> Any:
+    """``data -> OTLP export or None``: the native OTLP/JSON decoder (``_otlp_fast.native_export``;
+    None back when it does not read ``data``, which is then parsed as usual), or None without it."""
+    if not native:
+        return None
+    from llmops_nb.loaders import _otlp_fast
+
+    return None if _otlp_fast.NATIVE_JSON is None else lambda data: _otlp_fast.native_export(data, _loads)
+
+
+def _stream_lines(path: str, native: bool = False) -> Iterator[tuple[Any, Any]]:
     any_line = False
+    decode = _native(native)
     for lineno, line in enumerate(open_lines(path), start=1):
         if not line or line.isspace():
             continue
         any_line = True
         where = f"line {lineno}"
         try:
-            yield where, (_loads(line) if _has_big_int(line) else orjson.loads(line))
+            rec = None if decode is None else decode(line)
+            yield where, (rec if rec is not None else _loads(line) if _has_big_int(line) else orjson.loads(line))
         except RecursionError:
             yield where, LoadError("the line is nested too deeply to follow (RecursionError)", file=path, record=where,
                                    expected="JSON nested under 500 levels")
@@ -237,12 +249,17 @@ def _stream_lines(path: str) -> Iterator[tuple[Any, Any]]:
         raise LoadError("the file is empty", file=path, expected="one JSON object per line")
 
 
-def _json_lines(path: str, data: bytes) -> Iterator[tuple[Any, Any]]:
+def _json_lines(path: str, data: bytes, native: bool = False) -> Iterator[tuple[Any, Any]]:
     big = _has_big_int(data)  # one scan of the file, not one per line
+    decode = _native(native)
     for lineno, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
         where = f"line {lineno}"
+        rec = None if decode is None else decode(line)  # valid UTF-8 JSON when it reads it
+        if rec is not None:
+            yield where, rec
+            continue
         try:
             line.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -258,8 +275,9 @@ def _json_lines(path: str, data: bytes) -> Iterator[tuple[Any, Any]]:
             yield where, LoadError(f"invalid JSON ({e})", file=path, record=where, expected="one JSON object per line")
 
 
-def _records_of_file(path: str, fmt: Format | None) -> Iterator[tuple[Any, Any]]:
-    """Yield (record_ref, record) pairs from a file."""
+def _records_of_file(path: str, fmt: Format | None, native: bool = False) -> Iterator[tuple[Any, Any]]:
+    """Yield (record_ref, record) pairs from a file. ``native``: OTLP/JSON exports may be read by the
+    native decoder (records that are mappings equal to the parsed document, see ``_otlp_fast.NativeExport``)."""
     if fmt is not None and fmt.read_file is not None and (fmt.sniff is None or _sniffs(fmt, path)):
         yield from enumerate(fmt.read_file(path))
         return
@@ -273,7 +291,7 @@ def _records_of_file(path: str, fmt: Format | None) -> Iterator[tuple[Any, Any]]
         yield "table", df
         return
     if name.endswith((".jsonl", ".ndjson")):  # streamed line by line: the file is never all in memory
-        yield from _stream_lines(path)
+        yield from _stream_lines(path, native)
         return
     data = _open_bytes(path)
     if not data.strip():
@@ -286,7 +304,7 @@ def _records_of_file(path: str, fmt: Format | None) -> Iterator[tuple[Any, Any]]
         data.decode("utf-8")
     except UnicodeDecodeError as e:
         if is_lines:
-            yield from _json_lines(path, data)
+            yield from _json_lines(path, data, native)
             return
         if name.endswith((".json", ".jsonl", ".ndjson")):
             raise LoadError(
@@ -297,7 +315,7 @@ def _records_of_file(path: str, fmt: Format | None) -> Iterator[tuple[Any, Any]]
         return
     stripped = data.lstrip()
     if is_lines or (not name.endswith(".json") and stripped[:1] == b"{" and b"\n{" in data.strip()):
-        yield from _json_lines(path, data)
+        yield from _json_lines(path, data, native)
         return
     if name.endswith((".yaml", ".yml")):
         import yaml
@@ -310,8 +328,11 @@ def _records_of_file(path: str, fmt: Format | None) -> Iterator[tuple[Any, Any]]
             raise LoadError("the YAML file holds nothing (empty or null)", file=path, expected="a YAML document of traces")
         yield 0, doc
         return
+    decode = _native(native)
     try:
-        doc = _loads(data)
+        doc = decode(data) if decode is not None else None
+        if doc is None:
+            doc = _loads(data)
     except ValueError as e:
         values = _concatenated_json(data)
         if values is None:
@@ -712,7 +733,7 @@ def _read_items_in(items: list[Any], format: str | None, errors: str, options: d
                                 continue
                             fmt_for_file = f
                             break
-                parsed = _records_of_file(path, fmt_for_file)
+                parsed = _records_of_file(path, fmt_for_file, native=fmt_for_file is None or fmt_for_file.name == "otlp_json")
             elif isinstance(item, pd.DataFrame):
                 parsed = iter([("table", item)])
             else:
