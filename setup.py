@@ -1,9 +1,10 @@
 """Build hook: everything is declared in pyproject.toml.
 
-- The native OTLP protobuf decoder (``llmops_nb/loaders/_otlp_pb.c``, plain C on the CPython API) is
-  built by every install that finds a C compiler (``make install``: ``pip install -e '.[dev]'``);
-  it is optional: without a compiler, or when it fails to build, the package maps protobuf with upb
-  in Python (``llmops_nb.loaders.otlp.native_available()`` says which).
+- The native OTLP decoders (``llmops_nb/loaders/_otlp_pb.c`` protobuf, ``_otlp_json.c`` JSON; plain C
+  on the CPython API) are built by every install that finds a C compiler (``make install``:
+  ``pip install -e '.[dev]'``); they are optional: without a compiler, or when one fails to build,
+  the package maps protobuf with upb and JSON with orjson in Python
+  (``llmops_nb.loaders.otlp.native_available("protobuf" | "json")`` says which).
 - With ``LLMOPS_NB_COMPILE=1`` the OTLP fast mapping (``llmops_nb/loaders/_otlp_fast.py``) is also
   compiled with mypyc, about 1.5x faster (``LLMOPS_NB_COMPILE=1 pip install -e '.[dev]'``; mypy comes
   as a build requirement, a C compiler must be there); without it, or when the compilation fails,
@@ -14,7 +15,9 @@ import os
 from setuptools import Extension, setup
 
 ext_modules = [Extension("llmops_nb.loaders._otlp_pb", ["llmops_nb/loaders/_otlp_pb.c"], optional=True,
-                         extra_compile_args=["-O2"])]
+                         extra_compile_args=["-O2"]),
+               Extension("llmops_nb.loaders._otlp_json", ["llmops_nb/loaders/_otlp_json.c"], optional=True,
+                         extra_compile_args=["-O2"])]  # OTLP/JSON bytes -> map_json (orjson's path without it)
 setup_requires = []
 if os.environ.get("LLMOPS_NB_COMPILE") == "1":
     try:

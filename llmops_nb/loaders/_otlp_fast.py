@@ -16,6 +16,7 @@ span this path fails on: the result is the reference's, cell for cell
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -478,23 +479,21 @@ def _one_json(ref: str, where: str, sp: Any, rs: Mapping[str, Any], scope: Any, 
 
 # ---------------------------------------------------------------------------------- JSON, native
 
-def _native_json() -> Any:
-    """``llmops_nb.loaders._otlp_json`` (the C decoder built by the install), None when it is absent or
-    ``LLMOPS_NB_NATIVE=0`` (then OTLP/JSON is parsed by orjson and walked in Python)."""
-    import os
-
+def _native_module(name: str = "_otlp_pb") -> Any:
+    """``llmops_nb.loaders.<name>``, a C decoder built by the install (``_otlp_pb``: protobuf,
+    ``_otlp_json``: OTLP/JSON), None when it is absent or ``LLMOPS_NB_NATIVE=0`` (then protobuf is
+    read with upb and JSON with orjson, both walked in Python)."""
     if os.environ.get("LLMOPS_NB_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
         return None
     try:
-        from llmops_nb.loaders import _otlp_json
+        return importlib.import_module(f"llmops_nb.loaders.{name}")
     except ImportError:
         return None
-    return _otlp_json
 
 
-NATIVE_JSON: Any = _native_json()
+NATIVE_JSON: Any = _native_module("_otlp_json")
 """The native OTLP/JSON decoder module in use, or None (tests set it to None to compare both paths)."""
-_NATIVE_KINDS = tuple(_KIND_NAMES[k] for k in range(6))
+_KINDS = tuple(_KIND_NAMES[k] for k in range(6))  # the span kind names of OTLP's numbers, for both decoders
 
 
 def _bytes_value(v: str) -> Any:
@@ -539,7 +538,7 @@ def native_export(data: bytes, loads: Any) -> NativeExport | None:
     native = NATIVE_JSON
     if native is None:
         return None
-    groups = native.decode(data, _NATIVE_KINDS, _bytes_value)
+    groups = native.decode(data, _KINDS, _bytes_value)
     return None if groups is None else NativeExport(data, groups, loads)
 
 
@@ -590,21 +589,8 @@ def _pb_id(b: bytes, n: int) -> str | None:
     return b.hex() if len(b) == n and b.strip(b"\x00") else None
 
 
-def _native_module() -> Any:
-    """``llmops_nb.loaders._otlp_pb`` (the C decoder built by the install), None when it is absent or
-    ``LLMOPS_NB_NATIVE=0`` (then protobuf is read with upb in Python)."""
-    if os.environ.get("LLMOPS_NB_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
-        return None
-    try:
-        from llmops_nb.loaders import _otlp_pb
-    except ImportError:
-        return None
-    return _otlp_pb
-
-
-NATIVE: Any = _native_module()
+NATIVE: Any = _native_module("_otlp_pb")
 """The native protobuf decoder module in use, or None (tests set it to None to compare both paths)."""
-_KINDS = tuple(_KIND_NAMES[k] for k in range(6))
 
 
 def map_proto(data: bytes | Any, ctx: Mapping[str, Any] | None = None) -> SpanColumns:

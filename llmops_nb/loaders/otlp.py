@@ -1064,16 +1064,19 @@ def map_otlp_proto(data: bytes | Any, ctx: Mapping[str, Any] | None = None) -> S
     return map_proto(data, ctx)
 
 
-def native_available() -> bool:
-    """True when OTLP protobuf exports are decoded by the native extension
-    (``llmops_nb.loaders._otlp_pb``, C, built by ``pip install`` where a C compiler is found), False
-    when they are parsed with upb and walked in Python (no extension, or ``LLMOPS_NB_NATIVE=0`` in
-    the environment, which turns it off for comparisons). Both give the same frame.
+def native_available(encoding: str = "protobuf") -> bool:
+    """True when OTLP exports in ``encoding`` (``"protobuf"`` or ``"json"``) are decoded by a native
+    extension (``llmops_nb.loaders._otlp_pb`` / ``_otlp_json``, C, built by ``pip install`` where a C
+    compiler is found), False when they are parsed with upb / orjson and walked in Python (no
+    extension, or ``LLMOPS_NB_NATIVE=0`` in the environment, which turns both off for comparisons).
+    Both ways give the same frame.
 
     Example:
-        >>> native_available() in (True, False)
-        True
+        >>> native_available() in (True, False), native_available("json") in (True, False)
+        (True, True)
     """
     from llmops_nb.loaders import _otlp_fast
 
-    return _otlp_fast.NATIVE is not None
+    if encoding not in ("protobuf", "json"):
+        raise ValueError(f"encoding {encoding!r}: use 'protobuf' or 'json'")
+    return (_otlp_fast.NATIVE if encoding == "protobuf" else _otlp_fast.NATIVE_JSON) is not None

@@ -192,11 +192,64 @@ def test_fast_json_mapping_equals_reference_on_generated_spans(monkeypatch: pyte
     FAST.clear()
     with monkeypatch.context() as m:
         _count_fast(m)
+        _count_native(m)
+        NATIVE.clear()
         fast = read_traces(str(path))
         assert _fast_spans() == 3000  # every generated span took the fast path
+        assert sum(NATIVE) == (3000 if _otlp_fast.NATIVE_JSON is not None else 0)  # decoded natively when built
     _use_reference(monkeypatch)
     pd.testing.assert_frame_equal(fast, read_traces(str(path)))
     assert fast["kind"].value_counts().to_dict().keys() >= {"llm", "tool", "retriever", "chain", "agent"}
+
+
+NATIVE: list[int] = []  # spans of each export the native OTLP/JSON decoder read
+
+
+def _count_native(m: pytest.MonkeyPatch) -> None:
+    orig = _otlp_fast._map_native
+
+    def counted(doc: Any, ctx: Any) -> Any:
+        NATIVE.append(sum(len(spans) for _, scopes in doc.groups for _, spans in scopes))
+        return orig(doc, ctx)
+
+    m.setattr(_otlp_fast, "_map_native", counted)
+
+
+@pytest.mark.skipif(_otlp_fast.NATIVE_JSON is None, reason="native OTLP/JSON decoder not built")
+def test_native_json_equals_python_on_every_fixture(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every JSON fixture and generated exports (one document, JSONL, gzip, unicode kept or escaped)
+    read with the native OTLP/JSON decoder and without it (orjson + the Python walk): the same frames
+    (and the same errors); the decoder read the OTLP exports among them. The reference comparison of
+    the default (native) path is test_fast_mapping_equals_reference_on_every_fixture."""
+    import gzip
+    import json
+
+    bench = _bench()
+    docs = list(bench.documents(1200, seed=9, per_export=300))
+    docs[0]["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"] += [
+        {"key": "unicode", "value": {"stringValue": "caf\u00e9 \U0001f600 \"q\" \\ \n"}},
+        {"key": "big", "value": {"intValue": "123456789012345678901234567890"}},
+        {"key": "nan", "value": {"doubleValue": "NaN"}}, {"key": "empty", "value": {}},
+        {"key": "nested", "value": {"kvlistValue": {"values": [{"key": "a", "value": {"arrayValue": {"values": [{"intValue": 1}]}}}]}}},
+    ]
+    (tmp_path / "one.json").write_text(json.dumps(docs[0]))
+    (tmp_path / "escaped.jsonl").write_text("\n".join(json.dumps(d, ensure_ascii=True) for d in docs))
+    (tmp_path / "unicode.jsonl.gz").write_bytes(gzip.compress("\n".join(json.dumps(d, ensure_ascii=False) for d in docs).encode()))
+    files = [p for p in _files() if p.suffix in (".json", ".jsonl", ".gz")] + sorted(tmp_path.iterdir())
+    NATIVE.clear()
+    with monkeypatch.context() as m:
+        _count_native(m)
+        native = {p: _read(p) for p in files}
+    n_native = sum(NATIVE)
+    NATIVE.clear()
+    with monkeypatch.context() as m:
+        _count_native(m)
+        m.setattr(_otlp_fast, "NATIVE_JSON", None)
+        python = {p: _read(p) for p in files}
+    assert not NATIVE
+    for p in files:
+        _same(native[p], python[p])
+    assert n_native >= 300 + 2 * 1200 + 40  # the generated spans and OTLP spans of the fixtures
 
 
 def test_aliased_pick_order_and_empty_values() -> None:
