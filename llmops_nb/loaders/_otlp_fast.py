@@ -147,11 +147,15 @@ def _oi_side(parts: dict[int, list[Any]]) -> list[dict[str, Any]]:
     return [_msg(fields, calls) for _, (fields, calls) in sorted(parts.items())]
 
 
-def _map(a: dict[str, Any], trace_id: str, span_id: str, parent: str | None, name: Any, start: Any, end: Any,
-         status: str, err: Any, otel_kind: str | None, resource: dict[str, Any], scope: str | None,
-         source_format: str) -> tuple[Any, ...] | None:
-    """The spans row of one span (as ``map_span`` gives it) as a tuple, or None when the span needs
-    the reference mapping. ``a``: the span's decoded attributes."""
+_Scan = tuple[dict[str, tuple[int, str, Any]], int, "list[str] | None",
+              "tuple[dict[int, list[Any]], dict[int, list[Any]]] | None", "dict[int, dict[str, Any]] | None", set[str]]
+
+
+def _scan_py(a: dict[str, Any]) -> _Scan | None:
+    """:func:`_map`'s first pass over a span's attributes (the native ``scan`` does the same in C):
+    each aliased field's best (rank, key, value), the namespaces present, the special keys, the
+    OpenInference message and retrieval document parts, the keys used so far; None when a key
+    needs the reference mapping."""
     info_of = _KEY_INFO.get
     best: dict[str, tuple[int, str, Any]] = {}
     nss = 0  # namespaces present (_GEN_AI | _LLM | _RETRIEVAL)
@@ -202,6 +206,19 @@ def _map(a: dict[str, Any], trace_id: str, span_id: str, parent: str | None, nam
                 b = best.get(f)
                 if b is None or rank < b[0]:
                     best[f] = (rank, k, v)
+    return best, nss, specials, oi, docs_parts, used
+
+
+def _map(a: dict[str, Any], trace_id: str, span_id: str, parent: str | None, name: Any, start: Any, end: Any,
+         status: str, err: Any, otel_kind: str | None, resource: dict[str, Any], scope: str | None,
+         source_format: str) -> tuple[Any, ...] | None:
+    """The spans row of one span (as ``map_span`` gives it) as a tuple, or None when the span needs
+    the reference mapping. ``a``: the span's decoded attributes."""
+    native = NATIVE
+    scanned = _scan_py(a) if native is None else native.scan(a, _KEY_INFO, _classify)
+    if scanned is None:
+        return None
+    best, nss, specials, oi, docs_parts, used = scanned
     bg = best.get  # each aliased field's pick (the reference's ``_pick``; their keys are marked used at the end)
     sp = specials or ()
     # kind

@@ -1,4 +1,6 @@
-/* OTLP protobuf ExportTraceServiceRequest decoded straight from its wire format into what
+/* Native helpers of the OTLP mapping (llmops_nb/loaders/_otlp_fast.py): decode() and scan() below.
+ *
+ * OTLP protobuf ExportTraceServiceRequest decoded straight from its wire format into what
  * llmops_nb/loaders/_otlp_fast.py's mapping reads per span (the native hot path of map_proto).
  *
  * decode(data, kind_names) -> None | (groups, validate)
@@ -505,6 +507,7 @@ static int resource_spans(ctx_t *cx, const uint8_t *p, const uint8_t *end, PyObj
 }
 
 static PyObject *decode(PyObject *self, PyObject *args) {
+    (void)self;
     Py_buffer buf;
     PyObject *kind_names;
     if (!PyArg_ParseTuple(args, "y*O!:decode", &buf, &PyTuple_Type, &kind_names)) return NULL;
@@ -545,10 +548,165 @@ static PyObject *decode(PyObject *self, PyObject *args) {
     return res;
 }
 
+
+/* ------------------------------------------------------------------------------------------
+ * scan(a, key_info, classify) -> None | (best, nss, specials, oi, docs_parts, used)
+ * The first pass of _otlp_fast._map over a span's attributes (_otlp_fast._scan_py is the same in
+ * Python; tests compare both): each key's (namespace flag, alias hits, role, payload) from key_info,
+ * else classify(key); None when a key needs the reference mapping. Roles as in _otlp_fast:
+ * 0 plain, 1 fallback, 2 OpenInference message part, 3 retrieval document part, 4 special.
+ */
+static int set_new(PyObject *d, PyObject *key, PyObject *(*make)(void), PyObject **out) {
+    PyObject *x = PyDict_GetItemWithError(d, key); /* borrowed */
+    if (x == NULL) {
+        if (PyErr_Occurred()) return -1;
+        if ((x = make()) == NULL) return -1;
+        int r = PyDict_SetItem(d, key, x);
+        Py_DECREF(x);
+        if (r) return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static PyObject *new_entry(void) { /* [{}, None] */
+    PyObject *d = PyDict_New();
+    if (d == NULL) return NULL;
+    PyObject *l = PyList_New(2);
+    if (l == NULL) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    PyList_SET_ITEM(l, 0, d);
+    PyList_SET_ITEM(l, 1, Py_NewRef(Py_None));
+    return l;
+}
+
+static int scan_one(PyObject *k, PyObject *v, PyObject *info, long *nss, PyObject *best, PyObject *used,
+                    PyObject **specials, PyObject **oi, PyObject **docs) {
+    if (!PyTuple_Check(info) || PyTuple_GET_SIZE(info) != 4) {
+        PyErr_Format(PyExc_TypeError, "key info of %R: a tuple of 4", k);
+        return ERR;
+    }
+    long ns = PyLong_AsLong(PyTuple_GET_ITEM(info, 0));
+    long role = PyLong_AsLong(PyTuple_GET_ITEM(info, 2));
+    if ((ns == -1 || role == -1) && PyErr_Occurred()) return ERR;
+    PyObject *hits = PyTuple_GET_ITEM(info, 1), *payload = PyTuple_GET_ITEM(info, 3);
+    *nss |= ns;
+    if (role == 1) return BAIL;
+    if (role == 2) {
+        if (PySet_Add(used, k)) return ERR;
+        if (!PyTuple_Check(payload) || PyTuple_GET_SIZE(payload) != 5) {
+            PyErr_Format(PyExc_TypeError, "message part of %R: a tuple of 5", k);
+            return ERR;
+        }
+        long side = PyLong_AsLong(PyTuple_GET_ITEM(payload, 0));
+        if (side != 0 && side != 1) {
+            if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "message side of %R: 0 or 1", k);
+            return ERR;
+        }
+        PyObject *n = PyTuple_GET_ITEM(payload, 1), *tail = PyTuple_GET_ITEM(payload, 2);
+        PyObject *m = PyTuple_GET_ITEM(payload, 3), *ctail = PyTuple_GET_ITEM(payload, 4);
+        if (*oi == NULL) {
+            PyObject *d0 = PyDict_New(), *d1 = PyDict_New();
+            *oi = d0 && d1 ? PyTuple_Pack(2, d0, d1) : NULL;
+            Py_XDECREF(d0), Py_XDECREF(d1);
+            if (*oi == NULL) return ERR;
+        }
+        PyObject *entry;
+        if (set_new(PyTuple_GET_ITEM(*oi, side), n, new_entry, &entry)) return ERR;
+        if (tail != Py_None) {
+            if (PyDict_SetItem(PyList_GET_ITEM(entry, 0), tail, v)) return ERR;
+        } else {
+            PyObject *calls = PyList_GET_ITEM(entry, 1), *c;
+            if (calls == Py_None) {
+                if ((calls = PyDict_New()) == NULL) return ERR;
+                PyList_SetItem(entry, 1, calls); /* steals calls */
+            }
+            if (set_new(calls, m, PyDict_New, &c)) return ERR;
+            if (PyDict_SetItem(c, ctail, v)) return ERR;
+        }
+    } else if (role == 3) {
+        if (!PyTuple_Check(payload) || PyTuple_GET_SIZE(payload) != 2) {
+            PyErr_Format(PyExc_TypeError, "document part of %R: a tuple of 2", k);
+            return ERR;
+        }
+        if (*docs == NULL && (*docs = PyDict_New()) == NULL) return ERR;
+        PyObject *d;
+        if (set_new(*docs, PyTuple_GET_ITEM(payload, 0), PyDict_New, &d)) return ERR;
+        if (PyDict_SetItem(d, PyTuple_GET_ITEM(payload, 1), v)) return ERR;
+    } else if (role) {
+        if (*specials == NULL && (*specials = PyList_New(0)) == NULL) return ERR;
+        if (PyList_Append(*specials, k)) return ERR;
+    }
+    if (hits == Py_None || v == Py_None) return OK;
+    int ne = PyObject_RichCompareBool(v, S_EMPTY, Py_NE);
+    if (ne <= 0) return ne < 0 ? ERR : OK;
+    if (!PyTuple_Check(hits)) {
+        PyErr_Format(PyExc_TypeError, "alias hits of %R: a tuple", k);
+        return ERR;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(hits); i++) {
+        PyObject *h = PyTuple_GET_ITEM(hits, i);
+        if (!PyTuple_Check(h) || PyTuple_GET_SIZE(h) != 2) {
+            PyErr_Format(PyExc_TypeError, "alias hit of %R: (field, rank)", k);
+            return ERR;
+        }
+        PyObject *f = PyTuple_GET_ITEM(h, 0), *rank = PyTuple_GET_ITEM(h, 1);
+        PyObject *b = PyDict_GetItemWithError(best, f);
+        if (b == NULL && PyErr_Occurred()) return ERR;
+        if (b != NULL) {
+            int lt = PyObject_RichCompareBool(rank, PyTuple_GET_ITEM(b, 0), Py_LT);
+            if (lt < 0) return ERR;
+            if (!lt) continue;
+        }
+        PyObject *t = PyTuple_Pack(3, rank, k, v);
+        if (t == NULL) return ERR;
+        int r = PyDict_SetItem(best, f, t);
+        Py_DECREF(t);
+        if (r) return ERR;
+    }
+    return OK;
+}
+
+static PyObject *scan(PyObject *self, PyObject *args) {
+    PyObject *a, *key_info, *classify;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!O!O:scan", &PyDict_Type, &a, &PyDict_Type, &key_info, &classify)) return NULL;
+    PyObject *best = PyDict_New(), *used = PySet_New(NULL), *specials = NULL, *oi = NULL, *docs = NULL;
+    long nss = 0;
+    int r = best && used ? OK : ERR;
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    Py_INCREF(a);
+    while (!r && PyDict_Next(a, &pos, &k, &v)) {
+        Py_INCREF(k), Py_INCREF(v); /* classify runs Python code */
+        PyObject *info = PyDict_GetItemWithError(key_info, k);
+        if (info != NULL)
+            Py_INCREF(info);
+        else if (!PyErr_Occurred())
+            info = PyObject_CallOneArg(classify, k);
+        r = info ? scan_one(k, v, info, &nss, best, used, &specials, &oi, &docs) : ERR;
+        Py_XDECREF(info), Py_DECREF(k), Py_DECREF(v);
+    }
+    Py_DECREF(a);
+    PyObject *out = NULL;
+    if (!r)
+        out = Py_BuildValue("(OlOOOO)", best, nss, specials ? specials : Py_None, oi ? oi : Py_None,
+                            docs ? docs : Py_None, used);
+    else if (r == BAIL)
+        out = Py_NewRef(Py_None);
+    Py_XDECREF(best), Py_XDECREF(used), Py_XDECREF(specials), Py_XDECREF(oi), Py_XDECREF(docs);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"decode", decode, METH_VARARGS,
      "decode(data, kind_names) -> None | (groups, validate): an OTLP ExportTraceServiceRequest's spans as "
      "llmops_nb.loaders._otlp_fast maps them (None: map it with upb)."},
+    {"scan", scan, METH_VARARGS,
+     "scan(a, key_info, classify) -> None | (best, nss, specials, oi, docs_parts, used): _otlp_fast._map's pass "
+     "over a span's attributes (None: the span needs the reference mapping)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -324,3 +324,55 @@ def test_native_switch_off(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _otlp_fast._native_module() is None
     monkeypatch.setenv("LLMOPS_NB_NATIVE", "1")
     assert _otlp_fast._native_module() is NATIVE
+
+
+# ------------------------------------------------------------------------- the attribute scan
+
+def _scan_both(a: dict[str, Any]) -> Any:
+    """``_map``'s first pass over ``a`` in C and in Python: the same, in the same order."""
+    got = NATIVE.scan(a, _otlp_fast._KEY_INFO, _otlp_fast._classify)
+    want = _otlp_fast._scan_py(a)
+    assert got == want
+    if got is not None:
+        assert list(got[0].items()) == list(want[0].items()) and type(got[1]) is int  # type: ignore[index]
+    return got
+
+
+_scan_keys = st.one_of(_keys, st.sampled_from([
+    "llm.input_messages.0.message.role", "llm.input_messages.1.message.content", "llm.output_messages.0.message.role",
+    "llm.output_messages.0.message.tool_calls.0.tool_call.function.name",
+    "llm.output_messages.0.message.tool_calls.1.tool_call.id", "llm.input_messages.0.message.tool_call_id",
+    "llm.input_messages.x.message.role", "retrieval.documents.1.document.content", "retrieval.documents.x.y",
+    "gen_ai.prompt.0.content", "traceloop.entity.name", "gen_ai.response.model", "llm.provider", "gen_ai.system",
+    "gen_ai.input.messages", "tool.name", "gen_ai.usage.output_tokens", "llm.token_count.total", "input.mime_type"]))
+_scan_values = st.one_of(st.none(), st.just(""), _text, st.integers(-3, 3), st.floats(allow_nan=False), st.booleans(),
+                         st.lists(st.integers(), max_size=2))
+
+
+@needs_native
+@FUZZ
+@given(st.dictionaries(_scan_keys, _scan_values, max_size=12))
+def test_scan_equals_the_python_scan(a: dict[str, Any]) -> None:
+    _scan_both(a)
+
+
+@needs_native
+def test_scan_on_every_exported_span() -> None:
+    from llmops_nb.loaders._otlp_fast import _KINDS
+
+    bench = _bench()
+    reqs = [bench.to_proto(d).SerializeToString() for d in bench.documents(400, seed=9, per_export=100)]
+    n = scanned = 0
+    for data in reqs:
+        groups, _ = NATIVE.decode(data, _KINDS)
+        for resource, scopes in groups:
+            _scan_both(resource)
+            for _, spans in scopes:
+                for s in spans:
+                    n += 1
+                    scanned += _scan_both(s[0]) is not None
+    assert n == 400 and scanned == 400
+    with pytest.raises(TypeError, match="key info of 'k'"):
+        NATIVE.scan({"k": 1}, {"k": (0, None)}, _otlp_fast._classify)
+    with pytest.raises(ZeroDivisionError):
+        NATIVE.scan({"k": 1}, {}, lambda k: 1 / 0)
