@@ -111,6 +111,36 @@ static int text(const uint8_t *s, Py_ssize_t n, PyObject **out) {
     return OK;
 }
 
+/* Attribute keys repeat on every span: a small direct-mapped cache gives the same str object (its
+ * hash already computed, which the mapping's dict and set operations reuse) for the same bytes.
+ * Bounded: KC_SIZE entries of at most KC_MAXLEN bytes; a collision replaces the entry. */
+#define KC_SIZE 4096
+#define KC_MAXLEN 96
+static PyObject *kc[KC_SIZE];
+
+static int cached_text(const uint8_t *s, Py_ssize_t n, PyObject **out) {
+    if (n == 0 || n > KC_MAXLEN) return text(s, n, out);
+    uint32_t h = 2166136261u;
+    for (Py_ssize_t i = 0; i < n; i++) h = (h ^ s[i]) * 16777619u;
+    PyObject **slot = &kc[(h ^ (h >> 16)) & (KC_SIZE - 1)];
+    PyObject *o = *slot;
+    if (o != NULL && PyUnicode_IS_ASCII(o) && PyUnicode_GET_LENGTH(o) == n && memcmp(PyUnicode_1BYTE_DATA(o), s, n) == 0) {
+        *out = Py_NewRef(o);
+        return OK;
+    }
+    int r = text(s, n, &o);
+    if (r) return r;
+    if (PyUnicode_IS_ASCII(o)) { /* only ASCII keys are cached: their bytes are the str's own */
+        if (PyObject_Hash(o) == -1) {
+            Py_DECREF(o);
+            return ERR;
+        }
+        Py_XSETREF(*slot, Py_NewRef(o));
+    }
+    *out = o;
+    return OK;
+}
+
 static int check_text(const uint8_t *s, Py_ssize_t n) {
     PyObject *o;
     int r = text(s, n, &o);
@@ -174,7 +204,7 @@ static int key_value(const uint8_t *p, const uint8_t *end, int depth, PyObject *
         }
     }
     PyObject *key, *value;
-    int r = text(ks, kn, &key);
+    int r = cached_text(ks, kn, &key);
     if (r) return r;
     if (has_value) {
         r = any_value(vs, vs + vn, depth, &value);
