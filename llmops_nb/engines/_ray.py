@@ -242,27 +242,41 @@ class _BudgetKeeper:
     call is let through only while the spend plus the expected cost of every call in flight
     (anywhere in the cluster) plus its own stays within the budget, and none once the spend has
     reached it. The expected cost of a call is the cluster's mean cost per paid call of its model
-    (the worker's estimate from tokens and the price map until one has been paid)."""
+    (the worker's estimate from tokens and the price map until one has been paid).
+
+    Each reservation is a lease held by one attempt of one task (``holder``). A worker that dies
+    mid-call never settles its leases: the retry of its task calls :meth:`release` first, which
+    counts each lease the dead attempt held as spent at its expected cost (its call may have
+    reached the provider, which charges it; its answer was lost with the worker) and frees the
+    reservation, so the run neither keeps the lost reservation forever (and spends less than its
+    budget) nor forgets a call that may have been paid (and spends more)."""
 
     def __init__(self, budget_usd: float, spent_usd: float = 0.0) -> None:
         self.budget = float(budget_usd)
         self.spent = float(spent_usd)
-        self.reserved = 0.0
+        self.leases: dict[int, tuple[str, float]] = {}  # lease -> (holder, expected cost)
+        self.next_lease = 0
         self.paid: dict[str, list[float]] = {}  # model -> [calls paid, their cost]
         self.calls = 0
         self.refused = 0
+        self.lost = 0
+        self.lost_usd = 0.0
 
-    def reserve(self, model: str, estimate: float) -> tuple[float | None, float]:
+    def _reserved(self) -> float:
+        return float(sum(v for _, v in self.leases.values()))
+
+    def reserve(self, model: str, estimate: float, holder: str = "") -> tuple[int | None, float]:
         n, cost = self.paid.get(model, [0, 0.0])
         expected = cost / n if n and cost > 0 else float(estimate)
-        if self.spent >= self.budget or self.spent + self.reserved + expected > self.budget + 1e-12:
+        if self.spent >= self.budget or self.spent + self._reserved() + expected > self.budget + 1e-12:
             self.refused += 1
             return None, self.spent
-        self.reserved += expected
-        return expected, self.spent
+        self.next_lease += 1
+        self.leases[self.next_lease] = (holder, expected)
+        return self.next_lease, self.spent
 
-    def settle(self, model: str, reserved: float, cost: float) -> None:
-        self.reserved = max(0.0, self.reserved - float(reserved))
+    def settle(self, model: str, lease: int, cost: float) -> None:
+        self.leases.pop(lease, None)
         if cost:
             p = self.paid.setdefault(model, [0, 0.0])
             p[0] += 1
@@ -270,9 +284,23 @@ class _BudgetKeeper:
             self.spent += float(cost)
             self.calls += 1
 
+    def release(self, holder: str) -> int:
+        """Settle the leases of ``holder`` (a task attempt whose worker died) at their expected
+        cost; returns how many there were."""
+        lost = [k for k, (h, _) in self.leases.items() if h == holder]
+        for k in lost:
+            _, expected = self.leases.pop(k)
+            self.spent += expected
+            self.lost += 1
+            self.lost_usd += expected
+        return len(lost)
+
     def state(self) -> dict[str, float]:
-        return {"budget_usd": self.budget, "spent_usd": self.spent, "reserved_usd": self.reserved,
-                "paid_calls": self.calls, "refused": self.refused}
+        reserved = self._reserved()
+        return {"budget_usd": self.budget, "spent_usd": self.spent, "reserved_usd": reserved,
+                "remaining_usd": self.budget - self.spent - reserved, "paid_calls": self.calls,
+                "refused": self.refused, "lost_calls": self.lost, "lost_usd": self.lost_usd,
+                "leases": len(self.leases)}
 
 
 def shared_budget(eng: Engine, budget_usd: float, spent_usd: float = 0.0) -> Any:
@@ -293,23 +321,33 @@ def shared_budget(eng: Engine, budget_usd: float, spent_usd: float = 0.0) -> Any
 
 class SharedBudget:
     """The ``shared_budget=`` of a :class:`~llmops_nb.llm.Runner` on a Ray worker: before each
-    call it reserves the call's expected cost from the run's one budget actor, and settles the
-    actual cost after, so the workers together stop at the run's ``budget_usd``.
+    call it takes a lease on the call's expected cost from the run's one budget actor, and settles
+    it with the actual cost after, so the workers together stop at the run's ``budget_usd``.
+    ``holder`` names the task the runner works for (the same in each retry of the task):
+    :meth:`start` releases what an earlier attempt of that task held when its worker died.
 
     Example:
-        >>> SharedBudget(actor=None).actor is None
-        True
+        >>> SharedBudget(actor=None, holder="task 3").holder
+        'task 3'
     """
 
-    def __init__(self, actor: Any) -> None:
+    def __init__(self, actor: Any, holder: str = "") -> None:
         self.actor = actor
+        self.holder = holder
 
-    async def reserve(self, model: str, estimate: float) -> tuple[float | None, float]:
-        got, spent = await self.actor.reserve.remote(model, estimate)
-        return got, spent
+    def start(self) -> int:
+        """Before the task's first call: settle the leases a dead earlier attempt left (their
+        count)."""
+        import ray
 
-    async def settle(self, model: str, reserved: float, cost: float) -> None:
-        await self.actor.settle.remote(model, reserved, cost)
+        return int(ray.get(self.actor.release.remote(self.holder)))
+
+    async def reserve(self, model: str, estimate: float) -> tuple[int | None, float]:
+        lease, spent = await self.actor.reserve.remote(model, estimate, self.holder)
+        return lease, spent
+
+    async def settle(self, model: str, lease: int, cost: float) -> None:
+        await self.actor.settle.remote(model, lease, cost)
 
 
 # ---------------------------------------------------------------- the shared answer cache

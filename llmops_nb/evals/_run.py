@@ -410,7 +410,7 @@ def evaluate(
 
 def _ray_part(ev: Evaluator, base: dict[str, Any], sub: pd.DataFrame, stids: list[Any], ssids: list[Any],
               with_spans: pd.DataFrame | None, settings: dict[str, Any], limiter: Any, cache_actor: Any,
-              prices: dict[str, Any], budget_actor: Any = None) -> pd.DataFrame:
+              prices: dict[str, Any], budget_actor: Any = None, holder: str = "") -> pd.DataFrame:
     """A Ray task: evaluate one batch of rows with a runner of this worker that shares the
     cluster's limiter, answer cache and budget; returns its result rows."""
     from llmops_nb.engines import SharedBudget, SharedCallCache, SharedLimits
@@ -422,9 +422,11 @@ def _ray_part(ev: Evaluator, base: dict[str, Any], sub: pd.DataFrame, stids: lis
         if new:
             litellm.register_model(new)
 
+    budget = SharedBudget(budget_actor, holder) if budget_actor is not None else None
+    if budget is not None:  # a retry after this task's worker died: settle the leases it left
+        budget.start()
     runner = Runner(**settings, cache=SharedCallCache(cache_actor) if cache_actor is not None else False,
-                    rate_limiter=SharedLimits(limiter) if limiter is not None else None,
-                    shared_budget=SharedBudget(budget_actor) if budget_actor is not None else None)
+                    rate_limiter=SharedLimits(limiter) if limiter is not None else None, shared_budget=budget)
 
     async def go() -> pd.DataFrame:
         if limiter is not None:
@@ -502,9 +504,10 @@ def _evaluate_on_ray(eng: Engine, plans: list[Any], total: int, run_id: str, run
             ws = None
             if with_spans is not None:
                 ws = with_spans[with_spans[key].isin(set(sub[key]))]
+            label = f"evaluator {ev.evaluation_name!r} on rows {a}-{b - 1} (first {key} {tids[rows[0]]!r})"
             calls.append((ev, base, sub, [tids[i] for i in rows], [sids[i] for i in rows], ws, settings, limiter,
-                          cache_actor, prices, budget_actor))
-            labels.append(f"evaluator {ev.evaluation_name!r} on rows {a}-{b - 1} (first {key} {tids[rows[0]]!r})")
+                          cache_actor, prices, budget_actor, label))
+            labels.append(label)
             weights.append(b - a)
     parts: list[pd.DataFrame | None] = [None] * len(calls)
 
@@ -524,6 +527,7 @@ def _evaluate_on_ray(eng: Engine, plans: list[Any], total: int, run_id: str, run
                 state = ray.get(budget_actor.state.remote(), timeout=30)
                 runner.spent_usd = state["spent_usd"]
                 runner.budget_stopped = runner.budget_stopped or state["refused"] > 0
+                runner.budget_state = state
                 ray.kill(budget_actor)
     frames = [p for p in parts if p is not None and len(p)]
     if not frames:

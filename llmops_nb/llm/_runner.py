@@ -517,8 +517,11 @@ class Runner:
       ``adjust(units)``. None (default): this runner paces alone.
     - ``shared_budget``: where ``budget_usd`` is kept when several processes share one budget
       (the Ray engine's budget actor): an object with ``async reserve(model, estimate)`` returning
-      ``(reserved_usd or None when refused, spent_usd)`` and ``async settle(model, reserved, cost)``.
-      None (default): this runner keeps its budget alone.
+      ``(lease, spent_usd)`` (``lease`` None when refused, else an opaque handle of the
+      reservation) and ``async settle(model, lease, cost)``. None (default): this runner keeps its
+      budget alone. After a run on Ray, ``budget_state`` is that keeper's last word (``spent_usd``,
+      ``reserved_usd``, ``remaining_usd``, ``paid_calls``, ``refused``, ``lost_calls``: calls whose
+      worker died mid-call, counted at their expected cost).
 
     ``ledger()`` is the cost and call count per model.
 
@@ -572,6 +575,7 @@ class Runner:
         self._reserved = 0.0
         self.spent_usd = 0.0
         self.budget_stopped = False
+        self.budget_state: dict[str, float] | None = None
         self._unpriced: set[str] = set()
         self._fatal: LLMConfigError | None = None
         self._model_ok: set[str] = set()
@@ -668,12 +672,12 @@ class Runner:
         _register_keys(call.params)  # a call will reach the provider: scrub its keys from what it says
         async with self._semaphore():
             reserve = 0.0
+            lease: Any = None
             shared = self.shared_budget if self.budget_usd is not None else None
             if shared is not None:  # one budget for several processes: the keeper decides
-                got, spent = await shared.reserve(call.model, self._expected_cost(call))
-                if got is None:
+                lease, spent = await shared.reserve(call.model, self._expected_cost(call))
+                if lease is None:
                     return self._refused(call, led, spent, simulated)
-                reserve = float(got)
             elif self.budget_usd is not None:
                 reserve = self._expected_cost(call)
                 if self.spent_usd + self._reserved + reserve > self.budget_usd + 1e-12 or self.spent_usd >= self.budget_usd:
@@ -686,7 +690,7 @@ class Runner:
                 return res
             finally:
                 if shared is not None:  # settled before this slot frees: the next reservation sees it
-                    await shared.settle(call.model, reserve, cost)
+                    await shared.settle(call.model, lease, cost)
                 else:
                     self._reserved -= reserve
 

@@ -292,6 +292,87 @@ def test_a_worker_killed_mid_evaluate_loses_no_row_and_pays_no_call_twice(cluste
     assert len(stored) == 24 and stored["result_id"].is_unique
 
 
+@dataclass
+class _MarkingJudge(LLMJudge):
+    """A judge that, on its first attempt at ``stall_at``, writes its worker's pid before the call
+    (which the server then holds until the test has killed that worker)."""
+
+    stall_at: str = ""
+    marker_dir: str = ""
+
+    async def evaluate(self, row):  # type: ignore[override]
+        d = Path(self.marker_dir)
+        if row["span_id"] == self.stall_at and not (d / "pid").exists():
+            (d / "pid").write_text(str(os.getpid()))
+        return await super().evaluate(row)
+
+
+def test_a_worker_killed_mid_call_leaks_no_budget_and_pays_no_answer_twice(cluster, tmp_path):
+    import litellm
+
+    from llmops_nb.llm import Runner
+
+    litellm.register_model({MODEL: {"input_cost_per_token": 1e-6, "output_cost_per_token": 4e-6,
+                                    "litellm_provider": "openai", "mode": "chat", "max_tokens": 4096}})
+    spans = _spans(24)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    target = "question 10?"  # span s0010: its call is in flight when its worker dies
+
+    async def responder(req: dict) -> str:
+        if target in req["messages"][-1]["content"] and not (marks / "answered").exists():
+            (marks / "answered").write_text("1")
+            deadline = time.time() + 60
+            while not (marks / "killed").exists() and time.time() < deadline:
+                await asyncio.sleep(0.05)
+        return _responder(req)
+
+    with FakeLLMServer(responder=responder) as srv:
+        judge = _MarkingJudge("Does the answer say ok?", model=MODEL, api_base=srv.url, api_key="x",
+                              stall_at="s0010", marker_dir=str(marks))
+        budget = 1.0
+        runner = Runner(concurrency=1, budget_usd=budget, cache=tmp_path / "cache.sqlite")
+        box: dict = {}
+
+        def run() -> None:
+            try:
+                box["res"] = lo.evaluate(spans, judge, engine=cluster, runner=runner, progress=False)
+            except BaseException as e:  # noqa: BLE001 - reported by the test
+                box["err"] = e
+
+        t = threading.Thread(target=run)
+        t.start()
+        deadline = time.time() + 60
+        while not (marks / "answered").exists() and time.time() < deadline:  # the call reached the server
+            time.sleep(0.05)
+        assert (marks / "pid").exists() and (marks / "answered").exists(), "the stalled call never came"
+        os.kill(int((marks / "pid").read_text()), signal.SIGKILL)
+        (marks / "killed").write_text("1")
+        t.join(120)
+        assert not t.is_alive()
+        assert "err" not in box, box.get("err")
+        res = box["res"]
+        asked = [r["messages"][-1]["content"].split("<input>")[1].split("</input>")[0].strip() for r in srv.requests]
+        local = lo.evaluate(spans, judge, engine="local", cache=False, progress=False)  # stalls no more
+    # every row, once, none an error
+    assert sorted(res["span_id"]) == sorted(spans["span_id"]) and res["error"].isna().all()
+    _same(local.drop(columns="cost_usd"), res.drop(columns="cost_usd"), ["evaluator", "span_id"])
+    # at the server: the call lost with its worker asked again by the retry, every other prompt
+    # once (the killed batch's earlier answers came from the shared cache)
+    counts = pd.Series(asked).value_counts()
+    assert counts[target] == 2 and counts.drop(target).eq(1).all() and len(counts) == 24, counts.to_dict()
+    # the budget: no lease left behind; the lost call counted as spent at its expected cost; every
+    # answered call paid once, so the spend is what one process paid plus the lost call
+    st = runner.budget_state
+    assert st is not None
+    assert st["leases"] == 0 and st["reserved_usd"] == 0.0, st
+    assert st["lost_calls"] == 1 and st["lost_usd"] > 0 and st["paid_calls"] == 24, st
+    paid_once = float(local["cost_usd"].sum())
+    assert st["spent_usd"] == pytest.approx(paid_once + st["lost_usd"], rel=1e-9), (st, paid_once)
+    assert st["spent_usd"] + st["remaining_usd"] == pytest.approx(budget, rel=1e-12)
+    assert runner.spent_usd == st["spent_usd"] and not runner.budget_stopped
+
+
 # ---------------------------------------------------------------- embeddings and slices
 def test_embeddings_and_clusters_on_ray_are_the_local_ones(cluster, tmp_path):
     texts = [f"{w} order {i % 7}" for i, w in enumerate(["refund", "late", "broken", "hello", "thanks"] * 12)]
