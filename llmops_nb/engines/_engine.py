@@ -67,8 +67,11 @@ class Engine:
         if self.is_ray and self.started:
             import ray
 
+            from llmops_nb.engines._ray import _CONNECTED
+
             if ray.is_initialized():
                 ray.shutdown()
+            _CONNECTED.clear()
             self.started = False
 
     def __enter__(self) -> Engine:
@@ -110,9 +113,12 @@ def engine(name: str = "local", address: str | None = None, *, batch_size: int |
            **init_kwargs: Any) -> Engine:
     """Choose where the heavy verbs run from now on: ``"local"`` (this process) or ``"ray"``.
 
-    ``address``: ``None`` starts a Ray runtime on this machine (or reuses the one already
-    started), ``"auto"`` joins the cluster this machine belongs to (``ray start`` ran here),
-    ``"ray://host:10001"`` connects through Ray Client. ``init_kwargs`` go to ``ray.init``
+    ``address``: ``None`` starts a Ray runtime on this machine (or reuses the one this process
+    already has; with ``$RAY_ADDRESS`` set, joins that cluster instead), never joining a cluster
+    some other process started here; ``"auto"`` joins the cluster this machine belongs to
+    (``$RAY_ADDRESS``, else the one ``ray start`` started here last); ``"host:port"`` joins that
+    cluster's head; ``"ray://host:10001"`` connects through Ray Client (the cluster's Python and
+    Ray versions must match this one's). ``init_kwargs`` go to ``ray.init``
     (``runtime_env=``, ``num_cpus=``, ...). Each verb also takes ``engine=`` for one call.
     Works as a context manager: ``with lo.engine("ray"): ...`` restores the previous engine.
     Needs the ``ray`` extra: ``pip install "llmops-nb[ray]"``.

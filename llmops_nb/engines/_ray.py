@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -14,7 +15,7 @@ from llmops_nb._optional import require
 from llmops_nb.engines._engine import Engine, EngineError
 from llmops_nb.llm import CallCache, progress_bar
 
-__all__ = ["connect", "run_tasks", "rate_limiter", "shared_cache", "SharedCallCache", "SharedLimits", "tasks_for",
+__all__ = ["connect", "ray_address", "run_tasks", "rate_limiter", "shared_cache", "SharedCallCache", "SharedLimits", "tasks_for",
            "shared_budget", "SharedBudget"]
 # ``ray`` itself is imported only when an engine connects: importing this module costs nothing
 
@@ -22,20 +23,55 @@ NAMESPACE = "llmops_nb"
 LIMITER_NAME = "llmops_nb.rate_limiter"
 
 
+_CONNECTED: list[str] = []  # the address this process's Ray runtime was started or joined with
+
+
+def ray_address(address: str | None) -> str:
+    """What ``ray.init`` is given for an engine's ``address``: ``None`` is ``$RAY_ADDRESS`` when
+    set, else ``"local"`` (a new Ray runtime on this machine: never a cluster some other process
+    started here, which Ray's own ``address=None`` would join); ``"auto"``, ``"host:port"`` and
+    ``"ray://host:10001"`` go as they are.
+
+    Example:
+        >>> import os
+        >>> ray_address(None) == (os.environ.get("RAY_ADDRESS") or "local"), ray_address("auto")
+        (True, 'auto')
+    """
+    if address is None:
+        return os.environ.get("RAY_ADDRESS") or "local"
+    return address
+
+
 def connect(eng: Engine) -> Any:
-    """``ray`` connected to the engine's cluster (started on this machine when ``address`` is None)."""
+    """``ray`` connected to the engine's cluster (see :func:`ray_address`). An engine without an
+    address uses the Ray runtime this process already has; one with an address other than the
+    one that runtime was made with is an error (Ray holds one connection per process)."""
     ray = require("ray", "engine='ray'")
-    if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "WARNING", "namespace": NAMESPACE,
-                                  "configure_logging": True, "log_to_driver": True}
-        kwargs.update(eng.init_kwargs)
-        try:
-            ray.init(address=eng.address, **kwargs)
-        except ConnectionError as e:
-            raise EngineError(f"could not connect to the Ray cluster at address={eng.address!r}: {e}; start one with "
-                              "'ray start --head' (then address='auto'), pass its 'ray://host:10001' address, or "
-                              "address=None to start Ray on this machine") from None
-        eng.started = eng.address is None
+    if ray.is_initialized():
+        if eng.address is not None and _CONNECTED and _CONNECTED[0] != eng.address and eng.address != "auto":
+            raise EngineError(f"address={eng.address!r}: this process is already connected to Ray at "
+                              f"{_CONNECTED[0]!r}; run lo.engine('local') and ray.shutdown() first, or use "
+                              "lo.engine('ray') to keep that connection")
+        return ray
+    address = ray_address(eng.address)
+    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "WARNING", "namespace": NAMESPACE,
+                              "configure_logging": True, "log_to_driver": True}
+    if address.startswith("ray://"):  # Ray Client: the cluster's own settings
+        kwargs = {"namespace": NAMESPACE, "logging_level": "WARNING"}
+    kwargs.update(eng.init_kwargs)
+    try:
+        ray.init(address=address, **kwargs)
+    except ValueError as e:
+        if "ray[client]" in str(e):  # Ray Client needs grpcio, which the plain ray wheel lacks
+            raise ImportError(f"address={address!r} connects through Ray Client, which needs grpcio: "
+                              'pip install "llmops-nb[ray]" (it installs ray[client])') from None
+        raise
+    except ConnectionError as e:
+        raise EngineError(f"could not connect to the Ray cluster at address={address!r}: {e}; start one with "
+                          "'ray start --head' (then address='auto'), pass its 'ray://host:10001' address, or "
+                          "address=None to start Ray on this machine") from None
+    _CONNECTED[:] = [eng.address if eng.address is not None else address]
+    eng.started = address == "local"
     return ray
 
 
@@ -189,8 +225,8 @@ def _driver_node(ray: Any) -> Any:
 
 
 def rate_limiter(eng: Engine) -> Any:
-    """The cluster's rate-limiter actor (one per cluster namespace, created on first use, on the
-    driver's node): ``reserve(kind, model, units, per_minute)`` returns the seconds to wait.
+    """The cluster's rate-limiter actor (one per cluster namespace, created on first use on the
+    driver's node, kept while the cluster runs): ``reserve(kind, model, units, per_minute)`` returns the seconds to wait.
 
     Example:
         >>> import llmops_nb as lo
@@ -200,9 +236,11 @@ def rate_limiter(eng: Engine) -> Any:
         0.0
     """
     ray = connect(eng)
+    # detached: it outlives the driver that made it, so the runs of other notebooks on the same
+    # cluster keep their pace when the first one ends
     actor = ray.remote(_Limiter).options(name=LIMITER_NAME, namespace=NAMESPACE, get_if_exists=True,
                                          max_concurrency=1, num_cpus=0, scheduling_strategy=_driver_node(ray),
-                                         max_restarts=-1)
+                                         max_restarts=-1, lifetime="detached")
     return actor.remote()
 
 

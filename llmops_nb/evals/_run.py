@@ -86,6 +86,19 @@ def _results_frame(cols: Mapping[str, Any], n: int) -> pd.DataFrame:
     return pd.DataFrame(out, copy=False)
 
 
+def _concat_results(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Result frames one after the other, with the dtypes :func:`_results_frame` gives the whole
+    (a text column is ``str`` when it holds a string, so a part with no error and one with an
+    error must not leave ``error`` as ``object``)."""
+    if len(frames) == 1:
+        return frames[0]
+    out = pd.concat(frames, ignore_index=True)
+    for c in RESULTS.columns:
+        if c.kind not in ("time", "float", "int", "bool") and c.name in out.columns and out[c.name].dtype == object:
+            out[c.name] = pd.Series(out[c.name].to_numpy(dtype=object), index=out.index)
+    return out
+
+
 def _items(frame: pd.DataFrame, level: str, spans: pd.DataFrame | None) -> tuple[pd.DataFrame, list[Any], list[Any], pd.DataFrame | None]:
     """The frame to evaluate at ``level``, with its trace and span ids, and whether rows carry
     their trace's spans."""
@@ -179,7 +192,7 @@ class _Sink:
         frames = [f for f in self.frames if len(f)]
         if not frames:
             return _results_frame({}, 0)
-        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        return _concat_results(frames)
 
 
 def _done_keys(store: Any, run_id: str) -> set[tuple[Any, Any, str]]:
@@ -532,7 +545,7 @@ def _evaluate_on_ray(eng: Engine, plans: list[Any], total: int, run_id: str, run
     frames = [p for p in parts if p is not None and len(p)]
     if not frames:
         return _results_frame({}, 0)
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return _concat_results(frames)
 
 
 def _as_evaluators(evaluators: Any) -> list[Evaluator]:

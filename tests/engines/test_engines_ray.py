@@ -25,7 +25,7 @@ ray = pytest.importorskip("ray")
 
 import llmops_nb as lo  # noqa: E402
 from llmops_nb.analysis import LiteLLMEmbedder, embed_texts  # noqa: E402
-from llmops_nb.evals import IsJSON, LLMJudge, Regex  # noqa: E402
+from llmops_nb.evals import Evaluator, IsJSON, LLMJudge, Regex  # noqa: E402
 from llmops_nb.loaders import LoadError  # noqa: E402
 from llmops_nb.testing import FakeLLMServer  # noqa: E402
 
@@ -426,6 +426,110 @@ def _divide(a: int, b: int) -> float:
     return a / b
 
 
+def _only_here(pid: int) -> _HereOnly:
+    if os.getpid() != pid:
+        raise RuntimeError("the model files are not on this node")
+    return _HereOnly()
+
+
+class _HereOnly:
+    """A resource that loads in this process only (unpickling it on a Ray worker fails)."""
+
+    def __reduce__(self):
+        return (_only_here, (os.getpid(),))
+
+
+@dataclass
+class _FlakyCheck(Evaluator):
+    """Fails on one item (a row-level failure: a failure row, as in one process)."""
+
+    bad: str = "s0005"
+    resource: object = None
+
+    def evaluate(self, row):
+        if row["span_id"] == self.bad:
+            raise ValueError(f"cannot check {row['span_id']}")
+        return True
+
+
+def test_failures_name_the_item_and_the_evaluator(cluster):
+    spans = _spans(12)
+    # an item that fails: its failure row names the item, the same row as in one process
+    local = lo.evaluate(spans, _FlakyCheck(), engine="local", cache=False, progress=False)
+    on_ray = lo.evaluate(spans, _FlakyCheck(), engine=cluster, cache=False, progress=False)
+    _same(local, on_ray, ["evaluator", "span_id"])
+    bad = on_ray[on_ray["error"].notna()]
+    assert bad["span_id"].tolist() == ["s0005"] and "cannot check s0005" in bad["error"].iloc[0]
+    # a batch that fails on its worker: the error names the evaluator, the rows and their first trace
+    from llmops_nb.engines import EngineError
+
+    with pytest.raises(EngineError, match=r"evaluate: evaluator '_flaky_check' on rows 0-\d+ \(first trace_id 't0000'\)"
+                                          r" failed on the Ray cluster: .*the model files are not on this node"):
+        lo.evaluate(spans, _FlakyCheck(resource=_HereOnly()), engine=cluster, cache=False, progress=False)
+
+
+def test_distributed_work_shows_a_progress_bar(cluster, monkeypatch):
+    from llmops_nb.engines import _ray as ray_engine
+    from llmops_nb.engines import run_tasks
+    from llmops_nb.llm import progress_bar
+
+    bars: list = []
+
+    class Bar:
+        def __init__(self, total, desc, progress):
+            self.total, self.desc, self.progress, self.n, self.closed = total, desc, progress, 0, False
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(ray_engine, "progress_bar", Bar)
+    assert run_tasks(cluster, _divide, [(1, 1), (4, 2), (9, 3)], labels=["a", "b", "c"], desc="demo",
+                     weights=[5, 10, 20], progress=True) == [1.0, 2.0, 3.0]
+    assert [(b.total, b.desc, b.n, b.closed) for b in bars] == [(35, "demo on Ray", 35, True)]
+    lo.evaluate(_spans(30), Regex("ok"), engine=cluster, cache=False, progress=True)
+    assert (bars[-1].total, bars[-1].n, bars[-1].desc) == (30, 30, "evaluate on Ray")  # rows, as batches finish
+    # the bar itself: tqdm.auto (a widget in a notebook, text in a terminal)
+    import tqdm.auto
+
+    bar = progress_bar(10, "x", True)
+    assert isinstance(bar, tqdm.auto.tqdm)
+    bar.close()
+
+
+def test_address_none_never_joins_a_cluster_started_elsewhere(monkeypatch):
+    from llmops_nb.engines import Engine, EngineError
+    from llmops_nb.engines import _ray as ray_engine
+
+    seen: list = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda address=None, **kw: seen.append(address))
+    monkeypatch.setattr(ray_engine, "_CONNECTED", [])
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    e = Engine("ray")
+    e.connect()
+    # Ray's own address=None joins the cluster recorded in /tmp/ray (any `ray start` or test
+    # cluster on the machine): "local" starts one of this process's own
+    assert seen[-1] == "local" and e.started
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.5:6379")
+    e = Engine("ray")
+    e.connect()
+    assert seen[-1] == "10.0.0.5:6379" and not e.started  # joined, so never shut down by us
+    for addr in ("auto", "ray://head:10001", "10.0.0.7:6379"):
+        Engine("ray", address=addr).connect()
+        assert seen[-1] == addr
+    # connected already: another address is an error, not a silent reuse of the first
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    with pytest.raises(EngineError, match=r"address='ray://other:10001': this process is already connected to Ray at "
+                                          r"'10.0.0.7:6379'; run lo.engine\('local'\) and ray.shutdown\(\) first"):
+        Engine("ray", address="ray://other:10001").connect()
+    Engine("ray").connect()  # no address: the connection this process has
+    Engine("ray", address="10.0.0.7:6379").connect()
+
+
 def test_the_readme_ray_block_runs_on_the_cluster(cluster, tmp_path, monkeypatch):
     """The README's "On a Ray cluster" block (marked ``elsewhere=`` this file: the README test's
     offline guard refuses the connections Ray's own processes make)."""
@@ -443,6 +547,62 @@ def test_the_readme_ray_block_runs_on_the_cluster(cluster, tmp_path, monkeypatch
 
     assert current_engine().name == "local"
     assert ray.is_initialized()
+
+
+_PROBE = """
+import json, sys
+import llmops_nb as lo
+import ray
+from llmops_nb.engines import run_tasks
+def power(a, b):
+    return a ** b
+eng = lo.engine("ray", address=sys.argv[1])
+nodes = len([n for n in ray.nodes() if n["Alive"]])
+out = run_tasks(eng, power, [(2, 3), (3, 2)], labels=["a", "b"], desc="probe", progress=False)
+from llmops_nb.engines import rate_limiter
+waits = [ray.get(rate_limiter(eng).reserve.remote("rpm", sys.argv[1], 1, 60)) for _ in range(2)]
+print(json.dumps({"nodes": nodes, "cpus": eng.cpus(), "out": out, "started": eng.started,
+                  "paced": waits[0] == 0 and 0.9 < waits[1] <= 1.0}))
+lo.engine("local")
+"""
+
+
+def _probe(address: str, env: dict) -> dict:
+    import subprocess
+
+    p = subprocess.run([sys.executable, "-c", _PROBE, address], env=env, capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def test_auto_and_ray_client_addresses_reach_the_cluster(cluster, tmp_path):
+    """A notebook elsewhere reaches the fixture's two-node cluster through address="auto" (with
+    RAY_ADDRESS) and through Ray Client ("ray://host:port")."""
+    import socket
+    import subprocess
+
+    head = ray.get_runtime_context().gcs_address
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    got = _probe("auto", {**env, "RAY_ADDRESS": head})
+    assert got == {"nodes": 2, "cpus": 2, "out": [8, 9], "started": False, "paced": True}
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "ray.util.client.server", "--mode", "legacy", "--host",
+                               "127.0.0.1", "--port", str(port), "--address", head], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        got = _probe(f"ray://127.0.0.1:{port}", env)
+        assert got == {"nodes": 2, "cpus": 2, "out": [8, 9], "started": False, "paced": True}
+    finally:
+        server.terminate()
+        server.wait(30)
 
 
 def test_read_to_a_parquet_spans_dataset(cluster, tmp_path):
