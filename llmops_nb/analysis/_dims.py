@@ -48,13 +48,31 @@ PRESETS = ("context", "all")
 
 @dataclass
 class Dimension:
-    """One slice dimension: its name, level labels, and the rows x levels indicator matrix."""
+    """One slice dimension: its name, level labels, and which rows hold each level: ``codes``,
+    the level of each row (an int array, -1 for none) for a one-value-per-row dimension, or the
+    rows x levels 0/1 CSR matrix for a list dimension (a row may hold several); ``matrix`` is
+    the rows x levels indicator matrix either way (built on first use)."""
 
     name: str
     labels: list[str]
-    matrix: Any  # scipy.sparse.csr_matrix, rows x levels, 0/1
+    codes: Any
     numeric: bool = False
     bounds: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def single(self) -> bool:
+        """One level (or none) per row: ``codes`` is an array of level numbers."""
+        return isinstance(self.codes, np.ndarray)
+
+    @property
+    def matrix(self) -> Any:
+        """The rows x levels 0/1 indicator matrix (scipy.sparse CSR)."""
+        if not self.single:
+            return self.codes
+        m = self.__dict__.get("_matrix")
+        if m is None:
+            m = self.__dict__["_matrix"] = _one_hot(self.codes, len(self.labels))
+        return m
 
 
 def _fmt(x: float) -> str:
@@ -116,7 +134,7 @@ def _categorical(name: str, values: pd.Series, max_levels: int) -> Dimension | s
         return f"{len(labels)} distinct values > max_levels={max_levels}"
     if len(labels) < 2:
         return "a single value"
-    return Dimension(name, labels, _one_hot(codes, len(labels)))
+    return Dimension(name, labels, codes)
 
 
 def _listed(name: str, values: pd.Series, max_levels: int) -> Dimension | str:
@@ -170,7 +188,7 @@ def _numeric(name: str, values: pd.Series, quantiles: Sequence[float], max_level
         codes = np.where(ok, codes, len(labels))
         labels.append(MISSING)
         bounds.append((float("nan"), float("nan")))
-    return Dimension(name, labels, _one_hot(codes, len(labels)), numeric=True, bounds=bounds)
+    return Dimension(name, labels, codes, numeric=True, bounds=bounds)
 
 
 def auto_columns(frame: pd.DataFrame, preset: str = "context") -> list[str]:

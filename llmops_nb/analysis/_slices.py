@@ -174,9 +174,11 @@ def find_slices(
     failure rate differs from the rest of each parent (Fisher's test within the parent,
     Benjamini-Hochberg corrected over all pairs, < ``alpha``). ``significant`` means p_adjusted < ``alpha``.
 
-    ``engine``: ``"local"`` or ``"ray"`` (default: the current engine). On Ray the per-slice
-    counts (sizes and failures of every value and pair) are summed over blocks of rows on Ray
-    tasks; the tests and corrections run here on the totals (the same table).
+    ``engine``: ``"local"`` or ``"ray"`` (default: the current engine). On Ray the rows go to
+    the cluster once, as blocks holding each row's value of every dimension; Ray tasks build each
+    block's indicator matrix and count the size and failures of every value and pair (summed
+    here), then find each reported slice's first failing rows and a digest of its rows (to merge
+    slices with the same rows); the tests and corrections run here on the totals (the same table).
 
     Example:
         >>> import pandas as pd, numpy as np
@@ -188,7 +190,6 @@ def find_slices(
         >>> s.iloc[0]["slice"], bool(s.iloc[0]["significant"])
         ('category = billing', True)
     """
-    from scipy import sparse
 
     if max_order not in (1, 2):
         raise ValueError(f"max_order={max_order!r} is not supported; valid: 1 or 2")
@@ -220,13 +221,13 @@ def find_slices(
         out = SliceTable(pd.DataFrame(columns=_COLUMNS))
         out.attrs.update(attrs)
         return out
-    X = sparse.hstack([d.matrix for d in dims], format="csc").astype(np.float64)
     dim_of = np.concatenate([np.full(len(d.labels), i) for i, d in enumerate(dims)])
     cols, vals = _labels([d.name for d in dims], [d.labels for d in dims])
-    L = X.shape[1]
+    L = len(cols)
     yf = y.astype(np.float64)
     pairs = max_order == 2 and len(dims) > 1
-    size1, fail1, G, F = _slice_counts(X, yf, pairs, engine)
+    rows = _Rows(dims, yf, engine)
+    size1, fail1, G, F = rows.counts(pairs)
 
     # ---- singles
     keep1 = (size1 >= min_size) & (size1 < n)
@@ -304,22 +305,19 @@ def find_slices(
         }
     )
     # slices with the very same rows (channel = email and service.name = support-email-bot, say)
-    # are one slice with several definitions: keep the first, list the others in ``same_as``
-    keep, same_as = _merge_identical(X, a, b, size, fail, names)
+    # are one slice with several definitions: keep the first, list the others in ``same_as``.
+    # Only slices of equal size and failures can be the same: their rows are compared (by a
+    # digest of each block's rows), in the pass over the rows that also finds the examples
+    key = pd.Series(list(zip(size.tolist(), fail.tolist())))
+    maybe_same = key.duplicated(keep=False).to_numpy()
+    sigs, first_fails = rows.slice_rows(a, b, maybe_same, n_examples)
+    keep, same_as = _merge_identical(sigs, size, fail, names)
     attrs["n_merged"] = int((~keep).sum())
     out["same_as"] = pd.Series(same_as, dtype=object)
     out = out[keep].reset_index(drop=True)
-    a, b, log_p = a[keep], b[keep], log_p[keep]
-    # examples: failing ids in each slice
-    fail_rows = np.flatnonzero(y)
-    Xf = X[fail_rows].tocsc()
-    examples = []
-    for ja, jb in zip(a, b):
-        ra = Xf.indices[Xf.indptr[ja]:Xf.indptr[ja + 1]]
-        if jb >= 0:
-            rb = Xf.indices[Xf.indptr[jb]:Xf.indptr[jb + 1]]
-            ra = np.intersect1d(ra, rb, assume_unique=True)
-        examples.append([ids[fail_rows[r]] for r in np.sort(ra)[:n_examples]])
+    log_p = log_p[keep]
+    # examples: the first failing ids of each slice
+    examples = [[ids[r] for r in first_fails[i]] for i in np.flatnonzero(keep)]
     out["examples"] = pd.Series(examples, dtype=object)
     # strongest evidence first; among equal evidence, where failures concentrate first
     order = np.lexsort((-np.nan_to_num(out["lift"].to_numpy(), nan=0.0), log_p))
@@ -329,8 +327,28 @@ def find_slices(
     return table
 
 
-def _block_counts(X: Any, yf: np.ndarray, pairs: bool) -> tuple[np.ndarray, np.ndarray, Any, Any]:
-    """Sizes and failures of every value (and pair of values) over the rows of ``X``."""
+def _block_matrix(block: tuple[Any, ...], n_values: int) -> Any:
+    """The rows x values 0/1 matrix of a block of rows (CSR), from its level codes."""
+    from scipy import sparse
+
+    _, codes, listed, yb = block
+    nb = yb.size
+    r = np.repeat(np.arange(nb), codes.shape[1])
+    c = codes.ravel()
+    ok = c >= 0
+    rs, cs = [r[ok]], [c[ok].astype(np.int64)]
+    for off, m in listed:
+        coo = m.tocoo()
+        rs.append(coo.row.astype(np.int64))
+        cs.append(coo.col.astype(np.int64) + off)
+    rr, cc = np.concatenate(rs), np.concatenate(cs)
+    return sparse.csr_matrix((np.ones(rr.size, dtype=np.float64), (rr, cc)), shape=(nb, n_values))
+
+
+def _block_counts(block: tuple[Any, ...], n_values: int, pairs: bool) -> tuple[np.ndarray, np.ndarray, Any, Any]:
+    """Sizes and failures of every value (and pair of values) over one block of rows."""
+    X = _block_matrix(block, n_values)
+    yf = block[3]
     size1 = np.asarray(X.sum(axis=0)).ravel()
     fail1 = np.asarray(X.T @ yf).ravel()
     if not pairs:
@@ -341,55 +359,117 @@ def _block_counts(X: Any, yf: np.ndarray, pairs: bool) -> tuple[np.ndarray, np.n
     return size1, fail1, G, F
 
 
-def _slice_counts(X: Any, yf: np.ndarray, pairs: bool, engine: Any) -> tuple[np.ndarray, np.ndarray, Any, Any]:
-    """:func:`_block_counts` of all rows: here, or summed over row blocks on Ray tasks (counts
-    are whole numbers, so the sums are exact and the totals the same)."""
-    from llmops_nb.engines import resolve_engine
+def _block_slice_rows(block: tuple[Any, ...], n_values: int, a: np.ndarray, b: np.ndarray, digest: np.ndarray,
+                      n_examples: int) -> tuple[list[bytes | None], list[np.ndarray]]:
+    """For each slice (value ``a[i]``, and ``b[i]`` when >= 0) over one block of rows: a digest
+    of its rows (where ``digest[i]``) and its first ``n_examples`` failing rows (row numbers of
+    the whole frame)."""
+    import hashlib
 
-    eng = resolve_engine(engine)
-    n = X.shape[0]
-    if not eng.is_ray or n < 2:
-        return _block_counts(X, yf, pairs)
-    from llmops_nb.engines import run_tasks, tasks_for
+    start, yb = block[0], block[3] > 0.5
+    X = _block_matrix(block, n_values).tocsc()
+    X.sort_indices()
+    fail_rows = np.flatnonzero(yb)
+    Xf = X[fail_rows].tocsc()
+    Xf.sort_indices()
 
-    k = tasks_for(eng, n, per_cpu=1)
-    bounds = [round(i * n / k) for i in range(k + 1)]
-    spans = [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
-    Xr = X.tocsr()
-    parts = run_tasks(eng, _block_counts, [(Xr[a:b], yf[a:b], pairs) for a, b in spans],
-                      labels=[f"rows {a}-{b - 1}" for a, b in spans], weights=[b - a for a, b in spans],
-                      desc="find_slices counts")
-    size1 = sum(p[0] for p in parts)
-    fail1 = sum(p[1] for p in parts)
-    G = sum(p[2] for p in parts) if pairs else None
-    F = sum(p[3] for p in parts) if pairs else None
-    return size1, fail1, G, F
+    def col(M: Any, j: int) -> np.ndarray:
+        return M.indices[M.indptr[j]:M.indptr[j + 1]]
+
+    sigs: list[bytes | None] = []
+    firsts: list[np.ndarray] = []
+    for ja, jb, d in zip(a.tolist(), b.tolist(), digest.tolist()):
+        rf = col(Xf, ja)
+        if jb >= 0:
+            rf = np.intersect1d(rf, col(Xf, jb), assume_unique=True)
+        firsts.append(fail_rows[rf[:n_examples]] + start)
+        if d:
+            r = col(X, ja)
+            if jb >= 0:
+                r = np.intersect1d(r, col(X, jb), assume_unique=True)
+            sigs.append(hashlib.blake2b((r + start).astype(np.int64).tobytes(), digest_size=16).digest())
+        else:
+            sigs.append(None)
+    return sigs, firsts
 
 
-def _merge_identical(X: Any, a: np.ndarray, b: np.ndarray, size: np.ndarray, fail: np.ndarray,
+class _Rows:
+    """The rows of a :func:`find_slices` run, cut into blocks that each hold, per row, the value
+    number of each one-value dimension (-1: none) and the rows of each list dimension: one block
+    here, or several, put on the Ray cluster once, whose tasks build each block's indicator matrix
+    and count it (counts are whole numbers, so the sums are exact and the totals the same); the
+    tests and the correction run on the driver."""
+
+    def __init__(self, dims: list[Any], yf: np.ndarray, engine: Any) -> None:
+        from llmops_nb.engines import resolve_engine
+
+        self.eng = resolve_engine(engine)
+        n = yf.size
+        widths = [len(d.labels) for d in dims]
+        offsets = np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(np.int64)
+        self.n_values = int(sum(widths))
+        single = [np.where(d.codes >= 0, d.codes + off, -1) for d, off in zip(dims, offsets) if d.single]
+        codes = np.stack(single, axis=1).astype(np.int32) if single else np.zeros((n, 0), dtype=np.int32)
+        listed = [(int(off), d.codes.tocsr()) for d, off in zip(dims, offsets) if not d.single]
+        self.on_ray = self.eng.is_ray and n >= 2
+        if not self.on_ray:
+            self.blocks: list[Any] = [(0, codes, listed, yf)]
+            self.spans = [(0, n)]
+            return
+        from llmops_nb.engines import tasks_for
+
+        k = tasks_for(self.eng, n, per_cpu=1)
+        bounds = [round(i * n / k) for i in range(k + 1)]
+        self.spans = [(s, e) for s, e in zip(bounds, bounds[1:]) if e > s]
+        ray = self.eng.connect()
+        # each block goes to the cluster once and serves both passes
+        self.blocks = [ray.put((s, codes[s:e], [(off, m[s:e]) for off, m in listed], yf[s:e])) for s, e in self.spans]
+
+    def _run(self, fn: Any, args: tuple[Any, ...], desc: str) -> list[Any]:
+        if not self.on_ray:
+            return [fn(self.blocks[0], *args)]
+        from llmops_nb.engines import run_tasks
+
+        return run_tasks(self.eng, fn, [(blk, *args) for blk in self.blocks],
+                         labels=[f"rows {s}-{e - 1}" for s, e in self.spans],
+                         weights=[e - s for s, e in self.spans], desc=desc)
+
+    def counts(self, pairs: bool) -> tuple[np.ndarray, np.ndarray, Any, Any]:
+        """Size and failures of every value and (with ``pairs``) of every pair of values."""
+        parts = self._run(_block_counts, (self.n_values, pairs), "find_slices counts")
+        size1 = sum(p[0] for p in parts)
+        fail1 = sum(p[1] for p in parts)
+        G = sum(p[2] for p in parts) if pairs else None
+        F = sum(p[3] for p in parts) if pairs else None
+        return size1, fail1, G, F
+
+    def slice_rows(self, a: np.ndarray, b: np.ndarray, digest: np.ndarray,
+                   n_examples: int) -> tuple[list[bytes | None], list[np.ndarray]]:
+        """For each slice: the digest of its rows (block by block; where ``digest``) and its first
+        ``n_examples`` failing rows."""
+        parts = self._run(_block_slice_rows, (self.n_values, a, b, digest, n_examples), "find_slices examples")
+        sigs = [b"".join(p[0][i] for p in parts) if digest[i] else None for i in range(len(a))]
+        firsts = [np.concatenate([p[1][i] for p in parts])[:n_examples] for i in range(len(a))]
+        return sigs, firsts
+
+
+def _merge_identical(sigs: list[bytes | None], size: np.ndarray, fail: np.ndarray,
                      names: list[str]) -> tuple[np.ndarray, list[list[str]]]:
     """Which slices to keep (the first of each set of slices with identical rows) and, for each
     kept slice, the definitions of the others. Only slices with equal size and failures are
-    compared, row by row."""
-    keep = np.ones(len(a), dtype=bool)
-    same_as: list[list[str]] = [[] for _ in range(len(a))]
+    compared, by the digest of their rows (``sigs``)."""
+    keep = np.ones(len(sigs), dtype=bool)
+    same_as: list[list[str]] = [[] for _ in range(len(sigs))]
     groups: dict[tuple[float, float], list[int]] = {}
     for i, key in enumerate(zip(size.tolist(), fail.tolist())):
         groups.setdefault(key, []).append(i)
-    X = X.tocsc()
-
-    def rows(j: int) -> np.ndarray:
-        return np.sort(X.indices[X.indptr[j]:X.indptr[j + 1]])
-
     for members in groups.values():
         if len(members) < 2:
             continue
         first: dict[bytes, int] = {}
         for i in members:
-            r = rows(int(a[i]))
-            if b[i] >= 0:
-                r = np.intersect1d(r, rows(int(b[i])), assume_unique=True)
-            sig = r.astype(np.int64).tobytes()
+            sig = sigs[i]
+            assert sig is not None  # every member of a group of two or more has its digest
             if sig in first:
                 keep[i] = False
                 same_as[first[sig]].append(names[i])

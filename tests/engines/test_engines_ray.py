@@ -398,21 +398,40 @@ def test_embeddings_and_clusters_on_ray_are_the_local_ones(cluster, tmp_path):
         assert len(srv.requests) == n
 
 
-def test_find_slices_on_ray_is_the_local_table(cluster):
+def test_find_slices_on_ray_is_the_local_table(cluster, monkeypatch):
+    import llmops_nb.engines as engines
+
     rng = np.random.default_rng(3)
     n = 3000
+    region = {"acme": "us", "globex": "eu", "initech": "apac"}  # the same rows as tenant: merged slices
     df = pd.DataFrame({
         "trace_id": [f"t{i}" for i in range(n)],
-        "metadata": [{"tenant": t, "channel": c} for t, c in zip(rng.choice(["acme", "globex", "initech"], n),
-                                                                  rng.choice(["email", "chat"], n))],
+        "metadata": [{"tenant": t, "channel": c, "region": region[t]}
+                     for t, c in zip(rng.choice(["acme", "globex", "initech"], n), rng.choice(["email", "chat"], n))],
         "latency_ms": rng.gamma(2.0, 300.0, n),
+        "tools": [list(rng.choice(["search", "lookup", "refund"], rng.integers(0, 3), replace=False)) for _ in range(n)],
     })
-    df["failed"] = rng.random(n) < np.where(df["metadata"].map(lambda m: m["tenant"]) == "acme", 0.3, 0.08)
+    tenant = df["metadata"].map(lambda m: m["tenant"])
+    chat_refund = (df["metadata"].map(lambda m: m["channel"]) == "chat") & df["tools"].map(lambda t: "refund" in t)
+    df["failed"] = rng.random(n) < np.where(tenant == "acme", 0.3, 0.08) + np.where(chat_refund, 0.3, 0.0)
     local = lo.find_slices(df, outcome="failed", columns="all", engine="local")
+    ran: list = []
+    real = engines.run_tasks
+
+    def spy(eng, fn, calls, **kw):
+        ran.append((kw["desc"], len(calls), [type(c[0]).__name__ for c in calls]))
+        return real(eng, fn, calls, **kw)
+
+    monkeypatch.setattr(engines, "run_tasks", spy)
     on_ray = lo.find_slices(df, outcome="failed", columns="all", engine=cluster)
+    # the rows went to the cluster as blocks (object refs, one per CPU), counted and searched there
+    assert [(d, k) for d, k, _ in ran] == [("find_slices counts", 2), ("find_slices examples", 2)]
+    assert all(t == ["ObjectRef", "ObjectRef"] for _, _, t in ran)
     pd.testing.assert_frame_equal(pd.DataFrame(local), pd.DataFrame(on_ray))
     assert local.attrs == on_ray.attrs
-    assert on_ray.iloc[0]["slice"].startswith("tenant = acme")
+    top = on_ray.iloc[0]
+    assert top["slice"] in ("tenant = acme", "region = us") and len(top["same_as"]) == 1 and on_ray.attrs["n_merged"] > 0
+    assert (on_ray["order"] == 2).any() and on_ray["column"].eq("tool").any()
 
 
 def test_a_failing_item_is_named(cluster):
