@@ -7,7 +7,9 @@ subprocesses (so peak memory is the process's own):
 
 - floor: ``orjson.loads`` of every line, nothing else (the fastest parser available);
 - naive: ``json.loads`` + ``pandas.json_normalize`` of the spans;
-- read: ``llmops_nb.read_traces(file)`` (file -> spans DataFrame);
+- read: ``llmops_nb.read_traces(file)`` (file -> spans DataFrame), through the native OTLP/JSON
+  decoder (``loaders/_otlp_json.c``) when it is built; jpy = the same with ``LLMOPS_NB_NATIVE=0``
+  (orjson's dicts walked in Python: what runs without the extension);
 - store: ``read_traces`` then ``Store.add_spans`` (file -> store, end to end);
 - peak RSS of the read, beside the final frame's memory (nested cells walked, each object once);
 - the query "error rate and p95 latency by model" over the stored spans;
@@ -286,8 +288,12 @@ elif mode == "naive":
             frames.append(pd.json_normalize(doc["resourceSpans"], record_path=["scopeSpans", "spans"]))
     df = pd.concat(frames, ignore_index=True)
     out["n"] = len(df)
+elif mode == "jpy":
+    df = read_traces(path)
+    out["n"] = len(df)
 elif mode == "read":
     df = read_traces(path)
+    out["native"] = llmops_nb.loaders.otlp.native_available("json")
     out["seconds"] = time.perf_counter() - t
     out["cpu"] = time.process_time() - c
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
@@ -350,8 +356,8 @@ print(json.dumps(out))
 
 def _run(mode: str, path: Path, store_dir: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    if mode == "ppy":
-        env["LLMOPS_NB_NATIVE"] = "0"  # protobuf through upb walked in Python, beside the native decoder
+    if mode in ("ppy", "jpy"):
+        env["LLMOPS_NB_NATIVE"] = "0"  # upb / orjson walked in Python, beside the native decoders
     p = subprocess.run([sys.executable, "-c", _CHILD, mode, str(path), str(store_dir)], capture_output=True, text=True, env=env)
     if p.returncode != 0:
         raise RuntimeError(f"{mode} failed:\n{p.stderr[-3000:]}")
@@ -395,11 +401,11 @@ def main(argv: list[str] | None = None) -> int:
         # each floor run next to its read run (the load of a shared machine changes by the minute),
         # the least CPU time of the repeats kept for each
         for _ in range(max(1, args.repeat)):
-            for mode in ("floor", "read", "pfloor", "pread", "ppy"):
+            for mode in ("floor", "read", "jpy", "pfloor", "pread", "ppy"):
                 r = _run(mode, pb if mode.startswith("p") else f, store_dir)
                 if mode not in row or r["cpu"] < row[mode]["cpu"]:
                     row[mode] = r
-        for mode in ("floor", "naive", "read", "store", "query", "pfloor", "pread", "ppy"):
+        for mode in ("floor", "naive", "read", "jpy", "store", "query", "pfloor", "pread", "ppy"):
             if mode == "naive" and n > args.skip_naive_above:
                 continue
             if mode not in row:
@@ -428,8 +434,11 @@ def main(argv: list[str] | None = None) -> int:
         ok_all[r["n"]] = (e2e, xf, ratio, r["query"]["seconds"])
         cpu_rate = r["n"] / r["read"]["cpu"]
         cpu_xf = r["read"]["cpu"] / r["floor"]["cpu"]
-        print(f"{'':>10} CPU time (one core; wall time is noisy on a shared machine): floor {r['floor']['cpu']:.2f}s, "
-              f"read {r['read']['cpu']:.2f}s = {cpu_rate:,.0f} spans/s per core, {cpu_xf:.1f}x floor")
+        print(f"{'':>10} CPU time (one core; wall time is noisy on a shared machine): orjson floor {r['floor']['cpu']:.2f}s")
+        for mode, label in (("read", "native decoder" if r["read"].get("native") else "native decoder NOT BUILT, orjson"),
+                            ("jpy", "orjson walked in Python (LLMOPS_NB_NATIVE=0)")):
+            x = r[mode]["cpu"]
+            print(f"{'':>10}   read, {label}: {x:.2f}s = {r['n'] / x:,.0f} spans/s per core, {x / r['floor']['cpu']:.1f}x floor")
         cpu_all[r["n"]] = (cpu_rate, cpu_xf)
         p_rate = r["n"] / r["pread"]["cpu"]
         p_xf = r["pread"]["cpu"] / r["pfloor"]["cpu"]
