@@ -611,13 +611,35 @@ NATIVE: Any = _native_module("_otlp_pb")
 """The native protobuf decoder module in use, or None (tests set it to None to compare both paths)."""
 
 
+_DETECTED: list[Any] = [None, None]
+"""The last export format detection decoded natively (its bytes object, the decode), which
+:func:`map_proto` then takes instead of decoding the same bytes again (one slot, used once)."""
+
+
+def detect_proto(data: Any) -> bool | None:
+    """Whether ``data`` is an OTLP protobuf export with a span to read, told by the native decoder
+    (the decode is kept for :func:`map_proto`); None when it cannot tell (no decoder, not bytes, or
+    bytes it hands to upb)."""
+    native = NATIVE
+    if native is None or REFERENCE or type(data) is not bytes:
+        return None
+    decoded = native.decode(data, _KINDS)
+    if decoded is None or decoded[1]:  # upb decides (it may raise on parts the decoder skipped)
+        return None
+    _DETECTED[0], _DETECTED[1] = data, decoded
+    return any(spans for _, scopes in decoded[0] for _, spans in scopes)
+
+
 def map_proto(data: bytes | Any, ctx: Mapping[str, Any] | None = None) -> SpanColumns:
     c = ctx or {}
     native = NATIVE
     decoded = None
     if isinstance(data, memoryview):
         data = bytes(data)  # as upb reads it (any layout)
-    if native is not None and not REFERENCE and isinstance(data, (bytes, bytearray)):
+    if _DETECTED[0] is data and native is not None and not REFERENCE:  # bytes are immutable: the same object, the same decode
+        decoded = _DETECTED[1]
+        _DETECTED[0] = _DETECTED[1] = None
+    elif native is not None and not REFERENCE and isinstance(data, (bytes, bytearray)):
         decoded = native.decode(data, _KINDS)
     if decoded is None:  # no native decoder, or bytes it does not read exactly: upb decides
         return _map_proto_upb(data, c)

@@ -961,6 +961,11 @@ def _read_proto_file(path: str) -> Iterator[bytes]:
 def _is_proto(rec: Any) -> bool:
     if not isinstance(rec, (bytes, bytearray)):
         return False
+    from llmops_nb.loaders._otlp_fast import detect_proto
+
+    known = detect_proto(rec)  # the native decoder's answer, its decode kept for the mapping
+    if known is not None:
+        return known
     try:
         req = _proto_request(rec)
     except Exception:

@@ -376,3 +376,32 @@ def test_scan_on_every_exported_span() -> None:
         NATIVE.scan({"k": 1}, {"k": (0, None)}, _otlp_fast._classify)
     with pytest.raises(ZeroDivisionError):
         NATIVE.scan({"k": 1}, {}, lambda k: 1 / 0)
+
+
+@needs_native
+def test_a_file_is_decoded_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Format detection decodes a protobuf file natively and the mapping takes that decode (no
+    second decode, no upb parse); the frame is the one upb gives."""
+    from llmops_nb.loaders import read_traces
+
+    calls: list[int] = []
+
+    class Counting:
+        scan = staticmethod(NATIVE.scan)
+
+        @staticmethod
+        def decode(data: bytes, kinds: Any) -> Any:
+            calls.append(len(data))
+            return NATIVE.decode(data, kinds)
+
+    files = []
+    for i, data in enumerate(_exports()[:3]):
+        (f := tmp_path / f"export_{i}.pb").write_bytes(data)
+        files.append(str(f))
+    monkeypatch.setattr(_otlp_fast, "NATIVE", Counting)
+    fast = read_traces(files, workers=1)
+    assert len(calls) == 3 and _otlp_fast._DETECTED == [None, None]
+    monkeypatch.setattr(_otlp_fast, "NATIVE", None)
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(fast, read_traces(files, workers=1))
