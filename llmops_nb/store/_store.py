@@ -46,6 +46,10 @@ _BIG_SEGMENT = 1_000_000  # rows: automatic compaction merges the newer, smaller
 MANIFEST = "_manifest.json"  # '_' first: lake readers (Spark, pyarrow, Ray) skip it in the table folder
 _OLD_MANIFEST = "manifest.json"
 RETIRED = "_retired"  # segments replaced by a compaction wait here (outside the table's live files) for readers
+KEYS = "_keys"  # per segment, the sorted 64-bit hashes of its keys (what Store.add checks a new row against)
+_KEYS_MAGIC = b"LNBKEYS1"
+_HASH_SQL = "hash({cols})"  # DuckDB's 64-bit hash of a row's key columns
+_MMAP_KEYS = 1_000_000  # key indexes bigger than this are memory-mapped, smaller ones read
 _UNSET: Any = object()
 
 
@@ -273,6 +277,7 @@ class Store:
             known = {s["file"] for s in manifest["segments"]} | {r["file"] for r in manifest.get("retired", [])}
             removed.extend(p for p in d.glob("seg-*.parquet") if p.name not in known)
             live = {s["file"] for s in manifest["segments"]}
+            removed.extend(p for p in (d / KEYS).glob("*") if p.name.removesuffix(".keys") not in live)
             for r in manifest.get("retired", []):  # killed between the manifest swap and the move
                 if r["file"] not in live and (d / r["file"]).exists():
                     (d / RETIRED).mkdir(exist_ok=True)
@@ -348,14 +353,19 @@ class Store:
         if data.num_rows == 0:
             return 0
         import duckdb
+        import numpy as np
 
         con = duckdb.connect()
         con.register("new_rows", data)
         keys = ", ".join(spec.key)
+        hashes = _key_hashes(con, "new_rows", spec.key)
+        order = np.argsort(hashes)
+        ordered = hashes[order]  # sorted: the key indexes are searched with sorted hashes (far fewer cache misses)
         # dedupe inside the batch (the last occurrence wins); skipped when keys are already unique
-        # (read_traces guarantees it), which spares a copy of the whole batch
-        n_distinct = con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM new_rows)").fetchall()[0][0]
-        if n_distinct == data.num_rows:
+        # (read_traces guarantees it; distinct hashes prove it), which spares a copy of the whole batch
+        unique = bool((ordered[1:] != ordered[:-1]).all()) or con.execute(
+            f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM new_rows)").fetchall()[0][0] == data.num_rows
+        if unique:
             batch = data
         else:
             batch = con.sql(
@@ -363,24 +373,39 @@ class Store:
                 f"ORDER BY __pos DESC) AS __rn FROM (SELECT *, row_number() OVER () AS __pos FROM new_rows)) "
                 f"WHERE __rn = 1"
             ).to_arrow_table()
+        con.register("batch", batch)
+        if not unique:
+            hashes = _key_hashes(con, "batch", spec.key)
+            order = np.argsort(hashes)
+            ordered = hashes[order]
         with self._lock():
             manifest = self._manifest(name)
             files = [str(self._dir(name) / s["file"]) for s in manifest["segments"]]
             if files and on_conflict == "ignore":
-                con.register("batch", batch)
-                flist = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-                key_cols = ", ".join(spec.key)
-                # which keys are stored already (reads the key columns only)
-                stored = con.execute(
-                    f"SELECT b.__i FROM (SELECT {key_cols}, row_number() OVER () - 1 AS __i FROM batch) b "
-                    f"SEMI JOIN (SELECT {key_cols} FROM read_parquet([{flist}])) o USING ({key_cols})"
-                ).fetchnumpy()["__i"]
-                if len(stored):
-                    import numpy as np
-
-                    mask = np.ones(batch.num_rows, dtype=bool)
-                    mask[stored.astype(np.int64)] = False
-                    batch = batch.filter(pa.array(mask))
+                # which keys are stored already: the key index of each segment says which rows may be
+                # (a 64-bit hash match), and only those rows are checked against the key columns of
+                # only those segments: the cost follows the batch and the segments, not the rows stored
+                maybe = np.zeros(batch.num_rows, dtype=bool)
+                hit_files = []
+                for seg, seg_path in zip(manifest["segments"], files):
+                    hit = _contains(self._key_index(con, name, seg["file"]), ordered)
+                    if hit.any():
+                        maybe[order[hit]] = True
+                        hit_files.append(seg_path)
+                if hit_files:
+                    con.register("maybe", pa.table({"__i": np.flatnonzero(maybe)}))
+                    flist = ", ".join("'" + f.replace("'", "''") + "'" for f in hit_files)
+                    key_cols = ", ".join(spec.key)
+                    stored = con.execute(
+                        f"SELECT b.__i FROM (SELECT * FROM (SELECT {key_cols}, row_number() OVER () - 1 AS __i FROM batch) "
+                        f"SEMI JOIN maybe USING (__i)) b "
+                        f"SEMI JOIN (SELECT {key_cols} FROM read_parquet([{flist}])) o USING ({key_cols})"
+                    ).fetchnumpy()["__i"]
+                    if len(stored):
+                        mask = np.ones(batch.num_rows, dtype=bool)
+                        mask[stored.astype(np.int64)] = False
+                        batch = batch.filter(pa.array(mask))
+                        hashes = hashes[mask]
             if spec.sort_by and batch.num_rows > _ROW_GROUP:
                 # sorted, the segment's row groups cover separate ranges that readers skip by their
                 # min/max; a segment of one row group has the same min/max in any order: unsorted
@@ -402,6 +427,7 @@ class Store:
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
             os.replace(tmp, d / seg)
+            _write_keys(d, seg, hashes)  # before the manifest names the segment: a live segment has its index
             manifest = dict(manifest)
             manifest["segments"] = [*manifest["segments"], {"file": seg, "rows": batch.num_rows}]
             manifest["version"] = manifest.get("version", 0) + 1
@@ -411,6 +437,18 @@ class Store:
             if len(manifest["segments"]) > _COMPACT_AFTER:
                 self._compact_locked(name, auto=True)
             return batch.num_rows
+
+    def _key_index(self, con: Any, name: str, seg: str) -> Any:
+        """The sorted key hashes of segment ``seg`` (memory-mapped); built from the segment's key
+        columns when it has none yet (a store written before the index, or a compacted segment)
+        or when its file is not whole or was made by another hash function."""
+        d = self._dir(name)
+        keys = _read_keys(d / KEYS / f"{seg}.keys")
+        if keys is None:
+            path = str(d / seg).replace("'", "''")
+            con.execute(f"CREATE OR REPLACE TEMP VIEW __seg AS SELECT * FROM read_parquet('{path}')")
+            keys = _write_keys(d, seg, _key_hashes(con, "__seg", self.spec(name).key))
+        return keys
 
     def _validate(self, name: str, data: pa.Table) -> None:
         spec = self.spec(name)
@@ -477,6 +515,8 @@ class Store:
         for f in old:
             with contextlib.suppress(FileNotFoundError):
                 os.replace(d / f, d / RETIRED / f)
+            with contextlib.suppress(FileNotFoundError):  # only live segments are checked for stored keys
+                (d / KEYS / f"{f}.keys").unlink()
         self._gc(name)
 
     def _write_merged(self, name: str, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -830,6 +870,79 @@ def as_store(store: Store | str | os.PathLike[str] | None = None) -> Store:
     if hasattr(store, "labels") and hasattr(store, "add") and hasattr(store, "path"):  # a Store-like object
         return store  # type: ignore[return-value]
     raise TypeError(f"store must be a Store, a folder path or None, not {type(store).__name__} ({store!r})")
+
+
+def _key_hashes(con: Any, relation: str, key: Sequence[str]) -> Any:
+    """The 64-bit hashes of each row's key (numpy uint64, in row order)."""
+    sql = _HASH_SQL.format(cols=", ".join(key))
+    return con.execute(f"SELECT {sql} AS h FROM {relation}").fetchnumpy()["h"].astype("uint64", copy=False)
+
+
+_PROBE: list[int] = []
+
+
+def _hash_probe() -> int:
+    """The hash of a fixed value: a key file made by another hash function (another DuckDB) differs."""
+    if not _PROBE:
+        import duckdb
+
+        con = duckdb.connect()
+        _PROBE.append(int(con.execute(f"SELECT {_HASH_SQL.format(cols=repr('llmops_nb') + ', 42')}").fetchall()[0][0]))
+        con.close()
+    return _PROBE[0]
+
+
+def _write_keys(d: Path, seg: str, hashes: Any) -> Any:
+    """Write the key index of segment ``seg`` (sorted unique hashes; header: magic, hash probe,
+    count) atomically; returns the sorted hashes."""
+    import numpy as np
+
+    keys = np.unique(np.asarray(hashes, dtype=np.uint64))
+    (d / KEYS).mkdir(parents=True, exist_ok=True)
+    path = d / KEYS / f"{seg}.keys"
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(_KEYS_MAGIC + np.array([_hash_probe(), len(keys)], dtype=np.uint64).tobytes())
+        f.write(keys.tobytes())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return keys
+
+
+def _read_keys(path: Path) -> Any:
+    """The sorted hashes of a key index file (memory-mapped), or None when it is missing, not
+    whole, or made by another hash function."""
+    import numpy as np
+
+    head = len(_KEYS_MAGIC) + 16
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            raw = f.read(head)
+    except FileNotFoundError:
+        return None
+    if len(raw) != head or raw[:len(_KEYS_MAGIC)] != _KEYS_MAGIC:
+        return None
+    probe, n = (int(x) for x in np.frombuffer(raw[len(_KEYS_MAGIC):], dtype=np.uint64))
+    if probe != _hash_probe() or size != head + 8 * n:
+        return None
+    if n == 0:
+        return np.zeros(0, dtype=np.uint64)
+    if n > _MMAP_KEYS:  # a big segment's index is mapped (pages of the file, not the process's memory)
+        return np.memmap(path, dtype=np.uint64, mode="r", offset=head, shape=(n,))
+    return np.fromfile(path, dtype=np.uint64, offset=head, count=n)
+
+
+def _contains(sorted_keys: Any, hashes: Any) -> Any:
+    """For each hash (sorted too, for speed), whether it is in ``sorted_keys`` (a boolean array)."""
+    import numpy as np
+
+    if len(sorted_keys) == 0 or len(hashes) == 0:
+        return np.zeros(len(hashes), dtype=bool)
+    i = np.searchsorted(sorted_keys, hashes)
+    i[i == len(sorted_keys)] = 0
+    return np.asarray(sorted_keys[i] == hashes)
 
 
 _DUCK_TYPES: dict[str, str] = {}

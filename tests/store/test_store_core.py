@@ -274,6 +274,9 @@ def test_leftovers_of_killed_writes_are_removed_but_never_under_a_writer(tmp_pat
     assert reopened.add_spans(_spans(7)) == 4  # 2 new traces of 2 spans
     assert _leftovers(path) == []
     assert len(reopened.spans()) == 14
+    # the key index: one file per live segment (the killed write's index is removed with it)
+    live = sorted(Path(f).name + ".keys" for f in reopened.files("spans"))
+    assert sorted(p.name for p in (path / "tables" / "spans" / "_keys").iterdir()) == live
 
 
 def test_segments_of_several_row_groups_are_sorted_one_row_group_is_kept_as_given(store, monkeypatch):
@@ -297,3 +300,49 @@ def test_segments_of_several_row_groups_are_sorted_one_row_group_is_kept_as_give
               for i in range(meta.num_row_groups)]
     assert len(ranges) == 3 and all(a[1] <= b[0] for a, b in zip(ranges, ranges[1:]))
     assert len(store.spans()) == 32 and store.spans()["start_time"].is_monotonic_increasing
+
+
+def test_stored_keys_are_checked_through_each_segments_key_index(store):
+    """Store.add checks new rows against a key index per segment (sorted 64-bit key hashes in
+    ``_keys/``, outside the lake's files): a batch of new keys reads no stored segment at all;
+    re-sent rows are still skipped exactly; an index that is missing, cut short or made by another
+    hash function is rebuilt from its segment, never trusted."""
+    from llmops_nb.store import _store
+
+    for k in range(3):
+        store.add_spans(_spans(5, prefix=f"s{k}"))
+    d = store.path / "tables" / "spans"
+    files = [Path(f) for f in store.files("spans")]
+    assert sorted(p.name for p in (d / "_keys").iterdir()) == sorted(f.name + ".keys" for f in files)
+    hidden = files[0].with_name(".hidden")
+    files[0].rename(hidden)  # a batch of new keys must not need to read it
+    try:
+        assert store.add_spans(_spans(4, prefix="n")) == 8
+    finally:
+        hidden.rename(files[0])
+    assert store.add_spans(pd.concat([_spans(5, prefix="s1"), _spans(2, prefix="m")], ignore_index=True)) == 4
+    # a store written before the index, a torn index, an index of another hash function: rebuilt
+    (d / "_keys" / (files[0].name + ".keys")).unlink()
+    torn = d / "_keys" / (files[1].name + ".keys")
+    torn.write_bytes(torn.read_bytes()[:-8])
+    other = d / "_keys" / (files[2].name + ".keys")
+    raw = bytearray(other.read_bytes())
+    raw[8:16] = (int.from_bytes(raw[8:16], "little") ^ 1).to_bytes(8, "little")  # the hash probe
+    other.write_bytes(bytes(raw))
+    again = pd.concat([_spans(5, prefix=f"s{k}") for k in range(3)] + [_spans(1, prefix="z")], ignore_index=True)
+    assert store.add_spans(again) == 2
+    assert store.count("spans") == 30 + 8 + 4 + 2 and len(store.spans()) == 44
+    assert _store._read_keys(torn) is not None and _store._read_keys(other) is not None
+
+
+def test_key_hash_collisions_are_confirmed_on_the_keys(store, monkeypatch):
+    """Every row's hash the same (the worst collisions): each row is then a candidate and the
+    stored keys decide; nothing new is skipped, nothing stored twice."""
+    from llmops_nb.store import _store
+
+    monkeypatch.setattr(_store, "_HASH_SQL", "hash(0) + 0 * hash({cols})")
+    monkeypatch.setattr(_store, "_PROBE", [])
+    store.add_spans(_spans(6, prefix="a"))
+    assert store.add_spans(pd.concat([_spans(6, prefix="a"), _spans(3, prefix="b")], ignore_index=True)) == 6
+    assert store.add_spans(_spans(3, prefix="b")) == 0
+    assert store.count("spans") == 18 and len(store.spans()) == 18
