@@ -87,7 +87,8 @@ class Engine:
     def __repr__(self) -> str:
         if not self.is_ray:
             return "Engine('local')"
-        where = self.address or "a local Ray runtime"
+        where = self.address or (f"RAY_ADDRESS={os.environ['RAY_ADDRESS']}" if os.environ.get("RAY_ADDRESS")
+                                 else "a local Ray runtime")
         extra = ""
         try:
             import ray

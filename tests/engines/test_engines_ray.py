@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import signal
 import sys
@@ -645,3 +646,33 @@ def test_read_to_a_parquet_spans_dataset(cluster, tmp_path):
         lo.read_traces(tmp_path / "traces", engine=cluster, to_parquet=tmp_path / "lake")
     with pytest.raises(ValueError, match="engine='ray'"):
         lo.read_traces(tmp_path / "traces", engine="local", to_parquet=tmp_path / "lake2")
+
+
+def test_the_readme_estimate_is_computed_from_the_bench_output_it_shows():
+    """The README's workers-and-hours table for 1 billion spans loaded, 10 million judged and 1
+    billion sliced takes its per-CPU rates from the bench_ray output printed above it (one run),
+    and its CPU hours are those rates' arithmetic."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("How many workers: `benchmarks/bench_ray.py`", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```text\n", 1)[1].split("```", 1)[0]
+    assert block.startswith("$ nice .venv/bin/python benchmarks/bench_ray.py")
+    row = next(line for line in block.splitlines() if line.startswith("ray, 2 worker(s)"))
+    nums = [float(x.replace(",", "")) for x in row[len("ray, 2 worker(s)"):].split()]
+    per_cpu = {"spans loaded": nums[1], "rows judged": nums[3], "rows sliced": nums[5]}
+    # the bench's own estimate lines, printed in the same run
+    for what, rate in per_cpu.items():
+        m = re.search(rf"([\d,]+) {what}: [\d,]+ / \(([\d,.]+) x 3600\) = ([\d,.]+) CPUs", block)
+        assert m, what
+        assert float(m.group(2).replace(",", "")) == pytest.approx(rate, rel=1e-3)
+        total = float(m.group(1).replace(",", ""))
+        assert float(m.group(3).replace(",", "")) == pytest.approx(total / rate / 3600, abs=0.051)
+    rows = [line for line in section.splitlines() if line.startswith("| 1") and "|" in line[1:]]
+    assert len(rows) == 3, rows
+    for line, rate, total in zip(rows, per_cpu.values(), (1e9, 1e7, 1e9)):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert float(cells[1].split()[0].replace(",", "")) == pytest.approx(rate, rel=1e-3), line
+        hours = float(cells[2].rsplit("=", 1)[1].replace(",", ""))
+        assert hours == pytest.approx(total / rate / 3600, abs=0.051), line
+        assert int(cells[3].split()[0]) == math.ceil(round(hours, 1)), line
