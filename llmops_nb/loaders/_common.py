@@ -516,8 +516,13 @@ class SpanColumns:
 
         from llmops_nb.schema import SPAN_KINDS, SPAN_STATUSES, SPANS, to_arrow
 
-        cols = {name: self._datetimes(name) for name in SPAN_NAMES}
         kinds, statuses = frozenset(SPAN_KINDS), frozenset(SPAN_STATUSES)
+        if self.times_us and self.canonical:  # times straight from the microseconds (no datetime objects)
+            cols = dict(self.columns)
+            table = _us_arrow(cols, kinds, statuses)
+            if table is not None:
+                return table
+        cols = {name: self._datetimes(name) for name in SPAN_NAMES}
         if not kinds.issuperset(cols["kind"]):
             cols["kind"] = [k if k in kinds else "unknown" for k in cols["kind"]]
         if not statuses.issuperset(cols["status"]):
@@ -538,16 +543,44 @@ _PLAIN_TYPES = {
 }
 
 
-def _plain_arrow(cols: Mapping[str, list[Any]], table: Any) -> Any:
+def _us_arrow(cols: dict[str, list[Any]], kinds: frozenset[str], statuses: frozenset[str]) -> Any:
+    """:meth:`SpanColumns.to_arrow` of columns whose times are whole microseconds since 1970: the
+    same table (a missing latency is ``(end - start) / 10**6 * 1000.0``, what ``timedelta.total_seconds()``
+    gives), the time columns built from the integers; None when they are not all integers."""
+    import pyarrow as pa
+
+    from llmops_nb.schema import SPANS
+
+    ints = _PLAIN_TYPES["int"]
+    start, end = cols["start_time"], cols["end_time"]
+    if not (ints.issuperset(map(type, start)) and ints.issuperset(map(type, end))):
+        return None
+    if not kinds.issuperset(cols["kind"]):
+        cols["kind"] = [k if k in kinds else "unknown" for k in cols["kind"]]
+    if not statuses.issuperset(cols["status"]):
+        cols["status"] = [st if st in statuses else "unset" for st in cols["status"]]
+    cols["latency_ms"] = [
+        (e - s) / 1_000_000 * 1000.0 if lat is None and s is not None and e is not None else lat
+        for lat, s, e in zip(cols["latency_ms"], start, end)
+    ]
+    times = {name: pa.array(cols[name], pa.int64()).cast(SPANS.column(name).arrow_type) for name in ("start_time", "end_time")}
+    return _plain_arrow(cols, SPANS, times)
+
+
+def _plain_arrow(cols: Mapping[str, list[Any]], table: Any, built: Mapping[str, Any] | None = None) -> Any:
     """The Arrow table ``llmops_nb.schema.to_arrow`` gives for these columns, built straight from
     the lists when every value has the plain type of its column (text, whole numbers, floats,
-    datetimes, dicts, canonical messages and documents); else None (the caller goes through pandas)."""
+    datetimes, dicts, canonical messages and documents); else None (the caller goes through pandas).
+    ``built``: columns already made into Arrow arrays."""
     import pyarrow as pa
 
     arrays = []
     opt = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
     try:
         for col in table.columns:
+            if built is not None and col.name in built:
+                arrays.append(built[col.name])
+                continue
             vals = cols[col.name]
             plain = _PLAIN_TYPES.get(col.kind)
             if plain is not None and not plain.issuperset(map(type, vals)):

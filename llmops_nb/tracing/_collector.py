@@ -819,6 +819,7 @@ def _handed_back(table: Any) -> Any:
             os.unlink(table)
 
 
+_TIMES_US = {"times_us": True}  # the mapping keeps times as microseconds; Arrow is built from them
 _CPU = {"arrow": 0.0}  # CPU seconds in SpanColumns.to_arrow in this process (split out of the mapping)
 
 
@@ -942,7 +943,7 @@ def _proto_table(data: bytes) -> tuple[Any, int, str | None]:
     from llmops_nb.loaders.otlp import map_otlp_proto
 
     try:
-        mapped = map_otlp_proto(data)
+        mapped = map_otlp_proto(data, _TIMES_US)
     except Exception:  # a shape the column-wise mapping does not take: span by span, with its errors
         rows, n_bad, reason, _ = _parse_body("proto", "identity", data, len(data))
         return (rows_to_arrow(rows) if rows else None), n_bad, reason
@@ -960,7 +961,7 @@ def _proto_table(data: bytes) -> tuple[Any, int, str | None]:
     if n == 0:
         return None, rejected, why
     if rejected:
-        mapped = type(mapped)(cols, n)
+        mapped = type(mapped)(cols, n, mapped.canonical, mapped.times_us)
     c = time.process_time()
     table = mapped.to_arrow()
     _CPU["arrow"] += time.process_time() - c

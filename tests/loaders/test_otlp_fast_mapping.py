@@ -283,15 +283,22 @@ def test_span_columns_to_arrow_equals_the_receivers_rows() -> None:
 
     bench = _bench()
     docs = [*_otlp_docs(), *bench.documents(600, seed=3, per_export=200)]
-    n = 0
+    n = n_us = 0
+    us = {"times_us": True}  # times kept as microseconds (what the receiver asks for): the same table
     for doc in docs:
-        for cols in (otlp.map_otlp_json(doc), *([otlp.map_otlp_proto(r)] if (r := bench.to_proto(doc, strict=False)) else [])):
+        r = bench.to_proto(doc, strict=False)
+        pairs = [(otlp.map_otlp_json(doc), otlp.map_otlp_json(doc, us))]
+        pairs += [(otlp.map_otlp_proto(r), otlp.map_otlp_proto(r, us))] if r else []
+        for cols, cols_us in pairs:
             if not cols.n:
                 continue
             rows = [finish_row({k: v for k, v in row.items() if k != "latency_ms"}) for row in cols]
-            assert cols.to_arrow().equals(rows_to_arrow(rows))
+            ref = rows_to_arrow(rows)
+            assert cols.to_arrow().equals(ref)
+            assert cols_us.to_arrow().equals(ref)
             n += cols.n
-    assert n > 1000
+            n_us += cols_us.n if cols_us.times_us else 0
+    assert n > 1000 and n_us > 1000
 
 
 def test_cycle_check_skips_only_graphs_without_cycles() -> None:
