@@ -215,6 +215,8 @@ def test_mutated_exports_never_crash_and_agree() -> None:
     for k in range(1500):
         data = bytearray(base[k % 2])
         for _ in range(rng.randint(1, 4)):
+            if not data:
+                break
             at = rng.randrange(len(data))
             op = rng.random()
             if op < 0.4:
