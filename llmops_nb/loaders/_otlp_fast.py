@@ -523,6 +523,10 @@ class NativeExport(Mapping[str, Any]):
     it as a mapping: that parses the bytes with ``loads`` (as without the decoder) on first use."""
 
     __slots__ = ("data", "groups", "_loads", "_doc")
+    data: bytes
+    groups: list[Any]
+    _loads: Any
+    _doc: Any
 
     def __init__(self, data: bytes, groups: list[Any], loads: Any) -> None:
         self.data, self.groups, self._loads, self._doc = data, groups, loads, None
