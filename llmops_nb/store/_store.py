@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -352,91 +353,91 @@ class Store:
         self._validate(name, data)
         if data.num_rows == 0:
             return 0
-        import duckdb
         import numpy as np
 
-        con = duckdb.connect()
-        con.register("new_rows", data)
-        keys = ", ".join(spec.key)
-        hashes = _key_hashes(con, "new_rows", spec.key)
-        order = np.argsort(hashes)
-        ordered = hashes[order]  # sorted: the key indexes are searched with sorted hashes (far fewer cache misses)
-        # dedupe inside the batch (the last occurrence wins); skipped when keys are already unique
-        # (read_traces guarantees it; distinct hashes prove it), which spares a copy of the whole batch
-        unique = bool((ordered[1:] != ordered[:-1]).all()) or con.execute(
-            f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM new_rows)").fetchall()[0][0] == data.num_rows
-        if unique:
-            batch = data
-        else:
-            batch = con.sql(
-                f"SELECT * EXCLUDE (__rn, __pos) FROM (SELECT *, row_number() OVER (PARTITION BY {keys} "
-                f"ORDER BY __pos DESC) AS __rn FROM (SELECT *, row_number() OVER () AS __pos FROM new_rows)) "
-                f"WHERE __rn = 1"
-            ).to_arrow_table()
-        con.register("batch", batch)
-        if not unique:
-            hashes = _key_hashes(con, "batch", spec.key)
+        with _write_connection() as con:
+            con.register("new_rows", data)
+            keys = ", ".join(spec.key)
+            hashes = _key_hashes(con, "new_rows", spec.key)
             order = np.argsort(hashes)
-            ordered = hashes[order]
-        with self._lock():
-            manifest = self._manifest(name)
-            files = [str(self._dir(name) / s["file"]) for s in manifest["segments"]]
-            if files and on_conflict == "ignore":
-                # which keys are stored already: the key index of each segment says which rows may be
-                # (a 64-bit hash match), and only those rows are checked against the key columns of
-                # only those segments: the cost follows the batch and the segments, not the rows stored
-                maybe = np.zeros(batch.num_rows, dtype=bool)
-                hit_files = []
-                for seg, seg_path in zip(manifest["segments"], files):
-                    hit = _contains(self._key_index(con, name, seg["file"]), ordered)
-                    if hit.any():
-                        maybe[order[hit]] = True
-                        hit_files.append(seg_path)
-                if hit_files:
-                    con.register("maybe", pa.table({"__i": np.flatnonzero(maybe)}))
-                    flist = ", ".join("'" + f.replace("'", "''") + "'" for f in hit_files)
-                    key_cols = ", ".join(spec.key)
-                    stored = con.execute(
-                        f"SELECT b.__i FROM (SELECT * FROM (SELECT {key_cols}, row_number() OVER () - 1 AS __i FROM batch) "
-                        f"SEMI JOIN maybe USING (__i)) b "
-                        f"SEMI JOIN (SELECT {key_cols} FROM read_parquet([{flist}])) o USING ({key_cols})"
-                    ).fetchnumpy()["__i"]
-                    if len(stored):
-                        mask = np.ones(batch.num_rows, dtype=bool)
-                        mask[stored.astype(np.int64)] = False
-                        batch = batch.filter(pa.array(mask))
-                        hashes = hashes[mask]
-            if spec.sort_by and batch.num_rows > _ROW_GROUP:
-                # sorted, the segment's row groups cover separate ranges that readers skip by their
-                # min/max; a segment of one row group has the same min/max in any order: unsorted
-                # (the OTLP receiver's 50k-span writes save the copy of every column)
-                import pyarrow.compute as pc
+            ordered = hashes[order]  # sorted: the key indexes are searched with sorted hashes (far fewer cache misses)
+            # dedupe inside the batch (the last occurrence wins); skipped when keys are already unique
+            # (read_traces guarantees it; distinct hashes prove it), which spares a copy of the whole batch
+            unique = bool((ordered[1:] != ordered[:-1]).all()) or con.execute(
+                f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM new_rows)").fetchall()[0][0] == data.num_rows
+            if unique:
+                batch = data
+            else:
+                batch = con.sql(
+                    f"SELECT * EXCLUDE (__rn, __pos) FROM (SELECT *, row_number() OVER (PARTITION BY {keys} "
+                    f"ORDER BY __pos DESC) AS __rn FROM (SELECT *, row_number() OVER () AS __pos FROM new_rows)) "
+                    f"WHERE __rn = 1"
+                ).to_arrow_table()
+            con.register("batch", batch)
+            if not unique:
+                hashes = _key_hashes(con, "batch", spec.key)
+                order = np.argsort(hashes)
+                ordered = hashes[order]
+            with self._lock():
+                manifest = self._manifest(name)
+                files = [str(self._dir(name) / s["file"]) for s in manifest["segments"]]
+                if files and on_conflict == "ignore":
+                    # which keys are stored already: the key index of each segment says which rows may be
+                    # (a 64-bit hash match), and only those rows are checked against the key columns of
+                    # only those segments: the cost follows the batch and the segments, not the rows stored
+                    maybe = np.zeros(batch.num_rows, dtype=bool)
+                    hit_files = []
+                    for seg, seg_path in zip(manifest["segments"], files):
+                        hit = _contains(self._key_index(con, name, seg["file"]), ordered)
+                        if hit.any():
+                            maybe[order[hit]] = True
+                            hit_files.append(seg_path)
+                    if hit_files:
+                        con.register("maybe", pa.table({"__i": np.flatnonzero(maybe)}))
+                        flist = ", ".join("'" + f.replace("'", "''") + "'" for f in hit_files)
+                        key_cols = ", ".join(spec.key)
+                        stored = con.execute(
+                            f"SELECT b.__i FROM (SELECT * FROM (SELECT {key_cols}, row_number() OVER () - 1 AS __i FROM batch) "
+                            f"SEMI JOIN maybe USING (__i)) b "
+                            f"SEMI JOIN (SELECT {key_cols} FROM read_parquet([{flist}])) o USING ({key_cols})"
+                        ).fetchnumpy()["__i"]
+                        if len(stored):
+                            mask = np.ones(batch.num_rows, dtype=bool)
+                            mask[stored.astype(np.int64)] = False
+                            batch = batch.filter(pa.array(mask))
+                            hashes = hashes[mask]
+                if spec.sort_by and batch.num_rows > _ROW_GROUP:
+                    # sorted, the segment's row groups cover separate ranges that readers skip by their
+                    # min/max; a segment of one row group has the same min/max in any order: unsorted
+                    # (the OTLP receiver's 50k-span writes save the copy of every column)
+                    import pyarrow.compute as pc
 
-                col = batch.column(spec.sort_by)
-                idx = pc.sort_indices(col)  # nulls last by default
-                if not pc.all(pc.equal(idx, pa.array(range(len(idx)), type=idx.type))).as_py():
-                    batch = batch.take(idx)
-            batch = batch.cast(spec.table.arrow_schema)
-            if batch.num_rows == 0:
-                return 0
-            d = self._dir(name)
-            d.mkdir(parents=True, exist_ok=True)
-            seg = f"seg-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
-            tmp = d / f".{seg}.tmp"
-            pq.write_table(batch, tmp, compression="zstd", row_group_size=_ROW_GROUP)
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, d / seg)
-            _write_keys(d, seg, hashes)  # before the manifest names the segment: a live segment has its index
-            manifest = dict(manifest)
-            manifest["segments"] = [*manifest["segments"], {"file": seg, "rows": batch.num_rows}]
-            manifest["version"] = manifest.get("version", 0) + 1
-            if files and on_conflict == "replace":
-                manifest["replaced"] = True
-            self._write_manifest(name, manifest)
-            if len(manifest["segments"]) > _COMPACT_AFTER:
-                self._compact_locked(name, auto=True)
-            return batch.num_rows
+                    col = batch.column(spec.sort_by)
+                    idx = pc.sort_indices(col)  # nulls last by default
+                    if not pc.all(pc.equal(idx, pa.array(range(len(idx)), type=idx.type))).as_py():
+                        batch = batch.take(idx)
+                if batch.schema != spec.table.arrow_schema:
+                    batch = batch.cast(spec.table.arrow_schema)
+                if batch.num_rows == 0:
+                    return 0
+                d = self._dir(name)
+                d.mkdir(parents=True, exist_ok=True)
+                seg = f"seg-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+                tmp = d / f".{seg}.tmp"
+                pq.write_table(batch, tmp, compression="zstd", row_group_size=_ROW_GROUP)
+                with open(tmp, "rb") as f:
+                    os.fsync(f.fileno())
+                os.replace(tmp, d / seg)
+                _write_keys(d, seg, hashes)  # before the manifest names the segment: a live segment has its index
+                manifest = dict(manifest)
+                manifest["segments"] = [*manifest["segments"], {"file": seg, "rows": batch.num_rows}]
+                manifest["version"] = manifest.get("version", 0) + 1
+                if files and on_conflict == "replace":
+                    manifest["replaced"] = True
+                self._write_manifest(name, manifest)
+                if len(manifest["segments"]) > _COMPACT_AFTER:
+                    self._compact_locked(name, auto=True)
+                return batch.num_rows
 
     def _key_index(self, con: Any, name: str, seg: str) -> Any:
         """The sorted key hashes of segment ``seg`` (memory-mapped); built from the segment's key
@@ -870,6 +871,29 @@ def as_store(store: Store | str | os.PathLike[str] | None = None) -> Store:
     if hasattr(store, "labels") and hasattr(store, "add") and hasattr(store, "path"):  # a Store-like object
         return store  # type: ignore[return-value]
     raise TypeError(f"store must be a Store, a folder path or None, not {type(store).__name__} ({store!r})")
+
+
+_WRITE_CONS = threading.local()
+
+
+@contextlib.contextmanager
+def _write_connection() -> Iterator[Any]:
+    """This thread's DuckDB connection for the key checks of a write (one per thread and process:
+    a new in-memory database costs milliseconds a write); what a write registers is dropped after it."""
+    import duckdb
+
+    held = getattr(_WRITE_CONS, "con", None)
+    if held is None or held[0] != os.getpid():
+        held = _WRITE_CONS.con = (os.getpid(), duckdb.connect())
+    con = held[1]
+    try:
+        yield con
+    finally:
+        for name in ("new_rows", "batch", "maybe"):
+            with contextlib.suppress(Exception):
+                con.unregister(name)
+        with contextlib.suppress(Exception):
+            con.execute("DROP VIEW IF EXISTS __seg")
 
 
 def _key_hashes(con: Any, relation: str, key: Sequence[str]) -> Any:

@@ -346,3 +346,31 @@ def test_key_hash_collisions_are_confirmed_on_the_keys(store, monkeypatch):
     assert store.add_spans(pd.concat([_spans(6, prefix="a"), _spans(3, prefix="b")], ignore_index=True)) == 6
     assert store.add_spans(_spans(3, prefix="b")) == 0
     assert store.count("spans") == 18 and len(store.spans()) == 18
+
+
+def test_writes_reuse_one_duckdb_connection_per_thread_and_release_the_batch(store):
+    """The key checks of a write run on this thread's DuckDB connection (made once: a new
+    in-memory database per write costs milliseconds); after each write it holds no view of the
+    batch (its memory is released); another thread writes through a connection of its own."""
+    import threading
+
+    from llmops_nb.store import _store
+
+    def views(con):
+        return con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+
+    store.add_spans(_spans(3, prefix="a"))
+    con = _store._WRITE_CONS.con[1]
+    store.add_spans(pd.concat([_spans(3, prefix="a"), _spans(2, prefix="b")], ignore_index=True))
+    assert _store._WRITE_CONS.con[1] is con and views(con) == []
+    other = []
+
+    def write() -> None:
+        store.add_spans(_spans(2, prefix="c"))
+        other.append(_store._WRITE_CONS.con[1])
+
+    t = threading.Thread(target=write)
+    t.start()
+    t.join()
+    assert other and other[0] is not con and views(other[0]) == []
+    assert store.count("spans") == 14 and len(store.spans()) == 14
