@@ -613,6 +613,8 @@ def _pb_id(b: bytes, n: int) -> str | None:
 
 NATIVE: Any = _native_module("_otlp_pb")
 """The native protobuf decoder module in use, or None (tests set it to None to compare both paths)."""
+if NATIVE is not None and not hasattr(NATIVE, "scan"):  # built from an older source: ``pip install -e .`` rebuilds it
+    NATIVE = None
 
 
 _DETECTED: list[Any] = [None, None]

@@ -76,7 +76,7 @@ def test_native_decoder_is_built_where_a_compiler_is() -> None:
         pytest.skip("LLMOPS_NB_NATIVE=0")
     if not (shutil.which("cc") or shutil.which("gcc")):
         pytest.skip("no C compiler")
-    assert otlp.native_available()
+    assert otlp.native_available(), "llmops_nb/loaders/_otlp_pb.c is not built (or built from an older source): run make install"
 
 
 @needs_native
