@@ -425,13 +425,13 @@ class Collector:
         """The body, within the read deadline and the budget of bytes being received."""
         chunks: list[bytes] = []
         size = 0
-        deadline = time.monotonic() + self.read_timeout_s
+        content = request.content
+        # one timer for the whole body (not a wait_for, a task and a timer, per chunk): at the
+        # deadline the body's stream fails, and the read waiting on it raises TimeoutError
+        timer = asyncio.get_running_loop().call_later(self.read_timeout_s, _expire, content)
         try:
             while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise asyncio.TimeoutError
-                chunk = await asyncio.wait_for(request.content.readany(), left)
+                chunk = await content.readany()
                 if not chunk:
                     return b"".join(chunks)
                 size += len(chunk)
@@ -442,6 +442,7 @@ class Collector:
                 if self._reading_bytes > self.max_reading_bytes:
                     raise _BadRequest(503, f"bodies being received hold over {self.max_reading_bytes} bytes; retry later")
         finally:
+            timer.cancel()
             self._reading_bytes -= size
 
     async def _handle(self, request: Any) -> Any:
@@ -989,6 +990,11 @@ def _redacted(redaction: Any, table: Any) -> tuple[Any, bytes]:
     with pa.ipc.new_stream(sink, table.schema) as w:
         w.write_table(table)
     return table, sink.getvalue().to_pybytes()
+
+
+def _expire(content: Any) -> None:
+    """The read deadline of a body passed: its next (or pending) read raises TimeoutError."""
+    content.set_exception(asyncio.TimeoutError("the body was not received in time"))
 
 
 def _resolve(fut: asyncio.Future[Any], err: str | None) -> None:
