@@ -114,7 +114,8 @@ class CollectorStats:
     started_at: float = field(default_factory=time.time)
     cpu_s: dict[str, float] = field(default_factory=dict)
     """CPU seconds spent so far by each stage: ``http`` (the event loop: requests, bodies,
-    answers), ``check`` (decoding a body to check and count its spans), ``wal`` (log writes and
+    answers, and the check of a protobuf body up to 1 MB), ``check`` (decoding a bigger or compressed
+    body, or a JSON one, beside the event loop to check and count its spans), ``wal`` (log writes and
     fsyncs), ``dispatch`` (handing bodies to the mapping and taking the spans back), ``read``,
     ``map``, ``arrow``, ``hand_back`` (in the mapping: reading bodies from the log, mapping them,
     building Arrow, writing the spans for the receiver) and ``store`` (store writes)."""
@@ -491,8 +492,11 @@ class Collector:
         async with self._sem:
             try:
                 if enc == "proto" and redaction is None:  # checked and counted only: mapped in the background
-                    n, rejected, why, decoded = await loop.run_in_executor(
-                        self._pool, _check_proto, coding, body, self.max_body_bytes)
+                    if coding in ("identity", "") and len(body) <= _INLINE_CHECK_BYTES:  # well under a millisecond:
+                        n, rejected, why, decoded = _check_proto(coding, body, self.max_body_bytes)  # no thread hand-off
+                    else:  # a big or compressed body is checked beside the event loop
+                        n, rejected, why, decoded = await loop.run_in_executor(
+                            self._pool, _check_proto, coding, body, self.max_body_bytes)
                 else:
                     table, rejected, why, decoded = await loop.run_in_executor(
                         self._pool, _parse_table, enc, coding, body, self.max_body_bytes)
@@ -776,6 +780,7 @@ def _worker_init(parent: int) -> None:
     from llmops_nb.loaders import otlp  # noqa: F401  imported once, before the first body
 
 
+_INLINE_CHECK_BYTES = 1 << 20  # protobuf bodies up to this size (uncompressed) are checked on the event loop
 _MAP_CHUNK_SPANS = 8192  # spans mapped per task (a worker process maps a few bodies at once)
 _REPLAY_CHUNK = 32  # logged bodies mapped per task on replay
 

@@ -463,6 +463,10 @@ def test_workers_read_bodies_from_the_log_and_hand_spans_back_by_file(tmp_path):
 
         col._submit = spy
         with httpx.Client(timeout=30) as http:
+            big = _body(10_000, 6000)  # over 1 MB: checked beside the event loop, not on it
+            assert len(big) > 1 << 20
+            r = http.post(col.endpoint, content=big, headers={"Content-Type": "application/x-protobuf"})
+            assert r.status_code == 200
             for k in range(6):
                 body = _body(k * 50, 50)
                 if k % 2:
@@ -481,4 +485,5 @@ def test_workers_read_bodies_from_the_log_and_hand_spans_back_by_file(tmp_path):
         assert {"http", "check", "wal", "dispatch", "store", "read", "map", "arrow", "hand_back"} <= set(cpu)
         assert cpu["map"] > 0 and cpu["store"] > 0 and cpu["http"] > 0
         assert httpx.get(col.url + "/health").json()["cpu_s"]["map"] == pytest.approx(cpu["map"])
-    assert set(store.spans()["span_id"]) == _span_ids(0, 300) and store.count("spans") == 300
+    assert set(store.spans()["span_id"]) == _span_ids(0, 300) | _span_ids(10_000, 6000)
+    assert store.count("spans") == 6300
