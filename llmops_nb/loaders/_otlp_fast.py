@@ -147,7 +147,7 @@ def _oi_side(parts: dict[int, list[Any]]) -> list[dict[str, Any]]:
     return [_msg(fields, calls) for _, (fields, calls) in sorted(parts.items())]
 
 
-_Scan = tuple[dict[str, tuple[int, str, Any]], int, "list[str] | None",
+_Scan = tuple[dict[str, tuple[int, str, Any]], int, "set[str] | None",
               "tuple[dict[int, list[Any]], dict[int, list[Any]]] | None", "dict[int, dict[str, Any]] | None", set[str]]
 
 
@@ -159,7 +159,7 @@ def _scan_py(a: dict[str, Any]) -> _Scan | None:
     info_of = _KEY_INFO.get
     best: dict[str, tuple[int, str, Any]] = {}
     nss = 0  # namespaces present (_GEN_AI | _LLM | _RETRIEVAL)
-    specials: list[str] | None = None
+    specials: set[str] | None = None
     oi: tuple[dict[int, list[Any]], dict[int, list[Any]]] | None = None
     docs_parts: dict[int, dict[str, Any]] | None = None
     used: set[str] = set()
@@ -199,8 +199,8 @@ def _scan_py(a: dict[str, Any]) -> _Scan | None:
                 d[tail] = v
             else:
                 if specials is None:
-                    specials = []
-                specials.append(k)
+                    specials = set()
+                specials.add(k)
         if hits is not None and v is not None and v != "":
             for f, rank in hits:
                 b = best.get(f)

@@ -666,8 +666,8 @@ static int scan_one(PyObject *k, PyObject *v, PyObject *info, long *nss, PyObjec
         if (set_new(*docs, PyTuple_GET_ITEM(payload, 0), PyDict_New, &d)) return ERR;
         if (PyDict_SetItem(d, PyTuple_GET_ITEM(payload, 1), v)) return ERR;
     } else if (role) {
-        if (*specials == NULL && (*specials = PyList_New(0)) == NULL) return ERR;
-        if (PyList_Append(*specials, k)) return ERR;
+        if (*specials == NULL && (*specials = PySet_New(NULL)) == NULL) return ERR;
+        if (PySet_Add(*specials, k)) return ERR;
     }
     if (hits == Py_None || v == Py_None) return OK;
     int ne = PyObject_RichCompareBool(v, S_EMPTY, Py_NE);
