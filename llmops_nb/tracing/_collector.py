@@ -57,7 +57,6 @@ import orjson
 
 from llmops_nb.tracing._otel import finish_row, rows_to_arrow
 from llmops_nb.tracing._wal import (
-    HEAD_SIZE,
     Wal,
     WalRecord,
     orphan_logs,
@@ -229,7 +228,7 @@ class Collector:
         self._start_error: BaseException | None = None
         self._wal: Wal | None = None
         self._orphans: list[tuple[Path, Any]] = []
-        self._to_log: list[tuple[bytes, _Batch, Any]] = []
+        self._to_log: list[tuple[tuple[bytes, bytes], _Batch, Any]] = []
         self._log_cond = threading.Condition()
         self._reading_bytes = 0
         self._worker_cpu: dict[str, float] = {}
@@ -519,11 +518,11 @@ class Collector:
             if redaction is not None:
                 # the store redacts PII at ingest: the log holds the redacted rows, never the raw body
                 table, ipc = await loop.run_in_executor(self._pool, _redacted, redaction, table)
-                record = WalRecord("arrow", "identity", ipc, len(ipc)).encode()
+                record = WalRecord("arrow", "identity", ipc, len(ipc)).parts()
             else:
-                record = WalRecord(enc, coding, body, decoded).encode()
+                record = WalRecord(enc, coding, body, decoded).parts()
             batch = _Batch(n, 0, table=table, kind=None if table is not None else (enc, coding, decoded))
-            del body  # the log holds it now; a worker reads it there
+            del body  # the record holds it until it is logged; then a worker reads it there
             with self._log_cond:
                 self._to_log.append((record, batch, (loop, done)))
                 self._log_cond.notify()
@@ -560,10 +559,10 @@ class Collector:
                 log.error("llmops_nb collector: %s", err)
             else:
                 path, at = str(self._wal.segment_path(seq)), self._wal.last_start
-                for record, batch, _ in group:
+                for (head, body), batch, _ in group:
                     if batch.kind is not None:
-                        batch.ref = (path, at + HEAD_SIZE, len(record) - HEAD_SIZE, *batch.kind)
-                    at += len(record)
+                        batch.ref = (path, at + len(head), len(body), *batch.kind)
+                    at += len(head) + len(body)
             with self._cond:
                 for _, batch, _ in group:
                     if err is None:

@@ -487,3 +487,23 @@ def test_workers_read_bodies_from_the_log_and_hand_spans_back_by_file(tmp_path):
         assert httpx.get(col.url + "/health").json()["cpu_s"]["map"] == pytest.approx(cpu["map"])
     assert set(store.spans()["span_id"]) == _span_ids(0, 300) | _span_ids(10_000, 6000)
     assert store.count("spans") == 6300
+
+
+def test_log_records_are_written_from_their_parts_and_read_back_at_their_offsets(tmp_path):
+    """The log writes a record's header and body without joining them (many records, more parts
+    than one writev takes), and each body is read back whole at its offset, as the mapping
+    workers read them; a record written as bytes reads the same."""
+    from llmops_nb.tracing._wal import read_body
+
+    wal = Wal(tmp_path / "wal").open()
+    recs = [WalRecord("proto", "identity", _body(i * 3, 3), len(_body(i * 3, 3))) for i in range(400)]
+    seq = wal.append([r.parts() for r in recs[:399]] + [recs[399].encode()])
+    seg = wal.dir / f"{seq:012d}.wal"
+    back = list(read_segment(seg))
+    assert [r.body for r in back] == [r.body for r in recs]
+    assert all(read_body(seg, r.offset, len(r.body)) == r.body for r in back)
+    assert back[0].offset == len(recs[0].parts()[0]) and wal.last_start == 0
+    seq2 = wal.append([recs[0].parts()])
+    assert seq2 == seq and wal.last_start == seg.stat().st_size - len(recs[0].encode())
+    wal.release(seq, 401)
+    assert wal.close()
