@@ -294,6 +294,7 @@ elif mode == "jpy":
 elif mode == "read":
     df = read_traces(path)
     out["native"] = llmops_nb.loaders.otlp.native_available("json")
+    out["compiled"] = not llmops_nb.loaders._otlp_fast.__file__.endswith(".py")  # this process's module (PYTHONPATH=ROOT)
     out["seconds"] = time.perf_counter() - t
     out["cpu"] = time.process_time() - c
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
@@ -414,9 +415,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {n:>9,} {mode:<6} {r['seconds']:8.2f}s wall {r['cpu']:8.2f}s CPU  peak +{r['peak_mb']:8.0f} MB", flush=True)
         results.append(row)
     imp = import_time()
-    import llmops_nb.loaders._otlp_fast as fast
-
-    compiled = not fast.__file__.endswith(".py")
+    compiled = all(r["read"].get("compiled") for r in results)
 
     print()
     print(f"{'spans':>10} {'file MB':>8} {'floor s':>8} {'naive s':>8} {'read s':>8} {'store s':>8} "

@@ -513,6 +513,17 @@ NATIVE_JSON: Any = _native_module("_otlp_json")
 _KINDS = tuple(_KIND_NAMES[k] for k in range(6))  # the span kind names of OTLP's numbers, for both decoders
 
 
+def _decoded_row(s: tuple[Any, ...], resource: dict[str, Any], scope: str | None, source_format: str) -> tuple[Any, ...] | None:
+    """``_map`` of a span a native decoder gave (its arguments, in order), None when the reference must map it."""
+    try:
+        a, tid, sid, pid, name, start, end, status, msg, kind = s
+        return _map(a, tid, sid, pid, name, start, end, status, msg, kind, resource, scope, source_format)
+    except (RecursionError, MemoryError):
+        raise
+    except Exception:
+        return None
+
+
 def _bytes_value(v: str) -> Any:
     return _o._any_value({"bytesValue": v})  # the reference's own rule (base64 -> hex, else the text)
 
@@ -577,15 +588,7 @@ def _map_native(doc: NativeExport, ctx: Mapping[str, Any] | None) -> SpanColumns
     for r, (resource, scopes) in enumerate(doc.groups):
         for si, (scope_name, spans) in enumerate(scopes):
             for i, s in enumerate(spans):
-                row = None
-                if s is not None:
-                    try:
-                        a, tid, sid, pid, name, start, end, status, msg, kind = s
-                        row = _map(a, tid, sid, pid, name, start, end, status, msg, kind, resource, scope_name, "otlp_json")
-                    except (RecursionError, MemoryError):
-                        raise
-                    except Exception:
-                        row = None
+                row = None if s is None else _decoded_row(s, resource, scope_name, "otlp_json")
                 if row is None:  # the reference mapping, from the document, with its errors and id repairs
                     if parsed is None:
                         parsed = {(gr, gsi): (rs, scope, sps) for gr, rs, gsi, scope, sps in _o._otlp_json_groups(doc.document())}
@@ -658,15 +661,7 @@ def map_proto(data: bytes | Any, ctx: Mapping[str, Any] | None = None) -> SpanCo
     for ri, (resource, scopes) in enumerate(groups):
         for si, (scope, spans) in enumerate(scopes):
             for i, s in enumerate(spans):
-                row = None
-                if s is not None:
-                    try:
-                        a, tid, sid, pid, name, start, end, status, msg, kind = s
-                        row = _map(a, tid, sid, pid, name, start, end, status, msg, kind, resource, scope, "otlp_proto")
-                    except (RecursionError, MemoryError):
-                        raise
-                    except Exception:
-                        row = None
+                row = None if s is None else _decoded_row(s, resource, scope, "otlp_proto")
                 if row is None:
                     fallbacks += 1
                     if req is None:

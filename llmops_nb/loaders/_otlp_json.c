@@ -449,6 +449,58 @@ static int skip(P *p) {
     return 0;
 }
 
+/* '{' or '[' opened one level deeper (p->fail past MAX_DEPTH or on another character) */
+static int open_(P *p, unsigned char c) {
+    if (peek(p) != c || ++p->depth > MAX_DEPTH) {
+        p->fail = 1;
+        return -1;
+    }
+    p->p++;
+    return 0;
+}
+
+static int close_(P *p, unsigned char c) {
+    if (!eat(p, c)) {
+        p->fail = 1;
+        return -1;
+    }
+    p->depth--;
+    return 0;
+}
+
+/* a null here: consumed, 1; another value: 0; a broken literal: -1 */
+static int null_(P *p) {
+    if (peek(p) != 'n') return 0;
+    if (lit(p, "null", 4) < 0) {
+        p->fail = 1;
+        return -1;
+    }
+    return 1;
+}
+
+typedef int (*item_fn)(P *p, PyObject *out);
+
+/* A JSON array, each item read by fn into out (p->p at '['). */
+static int array_(P *p, item_fn fn, PyObject *out) {
+    if (open_(p, '[') < 0) return -1;
+    if (eat(p, ']')) {
+        p->depth--;
+        return 0;
+    }
+    do {
+        if (fn(p, out) < 0) return -1;
+    } while (eat(p, ','));
+    return close_(p, ']');
+}
+
+/* out.append(fn(p)) for the readers that return a new object */
+static int append_(PyObject *out, PyObject *x) {
+    if (!x) return -1;
+    int r = PyList_Append(out, x);
+    Py_DECREF(x);
+    return r;
+}
+
 /* A JSON scalar as orjson gives it (str, int, float, bool, None); NULL + *other when the value is an
  * object or array (not consumed), NULL + p->fail on failure. */
 static PyObject *scalar(P *p, int *other) {
@@ -582,24 +634,16 @@ static PyObject *any_value(P *p) {
         int k = which == A_KVLIST;
         v = k ? PyDict_New() : PyList_New(0);
         if (!v) return NULL;
-        int c2 = peek(p);
-        if (c2 == 'n') {
-            if (lit(p, "null", 4) < 0) {
-                p->fail = 1;
-                Py_DECREF(v);
-                return NULL;
-            }
-        } else if (c2 == '{') {
-            if (values_of(p, k, v) < 0) {
-                Py_DECREF(v);
-                return NULL;
-            }
-        } else {
-            if (skip(p) < 0) {
-                Py_DECREF(v);
-                return NULL;
-            }
-            p->ref = 1;
+        int isnull = null_(p), r = isnull < 0 ? -1 : 0;
+        if (!isnull) {
+            if (peek(p) == '{')
+                r = values_of(p, k, v);
+            else if ((r = skip(p)) == 0)
+                p->ref = 1;
+        }
+        if (r < 0) {
+            Py_DECREF(v);
+            return NULL;
         }
         break;
     }
@@ -713,12 +757,12 @@ err:
     return -1;
 }
 
+static int any_item(P *p, PyObject *out) {
+    return append_(out, any_value(p));
+}
+
 static int values_of(P *p, int kv, PyObject *out) {
-    if (++p->depth > MAX_DEPTH) {
-        p->fail = 1;
-        return -1;
-    }
-    p->p++; /* '{' */
+    if (open_(p, '{') < 0) return -1;
     int seen = 0;
     if (!eat(p, '}')) {
         do {
@@ -728,52 +772,23 @@ static int values_of(P *p, int kv, PyObject *out) {
                 if (skip(p) < 0) return -1;
                 continue;
             }
-            if (seen) {
+            if (seen++) {
                 p->fail = 1;
                 return -1;
             }
-            seen = 1;
-            int c = peek(p);
-            if (c == 'n') {
-                if (lit(p, "null", 4) < 0) {
-                    p->fail = 1;
-                    return -1;
-                }
+            int isnull = null_(p);
+            if (isnull) {
+                if (isnull < 0) return -1;
                 continue;
             }
-            if (c != '[') {
+            if (peek(p) != '[') {
                 if (skip(p) < 0) return -1;
                 p->ref = 1;
                 continue;
             }
-            if (++p->depth > MAX_DEPTH) {
-                p->fail = 1;
-                return -1;
-            }
-            p->p++;
-            if (!eat(p, ']')) {
-                do {
-                    if (kv) {
-                        if (kv_item(p, out) < 0) return -1;
-                    } else {
-                        PyObject *x = any_value(p);
-                        if (!x) return -1;
-                        int r = PyList_Append(out, x);
-                        Py_DECREF(x);
-                        if (r < 0) return -1;
-                    }
-                } while (eat(p, ','));
-                if (!eat(p, ']')) {
-                    p->fail = 1;
-                    return -1;
-                }
-            }
-            p->depth--;
+            if (array_(p, kv ? kv_item : any_item, out) < 0) return -1;
         } while (eat(p, ','));
-        if (!eat(p, '}')) {
-            p->fail = 1;
-            return -1;
-        }
+        return close_(p, '}');
     }
     p->depth--;
     return 0;
@@ -783,29 +798,17 @@ static int values_of(P *p, int kv, PyObject *out) {
 static PyObject *attributes(P *p) {
     PyObject *a = PyDict_New();
     if (!a) return NULL;
-    int c = peek(p);
-    if (c == 'n') {
-        if (lit(p, "null", 4) < 0) goto bad;
+    int isnull = null_(p);
+    if (isnull) {
+        if (isnull > 0) return a;
+    } else if (peek(p) != '[') {
+        if (skip(p) == 0) {
+            p->ref = 1;
+            return a;
+        }
+    } else if (array_(p, kv_item, a) == 0) {
         return a;
     }
-    if (c != '[') {
-        if (skip(p) < 0) goto err;
-        p->ref = 1;
-        return a;
-    }
-    if (++p->depth > MAX_DEPTH) goto bad;
-    p->p++;
-    if (!eat(p, ']')) {
-        do {
-            if (kv_item(p, a) < 0) goto err;
-        } while (eat(p, ','));
-        if (!eat(p, ']')) goto bad;
-    }
-    p->depth--;
-    return a;
-bad:
-    p->fail = 1;
-err:
     Py_DECREF(a);
     return NULL;
 }
@@ -1163,268 +1166,157 @@ err:
 
 /* ------------------------------------------------------------------ structure */
 
-static const char *const SCOPE_SPANS_NAMES[] = {"scope", "spans", "instrumentationLibrary"};
 static const char *const SCOPE_NAMES[] = {"name"};
 
-/* One scopeSpans object -> (scope_name, [span...]) */
-static PyObject *scope_spans(P *p) {
-    if (peek(p) != '{' || ++p->depth > MAX_DEPTH) {
-        p->fail = 1;
-        return NULL;
+static int span_item(P *p, PyObject *out) {
+    return append_(out, span(p));
+}
+
+/* {"name": str | null, ...} of a scope into *name (other members ignored, as the reference does) */
+static int scope_name(P *p, PyObject **name) {
+    if (open_(p, '{') < 0) return -1;
+    if (eat(p, '}')) {
+        p->depth--;
+        return 0;
     }
-    p->p++;
+    int named = 0;
+    do {
+        int k = read_name(p, SCOPE_NAMES, 1);
+        if (k == -2) return -1;
+        if (k < 0) {
+            if (skip(p) < 0) return -1;
+            continue;
+        }
+        int other;
+        PyObject *x = named++ ? NULL : scalar(p, &other);
+        if (!x || !(x == Py_None || PyUnicode_CheckExact(x))) { /* twice, or not text: the reference's business */
+            Py_XDECREF(x);
+            p->fail = 1;
+            return -1;
+        }
+        if (x != Py_None && PyUnicode_GET_LENGTH(x) > 0)
+            Py_SETREF(*name, x);
+        else
+            Py_DECREF(x);
+    } while (eat(p, ','));
+    return close_(p, '}');
+}
+
+static const char *const SCOPE_SPANS_NAMES[] = {"scope", "spans", "instrumentationLibrary"};
+
+/* One scopeSpans object appended to out as (scope_name, [span...]) */
+static int scope_spans_item(P *p, PyObject *out) {
+    if (open_(p, '{') < 0) return -1;
     PyObject *name = Py_NewRef(Py_None), *spans = PyList_New(0);
-    if (!spans) goto err;
-    int seen = 0;
-    if (!eat(p, '}')) {
+    int seen = 0, r = spans ? 0 : -1;
+    if (r == 0 && !eat(p, '}')) {
         do {
             int w = read_name(p, SCOPE_SPANS_NAMES, 3);
-            if (w == -2) goto err;
-            if (w < 0) {
-                if (skip(p) < 0) goto err;
-                continue;
-            }
-            if (w == 2 || (seen & (1 << w))) { /* the legacy spelling, or a member twice */
+            if (w == -2) {
+                r = -1;
+            } else if (w < 0) {
+                r = skip(p);
+            } else if (w == 2 || (seen & (1 << w))) { /* the legacy spelling, or a member twice */
                 p->fail = 1;
-                goto err;
-            }
-            seen |= 1 << w;
-            int c = peek(p);
-            if (c == 'n') {
-                if (lit(p, "null", 4) < 0) {
-                    p->fail = 1;
-                    goto err;
-                }
-                continue;
-            }
-            if (w == 0) {
-                if (c != '{' || ++p->depth > MAX_DEPTH) {
-                    p->fail = 1;
-                    goto err;
-                }
-                p->p++;
-                int named = 0;
-                if (!eat(p, '}')) {
-                    do {
-                        int k = read_name(p, SCOPE_NAMES, 1);
-                        if (k == -2) goto err;
-                        if (k < 0) {
-                            if (skip(p) < 0) goto err;
-                            continue;
-                        }
-                        if (named++) {
-                            p->fail = 1;
-                            goto err;
-                        }
-                        int other;
-                        PyObject *x = scalar(p, &other);
-                        if (!x) {
-                            p->fail = 1;
-                            goto err;
-                        }
-                        if (PyUnicode_CheckExact(x) && PyUnicode_GET_LENGTH(x) > 0) {
-                            Py_SETREF(name, x);
-                        } else {
-                            int none = x == Py_None || PyUnicode_CheckExact(x);
-                            Py_DECREF(x);
-                            if (!none) { /* a scope name that is not text: the reference's business */
-                                p->fail = 1;
-                                goto err;
-                            }
-                        }
-                    } while (eat(p, ','));
-                    if (!eat(p, '}')) {
-                        p->fail = 1;
-                        goto err;
-                    }
-                }
-                p->depth--;
+                r = -1;
             } else {
-                if (c != '[' || ++p->depth > MAX_DEPTH) {
-                    p->fail = 1;
-                    goto err;
-                }
-                p->p++;
-                if (!eat(p, ']')) {
-                    do {
-                        PyObject *s = span(p);
-                        if (!s) goto err;
-                        int r = PyList_Append(spans, s);
-                        Py_DECREF(s);
-                        if (r < 0) goto err;
-                    } while (eat(p, ','));
-                    if (!eat(p, ']')) {
-                        p->fail = 1;
-                        goto err;
-                    }
-                }
-                p->depth--;
+                seen |= 1 << w;
+                int isnull = null_(p);
+                r = isnull < 0 ? -1 : isnull ? 0 : w == 0 ? scope_name(p, &name) : array_(p, span_item, spans);
             }
-        } while (eat(p, ','));
-        if (!eat(p, '}')) {
-            p->fail = 1;
-            goto err;
-        }
+        } while (r == 0 && eat(p, ','));
+        if (r == 0) r = close_(p, '}');
+    } else if (r == 0) {
+        p->depth--;
     }
-    p->depth--;
-    {
-        PyObject *t = PyTuple_Pack(2, name, spans);
-        Py_DECREF(name);
-        Py_DECREF(spans);
-        return t;
-    }
-err:
-    Py_XDECREF(name);
+    if (r == 0) r = append_(out, PyTuple_Pack(2, name, spans));
+    Py_DECREF(name);
     Py_XDECREF(spans);
-    return NULL;
+    return r;
 }
 
 static const char *const RS_NAMES[] = {"resource", "scopeSpans", "scope_spans", "instrumentationLibrarySpans"};
 static const char *const RESOURCE_NAMES[] = {"attributes"};
 
-/* One resourceSpans object -> (resource_attributes, [scopeSpans...]) */
-static PyObject *resource_spans(P *p) {
-    if (peek(p) != '{' || ++p->depth > MAX_DEPTH) {
-        p->fail = 1;
-        return NULL;
+/* {"attributes": [...], ...} of a resource into *res; attributes outside the exact subset: orjson's path */
+static int resource_attributes(P *p, PyObject **res) {
+    if (open_(p, '{') < 0) return -1;
+    if (eat(p, '}')) {
+        p->depth--;
+        return 0;
     }
-    p->p++;
+    int had = 0;
+    do {
+        int k = read_name(p, RESOURCE_NAMES, 1);
+        if (k == -2) return -1;
+        if (k < 0) {
+            if (skip(p) < 0) return -1;
+            continue;
+        }
+        p->ref = 0;
+        PyObject *a = had++ ? NULL : attributes(p);
+        if (!a || p->ref) {
+            Py_XDECREF(a);
+            p->fail = 1;
+            return -1;
+        }
+        Py_SETREF(*res, a);
+    } while (eat(p, ','));
+    return close_(p, '}');
+}
+
+/* One resourceSpans object appended to out as (resource_attributes, [scopeSpans...]) */
+static int resource_spans_item(P *p, PyObject *out) {
+    if (open_(p, '{') < 0) return -1;
     PyObject *res = PyDict_New(), *scopes = PyList_New(0);
-    if (!res || !scopes) goto err;
-    int seen = 0;
-    if (!eat(p, '}')) {
+    int seen = 0, r = res && scopes ? 0 : -1;
+    if (r == 0 && !eat(p, '}')) {
         do {
             int w = read_name(p, RS_NAMES, 4);
-            if (w == -2) goto err;
-            if (w < 0) {
-                if (skip(p) < 0) goto err;
-                continue;
-            }
-            if (w >= 2 || (seen & (1 << w))) {
+            if (w == -2) {
+                r = -1;
+            } else if (w < 0) {
+                r = skip(p);
+            } else if (w >= 2 || (seen & (1 << w))) { /* snake_case or legacy spellings, or a member twice */
                 p->fail = 1;
-                goto err;
-            }
-            seen |= 1 << w;
-            int c = peek(p);
-            if (c == 'n') {
-                if (lit(p, "null", 4) < 0) {
-                    p->fail = 1;
-                    goto err;
-                }
-                continue;
-            }
-            if (w == 0) {
-                if (c != '{' || ++p->depth > MAX_DEPTH) {
-                    p->fail = 1;
-                    goto err;
-                }
-                p->p++;
-                int had = 0;
-                if (!eat(p, '}')) {
-                    do {
-                        int k = read_name(p, RESOURCE_NAMES, 1);
-                        if (k == -2) goto err;
-                        if (k < 0) {
-                            if (skip(p) < 0) goto err;
-                            continue;
-                        }
-                        if (had++) {
-                            p->fail = 1;
-                            goto err;
-                        }
-                        p->ref = 0;
-                        PyObject *a = attributes(p);
-                        if (!a) goto err;
-                        Py_SETREF(res, a);
-                        if (p->ref) { /* resource attributes outside the exact subset: orjson's path */
-                            p->fail = 1;
-                            goto err;
-                        }
-                    } while (eat(p, ','));
-                    if (!eat(p, '}')) {
-                        p->fail = 1;
-                        goto err;
-                    }
-                }
-                p->depth--;
+                r = -1;
             } else {
-                if (c != '[' || ++p->depth > MAX_DEPTH) {
-                    p->fail = 1;
-                    goto err;
-                }
-                p->p++;
-                if (!eat(p, ']')) {
-                    do {
-                        PyObject *s = scope_spans(p);
-                        if (!s) goto err;
-                        int r = PyList_Append(scopes, s);
-                        Py_DECREF(s);
-                        if (r < 0) goto err;
-                    } while (eat(p, ','));
-                    if (!eat(p, ']')) {
-                        p->fail = 1;
-                        goto err;
-                    }
-                }
-                p->depth--;
+                seen |= 1 << w;
+                int isnull = null_(p);
+                r = isnull < 0 ? -1 : isnull ? 0 : w == 0 ? resource_attributes(p, &res) : array_(p, scope_spans_item, scopes);
             }
-        } while (eat(p, ','));
-        if (!eat(p, '}')) {
-            p->fail = 1;
-            goto err;
-        }
+        } while (r == 0 && eat(p, ','));
+        if (r == 0) r = close_(p, '}');
+    } else if (r == 0) {
+        p->depth--;
     }
-    p->depth--;
-    {
-        PyObject *t = PyTuple_Pack(2, res, scopes);
-        Py_DECREF(res);
-        Py_DECREF(scopes);
-        return t;
-    }
-err:
+    if (r == 0) r = append_(out, PyTuple_Pack(2, res, scopes));
     Py_XDECREF(res);
     Py_XDECREF(scopes);
-    return NULL;
+    return r;
 }
 
 static const char *const TOP_NAMES[] = {"resourceSpans"};
 
 static PyObject *export(P *p) {
-    if (!eat(p, '{')) {
-        p->fail = 1;
-        return NULL;
-    }
-    p->depth = 1;
+    if (open_(p, '{') < 0) return NULL;
     if (read_name(p, TOP_NAMES, 1) != 0) { /* not an export this decoder reads: bail out at once */
         p->fail = 1;
         return NULL;
     }
-    if (!eat(p, '[')) {
-        p->fail = 1;
-        return NULL;
-    }
-    p->depth++;
     PyObject *groups = PyList_New(0);
     if (!groups) return NULL;
-    if (!eat(p, ']')) {
-        do {
-            PyObject *g = resource_spans(p);
-            if (!g) goto err;
-            int r = PyList_Append(groups, g);
-            Py_DECREF(g);
-            if (r < 0) goto err;
-        } while (eat(p, ','));
-        if (!eat(p, ']')) goto bad;
+    if (array_(p, resource_spans_item, groups) < 0 || close_(p, '}') < 0) { /* any other top-level member: orjson's path */
+        Py_DECREF(groups);
+        return NULL;
     }
-    if (!eat(p, '}')) goto bad; /* any other top-level member: orjson's path */
     ws(p);
-    if (p->p != p->end) goto bad;
+    if (p->p != p->end) {
+        p->fail = 1;
+        Py_DECREF(groups);
+        return NULL;
+    }
     return groups;
-bad:
-    p->fail = 1;
-err:
-    Py_DECREF(groups);
-    return NULL;
 }
 
 static PyObject *decode(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
