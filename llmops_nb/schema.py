@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -146,8 +147,9 @@ class Table:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    @property
+    @functools.cached_property
     def arrow_schema(self) -> pa.Schema:
+        """The Arrow schema (built once per table: the receiver and the store ask for it per batch)."""
         return pa.schema(
             [
                 pa.field(c.name, c.arrow_type, nullable=not c.required, metadata={"description": c.description})

@@ -374,3 +374,16 @@ def test_writes_reuse_one_duckdb_connection_per_thread_and_release_the_batch(sto
     t.join()
     assert other and other[0] is not con and views(other[0]) == []
     assert store.count("spans") == 14 and len(store.spans()) == 14
+
+
+def test_a_tables_arrow_schema_is_built_once():
+    """``Table.arrow_schema`` is built once per table (the receiver asks for it per body) and is
+    the schema its columns declare."""
+    import pyarrow as pa
+
+    from llmops_nb.schema import SPANS
+
+    assert SPANS.arrow_schema is SPANS.arrow_schema
+    fresh = pa.schema([pa.field(c.name, c.arrow_type, nullable=not c.required) for c in SPANS.columns])
+    assert SPANS.arrow_schema.remove_metadata().equals(fresh)
+    assert SPANS.arrow_schema.metadata[b"llmops_nb.table"] == b"spans"
