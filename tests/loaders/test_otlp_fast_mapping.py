@@ -237,6 +237,9 @@ def test_native_json_equals_python_on_every_fixture(monkeypatch: pytest.MonkeyPa
     (tmp_path / "one.json").write_text(json.dumps(docs[0]))
     (tmp_path / "escaped.jsonl").write_text("\n".join(json.dumps(d, ensure_ascii=True) for d in docs))
     (tmp_path / "unicode.jsonl.gz").write_bytes(gzip.compress("\n".join(json.dumps(d, ensure_ascii=False) for d in docs).encode()))
+    lines = [json.dumps(d).encode() for d in docs]  # no known extension: lines split in memory (_json_lines), 2 bad
+    (tmp_path / "exports.otlp").write_bytes(b"\n".join([lines[0], lines[1][:-9], b"{not json", *lines[2:]]))
+    (tmp_path / "bad_utf8.jsonl").write_bytes(b"\n".join([lines[0], lines[1].replace(b"support", b"supp\xffrt", 1), lines[2]]))
     files = [p for p in _files() if p.suffix in (".json", ".jsonl", ".gz")] + sorted(tmp_path.iterdir())
     NATIVE.clear()
     with monkeypatch.context() as m:
