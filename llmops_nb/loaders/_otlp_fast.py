@@ -213,7 +213,21 @@ def _map(a: dict[str, Any], trace_id: str, span_id: str, parent: str | None, nam
          status: str, err: Any, otel_kind: str | None, resource: dict[str, Any], scope: str | None,
          source_format: str) -> tuple[Any, ...] | None:
     """The spans row of one span (as ``map_span`` gives it) as a tuple, or None when the span needs
-    the reference mapping. ``a``: the span's decoded attributes."""
+    the reference mapping. ``a``: the span's decoded attributes. The native ``map`` (``_otlp_pb.c``,
+    :func:`_map_py` step for step in C) maps it when built; what it leaves (NotImplemented) is
+    mapped by :func:`_map_py`."""
+    if NATIVE is not None and NATIVE_MAP is not None:
+        row = NATIVE_MAP(a, trace_id, span_id, parent, name, start, end, status, err, otel_kind, resource, scope,
+                         source_format)
+        if row is not NotImplemented:
+            return row  # type: ignore[no-any-return]
+    return _map_py(a, trace_id, span_id, parent, name, start, end, status, err, otel_kind, resource, scope, source_format)
+
+
+def _map_py(a: dict[str, Any], trace_id: str, span_id: str, parent: str | None, name: Any, start: Any, end: Any,
+            status: str, err: Any, otel_kind: str | None, resource: dict[str, Any], scope: str | None,
+            source_format: str) -> tuple[Any, ...] | None:
+    """:func:`_map` in Python (what runs without the native module, and what it hands back)."""
     native = NATIVE
     scanned = _scan_py(a) if native is None else native.scan(a, _KEY_INFO, _classify)
     if scanned is None:
@@ -618,6 +632,30 @@ NATIVE: Any = _native_module("_otlp_pb")
 """The native protobuf decoder module in use, or None (tests set it to None to compare both paths)."""
 if NATIVE is not None and not hasattr(NATIVE, "scan"):  # built from an older source: ``pip install -e .`` rebuilds it
     NATIVE = None
+
+
+def _configure_native(native: Any) -> Any:
+    """The native ``map``, handed the tables and Python helpers it calls (the same objects
+    :func:`_map_py` uses); None when there is no native module or it has no ``map`` (built from an
+    older source)."""
+    if native is None or not hasattr(native, "map"):
+        return None
+    from llmops_nb.loaders._common import assistant_text, last_user_text
+
+    native.configure({
+        "key_info": _KEY_INFO, "classify": _classify, "oi_kinds": _o._OI_KINDS, "genai_ops": _o._GENAI_OPS,
+        "kind_set": _KIND_SET, "genai_messages": _o._genai_messages, "canonical": _canonical,
+        "value_messages": _o._value_messages, "fill_call_ids": _o._fill_call_ids,
+        "tool_message_content": _o._tool_message_content, "oi_document": _o._oi_document, "json_list": _o._json_list,
+        "genai_document": _o._genai_document, "output_documents": _o._output_documents,
+        "metadata_value": _o._metadata_value, "span_kind": _o.span_kind, "text_of": text_of, "json_text": json_text,
+        "last_user_text": last_user_text, "assistant_text": assistant_text,
+    })
+    return native.map
+
+
+NATIVE_MAP: Any = _configure_native(NATIVE)
+"""The native ``map`` :func:`_map` uses while ``NATIVE`` is set, or None (tests set it None to compare with :func:`_map_py`)."""
 
 
 _DETECTED: list[Any] = [None, None]

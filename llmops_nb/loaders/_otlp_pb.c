@@ -1,4 +1,4 @@
-/* Native helpers of the OTLP mapping (llmops_nb/loaders/_otlp_fast.py): decode() and scan() below.
+/* Native helpers of the OTLP mapping (llmops_nb/loaders/_otlp_fast.py): decode(), scan() and map() below.
  *
  * OTLP protobuf ExportTraceServiceRequest decoded straight from its wire format into what
  * llmops_nb/loaders/_otlp_fast.py's mapping reads per span (the native hot path of map_proto).
@@ -699,13 +699,23 @@ static int scan_one(PyObject *k, PyObject *v, PyObject *info, long *nss, PyObjec
     return OK;
 }
 
-static PyObject *scan(PyObject *self, PyObject *args) {
-    PyObject *a, *key_info, *classify;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "O!O!O:scan", &PyDict_Type, &a, &PyDict_Type, &key_info, &classify)) return NULL;
-    PyObject *best = PyDict_New(), *used = PySet_New(NULL), *specials = NULL, *oi = NULL, *docs = NULL;
-    long nss = 0;
-    int r = best && used ? OK : ERR;
+typedef struct {
+    PyObject *best, *used, *specials, *oi, *docs; /* new references (specials, oi, docs: NULL when absent) */
+    long nss;
+} scanned_t;
+
+static void scanned_clear(scanned_t *s) {
+    Py_CLEAR(s->best);
+    Py_CLEAR(s->used);
+    Py_CLEAR(s->specials);
+    Py_CLEAR(s->oi);
+    Py_CLEAR(s->docs);
+}
+
+/* the pass itself: OK (s filled), BAIL (a key needs the reference mapping) or ERR; s is cleared unless OK */
+static int scan_attrs(PyObject *a, PyObject *key_info, PyObject *classify, scanned_t *s) {
+    s->best = PyDict_New(), s->used = PySet_New(NULL), s->specials = s->oi = s->docs = NULL, s->nss = 0;
+    int r = s->best && s->used ? OK : ERR;
     Py_ssize_t pos = 0;
     PyObject *k, *v;
     Py_INCREF(a);
@@ -716,10 +726,22 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             Py_INCREF(info);
         else if (!PyErr_Occurred())
             info = PyObject_CallOneArg(classify, k);
-        r = info ? scan_one(k, v, info, &nss, best, used, &specials, &oi, &docs) : ERR;
+        r = info ? scan_one(k, v, info, &s->nss, s->best, s->used, &s->specials, &s->oi, &s->docs) : ERR;
         Py_XDECREF(info), Py_DECREF(k), Py_DECREF(v);
     }
     Py_DECREF(a);
+    if (r) scanned_clear(s);
+    return r;
+}
+
+static PyObject *scan(PyObject *self, PyObject *args) {
+    PyObject *a, *key_info, *classify;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!O!O:scan", &PyDict_Type, &a, &PyDict_Type, &key_info, &classify)) return NULL;
+    scanned_t s;
+    int r = scan_attrs(a, key_info, classify, &s);
+    PyObject *best = s.best, *used = s.used, *specials = s.specials, *oi = s.oi, *docs = s.docs;
+    long nss = s.nss;
     PyObject *out = NULL;
     if (!r)
         out = Py_BuildValue("(OlOOOO)", best, nss, specials ? specials : Py_None, oi ? oi : Py_None,
@@ -730,6 +752,604 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     return out;
 }
 
+
+/* ------------------------------------------------------------------------------------------
+ * map(a, trace_id, span_id, parent, name, start, end, status, err, otel_kind, resource, scope,
+ *     source_format) -> tuple | None | NotImplemented
+ * _otlp_fast._map_py in C, step for step (tests compare both on every span of every fixture and
+ * on generated attribute dicts): the spans row as a tuple; None when the span needs the reference
+ * mapping (as _map_py says None); NotImplemented when something is outside what this port
+ * reproduces exactly (then _otlp_fast maps the span with _map_py). What needs parsing or the
+ * reference's helpers (gen_ai JSON messages, documents, JSON request/response values, tool-call
+ * id filling, text of non-text values...) calls those same Python helpers, handed once by
+ * configure(helpers) from _otlp_fast.
+ */
+enum {
+    K_OI_KIND, K_GENAI_OP, K_LLM_MODEL, K_GENAI_REQ_MODEL, K_INV_PARAMS, K_IN_MSGS, K_SYS_INSTR, K_OUT_MSGS,
+    K_IN_MIME, K_OUT_MIME, K_TOOL_NAME, K_GENAI_TOOL_NAME, K_TOOL_DESC, K_GENAI_TOOL_DESC, K_GENAI_TOOL_CALL_ID,
+    K_AI_TOOLCALL_ID, K_GENAI_TOOL_TYPE, K_GENAI_RET_DOCS, K_METADATA, K_SERVICE_NAME, K_RESOURCE, K_SCOPE_NAME,
+    K_SPAN_KIND, K_INPUT_VALUE, K_OUTPUT_VALUE, K_DOC_PREFIX,
+    F_MODEL, F_PROVIDER, F_INPUT, F_OUTPUT, F_TOOL_NAME, F_TOOL_ARGS, F_PT, F_CT, F_TT, F_COST, F_SESSION, F_USER,
+    F_TAGS, M_ROLE, M_CONTENT, M_TOOL_CALL_ID, C_ID, C_NAME, C_ARGS, O_ROLE, O_CONTENT, O_TOOL_CALLS,
+    O_TOOL_CALL_ID, O_ID, O_NAME, O_ARGUMENTS, V_LLM, V_UNKNOWN, V_TOOL, V_RETRIEVER, V_USER, V_NL, V_UPPER,
+    V_LOWER, V_INPUT, V_OUTPUT, V_OBJ_START, V_LIST_START, N_STR
+};
+static const char *const STR_TEXT[N_STR] = {
+    "openinference.span.kind", "gen_ai.operation.name", "llm.model_name", "gen_ai.request.model",
+    "llm.invocation_parameters", "gen_ai.input.messages", "gen_ai.system_instructions", "gen_ai.output.messages",
+    "input.mime_type", "output.mime_type", "tool.name", "gen_ai.tool.name", "tool.description",
+    "gen_ai.tool.description", "gen_ai.tool.call.id", "ai.toolCall.id", "gen_ai.tool.type",
+    "gen_ai.retrieval.documents", "metadata", "service.name", "resource", "otel.scope.name", "otel.span.kind",
+    "input.value", "output.value", "retrieval.documents.",
+    "model", "provider", "input", "output", "tool_name", "tool_arguments", "prompt_tokens", "completion_tokens",
+    "total_tokens", "cost_usd", "session_id", "user_id", "tags", "message.role", "message.content",
+    "message.tool_call_id", "tool_call.id", "tool_call.function.name", "tool_call.function.arguments", "role",
+    "content", "tool_calls", "tool_call_id", "id", "name", "arguments", "llm", "unknown", "tool", "retriever", "user",
+    "\n", "upper", "lower", "input", "output", "{\"", "["};
+static PyObject *S[N_STR];
+
+enum {
+    H_KEY_INFO, H_CLASSIFY, H_OI_KINDS, H_GENAI_OPS, H_KIND_SET, H_GENAI_MESSAGES, H_CANONICAL, H_VALUE_MESSAGES,
+    H_FILL_CALL_IDS, H_TOOL_MESSAGE_CONTENT, H_OI_DOCUMENT, H_JSON_LIST, H_GENAI_DOCUMENT, H_OUTPUT_DOCUMENTS,
+    H_METADATA_VALUE, H_SPAN_KIND, H_TEXT_OF, H_JSON_TEXT, H_LAST_USER_TEXT, H_ASSISTANT_TEXT, N_HELPERS
+};
+static const char *const HELPER_NAMES[N_HELPERS] = {
+    "key_info", "classify", "oi_kinds", "genai_ops", "kind_set", "genai_messages", "canonical", "value_messages",
+    "fill_call_ids", "tool_message_content", "oi_document", "json_list", "genai_document", "output_documents",
+    "metadata_value", "span_kind", "text_of", "json_text", "last_user_text", "assistant_text"};
+static PyObject *H[N_HELPERS];
+
+static PyObject *configure(PyObject *self, PyObject *helpers) {
+    (void)self;
+    if (!PyDict_Check(helpers)) {
+        PyErr_SetString(PyExc_TypeError, "configure(helpers): a dict of the helpers map() calls");
+        return NULL;
+    }
+    PyObject *got[N_HELPERS];
+    for (int i = 0; i < N_HELPERS; i++) {
+        got[i] = PyDict_GetItemString(helpers, HELPER_NAMES[i]); /* borrowed */
+        if (got[i] == NULL) {
+            PyErr_Format(PyExc_KeyError, "configure(helpers): no helper %s", HELPER_NAMES[i]);
+            return NULL;
+        }
+    }
+    if (!PyDict_Check(got[H_KEY_INFO]) || !PyDict_Check(got[H_OI_KINDS]) || !PyDict_Check(got[H_GENAI_OPS]) ||
+        !PyAnySet_Check(got[H_KIND_SET])) {
+        PyErr_SetString(PyExc_TypeError, "configure(helpers): key_info, oi_kinds, genai_ops: dicts; kind_set: a set");
+        return NULL;
+    }
+    for (int i = 0; i < N_HELPERS; i++) Py_XSETREF(H[i], Py_NewRef(got[i]));
+    Py_RETURN_NONE;
+}
+
+#define SET(var, expr)                 \
+    do {                               \
+        PyObject *_t = (expr);         \
+        if (_t == NULL) goto fail;     \
+        Py_XSETREF(var, _t);           \
+    } while (0)
+#define HAS(k) has(sp, k)
+
+static int has(PyObject *sp, int k) { return sp ? PySet_Contains(sp, S[k]) : 0; }
+
+static int is_str(PyObject *v, int k) { /* v == "literal" for the str kinds this mapping makes */
+    return v != Py_None && PyUnicode_CheckExact(v) && PyUnicode_Compare(v, S[k]) == 0;
+}
+
+static PyObject *attr(PyObject *a, int k) { /* a[key], borrowed */
+    PyObject *v = PyDict_GetItemWithError(a, S[k]);
+    if (v == NULL && !PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, S[k]);
+    return v;
+}
+
+static PyObject *pick(PyObject *best, int f) { /* best[field][2] or None, borrowed; NULL on error */
+    PyObject *b = PyDict_GetItemWithError(best, S[f]);
+    if (b == NULL) return PyErr_Occurred() ? NULL : Py_None;
+    return PyTuple_GET_ITEM(b, 2);
+}
+
+static PyObject *text_of(PyObject *v) { /* _common.text_of, new reference */
+    if (v == Py_None || PyUnicode_Check(v)) return Py_NewRef(v);
+    return PyObject_CallOneArg(H[H_TEXT_OF], v);
+}
+
+static PyObject *json_text(PyObject *v) { /* _common.json_text */
+    if (v == Py_None || PyUnicode_Check(v)) return Py_NewRef(v);
+    return PyObject_CallOneArg(H[H_JSON_TEXT], v);
+}
+
+static PyObject *str_or_none(PyObject *v) { return v == Py_None ? Py_NewRef(v) : PyObject_Str(v); }
+
+static PyObject *sorted_values(PyObject *d) { /* [v for _, v in sorted(d.items())] (keys distinct ints) */
+    PyObject *keys = PyDict_Keys(d);
+    if (keys == NULL || PyList_Sort(keys)) {
+        Py_XDECREF(keys);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++) {
+        PyObject *v = PyDict_GetItemWithError(d, PyList_GET_ITEM(keys, i));
+        if (v == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "dict changed");
+            Py_DECREF(keys);
+            return NULL;
+        }
+        PyList_SetItem(keys, i, Py_NewRef(v));
+    }
+    return keys;
+}
+
+static PyObject *get(PyObject *d, int k) { /* d.get(key), borrowed, None when absent; NULL on error */
+    PyObject *v = PyDict_GetItemWithError(d, S[k]);
+    return v ? v : PyErr_Occurred() ? NULL : Py_None;
+}
+
+static PyObject *oi_message(PyObject *fields, PyObject *calls) { /* _otlp_fast._msg */
+    PyObject *role = get(fields, M_ROLE), *content = get(fields, M_CONTENT), *tcid = get(fields, M_TOOL_CALL_ID);
+    if (!role || !content || !tcid) return NULL;
+    PyObject *out_calls = Py_NewRef(Py_None), *r = NULL, *c = NULL, *t = NULL, *values = NULL, *m = NULL;
+    if (calls != Py_None && PyDict_GET_SIZE(calls)) {
+        SET(out_calls, PyList_New(0));
+        SET(values, sorted_values(calls));
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(values); i++) {
+            PyObject *cd = PyList_GET_ITEM(values, i);
+            PyObject *cid = get(cd, C_ID), *args = get(cd, C_ARGS), *name = get(cd, C_NAME);
+            if (!cid || !args || !name) goto fail;
+            int tr = PyObject_IsTrue(name);
+            if (tr < 0) goto fail;
+            SET(c, PyDict_New());
+            SET(t, str_or_none(cid));
+            if (PyDict_SetItem(c, S[O_ID], t) || PyDict_SetItem(c, S[O_NAME], tr ? name : Py_None)) goto fail;
+            SET(t, PyUnicode_CheckExact(args) ? Py_NewRef(args) : json_text(args));
+            if (PyDict_SetItem(c, S[O_ARGUMENTS], t) || PyList_Append(out_calls, c)) goto fail;
+        }
+        if (PyList_GET_SIZE(out_calls) == 0) Py_SETREF(out_calls, Py_NewRef(Py_None));
+    }
+    SET(m, PyDict_New());
+    if (role == Py_None) {
+        SET(t, Py_NewRef(Py_None));
+    } else {
+        SET(t, PyObject_Str(role));
+        SET(t, PyObject_CallMethodNoArgs(t, S[V_LOWER]));
+    }
+    if (PyDict_SetItem(m, S[O_ROLE], t)) goto fail;
+    SET(t, content == Py_None || PyUnicode_CheckExact(content) ? Py_NewRef(content) : text_of(content));
+    if (PyDict_SetItem(m, S[O_CONTENT], t) || PyDict_SetItem(m, S[O_TOOL_CALLS], out_calls)) goto fail;
+    SET(t, str_or_none(tcid));
+    if (PyDict_SetItem(m, S[O_TOOL_CALL_ID], t)) goto fail;
+    r = Py_NewRef(m);
+fail:
+    Py_XDECREF(out_calls), Py_XDECREF(c), Py_XDECREF(t), Py_XDECREF(values), Py_XDECREF(m);
+    return r;
+}
+
+static PyObject *oi_side(PyObject *parts) { /* _otlp_fast._oi_side */
+    PyObject *values = sorted_values(parts);
+    if (values == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(values); i++) {
+        PyObject *entry = PyList_GET_ITEM(values, i); /* [fields, calls | None] */
+        PyObject *m = oi_message(PyList_GET_ITEM(entry, 0), PyList_GET_ITEM(entry, 1));
+        if (m == NULL) {
+            Py_DECREF(values);
+            return NULL;
+        }
+        PyList_SetItem(values, i, m);
+    }
+    return values;
+}
+
+static int exact_dicts(PyObject *msgs) { /* a list of dicts: what the C readers of messages below take */
+    if (!PyList_CheckExact(msgs)) return 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(msgs); i++)
+        if (!PyDict_CheckExact(PyList_GET_ITEM(msgs, i))) return 0;
+    return 1;
+}
+
+static PyObject *last_user_text(PyObject *msgs) { /* _common.last_user_text of truthy messages */
+    if (!exact_dicts(msgs)) return PyObject_CallOneArg(H[H_LAST_USER_TEXT], msgs);
+    for (int pass = 0; pass < 2; pass++) {
+        for (Py_ssize_t i = PyList_GET_SIZE(msgs) - 1; i >= 0; i--) {
+            PyObject *m = PyList_GET_ITEM(msgs, i), *role, *content;
+            if (pass == 0) {
+                if ((role = get(m, O_ROLE)) == NULL) return NULL;
+                int eq = PyObject_RichCompareBool(role, S[V_USER], Py_EQ);
+                if (eq < 0) return NULL;
+                if (!eq) continue;
+            }
+            if ((content = get(m, O_CONTENT)) == NULL) return NULL;
+            int tr = PyObject_IsTrue(content);
+            if (tr < 0) return NULL;
+            if (tr) return Py_NewRef(content);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *assistant_text(PyObject *msgs) { /* _common.assistant_text of truthy messages */
+    if (!exact_dicts(msgs)) return PyObject_CallOneArg(H[H_ASSISTANT_TEXT], msgs);
+    PyObject *parts = PyList_New(0);
+    if (parts == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(msgs); i++) {
+        PyObject *content = get(PyList_GET_ITEM(msgs, i), O_CONTENT);
+        int tr = content ? PyObject_IsTrue(content) : -1;
+        if (tr < 0 || (tr && PyList_Append(parts, content))) {
+            Py_DECREF(parts);
+            return NULL;
+        }
+    }
+    PyObject *r = PyList_GET_SIZE(parts) ? PyUnicode_Join(S[V_NL], parts) : Py_NewRef(Py_None);
+    Py_DECREF(parts);
+    return r;
+}
+
+static int truthy(PyObject *v) { return v == Py_None ? 0 : PyObject_IsTrue(v); }
+
+static int nonempty(PyObject *v) { /* v is not None and v != "" */
+    return v == Py_None ? 0 : PyObject_RichCompareBool(v, S_EMPTY, Py_NE);
+}
+
+#define CHECK(expr)                \
+    do {                           \
+        if ((expr) < 0) goto fail; \
+    } while (0)
+#define NEW(x) Py_NewRef(x)
+
+static PyObject *map(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 13) {
+        PyErr_Format(PyExc_TypeError, "map() takes 13 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (H[0] == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "map(): configure(helpers) first");
+        return NULL;
+    }
+    PyObject *a = args[0], *name = args[4], *status = args[7], *resource = args[10], *scope = args[11];
+    if (!PyDict_CheckExact(a)) Py_RETURN_NOTIMPLEMENTED;
+    scanned_t s;
+    int r = scan_attrs(a, H[H_KEY_INFO], H[H_CLASSIFY], &s);
+    if (r == BAIL) Py_RETURN_NONE;
+    if (r == ERR) return NULL;
+    PyObject *result = NULL, *sp = s.specials, *best = s.best, *used = s.used, *v, *t = NULL;
+    PyObject *kind = NEW(Py_None), *inp = NEW(Py_None), *out = NEW(Py_None), *docs = NEW(Py_None);
+    PyObject *tool_name = NEW(Py_None), *tool_args = NEW(Py_None), *tool_result = NEW(Py_None);
+    PyObject *pt = NEW(Py_None), *ct = NEW(Py_None), *tt = NEW(Py_None), *cost = NEW(Py_None), *tags = NEW(Py_None);
+    PyObject *session = NEW(Py_None), *user = NEW(Py_None), *meta = NULL, *rest = NULL, *in_text = NEW(Py_None);
+    PyObject *out_text = NEW(Py_None), *err = NEW(args[8]), *otel_kind = NEW(args[9]), *tags_out = NULL;
+    PyObject *tool_args_text = NULL, *tool_result_text = NULL;
+    int h, genai = (s.nss & 1) != 0;
+
+    /* kind */
+    CHECK(h = HAS(K_OI_KIND));
+    if (h) {
+        if ((v = attr(a, K_OI_KIND)) == NULL) goto fail;
+        CHECK(h = nonempty(v));
+        if (h) {
+            CHECK(PySet_Add(used, S[K_OI_KIND]));
+            if (PyUnicode_Check(v)) {
+                SET(t, PyObject_CallMethodNoArgs(v, S[V_UPPER]));
+                PyObject *k = PyDict_GetItemWithError(H[H_OI_KINDS], t);
+                if (k == NULL && PyErr_Occurred()) goto fail;
+                SET(kind, NEW(k ? k : S[V_UNKNOWN]));
+            }
+        }
+    }
+    if (kind == Py_None) {
+        CHECK(h = HAS(K_GENAI_OP));
+        if (h) {
+            if ((v = attr(a, K_GENAI_OP)) == NULL) goto fail;
+            if (PyUnicode_Check(v)) {
+                CHECK(h = nonempty(v));
+                if (h) {
+                    CHECK(PySet_Add(used, S[K_GENAI_OP]));
+                    SET(t, PyObject_CallMethodNoArgs(v, S[V_LOWER]));
+                    PyObject *k = PyDict_GetItemWithError(H[H_GENAI_OPS], t);
+                    if (k == NULL && PyErr_Occurred()) goto fail;
+                    SET(kind, NEW(k ? k : Py_None));
+                }
+            }
+        }
+    }
+    int llm_model, req_model;
+    CHECK(llm_model = HAS(K_LLM_MODEL));
+    CHECK(req_model = HAS(K_GENAI_REQ_MODEL));
+    if (kind == Py_None && (genai || llm_model)) SET(kind, NEW(S[(req_model || llm_model) ? V_LLM : V_UNKNOWN]));
+
+    PyObject *model = pick(best, F_MODEL), *provider;
+    if (model == NULL) goto fail;
+    if (model == Py_None) {
+        CHECK(h = HAS(K_INV_PARAMS));
+        if (h) {
+            if ((v = attr(a, K_INV_PARAMS)) == NULL) goto fail;
+            if (PyUnicode_Check(v)) {
+                result = NEW(Py_None);
+                goto fail; /* not a failure: the reference maps it */
+            }
+        }
+    }
+    if (req_model) CHECK(PySet_Add(used, S[K_GENAI_REQ_MODEL]));
+    if ((provider = pick(best, F_PROVIDER)) == NULL) goto fail;
+
+    /* messages */
+    if ((s.nss & 2) && s.oi != NULL) {
+        PyObject *o0 = PyTuple_GET_ITEM(s.oi, 0), *o1 = PyTuple_GET_ITEM(s.oi, 1);
+        if (PyDict_GET_SIZE(o0)) SET(inp, oi_side(o0));
+        if (PyDict_GET_SIZE(o1)) SET(out, oi_side(o1));
+    }
+    if ((inp == Py_None || out == Py_None) && genai) {
+        static const int keys[3] = {K_IN_MSGS, K_SYS_INSTR, K_OUT_MSGS};
+        SET(t, PyDict_New());
+        for (int i = 0; i < 3; i++) {
+            CHECK(h = HAS(keys[i]));
+            if (h && ((v = attr(a, keys[i])) == NULL || PyDict_SetItem(t, S[keys[i]], v))) goto fail;
+        }
+        if (PyDict_GET_SIZE(t)) {
+            PyObject *ev = PyList_New(0), *ue = PySet_New(NULL), *got = NULL;
+            if (ev && ue) got = PyObject_CallFunctionObjArgs(H[H_GENAI_MESSAGES], t, ev, used, ue, NULL);
+            Py_XDECREF(ev), Py_XDECREF(ue);
+            SET(t, got);
+            if (!PyTuple_CheckExact(t) || PyTuple_GET_SIZE(t) != 2) {
+                result = Py_NewRef(Py_NotImplemented);
+                goto fail;
+            }
+            if (inp == Py_None) SET(inp, NEW(PyTuple_GET_ITEM(t, 0)));
+            if (out == Py_None) SET(out, NEW(PyTuple_GET_ITEM(t, 1)));
+        }
+    }
+    PyObject *in_value = pick(best, F_INPUT), *out_value;
+    if (in_value == NULL || (out_value = pick(best, F_OUTPUT)) == NULL) goto fail;
+    int is_llm = is_str(kind, V_LLM), is_tool = is_str(kind, V_TOOL), is_retriever = is_str(kind, V_RETRIEVER);
+    if (is_llm && (inp == Py_None || out == Py_None)) { /* messages in a JSON request/response */
+        for (int side = 0; side < 2; side++) {
+            PyObject **msgs = side ? &out : &inp, *value = side ? out_value : in_value;
+            if (*msgs != Py_None || !PyUnicode_Check(value)) continue; /* _value_messages: None, _canonical(None): None */
+            SET(t, PyObject_CallFunctionObjArgs(H[H_VALUE_MESSAGES], value, S[side ? V_OUTPUT : V_INPUT], NULL));
+            SET(*msgs, PyObject_CallOneArg(H[H_CANONICAL], t));
+        }
+    }
+    CHECK(h = truthy(inp));
+    if (h && PyUnicode_Check(in_value)) { /* tool messages without their call id: filled from the raw request */
+        if (!exact_dicts(inp)) {
+            result = Py_NewRef(Py_NotImplemented);
+            goto fail;
+        }
+        int found = 0;
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(inp) && !found; i++) {
+            PyObject *m = PyList_GET_ITEM(inp, i), *role = PyDict_GetItemWithError(m, S[O_ROLE]);
+            if (role == NULL) {
+                if (PyErr_Occurred()) goto fail;
+                result = Py_NewRef(Py_NotImplemented);
+                goto fail;
+            }
+            CHECK(h = PyObject_RichCompareBool(role, S[V_TOOL], Py_EQ));
+            if (!h) continue;
+            PyObject *tcid = PyDict_GetItemWithError(m, S[O_TOOL_CALL_ID]);
+            if (tcid == NULL) {
+                if (PyErr_Occurred()) goto fail;
+                result = Py_NewRef(Py_NotImplemented);
+                goto fail;
+            }
+            found = tcid == Py_None;
+        }
+        if (found) SET(inp, PyObject_CallFunctionObjArgs(H[H_FILL_CALL_IDS], inp, in_value, NULL));
+    }
+    CHECK(h = HAS(K_IN_MIME));
+    if (h) CHECK(PySet_Add(used, S[K_IN_MIME]));
+    CHECK(h = HAS(K_OUT_MIME));
+    if (h) CHECK(PySet_Add(used, S[K_OUT_MIME]));
+
+    /* tools */
+    int tools = is_tool;
+    if (!tools) CHECK(tools = HAS(K_TOOL_NAME));
+    if (!tools) CHECK(tools = HAS(K_GENAI_TOOL_NAME));
+    if (tools) {
+        if ((v = pick(best, F_TOOL_NAME)) == NULL) goto fail;
+        SET(tool_name, NEW(v));
+        if ((v = pick(best, F_TOOL_ARGS)) == NULL) goto fail;
+        SET(tool_args, NEW(v));
+        if (tool_args == Py_None && is_tool) SET(tool_args, NEW(in_value));
+        if (is_tool) {
+            if (PyUnicode_Check(out_value) && PyUnicode_Tailmatch(out_value, S[V_OBJ_START], 0, PY_SSIZE_T_MAX, -1) == 1)
+                SET(tool_result, PyObject_CallOneArg(H[H_TOOL_MESSAGE_CONTENT], out_value));
+            else
+                SET(tool_result, NEW(out_value));
+        }
+        if (tool_name == Py_None && is_tool) SET(tool_name, NEW(name));
+        static const int desc[5] = {K_TOOL_DESC, K_GENAI_TOOL_DESC, K_GENAI_TOOL_CALL_ID, K_AI_TOOLCALL_ID, K_GENAI_TOOL_TYPE};
+        for (int i = 0; i < 5; i++) {
+            CHECK(h = HAS(desc[i]));
+            if (!h) continue;
+            if ((v = attr(a, desc[i])) == NULL) goto fail;
+            CHECK(h = nonempty(v));
+            if (h) {
+                CHECK(PySet_Add(used, S[desc[i]]));
+                break;
+            }
+        }
+    }
+
+    /* documents */
+    int ret_docs = 0;
+    if (!(s.docs != NULL && (s.nss & 4)) && genai) CHECK(ret_docs = HAS(K_GENAI_RET_DOCS));
+    if (s.docs != NULL && (s.nss & 4)) {
+        Py_ssize_t pos = 0;
+        PyObject *k, *x;
+        while (PyDict_Next(a, &pos, &k, &x)) {
+            if (!PyUnicode_Check(k)) {
+                result = Py_NewRef(Py_NotImplemented);
+                goto fail;
+            }
+            if (PyUnicode_Tailmatch(k, S[K_DOC_PREFIX], 0, PY_SSIZE_T_MAX, -1) == 1) CHECK(PySet_Add(used, k));
+        }
+        SET(docs, sorted_values(s.docs));
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(docs); i++) {
+            PyObject *d = PyObject_CallOneArg(H[H_OI_DOCUMENT], PyList_GET_ITEM(docs, i));
+            if (d == NULL) goto fail;
+            PyList_SetItem(docs, i, d);
+        }
+    } else if (ret_docs && (v = attr(a, K_GENAI_RET_DOCS)) != Py_None) {
+        if (v == NULL) goto fail;
+        CHECK(PySet_Add(used, S[K_GENAI_RET_DOCS]));
+        SET(docs, PyList_New(0));
+        SET(t, PyObject_CallOneArg(H[H_JSON_LIST], v));
+        CHECK(h = truthy(t));
+        if (h) {
+            PyObject *it = PyObject_GetIter(t), *d;
+            if (it == NULL) goto fail;
+            while ((d = PyIter_Next(it)) != NULL) {
+                PyObject *doc = PyObject_CallOneArg(H[H_GENAI_DOCUMENT], d);
+                Py_DECREF(d);
+                if (doc == NULL || PyList_Append(docs, doc)) {
+                    Py_XDECREF(doc);
+                    Py_DECREF(it);
+                    goto fail;
+                }
+                Py_DECREF(doc);
+            }
+            Py_DECREF(it);
+            if (PyErr_Occurred()) goto fail;
+        }
+    }
+    if (docs == Py_None && is_retriever && PyUnicode_Check(out_value) &&
+        PyUnicode_Tailmatch(out_value, S[V_LIST_START], 0, PY_SSIZE_T_MAX, -1) == 1)
+        SET(docs, PyObject_CallOneArg(H[H_OUTPUT_DOCUMENTS], out_value));
+
+    /* tokens and cost */
+    static const int token_fields[3] = {F_PT, F_CT, F_TT};
+    PyObject **tokens[3] = {&pt, &ct, &tt};
+    for (int i = 0; i < 3; i++) {
+        if ((v = pick(best, token_fields[i])) == NULL) goto fail;
+        if (v == Py_None || PyLong_CheckExact(v)) {
+            SET(*tokens[i], NEW(v));
+            continue;
+        }
+        PyObject *n = PyNumber_Long(v); /* _otlp_fast._int: int(v), None on TypeError/ValueError */
+        if (n == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_TypeError) && !PyErr_ExceptionMatches(PyExc_ValueError)) goto fail;
+            PyErr_Clear();
+            n = NEW(Py_None);
+        }
+        Py_SETREF(*tokens[i], n);
+    }
+    if (tt == Py_None && (pt != Py_None || ct != Py_None)) {
+        PyObject *p, *c;
+        CHECK(h = truthy(pt));
+        p = h ? pt : NULL;
+        CHECK(h = truthy(ct));
+        c = h ? ct : NULL;
+        PyObject *zero = PyLong_FromLong(0);
+        if (zero == NULL) goto fail;
+        PyObject *sum = PyNumber_Add(p ? p : zero, c ? c : zero);
+        Py_DECREF(zero);
+        SET(tt, sum);
+    }
+    if ((v = pick(best, F_COST)) == NULL) goto fail;
+    if (v != Py_None) SET(cost, PyNumber_Float(v));
+
+    /* session, user, tags, metadata */
+    if ((v = pick(best, F_SESSION)) == NULL) goto fail;
+    SET(session, str_or_none(v));
+    if ((v = pick(best, F_USER)) == NULL) goto fail;
+    SET(user, str_or_none(v));
+    if ((v = pick(best, F_TAGS)) == NULL) goto fail;
+    SET(tags, NEW(v));
+    if (PyUnicode_Check(tags)) {
+        SET(t, PyObject_CallOneArg(H[H_JSON_LIST], tags));
+        CHECK(h = truthy(t));
+        if (h)
+            SET(tags, NEW(t));
+        else {
+            SET(t, PyList_New(1));
+            PyList_SET_ITEM(t, 0, NEW(tags));
+            SET(tags, NEW(t));
+        }
+    }
+    SET(meta, PyDict_New());
+    CHECK(h = HAS(K_METADATA));
+    if (h) {
+        if ((v = attr(a, K_METADATA)) == NULL) goto fail;
+        CHECK(h = nonempty(v));
+        if (h) {
+            CHECK(PySet_Add(used, S[K_METADATA]));
+            SET(t, PyObject_CallOneArg(H[H_METADATA_VALUE], v));
+            if (t != Py_None) CHECK(PyDict_Update(meta, t));
+        }
+    }
+    CHECK(h = PyObject_RichCompareBool(status, S_ERROR, Py_NE));
+    if (h) SET(err, NEW(Py_None));
+
+    /* readable texts (otlp._readable_texts) */
+    CHECK(h = truthy(inp));
+    SET(in_text, h ? last_user_text(inp) : text_of(in_value));
+    CHECK(h = truthy(out));
+    SET(out_text, h ? assistant_text(out) : text_of(out_value));
+    if (is_retriever && in_text == Py_None) SET(in_text, text_of(in_value));
+    if (is_tool && in_text == Py_None && tool_args != Py_None) SET(in_text, json_text(tool_args));
+
+    /* the aliased fields' keys are used (tool ones only when tools are read) */
+    {
+        Py_ssize_t pos = 0;
+        PyObject *f, *b;
+        while (PyDict_Next(best, &pos, &f, &b)) {
+            if (!tools && (PyUnicode_Compare(f, S[F_TOOL_NAME]) == 0 || PyUnicode_Compare(f, S[F_TOOL_ARGS]) == 0)) continue;
+            if (PyErr_Occurred()) goto fail;
+            CHECK(PySet_Add(used, PyTuple_GET_ITEM(b, 1)));
+        }
+    }
+    Py_ssize_t nu = PySet_GET_SIZE(used);
+    if (nu == PyDict_GET_SIZE(a)) {
+        SET(rest, PyDict_New());
+    } else if (nu) {
+        SET(rest, PyDict_New());
+        Py_ssize_t pos = 0;
+        PyObject *k, *x;
+        while (PyDict_Next(a, &pos, &k, &x)) {
+            CHECK(h = PySet_Contains(used, k));
+            if (!h) CHECK(PyDict_SetItem(rest, k, x));
+        }
+    } else {
+        SET(rest, PyDict_Copy(a));
+    }
+    if (otel_kind != Py_None) {
+        CHECK(h = PySet_Contains(H[H_KIND_SET], otel_kind));
+        if (!h) SET(otel_kind, PyObject_CallOneArg(H[H_SPAN_KIND], otel_kind));
+    }
+    /* otlp._record_fields */
+    int res_true;
+    CHECK(res_true = truthy(resource));
+    if (res_true) CHECK(PyDict_SetItem(rest, S[K_RESOURCE], resource));
+    CHECK(h = truthy(scope));
+    if (h) CHECK(PyDict_SetItem(rest, S[K_SCOPE_NAME], scope));
+    if (otel_kind != Py_None) CHECK(PyDict_SetItem(rest, S[K_SPAN_KIND], otel_kind));
+    if (in_value != Py_None && inp != Py_None) CHECK(PyDict_SetItem(rest, S[K_INPUT_VALUE], in_value));
+    if (out_value != Py_None && out != Py_None) CHECK(PyDict_SetItem(rest, S[K_OUTPUT_VALUE], out_value));
+    if (res_true) {
+        CHECK(h = PySequence_Contains(resource, S[K_SERVICE_NAME]));
+        if (h) {
+            SET(t, PyObject_GetItem(resource, S[K_SERVICE_NAME]));
+            if (PyDict_SetDefault(meta, S[K_SERVICE_NAME], t) == NULL) goto fail;
+        }
+    }
+
+    SET(tool_args_text, json_text(tool_args));
+    SET(tool_result_text, PyDict_Check(tool_result) || PyList_Check(tool_result) ? json_text(tool_result) : text_of(tool_result));
+    CHECK(h = truthy(tags));
+    SET(tags_out, h ? PySequence_List(tags) : NEW(Py_None));
+    CHECK(h = truthy(kind));
+    PyObject *kind_out = h ? kind : S[V_UNKNOWN];
+    result = PyTuple_Pack(30, args[1], args[2], args[3], name, kind_out, args[5], args[6], Py_None, status, err, model,
+                          provider, inp, out, in_text, out_text, docs, tool_name, tool_args_text, tool_result_text, pt,
+                          ct, tt, cost, session, user, tags_out, PyDict_GET_SIZE(meta) ? meta : Py_None,
+                          PyDict_GET_SIZE(rest) ? rest : Py_None, args[12]);
+fail:
+    Py_XDECREF(t), Py_XDECREF(kind), Py_XDECREF(inp), Py_XDECREF(out), Py_XDECREF(docs), Py_XDECREF(tool_name);
+    Py_XDECREF(tool_args), Py_XDECREF(tool_result), Py_XDECREF(pt), Py_XDECREF(ct), Py_XDECREF(tt), Py_XDECREF(cost);
+    Py_XDECREF(tags), Py_XDECREF(session), Py_XDECREF(user), Py_XDECREF(meta), Py_XDECREF(rest), Py_XDECREF(in_text);
+    Py_XDECREF(out_text), Py_XDECREF(err), Py_XDECREF(otel_kind), Py_XDECREF(tags_out), Py_XDECREF(tool_args_text);
+    Py_XDECREF(tool_result_text);
+    scanned_clear(&s);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"decode", decode, METH_VARARGS,
      "decode(data, kind_names) -> None | (groups, validate): an OTLP ExportTraceServiceRequest's spans as "
@@ -737,6 +1357,11 @@ static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS,
      "scan(a, key_info, classify) -> None | (best, nss, specials, oi, docs_parts, used): _otlp_fast._map's pass "
      "over a span's attributes (None: the span needs the reference mapping)."},
+    {"map", (PyCFunction)(void (*)(void))map, METH_FASTCALL,
+     "map(a, trace_id, span_id, parent, name, start, end, status, err, otel_kind, resource, scope, source_format) -> "
+     "tuple | None | NotImplemented: _otlp_fast._map_py in C (None: the reference maps the span; NotImplemented: "
+     "_map_py does)."},
+    {"configure", configure, METH_O, "configure(helpers): the Python helpers and tables map() calls (from _otlp_fast)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -755,5 +1380,7 @@ PyMODINIT_FUNC PyInit__otlp_pb(void) {
     S_UNSET = PyUnicode_InternFromString("unset");
     S_EMPTY = PyUnicode_New(0, 127);
     if (!S_ERROR || !S_OK || !S_UNSET || !S_EMPTY) return NULL;
+    for (int i = 0; i < N_STR; i++)
+        if ((S[i] = PyUnicode_InternFromString(STR_TEXT[i])) == NULL) return NULL;
     return PyModule_Create(&module);
 }
