@@ -814,6 +814,9 @@ def _map_refs(refs: list[_Ref], limit: int, spool: str | None) -> tuple[Any, int
         import pyarrow as pa
 
         os.makedirs(spool, exist_ok=True)
+        # one chunk per column (not one per body): written faster here, Parquet-encoded faster by the
+        # receiver, more than paying for the copy
+        table = table.combine_chunks()
         out = os.path.join(spool, f"{os.getpid()}-{time.monotonic_ns()}.arrow")
         with pa.OSFile(out, "wb") as f, pa.ipc.new_file(f, table.schema) as w:
             w.write_table(table)

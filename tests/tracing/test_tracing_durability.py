@@ -512,16 +512,19 @@ def test_log_records_are_written_from_their_parts_and_read_back_at_their_offsets
 def test_a_mapping_worker_pauses_the_cycle_collector_only_while_it_maps(tmp_path, monkeypatch):
     """In a mapping worker process the cyclic garbage collector is off while a task maps (it
     would walk every per-span object alive) and on again after; mapping inside the receiver
-    (threads) never turns it off. The spans come back through the spool file, which is removed."""
+    (threads) never turns it off. The spans come back through the spool file (one chunk per
+    column), which is removed once read."""
     import gc
 
     from llmops_nb.tracing import _collector
 
     wal = Wal(tmp_path / "wal").open()
-    body = _body(0, 8)
-    head, _ = WalRecord("proto", "identity", body, len(body)).parts()
-    seq = wal.append([(head, body)])
-    ref = (str(wal.segment_path(seq)), wal.last_start + len(head), len(body), "proto", "identity", len(body))
+    refs = []
+    for k in range(3):  # three bodies in one task
+        body = _body(k * 8, 8)
+        head, _ = WalRecord("proto", "identity", body, len(body)).parts()
+        seq = wal.append([(head, body)])
+        refs.append((str(wal.segment_path(seq)), wal.last_start + len(head), len(body), "proto", "identity", len(body)))
     seen = []
     real = _collector._map_records
 
@@ -531,11 +534,13 @@ def test_a_mapping_worker_pauses_the_cycle_collector_only_while_it_maps(tmp_path
 
     monkeypatch.setattr(_collector, "_map_records", spy)
     assert gc.isenabled()
-    out, rejected, _, bad, cpu = _collector._map_refs([ref], 2**20, str(tmp_path / "spool"))
+    out, rejected, _, bad, cpu = _collector._map_refs(refs, 2**20, str(tmp_path / "spool"))
     assert seen == [False] and gc.isenabled() and rejected == bad == 0 and cpu["map"] >= 0
-    assert isinstance(out, str) and _collector._handed_back(out).num_rows == 8 and not os.path.exists(out)
+    back = _collector._handed_back(out)
+    assert isinstance(out, str) and back.num_rows == 24 and not os.path.exists(out)
+    assert all(back.column(i).num_chunks == 1 for i in range(back.num_columns))
     seen.clear()
-    table = _collector._map_refs([ref], 2**20, None)[0]
-    assert seen == [True] and table.num_rows == 8
-    wal.release(seq, 1)
+    table = _collector._map_refs(refs, 2**20, None)[0]
+    assert seen == [True] and table.equals(back)
+    wal.release(seq, 3)
     wal.close()
