@@ -527,15 +527,32 @@ NATIVE_JSON: Any = _native_module("_otlp_json")
 _KINDS = tuple(_KIND_NAMES[k] for k in range(6))  # the span kind names of OTLP's numbers, for both decoders
 
 
-def _decoded_row(s: tuple[Any, ...], resource: dict[str, Any], scope: str | None, source_format: str) -> tuple[Any, ...] | None:
-    """``_map`` of a span a native decoder gave (its arguments, in order), None when the reference must map it."""
+def _decoded_row(s: tuple[Any, ...], resource: dict[str, Any], scope: str | None, source_format: str,
+                 py: bool = False) -> tuple[Any, ...] | None:
+    """``_map`` of a span a native decoder gave (its arguments, in order; ``py``: with :func:`_map_py`),
+    None when the reference must map it."""
     try:
         a, tid, sid, pid, name, start, end, status, msg, kind = s
-        return _map(a, tid, sid, pid, name, start, end, status, msg, kind, resource, scope, source_format)
+        return (_map_py if py else _map)(a, tid, sid, pid, name, start, end, status, msg, kind, resource, scope, source_format)
     except (RecursionError, MemoryError):
         raise
     except Exception:
         return None
+
+
+def _group_rows(spans: list[Any], resource: dict[str, Any], scope: str | None, source_format: str) -> tuple[list[Any], bool]:
+    """(:func:`_decoded_row` of each span of a decoded group, None for a span the decoder left to the
+    reference; whether any is None), mapped by the native ``map_spans`` in one call when it is built."""
+    if NATIVE is None or NATIVE_MAP is None or type(spans) is not list:
+        rows = [None if s is None else _decoded_row(s, resource, scope, source_format) for s in spans]
+        return rows, None in rows
+    rows, odd = _MAP_SPANS(spans, resource, scope, source_format)
+    if odd:
+        for i, r in enumerate(rows):
+            if r is NotImplemented:  # what the C port leaves to _map_py
+                rows[i] = _decoded_row(spans[i], resource, scope, source_format, True)
+        return rows, None in rows
+    return rows, False
 
 
 def _bytes_value(v: str) -> Any:
@@ -601,8 +618,12 @@ def _map_native(doc: NativeExport, ctx: Mapping[str, Any] | None) -> SpanColumns
     raw_resources: dict[int, Any] = {}
     for r, (resource, scopes) in enumerate(doc.groups):
         for si, (scope_name, spans) in enumerate(scopes):
-            for i, s in enumerate(spans):
-                row = None if s is None else _decoded_row(s, resource, scope_name, "otlp_json")
+            group, missing = _group_rows(spans, resource, scope_name, "otlp_json")
+            if not missing:
+                rows.extend(group)
+                n += len(group)
+                continue
+            for i, row in enumerate(group):
                 if row is None:  # the reference mapping, from the document, with its errors and id repairs
                     if parsed is None:
                         parsed = {(gr, gsi): (rs, scope, sps) for gr, rs, gsi, scope, sps in _o._otlp_json_groups(doc.document())}
@@ -656,6 +677,7 @@ def _configure_native(native: Any) -> Any:
 
 NATIVE_MAP: Any = _configure_native(NATIVE)
 """The native ``map`` :func:`_map` uses while ``NATIVE`` is set, or None (tests set it None to compare with :func:`_map_py`)."""
+_MAP_SPANS: Any = None if NATIVE_MAP is None else NATIVE.map_spans  # the same over a decoded group (_group_rows)
 
 
 _DETECTED: list[Any] = [None, None]
@@ -698,8 +720,11 @@ def map_proto(data: bytes | Any, ctx: Mapping[str, Any] | None = None) -> SpanCo
     fallbacks = 0
     for ri, (resource, scopes) in enumerate(groups):
         for si, (scope, spans) in enumerate(scopes):
-            for i, s in enumerate(spans):
-                row = None if s is None else _decoded_row(s, resource, scope, "otlp_proto")
+            group, missing = _group_rows(spans, resource, scope, "otlp_proto")
+            if not missing:
+                rows.extend(group)
+                continue
+            for i, row in enumerate(group):
                 if row is None:
                     fallbacks += 1
                     if req is None:

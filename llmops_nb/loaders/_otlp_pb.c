@@ -772,7 +772,8 @@ enum {
     F_MODEL, F_PROVIDER, F_INPUT, F_OUTPUT, F_TOOL_NAME, F_TOOL_ARGS, F_PT, F_CT, F_TT, F_COST, F_SESSION, F_USER,
     F_TAGS, M_ROLE, M_CONTENT, M_TOOL_CALL_ID, C_ID, C_NAME, C_ARGS, O_ROLE, O_CONTENT, O_TOOL_CALLS,
     O_TOOL_CALL_ID, O_ID, O_NAME, O_ARGUMENTS, V_LLM, V_UNKNOWN, V_TOOL, V_RETRIEVER, V_USER, V_NL, V_UPPER,
-    V_LOWER, V_INPUT, V_OUTPUT, V_OBJ_START, V_LIST_START, N_STR
+    V_LOWER, V_INPUT, V_OUTPUT, V_OBJ_START, V_LIST_START, G_PARTS, G_TYPE, G_TEXT, G_REASONING, G_TOOL_CALL,
+    G_TOOL_CALL_RESPONSE, N_STR
 };
 static const char *const STR_TEXT[N_STR] = {
     "openinference.span.kind", "gen_ai.operation.name", "llm.model_name", "gen_ai.request.model",
@@ -785,7 +786,8 @@ static const char *const STR_TEXT[N_STR] = {
     "total_tokens", "cost_usd", "session_id", "user_id", "tags", "message.role", "message.content",
     "message.tool_call_id", "tool_call.id", "tool_call.function.name", "tool_call.function.arguments", "role",
     "content", "tool_calls", "tool_call_id", "id", "name", "arguments", "llm", "unknown", "tool", "retriever", "user",
-    "\n", "upper", "lower", "input", "output", "{\"", "["};
+    "\n", "upper", "lower", "input", "output", "{\"", "[", "parts", "type", "text", "reasoning", "tool_call",
+    "tool_call_response"};
 static PyObject *S[N_STR];
 
 enum {
@@ -981,6 +983,127 @@ static PyObject *assistant_text(PyObject *msgs) { /* _common.assistant_text of t
     return r;
 }
 
+/* otlp._genai_parts_message of one message in the common shapes (parts of type text, reasoning,
+ * tool_call or other content): a new list of its one canonical message; BAIL (NULL, no error) for
+ * what this does not reproduce (no parts, parts not a list or not dicts, tool_call_response parts) */
+static int genai_parts_message(PyObject *m, PyObject *msgs) {
+    PyObject *parts = PyDict_GetItemWithError(m, S[G_PARTS]);
+    if (parts == NULL) return PyErr_Occurred() ? ERR : BAIL;
+    if (parts == Py_None) return BAIL;
+    int tr = PyObject_IsTrue(parts);
+    if (tr < 0) return ERR;
+    if (tr && !PyList_CheckExact(parts)) return BAIL;
+    PyObject *texts = PyList_New(0), *calls = PyList_New(0), *c = NULL, *t = NULL, *msg = NULL;
+    int r = texts && calls ? OK : ERR;
+    for (Py_ssize_t i = 0; r == OK && tr && i < PyList_GET_SIZE(parts); i++) {
+        PyObject *p = PyList_GET_ITEM(parts, i);
+        if (!PyDict_CheckExact(p)) {
+            if (PyUnicode_Check(p) || PyLong_Check(p) || PyFloat_Check(p) || PyList_Check(p) || p == Py_None) continue;
+            r = BAIL; /* a Mapping of another type */
+            break;
+        }
+        PyObject *ty = PyDict_GetItemWithError(p, S[G_TYPE]);
+        if (ty == NULL && PyErr_Occurred()) {
+            r = ERR;
+            break;
+        }
+        if (ty == NULL) ty = Py_None;
+        int text = 0, call = 0, resp = 0;
+        if (ty == Py_None) {
+            if ((text = PyDict_Contains(p, S[O_CONTENT])) < 0) r = ERR;
+        } else if ((text = PyObject_RichCompareBool(ty, S[G_TEXT], Py_EQ)) == 0 &&
+                   (text = PyObject_RichCompareBool(ty, S[G_REASONING], Py_EQ)) == 0 &&
+                   (call = PyObject_RichCompareBool(ty, S[G_TOOL_CALL], Py_EQ)) == 0) {
+            resp = PyObject_RichCompareBool(ty, S[G_TOOL_CALL_RESPONSE], Py_EQ);
+        }
+        if (text < 0 || call < 0 || resp < 0) r = ERR;
+        if (resp > 0) r = BAIL;
+        if (r != OK) break;
+        if (call) {
+            PyObject *id = get(p, O_ID), *name = get(p, O_NAME), *args = get(p, O_ARGUMENTS);
+            int named = name ? PyObject_IsTrue(name) : -1;
+            if (!id || !args || named < 0) {
+                r = ERR;
+                break;
+            }
+            /* _common.message of {"id", "name", "arguments"} */
+            if ((c = PyDict_New()) == NULL || (t = str_or_none(id)) == NULL || PyDict_SetItem(c, S[O_ID], t) ||
+                PyDict_SetItem(c, S[O_NAME], named ? name : Py_None)) {
+                r = ERR;
+                break;
+            }
+            Py_SETREF(t, json_text(args));
+            if (t == NULL || PyDict_SetItem(c, S[O_ARGUMENTS], t) || PyList_Append(calls, c)) r = ERR;
+            Py_CLEAR(c);
+            Py_CLEAR(t);
+        } else { /* text, reasoning, content without a type, any other type: its content when it is text */
+            PyObject *content = get(p, O_CONTENT);
+            if (content == NULL) r = ERR;
+            else if (PyUnicode_Check(content) && PyList_Append(texts, content)) r = ERR;
+        }
+    }
+    if (r == OK) {
+        PyObject *role = get(m, O_ROLE);
+        msg = PyDict_New();
+        if (role == NULL || msg == NULL) r = ERR;
+        else if (role == Py_None) t = Py_NewRef(Py_None);
+        else if ((t = PyObject_Str(role)) != NULL) Py_SETREF(t, PyObject_CallMethodNoArgs(t, S[V_LOWER]));
+        if (r == OK && (t == NULL || PyDict_SetItem(msg, S[O_ROLE], t))) r = ERR;
+        Py_XSETREF(t, PyList_GET_SIZE(texts) ? PyUnicode_Join(S[V_NL], texts) : Py_NewRef(Py_None));
+        if (r == OK && (t == NULL || PyDict_SetItem(msg, S[O_CONTENT], t) ||
+                        PyDict_SetItem(msg, S[O_TOOL_CALLS], PyList_GET_SIZE(calls) ? calls : Py_None) ||
+                        PyDict_SetItem(msg, S[O_TOOL_CALL_ID], Py_None) || PyList_Append(msgs, msg)))
+            r = ERR;
+    }
+    Py_XDECREF(texts), Py_XDECREF(calls), Py_XDECREF(c), Py_XDECREF(t), Py_XDECREF(msg);
+    return r;
+}
+
+/* otlp._genai_messages of gen_ai.input.messages / gen_ai.output.messages (no system instructions):
+ * OK with *inp, *out set (new references) and the keys read added to used, BAIL (nothing changed:
+ * the caller calls the Python helper) or ERR */
+static int genai_messages(PyObject *a, int has_in, int has_out, PyObject *used, PyObject **inp, PyObject **out) {
+    PyObject *got[2] = {NULL, NULL};
+    int r = OK;
+    for (int side = 0; side < 2 && r == OK; side++) {
+        if (!(side ? has_out : has_in)) continue;
+        int key = side ? K_OUT_MSGS : K_IN_MSGS;
+        PyObject *v = attr(a, key), *raw;
+        if (v == NULL || (raw = PyObject_CallOneArg(H[H_JSON_LIST], v)) == NULL) {
+            r = ERR;
+            break;
+        }
+        if (raw == Py_None) {
+            Py_DECREF(raw);
+            continue;
+        }
+        if (!PyList_CheckExact(raw) || (got[side] = PyList_New(0)) == NULL) {
+            r = PyList_CheckExact(raw) ? ERR : BAIL;
+            Py_DECREF(raw);
+            break;
+        }
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(raw) && r == OK; i++) {
+            PyObject *m = PyList_GET_ITEM(raw, i);
+            if (PyDict_CheckExact(m))
+                r = genai_parts_message(m, got[side]);
+            else if (!(PyUnicode_Check(m) || PyLong_Check(m) || PyFloat_Check(m) || PyList_Check(m) || m == Py_None))
+                r = BAIL;
+        }
+        Py_DECREF(raw);
+    }
+    if (r == OK) {
+        if ((got[0] && PySet_Add(used, S[K_IN_MSGS])) || (got[1] && PySet_Add(used, S[K_OUT_MSGS]))) {
+            r = ERR;
+        } else {
+            *inp = got[0] ? got[0] : Py_NewRef(Py_None);
+            *out = got[1] ? got[1] : Py_NewRef(Py_None);
+            return OK;
+        }
+    }
+    Py_XDECREF(got[0]), Py_XDECREF(got[1]);
+    return r;
+}
+
 static int truthy(PyObject *v) { return v == Py_None ? 0 : PyObject_IsTrue(v); }
 
 static int nonempty(PyObject *v) { /* v is not None and v != "" */
@@ -1082,7 +1205,17 @@ static PyObject *map(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
             CHECK(h = HAS(keys[i]));
             if (h && ((v = attr(a, keys[i])) == NULL || PyDict_SetItem(t, S[keys[i]], v))) goto fail;
         }
-        if (PyDict_GET_SIZE(t)) {
+        int sysi;
+        CHECK(sysi = HAS(K_SYS_INSTR));
+        PyObject *gi = NULL, *go = NULL;
+        if (PyDict_GET_SIZE(t) && !sysi) {
+            CHECK(r = genai_messages(a, PyDict_Contains(t, S[K_IN_MSGS]), PyDict_Contains(t, S[K_OUT_MSGS]), used, &gi, &go));
+        }
+        if (gi != NULL) { /* r == OK */
+            if (inp == Py_None) SET(inp, NEW(gi));
+            if (out == Py_None) SET(out, NEW(go));
+            Py_DECREF(gi), Py_DECREF(go);
+        } else if (PyDict_GET_SIZE(t)) {
             PyObject *ev = PyList_New(0), *ue = PySet_New(NULL), *got = NULL;
             if (ev && ue) got = PyObject_CallFunctionObjArgs(H[H_GENAI_MESSAGES], t, ev, used, ue, NULL);
             Py_XDECREF(ev), Py_XDECREF(ue);
@@ -1350,6 +1483,46 @@ fail:
     return result;
 }
 
+/* map_spans(spans, resource, scope, source_format) -> (rows, odd)
+ * map() of each span a decoder gave (its 10 arguments, or None) with the group's resource and scope:
+ * rows[i] is the row tuple, None (the reference maps it: the decoder or map said so, or map raised
+ * an Exception, as _otlp_fast._decoded_row catches it) or NotImplemented (_map_py maps it); odd:
+ * how many are not tuples. RecursionError, MemoryError and non-Exception errors propagate. */
+static PyObject *map_spans(PyObject *self, PyObject *args) {
+    PyObject *spans, *resource, *scope, *fmt;
+    if (!PyArg_ParseTuple(args, "O!OOO:map_spans", &PyList_Type, &spans, &resource, &scope, &fmt)) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(spans), odd = 0;
+    PyObject *rows = PyList_New(n);
+    if (rows == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *s = PyList_GET_ITEM(spans, i), *row;
+        if (PyTuple_CheckExact(s) && PyTuple_GET_SIZE(s) == 10) {
+            PyObject *argv[13];
+            for (int j = 0; j < 10; j++) argv[j] = PyTuple_GET_ITEM(s, j);
+            argv[10] = resource, argv[11] = scope, argv[12] = fmt;
+            Py_INCREF(s);
+            row = map(self, argv, 13);
+            Py_DECREF(s);
+            if (row == NULL) {
+                if (!PyErr_ExceptionMatches(PyExc_Exception) || PyErr_ExceptionMatches(PyExc_RecursionError) ||
+                    PyErr_ExceptionMatches(PyExc_MemoryError)) {
+                    Py_DECREF(rows);
+                    return NULL;
+                }
+                PyErr_Clear();
+                row = Py_NewRef(Py_None);
+            }
+        } else if (s == Py_None) {
+            row = Py_NewRef(Py_None);
+        } else {
+            row = Py_NewRef(Py_NotImplemented); /* not what the decoders give: _decoded_row decides */
+        }
+        odd += !PyTuple_CheckExact(row);
+        PyList_SET_ITEM(rows, i, row);
+    }
+    return Py_BuildValue("(Nn)", rows, odd);
+}
+
 static PyMethodDef methods[] = {
     {"decode", decode, METH_VARARGS,
      "decode(data, kind_names) -> None | (groups, validate): an OTLP ExportTraceServiceRequest's spans as "
@@ -1361,6 +1534,9 @@ static PyMethodDef methods[] = {
      "map(a, trace_id, span_id, parent, name, start, end, status, err, otel_kind, resource, scope, source_format) -> "
      "tuple | None | NotImplemented: _otlp_fast._map_py in C (None: the reference maps the span; NotImplemented: "
      "_map_py does)."},
+    {"map_spans", map_spans, METH_VARARGS,
+     "map_spans(spans, resource, scope, source_format) -> (rows, odd): map() of a decoded group's spans (a row: "
+     "tuple, None: the reference maps it, NotImplemented: _map_py does; odd: how many are not tuples)."},
     {"configure", configure, METH_O, "configure(helpers): the Python helpers and tables map() calls (from _otlp_fast)."},
     {NULL, NULL, 0, NULL},
 };

@@ -1,4 +1,4 @@
-"""The native ``map`` (``_otlp_pb.c``: ``_otlp_fast._map_py`` in C) gives what ``_map_py`` gives.
+"""The native ``map`` and ``map_spans`` (``_otlp_pb.c``: ``_otlp_fast._map_py`` in C) give what ``_map_py`` gives.
 
 Each span is mapped by both and the rows compared cell for cell, types and dict key order
 included (int vs float, list vs tuple, None vs ""): every span of every trace fixture and
@@ -80,6 +80,24 @@ def _checked(*args: Any) -> Any:
     return row
 
 
+def _checked_group(spans: list[Any], resource: dict[str, Any], scope: Any, fmt: str) -> Any:
+    """``_otlp_fast._group_rows`` (the native ``map_spans`` over a decoded group), each row checked
+    against ``_map_py`` through ``_decoded_row`` (its errors -> None, as the loops take them)."""
+    rows, missing = _GROUP_ROWS(spans, resource, scope, fmt)
+    assert len(rows) == len(spans) and missing == (None in rows)
+    for s, row in zip(spans, rows):
+        if s is None:
+            assert row is None
+            continue
+        SPANS.append((*s, resource, scope, fmt))
+        _map_both(SPANS[-1])
+        _same(row, _otlp_fast._decoded_row(s, resource, scope, fmt, True))
+    return rows, missing
+
+
+_GROUP_ROWS = _otlp_fast._group_rows
+
+
 def _files() -> list[Path]:
     return [p for d in DIRS if d.exists() for p in sorted(d.rglob("*"))
             if p.is_file() and p.suffix not in (".md", "") and p.name != "LICENSE"]
@@ -98,7 +116,8 @@ def _bench() -> Any:
 def _collect(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     if SPANS:
         return
-    monkeypatch.setattr(_otlp_fast, "_map", _checked)
+    monkeypatch.setattr(_otlp_fast, "_map", _checked)  # spans mapped one by one (upb, orjson walked in Python)
+    monkeypatch.setattr(_otlp_fast, "_group_rows", _checked_group)  # spans the native decoders gave
     for p in _files():
         try:
             read_traces(str(p))
@@ -154,6 +173,12 @@ _json_texts = st.sampled_from([
     '[{"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "f", "arguments": {"x": 1}}]}]',
     '{"messages": [{"role": "user", "content": "q"}, {"role": "tool", "content": "r"}]}',
     '{"messages": [{"role": "tool", "content": "r", "tool_call_id": "c9"}]}',
+    '[{"role": "user", "parts": [{"type": "reasoning", "content": "r"}, {"content": "x"}, {"type": 3, "content": "y"}, {}]}]',
+    '[{"role": "assistant", "parts": [{"type": "tool_call", "name": "", "arguments": "{}"}, {"type": "tool_call", "id": 5}]}]',
+    '[{"role": "user", "parts": [{"type": "tool_call_response", "id": "c1", "response": {"r": 1}}]}]',
+    '[{"role": null, "parts": []}, {"role": 2, "parts": "ab"}, {"role": "User", "parts": [1, "s", null, [2]]}, 7, "m"]',
+    '[{"role": "user", "content": "no parts"}, {"role": "user", "parts": null}]', '[{"parts": {"type": "text"}}]',
+    '{"role": "user", "parts": [{"type": "text", "content": "one message"}]}', '[{"type": "text", "content": "sys"}]',
     '[{"id": "d", "content": "c", "score": 0.5}]', '[{"page_content": "p", "metadata": {"id": 3}}]',
     '{"type": "tool", "data": {"content": "out"}}', '{"a": 1}', '["t1", "t2"]', "[1, 2", "{", "[]", "{}", "LLM", "llm",
     "TOOL", "tool", "RETRIEVER", "chat", "execute_tool", "retrieval", "invoke_agent", "user", "assistant", "SYSTEM",
