@@ -583,7 +583,9 @@ def _plain_arrow(cols: Mapping[str, list[Any]], table: Any, built: Mapping[str, 
                 continue
             vals = cols[col.name]
             plain = _PLAIN_TYPES.get(col.kind)
-            if plain is not None and not plain.issuperset(map(type, vals)):
+            # text needs no look at each value's type: Arrow refuses in a string column whatever
+            # schema.to_arrow's path would not keep as is (numbers, NaN, NA: then the pandas path)
+            if plain is not None and col.kind != "str" and not plain.issuperset(map(type, vals)):
                 return None
             if col.kind == "json":
                 arrays.append(pa.array([None if v is None else orjson.dumps(v, option=opt, default=str).decode() for v in vals],

@@ -341,3 +341,19 @@ def test_cycle_check_skips_only_graphs_without_cycles() -> None:
         n_cyclic += cyclic
         assert (after == before) == (not cyclic) and bool(problems) == cyclic
     assert 30 < n_cyclic < 270
+
+
+def test_to_arrow_of_text_columns_with_odd_values_equals_the_frame_path() -> None:
+    """Text columns are built without a per-value type check: a number, NaN, NA or bytes among
+    them gives the table schema.to_arrow gives for the same frame (the pandas path), as before."""
+    import pandas as pd
+
+    from llmops_nb.loaders._common import SPAN_NAMES, SpanColumns
+    from llmops_nb.schema import SPANS, to_arrow
+
+    base = {"trace_id": "a" * 32, "span_id": "b" * 16, "name": "x", "kind": "llm", "status": "ok"}
+    for odd in (5, float("nan"), pd.NA, b"bytes", "plain"):
+        rows = [dict(base, span_id=f"{i:016x}", model=odd if i == 1 else "m") for i in range(3)]
+        cols = SpanColumns({k: [r.get(k) for r in rows] for k in SPAN_NAMES}, 3, canonical=True)
+        want = to_arrow(pd.DataFrame({k: pd.Series(cols.columns[k], dtype=object) for k in SPAN_NAMES}), SPANS)
+        assert cols.to_arrow().equals(want), odd
