@@ -544,3 +544,28 @@ def test_a_mapping_worker_pauses_the_cycle_collector_only_while_it_maps(tmp_path
     assert seen == [True] and table.equals(back)
     wal.release(seq, 3)
     wal.close()
+
+
+def test_a_killed_mapping_worker_loses_nothing(tmp_path):
+    """SIGKILL the mapping worker process while the receiver runs: the bodies it held, and those
+    acknowledged after, are mapped by the receiver itself from the log; every acknowledged span
+    is stored exactly once."""
+    store = lo.Store(tmp_path / "store")
+    with Collector(store, port=0, workers=1, flush_interval_s=0.05) as col:
+        with httpx.Client(timeout=30) as http:
+            for k in range(5):
+                r = http.post(col.endpoint, content=_body(k * 40, 40), headers={"Content-Type": "application/x-protobuf"})
+                assert r.status_code == 200
+            assert col.flush(60)
+            procs = list(col._procs._processes.values())  # type: ignore[union-attr]
+            assert procs
+            for p in procs:
+                os.kill(p.pid, signal.SIGKILL)
+                p.join(10)
+            for k in range(5, 12):
+                r = http.post(col.endpoint, content=_body(k * 40, 40), headers={"Content-Type": "application/x-protobuf"})
+                assert r.status_code == 200
+        assert col.flush(60)
+        assert col._procs is None  # the broken pool was dropped: the receiver maps from the log itself
+    spans = store.spans()
+    assert set(spans["span_id"]) == _span_ids(0, 480) and len(spans) == 480 and store.count("spans") == 480
