@@ -226,12 +226,16 @@ def export_html(nb: Any, output: str | os.PathLike[str], *, title: str | None = 
 def _kernel_config() -> Any:
     """Run the report's kernel over IPC (unix sockets in Jupyter's runtime folder): nothing
     listens on a TCP port, and the kernel has no "running over TCP without encryption"
-    warning to print on the terminal."""
+    warning to print on the terminal. The kernel's own log shows only critical messages:
+    jupyter_client interrupts a kernel (SIGINT) before asking it to shut down, and a kernel
+    still in a message handler then logs "KeyboardInterrupt caught in kernel." on the terminal
+    (a race, seen on busy machines). A cell's errors still stop the report and are reported."""
     from traitlets.config import Config
 
     cfg = Config()
     if os.name == "posix":
         cfg.KernelManager.transport = "ipc"
+    cfg.NotebookClient.extra_arguments = ["--IPKernelApp.log_level=CRITICAL"]
     return cfg
 
 
