@@ -1103,8 +1103,19 @@ def _nested_value(kind: str, v: Any) -> Any:
 
 
 def _only_text(vals: list[Any]) -> bool:
-    """Whether every value is a str or None (one pass in C)."""
+    """Whether every value is a str or None (one pass in C; in the native loaders module's
+    ``only_text`` when it is built, without a ``type()`` call per value)."""
+    native = _ONLY_TEXT[0]
+    if native is False:  # first use: the native module loads with the OTLP mapping (not at import)
+        from llmops_nb.loaders._otlp_fast import NATIVE
+
+        native = _ONLY_TEXT[0] = getattr(NATIVE, "only_text", None)
+    if native is not None and type(vals) is list:
+        return native(vals)  # type: ignore[no-any-return]
     return _TEXT_TYPES.issuperset(map(type, vals))
+
+
+_ONLY_TEXT: list[Any] = [False]  # the native only_text, None without it (LLMOPS_NB_NATIVE=0, no build)
 
 
 _TEXT_TYPES = frozenset((str, type(None)))
@@ -1199,11 +1210,11 @@ def _break_cycles(acc: _Columns, index: dict[tuple[Any, Any], int], errors: str,
                   problems: list[dict[str, Any]]) -> None:
     """Find cycles in parent links (``index``: key -> row of the kept spans); cut one link of each."""
     parents = acc.cols["parent_span_id"]
-    parent = {key: parents[i] for key, i in index.items() if parents[i] is not None}
     # a span on a cycle has its parent on the cycle: peel off the spans whose parent link leads out
     # (to a root or a span not read) layer by layer; nothing left means no cycle (no walk needed)
-    up = {key: (key[0], p) for key, p in parent.items() if p}
-    left = {key for key, p in up.items() if p in up}
+    linked = {key for key, i in index.items() if parents[i]}  # spans with a parent link
+    left = {key for key, i in index.items() if (p := parents[i]) and (key[0], p) in linked}
+    up = {key: (key[0], parents[index[key]]) for key in left}
     while left:
         inner = {key for key in left if up[key] in left}
         if len(inner) == len(left):
@@ -1211,6 +1222,7 @@ def _break_cycles(acc: _Columns, index: dict[tuple[Any, Any], int], errors: str,
         left = inner
     if not left:
         return
+    parent = {key: parents[i] for key, i in index.items() if parents[i] is not None}
     state: dict[tuple[Any, Any], int] = {}
     for start in parent:
         if state.get(start):

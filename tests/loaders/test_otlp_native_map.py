@@ -241,3 +241,14 @@ def test_native_map_bails_like_python() -> None:
     assert _canonical_odd is odd
     with pytest.raises(TypeError):
         NATIVE_MAP(1, 2)
+
+
+class _Str(str):
+    pass
+
+
+@given(st.lists(st.one_of(st.none(), _text, st.integers(), st.floats(), st.builds(_Str, _text), st.just(b"x")), max_size=8))
+def test_only_text_equals_the_python_check(vals: list[Any]) -> None:
+    """The frame build's text-column check (``_read._only_text``) natively: exactly str or None, as
+    ``frozenset((str, NoneType)).issuperset(map(type, vals))`` says."""
+    assert _otlp_fast.NATIVE.only_text(vals) is frozenset((str, type(None))).issuperset(map(type, vals))
