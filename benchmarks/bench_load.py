@@ -295,6 +295,7 @@ elif mode == "read":
     df = read_traces(path)
     out["native"] = llmops_nb.loaders.otlp.native_available("json")
     out["compiled"] = not llmops_nb.loaders._otlp_fast.__file__.endswith(".py")  # this process's module (PYTHONPATH=ROOT)
+    out["native_map"] = llmops_nb.loaders._otlp_fast.NATIVE_MAP is not None  # _map in C (_otlp_pb.map)
     out["seconds"] = time.perf_counter() - t
     out["cpu"] = time.process_time() - c
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
@@ -416,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(row)
     imp = import_time()
     compiled = all(r["read"].get("compiled") for r in results)
+    native_map = all(r["read"].get("native_map") for r in results)
 
     print()
     print(f"{'spans':>10} {'file MB':>8} {'floor s':>8} {'naive s':>8} {'read s':>8} {'store s':>8} "
@@ -454,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     e2e, xf, ratio, q = ok_all[biggest]
     print()
     print("OTLP mapping: " + ("compiled with mypyc (LLMOPS_NB_COMPILE=1 install)" if compiled else
-                              "plain Python (LLMOPS_NB_COMPILE=1 pip install -e . compiles it, about 1.5x faster)"))
+                              "plain Python (LLMOPS_NB_COMPILE=1 pip install -e . compiles it, about 1.5x faster)")
+          + ("; per-span _map in C (native map, off with LLMOPS_NB_NATIVE=0)" if native_map else "; per-span _map in Python"))
     print(f"targets (at {biggest:,} spans):")
     cpu_rate, cpu_xf = cpu_all[biggest]
     p_rate, p_xf = cpu_all[-biggest]

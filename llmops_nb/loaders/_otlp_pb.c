@@ -1,4 +1,5 @@
-/* Native helpers of the OTLP mapping (llmops_nb/loaders/_otlp_fast.py): decode(), scan() and map() below.
+/* Native helpers of the OTLP mapping (llmops_nb/loaders/_otlp_fast.py): decode(), scan(), map(),
+ * map_spans() and only_text() below.
  *
  * OTLP protobuf ExportTraceServiceRequest decoded straight from its wire format into what
  * llmops_nb/loaders/_otlp_fast.py's mapping reads per span (the native hot path of map_proto).

@@ -235,10 +235,9 @@ def test_native_map_bails_like_python() -> None:
     assert NATIVE_MAP(*_args({"traceloop.entity.name": "x"}, "ok", None, None, {}, None, "otlp_json")) is None
     assert NATIVE_MAP(*_args({"llm.invocation_parameters": "{}"}, "ok", None, None, {}, None, "otlp_json")) is None
     assert _map_both(_args({"llm.token_count.total": float("inf")}, "ok", None, None, {}, None, "otlp_json")) == ("raised", "OverflowError")
-    odd = _canonical_odd = _args({"input.value": '{"messages": [1]}', "openinference.span.kind": "LLM",
-                                 "llm.input_messages.0.message.content": "q", "llm.system": "s"}, "ok", None, None, {}, None, "j")
-    _map_both(odd)  # messages read from the value: whatever _map_py gives
-    assert _canonical_odd is odd
+    _map_both(_args({"input.value": '{"messages": [1]}', "openinference.span.kind": "LLM",  # a malformed request value
+                     "llm.input_messages.0.message.content": "q", "llm.system": "s"}, "ok", None, None, {}, None, "j"))
+    assert NATIVE_MAP(*_args([], "ok", None, None, {}, None, "j")) is NotImplemented  # attributes not a dict: _map_py decides
     with pytest.raises(TypeError):
         NATIVE_MAP(1, 2)
 
