@@ -186,7 +186,8 @@ _json_texts = st.sampled_from([
 _values = st.one_of(st.none(), st.just(""), _text, _json_texts, st.integers(-2, 3), st.floats(allow_nan=False, width=32),
                     st.booleans(), st.lists(st.one_of(st.integers(0, 3), _text), max_size=2),
                     st.dictionaries(_text, st.integers(0, 2), max_size=2))
-_kinds = st.sampled_from([None, "SPAN_KIND_CLIENT", "SPAN_KIND_SERVER", "client", "SpanKind.PRODUCER", 3, "SPAN_KIND_9"])
+_kinds = st.sampled_from([None, "SPAN_KIND_CLIENT", "SPAN_KIND_SERVER", "client", "SpanKind.PRODUCER", "3",
+                          "SPAN_KIND_9"])  # str | None, as typed (a compiled _map_py checks it)
 _resources = st.sampled_from([{}, {"service.name": "svc"}, {"service.name": 3, "k": "v"}, {"x": None}])
 
 
