@@ -1,5 +1,5 @@
 /* Native helpers of the OTLP mapping (llmops_nb/loaders/_otlp_fast.py): decode(), scan(), map(),
- * map_spans() and only_text() below.
+ * map_spans(), only_text() and int_column() below.
  *
  * OTLP protobuf ExportTraceServiceRequest decoded straight from its wire format into what
  * llmops_nb/loaders/_otlp_fast.py's mapping reads per span (the native hot path of map_proto).
@@ -1539,6 +1539,41 @@ static PyObject *only_text(PyObject *self, PyObject *vals) {
     Py_RETURN_TRUE;
 }
 
+/* int_column(values) -> None | (values, mask): a list of exact ints and None as two bytearrays,
+ * the int64 values (0 where None) and a byte per value (1 where None), for _read._int_array's
+ * IntegerArray; None when an item is another type or an int beyond 64 bits (the caller converts) */
+static PyObject *int_column(PyObject *self, PyObject *vals) {
+    (void)self;
+    if (!PyList_CheckExact(vals)) {
+        PyErr_SetString(PyExc_TypeError, "int_column(values): a list");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(vals);
+    PyObject *data = PyByteArray_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t));
+    PyObject *mask = data ? PyByteArray_FromStringAndSize(NULL, n) : NULL;
+    if (mask == NULL) {
+        Py_XDECREF(data);
+        return NULL;
+    }
+    int64_t *d = (int64_t *)PyByteArray_AS_STRING(data);
+    char *m = PyByteArray_AS_STRING(mask);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = PyList_GET_ITEM(vals, i);
+        int overflow = 0;
+        if (v == Py_None) {
+            d[i] = 0, m[i] = 1;
+            continue;
+        }
+        if (!PyLong_CheckExact(v) || ((d[i] = PyLong_AsLongLongAndOverflow(v, &overflow)) == -1 && (overflow || PyErr_Occurred()))) {
+            PyErr_Clear();
+            Py_DECREF(data), Py_DECREF(mask);
+            Py_RETURN_NONE;
+        }
+        m[i] = 0;
+    }
+    return Py_BuildValue("(NN)", data, mask);
+}
+
 static PyMethodDef methods[] = {
     {"decode", decode, METH_VARARGS,
      "decode(data, kind_names) -> None | (groups, validate): an OTLP ExportTraceServiceRequest's spans as "
@@ -1554,6 +1589,8 @@ static PyMethodDef methods[] = {
      "map_spans(spans, resource, scope, source_format) -> (rows, odd): map() of a decoded group's spans (a row: "
      "tuple, None: the reference maps it, NotImplemented: _map_py does; odd: how many are not tuples)."},
     {"only_text", only_text, METH_O, "only_text(values) -> bool: every item of the list is a str or None."},
+    {"int_column", int_column, METH_O,
+     "int_column(values) -> None | (values, mask): exact ints and None as int64 and None-mask bytearrays."},
     {"configure", configure, METH_O, "configure(helpers): the Python helpers and tables map() calls (from _otlp_fast)."},
     {NULL, NULL, 0, NULL},
 };

@@ -1105,17 +1105,24 @@ def _nested_value(kind: str, v: Any) -> Any:
 def _only_text(vals: list[Any]) -> bool:
     """Whether every value is a str or None (one pass in C; in the native loaders module's
     ``only_text`` when it is built, without a ``type()`` call per value)."""
-    native = _ONLY_TEXT[0]
-    if native is False:  # first use: the native module loads with the OTLP mapping (not at import)
-        from llmops_nb.loaders._otlp_fast import NATIVE
-
-        native = _ONLY_TEXT[0] = getattr(NATIVE, "only_text", None)
+    native = _native_helper("only_text")
     if native is not None and type(vals) is list:
         return native(vals)  # type: ignore[no-any-return]
     return _TEXT_TYPES.issuperset(map(type, vals))
 
 
-_ONLY_TEXT: list[Any] = [False]  # the native only_text, None without it (LLMOPS_NB_NATIVE=0, no build)
+_NATIVE_HELPERS: dict[str, Any] = {}  # the native loaders module's frame helpers, None without it
+
+
+def _native_helper(name: str) -> Any:
+    """``name`` of the native loaders module (``_otlp_pb``: ``only_text``, ``int_column``), None
+    without it (``LLMOPS_NB_NATIVE=0``, no build); looked up on first use, not at import."""
+    f = _NATIVE_HELPERS.get(name, False)
+    if f is False:
+        from llmops_nb.loaders._otlp_fast import NATIVE
+
+        f = _NATIVE_HELPERS[name] = getattr(NATIVE, name, None)
+    return f
 
 
 _TEXT_TYPES = frozenset((str, type(None)))
@@ -1127,6 +1134,10 @@ def _int_array(vals: list[Any]) -> Any:
     """``pd.array(vals, dtype="Int64")``, built in numpy when every value is an int or None."""
     import numpy as np
 
+    native = _native_helper("int_column")
+    got = native(vals) if native is not None and type(vals) is list else None
+    if got is not None:  # exact ints and None, in 64 bits: what the branch below builds
+        return pd.arrays.IntegerArray(np.frombuffer(got[0], dtype=np.int64), np.frombuffer(got[1], dtype=bool))
     if _INT_TYPES.issuperset(map(type, vals)):
         try:
             if None not in vals:

@@ -252,3 +252,30 @@ def test_only_text_equals_the_python_check(vals: list[Any]) -> None:
     """The frame build's text-column check (``_read._only_text``) natively: exactly str or None, as
     ``frozenset((str, NoneType)).issuperset(map(type, vals))`` says."""
     assert _otlp_fast.NATIVE.only_text(vals) is frozenset((str, type(None))).issuperset(map(type, vals))
+
+
+@given(st.lists(st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.integers(), st.booleans(), st.just(1.0)), max_size=8))
+def test_int_column_equals_the_python_conversion(vals: list[Any]) -> None:
+    """The frame build's int columns (``_read._int_array``) with the native ``int_column`` and without it."""
+    import pandas as pd
+
+    from llmops_nb.loaders import _read
+
+    def convert() -> Any:
+        try:
+            return _read._int_array(list(vals))
+        except Exception as e:  # the same error either way
+            return type(e).__name__
+
+    native = convert()
+    saved = _read._NATIVE_HELPERS.get("int_column", False)
+    _read._NATIVE_HELPERS["int_column"] = None
+    try:
+        plain = convert()
+    finally:
+        _read._NATIVE_HELPERS["int_column"] = saved
+    if isinstance(plain, str):
+        assert native == plain
+    else:
+        pd.testing.assert_extension_array_equal(native, plain)
+        assert native._data.flags.writeable and native._mask.flags.writeable
