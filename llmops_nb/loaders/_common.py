@@ -451,6 +451,9 @@ SPAN_NAMES: tuple[str, ...] = tuple(SPANS.names)
 """The spans table's columns, in order."""
 
 
+_TRANSPOSE: list[Any] = [False]  # the native transpose of SpanColumns.from_tuples (None: zip in Python)
+
+
 class SpanColumns:
     """Spans rows held column by column (``columns``: spans column -> list, every list ``n`` long).
 
@@ -484,6 +487,14 @@ class SpanColumns:
         """Columns of rows given as tuples in the spans table's column order."""
         if not rows:
             return cls({name: [] for name in SPAN_NAMES}, 0, canonical)
+        native = _TRANSPOSE[0]
+        if native is False:  # first use: the native loaders module (OTLP), None without it
+            from llmops_nb.loaders._otlp_fast import NATIVE
+
+            native = _TRANSPOSE[0] = getattr(NATIVE, "transpose", None)
+        cols = native(rows, len(SPAN_NAMES)) if native is not None and type(rows) is list else None
+        if cols is not None:  # every row a tuple of every column: one pass in C
+            return cls(dict(zip(SPAN_NAMES, cols)), len(rows), canonical)
         return cls(dict(zip(SPAN_NAMES, map(list, zip(*rows)))), len(rows), canonical)
 
     def __len__(self) -> int:

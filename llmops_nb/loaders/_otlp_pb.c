@@ -1,5 +1,5 @@
 /* Native helpers of the OTLP mapping (llmops_nb/loaders/_otlp_fast.py): decode(), scan(), map(),
- * map_spans(), only_text() and int_column() below.
+ * map_spans(), only_text(), int_column() and transpose() below.
  *
  * OTLP protobuf ExportTraceServiceRequest decoded straight from its wire format into what
  * llmops_nb/loaders/_otlp_fast.py's mapping reads per span (the native hot path of map_proto).
@@ -1574,6 +1574,32 @@ static PyObject *int_column(PyObject *self, PyObject *vals) {
     return Py_BuildValue("(NN)", data, mask);
 }
 
+/* transpose(rows, n) -> None | [list, ...]: n column lists of rows that are all tuples of n items
+ * (what map(list, zip(*rows)) gives them), None when a row is anything else (the caller zips) */
+static PyObject *transpose(PyObject *self, PyObject *args) {
+    PyObject *rows;
+    Py_ssize_t n;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!n:transpose", &PyList_Type, &rows, &n)) return NULL;
+    Py_ssize_t m = PyList_GET_SIZE(rows);
+    for (Py_ssize_t i = 0; i < m; i++) {
+        PyObject *r = PyList_GET_ITEM(rows, i);
+        if (!PyTuple_CheckExact(r) || PyTuple_GET_SIZE(r) != n) Py_RETURN_NONE;
+    }
+    PyObject *cols = PyList_New(n);
+    if (cols == NULL) return NULL;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        PyObject *c = PyList_New(m);
+        if (c == NULL) {
+            Py_DECREF(cols);
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < m; i++) PyList_SET_ITEM(c, i, Py_NewRef(PyTuple_GET_ITEM(PyList_GET_ITEM(rows, i), j)));
+        PyList_SET_ITEM(cols, j, c);
+    }
+    return cols;
+}
+
 static PyMethodDef methods[] = {
     {"decode", decode, METH_VARARGS,
      "decode(data, kind_names) -> None | (groups, validate): an OTLP ExportTraceServiceRequest's spans as "
@@ -1591,6 +1617,8 @@ static PyMethodDef methods[] = {
     {"only_text", only_text, METH_O, "only_text(values) -> bool: every item of the list is a str or None."},
     {"int_column", int_column, METH_O,
      "int_column(values) -> None | (values, mask): exact ints and None as int64 and None-mask bytearrays."},
+    {"transpose", transpose, METH_VARARGS,
+     "transpose(rows, n) -> None | columns: n lists of rows that are all n-tuples (None otherwise)."},
     {"configure", configure, METH_O, "configure(helpers): the Python helpers and tables map() calls (from _otlp_fast)."},
     {NULL, NULL, 0, NULL},
 };

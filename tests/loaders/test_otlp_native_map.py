@@ -279,3 +279,15 @@ def test_int_column_equals_the_python_conversion(vals: list[Any]) -> None:
     else:
         pd.testing.assert_extension_array_equal(native, plain)
         assert native._data.flags.writeable and native._mask.flags.writeable
+
+
+@given(st.lists(st.one_of(st.tuples(_values, _values, _values), st.tuples(_values, _values), st.lists(_values, min_size=3,
+                                                                                                      max_size=3)), max_size=6))
+def test_transpose_equals_zip(rows: list[Any]) -> None:
+    """``SpanColumns.from_tuples``' native transpose: the columns ``map(list, zip(*rows))`` gives when
+    every row is a tuple of every column, else None (the caller zips)."""
+    got = _otlp_fast.NATIVE.transpose(rows, 3)
+    if all(type(r) is tuple and len(r) == 3 for r in rows):
+        assert got == [list(c) for c in zip(*rows)] if rows else got == [[], [], []]
+    else:
+        assert got is None
