@@ -5,6 +5,7 @@ conftest pytest imported last."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,3 +19,20 @@ def fixture_dir(name: str) -> Path:
     if not p.exists():
         pytest.skip(f"shared fixture folder {p} is absent")
     return p
+
+
+def bench_module(name: str) -> Any:
+    """A script of ``benchmarks/`` imported as a module (``bench_module("bench_load")``: its span
+    generator and OTLP/JSON -> protobuf conversion), loaded once per test session."""
+    if name not in _BENCH:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        _BENCH[name] = mod
+    return _BENCH[name]
+
+
+_BENCH: dict[str, Any] = {}

@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from fixture_paths import bench_module
 
 from llmops_nb.loaders import _otlp_fast, otlp, read_traces
 from llmops_nb.loaders._aliases import keys
@@ -28,17 +29,6 @@ FIXTURES = ROOT.parent / "shared" / "fixtures"  # read in place, never copied
 PRODUCERS = ROOT / "tests" / "loaders" / "data" / "producers"
 DIRS = [FIXTURES / d for d in ("otlp-examples", "otel-genai-semconv", "otel-openai-cassettes", "openinference", "any-agent",
                                "langfuse", "langsmith", "datadog", "real")] + [PRODUCERS]
-
-
-def _bench() -> Any:
-    """benchmarks/bench_load.py (its span generator and OTLP/JSON -> protobuf conversion)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_load", ROOT / "benchmarks" / "bench_load.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 FAST: list[int] = []  # spans of each OTLP batch mapped
@@ -167,7 +157,7 @@ def _otlp_docs() -> list[Any]:
 
 
 def test_fast_protobuf_mapping_equals_reference(monkeypatch: pytest.MonkeyPatch) -> None:
-    bench = _bench()
+    bench = bench_module("bench_load")
     converted = [r for r in (bench.to_proto(d, strict=False) for d in _otlp_docs()) if r is not None]
     reqs = converted + [bench.to_proto(d) for d in bench.documents(3000, seed=5)]
     FAST.clear()
@@ -186,7 +176,7 @@ def test_fast_protobuf_mapping_equals_reference(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_fast_json_mapping_equals_reference_on_generated_spans(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    bench = _bench()
+    bench = bench_module("bench_load")
     path = tmp_path / "spans.jsonl"
     bench.generate(path, 3000, seed=7)
     FAST.clear()
@@ -226,7 +216,7 @@ def test_native_json_equals_python_on_every_fixture(monkeypatch: pytest.MonkeyPa
     import gzip
     import json
 
-    bench = _bench()
+    bench = bench_module("bench_load")
     docs = list(bench.documents(1200, seed=9, per_export=300))
     docs[0]["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"] += [
         {"key": "unicode", "value": {"stringValue": "caf\u00e9 \U0001f600 \"q\" \\ \n"}},
@@ -286,7 +276,7 @@ def test_big_int_hint_agrees_with_the_regex() -> None:
 def test_span_columns_to_arrow_equals_the_receivers_rows() -> None:
     from llmops_nb.tracing._otel import finish_row, rows_to_arrow
 
-    bench = _bench()
+    bench = bench_module("bench_load")
     docs = [*_otlp_docs(), *bench.documents(600, seed=3, per_export=200)]
     n = n_us = 0
     us = {"times_us": True}  # times kept as microseconds (what the receiver asks for): the same table

@@ -204,9 +204,9 @@ def test_deep_nesting_is_bounded() -> None:
 def test_mutated_exports_never_crash_and_agree() -> None:
     """Random byte edits of a realistic export (generated as the load benchmark writes it): the
     decoder never crashes, and what it reads, it reads as orjson + the reference mapping do."""
-    from tests.loaders.test_otlp_fast_mapping import _bench
+    from fixture_paths import bench_module
 
-    doc = next(_bench().documents(12, seed=3))
+    doc = next(bench_module("bench_load").documents(12, seed=3))
     doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"] += ATTRS
     base = [_dumps(doc), _dumps(doc, ascii_only=True)]
     rng = random.Random(11)

@@ -10,13 +10,13 @@ tests/loaders/test_otlp_fast_mapping.py compares both with the reference mapping
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import struct
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fixture_paths import bench_module
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -48,21 +48,13 @@ def _same_both_ways(data: bytes) -> Any:
     return got
 
 
-def _bench() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_load", ROOT / "benchmarks" / "bench_load.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 _EXPORTS: list[bytes] = []
 
 
 def _exports() -> list[bytes]:
     """A few real-shaped exports (the load benchmark's generator: every convention it writes)."""
     if not _EXPORTS:
-        b = _bench()
+        b = bench_module("bench_load")
         _EXPORTS.extend(b.to_proto(d).SerializeToString() for d in b.documents(60, seed=11, per_export=12))
     return _EXPORTS
 
@@ -360,7 +352,7 @@ def test_scan_equals_the_python_scan(a: dict[str, Any]) -> None:
 def test_scan_on_every_exported_span() -> None:
     from llmops_nb.loaders._otlp_fast import _KINDS
 
-    bench = _bench()
+    bench = bench_module("bench_load")
     reqs = [bench.to_proto(d).SerializeToString() for d in bench.documents(400, seed=9, per_export=100)]
     n = scanned = 0
     for data in reqs:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixture_paths import bench_module
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -103,16 +104,6 @@ def _files() -> list[Path]:
             if p.is_file() and p.suffix not in (".md", "") and p.name != "LICENSE"]
 
 
-def _bench() -> Any:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_load", ROOT / "benchmarks" / "bench_load.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def _collect(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     if SPANS:
         return
@@ -125,7 +116,7 @@ def _collect(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             raise
         except Exception:  # files no loader reads are another test's business
             pass
-    bench = _bench()
+    bench = bench_module("bench_load")
     docs = list(bench.documents(600, seed=5, per_export=100))
     import orjson
 
