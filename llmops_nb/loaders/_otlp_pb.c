@@ -1111,6 +1111,61 @@ static int nonempty(PyObject *v) { /* v is not None and v != "" */
     return v == Py_None ? 0 : PyObject_RichCompareBool(v, S_EMPTY, Py_NE);
 }
 
+/* A retrieval document as otlp._oi_document (oi=1: keys "document.id"...) or otlp._genai_document
+ * (oi=0: keys "id"...) build it, for the plain case: d an exact dict whose id is None, str or int,
+ * content None or str, score None, float or int, metadata None or str. Any other value: the Python
+ * helper builds it (same dict, or the same error). */
+static PyObject *DOC_KEYS[2][4], *DOC_OUT[4];
+
+static PyObject *document(PyObject *d, int oi, PyObject *helper) {
+    if (DOC_OUT[0] == NULL) {
+        static const char *names[2][4] = {{"id", "content", "score", "metadata"},
+                                          {"document.id", "document.content", "document.score", "document.metadata"}};
+        for (int j = 0; j < 2; j++)
+            for (int i = 0; i < 4; i++)
+                if ((DOC_KEYS[j][i] = PyUnicode_InternFromString(names[j][i])) == NULL) return NULL;
+        for (int i = 0; i < 4; i++) DOC_OUT[i] = Py_NewRef(DOC_KEYS[0][i]);
+    }
+    if (!PyDict_CheckExact(d)) return PyObject_CallOneArg(helper, d);
+    PyObject *v[4];
+    for (int i = 0; i < 4; i++) {
+        v[i] = PyDict_GetItemWithError(d, DOC_KEYS[oi][i]); /* borrowed */
+        if (v[i] == NULL) {
+            if (PyErr_Occurred()) return NULL;
+            v[i] = Py_None;
+        }
+    }
+    if (!(v[0] == Py_None || PyUnicode_CheckExact(v[0]) || PyLong_CheckExact(v[0])) ||
+        !(v[1] == Py_None || PyUnicode_CheckExact(v[1])) ||
+        !(v[2] == Py_None || PyFloat_CheckExact(v[2]) || PyLong_CheckExact(v[2])) ||
+        !(v[3] == Py_None || PyUnicode_CheckExact(v[3])))
+        return PyObject_CallOneArg(helper, d);
+    PyObject *id = v[0] == Py_None || PyUnicode_CheckExact(v[0]) ? Py_NewRef(v[0]) : PyObject_Str(v[0]);
+    if (id == NULL) return NULL;
+    PyObject *score = v[2] == Py_None || PyFloat_CheckExact(v[2]) ? Py_NewRef(v[2]) : PyNumber_Float(v[2]);
+    if (score == NULL) { /* float(int) too large: the helper raises it the same way */
+        Py_DECREF(id);
+        PyErr_Clear();
+        return PyObject_CallOneArg(helper, d);
+    }
+    PyObject *out = PyDict_New();
+    if (out == NULL || PyDict_SetItem(out, DOC_OUT[0], id) || PyDict_SetItem(out, DOC_OUT[1], v[1]) ||
+        PyDict_SetItem(out, DOC_OUT[2], score) || PyDict_SetItem(out, DOC_OUT[3], v[3])) {
+        Py_XDECREF(out);
+        out = NULL;
+    }
+    Py_DECREF(id);
+    Py_DECREF(score);
+    return out;
+}
+
+static PyObject *py_document(PyObject *self, PyObject *args) {
+    PyObject *d, *helper;
+    int oi;
+    if (!PyArg_ParseTuple(args, "OpO:document", &d, &oi, &helper)) return NULL;
+    return document(d, oi, helper);
+}
+
 #define CHECK(expr)                \
     do {                           \
         if ((expr) < 0) goto fail; \
@@ -1316,7 +1371,7 @@ static PyObject *map(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         }
         SET(docs, sorted_values(s.docs));
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(docs); i++) {
-            PyObject *d = PyObject_CallOneArg(H[H_OI_DOCUMENT], PyList_GET_ITEM(docs, i));
+            PyObject *d = document(PyList_GET_ITEM(docs, i), 1, H[H_OI_DOCUMENT]);
             if (d == NULL) goto fail;
             PyList_SetItem(docs, i, d);
         }
@@ -1330,7 +1385,7 @@ static PyObject *map(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
             PyObject *it = PyObject_GetIter(t), *d;
             if (it == NULL) goto fail;
             while ((d = PyIter_Next(it)) != NULL) {
-                PyObject *doc = PyObject_CallOneArg(H[H_GENAI_DOCUMENT], d);
+                PyObject *doc = document(d, 0, H[H_GENAI_DOCUMENT]);
                 Py_DECREF(d);
                 if (doc == NULL || PyList_Append(docs, doc)) {
                     Py_XDECREF(doc);
@@ -1619,6 +1674,9 @@ static PyMethodDef methods[] = {
      "int_column(values) -> None | (values, mask): exact ints and None as int64 and None-mask bytearrays."},
     {"transpose", transpose, METH_VARARGS,
      "transpose(rows, n) -> None | columns: n lists of rows that are all n-tuples (None otherwise)."},
+    {"document", py_document, METH_VARARGS,
+     "document(d, oi, helper) -> dict: a retrieval document as otlp._oi_document (oi=1) or otlp._genai_document "
+     "(oi=0) builds it; values other than plain text/numbers/None go to helper(d)."},
     {"configure", configure, METH_O, "configure(helpers): the Python helpers and tables map() calls (from _otlp_fast)."},
     {NULL, NULL, 0, NULL},
 };

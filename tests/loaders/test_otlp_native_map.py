@@ -282,3 +282,24 @@ def test_transpose_equals_zip(rows: list[Any]) -> None:
         assert got == [list(c) for c in zip(*rows)] if rows else got == [[], [], []]
     else:
         assert got is None
+
+
+_doc_value = st.one_of(st.none(), _text, st.integers(), st.integers(min_value=10**400, max_value=10**401), st.floats(),
+                       st.booleans(), st.builds(_Str, _text), st.lists(_text, max_size=2), st.dictionaries(_text, _text, max_size=2))
+
+
+@given(st.dictionaries(st.sampled_from(["id", "content", "score", "metadata", "other"]), _doc_value, max_size=5),
+       st.booleans())
+def test_native_documents_equal_the_python_helpers(d: dict[str, Any], oi: bool) -> None:
+    """A retrieval document built natively (``_otlp_pb.document``) is the dict the Python helper
+    builds (``otlp._oi_document`` / ``_genai_document``), types and key order included, or the same error."""
+    from llmops_nb.loaders import otlp
+
+    if oi:
+        d = {f"document.{k}": v for k, v in d.items()}
+    helper = otlp._oi_document if oi else otlp._genai_document
+    native = _outcome(_otlp_fast.NATIVE.document, (d, int(oi), helper))
+    python = _outcome(helper, (d,))
+    _same(native, python)
+    _same(_outcome(_otlp_fast.NATIVE.document, ("not a dict", 0, otlp._genai_document)),
+          _outcome(otlp._genai_document, ("not a dict",)))
