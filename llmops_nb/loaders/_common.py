@@ -398,6 +398,9 @@ def read_bytes(path: str) -> bytes:
     return b"".join(out)
 
 
+_LINE_BUFFER = 1 << 20
+
+
 def open_lines(path: str) -> Iterator[bytes]:
     """The lines of a (possibly gzip) file, streamed, within the decompressed-size limit (the
     whole file for gzip; each line for plain files); truncation is a :class:`LoadError`."""
@@ -408,7 +411,9 @@ def open_lines(path: str) -> Iterator[bytes]:
     limit = _LIMIT.get()
     size = 0
     try:
-        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+        # a 1 MB read buffer: export lines are often hundreds of KB, which the default 8 KB buffer
+        # reads in many small copies (about 0.3 us a span on the bench's OTLP/JSON lines)
+        with (gzip.open(path, "rb") if gz else open(path, "rb", buffering=_LINE_BUFFER)) as f:
             while True:
                 line = f.readline(limit + 1 if limit is not None else -1)
                 if not line:

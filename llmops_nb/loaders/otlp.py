@@ -580,7 +580,9 @@ def maybe_json_obj(v: str) -> Any:
 def _tool_message_content(v: Any) -> Any:
     """A tool's result: the content of a serialised LangChain ``ToolMessage`` (as OpenInference's
     LangChain instrumentor records a tool's output), else the value as it is."""
-    if isinstance(v, str) and v.startswith('{"'):
+    # without the text "type" (or a \\u escape that could spell it) no key of the object is "type":
+    # no need to parse it (tool outputs are often large JSON objects)
+    if isinstance(v, str) and v.startswith('{"') and ('"type"' in v or "\\u" in v):
         d = maybe_json_obj(v)
         if isinstance(d, Mapping) and d.get("type") == "tool" and isinstance(d.get("data"), Mapping) and "content" in d["data"]:
             return d["data"]["content"]

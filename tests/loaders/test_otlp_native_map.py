@@ -11,6 +11,7 @@ reference mapping; tests/loaders/test_otlp_native.py fuzzes the decoder.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -303,3 +304,27 @@ def test_native_documents_equal_the_python_helpers(d: dict[str, Any], oi: bool) 
     _same(native, python)
     _same(_outcome(_otlp_fast.NATIVE.document, ("not a dict", 0, otlp._genai_document)),
           _outcome(otlp._genai_document, ("not a dict",)))
+
+
+
+_tool_obj = st.dictionaries(st.sampled_from(["type", "data", "content", "id"]),
+                            st.one_of(st.just("tool"), _text, st.dictionaries(st.sampled_from(["content", "x"]), _text, max_size=2)),
+                            max_size=3)
+
+
+@given(st.one_of(_text, st.builds(lambda t: '{"' + t, _text), _tool_obj.map(json.dumps),
+                 _tool_obj.map(lambda d: json.dumps(d).replace('"type"', '"\\u0074ype"'))))
+def test_tool_message_content_skips_the_parse_only_when_no_key_can_be_type(v: str) -> None:
+    """A tool output is parsed for a LangChain ToolMessage only when its text holds "type" or a \\u
+    escape; the result is the same as always parsing it (escaped keys included)."""
+    from llmops_nb.loaders import otlp
+
+    def always_parse(x: str) -> Any:
+        if x.startswith('{"'):
+            d = otlp.maybe_json_obj(x)
+            if isinstance(d, dict) and d.get("type") == "tool" and isinstance(d.get("data"), dict) and "content" in d["data"]:
+                return d["data"]["content"]
+        return x
+
+    assert otlp._tool_message_content(v) == always_parse(v)
+    assert otlp._tool_message_content('{"\\u0074ype": "tool", "data": {"content": "ok"}}') == "ok"
