@@ -159,6 +159,19 @@ static int scan_string(P *p, const unsigned char **s, Py_ssize_t *n, int *esc, i
     const unsigned char *q = ++p->p, *end = p->end;
     unsigned char hi = 0;
     int e = 0;
+    /* eight bytes at a time while none is '"', '\\', a control character (< 0x20), or stops the
+     * word test; the byte loop below then takes over at the word that holds one (same result) */
+    uint64_t hiw = 0;
+    while (end - q >= 8) {
+        uint64_t w;
+        memcpy(&w, q, 8);
+        const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        uint64_t xq = w ^ (ones * '"'), xb = w ^ (ones * '\\');
+        if (((xq - ones) & ~xq & highs) | ((xb - ones) & ~xb & highs) | ((w - ones * 0x20) & ~w & highs)) break;
+        hiw |= w;
+        q += 8;
+    }
+    if (hiw & 0x8080808080808080ULL) hi = 0x80;
     while (q < end) {
         unsigned char c = *q;
         if (c == '"') break;
@@ -215,12 +228,13 @@ static PyObject *make_string(P *p, const unsigned char *s, Py_ssize_t n, int esc
     Py_ssize_t k = 0;
     const unsigned char *q = s, *end = s + n;
     while (q < end) {
-        unsigned char c = *q;
-        if (c != '\\') {
-            b[k++] = (char)c;
-            q++;
-            continue;
-        }
+        const unsigned char *bs = memchr(q, '\\', (size_t)(end - q)); /* copy the run up to the next escape */
+        size_t run = (size_t)((bs ? bs : end) - q);
+        memcpy(b + k, q, run);
+        k += (Py_ssize_t)run;
+        q += run;
+        if (bs == NULL) break;
+        unsigned char c;
         if (end - q < 2) goto bad;
         c = q[1];
         q += 2;
