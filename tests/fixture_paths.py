@@ -1,9 +1,10 @@
-"""Paths of the shared real-data fixtures, importable by any test (``from fixture_paths import
-fixture_dir``): a module with its own name, unlike ``conftest``, which resolves to whichever
-conftest pytest imported last."""
+"""Helpers importable by any test (``from fixture_paths import fixture_dir``): the paths of the
+shared real-data fixtures, the benchmark scripts as modules, a free local port. A module with its
+own name, unlike ``conftest``, which resolves to whichever conftest pytest imported last."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +37,10 @@ def bench_module(name: str) -> Any:
 
 
 _BENCH: dict[str, Any] = {}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a local server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -32,7 +32,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -41,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from fixture_paths import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -107,14 +107,6 @@ def readme_blocks(text: str | None = None) -> list[Block]:
     return out
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def _judge_answer(req: dict) -> str:
     """A fake model: answers a judge prompt in its format (pass, an integer, the first label),
     and anything else with a short support reply."""
@@ -171,7 +163,7 @@ class Fakes:
             exe = BIN / "moto_server"
             if not exe.exists():
                 pytest.skip("moto_server is not installed (pip install 'moto[server]')")
-            port = _free_port()
+            port = free_port()
             self._s3 = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
             endpoint = f"http://127.0.0.1:{port}"
@@ -239,7 +231,7 @@ def _run_bash(block: Block, tmp: Path, env: dict[str, str]) -> None:
 def _run_server(block: Block, cmd: str, tmp: Path, env: dict[str, str]) -> None:
     """Start a server command, send it one OTLP/JSON export at the port it was given, Ctrl-C it."""
     port = int(re.search(r"--port\s+(\d+)", cmd).group(1))  # type: ignore[union-attr]
-    free = _free_port()
+    free = free_port()
     cmd = cmd.replace(f"--port {port}", f"--port {free}")
     proc = subprocess.Popen(["bash", "-c", f"exec {cmd}"], cwd=tmp, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)

@@ -112,9 +112,6 @@ def estimate_costs(df: pd.DataFrame) -> pd.DataFrame:
     meta = df["metadata"].to_numpy(dtype=object).copy()
     for i in rows:
         m = meta[i]
-        if m is None:  # most spans: no metadata (and no abstract-class check for them)
-            meta[i] = {COST_ESTIMATED_KEY: True}
-        else:
-            meta[i] = {**m, COST_ESTIMATED_KEY: True} if type(m) is dict or isinstance(m, Mapping) else {COST_ESTIMATED_KEY: True}
+        meta[i] = {**m, COST_ESTIMATED_KEY: True} if isinstance(m, Mapping) else {COST_ESTIMATED_KEY: True}
     df["metadata"] = pd.Series(meta, index=df.index, dtype=object)
     return df
