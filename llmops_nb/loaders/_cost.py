@@ -90,19 +90,19 @@ def estimate_costs(df: pd.DataFrame) -> pd.DataFrame:
     if not need.any():  # formats with their own cost never reach the price map
         return df
     idx = np.flatnonzero(need.to_numpy())
-    models = df["model"].to_numpy()[idx]
-    providers = df["provider"].to_numpy()[idx]
     pt = df["prompt_tokens"].to_numpy(dtype="float64", na_value=0.0)[idx]
     ct = df["completion_tokens"].to_numpy(dtype="float64", na_value=0.0)[idx]
-    prices: dict[tuple[Any, Any], tuple[float, float] | None] = {}
-    costs = np.full(len(idx), np.nan)
-    for j, (m, p) in enumerate(zip(models, providers)):
-        key = (m, p)
-        if key not in prices:
-            prices[key] = price_per_token(str(m), None if p is None else str(p))
-        price = prices[key]
+    # one price lookup per (model, provider) pair, then the costs of all rows at once
+    models, model_names = pd.factorize(df["model"].to_numpy()[idx])
+    providers, provider_names = pd.factorize(df["provider"].to_numpy()[idx])  # None -> -1
+    pairs, pair_of_row = np.unique(models.astype(np.int64) * (len(provider_names) + 1) + (providers + 1), return_inverse=True)
+    in_price, out_price = np.full(len(pairs), np.nan), np.full(len(pairs), np.nan)
+    for k, pair in enumerate(pairs.tolist()):
+        m, p = divmod(pair, len(provider_names) + 1)
+        price = price_per_token(str(model_names[m]), None if p == 0 else str(provider_names[p - 1]))
         if price is not None:
-            costs[j] = pt[j] * price[0] + ct[j] * price[1]
+            in_price[k], out_price[k] = price
+    costs = pt * in_price[pair_of_row] + ct * out_price[pair_of_row]
     hit = ~np.isnan(costs)
     if not hit.any():
         return df
@@ -110,8 +110,8 @@ def estimate_costs(df: pd.DataFrame) -> pd.DataFrame:
     col = df.columns.get_loc("cost_usd")
     df.iloc[rows, col] = costs[hit]
     meta = df["metadata"].to_numpy(dtype=object).copy()
-    for i in rows:
-        m = meta[i]
-        meta[i] = {**m, COST_ESTIMATED_KEY: True} if isinstance(m, Mapping) else {COST_ESTIMATED_KEY: True}
-    df["metadata"] = pd.Series(meta, index=df.index, dtype=object)
+    flagged = [{**m, COST_ESTIMATED_KEY: True} if type(m) is dict or isinstance(m, Mapping) else {COST_ESTIMATED_KEY: True}
+               for m in meta[rows].tolist()]
+    meta[rows] = np.fromiter(flagged, dtype=object, count=len(flagged))
+    df["metadata"] = pd.Series(meta, index=df.index, dtype=object, copy=False)
     return df

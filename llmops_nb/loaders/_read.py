@@ -1151,6 +1151,14 @@ _OPENER_SET = frozenset(_OPENERS)
 _FIRST = operator.itemgetter(0)
 
 
+def _object_series(vals: list[Any]) -> pd.Series:
+    """``pd.Series(vals, dtype=object)``, each value one cell (lists and dicts too), without the
+    copy pandas makes of a list (numpy's ``fromiter`` fills the array in one pass)."""
+    import numpy as np
+
+    return pd.Series(np.fromiter(vals, dtype=object, count=len(vals)), dtype=object, copy=False)
+
+
 def _build_frame(cols: dict[str, list[Any]], nested_ok: bool = False, times_us: bool = False) -> pd.DataFrame:
     """The spans frame straight from loader rows, column by column (no Arrow round trip):
     the same columns and dtypes as :func:`llmops_nb.schema.conform` gives. ``nested_ok``: the
@@ -1159,35 +1167,38 @@ def _build_frame(cols: dict[str, list[Any]], nested_ok: bool = False, times_us: 
     import numpy as np
 
     n = len(cols["trace_id"])
-    ids = list(cols["span_id"])
+    ids = cols["span_id"]  # for error messages (the list itself: it is not changed below)
     out: dict[str, Any] = {}
+    us: dict[str, Any] = {}  # the time columns as int64 microseconds (NaT as int64 min), when times_us
+    nat = np.iinfo(np.int64).min
     for name, col in _COLS.items():
         vals = cols.pop(name)  # each column list is released once converted: peak stays near the frame
         try:
             if col.kind == "str":
                 if not _only_text(vals):
                     vals = [None if v is None or (isinstance(v, float) and v != v) else str(v) for v in vals]
-                out[name] = pd.Series(vals, dtype=object)
+                out[name] = _object_series(vals)
             elif col.kind == "int":
                 out[name] = pd.Series(_int_array(vals))
             elif col.kind == "float":
-                if _NUMBER_TYPES.issuperset(map(type, vals)):  # numpy reads None as NaN and ints as float() does
-                    out[name] = pd.Series(np.array(vals, dtype="float64"))
+                if vals.count(None) == n:  # a column no span has (one pass in C)
+                    out[name] = np.full(n, np.nan)
+                elif _NUMBER_TYPES.issuperset(map(type, vals)):  # numpy reads None as NaN and ints as float() does
+                    out[name] = np.array(vals, dtype="float64")
                 else:
-                    out[name] = pd.Series(np.array([np.nan if v is None else float(v) for v in vals], dtype="float64"))
+                    out[name] = np.array([np.nan if v is None else float(v) for v in vals], dtype="float64")
             elif col.kind == "time" and times_us:
-                nat = np.iinfo(np.int64).min  # NaT
-                arr = np.array(vals if None not in vals else [nat if v is None else v for v in vals], dtype=np.int64)
-                out[name] = pd.Series(arr.view("datetime64[us]")).dt.tz_localize("UTC")
+                arr = us[name] = np.array(vals if None not in vals else [nat if v is None else v for v in vals], dtype=np.int64)
+                out[name] = pd.Series(arr.view("datetime64[us]"), dtype="datetime64[us, UTC]", copy=False)
             elif col.kind == "time":
                 out[name] = pd.Series(pd.to_datetime(vals, utc=True)).dt.as_unit("us")
             elif nested_ok and col.kind in ("messages", "documents"):
-                out[name] = pd.Series(vals, dtype=object)
+                out[name] = _object_series(vals)
             elif col.kind in ("messages", "documents", "strings"):
                 kind = col.kind
                 out[name] = pd.Series([None if v is None else _nested_value(kind, v) for v in vals], dtype=object)
             elif col.kind == "json":
-                out[name] = pd.Series(vals, dtype=object)
+                out[name] = _object_series(vals)
             else:  # bool
                 out[name] = pd.Series(pd.array(vals, dtype="boolean"))
         except (TypeError, ValueError, AttributeError) as e:
@@ -1195,11 +1206,21 @@ def _build_frame(cols: dict[str, list[Any]], nested_ok: bool = False, times_us: 
             where = f"; first offending value {vals[bad]!r} in span {ids[bad]!r}" if bad is not None else ""
             raise LoadError(f"column {name!r} cannot be read as {col.kind} ({e}){where}",
                             expected=f"{name} as {col.kind}") from None
-    df = pd.DataFrame(out, index=pd.RangeIndex(n))
-    lat = df["latency_ms"]
-    missing = lat.isna() & df["start_time"].notna() & df["end_time"].notna()
-    if missing.any():
-        df.loc[missing, "latency_ms"] = (df.loc[missing, "end_time"] - df.loc[missing, "start_time"]).dt.total_seconds() * 1000.0
+    if us:  # a missing latency is end - start, as timedelta.total_seconds() * 1000 gives it
+        start, end, lat = us["start_time"], us["end_time"], out["latency_ms"]
+        missing = np.isnan(lat) & (start != nat) & (end != nat)
+        if missing.any():
+            lat[missing] = ((end[missing] - start[missing]) / 1_000_000) * 1000.0
+    for name, v in out.items():
+        if type(v) is np.ndarray:  # the float columns
+            out[name] = pd.Series(v, copy=False)
+    # copy=False: each column keeps its own array (no copy of the object columns into one 2-D block)
+    df = pd.DataFrame(out, index=pd.RangeIndex(n), copy=False)
+    if not us:
+        lat = df["latency_ms"]
+        missing = lat.isna() & df["start_time"].notna() & df["end_time"].notna()
+        if missing.any():
+            df.loc[missing, "latency_ms"] = (df.loc[missing, "end_time"] - df.loc[missing, "start_time"]).dt.total_seconds() * 1000.0
     return df
 
 
