@@ -1,5 +1,5 @@
 /* Native helpers of the OTLP mapping (llmops_nb/loaders/_otlp_fast.py): decode(), scan(), map(),
- * map_spans(), only_text(), int_column() and transpose() below.
+ * map_spans(), only_text(), int_column(), transpose() and span_tree() below.
  *
  * OTLP protobuf ExportTraceServiceRequest decoded straight from its wire format into what
  * llmops_nb/loaders/_otlp_fast.py's mapping reads per span (the native hot path of map_proto).
@@ -1655,6 +1655,174 @@ static PyObject *transpose(PyObject *self, PyObject *args) {
     return cols;
 }
 
+/* span_tree(trace_ids, span_ids, parents) -> None | str: whether _read._finish's span checks have
+ * nothing to do, in O(n) without a Python object per span. None when every trace_id and span_id is
+ * a non-empty exact str, every parent is None or an exact str, no id starts with '[' or '{' (the
+ * text of a list or an object: _read._container_text's cases), no (trace_id, span_id) key repeats
+ * and no parent links form a cycle (a span's parent is the span keyed (its trace_id, its parent),
+ * when it is among them and the parent is not empty, as _read._break_cycles follows them). Else
+ * what was found first: "ids", "duplicate", "cycle", or "crowded" (the keys' hashes collide far
+ * more than chance allows, as crafted input could make them: the probes are bounded, O(n) always);
+ * the caller then runs its Python checks, which decide everything themselves.
+ * Keys go in an open-addressing table of row numbers (linear probing, at most half full) over a
+ * hash of the strings' bytes (equal str have equal kind and bytes; a hash match is confirmed by
+ * comparing the strings); each span's parent is looked up as soon as the span is in, again after
+ * all are in when its parent comes later; the cycle search colours the parent-row array (on the
+ * current walk up / leads to a root), each row walked once. */
+typedef struct {
+    uint64_t h;    /* the key's hash */
+    Py_ssize_t i;  /* row + 1, 0: empty */
+} tree_slot;
+
+typedef struct {
+    tree_slot *table;
+    size_t mask, budget; /* budget: probes left (16 per row) */
+    PyObject *tids, *sids;
+} tree_keys;
+
+static inline uint64_t text_hash(PyObject *v) { /* exact, ready str */
+    const unsigned char *p = PyUnicode_DATA(v);
+    size_t len = (size_t)PyUnicode_GET_LENGTH(v) * (size_t)PyUnicode_KIND(v);
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ len, w;
+    for (; len >= 8; p += 8, len -= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 29;
+    }
+    if (len) {
+        w = 0;
+        memcpy(&w, p, len);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+static inline uint64_t tree_hash(uint64_t a, uint64_t b) {
+    uint64_t x = a * 0x9E3779B97F4A7C15ULL ^ b;
+    x ^= x >> 32;
+    x *= 0xD6E8FEB86659FD93ULL;
+    return x ^ (x >> 32);
+}
+
+static inline int same_text(PyObject *a, PyObject *b) { /* both exact, ready str */
+    if (a == b) return 1;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(a);
+    int kind = PyUnicode_KIND(a);
+    return n == PyUnicode_GET_LENGTH(b) && kind == PyUnicode_KIND(b) &&
+           memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)n * (size_t)kind) == 0;
+}
+
+/* The row keyed (t, s) of hash h: its row, -1 when absent (then, with insert, row i is put in its
+ * place), -2 when the probe budget is spent. */
+static inline Py_ssize_t tree_find(tree_keys *tk, uint64_t h, PyObject *t, PyObject *s, Py_ssize_t insert) {
+    for (size_t k = (size_t)h & tk->mask;; k = (k + 1) & tk->mask) {
+        if (tk->budget-- == 0) return -2;
+        tree_slot *slot = &tk->table[k];
+        Py_ssize_t j = slot->i - 1;
+        if (j < 0) {
+            if (insert >= 0) slot->h = h, slot->i = insert + 1;
+            return -1;
+        }
+        if (slot->h == h && same_text(PyList_GET_ITEM(tk->sids, j), s) && same_text(PyList_GET_ITEM(tk->tids, j), t))
+            return j;
+    }
+}
+
+static int plain_id(PyObject *v, int may_be_none) { /* 1: as span_tree wants it, 0: not, -1: error */
+    if (v == Py_None) return may_be_none;
+    if (!PyUnicode_CheckExact(v)) return 0;
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(v) < 0) return -1;
+#endif
+    if (PyUnicode_GET_LENGTH(v) == 0) return may_be_none; /* an empty parent is no parent; an empty id is missing */
+    Py_UCS4 c = PyUnicode_READ_CHAR(v, 0);
+    return c != '[' && c != '{';
+}
+
+typedef union {
+    uint64_t h;    /* the parent's key hash, while the parent is not found yet */
+    Py_ssize_t up; /* the parent's row, -1: none among the spans */
+} tree_link;
+
+static PyObject *span_tree(PyObject *self, PyObject *args) {
+    PyObject *tids, *sids, *parents, *found = NULL;
+    const char *why = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!O!O!:span_tree", &PyList_Type, &tids, &PyList_Type, &sids, &PyList_Type, &parents))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(tids);
+    if (PyList_GET_SIZE(sids) != n || PyList_GET_SIZE(parents) != n) {
+        PyErr_Format(PyExc_ValueError, "span_tree: columns of %zd, %zd and %zd rows; expected the same length", n,
+                     PyList_GET_SIZE(sids), PyList_GET_SIZE(parents));
+        return NULL;
+    }
+    if (n > PY_SSIZE_T_MAX / 64) return PyErr_NoMemory();
+    size_t cap = 8, rows = n ? (size_t)n : 1;
+    while (cap < (size_t)n * 2) cap <<= 1;
+    tree_keys tk = {PyMem_Calloc(cap, sizeof(tree_slot)), cap - 1, 16 * (size_t)n + 64, tids, sids};
+    tree_link *link = tk.table ? PyMem_Malloc(rows * sizeof(tree_link)) : NULL;
+    unsigned char *state = link ? PyMem_Malloc(rows) : NULL; /* 3: parent not found yet; then 0, 1, 2 below */
+    if (state == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* nothing below calls back into Python (exact str only): the lists cannot change under us */
+    for (Py_ssize_t i = 0; i < n; i++) { /* the ids checked, each key in, each parent looked up among those in */
+        PyObject *t = PyList_GET_ITEM(tids, i), *s = PyList_GET_ITEM(sids, i), *p = PyList_GET_ITEM(parents, i);
+        int ok = plain_id(t, 0);
+        ok = ok > 0 ? plain_id(s, 0) : ok;
+        ok = ok > 0 ? plain_id(p, 1) : ok;
+        if (ok < 0) goto done;
+        if (ok == 0) {
+            why = "ids";
+            goto done;
+        }
+        uint64_t ht = text_hash(t);
+        Py_ssize_t j = tree_find(&tk, tree_hash(ht, text_hash(s)), t, s, i);
+        if (j != -1) {
+            why = j == -2 ? "crowded" : "duplicate";
+            goto done;
+        }
+        state[i] = 0, link[i].up = -1;
+        if (p == Py_None || PyUnicode_GET_LENGTH(p) == 0) continue;
+        uint64_t h = tree_hash(ht, text_hash(p));
+        if ((j = tree_find(&tk, h, t, p, -1)) == -2) {
+            why = "crowded";
+            goto done;
+        }
+        if (j >= 0)
+            link[i].up = j;
+        else
+            link[i].h = h, state[i] = 3; /* the parent may come later */
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (state[i] != 3) continue;
+        Py_ssize_t j = tree_find(&tk, link[i].h, PyList_GET_ITEM(tids, i), PyList_GET_ITEM(parents, i), -1);
+        if (j == -2) {
+            why = "crowded";
+            goto done;
+        }
+        link[i].up = j, state[i] = 0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) { /* 0: not seen, 1: on the current walk up, 2: leads to a root */
+        Py_ssize_t cur = i;
+        while (cur >= 0 && state[cur] == 0) state[cur] = 1, cur = link[cur].up;
+        if (cur >= 0 && state[cur] == 1) {
+            why = "cycle";
+            goto done;
+        }
+        for (cur = i; cur >= 0 && state[cur] == 1; cur = link[cur].up) state[cur] = 2;
+    }
+    found = Py_NewRef(Py_None);
+done:
+    PyMem_Free(tk.table);
+    PyMem_Free(link);
+    PyMem_Free(state);
+    if (why != NULL) found = PyUnicode_FromString(why);
+    return found;
+}
+
 static PyMethodDef methods[] = {
     {"decode", decode, METH_VARARGS,
      "decode(data, kind_names) -> None | (groups, validate): an OTLP ExportTraceServiceRequest's spans as "
@@ -1674,6 +1842,9 @@ static PyMethodDef methods[] = {
      "int_column(values) -> None | (values, mask): exact ints and None as int64 and None-mask bytearrays."},
     {"transpose", transpose, METH_VARARGS,
      "transpose(rows, n) -> None | columns: n lists of rows that are all n-tuples (None otherwise)."},
+    {"span_tree", span_tree, METH_VARARGS,
+     "span_tree(trace_ids, span_ids, parents) -> None | str: None when the ids are plain text, the (trace_id, "
+     "span_id) keys unique and the parent links free of cycles; else 'ids', 'duplicate' or 'cycle'."},
     {"document", py_document, METH_VARARGS,
      "document(d, oi, helper) -> dict: a retrieval document as otlp._oi_document (oi=1) or otlp._genai_document "
      "(oi=0) builds it; values other than plain text/numbers/None go to helper(d)."},

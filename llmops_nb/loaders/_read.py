@@ -971,7 +971,11 @@ def _finish(acc: _Columns, errors: str, problems: list[dict[str, Any]]) -> pd.Da
             raise err
         problems.append({"file": file, "record": where, "error": str(err), "action": action})
 
-    for name in ("trace_id", "span_id", "parent_span_id"):  # a loader passing an id through as it came
+    # ids plain text, (trace_id, span_id) keys unique, no cycle in the parent links: one O(n) pass in C
+    # (the native module's span_tree; None: clean) leaves the id, duplicate and cycle checks below nothing to do
+    span_tree = _native_helper("span_tree")
+    clean = span_tree is not None and span_tree(tids, sids, cols["parent_span_id"]) is None
+    for name in ("trace_id", "span_id", "parent_span_id") if not clean else ():  # a loader passing an id through as it came
         col = cols[name]
         if _only_text(col) and _OPENER_SET.isdisjoint(map(_FIRST, filter(None, col))):
             continue
@@ -995,7 +999,7 @@ def _finish(acc: _Columns, errors: str, problems: list[dict[str, Any]]) -> pd.Da
             if keep[i]:
                 keep[i] = False
                 problem(i, f"{name} is a {type(v).__name__} ({shown})", "ids as text or whole numbers", "skipped")
-    all_ids = all(keep) and _only_text(tids) and _only_text(sids) and all(tids) and all(sids)
+    all_ids = clean or all(keep) and _only_text(tids) and _only_text(sids) and all(tids) and all(sids)
     for i in range(n) if not all_ids else ():
         if not keep[i]:
             continue
@@ -1008,6 +1012,22 @@ def _finish(acc: _Columns, errors: str, problems: list[dict[str, Any]]) -> pd.Da
         cols["kind"] = [k if k in _KIND_SET else "unknown" for k in cols["kind"]]
     if not _STATUS_SET.issuperset(cols["status"]):
         cols["status"] = [st if st in _STATUS_SET else "unset" for st in cols["status"]]
+    if not (clean and all(keep)):  # else no partial row was folded in either: every row is kept as it is
+        _drop_repeats(acc, keep, problem, errors, problems)
+    if not all(keep):
+        from itertools import compress
+
+        cols = {name: list(compress(c, keep)) for name, c in cols.items()}
+        acc.cols = cols
+    if not cols["trace_id"]:
+        return empty_frame(SPANS)
+    return _build_frame(cols, nested_ok=acc.canonical, times_us=acc.times_us)
+
+
+def _drop_repeats(acc: _Columns, keep: list[bool], problem: Any, errors: str, problems: list[dict[str, Any]]) -> None:
+    """Of rows with the same (trace_id, span_id): drop the later copies that are identical, keep the later
+    of different ones (reported); then cut one parent link of each cycle among the kept spans."""
+    tids, sids, n = acc.cols["trace_id"], acc.cols["span_id"], acc.n
     seen: dict[tuple[Any, Any], int] = {}
     if all(keep):  # every row kept so far: one pass in C finds whether any key repeats
         seen = dict(zip(zip(tids, sids), range(n)))
@@ -1028,15 +1048,6 @@ def _finish(acc: _Columns, errors: str, problems: list[dict[str, Any]]) -> pd.Da
         keep[j] = False
         seen[key] = i
     _break_cycles(acc, seen, errors, problems)
-    del seen
-    if not all(keep):
-        from itertools import compress
-
-        cols = {name: list(compress(c, keep)) for name, c in cols.items()}
-        acc.cols = cols
-    if not cols["trace_id"]:
-        return empty_frame(SPANS)
-    return _build_frame(cols, nested_ok=acc.canonical, times_us=acc.times_us)
 
 
 _COLS = {c.name: c for c in SPANS.columns}
@@ -1115,7 +1126,7 @@ _NATIVE_HELPERS: dict[str, Any] = {}  # the native loaders module's frame helper
 
 
 def _native_helper(name: str) -> Any:
-    """``name`` of the native loaders module (``_otlp_pb``: ``only_text``, ``int_column``), None
+    """``name`` of the native loaders module (``_otlp_pb``: ``only_text``, ``int_column``, ``span_tree``), None
     without it (``LLMOPS_NB_NATIVE=0``, no build); looked up on first use, not at import."""
     f = _NATIVE_HELPERS.get(name, False)
     if f is False:
