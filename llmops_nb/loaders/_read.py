@@ -1063,6 +1063,8 @@ def _merge_log_rows(acc: _Columns, keep: list[bool], problem: Any) -> None:
 
     cols = acc.cols
     sf = cols["source_format"]
+    if LOG_ROWS not in sf and PATCH_ROWS not in sf:  # (two scans in C; most loads have no partial rows)
+        return
     partial = [i for i, f in enumerate(sf) if f in (LOG_ROWS, PATCH_ROWS)]
     if not partial:
         return
