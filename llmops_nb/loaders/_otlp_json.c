@@ -51,12 +51,14 @@ typedef struct {
 /* Attribute keys repeat across spans: the same str object is handed back (its hash cached too). */
 #define KC_SIZE 4096
 #define KC_MAXLEN 96
+#define VC_MAXLEN 32
 typedef struct {
     uint32_t h;
     Py_ssize_t n;
     PyObject *s;
 } kc_entry;
-static kc_entry kc[KC_SIZE];
+static kc_entry kc[KC_SIZE]; /* attribute keys */
+static kc_entry vc[KC_SIZE]; /* short string values (model, provider, roles, kinds, names...) and span/trace ids */
 
 static PyObject *ascii_str(const unsigned char *s, Py_ssize_t n) {
     PyObject *o = PyUnicode_New(n, 127);
@@ -65,12 +67,28 @@ static PyObject *ascii_str(const unsigned char *s, Py_ssize_t n) {
     return o;
 }
 
-static PyObject *cached_key(const unsigned char *s, Py_ssize_t n) {
-    if (n > KC_MAXLEN) return ascii_str(s, n);
+/* A cheap hash of s[:n] for the caches below (a miss only costs a new object): texts of 8 bytes
+ * or more by their first and last 8 bytes and length, shorter ones byte by byte. */
+static inline uint32_t bytes_hash(const unsigned char *s, Py_ssize_t n) {
+    if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        uint64_t x = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ (uint64_t)n) * 0xBF58476D1CE4E5B9ull;
+        return (uint32_t)(x >> 32) ^ (uint32_t)x;
+    }
     uint32_t h = 2166136261u;
     for (Py_ssize_t i = 0; i < n; i++) h = (h ^ s[i]) * 16777619u;
-    for (int probe = 0; probe < 8; probe++) {
-        kc_entry *e = &kc[(h + (uint32_t)probe) & (KC_SIZE - 1)];
+    return h;
+}
+
+/* The str of ASCII text s[:n] from table tab (probes: how many neighbouring slots are tried): the
+ * same object each time the text repeats while it stays in the table (fewer objects, hash cached);
+ * a text not found takes an empty slot, or the first slot of its neighbourhood. */
+static PyObject *cached(kc_entry *tab, int probes, const unsigned char *s, Py_ssize_t n) {
+    uint32_t h = bytes_hash(s, n);
+    for (int probe = 0; probe < probes; probe++) {
+        kc_entry *e = &tab[(h + (uint32_t)probe) & (KC_SIZE - 1)];
         if (e->s == NULL) {
             PyObject *o = ascii_str(s, n);
             if (!o) return NULL;
@@ -85,13 +103,23 @@ static PyObject *cached_key(const unsigned char *s, Py_ssize_t n) {
             return e->s;
         }
     }
-    kc_entry *e = &kc[h & (KC_SIZE - 1)]; /* the neighbourhood is full: the newest key replaces the first */
+    kc_entry *e = &tab[h & (KC_SIZE - 1)]; /* the neighbourhood is full: the newest text replaces the first */
     PyObject *o = ascii_str(s, n);
     if (!o) return NULL;
     Py_SETREF(e->s, Py_NewRef(o));
     e->h = h;
     e->n = n;
     return o;
+}
+
+static PyObject *cached_key(const unsigned char *s, Py_ssize_t n) {
+    return n > KC_MAXLEN ? ascii_str(s, n) : cached(kc, 8, s, n);
+}
+
+/* a string value: short ones through the value table (they repeat across spans: a span's parent
+ * id is another span's id, a trace's spans share its id, models and roles recur) */
+static PyObject *value_str(const unsigned char *s, Py_ssize_t n) {
+    return n > VC_MAXLEN ? ascii_str(s, n) : cached(vc, 2, s, n);
 }
 
 /* ------------------------------------------------------------------ tokenizer */
@@ -215,7 +243,7 @@ static void put_utf8(char *b, Py_ssize_t *k, uint32_t cp) {
  * exactly what orjson decodes (bad escape, lone surrogate, invalid UTF-8). */
 static PyObject *make_string(P *p, const unsigned char *s, Py_ssize_t n, int esc, int ascii, int key) {
     if (!esc) {
-        if (ascii) return key ? cached_key(s, n) : ascii_str(s, n);
+        if (ascii) return key ? cached_key(s, n) : value_str(s, n);
         PyObject *o = PyUnicode_DecodeUTF8((const char *)s, n, "strict");
         if (!o && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
             PyErr_Clear();
@@ -867,7 +895,7 @@ static PyObject *hex_id(P *p, Py_ssize_t digits, int nullable) {
         p->ref = 1;
         Py_RETURN_NONE;
     }
-    return ascii_str(s, n);
+    return value_str(s, n);
 }
 
 /* _us: nanoseconds (a string of digits or an integer) as whole microseconds, floored; 0/"0"/""/null

@@ -117,13 +117,28 @@ static int text(const uint8_t *s, Py_ssize_t n, PyObject **out) {
  * Bounded: KC_SIZE entries of at most KC_MAXLEN bytes; a collision replaces the entry. */
 #define KC_SIZE 4096
 #define KC_MAXLEN 96
-static PyObject *kc[KC_SIZE];
+#define VC_MAXLEN 32
+static PyObject *kc[KC_SIZE]; /* attribute keys */
+static PyObject *vc[KC_SIZE]; /* short string values (models, providers, roles, kinds, span names...) */
 
-static int cached_text(const uint8_t *s, Py_ssize_t n, PyObject **out) {
-    if (n == 0 || n > KC_MAXLEN) return text(s, n, out);
+/* A cheap hash of s[:n] for the caches below (a miss only costs a new object): texts of 8 bytes
+ * or more by their first and last 8 bytes and length, shorter ones byte by byte. */
+static inline uint32_t bytes_hash(const unsigned char *s, Py_ssize_t n) {
+    if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        uint64_t x = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ (uint64_t)n) * 0xBF58476D1CE4E5B9ull;
+        return (uint32_t)(x >> 32) ^ (uint32_t)x;
+    }
     uint32_t h = 2166136261u;
     for (Py_ssize_t i = 0; i < n; i++) h = (h ^ s[i]) * 16777619u;
-    PyObject **slot = &kc[(h ^ (h >> 16)) & (KC_SIZE - 1)];
+    return h;
+}
+
+static int cached_in(PyObject **tab, const uint8_t *s, Py_ssize_t n, PyObject **out) {
+    uint32_t h = bytes_hash(s, n);
+    PyObject **slot = &tab[(h ^ (h >> 16)) & (KC_SIZE - 1)];
     PyObject *o = *slot;
     if (o != NULL && PyUnicode_IS_ASCII(o) && PyUnicode_GET_LENGTH(o) == n && memcmp(PyUnicode_1BYTE_DATA(o), s, n) == 0) {
         *out = Py_NewRef(o);
@@ -131,8 +146,8 @@ static int cached_text(const uint8_t *s, Py_ssize_t n, PyObject **out) {
     }
     int r = text(s, n, &o);
     if (r) return r;
-    if (PyUnicode_IS_ASCII(o)) { /* only ASCII keys are cached: their bytes are the str's own */
-        if (PyObject_Hash(o) == -1) {
+    if (PyUnicode_IS_ASCII(o)) { /* only ASCII texts are cached: their bytes are the str's own */
+        if (tab == kc && PyObject_Hash(o) == -1) { /* keys: their hash is taken now, once */
             Py_DECREF(o);
             return ERR;
         }
@@ -140,6 +155,17 @@ static int cached_text(const uint8_t *s, Py_ssize_t n, PyObject **out) {
     }
     *out = o;
     return OK;
+}
+
+static int cached_text(const uint8_t *s, Py_ssize_t n, PyObject **out) {
+    if (n == 0 || n > KC_MAXLEN) return text(s, n, out);
+    return cached_in(kc, s, n, out);
+}
+
+/* a string value: short ones repeat across spans (models, roles, kinds, names): the same object */
+static int value_text(const uint8_t *s, Py_ssize_t n, PyObject **out) {
+    if (n == 0 || n > VC_MAXLEN) return text(s, n, out);
+    return cached_in(vc, s, n, out);
 }
 
 static int check_text(const uint8_t *s, Py_ssize_t n) {
@@ -161,6 +187,27 @@ static PyObject *hex(const uint8_t *s, Py_ssize_t n) {
     return o;
 }
 
+/* Ids repeat: a trace's spans share its id, a span's parent id is another span's id. A small
+ * direct-mapped cache keyed by the raw bytes gives the same str for the same id. */
+typedef struct {
+    uint8_t raw[16];
+    Py_ssize_t n;
+    PyObject *s;
+} id_entry;
+static id_entry ic[KC_SIZE];
+
+static PyObject *id_str(const uint8_t *s, Py_ssize_t n) {
+    uint32_t h = bytes_hash(s, n);
+    id_entry *e = &ic[(h ^ (h >> 16)) & (KC_SIZE - 1)];
+    if (e->s != NULL && e->n == n && memcmp(e->raw, s, (size_t)n) == 0) return Py_NewRef(e->s);
+    PyObject *o = hex(s, n);
+    if (o == NULL) return NULL;
+    memcpy(e->raw, s, (size_t)n);
+    e->n = n;
+    Py_XSETREF(e->s, Py_NewRef(o));
+    return o;
+}
+
 /* hex of an id of exactly n bytes, not all zeros; else NULL without an error set */
 static PyObject *id_hex(const uint8_t *s, Py_ssize_t len, Py_ssize_t n, int *bad) {
     if (s == NULL || len != n) {
@@ -177,7 +224,7 @@ static PyObject *id_hex(const uint8_t *s, Py_ssize_t len, Py_ssize_t n, int *bad
         *bad = 1;
         return NULL;
     }
-    return hex(s, n);
+    return n <= 16 ? id_str(s, n) : hex(s, n);
 }
 
 static int any_value(const uint8_t *p, const uint8_t *end, int depth, PyObject **out);
@@ -271,7 +318,7 @@ static int any_value(const uint8_t *p, const uint8_t *end, int depth, PyObject *
             if (v != NULL || wt != want[num] || num == 8) /* oneof given twice; string_value_strindex */
                 r = BAIL;
             else if (num == 1)
-                r = text(s, n, &v);
+                r = value_text(s, n, &v);
             else if (num == 2)
                 v = PyBool_FromLong(val != 0);
             else if (num == 3)
@@ -373,7 +420,7 @@ static int span(ctx_t *cx, const uint8_t *p, const uint8_t *end, PyObject *kind_
         case 4: pid = s, pn = n; break;
         case 5: {
             PyObject *t;
-            if (!(r = text(s, n, &t))) Py_XSETREF(name, t);
+            if (!(r = value_text(s, n, &t))) Py_XSETREF(name, t);
             break;
         }
         case 6: kind = val; break;

@@ -896,9 +896,10 @@ class _Columns:
             for name, lst in self.cols.items():
                 lst.extend(out._datetimes(name) if not self.times_us else out.columns[name])
             sf = self.cols["source_format"]
-            for i in range(self.n, self.n + out.n):
-                if sf[i] is None:
-                    sf[i] = fmt_name
+            if None in out.columns["source_format"]:
+                for i in range(self.n, self.n + out.n):
+                    if sf[i] is None:
+                        sf[i] = fmt_name
             self.n += out.n
             return
         self.canonical = False
