@@ -876,15 +876,48 @@ def _reporter(errors: str, problems: list[dict[str, Any]], file: str, record: An
 
 class _Columns:
     """Loader rows accumulated column by column: each unit's row dicts are dropped as soon as
-    their values are in the columns, so memory holds the columns, not a million dicts."""
+    their values are in the columns, so memory holds the columns, not a million dicts.
+
+    A mapping's columns (:class:`SpanColumns`) are kept as they come and joined when ``cols`` is
+    first read, each column in one list of its final size (``list.extend`` would grow it by an
+    eighth at a time, copying it each time it moves)."""
 
     def __init__(self) -> None:
-        self.cols: dict[str, list[Any]] = {n: [] for n in SPANS.names}
+        self._cols: dict[str, list[Any]] = {n: [] for n in SPANS.names}
+        self._parts: list[dict[str, list[Any]]] = []  # SpanColumns' columns not joined into _cols yet
         self.starts: list[int] = []
         self.units: list[tuple[str, Any]] = []
         self.n = 0
         self.canonical = True  # messages and documents already in their canonical shape (SpanColumns.canonical)
         self.times_us = True  # start_time/end_time hold whole microseconds since 1970 (SpanColumns.times_us), not datetimes
+
+    @property
+    def cols(self) -> dict[str, list[Any]]:
+        """Every row so far, column by column."""
+        if self._parts:
+            self._join()
+        return self._cols
+
+    @cols.setter
+    def cols(self, value: dict[str, list[Any]]) -> None:
+        self._parts = []
+        self._cols = value
+
+    def _join(self) -> None:
+        parts, self._parts = self._parts, []
+        concat = _native_helper("concat")
+        for name, lst in self._cols.items():
+            pieces = [lst, *(p[name] for p in parts)]
+            if concat is not None:
+                self._cols[name] = concat(pieces)
+            else:
+                for piece in pieces[1:]:
+                    lst.extend(piece)
+
+    def __getstate__(self) -> dict[str, Any]:  # sent to another process joined
+        if self._parts:
+            self._join()
+        return self.__dict__
 
     def extend(self, out: list[dict[str, Any]] | SpanColumns, fmt_name: str, file: str, where: Any) -> None:
         if isinstance(out, SpanColumns):  # a loader's rows already column by column
@@ -893,13 +926,11 @@ class _Columns:
                 self._times_as_datetimes()
             self.starts.append(self.n)
             self.units.append((file, where))
-            for name, lst in self.cols.items():
-                lst.extend(out._datetimes(name) if not self.times_us else out.columns[name])
-            sf = self.cols["source_format"]
-            if None in out.columns["source_format"]:
-                for i in range(self.n, self.n + out.n):
-                    if sf[i] is None:
-                        sf[i] = fmt_name
+            part = dict(out.columns) if self.times_us else {name: out._datetimes(name) for name in self._cols}
+            sf = part["source_format"]
+            if None in sf:
+                part["source_format"] = [fmt_name if f is None else f for f in sf]
+            self._parts.append(part)
             self.n += out.n
             return
         self.canonical = False
@@ -912,12 +943,13 @@ class _Columns:
         self.starts.append(self.n)
         self.units.append((file, where))
         m = len(out)
-        for name, lst in self.cols.items():
+        cols = self.cols
+        for name, lst in cols.items():
             if name in keys:
                 lst.extend([r.get(name) for r in out])
             else:
                 lst.extend([None] * m)
-        sf = self.cols["source_format"]
+        sf = cols["source_format"]
         for i in range(self.n, self.n + m):
             if sf[i] is None:
                 sf[i] = fmt_name
@@ -928,8 +960,7 @@ class _Columns:
         if self.times_us != other.times_us:
             self._times_as_datetimes()
             other._times_as_datetimes()
-        for name, lst in self.cols.items():
-            lst.extend(other.cols[name])
+        self._parts.append(other.cols)
         self.canonical = self.canonical and other.canonical
         self.starts.extend(s + self.n for s in other.starts)
         self.units.extend(other.units)
@@ -938,10 +969,11 @@ class _Columns:
     def _times_as_datetimes(self) -> None:
         """From now on times are ``datetime`` objects (rows from other loaders come): convert those held."""
         if self.times_us:
+            cols = self.cols
             self.times_us = False
             epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
             for c in ("start_time", "end_time"):
-                self.cols[c] = [None if x is None else epoch + timedelta(microseconds=x) for x in self.cols[c]]
+                cols[c] = [None if x is None else epoch + timedelta(microseconds=x) for x in cols[c]]
 
     def where(self, i: int) -> tuple[str, Any]:
         import bisect

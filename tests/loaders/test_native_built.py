@@ -27,3 +27,15 @@ def test_the_native_module_is_built_with_every_function(name: str) -> None:
         pytest.skip(f"llmops_nb.loaders.{name} is not built here ({e}); under CI=true this fails")
     missing = [f for f in _EXPECTED[name] if not hasattr(module, f)]
     assert not missing, f"{module.__file__} lacks {missing}: built from an older source; `pip install -e .` rebuilds it"
+
+
+def test_concat_joins_lists_in_order() -> None:
+    native = pytest.importorskip("llmops_nb.loaders._otlp_pb")
+    if not hasattr(native, "concat"):
+        pytest.skip("built from an older source")
+    a, b = [{"x": 1}, None], ["s", [1, 2]]
+    out = native.concat([a, [], b])
+    assert out == [{"x": 1}, None, "s", [1, 2]] and out[0] is a[0] and out[3] is b[1]
+    assert native.concat([]) == []
+    with pytest.raises(TypeError, match="item 1 is a tuple"):
+        native.concat([[1], (2,)])
