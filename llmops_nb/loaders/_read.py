@@ -907,12 +907,13 @@ class _Columns:
         parts, self._parts = self._parts, []
         concat = _native_helper("concat")
         for name, lst in self._cols.items():
-            pieces = [lst, *(p[name] for p in parts)]
+            pieces = [lst, *(p.pop(name) for p in parts)]  # each column's pieces released once joined
             if concat is not None:
                 self._cols[name] = concat(pieces)
             else:
                 for piece in pieces[1:]:
                     lst.extend(piece)
+            del pieces
 
     def __getstate__(self) -> dict[str, Any]:  # sent to another process joined
         if self._parts:
@@ -960,7 +961,7 @@ class _Columns:
         if self.times_us != other.times_us:
             self._times_as_datetimes()
             other._times_as_datetimes()
-        self._parts.append(other.cols)
+        self._parts.append(dict(other.cols))
         self.canonical = self.canonical and other.canonical
         self.starts.extend(s + self.n for s in other.starts)
         self.units.extend(other.units)
