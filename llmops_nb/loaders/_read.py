@@ -10,6 +10,7 @@ import sys
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
+from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
 
@@ -874,6 +875,31 @@ def _reporter(errors: str, problems: list[dict[str, Any]], file: str, record: An
     return problem
 
 
+class _Pieces:
+    """A column of ``n`` rows held as consecutive lists (see :meth:`_Columns.frame_columns`)."""
+
+    __slots__ = ("pieces", "n")
+
+    def __init__(self, pieces: list[list[Any]], n: int) -> None:
+        self.pieces, self.n = pieces, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def join(self) -> list[Any]:
+        concat = _native_helper("concat")
+        return concat(self.pieces) if concat is not None else list(chain.from_iterable(self.pieces))
+
+    def all_text(self) -> bool:
+        return all(_only_text(p) for p in self.pieces)
+
+    def objects(self) -> pd.Series:
+        """The column as an object Series, each value one cell."""
+        import numpy as np
+
+        return pd.Series(np.fromiter(chain.from_iterable(self.pieces), dtype=object, count=self.n), dtype=object, copy=False)
+
+
 class _Columns:
     """Loader rows accumulated column by column: each unit's row dicts are dropped as soon as
     their values are in the columns, so memory holds the columns, not a million dicts.
@@ -895,7 +921,9 @@ class _Columns:
     def cols(self) -> dict[str, list[Any]]:
         """Every row so far, column by column."""
         if self._parts:
-            self._join()
+            for name in self._cols:
+                self._join(name)
+            self._parts = []
         return self._cols
 
     @cols.setter
@@ -903,21 +931,36 @@ class _Columns:
         self._parts = []
         self._cols = value
 
-    def _join(self) -> None:
-        parts, self._parts = self._parts, []
-        concat = _native_helper("concat")
-        for name, lst in self._cols.items():
-            pieces = [lst, *(p.pop(name) for p in parts)]  # each column's pieces released once joined
-            if concat is not None:
-                self._cols[name] = concat(pieces)
-            else:
-                for piece in pieces[1:]:
-                    lst.extend(piece)
-            del pieces
+    def column(self, name: str) -> list[Any]:
+        """One column of every row so far (joined; the other columns stay as received)."""
+        if self._parts:
+            self._join(name)
+        return self._cols[name]
+
+    def _pieces(self, name: str) -> list[list[Any]]:
+        """The column's rows held so far and the pieces received after, taken out of the parts: for
+        each column, ``_cols[name]`` holds the rows up to the parts that still have ``name``."""
+        return [self._cols[name], *(p.pop(name) for p in self._parts if name in p)]
+
+    def _join(self, name: str) -> None:
+        pieces = self._pieces(name)  # released once joined
+        if len(pieces) > 1:
+            concat = _native_helper("concat")
+            self._cols[name] = concat(pieces) if concat is not None else list(chain.from_iterable(pieces))
+
+    def frame_columns(self) -> dict[str, list[Any] | _Pieces]:
+        """Every column for :func:`_build_frame`, the ones never joined as their pieces (built into
+        their arrays straight from them, with no list of every row in between); empties ``self``."""
+        out: dict[str, list[Any] | _Pieces] = {}
+        for name in list(self._cols):
+            pieces = self._pieces(name)
+            out[name] = pieces[0] if len(pieces) == 1 else _Pieces(pieces, self.n)
+        self._parts = []
+        self._cols = {name: [] for name in self._cols}
+        return out
 
     def __getstate__(self) -> dict[str, Any]:  # sent to another process joined
-        if self._parts:
-            self._join()
+        self.cols  # noqa: B018 - joins the parts
         return self.__dict__
 
     def extend(self, out: list[dict[str, Any]] | SpanColumns, fmt_name: str, file: str, where: Any) -> None:
@@ -994,8 +1037,7 @@ def _finish(acc: _Columns, errors: str, problems: list[dict[str, Any]]) -> pd.Da
     n = acc.n
     if n == 0:
         return empty_frame(SPANS)
-    cols = acc.cols
-    tids, sids = cols["trace_id"], cols["span_id"]
+    tids, sids = acc.column("trace_id"), acc.column("span_id")
     keep = [True] * n
 
     def problem(i: int, msg: str, expected: str, action: str) -> None:
@@ -1008,9 +1050,9 @@ def _finish(acc: _Columns, errors: str, problems: list[dict[str, Any]]) -> pd.Da
     # ids plain text, (trace_id, span_id) keys unique, no cycle in the parent links: one O(n) pass in C
     # (the native module's span_tree; None: clean) leaves the id, duplicate and cycle checks below nothing to do
     span_tree = _native_helper("span_tree")
-    clean = span_tree is not None and span_tree(tids, sids, cols["parent_span_id"]) is None
+    clean = span_tree is not None and span_tree(tids, sids, acc.column("parent_span_id")) is None
     for name in ("trace_id", "span_id", "parent_span_id") if not clean else ():  # a loader passing an id through as it came
-        col = cols[name]
+        col = acc.column(name)
         if _only_text(col) and _OPENER_SET.isdisjoint(map(_FIRST, filter(None, col))):
             continue
         for i, v in enumerate(col):
@@ -1042,20 +1084,20 @@ def _finish(acc: _Columns, errors: str, problems: list[dict[str, Any]]) -> pd.Da
             problem(i, f"missing {' and '.join(missing)}", "every span to have a trace_id and a span_id", "skipped")
             keep[i] = False
     _merge_log_rows(acc, keep, problem)
-    if not _KIND_SET.issuperset(cols["kind"]):
-        cols["kind"] = [k if k in _KIND_SET else "unknown" for k in cols["kind"]]
-    if not _STATUS_SET.issuperset(cols["status"]):
-        cols["status"] = [st if st in _STATUS_SET else "unset" for st in cols["status"]]
+    kinds, statuses = acc.column("kind"), acc.column("status")
+    if not _KIND_SET.issuperset(kinds):
+        acc.cols["kind"] = [k if k in _KIND_SET else "unknown" for k in kinds]
+    if not _STATUS_SET.issuperset(statuses):
+        acc.cols["status"] = [st if st in _STATUS_SET else "unset" for st in statuses]
     if not (clean and all(keep)):  # else no partial row was folded in either: every row is kept as it is
         _drop_repeats(acc, keep, problem, errors, problems)
     if not all(keep):
         from itertools import compress
 
-        cols = {name: list(compress(c, keep)) for name, c in cols.items()}
-        acc.cols = cols
-    if not cols["trace_id"]:
+        acc.cols = {name: list(compress(c, keep)) for name, c in acc.cols.items()}
+    if not acc.column("trace_id"):
         return empty_frame(SPANS)
-    return _build_frame(cols, nested_ok=acc.canonical, times_us=acc.times_us)
+    return _build_frame(acc.frame_columns(), nested_ok=acc.canonical, times_us=acc.times_us)
 
 
 def _drop_repeats(acc: _Columns, keep: list[bool], problem: Any, errors: str, problems: list[dict[str, Any]]) -> None:
@@ -1095,10 +1137,10 @@ def _merge_log_rows(acc: _Columns, keep: list[bool], problem: Any) -> None:
     from llmops_nb.loaders.langsmith import PATCH_ROWS, merge_patch
     from llmops_nb.loaders.otlp import LOG_ROWS
 
-    cols = acc.cols
-    sf = cols["source_format"]
+    sf = acc.column("source_format")
     if LOG_ROWS not in sf and PATCH_ROWS not in sf:  # (two scans in C; most loads have no partial rows)
         return
+    cols = acc.cols
     partial = [i for i, f in enumerate(sf) if f in (LOG_ROWS, PATCH_ROWS)]
     if not partial:
         return
@@ -1206,7 +1248,7 @@ def _object_series(vals: list[Any]) -> pd.Series:
     return pd.Series(np.fromiter(vals, dtype=object, count=len(vals)), dtype=object, copy=False)
 
 
-def _build_frame(cols: dict[str, list[Any]], nested_ok: bool = False, times_us: bool = False) -> pd.DataFrame:
+def _build_frame(cols: dict[str, Any], nested_ok: bool = False, times_us: bool = False) -> pd.DataFrame:
     """The spans frame straight from loader rows, column by column (no Arrow round trip):
     the same columns and dtypes as :func:`llmops_nb.schema.conform` gives. ``nested_ok``: the
     messages and documents are already in their canonical shape (as the column-wise OTLP mapping
@@ -1220,6 +1262,12 @@ def _build_frame(cols: dict[str, list[Any]], nested_ok: bool = False, times_us: 
     nat = np.iinfo(np.int64).min
     for name, col in _COLS.items():
         vals = cols.pop(name)  # each column list is released once converted: peak stays near the frame
+        if type(vals) is _Pieces:  # a column never joined: object columns straight from its pieces
+            if (col.kind == "json" or (nested_ok and col.kind in ("messages", "documents"))
+                    or (col.kind == "str" and vals.all_text())):
+                out[name] = vals.objects()
+                continue
+            vals = vals.join()
         try:
             if col.kind == "str":
                 if not _only_text(vals):
