@@ -1731,6 +1731,48 @@ static PyObject *concat(PyObject *self, PyObject *pieces) {
     return out;
 }
 
+/* move_into(pieces, address, n) -> None: the items of the lists in pieces (n in all), in order, into
+ * the n object slots at address (a fresh, C-contiguous numpy object array's data, each slot holding a
+ * reference to None, as numpy.empty makes it). A list only pieces refers to hands its references
+ * over and is left empty: no item is touched (its reference count stays as it is), so building an
+ * array from a column costs no pass over its objects. Other lists are copied (new references). */
+static PyObject *move_into(PyObject *self, PyObject *args) {
+    PyObject *pieces;
+    unsigned long long address;
+    Py_ssize_t n;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!Kn:move_into", &PyList_Type, &pieces, &address, &n)) return NULL;
+    Py_ssize_t total = 0, k = PyList_GET_SIZE(pieces);
+    for (Py_ssize_t j = 0; j < k; j++) {
+        PyObject *p = PyList_GET_ITEM(pieces, j);
+        if (!PyList_CheckExact(p)) {
+            PyErr_Format(PyExc_TypeError, "move_into() takes a list of lists; item %zd is a %.100s", j, Py_TYPE(p)->tp_name);
+            return NULL;
+        }
+        total += PyList_GET_SIZE(p);
+    }
+    if (total != n || address == 0) {
+        PyErr_Format(PyExc_ValueError, "move_into(): the pieces hold %zd items for %zd slots", total, n);
+        return NULL;
+    }
+    PyObject **dst = (PyObject **)(uintptr_t)address;
+    Py_ssize_t at = 0;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        PyObject *p = PyList_GET_ITEM(pieces, j);
+        Py_ssize_t m = PyList_GET_SIZE(p);
+        PyObject **items = ((PyListObject *)p)->ob_item;
+        int own = Py_REFCNT(p) == 1; /* held by pieces alone: its references move */
+        for (Py_ssize_t i = 0; i < m; i++) {
+            PyObject *old = dst[at + i];
+            dst[at + i] = own ? items[i] : Py_NewRef(items[i]);
+            Py_XDECREF(old);
+        }
+        if (own) Py_SET_SIZE(p, 0); /* emptied without releasing the moved references */
+        at += m;
+    }
+    Py_RETURN_NONE;
+}
+
 /* span_tree(trace_ids, span_ids, parents) -> None | str: whether _read._finish's span checks have
  * nothing to do, in O(n) without a Python object per span. None when every trace_id and span_id is
  * a non-empty exact str, every parent is None or an exact str, no id starts with '[' or '{' (the
@@ -1919,6 +1961,9 @@ static PyMethodDef methods[] = {
     {"transpose", transpose, METH_VARARGS,
      "transpose(rows, n) -> None | columns: n lists of rows that are all n-tuples (None otherwise)."},
     {"concat", concat, METH_O, "concat(pieces) -> list: the items of every list in pieces, in order, in one list."},
+    {"move_into", move_into, METH_VARARGS,
+     "move_into(pieces, address, n) -> None: the items of the lists in pieces moved into a fresh numpy object array's n "
+     "slots (its data address); lists only pieces holds are left empty."},
     {"span_tree", span_tree, METH_VARARGS,
      "span_tree(trace_ids, span_ids, parents) -> None | str: None when the ids are plain text, the (trace_id, "
      "span_id) keys unique and the parent links free of cycles; else 'ids', 'duplicate' or 'cycle'."},

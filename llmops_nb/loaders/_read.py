@@ -894,10 +894,19 @@ class _Pieces:
         return all(_only_text(p) for p in self.pieces)
 
     def objects(self) -> pd.Series:
-        """The column as an object Series, each value one cell."""
+        """The column as an object Series, each value one cell; the pieces are emptied (their
+        references moved into the array by the native ``move_into``, without touching the values)."""
         import numpy as np
 
-        return pd.Series(np.fromiter(chain.from_iterable(self.pieces), dtype=object, count=self.n), dtype=object, copy=False)
+        move_into = _native_helper("move_into")
+        if move_into is not None:
+            arr = np.empty(self.n, dtype=object)
+            assert arr.flags.c_contiguous and arr.dtype == object
+            pieces, self.pieces = self.pieces, []
+            move_into(pieces, arr.__array_interface__["data"][0], self.n)
+        else:
+            arr = np.fromiter(chain.from_iterable(self.pieces), dtype=object, count=self.n)
+        return pd.Series(arr, dtype=object, copy=False)
 
 
 class _Columns:

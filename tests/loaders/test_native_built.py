@@ -39,3 +39,28 @@ def test_concat_joins_lists_in_order() -> None:
     assert native.concat([]) == []
     with pytest.raises(TypeError, match="item 1 is a tuple"):
         native.concat([[1], (2,)])
+
+
+def test_move_into_hands_over_the_references_of_lists_only_it_holds() -> None:
+    import sys
+
+    import numpy as np
+
+    native = pytest.importorskip("llmops_nb.loaders._otlp_pb")
+    if not hasattr(native, "move_into"):
+        pytest.skip("built from an older source")
+    kept = ["shared", {"k": 1}]  # also referenced here: copied, left as it is
+    value = {"x": [1, 2]}
+    before = sys.getrefcount(value)
+    arr = np.empty(5, dtype=object)
+    native.move_into([[value, None], kept, ["last"]], arr.__array_interface__["data"][0], 5)
+    assert arr.tolist() == [{"x": [1, 2]}, None, "shared", {"k": 1}, "last"] and arr[0] is value
+    assert kept == ["shared", {"k": 1}]
+    # the temporary list's reference moved into the array: one reference more than before, the array's
+    assert sys.getrefcount(value) == before + 1
+    del arr
+    assert sys.getrefcount(value) == before
+    with pytest.raises(ValueError, match="3 items for 4 slots"):
+        native.move_into([[1, 2, 3]], np.empty(4, dtype=object).__array_interface__["data"][0], 4)
+    with pytest.raises(TypeError, match="item 0 is a tuple"):
+        native.move_into([(1,)], np.empty(1, dtype=object).__array_interface__["data"][0], 1)
