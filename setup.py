@@ -14,10 +14,11 @@ import os
 
 from setuptools import Extension, setup
 
+_HEADERS = ["llmops_nb/loaders/_native_text.h"]  # included by both (depends: rebuilt when it changes, in the sdist)
 ext_modules = [Extension("llmops_nb.loaders._otlp_pb", ["llmops_nb/loaders/_otlp_pb.c"], optional=True,
-                         extra_compile_args=["-O2"]),
+                         extra_compile_args=["-O2"], depends=_HEADERS),
                Extension("llmops_nb.loaders._otlp_json", ["llmops_nb/loaders/_otlp_json.c"], optional=True,
-                         extra_compile_args=["-O2"])]  # OTLP/JSON bytes -> map_json (orjson's path without it)
+                         extra_compile_args=["-O2"], depends=_HEADERS)]  # OTLP/JSON bytes -> map_json (orjson's path without it)
 setup_requires = []
 if os.environ.get("LLMOPS_NB_COMPILE") == "1":
     try:

@@ -23,6 +23,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "_native_text.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -120,21 +121,6 @@ static int text(const uint8_t *s, Py_ssize_t n, PyObject **out) {
 #define VC_MAXLEN 32
 static PyObject *kc[KC_SIZE]; /* attribute keys */
 static PyObject *vc[KC_SIZE]; /* short string values (models, providers, roles, kinds, span names...) */
-
-/* A cheap hash of s[:n] for the caches below (a miss only costs a new object): texts of 8 bytes
- * or more by their first and last 8 bytes and length, shorter ones byte by byte. */
-static inline uint32_t bytes_hash(const unsigned char *s, Py_ssize_t n) {
-    if (n >= 8) {
-        uint64_t a, b;
-        memcpy(&a, s, 8);
-        memcpy(&b, s + n - 8, 8);
-        uint64_t x = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ (uint64_t)n) * 0xBF58476D1CE4E5B9ull;
-        return (uint32_t)(x >> 32) ^ (uint32_t)x;
-    }
-    uint32_t h = 2166136261u;
-    for (Py_ssize_t i = 0; i < n; i++) h = (h ^ s[i]) * 16777619u;
-    return h;
-}
 
 static int cached_in(PyObject **tab, const uint8_t *s, Py_ssize_t n, PyObject **out) {
     uint32_t h = bytes_hash(s, n);
@@ -1702,23 +1688,30 @@ static PyObject *transpose(PyObject *self, PyObject *args) {
     return cols;
 }
 
-/* concat(pieces) -> list: the items of every list in pieces, in order, in one list allocated at its
- * final size (list.extend grows a list by an eighth at a time, copying it each time it moves). */
-static PyObject *concat(PyObject *self, PyObject *pieces) {
-    (void)self;
+/* The number of items of the lists in pieces (a list of lists), -1 with TypeError otherwise. */
+static Py_ssize_t pieces_total(PyObject *pieces, const char *fname) {
     if (!PyList_Check(pieces)) {
-        PyErr_Format(PyExc_TypeError, "concat() takes a list of lists, not %.100s", Py_TYPE(pieces)->tp_name);
-        return NULL;
+        PyErr_Format(PyExc_TypeError, "%s() takes a list of lists, not %.100s", fname, Py_TYPE(pieces)->tp_name);
+        return -1;
     }
     Py_ssize_t total = 0, k = PyList_GET_SIZE(pieces);
     for (Py_ssize_t j = 0; j < k; j++) {
         PyObject *p = PyList_GET_ITEM(pieces, j);
         if (!PyList_Check(p)) {
-            PyErr_Format(PyExc_TypeError, "concat() takes a list of lists; item %zd is a %.100s", j, Py_TYPE(p)->tp_name);
-            return NULL;
+            PyErr_Format(PyExc_TypeError, "%s() takes a list of lists; item %zd is a %.100s", fname, j, Py_TYPE(p)->tp_name);
+            return -1;
         }
         total += PyList_GET_SIZE(p);
     }
+    return total;
+}
+
+/* concat(pieces) -> list: the items of every list in pieces, in order, in one list allocated at its
+ * final size (list.extend grows a list by an eighth at a time, copying it each time it moves). */
+static PyObject *concat(PyObject *self, PyObject *pieces) {
+    (void)self;
+    Py_ssize_t total = pieces_total(pieces, "concat"), k = PyList_GET_SIZE(pieces);
+    if (total < 0) return NULL;
     PyObject *out = PyList_New(total);
     if (out == NULL) return NULL;
     Py_ssize_t at = 0;
@@ -1741,16 +1734,9 @@ static PyObject *move_into(PyObject *self, PyObject *args) {
     unsigned long long address;
     Py_ssize_t n;
     (void)self;
-    if (!PyArg_ParseTuple(args, "O!Kn:move_into", &PyList_Type, &pieces, &address, &n)) return NULL;
-    Py_ssize_t total = 0, k = PyList_GET_SIZE(pieces);
-    for (Py_ssize_t j = 0; j < k; j++) {
-        PyObject *p = PyList_GET_ITEM(pieces, j);
-        if (!PyList_CheckExact(p)) {
-            PyErr_Format(PyExc_TypeError, "move_into() takes a list of lists; item %zd is a %.100s", j, Py_TYPE(p)->tp_name);
-            return NULL;
-        }
-        total += PyList_GET_SIZE(p);
-    }
+    if (!PyArg_ParseTuple(args, "OKn:move_into", &pieces, &address, &n)) return NULL;
+    Py_ssize_t total = pieces_total(pieces, "move_into"), k = PyList_GET_SIZE(pieces);
+    if (total < 0) return NULL;
     if (total != n || address == 0) {
         PyErr_Format(PyExc_ValueError, "move_into(): the pieces hold %zd items for %zd slots", total, n);
         return NULL;
