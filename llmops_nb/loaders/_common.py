@@ -6,6 +6,7 @@ import base64
 import binascii
 import contextvars
 import math
+import os
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -410,6 +411,11 @@ def open_lines(path: str) -> Iterator[bytes]:
         gz = raw.read(2) == b"\x1f\x8b"
     limit = _LIMIT.get()
     size = 0
+    if not gz:
+        mapped = _mapped_lines(path, limit)
+        if mapped is not None:
+            yield from mapped
+            return
     try:
         # a 1 MB read buffer: export lines are often hundreds of KB, which the default 8 KB buffer
         # reads in many small copies (about 0.3 us a span on the bench's OTLP/JSON lines)
@@ -424,6 +430,43 @@ def open_lines(path: str) -> Iterator[bytes]:
                 yield line
     except (EOFError, zlib.error, gzip.BadGzipFile) as e:
         raise _truncated(path, e) from None
+
+
+_CHECK_EVERY = 1 << 20  # bytes read between two checks that the file has not shrunk under the mapping
+
+
+def _mapped_lines(path: str, limit: int | None) -> Iterator[bytes] | None:
+    """The lines of a plain file read through a memory map (no read() copies into a buffer: about
+    0.4 us a span less on the bench's OTLP/JSON lines), or None when it cannot be mapped (empty, not
+    a regular file). A file that shrinks while it is read (truncated by its writer) is a
+    :class:`LoadError`, checked every MB, before the pages past its new end are touched."""
+    import mmap
+
+    f = open(path, "rb")  # noqa: SIM115 - closed by _each_line, which takes it over with the map
+    try:
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (ValueError, OSError):
+        f.close()
+        return None
+    return _each_line(f, mm, path, limit)
+
+
+def _each_line(f: Any, mm: Any, path: str, limit: int | None) -> Iterator[bytes]:
+    with f, mm:
+        size, pos, checked = len(mm), 0, 0
+        fd = f.fileno()
+        while pos < size:
+            if pos >= checked:
+                if os.fstat(fd).st_size < size:
+                    raise LoadError(f"the file shrank from {size} bytes while it was read", file=path,
+                                    expected="a file that its writer does not truncate while it is read")
+                checked = pos + _CHECK_EVERY
+            end = mm.find(b"\n", pos, min(size, pos + (limit + 1 if limit is not None else size)))
+            end = (min(size, pos + limit + 1) if limit is not None else size) if end < 0 else end + 1
+            if limit is not None and end - pos > limit:
+                raise _too_big(path, limit)
+            yield mm[pos:end]
+            pos = end
 
 
 def per_record(ctx: Mapping[str, Any] | None, ref: Any, fn: Callable[..., Any], *args: Any) -> Any:
