@@ -452,8 +452,10 @@ def _mapped_lines(path: str, limit: int | None) -> Iterator[bytes] | None:
 
 
 def _each_line(f: Any, mm: Any, path: str, limit: int | None) -> Iterator[bytes]:
+    import mmap
+
     with f, mm:
-        size, pos, checked = len(mm), 0, 0
+        size, pos, checked, released = len(mm), 0, 0, 0
         fd = f.fileno()
         while pos < size:
             if pos >= checked:
@@ -461,6 +463,10 @@ def _each_line(f: Any, mm: Any, path: str, limit: int | None) -> Iterator[bytes]
                     raise LoadError(f"the file shrank from {size} bytes while it was read", file=path,
                                     expected="a file that its writer does not truncate while it is read")
                 checked = pos + _CHECK_EVERY
+                done = pos - pos % mmap.PAGESIZE  # the pages read so far leave the process's memory
+                if done > released and hasattr(mm, "madvise"):
+                    mm.madvise(mmap.MADV_DONTNEED, released, done - released)
+                    released = done
             end = mm.find(b"\n", pos, min(size, pos + (limit + 1 if limit is not None else size)))
             end = (min(size, pos + limit + 1) if limit is not None else size) if end < 0 else end + 1
             if limit is not None and end - pos > limit:
