@@ -671,6 +671,7 @@ def _configure_native(native: Any) -> Any:
         "genai_document": _o._genai_document, "output_documents": _o._output_documents,
         "metadata_value": _o._metadata_value, "span_kind": _o.span_kind, "text_of": text_of, "json_text": json_text,
         "last_user_text": last_user_text, "assistant_text": assistant_text,
+        "json_loads": _o.orjson.loads, "json_error": _o.orjson.JSONDecodeError,  # what _json_list / _metadata_value parse with
     })
     return native.map
 

@@ -827,12 +827,14 @@ static PyObject *S[N_STR];
 enum {
     H_KEY_INFO, H_CLASSIFY, H_OI_KINDS, H_GENAI_OPS, H_KIND_SET, H_GENAI_MESSAGES, H_CANONICAL, H_VALUE_MESSAGES,
     H_FILL_CALL_IDS, H_TOOL_MESSAGE_CONTENT, H_OI_DOCUMENT, H_JSON_LIST, H_GENAI_DOCUMENT, H_OUTPUT_DOCUMENTS,
-    H_METADATA_VALUE, H_SPAN_KIND, H_TEXT_OF, H_JSON_TEXT, H_LAST_USER_TEXT, H_ASSISTANT_TEXT, N_HELPERS
+    H_METADATA_VALUE, H_SPAN_KIND, H_TEXT_OF, H_JSON_TEXT, H_LAST_USER_TEXT, H_ASSISTANT_TEXT, H_JSON_LOADS,
+    H_JSON_ERROR, N_HELPERS
 };
 static const char *const HELPER_NAMES[N_HELPERS] = {
     "key_info", "classify", "oi_kinds", "genai_ops", "kind_set", "genai_messages", "canonical", "value_messages",
     "fill_call_ids", "tool_message_content", "oi_document", "json_list", "genai_document", "output_documents",
-    "metadata_value", "span_kind", "text_of", "json_text", "last_user_text", "assistant_text"};
+    "metadata_value", "span_kind", "text_of", "json_text", "last_user_text", "assistant_text", "json_loads",
+    "json_error"};
 static PyObject *H[N_HELPERS];
 
 static PyObject *configure(PyObject *self, PyObject *helpers) {
@@ -857,6 +859,30 @@ static PyObject *configure(PyObject *self, PyObject *helpers) {
     for (int i = 0; i < N_HELPERS; i++) Py_XSETREF(H[i], Py_NewRef(got[i]));
     Py_RETURN_NONE;
 }
+
+/* otlp._json_list(v) and otlp._metadata_value(v), the common case in C: v a str of JSON that parses
+ * (json_loads, the helpers' own parser) to a list (a dict for metadata) is that value; text that is
+ * not JSON is None for _json_list; anything else goes to the Python helper, which decides. */
+static PyObject *parsed_as(PyObject *v, PyTypeObject *type, int helper) {
+    if (PyUnicode_CheckExact(v)) {
+        PyObject *r = PyObject_CallOneArg(H[H_JSON_LOADS], v);
+        if (r == NULL) {
+            if (helper == H_JSON_LIST && PyErr_ExceptionMatches(H[H_JSON_ERROR])) {
+                PyErr_Clear();
+                Py_RETURN_NONE;
+            }
+            if (!PyErr_ExceptionMatches(H[H_JSON_ERROR])) return NULL;
+            PyErr_Clear();
+        } else if (Py_IS_TYPE(r, type)) {
+            return r;
+        } else {
+            Py_DECREF(r);
+        }
+    }
+    return PyObject_CallOneArg(H[helper], v);
+}
+
+static PyObject *json_list(PyObject *v) { return parsed_as(v, &PyList_Type, H_JSON_LIST); }
 
 #define SET(var, expr)                 \
     do {                               \
@@ -1103,7 +1129,7 @@ static int genai_messages(PyObject *a, int has_in, int has_out, PyObject *used, 
         if (!(side ? has_out : has_in)) continue;
         int key = side ? K_OUT_MSGS : K_IN_MSGS;
         PyObject *v = attr(a, key), *raw;
-        if (v == NULL || (raw = PyObject_CallOneArg(H[H_JSON_LIST], v)) == NULL) {
+        if (v == NULL || (raw = json_list(v)) == NULL) {
             r = ERR;
             break;
         }
@@ -1412,7 +1438,7 @@ static PyObject *map(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         if (v == NULL) goto fail;
         CHECK(PySet_Add(used, S[K_GENAI_RET_DOCS]));
         SET(docs, PyList_New(0));
-        SET(t, PyObject_CallOneArg(H[H_JSON_LIST], v));
+        SET(t, json_list(v));
         CHECK(h = truthy(t));
         if (h) {
             PyObject *it = PyObject_GetIter(t), *d;
@@ -1475,7 +1501,7 @@ static PyObject *map(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if ((v = pick(best, F_TAGS)) == NULL) goto fail;
     SET(tags, NEW(v));
     if (PyUnicode_Check(tags)) {
-        SET(t, PyObject_CallOneArg(H[H_JSON_LIST], tags));
+        SET(t, json_list(tags));
         CHECK(h = truthy(t));
         if (h)
             SET(tags, NEW(t));
@@ -1492,7 +1518,7 @@ static PyObject *map(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         CHECK(h = nonempty(v));
         if (h) {
             CHECK(PySet_Add(used, S[K_METADATA]));
-            SET(t, PyObject_CallOneArg(H[H_METADATA_VALUE], v));
+            SET(t, parsed_as(v, &PyDict_Type, H_METADATA_VALUE));
             if (t != Py_None) CHECK(PyDict_Update(meta, t));
         }
     }
