@@ -323,8 +323,9 @@ static int read_name(P *p, const char *const *names, int count) {
         p->fail = 1;
         return -2;
     }
-    for (int i = 0; i < count; i++)
-        if ((Py_ssize_t)strlen(names[i]) == n && memcmp(names[i], s, (size_t)n) == 0) return i;
+    for (int i = 0; i < count; i++) /* the first byte first: most names differ there */
+        if (n > 0 && names[i][0] == (char)s[0] && (Py_ssize_t)strlen(names[i]) == n && memcmp(names[i], s, (size_t)n) == 0)
+            return i;
     return -1;
 }
 
