@@ -505,7 +505,19 @@ SPAN_NAMES: tuple[str, ...] = tuple(SPANS.names)
 """The spans table's columns, in order."""
 
 
-_TRANSPOSE: list[Any] = [False]  # the native transpose of SpanColumns.from_tuples (None: zip in Python)
+_NATIVE_HELPERS: dict[str, Any] = {}  # the native loaders module's helpers by name, None without it
+
+
+def _native_helper(name: str) -> Any:
+    """``name`` of the native loaders module (``_otlp_pb``: ``transpose``, ``only_text``,
+    ``span_tree``...), None without it (``LLMOPS_NB_NATIVE=0``, no build); looked up on first use,
+    not at import."""
+    f = _NATIVE_HELPERS.get(name, False)
+    if f is False:
+        from llmops_nb.loaders._otlp_fast import NATIVE
+
+        f = _NATIVE_HELPERS[name] = getattr(NATIVE, name, None)
+    return f
 
 
 class SpanColumns:
@@ -541,11 +553,7 @@ class SpanColumns:
         """Columns of rows given as tuples in the spans table's column order."""
         if not rows:
             return cls({name: [] for name in SPAN_NAMES}, 0, canonical)
-        native = _TRANSPOSE[0]
-        if native is False:  # first use: the native loaders module (OTLP), None without it
-            from llmops_nb.loaders._otlp_fast import NATIVE
-
-            native = _TRANSPOSE[0] = getattr(NATIVE, "transpose", None)
+        native = _native_helper("transpose")
         cols = native(rows, len(SPAN_NAMES)) if native is not None and type(rows) is list else None
         if cols is not None:  # every row a tuple of every column: one pass in C
             return cls(dict(zip(SPAN_NAMES, cols)), len(rows), canonical)

@@ -19,9 +19,11 @@ import pandas as pd
 
 from llmops_nb.engines import Engine, resolve_engine
 from llmops_nb.loaders._common import (
+    _NATIVE_HELPERS,  # noqa: F401 - tests switch a native helper off here
     LoadError,
     NoTraceData,
     SpanColumns,
+    _native_helper,
     decompressed_limit,
     open_lines,
     read_bytes,
@@ -875,6 +877,12 @@ def _reporter(errors: str, problems: list[dict[str, Any]], file: str, record: An
     return problem
 
 
+def _joined(pieces: list[list[Any]]) -> list[Any]:
+    """The lists in ``pieces`` as one list allocated at its final size (the native ``concat``)."""
+    concat = _native_helper("concat")
+    return concat(pieces) if concat is not None else list(chain.from_iterable(pieces))
+
+
 class _Pieces:
     """A column of ``n`` rows held as consecutive lists (see :meth:`_Columns.frame_columns`)."""
 
@@ -887,8 +895,7 @@ class _Pieces:
         return self.n
 
     def join(self) -> list[Any]:
-        concat = _native_helper("concat")
-        return concat(self.pieces) if concat is not None else list(chain.from_iterable(self.pieces))
+        return _joined(self.pieces)
 
     def all_text(self) -> bool:
         return all(_only_text(p) for p in self.pieces)
@@ -904,9 +911,8 @@ class _Pieces:
             assert arr.flags.c_contiguous and arr.dtype == object
             pieces, self.pieces = self.pieces, []
             move_into(pieces, arr.__array_interface__["data"][0], self.n)
-        else:
-            arr = np.fromiter(chain.from_iterable(self.pieces), dtype=object, count=self.n)
-        return pd.Series(arr, dtype=object, copy=False)
+            return pd.Series(arr, dtype=object, copy=False)
+        return _object_series(chain.from_iterable(self.pieces), self.n)
 
 
 class _Columns:
@@ -954,8 +960,7 @@ class _Columns:
     def _join(self, name: str) -> None:
         pieces = self._pieces(name)  # released once joined
         if len(pieces) > 1:
-            concat = _native_helper("concat")
-            self._cols[name] = concat(pieces) if concat is not None else list(chain.from_iterable(pieces))
+            self._cols[name] = _joined(pieces)
 
     def frame_columns(self) -> dict[str, list[Any] | _Pieces]:
         """Every column for :func:`_build_frame`, the ones never joined as their pieces (built into
@@ -1209,20 +1214,6 @@ def _only_text(vals: list[Any]) -> bool:
     return _TEXT_TYPES.issuperset(map(type, vals))
 
 
-_NATIVE_HELPERS: dict[str, Any] = {}  # the native loaders module's frame helpers, None without it
-
-
-def _native_helper(name: str) -> Any:
-    """``name`` of the native loaders module (``_otlp_pb``: ``only_text``, ``int_column``, ``span_tree``), None
-    without it (``LLMOPS_NB_NATIVE=0``, no build); looked up on first use, not at import."""
-    f = _NATIVE_HELPERS.get(name, False)
-    if f is False:
-        from llmops_nb.loaders._otlp_fast import NATIVE
-
-        f = _NATIVE_HELPERS[name] = getattr(NATIVE, name, None)
-    return f
-
-
 _TEXT_TYPES = frozenset((str, type(None)))
 _INT_TYPES = frozenset((int, type(None)))
 _NUMBER_TYPES = frozenset((int, float, type(None)))
@@ -1249,12 +1240,14 @@ _OPENER_SET = frozenset(_OPENERS)
 _FIRST = operator.itemgetter(0)
 
 
-def _object_series(vals: list[Any]) -> pd.Series:
+def _object_series(vals: Iterable[Any], n: int | None = None) -> pd.Series:
     """``pd.Series(vals, dtype=object)``, each value one cell (lists and dicts too), without the
-    copy pandas makes of a list (numpy's ``fromiter`` fills the array in one pass)."""
+    copy pandas makes of a list (numpy's ``fromiter`` fills the array in one pass); ``n``: how many
+    values an iterator gives."""
     import numpy as np
 
-    return pd.Series(np.fromiter(vals, dtype=object, count=len(vals)), dtype=object, copy=False)
+    count = len(vals) if n is None else n  # type: ignore[arg-type]
+    return pd.Series(np.fromiter(vals, dtype=object, count=count), dtype=object, copy=False)
 
 
 def _build_frame(cols: dict[str, Any], nested_ok: bool = False, times_us: bool = False) -> pd.DataFrame:
